@@ -1,0 +1,121 @@
+/**
+ * Typed errors shared by every Threadline package. The `code` is a stable
+ * string that crosses the wire in `error` frames; `retryable` tells a client
+ * whether repeating the same request later can succeed.
+ */
+export const ErrorCode = {
+  /** The frame is not valid msgpack/JSON, or not an object. */
+  BAD_FRAME: "BAD_FRAME",
+  /** The frame's `op` is not one this protocol version knows. */
+  UNKNOWN_OP: "UNKNOWN_OP",
+  /** The frame has the right `op` but a field is missing or of the wrong type. */
+  INVALID_FRAME: "INVALID_FRAME",
+  /** The frame is larger than `limits.maxFrameBytes`. */
+  FRAME_TOO_LARGE: "FRAME_TOO_LARGE",
+  /** An event's encoded `data` is larger than `limits.maxEventBytes`. */
+  EVENT_TOO_LARGE: "EVENT_TOO_LARGE",
+  /** An operation other than `hello` arrived before authentication. */
+  UNAUTHENTICATED: "UNAUTHENTICATED",
+  /** The token is missing, malformed or its signature/claims are invalid. */
+  AUTH_FAILED: "AUTH_FAILED",
+  /** The token's `exp` has passed. */
+  TOKEN_EXPIRED: "TOKEN_EXPIRED",
+  /** The token does not grant this operation on this session. */
+  FORBIDDEN: "FORBIDDEN",
+  /** The session id does not match the session id grammar. */
+  INVALID_SESSION: "INVALID_SESSION",
+  /** The position is malformed or lies in the future of the stream. */
+  INVALID_POSITION: "INVALID_POSITION",
+  /** The requested history can no longer be replayed exactly (epoch changed or events expired). */
+  INSUFFICIENT_STATE: "INSUFFICIENT_STATE",
+  /** The operation names a session this socket is not attached to. */
+  NOT_ATTACHED: "NOT_ATTACHED",
+  /** The socket already holds `limits.maxSessionsPerSocket` attachments. */
+  TOO_MANY_SESSIONS: "TOO_MANY_SESSIONS",
+  /** The socket exceeded `limits.framesPerSecond` (burst `limits.frameBurst`). */
+  RATE_LIMITED: "RATE_LIMITED",
+  /** The socket has `limits.maxPendingPublishes` publishes awaiting a stream ack. */
+  TOO_MANY_PENDING: "TOO_MANY_PENDING",
+  /** The event type is not one clients may publish. */
+  EVENT_TYPE_NOT_ALLOWED: "EVENT_TYPE_NOT_ALLOWED",
+  /** NATS did not store the event (timeout, no responders). Safe to retry with the same event id. */
+  PUBLISH_FAILED: "PUBLISH_FAILED",
+  /** A dependency (NATS) is unavailable right now. */
+  UNAVAILABLE: "UNAVAILABLE",
+  /** The socket could not keep up; it is being closed and should resume. */
+  SLOW_CONSUMER: "SLOW_CONSUMER",
+  /** The request timed out. */
+  TIMEOUT: "TIMEOUT",
+  /** The connection or client was closed. */
+  CLOSED: "CLOSED",
+  /** An unexpected server-side failure. */
+  INTERNAL: "INTERNAL",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Codes for which repeating the request later (same event id for publishes) can succeed. */
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ErrorCode.RATE_LIMITED,
+  ErrorCode.TOO_MANY_PENDING,
+  ErrorCode.PUBLISH_FAILED,
+  ErrorCode.UNAVAILABLE,
+  ErrorCode.SLOW_CONSUMER,
+  ErrorCode.TIMEOUT,
+  ErrorCode.CLOSED,
+  ErrorCode.INTERNAL,
+]);
+
+export function isRetryableCode(code: string): boolean {
+  return RETRYABLE.has(code as ErrorCode);
+}
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === "string" && Object.hasOwn(ErrorCode, code);
+}
+
+/** The wire shape of an error (the body of an `error` frame, minus `op`). */
+export interface WireError {
+  code: string;
+  message: string;
+  retryable: boolean;
+  rid?: number;
+  session?: string;
+}
+
+/**
+ * Base class of every error Threadline throws.
+ * @example
+ *   try { await session.publish(...) } catch (e) {
+ *     if (e instanceof ThreadlineError && e.retryable) retryLater();
+ *   }
+ */
+export class ThreadlineError extends Error {
+  override readonly name: string = "ThreadlineError";
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly session: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions & { session?: string; retryable?: boolean }) {
+    super(message, options);
+    this.code = code;
+    this.retryable = options?.retryable ?? isRetryableCode(code);
+    this.session = options?.session;
+  }
+
+  /** Rebuilds an error received in an `error` frame. Unknown codes become `INTERNAL`. */
+  static fromWire(wire: WireError): ThreadlineError {
+    const code = isErrorCode(wire.code) ? wire.code : ErrorCode.INTERNAL;
+    const message = code === wire.code ? wire.message : `${wire.code}: ${wire.message}`;
+    return new ThreadlineError(code, message, {
+      retryable: wire.retryable,
+      ...(wire.session === undefined ? {} : { session: wire.session }),
+    });
+  }
+
+  toWire(rid?: number): WireError {
+    const wire: WireError = { code: this.code, message: this.message, retryable: this.retryable };
+    if (rid !== undefined) wire.rid = rid;
+    if (this.session !== undefined) wire.session = this.session;
+    return wire;
+  }
+}

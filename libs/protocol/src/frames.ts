@@ -1,0 +1,139 @@
+import type { SessionEvent } from "./envelope.ts";
+import type { Limits } from "./limits.ts";
+import type { Position } from "./position.ts";
+import type { ParticipantKind } from "./subjects.ts";
+
+/** Protocol version, negotiated as the WebSocket subprotocol `threadline.v1`. */
+export const PROTOCOL_VERSION = 1;
+export const SUBPROTOCOL = "threadline.v1";
+
+/**
+ * Where an attachment starts:
+ * - a Position: every event of the session after `seq` (resume);
+ * - `"start"`: the whole history;
+ * - `"now"`: only events stored after the attach;
+ * - `"cursor"`: after this device's stored cursor, or `"start"` if it has none (the default).
+ */
+export type AttachFrom = Position | "start" | "now" | "cursor";
+
+// ---- client → gateway -------------------------------------------------------
+
+export interface HelloFrame {
+  op: "hello";
+  /** JWT. Optional when the token was given on the upgrade request. */
+  token?: string;
+  /** Stable id of this device/tab (cursor key). Default: a per-connection id. */
+  device?: string;
+}
+export interface AttachFrame {
+  op: "attach";
+  rid: number;
+  session: string;
+  from?: AttachFrom;
+}
+export interface DetachFrame {
+  op: "detach";
+  rid: number;
+  session: string;
+}
+/** The event fields a client supplies; the gateway adds `from` and `ts` (and `id` when absent). */
+export interface ClientEvent {
+  id?: string;
+  type: string;
+  turn?: string;
+  ref?: string;
+  data?: unknown;
+}
+export interface PublishFrame {
+  op: "publish";
+  rid: number;
+  session: string;
+  event: ClientEvent;
+}
+export interface AckFrame {
+  op: "ack";
+  session: string;
+  seq: number;
+}
+export interface PingFrame {
+  op: "ping";
+  rid: number;
+}
+export type ClientFrame = HelloFrame | AttachFrame | DetachFrame | PublishFrame | AckFrame | PingFrame;
+export type ClientOp = ClientFrame["op"];
+export const CLIENT_OPS: readonly ClientOp[] = ["hello", "attach", "detach", "publish", "ack", "ping"];
+
+// ---- gateway → client -------------------------------------------------------
+
+export interface WelcomeFrame {
+  op: "welcome";
+  version: number;
+  user: string;
+  kind: ParticipantKind;
+  device: string;
+  /** Unique id of this connection (diagnostics). */
+  connection: string;
+  limits: Limits;
+}
+export interface AttachedFrame {
+  op: "attached";
+  rid: number;
+  session: string;
+  epoch: string;
+  /** Events with seq > `from` follow, in order. */
+  from: number;
+}
+export interface EventFrame {
+  op: "event";
+  session: string;
+  seq: number;
+  event: SessionEvent;
+}
+/** Replay for `session` is complete up to `seq`; everything after is live. */
+export interface SyncedFrame {
+  op: "synced";
+  session: string;
+  seq: number;
+}
+export interface DetachedFrame {
+  op: "detached";
+  session: string;
+  /** `rid` of the `detach` request, absent when the gateway ended the attachment itself. */
+  rid?: number;
+  code?: string;
+  message?: string;
+  retryable?: boolean;
+}
+export interface PublishedFrame {
+  op: "published";
+  rid: number;
+  session: string;
+  id: string;
+  seq: number;
+  epoch: string;
+  /** True when an event with this id was already stored (a retry); `seq` is the original's. */
+  duplicate: boolean;
+}
+export interface PongFrame {
+  op: "pong";
+  rid: number;
+  /** Gateway wall clock, ms. */
+  ts: number;
+}
+export interface ErrorFrame {
+  op: "error";
+  rid?: number;
+  session?: string;
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+export type ServerFrame =
+  | WelcomeFrame
+  | AttachedFrame
+  | EventFrame
+  | SyncedFrame
+  | DetachedFrame
+  | PublishedFrame
+  | PongFrame
+  | ErrorFrame;

@@ -1,0 +1,56 @@
+/**
+ * Identifier grammar. Session ids, participant ids and device ids become NATS
+ * subject tokens and KV key tokens, so they are restricted to characters that
+ * are safe in both: ASCII letters, digits, `_` and `-`.
+ */
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+export const MAX_SESSION_ID_LENGTH = 128;
+export const MAX_PARTICIPANT_ID_LENGTH = 128;
+export const MAX_DEVICE_ID_LENGTH = 64;
+export const MAX_EVENT_ID_LENGTH = 64;
+export const MAX_EVENT_TYPE_LENGTH = 64;
+
+export function isSessionId(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= MAX_SESSION_ID_LENGTH && TOKEN.test(value);
+}
+
+export function isParticipantId(value: unknown): value is string {
+  return (
+    typeof value === "string" && value.length > 0 && value.length <= MAX_PARTICIPANT_ID_LENGTH && TOKEN.test(value)
+  );
+}
+
+export function isDeviceId(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= MAX_DEVICE_ID_LENGTH && TOKEN.test(value);
+}
+
+/** Event ids double as `Nats-Msg-Id`; any printable ASCII without spaces, 1–64 chars. */
+export function isEventId(value: unknown): value is string {
+  return (
+    typeof value === "string" && value.length > 0 && value.length <= MAX_EVENT_ID_LENGTH && /^[\x21-\x7e]+$/.test(value)
+  );
+}
+
+/** Event types: lowercase dotted words, e.g. `input`, `message.append`, `presence.join`. */
+export function isEventType(value: unknown): value is string {
+  return (
+    typeof value === "string" &&
+    value.length <= MAX_EVENT_TYPE_LENGTH &&
+    /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/.test(value)
+  );
+}
+
+const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+/**
+ * A new random, time-prefixed id (base36 ms timestamp + 16 random base36
+ * chars). Uses Web Crypto, so it works in browsers and Node ≥ 20.
+ */
+export function newId(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  let rand = "";
+  for (const b of bytes) rand += ALPHABET[b % 36];
+  return `${Date.now().toString(36)}${rand}`;
+}

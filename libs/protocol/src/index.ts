@@ -1,0 +1,58 @@
+export { CloseCode, isRetryableClose } from "./close-codes.ts";
+export type { Encoding } from "./codec.ts";
+export { decodeJson, decodeMsgpack, encodedSize, encodeFrame, encodeJson, encodeMsgpack, utf8 } from "./codec.ts";
+export type { Participant, SessionEvent, SessionRecord } from "./envelope.ts";
+export { CLIENT_EVENT_LANES, clientEventLane } from "./envelope.ts";
+export type { WireError } from "./errors.ts";
+export { ErrorCode, isErrorCode, isRetryableCode, ThreadlineError } from "./errors.ts";
+export type {
+  AckFrame,
+  AttachedFrame,
+  AttachFrame,
+  AttachFrom,
+  ClientEvent,
+  ClientFrame,
+  ClientOp,
+  DetachedFrame,
+  DetachFrame,
+  ErrorFrame,
+  EventFrame,
+  HelloFrame,
+  PingFrame,
+  PongFrame,
+  PublishedFrame,
+  PublishFrame,
+  ServerFrame,
+  SyncedFrame,
+  WelcomeFrame,
+} from "./frames.ts";
+export { CLIENT_OPS, PROTOCOL_VERSION, SUBPROTOCOL } from "./frames.ts";
+export {
+  isDeviceId,
+  isEventId,
+  isEventType,
+  isParticipantId,
+  isSessionId,
+  MAX_DEVICE_ID_LENGTH,
+  MAX_EVENT_ID_LENGTH,
+  MAX_EVENT_TYPE_LENGTH,
+  MAX_PARTICIPANT_ID_LENGTH,
+  MAX_SESSION_ID_LENGTH,
+  newId,
+} from "./ids.ts";
+export type { Limits } from "./limits.ts";
+export { DEFAULT_LIMITS } from "./limits.ts";
+export type { Position } from "./position.ts";
+export { comparePositions, epochFromStreamCreated, isPosition, isSeq, maxPosition } from "./position.ts";
+export type { LiveVerdict, Sequenced, StreamState } from "./recovery.ts";
+export { checkResume, isNewSeq, LiveGapDetector, mergeHistoryAndLive } from "./recovery.ts";
+export type { ParsedSubject } from "./subjects.ts";
+export {
+  DEFAULT_LIVE_PREFIX,
+  DEFAULT_STREAM_NAME,
+  DEFAULT_SUBJECT_PREFIX,
+  isParticipantKind,
+  Lane,
+  ParticipantKind,
+  Subjects,
+} from "./subjects.ts";

@@ -1,0 +1,46 @@
+/**
+ * Limits the gateway enforces per socket, announced to the client in the
+ * `welcome` frame. Every limit has a typed error (or close code) and a
+ * documented behaviour at the limit; see PROTOCOL.md §Limits.
+ */
+export interface Limits {
+  /** Frames above this size get `FRAME_TOO_LARGE`; the socket stays open. */
+  maxFrameBytes: number;
+  /** Frames above this size close the socket with 1009 (enforced by the WebSocket layer). */
+  maxPayloadBytes: number;
+  /** Encoded size of a published event's `data`. Above: `EVENT_TOO_LARGE`. */
+  maxEventBytes: number;
+  /** Sessions one socket may be attached to at once. Above: `TOO_MANY_SESSIONS`. */
+  maxSessionsPerSocket: number;
+  /** Sustained frames per second per socket (token bucket rate). Above: `RATE_LIMITED`. */
+  framesPerSecond: number;
+  /** Token bucket size (burst). */
+  frameBurst: number;
+  /** `RATE_LIMITED` answers within one rate window before the socket is closed with 4003. */
+  maxRateLimitedFrames: number;
+  /** Publishes awaiting a stream ack per socket. Above: `TOO_MANY_PENDING`. */
+  maxPendingPublishes: number;
+  /** Invalid frames tolerated per socket before closing with 4503. */
+  maxProtocolErrors: number;
+  /** Time allowed between the upgrade and a successful `hello`. Above: close 4502. */
+  authTimeoutMs: number;
+  /** Seconds without any frame (including WebSocket pings) before the gateway closes the socket. */
+  idleTimeoutSeconds: number;
+  /** Bytes queued to a socket before it stops receiving live events and catches up from the stream instead. */
+  maxBufferedBytes: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxFrameBytes: 64 * 1024,
+  maxPayloadBytes: 1024 * 1024,
+  maxEventBytes: 32 * 1024,
+  maxSessionsPerSocket: 100,
+  framesPerSecond: 100,
+  frameBurst: 200,
+  maxRateLimitedFrames: 100,
+  maxPendingPublishes: 64,
+  maxProtocolErrors: 20,
+  authTimeoutMs: 10_000,
+  idleTimeoutSeconds: 60,
+  maxBufferedBytes: 1024 * 1024,
+});

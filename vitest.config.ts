@@ -1,0 +1,21 @@
+import { defineConfig } from "vitest/config";
+
+// One suite: pure unit tests beside the code (libs/*/src, services/*/src) and
+// integration tests under test/integration that spawn real nats-server
+// processes. Files run in parallel on at most two workers (the CI machine has
+// two cores); each file gets its own nats-server on random ports.
+export default defineConfig({
+  test: {
+    include: [
+      "libs/*/src/**/*.test.ts",
+      "services/*/src/**/*.test.ts",
+      "test/kit/src/**/*.test.ts",
+      "test/integration/**/*.test.ts",
+    ],
+    pool: "forks",
+    maxWorkers: 2,
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    teardownTimeout: 15_000,
+  },
+});
