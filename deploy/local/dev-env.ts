@@ -1,0 +1,45 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { SignJWT } from "jose";
+
+/** Local development settings shared by `npm start`, the example agent and the terminal chat. */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const DATA_DIR = join(ROOT, ".data");
+export const NATS_PORT = Number(process.env.THREADLINE_NATS_PORT ?? 4233);
+export const NATS_MONITOR_PORT = Number(process.env.THREADLINE_NATS_MONITOR_PORT ?? 8233);
+export const NATS_URL = process.env.NATS_URL ?? `nats://127.0.0.1:${NATS_PORT}`;
+export const GATEWAY_PORT = Number(process.env.THREADLINE_GATEWAY_PORT ?? 8080);
+export const GATEWAY_URL = process.env.THREADLINE_URL ?? `ws://127.0.0.1:${GATEWAY_PORT}/v1/ws`;
+
+/**
+ * The HS256 secret of the local stack: THREADLINE_JWT_SECRET if set, else a
+ * random one generated once into `.data/dev-jwt-secret` (git-ignored).
+ */
+export function devSecret(): string {
+  if (process.env.THREADLINE_JWT_SECRET) return process.env.THREADLINE_JWT_SECRET;
+  const file = join(DATA_DIR, "dev-jwt-secret");
+  if (!existsSync(file)) {
+    mkdirSync(DATA_DIR, { recursive: true });
+    writeFileSync(file, randomBytes(32).toString("hex"), { mode: 0o600 });
+  }
+  return readFileSync(file, "utf8").trim();
+}
+
+/** Mints a token for the local stack (development only: real deployments mint tokens in their own backend). */
+export async function devToken(
+  sub: string,
+  options: { role?: string; sessions?: string; ttlSeconds?: number } = {},
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({
+    role: options.role ?? "user",
+    grants: [{ session: options.sessions ?? "*", can: ["read", "write", "control"] }],
+  })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(sub)
+    .setIssuedAt(now)
+    .setExpirationTime(now + (options.ttlSeconds ?? 12 * 3600))
+    .sign(new TextEncoder().encode(devSecret()));
+}

@@ -1,0 +1,174 @@
+import { ErrorCode, ThreadlineError } from "@threadline/protocol";
+import type { FeedRecord } from "./feed-record.ts";
+import type { HistoryReader } from "./history-reader.ts";
+import type { GatewayMetrics } from "./metrics.ts";
+import type { FeedSubscriber, SessionFeed } from "./session-feed.ts";
+
+/** The socket side of an attachment (implemented by ClientConnection). */
+export interface AttachmentSink {
+  /** Queues an event frame. `dropped`: the socket's hard backpressure limit refused it. */
+  sendEvent(record: FeedRecord): "sent" | "dropped";
+  sendFrame(frame: object): void;
+  /** True while the socket has more than `maxBufferedBytes` queued. */
+  readonly backedUp: boolean;
+  /** Resolves true once the socket drained below its limit, false if it closed (or was closed as too slow). */
+  waitDrain(): Promise<boolean>;
+  readonly closed: boolean;
+}
+
+export interface AttachmentOptions {
+  /** Live events buffered while a catch-up reads history; past it the catch-up reads the stream again. */
+  maxBuffered: number;
+  /** History read failures tolerated (with backoff) before the attachment ends with `UNAVAILABLE`. */
+  maxCatchUpAttempts: number;
+}
+
+/**
+ * One socket attached to one session. Modes:
+ * - `catchup`: replaying from `lastSent` (from the feed's ring, or the stream
+ *   while live records are buffered), then merging the buffer by seq;
+ * - `live`: forwarding the feed's records as they come;
+ * - `lagging`: the socket is backed up; live records are skipped and the
+ *   attachment catches up from `lastSent` once the socket drains.
+ * `lastSent` only advances when a frame was queued to the socket, so every
+ * path resumes exactly after the last event the client was given.
+ */
+export class Attachment implements FeedSubscriber {
+  private mode: "catchup" | "live" | "lagging" | "closed" = "catchup";
+  private buffer: FeedRecord[] = [];
+  private overflow = false;
+  private catchingUp = false;
+  private syncedSent = false;
+
+  constructor(
+    readonly session: string,
+    readonly feed: SessionFeed,
+    private readonly sink: AttachmentSink,
+    private readonly history: HistoryReader,
+    private readonly options: AttachmentOptions,
+    private readonly metrics: GatewayMetrics,
+    private readonly onEnd: (attachment: Attachment, error: ThreadlineError) => void,
+    public lastSent: number,
+  ) {}
+
+  /** A getter, so checks after an `await` are not narrowed away by the compiler. */
+  private get ended(): boolean {
+    return this.mode === "closed";
+  }
+
+  get isLive(): boolean {
+    return this.mode === "live";
+  }
+
+  onRecord(record: FeedRecord): void {
+    if (this.mode === "live") {
+      if (!this.deliver(record)) this.fallBehind();
+    } else if (this.mode === "catchup" && !this.overflow) {
+      if (this.buffer.length >= this.options.maxBuffered) {
+        this.buffer = [];
+        this.overflow = true;
+      } else this.buffer.push(record);
+    }
+  }
+
+  onFeedError(error: ThreadlineError): void {
+    this.end(error);
+  }
+
+  /** Starts (or restarts) catching up from `lastSent`. Safe to call repeatedly. */
+  async catchUp(): Promise<void> {
+    if (this.catchingUp || this.mode === "closed") return;
+    this.catchingUp = true;
+    const started = performance.now();
+    try {
+      await this.feed.ready;
+      let failures = 0;
+      for (;;) {
+        if (this.ended) return;
+        this.mode = "catchup";
+        this.buffer = [];
+        this.overflow = false;
+        if (this.feed.covers(this.lastSent)) {
+          // Synchronous: no feed record can interleave, so nothing needs buffering.
+          for (const record of this.feed.after(this.lastSent)) {
+            if (!this.deliver(record)) return this.fallBehind();
+          }
+          break;
+        }
+        try {
+          for await (const record of this.history.read(this.session, this.lastSent)) {
+            if (this.ended) return;
+            if (!this.deliver(record) || this.sink.backedUp) {
+              if (!(await this.sink.waitDrain())) return;
+            }
+          }
+        } catch (error) {
+          if (this.ended) return;
+          if (++failures >= this.options.maxCatchUpAttempts) {
+            this.end(
+              new ThreadlineError(
+                ErrorCode.UNAVAILABLE,
+                "cannot read the session history right now; re-attach to resume",
+                { session: this.session, cause: error },
+              ),
+            );
+            return;
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** failures)));
+          continue;
+        }
+        if (this.overflow) continue;
+        const buffered = this.buffer;
+        this.buffer = [];
+        let behind = false;
+        for (const record of buffered) {
+          if (!this.deliver(record)) {
+            behind = true;
+            break;
+          }
+        }
+        if (behind) return this.fallBehind();
+        break;
+      }
+      if (this.ended) return;
+      this.mode = "live";
+      this.metrics.catchUpSeconds.observe((performance.now() - started) / 1000);
+      if (!this.syncedSent) {
+        this.syncedSent = true;
+        this.sink.sendFrame({ op: "synced", session: this.session, seq: this.lastSent });
+      }
+      if (this.sink.backedUp) this.fallBehind();
+    } finally {
+      this.catchingUp = false;
+    }
+  }
+
+  close(): void {
+    this.mode = "closed";
+    this.buffer = [];
+  }
+
+  /** Sends one record if it is new. False when the socket refused it (lastSent unchanged). */
+  private deliver(record: FeedRecord): boolean {
+    if (record.seq <= this.lastSent) return true;
+    if (this.sink.sendEvent(record) === "dropped") return false;
+    this.lastSent = record.seq;
+    return !this.sink.backedUp || this.mode !== "live";
+  }
+
+  private fallBehind(): void {
+    if (this.mode === "closed" || this.mode === "lagging") return;
+    this.mode = "lagging";
+    this.buffer = [];
+    this.metrics.slowFallbacks.inc();
+    void this.sink.waitDrain().then((drained) => {
+      if (drained && this.mode === "lagging") void this.catchUp();
+    });
+  }
+
+  private end(error: ThreadlineError): void {
+    if (this.ended) return;
+    this.close();
+    this.onEnd(this, error);
+  }
+}

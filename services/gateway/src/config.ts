@@ -1,0 +1,139 @@
+import { hostname } from "node:os";
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_LIVE_PREFIX,
+  DEFAULT_STREAM_NAME,
+  DEFAULT_SUBJECT_PREFIX,
+  type Limits,
+} from "@threadline/protocol";
+
+/** Everything the gateway needs to run. `loadConfig` builds it from the environment (see README). */
+export interface GatewayConfig {
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  gatewayId: string;
+  nats: { servers: string[]; user?: string | undefined; pass?: string | undefined; token?: string | undefined };
+  jwt: { secret: string; issuer?: string | undefined; audience?: string | undefined; clockToleranceSec: number };
+  stream: string;
+  subjectPrefix: string;
+  livePrefix: string;
+  cursorBucket: string;
+  replicas: number;
+  /** Create/update the stream and buckets at start (false: they must exist). */
+  provision: boolean;
+  limits: Limits;
+  ringMaxEvents: number;
+  ringMaxBytes: number;
+  feedLingerMs: number;
+  maxFeeds: number;
+  cursorFlushMs: number;
+  slowTimeoutMs: number;
+  attachmentBuffer: number;
+  drainTimeoutMs: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly problems: string[]) {
+    super(`invalid gateway configuration:\n  - ${problems.join("\n  - ")}`);
+  }
+}
+
+const LIMIT_ENV: Record<keyof Limits, string> = {
+  maxFrameBytes: "THREADLINE_LIMIT_MAX_FRAME_BYTES",
+  maxPayloadBytes: "THREADLINE_LIMIT_MAX_PAYLOAD_BYTES",
+  maxEventBytes: "THREADLINE_LIMIT_MAX_EVENT_BYTES",
+  maxSessionsPerSocket: "THREADLINE_LIMIT_MAX_SESSIONS_PER_SOCKET",
+  framesPerSecond: "THREADLINE_LIMIT_FRAMES_PER_SECOND",
+  frameBurst: "THREADLINE_LIMIT_FRAME_BURST",
+  maxRateLimitedFrames: "THREADLINE_LIMIT_MAX_RATE_LIMITED_FRAMES",
+  maxPendingPublishes: "THREADLINE_LIMIT_MAX_PENDING_PUBLISHES",
+  maxProtocolErrors: "THREADLINE_LIMIT_MAX_PROTOCOL_ERRORS",
+  authTimeoutMs: "THREADLINE_LIMIT_AUTH_TIMEOUT_MS",
+  idleTimeoutSeconds: "THREADLINE_LIMIT_IDLE_TIMEOUT_SECONDS",
+  maxBufferedBytes: "THREADLINE_LIMIT_MAX_BUFFERED_BYTES",
+};
+
+/**
+ * Reads and validates the configuration; throws a ConfigError listing every
+ * problem at once, so a misconfigured deployment fails at start with a clear message.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
+  const problems: string[] = [];
+  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer in [${min}, ${max}] (got ${JSON.stringify(raw)})`);
+      return fallback;
+    }
+    return n;
+  };
+  const token = (name: string, fallback: string): string => {
+    const value = env[name] || fallback;
+    if (!/^[A-Za-z0-9_-]+$/.test(value))
+      problems.push(`${name} must match [A-Za-z0-9_-]+ (got ${JSON.stringify(value)})`);
+    return value;
+  };
+
+  const secret = env.THREADLINE_JWT_SECRET ?? "";
+  if (secret.length < 32)
+    problems.push("THREADLINE_JWT_SECRET is required and must be at least 32 characters (HS256 key)");
+  const servers = (env.NATS_URL || "nats://127.0.0.1:4222")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const provision = (env.THREADLINE_PROVISION ?? "true").toLowerCase();
+  if (!["true", "false", "1", "0"].includes(provision)) problems.push("THREADLINE_PROVISION must be true or false");
+
+  const limits = { ...DEFAULT_LIMITS };
+  for (const [key, name] of Object.entries(LIMIT_ENV) as [keyof Limits, string][]) {
+    limits[key] = int(name, DEFAULT_LIMITS[key], 1);
+  }
+  if (limits.maxFrameBytes > limits.maxPayloadBytes)
+    problems.push("THREADLINE_LIMIT_MAX_FRAME_BYTES must not exceed THREADLINE_LIMIT_MAX_PAYLOAD_BYTES");
+  if (limits.maxEventBytes > limits.maxFrameBytes)
+    problems.push("THREADLINE_LIMIT_MAX_EVENT_BYTES must not exceed THREADLINE_LIMIT_MAX_FRAME_BYTES");
+  if (limits.frameBurst < 1) problems.push("THREADLINE_LIMIT_FRAME_BURST must be ≥ 1");
+
+  const config: GatewayConfig = {
+    host: env.THREADLINE_GATEWAY_HOST || "0.0.0.0",
+    port: int("THREADLINE_GATEWAY_PORT", 8080, 0, 65535),
+    gatewayId: token("THREADLINE_GATEWAY_ID", hostname().replace(/[^A-Za-z0-9_-]/g, "-") || "gateway"),
+    nats: {
+      servers,
+      user: env.NATS_USER || undefined,
+      pass: env.NATS_PASS || undefined,
+      token: env.NATS_TOKEN || undefined,
+    },
+    jwt: {
+      secret,
+      issuer: env.THREADLINE_JWT_ISSUER || undefined,
+      audience: env.THREADLINE_JWT_AUDIENCE || undefined,
+      clockToleranceSec: int("THREADLINE_JWT_CLOCK_TOLERANCE_SEC", 5, 0, 300),
+    },
+    stream: token("THREADLINE_STREAM", DEFAULT_STREAM_NAME),
+    subjectPrefix: token("THREADLINE_SUBJECT_PREFIX", DEFAULT_SUBJECT_PREFIX),
+    livePrefix: token("THREADLINE_LIVE_PREFIX", DEFAULT_LIVE_PREFIX),
+    cursorBucket: token("THREADLINE_CURSOR_BUCKET", "threadline-cursors"),
+    replicas: int("THREADLINE_REPLICAS", 1, 1, 5),
+    provision: provision === "true" || provision === "1",
+    limits,
+    ringMaxEvents: int("THREADLINE_RING_EVENTS", 1024, 1),
+    ringMaxBytes: int("THREADLINE_RING_BYTES", 1024 * 1024, 1024),
+    feedLingerMs: int("THREADLINE_FEED_LINGER_MS", 30_000, 0),
+    maxFeeds: int("THREADLINE_MAX_FEEDS", 100_000, 1),
+    cursorFlushMs: int("THREADLINE_CURSOR_FLUSH_MS", 1_000, 10),
+    slowTimeoutMs: int("THREADLINE_SLOW_TIMEOUT_MS", 30_000, 100),
+    attachmentBuffer: int("THREADLINE_ATTACHMENT_BUFFER", 10_000, 1),
+    drainTimeoutMs: int("THREADLINE_DRAIN_TIMEOUT_MS", 10_000, 0),
+    logLevel: env.LOG_LEVEL || "info",
+  };
+  if (config.livePrefix === config.subjectPrefix)
+    problems.push("THREADLINE_LIVE_PREFIX must differ from THREADLINE_SUBJECT_PREFIX");
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,107 @@
+import {
+  decodeMsgpack,
+  type Encoding,
+  encodeJson,
+  encodeMsgpack,
+  isEventId,
+  isEventType,
+  type SessionEvent,
+} from "@threadline/protocol";
+
+/**
+ * One stored event as the gateway delivers it. The `event` frame is encoded
+ * at most once per encoding and the same bytes go to every socket; the
+ * msgpack frame embeds the stored payload bytes as they are, without a
+ * re-encode.
+ */
+export class FeedRecord {
+  private jsonFrame: string | undefined;
+  private msgpackFrame: Uint8Array | undefined;
+
+  constructor(
+    readonly session: string,
+    readonly seq: number,
+    readonly subject: string,
+    readonly event: SessionEvent,
+    private raw: Uint8Array | undefined,
+  ) {}
+
+  /** Approximate retained bytes, for the feed ring's byte bound. */
+  get size(): number {
+    return (this.msgpackFrame?.byteLength ?? this.raw?.byteLength ?? 256) + (this.jsonFrame?.length ?? 0) + 96;
+  }
+
+  frame(encoding: Encoding): Uint8Array | string {
+    if (encoding === "json") {
+      this.jsonFrame ??= encodeJson({ op: "event", session: this.session, seq: this.seq, event: this.event });
+      return this.jsonFrame;
+    }
+    if (this.msgpackFrame === undefined) {
+      const raw = this.raw ?? encodeMsgpack(this.event);
+      const head = encodeMsgpack(this.session);
+      const seq = encodeMsgpack(this.seq);
+      const out = new Uint8Array(
+        PREFIX.byteLength +
+          head.byteLength +
+          SEQ_KEY.byteLength +
+          seq.byteLength +
+          EVENT_KEY.byteLength +
+          raw.byteLength,
+      );
+      let o = 0;
+      for (const part of [PREFIX, head, SEQ_KEY, seq, EVENT_KEY, raw]) {
+        out.set(part, o);
+        o += part.byteLength;
+      }
+      this.msgpackFrame = out;
+      this.raw = undefined;
+    }
+    return this.msgpackFrame;
+  }
+
+  /**
+   * Decodes a stored message. Returns undefined for payloads that are not a
+   * valid envelope (a misbehaving publisher): those are skipped and counted,
+   * never forwarded to clients.
+   */
+  static decode(session: string, seq: number, subject: string, data: Uint8Array): FeedRecord | undefined {
+    let event: unknown;
+    try {
+      event = decodeMsgpack(data);
+    } catch {
+      return undefined;
+    }
+    if (!isEnvelope(event)) return undefined;
+    // Copy: the NATS client may hand out views into a larger read buffer that the ring would otherwise pin.
+    return new FeedRecord(session, seq, subject, event, data.slice());
+  }
+}
+
+const cat = (...parts: Uint8Array[]): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.byteLength;
+  }
+  return out;
+};
+// A msgpack fixmap of 4 entries: op, session, seq, event.
+const PREFIX = cat(Uint8Array.of(0x84), encodeMsgpack("op"), encodeMsgpack("event"), encodeMsgpack("session"));
+const SEQ_KEY = encodeMsgpack("seq");
+const EVENT_KEY = encodeMsgpack("event");
+
+function isEnvelope(value: unknown): value is SessionEvent {
+  if (typeof value !== "object" || value === null) return false;
+  const e = value as Record<string, unknown>;
+  const from = e.from as Record<string, unknown> | undefined;
+  return (
+    isEventId(e.id) &&
+    isEventType(e.type) &&
+    typeof e.ts === "number" &&
+    typeof from === "object" &&
+    from !== null &&
+    typeof from.kind === "string" &&
+    typeof from.id === "string"
+  );
+}

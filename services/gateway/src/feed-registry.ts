@@ -1,0 +1,97 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ErrorCode, type Subjects, ThreadlineError } from "@threadline/protocol";
+import type { HistoryReader } from "./history-reader.ts";
+import type { Logger } from "./logger.ts";
+import type { GatewayMetrics } from "./metrics.ts";
+import { SessionFeed, type SessionFeedOptions } from "./session-feed.ts";
+
+export interface FeedRegistryOptions extends SessionFeedOptions {
+  /** Keep a feed this long after its last subscriber left, so reconnects resume from memory. */
+  lingerMs: number;
+  /** Active feeds per gateway. Above: attaches fail with a retryable `UNAVAILABLE`. */
+  maxFeeds: number;
+}
+
+/**
+ * One `SessionFeed` per active session on this gateway: the number of NATS
+ * subscriptions scales with active sessions, never with sockets, and no
+ * JetStream consumer is held for live delivery.
+ */
+export class FeedRegistry {
+  private readonly feeds = new Map<
+    string,
+    { feed: SessionFeed; refs: number; linger?: ReturnType<typeof setTimeout> }
+  >();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly subjects: Subjects,
+    private readonly history: HistoryReader,
+    private readonly options: FeedRegistryOptions,
+    private readonly metrics: GatewayMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  get size(): number {
+    return this.feeds.size;
+  }
+
+  /** Returns the session's feed (creating it), counting one reference. Pair with `release`. */
+  acquire(session: string): SessionFeed {
+    let entry = this.feeds.get(session);
+    if (!entry || entry.feed.closed) {
+      if (this.feeds.size >= this.options.maxFeeds) {
+        throw new ThreadlineError(
+          ErrorCode.UNAVAILABLE,
+          `this gateway serves its maximum of ${this.options.maxFeeds} active sessions`,
+        );
+      }
+      const feed = new SessionFeed(session, this.nc, this.subjects, this.history, this.options, this.metrics, this.log);
+      entry = { feed, refs: 0 };
+      this.feeds.set(session, entry);
+      this.metrics.activeFeeds.set(this.feeds.size);
+      const created = entry;
+      feed.ready.catch(() => {
+        // A feed that failed to start is discarded so the next attach tries again.
+        if (this.feeds.get(session) === created) this.drop(session);
+      });
+    }
+    clearTimeout(entry.linger);
+    entry.linger = undefined;
+    entry.refs++;
+    return entry.feed;
+  }
+
+  release(feed: SessionFeed): void {
+    const entry = this.feeds.get(feed.session);
+    if (!entry || entry.feed !== feed) return;
+    entry.refs--;
+    if (entry.refs > 0) return;
+    if (feed.closed || this.options.lingerMs <= 0) {
+      this.drop(feed.session);
+      return;
+    }
+    entry.linger = setTimeout(() => {
+      if (entry.refs === 0) this.drop(feed.session);
+    }, this.options.lingerMs);
+    entry.linger.unref?.();
+  }
+
+  /** After a NATS reconnect every live feed may have missed messages. */
+  resyncAll(reason: string): void {
+    for (const { feed } of this.feeds.values()) feed.resync(reason);
+  }
+
+  closeAll(): void {
+    for (const session of [...this.feeds.keys()]) this.drop(session);
+  }
+
+  private drop(session: string): void {
+    const entry = this.feeds.get(session);
+    if (!entry) return;
+    clearTimeout(entry.linger);
+    entry.feed.close();
+    this.feeds.delete(session);
+    this.metrics.activeFeeds.set(this.feeds.size);
+  }
+}

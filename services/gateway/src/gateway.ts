@@ -1,0 +1,251 @@
+import uWS from "uWebSockets.js";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { provisionThreadline } from "@threadline/agent";
+import { CloseCode, epochFromStreamCreated, Subjects } from "@threadline/protocol";
+import { createAuthenticator } from "./auth.ts";
+import { ClientConnection, type ConnectionContext, type SocketData } from "./client-connection.ts";
+import type { GatewayConfig } from "./config.ts";
+import { createCursorStore } from "./cursor-store.ts";
+import { createEventPublisher } from "./event-publisher.ts";
+import { FeedRegistry } from "./feed-registry.ts";
+import { createHistoryReader } from "./history-reader.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { createMetrics, type GatewayMetrics } from "./metrics.ts";
+
+export interface GatewayDeps {
+  /** A connected NATS client; the gateway does not close it. */
+  nc: NatsConnection;
+  logger?: Logger;
+}
+
+export interface Gateway extends AsyncDisposable {
+  /** The port it listens on (useful with port 0). */
+  readonly port: number;
+  /** `ws://127.0.0.1:<port>/v1/ws` style URL for local clients. */
+  readonly url: string;
+  readonly metrics: GatewayMetrics;
+  /** Number of open sockets. */
+  readonly connections: number;
+  /** Active session feeds (one NATS subscription each). */
+  readonly activeSessions: number;
+  /**
+   * Graceful shutdown: stop accepting, report not-ready, close every socket
+   * with 1001 (clients reconnect elsewhere and resume), flush cursors.
+   */
+  close(): Promise<void>;
+}
+
+/** Which uWebSockets.js implementation is loaded: the native addon, or the package's JS fallback. */
+export function uwsImplementation(): "native" | "fallback" {
+  return /\[native code\]/.test(Function.prototype.toString.call(uWS.App)) ? "native" : "fallback";
+}
+
+/**
+ * Composition root of the edge gateway: wires auth, the feed registry, the
+ * history reader, the cursor store and the publisher behind a uWebSockets.js
+ * app serving `/v1/ws`, `/healthz`, `/readyz` and `/metrics`.
+ */
+export async function createGateway(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {
+  const log = deps.logger ?? createLogger(config.logLevel);
+  const { nc } = deps;
+  const metrics = createMetrics();
+  const subjects = new Subjects(config.subjectPrefix, config.livePrefix);
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+
+  let epoch: string;
+  if (config.provision) {
+    const info = await provisionThreadline(nc, {
+      stream: config.stream,
+      prefix: config.subjectPrefix,
+      livePrefix: config.livePrefix,
+      replicas: config.replicas,
+      cursorBucket: config.cursorBucket,
+    });
+    epoch = info.epoch;
+  } else {
+    epoch = epochFromStreamCreated((await jsm.streams.info(config.stream)).created);
+  }
+  const kv = await new Kvm(nc).open(config.cursorBucket);
+
+  const history = createHistoryReader(js, jsm, {
+    stream: config.stream,
+    subjects,
+    onInvalid: () => metrics.invalidEvents.inc(),
+  });
+  const streamState = history.streamState.bind(history);
+  history.streamState = async () => {
+    const state = await streamState();
+    epoch = state.epoch;
+    return state;
+  };
+  const feeds = new FeedRegistry(
+    nc,
+    subjects,
+    history,
+    {
+      ringMaxEvents: config.ringMaxEvents,
+      ringMaxBytes: config.ringMaxBytes,
+      pendingMax: config.attachmentBuffer,
+      lingerMs: config.feedLingerMs,
+      maxFeeds: config.maxFeeds,
+    },
+    metrics,
+    log,
+  );
+  const cursors = createCursorStore(kv, config.cursorFlushMs, log);
+  const ctx: ConnectionContext = {
+    limits: config.limits,
+    auth: createAuthenticator(config.jwt),
+    feeds,
+    history,
+    cursors,
+    publisher: createEventPublisher(js, subjects, config.stream, 5_000),
+    metrics,
+    log,
+    slowTimeoutMs: config.slowTimeoutMs,
+    attachmentBuffer: config.attachmentBuffer,
+    epoch: () => epoch,
+  };
+
+  // NATS reconnects lose core messages: every live feed re-syncs from the stream.
+  let natsUp = !nc.isClosed();
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect") {
+        natsUp = false;
+        log.warn({ server: status.server }, "NATS disconnected");
+      } else if (status.type === "reconnect") {
+        natsUp = true;
+        metrics.natsReconnects.inc();
+        log.info({ server: status.server }, "NATS reconnected; re-syncing live feeds");
+        feeds.resyncAll("reconnect");
+      } else if (status.type === "slowConsumer") {
+        feeds.resyncAll("slow-consumer");
+      }
+    }
+  })();
+
+  const sockets = new Set<ClientConnection>();
+  let draining = false;
+  const app = uWS.App();
+  app.ws<SocketData>("/v1/ws", {
+    maxPayloadLength: config.limits.maxPayloadBytes,
+    idleTimeout: config.limits.idleTimeoutSeconds,
+    sendPingsAutomatically: true,
+    // Above maxBufferedBytes an attachment leaves the live feed; this hard cap only guards against bugs.
+    maxBackpressure: config.limits.maxBufferedBytes * 2 + config.ringMaxBytes + config.limits.maxPayloadBytes,
+    closeOnBackpressureLimit: 0,
+    upgrade: (res, req, context) => {
+      if (draining) {
+        res.writeStatus("503 Service Unavailable").end("draining");
+        return;
+      }
+      const authorization = req.getHeader("authorization");
+      const offered = req.getHeader("sec-websocket-protocol");
+      const protocol = offered
+        .split(",")
+        .map((p) => p.trim())
+        .includes("threadline.v1")
+        ? "threadline.v1"
+        : "";
+      const data: SocketData = {
+        upgradeToken: authorization.toLowerCase().startsWith("bearer ") ? authorization.slice(7).trim() : undefined,
+        remote: Buffer.from(res.getRemoteAddressAsText()).toString(),
+      };
+      res.upgrade(
+        data,
+        req.getHeader("sec-websocket-key"),
+        protocol,
+        req.getHeader("sec-websocket-extensions"),
+        context,
+      );
+    },
+    open: (ws) => {
+      const data = ws.getUserData();
+      const connection = new ClientConnection(ws, ctx, data.upgradeToken);
+      data.connection = connection;
+      sockets.add(connection);
+      metrics.connections.set(sockets.size);
+    },
+    message: (ws, message, isBinary) => {
+      ws.getUserData().connection?.onMessage(message, isBinary);
+    },
+    drain: (ws) => {
+      ws.getUserData().connection?.onDrain();
+    },
+    close: (ws) => {
+      const connection = ws.getUserData().connection;
+      if (!connection) return;
+      connection.onClose();
+      sockets.delete(connection);
+      metrics.connections.set(sockets.size);
+    },
+  });
+  app.get("/healthz", (res) => {
+    res.writeHeader("content-type", "text/plain").end("ok");
+  });
+  app.get("/readyz", (res) => {
+    const ready = !draining && natsUp && !nc.isClosed();
+    res
+      .writeStatus(ready ? "200 OK" : "503 Service Unavailable")
+      .writeHeader("content-type", "text/plain")
+      .end(ready ? "ready" : "not ready");
+  });
+  app.get("/metrics", (res) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    void metrics.registry.metrics().then((body) => {
+      if (aborted) return;
+      res.cork(() => {
+        res.writeHeader("content-type", metrics.registry.contentType).end(body);
+      });
+    });
+  });
+  app.any("/*", (res) => {
+    res.writeStatus("404 Not Found").end("not found");
+  });
+
+  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
+    app.listen(config.host, config.port, (socket) => {
+      if (socket) resolve(socket);
+      else reject(new Error(`gateway could not listen on ${config.host}:${config.port}`));
+    });
+  });
+  const port = uWS.us_socket_local_port(listenSocket);
+  log.info(
+    { port, gatewayId: config.gatewayId, uws: uwsImplementation(), stream: config.stream, epoch },
+    "gateway listening",
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      draining = true;
+      uWS.us_listen_socket_close(listenSocket);
+      for (const connection of [...sockets]) connection.close(CloseCode.GOING_AWAY, "gateway shutting down; reconnect");
+      await cursors.close().catch((error: unknown) => log.warn({ err: error }, "cursor flush on shutdown failed"));
+      feeds.closeAll();
+      log.info({ gatewayId: config.gatewayId }, "gateway stopped");
+    })();
+    return closing;
+  };
+
+  return {
+    port,
+    url: `ws://127.0.0.1:${port}/v1/ws`,
+    metrics,
+    get connections() {
+      return sockets.size;
+    },
+    get activeSessions() {
+      return feeds.size;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

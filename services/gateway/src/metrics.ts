@@ -1,0 +1,87 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Prometheus metrics of one gateway; each gateway instance owns its registry (tests run several per process). */
+export interface GatewayMetrics {
+  registry: Registry;
+  connections: Gauge;
+  attachments: Gauge;
+  activeFeeds: Gauge;
+  eventsDelivered: Counter;
+  catchUpSeconds: Histogram;
+  slowFallbacks: Counter;
+  slowCloses: Counter;
+  authFailures: Counter<"code">;
+  clientErrors: Counter<"code">;
+  publishes: Counter<"result">;
+  natsReconnects: Counter;
+  feedResyncs: Counter<"reason">;
+  liveGaps: Counter;
+  invalidEvents: Counter;
+}
+
+export function createMetrics(): GatewayMetrics {
+  const registry = new Registry();
+  const r = { registers: [registry] };
+  return {
+    registry,
+    connections: new Gauge({ name: "threadline_gateway_connections", help: "Open WebSocket connections", ...r }),
+    attachments: new Gauge({ name: "threadline_gateway_attachments", help: "Socket-session attachments", ...r }),
+    activeFeeds: new Gauge({
+      name: "threadline_gateway_active_sessions",
+      help: "Sessions with a live feed on this gateway",
+      ...r,
+    }),
+    eventsDelivered: new Counter({
+      name: "threadline_gateway_events_delivered_total",
+      help: "Event frames sent to sockets",
+      ...r,
+    }),
+    catchUpSeconds: new Histogram({
+      name: "threadline_gateway_catch_up_seconds",
+      help: "Time from attach (or lag) to live",
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      ...r,
+    }),
+    slowFallbacks: new Counter({
+      name: "threadline_gateway_slow_fallbacks_total",
+      help: "Attachments moved off the live feed because their socket was backed up",
+      ...r,
+    }),
+    slowCloses: new Counter({
+      name: "threadline_gateway_slow_closes_total",
+      help: "Sockets closed for staying backed up",
+      ...r,
+    }),
+    authFailures: new Counter({
+      name: "threadline_gateway_auth_failures_total",
+      help: "Rejected tokens",
+      labelNames: ["code"],
+      ...r,
+    }),
+    clientErrors: new Counter({
+      name: "threadline_gateway_client_errors_total",
+      help: "Error frames sent to clients",
+      labelNames: ["code"],
+      ...r,
+    }),
+    publishes: new Counter({
+      name: "threadline_gateway_publishes_total",
+      help: "Client events published",
+      labelNames: ["result"],
+      ...r,
+    }),
+    natsReconnects: new Counter({ name: "threadline_gateway_nats_reconnects_total", help: "NATS reconnects", ...r }),
+    feedResyncs: new Counter({
+      name: "threadline_gateway_feed_resyncs_total",
+      help: "Live feed re-syncs from the stream",
+      labelNames: ["reason"],
+      ...r,
+    }),
+    liveGaps: new Counter({ name: "threadline_gateway_live_gaps_total", help: "Lost live messages detected", ...r }),
+    invalidEvents: new Counter({
+      name: "threadline_gateway_invalid_events_total",
+      help: "Stored payloads that are not valid envelopes (skipped)",
+      ...r,
+    }),
+  };
+}

@@ -1,0 +1,55 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { type Agent, connectAgent } from "@threadline/agent";
+import { createGateway, type Gateway, type GatewayConfig, loadConfig } from "@threadline/gateway";
+import { type NatsServer, startNatsServer } from "@threadline/test-kit";
+import { pino } from "pino";
+import { mintToken, TEST_JWT_SECRET, type TokenClaims } from "./tokens.ts";
+
+/** Gateway configuration for tests: random port, loopback, test secret, silent logs; env-style overrides. */
+export function testGatewayConfig(natsUrl: string, env: Record<string, string> = {}): GatewayConfig {
+  return loadConfig({
+    THREADLINE_JWT_SECRET: TEST_JWT_SECRET,
+    THREADLINE_GATEWAY_HOST: "127.0.0.1",
+    THREADLINE_GATEWAY_PORT: "0",
+    THREADLINE_GATEWAY_ID: "test-gateway",
+    NATS_URL: natsUrl,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    ...env,
+  });
+}
+
+export interface Stack extends AsyncDisposable {
+  nats: NatsServer;
+  /** The gateway's NATS connection. */
+  nc: NatsConnection;
+  gateway: Gateway;
+  agent: Agent;
+  token(claims: Partial<TokenClaims> & { sub?: string }): Promise<string>;
+}
+
+/** A real nats-server, an in-process gateway on a random port and an agent connection. */
+export async function startStack(
+  options: { gatewayEnv?: Record<string, string>; nats?: NatsServer } = {},
+): Promise<Stack> {
+  const nats = options.nats ?? (await startNatsServer());
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  const gateway = await createGateway(testGatewayConfig(nats.url, options.gatewayEnv), {
+    nc,
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+  });
+  const agent = await connectAgent({ servers: nats.url, id: "test-agent" });
+  const close = async () => {
+    await gateway.close();
+    await agent.close();
+    await nc.close();
+    if (!options.nats) await nats.stop();
+  };
+  return {
+    nats,
+    nc,
+    gateway,
+    agent,
+    token: (claims) => mintToken({ sub: "alice", ...claims }),
+    [Symbol.asyncDispose]: close,
+  };
+}
