@@ -1,0 +1,71 @@
+import { connectAgent } from "@threadline/agent";
+import { createClient } from "@threadline/client";
+import { startNatsServer, waitFor } from "@threadline/test-kit";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { controlledWebSocket } from "./support/controlled-websocket.ts";
+import { type GatewayProcess, spawnGateway } from "./support/gateway-process.ts";
+import { mintToken } from "./support/tokens.ts";
+
+// Two gateway processes on one NATS; the one serving the clients is SIGKILLed
+// mid-stream. Clients reconnect to the other and resume with no loss and no
+// duplicates.
+
+let nats: Awaited<ReturnType<typeof startNatsServer>>;
+let a: GatewayProcess;
+let b: GatewayProcess;
+beforeAll(async () => {
+  nats = await startNatsServer();
+  a = await spawnGateway(nats.url);
+  b = await spawnGateway(nats.url, { THREADLINE_PROVISION: "false" });
+});
+afterAll(async () => {
+  await a?.kill();
+  await b?.kill();
+  await nats?.stop();
+});
+
+it("clients of a SIGKILLed gateway resume losslessly on the other gateway", async () => {
+  const agent = await connectAgent({ servers: nats.url, id: "failover-agent" });
+  const session = "failover";
+  const total = 3000;
+  const nets = [controlledWebSocket(a.url), controlledWebSocket(a.url)];
+  const received: number[][] = [[], []];
+  const clients = nets.map((net, i) =>
+    createClient({
+      url: a.url,
+      token: () => mintToken({ sub: `viewer${i}` }),
+      WebSocket: net.WebSocket as never,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 100 },
+    }),
+  );
+  try {
+    for (const [i, client] of clients.entries()) {
+      const handle = await client.attach(session, { from: "start" });
+      handle.onEvent((r) => received[i]!.push(r.seq));
+    }
+    let published = 0;
+    const publishing = (async () => {
+      for (let i = 0; i < total; i++) {
+        await agent.publish(session, { type: "note", data: { i } });
+        published++;
+      }
+    })();
+    await waitFor(() => received.every((r) => r.length >= 500), { timeoutMs: 20_000 });
+    for (const net of nets) net.route(b.url);
+    await a.kill();
+    await publishing;
+    expect(published).toBe(total);
+    const expected: number[] = [];
+    for await (const r of agent.history(session)) expected.push(r.seq);
+    await waitFor(() => received.every((r) => r.length >= total), {
+      timeoutMs: 30_000,
+      message: `received ${received.map((r) => r.length).join("/")} of ${total}`,
+    });
+    for (const r of received) expect(r).toEqual(expected);
+    // Both clients really moved: each opened a second socket (to gateway b).
+    for (const net of nets) expect(net.opened).toBeGreaterThanOrEqual(2);
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await agent.close();
+  }
+}, 90_000);

@@ -1,0 +1,62 @@
+import { connectAgent } from "@threadline/agent";
+import { createClient } from "@threadline/client";
+import { startNatsServer, waitFor } from "@threadline/test-kit";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { controlledWebSocket } from "./support/controlled-websocket.ts";
+import { type GatewayProcess, spawnGateway } from "./support/gateway-process.ts";
+import { mintToken } from "./support/tokens.ts";
+
+// A client stops reading while an agent streams ~60 MB into its session. The
+// gateway must not buffer that for it: its memory stays bounded (the socket
+// falls off the live feed), and when the client reads again it catches up
+// from the stream with nothing lost.
+
+let nats: Awaited<ReturnType<typeof startNatsServer>>;
+let gateway: GatewayProcess;
+beforeAll(async () => {
+  nats = await startNatsServer();
+  gateway = await spawnGateway(nats.url, { THREADLINE_SLOW_TIMEOUT_MS: "120000" });
+});
+afterAll(async () => {
+  await gateway?.kill();
+  await nats?.stop();
+});
+
+it("keeps gateway memory bounded for a stalled socket and catches it up losslessly", async () => {
+  const agent = await connectAgent({ servers: nats.url, id: "firehose" });
+  const session = "slow";
+  const total = 6000;
+  const pad = "z".repeat(10_000);
+  const slowNet = controlledWebSocket();
+  const slowSeqs: number[] = [];
+  const fastSeqs: number[] = [];
+  const slow = createClient({ url: gateway.url, token: () => mintToken({ sub: "slow" }), WebSocket: slowNet.WebSocket as never });
+  const fastNet = controlledWebSocket();
+  const fast = createClient({ url: gateway.url, token: () => mintToken({ sub: "fast" }), WebSocket: fastNet.WebSocket as never });
+  try {
+    (await slow.attach(session, { from: "start" })).onEvent((r) => slowSeqs.push(r.seq));
+    (await fast.attach(session, { from: "start" })).onEvent((r) => fastSeqs.push(r.seq));
+    const baseline = gateway.rss();
+    slowNet.pause();
+    let peak = baseline;
+    for (let i = 0; i < total; i++) {
+      await agent.publish(session, { type: "note", data: { i, pad } });
+      if (i % 200 === 0) peak = Math.max(peak, gateway.rss());
+    }
+    await waitFor(() => fastSeqs.length >= total, { timeoutMs: 30_000 });
+    peak = Math.max(peak, gateway.rss());
+    // ~60 MB went through while the slow socket read nothing; the gateway kept well under that.
+    expect(peak - baseline).toBeLessThan(30 * 1024 * 1024);
+    expect(slowSeqs.length).toBeLessThan(total);
+    slowNet.resume();
+    await waitFor(() => slowSeqs.length >= total, { timeoutMs: 60_000, message: `slow client has ${slowSeqs.length}/${total}` });
+    const expected: number[] = [];
+    for await (const r of agent.history(session)) expected.push(r.seq);
+    expect(slowSeqs).toEqual(expected);
+    expect(fastSeqs).toEqual(expected);
+    expect(slowNet.opened).toBe(1);
+  } finally {
+    await Promise.all([slow.close(), fast.close()]);
+    await agent.close();
+  }
+}, 120_000);
