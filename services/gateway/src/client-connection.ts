@@ -322,16 +322,7 @@ export class ClientConnection implements AttachmentSink {
       clearTimeout(this.authTimer);
       this.device = frame.device ?? `c-${this.id}`;
     }
-    clearTimeout(this.expiryTimer);
-    if (principal.expiresAt !== undefined) {
-      this.expiryTimer = setTimeout(
-        () => {
-          this.sendError(new ThreadlineError(ErrorCode.TOKEN_EXPIRED, "token expired; reconnect with a new token"));
-          this.close(CloseCode.TOKEN_EXPIRED, "token expired");
-        },
-        Math.max(0, principal.expiresAt - Date.now()),
-      );
-    }
+    this.scheduleExpiry(principal);
     this.sendFrame({
       op: "welcome",
       version: PROTOCOL_VERSION,
@@ -344,6 +335,23 @@ export class ClientConnection implements AttachmentSink {
     const queued = this.queued;
     this.queued = [];
     for (const q of queued) this.handleData(q.data, q.binary);
+  }
+
+  /** Closes the socket when the current token expires (unless a refresh replaced it first). */
+  private scheduleExpiry(principal: Principal): void {
+    clearTimeout(this.expiryTimer);
+    if (principal.expiresAt === undefined) return;
+    // setTimeout overflows above 2^31-1 ms (~24.8 days): re-check in steps.
+    const delay = Math.min(Math.max(0, principal.expiresAt - Date.now()), 2 ** 31 - 1);
+    this.expiryTimer = setTimeout(() => {
+      if (this.principal !== principal) return;
+      if (Date.now() < (principal.expiresAt ?? 0)) {
+        this.scheduleExpiry(principal);
+        return;
+      }
+      this.sendError(new ThreadlineError(ErrorCode.TOKEN_EXPIRED, "token expired; reconnect with a new token"));
+      this.close(CloseCode.TOKEN_EXPIRED, "token expired");
+    }, delay);
   }
 
   private authFailed(error: ThreadlineError): void {

@@ -59,7 +59,7 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
     throw new FrameError(ErrorCode.BAD_FRAME, "a frame must be a map/object with an `op` field", undefined);
   }
   const raw = decoded as Record<string, unknown>;
-  const frameRid = typeof raw.rid === "number" && Number.isSafeInteger(raw.rid) ? raw.rid : undefined;
+  const frameRid = typeof raw.rid === "number" && Number.isSafeInteger(raw.rid) && raw.rid >= 0 ? raw.rid : undefined;
   if (typeof raw.op !== "string" || !OPS.has(raw.op)) {
     throw new FrameError(ErrorCode.UNKNOWN_OP, `unknown op ${JSON.stringify(raw.op)}`, frameRid);
   }
