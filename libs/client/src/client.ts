@@ -1,0 +1,553 @@
+import {
+  type AckFrame,
+  type AttachFrom,
+  type ClientEvent,
+  CloseCode,
+  DEFAULT_LIMITS,
+  ErrorCode,
+  type ErrorCode as ErrorCodeType,
+  type ErrorFrame,
+  isPosition,
+  isRetryableClose,
+  isSessionId,
+  type Limits,
+  type PublishedFrame,
+  type ServerFrame,
+  SUBPROTOCOL,
+  ThreadlineError,
+  type WelcomeFrame,
+} from "@threadline/protocol";
+import { type BackoffPolicy, backoffDelay, canRetry } from "./backoff.ts";
+import { type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from "./client-options.ts";
+import { type ConnectionStatus, StatusFeed } from "./connection-status.ts";
+import { type PositionStorage, readPosition } from "./position-storage.ts";
+import { type OutgoingEvent, PublishQueue, type PublishResult, type PublishTransport } from "./publish-queue.ts";
+import { RequestTracker } from "./request-tracker.ts";
+import { type SessionHandle, SessionHandleImpl, type SessionHost } from "./session-handle.ts";
+import { decodeServerFrame, encodeClientFrame, OPEN, type WebSocketLike } from "./websocket-like.ts";
+
+/**
+ * A connection to a Threadline gateway carrying any number of sessions over
+ * one WebSocket. Connects lazily on the first `attach()`, reconnects with
+ * backoff after retryable closes, and resumes every session from its exact
+ * position. `await using client = createClient(…)` closes it on scope exit.
+ */
+export interface ThreadlineClient extends AsyncDisposable {
+  readonly status: ConnectionStatus;
+  /** Calls `cb` on every status change. Returns an unsubscribe function. */
+  onStatus(cb: (status: ConnectionStatus) => void): () => void;
+  /** The current status, then every change (unread statuses beyond 64 drop the oldest); ends after `closed`. */
+  statuses(): AsyncIterable<ConnectionStatus>;
+  /**
+   * Attaches a session; resolves once the gateway confirmed (`attached`), so
+   * register `onEvent`/`events()` right after the `await` to see the replay.
+   * `from` defaults to the position in `storage`, else the device cursor
+   * (`"cursor"`). Waits while the client is (re)connecting. Rejects with the
+   * gateway's error (`FORBIDDEN`, `INSUFFICIENT_STATE`, `TOO_MANY_SESSIONS`, …),
+   * with `INVALID_FRAME` if this client already has a live handle for the
+   * session, or `CLOSED` if the client closes first.
+   * @example
+   *   const chat = await client.attach("s-42", { from: "start" });
+   *   for await (const { seq, event } of chat.events()) render(seq, event);
+   */
+  attach(session: string, opts?: AttachOptions): Promise<SessionHandle>;
+  /**
+   * Closes the socket (code 1000) for good: flushes acks and stored positions,
+   * ends every handle's iterators, rejects pending attaches and publishes with
+   * `CLOSED`. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+export interface AttachOptions {
+  from?: AttachFrom;
+  /** Ack the cursor automatically as events are applied (coalesced to ≤ 4/s per session, and on detach). Default true. */
+  autoAck?: boolean;
+}
+
+/**
+ * Creates a client. Nothing connects until the first `attach()`.
+ * @example
+ *   const client = createClient({ url: "wss://gw.example/v1/ws", token: () => fetchToken(), device: tabId });
+ */
+export function createClient(options: ClientOptions): ThreadlineClient {
+  return new Client(resolveClientOptions(options));
+}
+
+/** FLOOD (4003) asks clients to wait at least this long before reconnecting (PROTOCOL.md §12). */
+const FLOOD_MIN_DELAY_MS = 5_000;
+
+type RequestFrame =
+  | { op: "attach"; session: string; from?: AttachFrom }
+  | { op: "detach"; session: string }
+  | { op: "publish"; session: string; event: OutgoingEvent }
+  | { op: "ping" };
+
+const noop = () => {};
+
+class Client implements ThreadlineClient, SessionHost, PublishTransport {
+  private readonly statusFeed = new StatusFeed();
+  /** Live handles (and handles whose detach is still being sent), at most `limits.maxSessionsPerSocket`. */
+  private readonly sessions = new Map<string, SessionHandleImpl>();
+  private readonly requests = new RequestTracker();
+  private readonly publishes: PublishQueue;
+  private socket: WebSocketLike | undefined;
+  private welcomed = false;
+  private limitsValue: Limits = DEFAULT_LIMITS;
+  /** Reconnect attempts since the last `welcome` (0 while connected or on the first connection). */
+  private attempt = 0;
+  /** Bumped per connection attempt, so a stale token lookup does not open a socket. */
+  private connectGeneration = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  private pingTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A connection-level `error` frame (e.g. AUTH_FAILED), reported with the close that follows it. */
+  private serverError: ThreadlineError | undefined;
+  private finished = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: ResolvedClientOptions) {
+    this.publishes = new PublishQueue(this);
+  }
+
+  // ---- ThreadlineClient -----------------------------------------------------------
+
+  get status(): ConnectionStatus {
+    return this.statusFeed.status;
+  }
+
+  onStatus(cb: (status: ConnectionStatus) => void): () => void {
+    return this.statusFeed.subscribe(cb);
+  }
+
+  statuses(): AsyncIterable<ConnectionStatus> {
+    return this.statusFeed.iterate();
+  }
+
+  async attach(session: string, opts: AttachOptions = {}): Promise<SessionHandle> {
+    if (this.finished) throw this.closedError();
+    if (!isSessionId(session)) {
+      throw new ThreadlineError(
+        ErrorCode.INVALID_SESSION,
+        `session id ${JSON.stringify(session)} must match [A-Za-z0-9_-]{1,128}`,
+      );
+    }
+    if (opts.from !== undefined && !isAttachFrom(opts.from)) {
+      throw new ThreadlineError(
+        ErrorCode.INVALID_POSITION,
+        'from must be a {epoch, seq} position, "start", "now" or "cursor"',
+        {
+          session,
+        },
+      );
+    }
+    const previous = this.sessions.get(session);
+    if (previous && !previous.ended) {
+      throw new ThreadlineError(
+        ErrorCode.INVALID_FRAME,
+        `session ${session} is already attached by this client; use its handle or detach it first`,
+        { session, retryable: false },
+      );
+    }
+    if (!previous && this.sessions.size >= this.limitsValue.maxSessionsPerSocket) {
+      throw new ThreadlineError(
+        ErrorCode.TOO_MANY_SESSIONS,
+        `at most ${this.limitsValue.maxSessionsPerSocket} sessions per client (limits.maxSessionsPerSocket)`,
+        { session },
+      );
+    }
+    const handle = new SessionHandleImpl(session, { autoAck: opts.autoAck ?? true }, this);
+    this.sessions.set(session, handle);
+    // The gateway must see a previous handle's detach before this attach.
+    if (previous) await previous.detached;
+    const from = opts.from ?? (await readPosition(this.options.storage, session));
+    handle.start(from, opts.from === undefined);
+    if (this.statusFeed.status.type === "idle") this.connect();
+    else if (this.ready) handle.connectionReady();
+    return handle.firstAttach;
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    const flushes = [...this.sessions.values()].map((handle) => handle.flush());
+    this.finish({ type: "closed", code: CloseCode.NORMAL, reason: "client closed" });
+    this.closing = Promise.all(flushes).then(noop);
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- SessionHost / PublishTransport ------------------------------------------------
+
+  get ready(): boolean {
+    return this.welcomed && this.socket?.readyState === OPEN;
+  }
+
+  get limits(): Limits {
+    return this.limitsValue;
+  }
+
+  get storage(): PositionStorage {
+    return this.options.storage;
+  }
+
+  get reattachPolicy(): BackoffPolicy {
+    return this.options.reconnect;
+  }
+
+  send(frame: AckFrame): boolean {
+    const socket = this.socket;
+    if (!socket || !this.ready) return false;
+    return this.sendFrame(socket, frame);
+  }
+
+  request(frame: RequestFrame): Promise<ServerFrame> {
+    const socket = this.socket;
+    if (!socket || !this.ready) {
+      return Promise.reject(new ThreadlineError(ErrorCode.CLOSED, "not connected", { retryable: true }));
+    }
+    let started: ReturnType<RequestTracker["start"]>;
+    try {
+      started = this.requests.start(this.options.requestTimeoutMs, frame.op);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!this.sendFrame(socket, { ...frame, rid: started.rid })) {
+      this.requests.reject(
+        started.rid,
+        new ThreadlineError(ErrorCode.CLOSED, "the socket is closing", { retryable: true }),
+      );
+    }
+    return started.reply;
+  }
+
+  async sendPublish(session: string, event: OutgoingEvent): Promise<PublishedFrame> {
+    const reply = await this.request({ op: "publish", session, event });
+    if (reply.op !== "published") {
+      throw new ThreadlineError(ErrorCode.INTERNAL, `unexpected reply ${reply.op} to publish`, { session });
+    }
+    return reply;
+  }
+
+  publish(session: string, event: ClientEvent): Promise<PublishResult> {
+    return this.publishes.publish(session, event);
+  }
+
+  dropConnection(error: ThreadlineError): void {
+    if (this.socket) this.dropSocket(this.socket, error);
+  }
+
+  release(handle: SessionHandleImpl): void {
+    if (this.sessions.get(handle.id) === handle) this.sessions.delete(handle.id);
+  }
+
+  // ---- connection lifecycle ------------------------------------------------------
+
+  private connect(): void {
+    const generation = ++this.connectGeneration;
+    this.statusFeed.set({ type: "connecting", attempt: this.attempt });
+    void this.open(generation);
+  }
+
+  private async open(generation: number): Promise<void> {
+    let token: string;
+    try {
+      token = await this.options.token();
+      if (typeof token !== "string") throw new TypeError("the token function must return a string");
+    } catch (error) {
+      if (generation !== this.connectGeneration || this.finished) return;
+      const e =
+        error instanceof ThreadlineError
+          ? error
+          : new ThreadlineError(ErrorCode.UNAVAILABLE, "the token function failed", { cause: error, retryable: true });
+      if (e.retryable) this.retry(e, undefined);
+      else this.finish({ type: "closed", reason: e.message, error: e });
+      return;
+    }
+    if (generation !== this.connectGeneration || this.finished) return;
+    let socket: WebSocketLike;
+    try {
+      socket = new this.options.WebSocket(this.options.url, SUBPROTOCOL);
+    } catch (error) {
+      const e = new ThreadlineError(ErrorCode.CLOSED, `cannot open a WebSocket to ${this.options.url}`, {
+        cause: error,
+        retryable: false,
+      });
+      this.finish({ type: "closed", reason: e.message, error: e });
+      return;
+    }
+    this.socket = socket;
+    socket.binaryType = "arraybuffer";
+    socket.onopen = () => {
+      if (socket !== this.socket) return;
+      this.sendFrame(socket, { op: "hello", ...(token ? { token } : {}), device: this.options.device });
+    };
+    socket.onmessage = (event) => {
+      if (socket !== this.socket) return;
+      const frame = decodeServerFrame(event.data);
+      if (frame) this.onFrame(frame);
+    };
+    socket.onclose = (event) => this.socketLost(socket, event.code, event.reason, undefined);
+    // A close event always follows an error event; the close carries what matters.
+    socket.onerror = noop;
+    this.handshakeTimer = startTimer(this.options.requestTimeoutMs, () => {
+      this.dropSocket(
+        socket,
+        new ThreadlineError(ErrorCode.TIMEOUT, `no welcome within ${this.options.requestTimeoutMs} ms`),
+      );
+    });
+  }
+
+  private onFrame(frame: ServerFrame): void {
+    switch (frame.op) {
+      case "welcome":
+        this.onWelcome(frame);
+        return;
+      case "attached":
+      case "published":
+      case "pong":
+        this.requests.resolve(frame.rid, frame);
+        return;
+      case "detached":
+        if (frame.rid !== undefined) this.requests.resolve(frame.rid, frame);
+        else this.sessions.get(frame.session)?.handleServerDetached(frame);
+        return;
+      case "event":
+        this.sessions.get(frame.session)?.handleEvent(frame);
+        return;
+      case "synced":
+        this.sessions.get(frame.session)?.handleSynced(frame);
+        return;
+      case "error":
+        this.onErrorFrame(frame);
+        return;
+      default:
+        // Unknown ops from a newer gateway are ignored (PROTOCOL.md §5.2).
+        return;
+    }
+  }
+
+  private onWelcome(frame: WelcomeFrame): void {
+    this.limitsValue = mergeLimits(frame.limits);
+    if (this.welcomed) return; // the reply to a token refresh: nothing else changes
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    this.welcomed = true;
+    this.attempt = 0;
+    this.serverError = undefined;
+    this.statusFeed.set({
+      type: "connected",
+      connection: String(frame.connection),
+      user: String(frame.user),
+      device: String(frame.device),
+    });
+    if (!this.ready) return; // a status listener closed the client
+    this.schedulePing();
+    // Attaches go out before resent publishes, in the order sessions were attached.
+    for (const handle of [...this.sessions.values()]) handle.connectionReady();
+    this.publishes.flush();
+  }
+
+  private onErrorFrame(frame: ErrorFrame): void {
+    const session = typeof frame.session === "string" ? frame.session : undefined;
+    const error = ThreadlineError.fromWire({
+      code: String(frame.code),
+      message: typeof frame.message === "string" ? frame.message : "",
+      retryable: frame.retryable === true,
+      ...(session === undefined ? {} : { session }),
+    });
+    if (typeof frame.rid === "number") {
+      // A reply to a request (possibly one that already timed out: then it is dropped).
+      this.requests.reject(frame.rid, error);
+      return;
+    }
+    const handle = session === undefined ? undefined : this.sessions.get(session);
+    if (handle) handle.handleError(error);
+    else this.serverError = error;
+  }
+
+  private schedulePing(): void {
+    const interval = this.options.pingIntervalMs;
+    if (!(interval > 0)) return;
+    const socket = this.socket;
+    this.pingTimer = startTimer(interval, () => {
+      this.pingTimer = undefined;
+      if (socket !== this.socket || !this.ready) return;
+      this.request({ op: "ping" }).then(
+        () => {
+          if (socket === this.socket && this.welcomed) this.schedulePing();
+        },
+        (error: ThreadlineError) => {
+          if (error.code === ErrorCode.TIMEOUT && socket === this.socket && socket) {
+            this.dropSocket(
+              socket,
+              new ThreadlineError(ErrorCode.TIMEOUT, `no pong within ${this.options.requestTimeoutMs} ms`),
+            );
+          }
+        },
+      );
+    });
+  }
+
+  /** The client gave up on `socket` (no welcome, no pong, attach timeout): close it and reconnect. */
+  private dropSocket(socket: WebSocketLike, error: ThreadlineError): void {
+    if (socket !== this.socket) return;
+    this.socketLost(socket, CloseCode.ABNORMAL, error.message, error);
+    try {
+      socket.close(CloseCode.RECONNECT, "reconnecting");
+    } catch {
+      // Already closing.
+    }
+  }
+
+  private socketLost(
+    socket: WebSocketLike,
+    code: number,
+    reason: string,
+    localError: ThreadlineError | undefined,
+  ): void {
+    if (socket !== this.socket) return;
+    detachHandlers(socket);
+    this.socket = undefined;
+    const wasWelcomed = this.welcomed;
+    this.welcomed = false;
+    clearTimeout(this.handshakeTimer);
+    clearTimeout(this.pingTimer);
+    this.handshakeTimer = undefined;
+    this.pingTimer = undefined;
+    const closeText = `${code}${reason ? ` ${reason}` : ""}`;
+    this.requests.rejectAll(
+      new ThreadlineError(ErrorCode.CLOSED, `connection lost (${closeText}) before the reply`, { retryable: true }),
+    );
+    for (const handle of [...this.sessions.values()]) handle.connectionLost();
+    if (this.finished) return;
+    const error = localError ?? this.serverError ?? errorForClose(code, reason);
+    this.serverError = undefined;
+    // An expired token is final for that token, but a token function can supply a new one.
+    const freshTokenHelps = code === CloseCode.TOKEN_EXPIRED && this.options.tokenRefreshable && wasWelcomed;
+    if (!isRetryableClose(code) && !freshTokenHelps) {
+      this.finish({ type: "closed", code, reason, error });
+      return;
+    }
+    this.retry(error, code);
+  }
+
+  private retry(error: ThreadlineError, code: number | undefined): void {
+    this.attempt++;
+    const policy = this.options.reconnect;
+    if (!canRetry(this.attempt, policy)) {
+      this.finish({
+        type: "closed",
+        ...(code === undefined ? {} : { code }),
+        reason: "gave up reconnecting",
+        error: new ThreadlineError(
+          ErrorCode.UNAVAILABLE,
+          `gave up after ${policy.maxAttempts} reconnect attempts: ${error.message}`,
+          { cause: error, retryable: false },
+        ),
+      });
+      return;
+    }
+    let delayMs = backoffDelay(this.attempt, policy);
+    if (code === CloseCode.FLOOD) delayMs = Math.max(delayMs, FLOOD_MIN_DELAY_MS);
+    this.statusFeed.set({ type: "reconnecting", attempt: this.attempt, delayMs, error });
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.finished) this.connect();
+    }, delayMs);
+  }
+
+  /** Final state: rejects everything pending and reports `status`. */
+  private finish(status: Extract<ConnectionStatus, { type: "closed" }>): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.connectGeneration++;
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.handshakeTimer);
+    clearTimeout(this.pingTimer);
+    const socket = this.socket;
+    this.socket = undefined;
+    this.welcomed = false;
+    if (socket) {
+      detachHandlers(socket);
+      try {
+        socket.close(CloseCode.NORMAL, "client closed");
+      } catch {
+        // Already closing.
+      }
+    }
+    const failure = status.error ?? this.closedError();
+    this.requests.rejectAll(failure);
+    this.publishes.failAll(failure);
+    const handles = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const handle of handles) handle.clientClosed(status.error);
+    this.statusFeed.set(status);
+  }
+
+  private sendFrame(socket: WebSocketLike, frame: object): boolean {
+    if (socket.readyState !== OPEN) return false;
+    try {
+      socket.send(encodeClientFrame(frame, this.options.encoding));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private closedError(): ThreadlineError {
+    return new ThreadlineError(ErrorCode.CLOSED, "the client is closed", { retryable: false });
+  }
+}
+
+function isAttachFrom(value: unknown): value is AttachFrom {
+  return value === "start" || value === "now" || value === "cursor" || isPosition(value);
+}
+
+/** The gateway's limits, with protocol defaults for anything missing or malformed. */
+function mergeLimits(announced: unknown): Limits {
+  const limits: Limits = { ...DEFAULT_LIMITS };
+  if (typeof announced !== "object" || announced === null) return limits;
+  for (const key of Object.keys(limits) as (keyof Limits)[]) {
+    const value = (announced as Record<string, unknown>)[key];
+    if (typeof value === "number" && value > 0) limits[key] = value;
+  }
+  return limits;
+}
+
+const CLOSE_ERRORS: Readonly<Record<number, ErrorCodeType>> = {
+  [CloseCode.MESSAGE_TOO_BIG]: ErrorCode.FRAME_TOO_LARGE,
+  [CloseCode.SLOW_CONSUMER]: ErrorCode.SLOW_CONSUMER,
+  [CloseCode.UNAVAILABLE]: ErrorCode.UNAVAILABLE,
+  [CloseCode.FLOOD]: ErrorCode.RATE_LIMITED,
+  [CloseCode.AUTH_FAILED]: ErrorCode.AUTH_FAILED,
+  [CloseCode.TOKEN_EXPIRED]: ErrorCode.TOKEN_EXPIRED,
+  [CloseCode.AUTH_TIMEOUT]: ErrorCode.AUTH_FAILED,
+  [CloseCode.PROTOCOL_ERROR]: ErrorCode.INVALID_FRAME,
+  [CloseCode.FORBIDDEN_ORIGIN]: ErrorCode.FORBIDDEN,
+};
+
+/** The error reported for a close without a preceding `error` frame. */
+function errorForClose(code: number, reason: string): ThreadlineError {
+  return new ThreadlineError(
+    CLOSE_ERRORS[code] ?? ErrorCode.CLOSED,
+    `socket closed: ${code}${reason ? ` ${reason}` : ""}`,
+    {
+      retryable: isRetryableClose(code),
+    },
+  );
+}
+
+function detachHandlers(socket: WebSocketLike): void {
+  socket.onopen = noop;
+  socket.onmessage = noop;
+  socket.onclose = noop;
+  // Never null: the `ws` package throws on an `error` event without a listener.
+  socket.onerror = noop;
+}
+
+function startTimer(ms: number, fn: () => void): ReturnType<typeof setTimeout> | undefined {
+  return ms > 0 && Number.isFinite(ms) ? setTimeout(fn, ms) : undefined;
+}
