@@ -1,0 +1,11 @@
+export type { TestKitErrorCode } from "./errors.ts";
+export { TestKitError } from "./errors.ts";
+export { freePort, freePorts } from "./free-port.ts";
+export type { Jsz, JszReplica, JszStreamDetail, Varz } from "./monitor.ts";
+export type { NatsCluster, NatsClusterOptions } from "./nats-cluster.ts";
+export { startCluster } from "./nats-cluster.ts";
+export type { NatsUsers } from "./nats-config.ts";
+export type { NatsServer, NatsServerOptions } from "./nats-server.ts";
+export { findNatsServer, startNatsServer } from "./nats-server.ts";
+export type { WaitForOptions } from "./wait-for.ts";
+export { waitFor } from "./wait-for.ts";

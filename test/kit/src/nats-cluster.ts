@@ -1,0 +1,124 @@
+import { freePorts } from "./free-port.ts";
+import type { NatsServer, NatsServerOptions } from "./nats-server.ts";
+import { requireNatsServer } from "./nats-server.ts";
+import { isAddressInUse, prepareServer, type ServerProcess } from "./server-process.ts";
+import { waitFor } from "./wait-for.ts";
+
+export interface NatsClusterOptions extends Omit<NatsServerOptions, "name" | "storeDir"> {
+  /** Cluster name; nodes are named `<name>-n1` … Default: `tlc-<random>`. */
+  name?: string;
+  /** How long to wait for the JetStream meta leader after the nodes are up. Default 15 000 ms. */
+  metaLeaderTimeoutMs?: number;
+}
+
+/**
+ * Local nodes routed to each other. Each node is a full `NatsServer`
+ * (`kill()`, `restart()` on the same ports and store).
+ */
+export interface NatsCluster extends AsyncDisposable {
+  readonly name: string;
+  readonly servers: NatsServer[];
+  /** Client URLs of every node (pass as `servers` to `connect()`). */
+  readonly urls: string[];
+  /**
+   * Waits until every running JetStream node agrees on one meta leader and
+   * the leader sees every other running node as current; resolves to it.
+   */
+  metaLeader(options?: { timeoutMs?: number }): Promise<NatsServer>;
+  /** Stops every node (see `NatsServer.stop()`). */
+  stop(): Promise<void>;
+}
+
+const START_ATTEMPTS = 3;
+
+/**
+ * Starts `size` nodes (explicit routes between all of them, unique server
+ * names, one cluster name, JetStream on every node unless `jetstream: false`)
+ * and resolves once the JetStream meta leader is elected and knows every
+ * peer, so R3 streams can be created right away. Ignores `NATS_URL`: a
+ * cluster is always spawned locally.
+ * @example
+ *   const cluster = await startCluster(3);
+ *   onTestFinished(() => cluster.stop());
+ *   const nc = await connect({ servers: cluster.urls });
+ */
+export async function startCluster(size = 3, options: NatsClusterOptions = {}): Promise<NatsCluster> {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`cluster size must be a positive integer, got ${size}`);
+  const bin = requireNatsServer();
+  const name = options.name ?? `tlc-${Math.random().toString(36).slice(2, 8)}`;
+  const { metaLeaderTimeoutMs = 15_000, name: _name, ...serverOptions } = options;
+  for (let attempt = 1; ; attempt++) {
+    const ports = await freePorts(size * 3);
+    const clusterPorts = ports.slice(size * 2);
+    const servers: ServerProcess[] = [];
+    try {
+      for (let i = 0; i < size; i++) {
+        const clusterPort = clusterPorts[i] as number;
+        servers.push(
+          await prepareServer(
+            bin,
+            { ...serverOptions, name: `${name}-n${i + 1}` },
+            {
+              port: ports[i * 2] as number,
+              monitorPort: ports[i * 2 + 1] as number,
+              cluster: { name, port: clusterPort, routes: clusterPorts.filter((p) => p !== clusterPort) },
+            },
+          ),
+        );
+      }
+      // Nodes start together: a clustered JetStream node is healthy only once it sees a meta leader.
+      const launched = await Promise.allSettled(servers.map((s) => s.launch()));
+      const failed = launched.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed) throw failed.reason;
+      const cluster = new LocalCluster(name, servers, serverOptions.jetstream ?? true);
+      await cluster.metaLeader({ timeoutMs: metaLeaderTimeoutMs });
+      return cluster;
+    } catch (error) {
+      await Promise.all(servers.map((s) => s.stop()));
+      if (!isAddressInUse(error) || attempt >= START_ATTEMPTS) throw error;
+    }
+  }
+}
+
+class LocalCluster implements NatsCluster {
+  readonly urls: string[];
+
+  constructor(
+    readonly name: string,
+    readonly servers: ServerProcess[],
+    private readonly jetstream: boolean,
+  ) {
+    this.urls = servers.map((s) => s.url);
+  }
+
+  async metaLeader(options: { timeoutMs?: number } = {}): Promise<NatsServer> {
+    if (!this.jetstream) throw new Error(`cluster ${this.name} runs without JetStream: it has no meta leader`);
+    let seen = "";
+    return waitFor(
+      async () => {
+        const running = this.servers.filter((s) => s.running());
+        const views = await Promise.all(running.map(async (s) => ({ server: s, jsz: await s.jsz() })));
+        const leaders = new Set(views.map((v) => v.jsz.meta_cluster?.leader));
+        seen = views.map((v) => `${v.server.name}→${v.jsz.meta_cluster?.leader || "none"}`).join(", ");
+        const [leaderName] = leaders;
+        if (leaders.size !== 1 || !leaderName) return undefined;
+        const leader = views.find((v) => v.server.name === leaderName);
+        if (!leader) return undefined;
+        const current = new Set(
+          (leader.jsz.meta_cluster?.replicas ?? []).filter((r) => r.current && !r.offline).map((r) => r.name),
+        );
+        const followersCurrent = running.every((s) => s === leader.server || current.has(s.name));
+        return followersCurrent ? leader.server : undefined;
+      },
+      { timeoutMs: options.timeoutMs ?? 15_000, intervalMs: 50, message: () => `meta leader views: ${seen}` },
+    );
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.stop()));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
