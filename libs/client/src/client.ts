@@ -203,16 +203,17 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     return this.sendFrame(socket, frame);
   }
 
-  request(frame: RequestFrame): Promise<ServerFrame> {
+  request(frame: RequestFrame): { rid: number | undefined; reply: Promise<ServerFrame> } {
     const socket = this.socket;
     if (!socket || !this.ready) {
-      return Promise.reject(new ThreadlineError(ErrorCode.CLOSED, "not connected", { retryable: true }));
+      const error = new ThreadlineError(ErrorCode.CLOSED, "not connected", { retryable: true });
+      return { rid: undefined, reply: Promise.reject(error) };
     }
     let started: ReturnType<RequestTracker["start"]>;
     try {
       started = this.requests.start(this.options.requestTimeoutMs, frame.op);
     } catch (error) {
-      return Promise.reject(error);
+      return { rid: undefined, reply: Promise.reject(error) };
     }
     if (!this.sendFrame(socket, { ...frame, rid: started.rid })) {
       this.requests.reject(
@@ -220,11 +221,11 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
         new ThreadlineError(ErrorCode.CLOSED, "the socket is closing", { retryable: true }),
       );
     }
-    return started.reply;
+    return started;
   }
 
   async sendPublish(session: string, event: OutgoingEvent): Promise<PublishedFrame> {
-    const reply = await this.request({ op: "publish", session, event });
+    const reply = await this.request({ op: "publish", session, event }).reply;
     if (reply.op !== "published") {
       throw new ThreadlineError(ErrorCode.INTERNAL, `unexpected reply ${reply.op} to publish`, { session });
     }
@@ -306,6 +307,9 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
         this.onWelcome(frame);
         return;
       case "attached":
+        this.sessions.get(frame.session)?.handleAttached(frame);
+        this.requests.resolve(frame.rid, frame);
+        return;
       case "published":
       case "pong":
         this.requests.resolve(frame.rid, frame);
@@ -375,7 +379,7 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     this.pingTimer = startTimer(interval, () => {
       this.pingTimer = undefined;
       if (socket !== this.socket || !this.ready) return;
-      this.request({ op: "ping" }).then(
+      this.request({ op: "ping" }).reply.then(
         () => {
           if (socket === this.socket && this.welcomed) this.schedulePing();
         },

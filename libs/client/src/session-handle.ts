@@ -90,10 +90,14 @@ export interface SessionHost {
   readonly reattachPolicy: BackoffPolicy;
   /** Sends a frame without a reply. False when no welcomed socket. */
   send(frame: AckFrame): boolean;
-  /** Sends a request with a fresh rid; rejects with a ThreadlineError (`CLOSED` when the socket went away). */
-  request(
-    frame: { op: "attach"; session: string; from?: AttachFrom } | { op: "detach"; session: string },
-  ): Promise<ServerFrame>;
+  /**
+   * Sends a request with a fresh rid (undefined when it could not be sent). The
+   * reply rejects with a ThreadlineError (`CLOSED` when the socket went away).
+   */
+  request(frame: { op: "attach"; session: string; from?: AttachFrom } | { op: "detach"; session: string }): {
+    rid: number | undefined;
+    reply: Promise<ServerFrame>;
+  };
   publish(session: string, event: ClientEvent): Promise<PublishResult>;
   /** The socket is presumed dead (a request timed out): drop it and reconnect. */
   dropConnection(error: ThreadlineError): void;
@@ -132,6 +136,8 @@ export class SessionHandleImpl implements SessionHandle {
   /** Bumped for every attach sent; replies and timers of older attaches are ignored. */
   private generation = 0;
   private attachInFlight: Promise<void> | undefined;
+  /** rid of the `attach` awaiting its reply. */
+  private attachRid: number | undefined;
   private retries = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /**
@@ -367,16 +373,19 @@ export class SessionHandleImpl implements SessionHandle {
     this.state = "attaching";
     this.syncedValue = false;
     const from = this.resumeFrom();
-    const reply = this.host.request({ op: "attach", session: this.id, ...(from === undefined ? {} : { from }) });
+    const { rid, reply } = this.host.request({
+      op: "attach",
+      session: this.id,
+      ...(from === undefined ? {} : { from }),
+    });
+    this.attachRid = rid;
     this.attachInFlight = reply.then(
       () => {},
       () => {},
     );
+    // Success is handled synchronously by handleAttached (events may follow in the same tick); errors here.
     reply.then(
-      (frame) => {
-        if (generation !== this.generation || this.state !== "attaching") return;
-        if (frame.op === "attached") this.onAttached(frame, generation);
-      },
+      () => {},
       (error: unknown) => {
         if (generation !== this.generation || this.state !== "attaching") return;
         this.attachFailed(
@@ -395,7 +404,14 @@ export class SessionHandleImpl implements SessionHandle {
     return this.initialFrom;
   }
 
-  private onAttached(frame: AttachedFrame, generation: number): void {
+  /**
+   * The reply to our `attach`. Called synchronously by the client as the
+   * frame arrives, because `event` frames can follow it within the same tick.
+   */
+  handleAttached(frame: AttachedFrame): void {
+    if (this.state !== "attaching" || frame.rid !== this.attachRid) return;
+    const generation = this.generation;
+    this.attachRid = undefined;
     this.state = "attached";
     const from = isSeq(frame.from) ? frame.from : 0;
     if (this.positionValue && this.positionValue.epoch !== frame.epoch) {
@@ -605,7 +621,7 @@ export class SessionHandleImpl implements SessionHandle {
   private async finishDetach(onSocket: boolean): Promise<void> {
     try {
       if (onSocket && this.attachInFlight) await this.attachInFlight;
-      if (onSocket && this.host.ready) await this.host.request({ op: "detach", session: this.id });
+      if (onSocket && this.host.ready) await this.host.request({ op: "detach", session: this.id }).reply;
     } catch {
       // NOT_ATTACHED, CLOSED, TIMEOUT: the gateway holds no attachment for us either way once the socket is gone.
     } finally {
