@@ -57,7 +57,9 @@ it("live feeds recover after a nats-server restart with no loss or duplicates", 
       message: `received ${received.length} of ${total}`,
     });
     expect(received).toEqual(expected);
-    expect(await stack.gateway.metrics.registry.getSingleMetricAsString("threadline_gateway_nats_reconnects_total")).toMatch(/ [1-9]\d*$/m);
+    expect(
+      await stack.gateway.metrics.registry.getSingleMetricAsString("threadline_gateway_nats_reconnects_total"),
+    ).toMatch(/ [1-9]\d*$/m);
   } finally {
     await client.close();
   }

@@ -12,7 +12,9 @@ import { type Stack, startStack } from "./support/stack.ts";
 let stack: Stack;
 beforeAll(async () => {
   // A small socket buffer limit makes paused clients hit the slow-consumer path.
-  stack = await startStack({ gatewayEnv: { THREADLINE_LIMIT_MAX_BUFFERED_BYTES: "16384", THREADLINE_RING_EVENTS: "64" } });
+  stack = await startStack({
+    gatewayEnv: { THREADLINE_LIMIT_MAX_BUFFERED_BYTES: "16384", THREADLINE_RING_EVENTS: "64" },
+  });
 });
 afterAll(async () => {
   await stack?.[Symbol.asyncDispose]();
@@ -30,56 +32,75 @@ let runs = 0;
 describe("resilient delivery (property)", () => {
   it("every client's applied sequence equals the stream's, across random disconnects", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 400, max: 1500 }), fc.array(clientPlan, { minLength: 2, maxLength: 3 }), async (total, plans) => {
-        const session = `prop-${process.pid}-${++runs}`;
-        const clients: { client: ThreadlineClient; handle?: SessionHandle; seqs: number[] }[] = [];
-        let published = 0;
-        const publishing = (async () => {
-          for (let i = 0; i < total; i++) {
-            await stack.agent.publish(session, { type: "note", data: { i, pad: "x".repeat(i % 200) } });
-            published++;
+      fc.asyncProperty(
+        fc.integer({ min: 400, max: 1500 }),
+        fc.array(clientPlan, { minLength: 2, maxLength: 3 }),
+        async (total, plans) => {
+          const session = `prop-${process.pid}-${++runs}`;
+          const clients: {
+            client: ThreadlineClient;
+            handle?: SessionHandle;
+            seqs: number[];
+            opened: () => number;
+            dropsPlanned: number;
+          }[] = [];
+          let published = 0;
+          const publishing = (async () => {
+            for (let i = 0; i < total; i++) {
+              await stack.agent.publish(session, { type: "note", data: { i, pad: "x".repeat(i % 200) } });
+              published++;
+            }
+          })();
+          try {
+            await Promise.all(
+              plans.map(async (plan, index) => {
+                await waitFor(() => published >= Math.min(plan.joinAfter, total), { timeoutMs: 20_000 });
+                const net = controlledWebSocket();
+                const client = createClient({
+                  url: stack.gateway.url,
+                  token: () => stack.token({ sub: `user${index}` }),
+                  WebSocket: net.WebSocket as never,
+                  reconnect: { initialDelayMs: 5, maxDelayMs: 50 },
+                });
+                const entry: (typeof clients)[number] = {
+                  client,
+                  seqs: [],
+                  opened: () => net.opened,
+                  dropsPlanned: plan.drops.filter((d) => d <= total).length,
+                };
+                clients.push(entry);
+                const handle = await client.attach(session, { from: "start" });
+                entry.handle = handle;
+                handle.onEvent((record) => {
+                  entry.seqs.push(record.seq);
+                  const n = entry.seqs.length;
+                  if (plan.drops.includes(n)) net.drop();
+                  if (plan.pauseAt === n) {
+                    net.pause();
+                    setTimeout(() => net.resume(), plan.pauseMs);
+                  }
+                });
+              }),
+            );
+            await publishing;
+            const expected: number[] = [];
+            for await (const r of stack.agent.history(session)) expected.push(r.seq);
+            expect(expected).toHaveLength(total);
+            await waitFor(() => clients.every((c) => c.seqs.length >= total), {
+              timeoutMs: 30_000,
+              message: `clients received ${clients.map((c) => c.seqs.length).join("/")} of ${total}`,
+            });
+            for (const c of clients) {
+              expect(c.seqs).toEqual(expected);
+              // The disruptions really happened: every planned drop forced a new socket.
+              if (c.dropsPlanned > 0) expect(c.opened()).toBeGreaterThan(1);
+            }
+          } finally {
+            await publishing.catch(() => {});
+            await Promise.all(clients.map((c) => c.client.close()));
           }
-        })();
-        try {
-          await Promise.all(
-            plans.map(async (plan, index) => {
-              await waitFor(() => published >= Math.min(plan.joinAfter, total), { timeoutMs: 20_000 });
-              const net = controlledWebSocket();
-              const client = createClient({
-                url: stack.gateway.url,
-                token: () => stack.token({ sub: `user${index}` }),
-                WebSocket: net.WebSocket as never,
-                reconnect: { initialDelayMs: 5, maxDelayMs: 50 },
-              });
-              const entry: (typeof clients)[number] = { client, seqs: [] };
-              clients.push(entry);
-              const handle = await client.attach(session, { from: "start" });
-              entry.handle = handle;
-              handle.onEvent((record) => {
-                entry.seqs.push(record.seq);
-                const n = entry.seqs.length;
-                if (plan.drops.includes(n)) net.drop();
-                if (plan.pauseAt === n) {
-                  net.pause();
-                  setTimeout(() => net.resume(), plan.pauseMs);
-                }
-              });
-            }),
-          );
-          await publishing;
-          const expected: number[] = [];
-          for await (const r of stack.agent.history(session)) expected.push(r.seq);
-          expect(expected).toHaveLength(total);
-          await waitFor(() => clients.every((c) => c.seqs.length >= total), {
-            timeoutMs: 30_000,
-            message: `clients received ${clients.map((c) => c.seqs.length).join("/")} of ${total}`,
-          });
-          for (const c of clients) expect(c.seqs).toEqual(expected);
-        } finally {
-          await publishing.catch(() => {});
-          await Promise.all(clients.map((c) => c.client.close()));
-        }
-      }),
+        },
+      ),
       { numRuns: 4 },
     );
   }, 180_000);

@@ -30,9 +30,17 @@ it("keeps gateway memory bounded for a stalled socket and catches it up lossless
   const slowNet = controlledWebSocket();
   const slowSeqs: number[] = [];
   const fastSeqs: number[] = [];
-  const slow = createClient({ url: gateway.url, token: () => mintToken({ sub: "slow" }), WebSocket: slowNet.WebSocket as never });
+  const slow = createClient({
+    url: gateway.url,
+    token: () => mintToken({ sub: "slow" }),
+    WebSocket: slowNet.WebSocket as never,
+  });
   const fastNet = controlledWebSocket();
-  const fast = createClient({ url: gateway.url, token: () => mintToken({ sub: "fast" }), WebSocket: fastNet.WebSocket as never });
+  const fast = createClient({
+    url: gateway.url,
+    token: () => mintToken({ sub: "fast" }),
+    WebSocket: fastNet.WebSocket as never,
+  });
   try {
     (await slow.attach(session, { from: "start" })).onEvent((r) => slowSeqs.push(r.seq));
     (await fast.attach(session, { from: "start" })).onEvent((r) => fastSeqs.push(r.seq));
@@ -49,7 +57,10 @@ it("keeps gateway memory bounded for a stalled socket and catches it up lossless
     expect(peak - baseline).toBeLessThan(30 * 1024 * 1024);
     expect(slowSeqs.length).toBeLessThan(total);
     slowNet.resume();
-    await waitFor(() => slowSeqs.length >= total, { timeoutMs: 60_000, message: `slow client has ${slowSeqs.length}/${total}` });
+    await waitFor(() => slowSeqs.length >= total, {
+      timeoutMs: 60_000,
+      message: `slow client has ${slowSeqs.length}/${total}`,
+    });
     const expected: number[] = [];
     for await (const r of agent.history(session)) expected.push(r.seq);
     expect(slowSeqs).toEqual(expected);
