@@ -1,4 +1,4 @@
-import { Packr, Unpackr } from "msgpackr";
+import { C1, Packr, Unpackr } from "msgpackr";
 
 /**
  * Frames are msgpack maps in binary WebSocket messages, or JSON objects in
@@ -17,7 +17,22 @@ export function encodeMsgpack(value: unknown): Uint8Array {
 
 /** Throws on malformed input. */
 export function decodeMsgpack(bytes: Uint8Array): unknown {
-  return unpackr.unpack(bytes);
+  const value = unpackr.unpack(bytes);
+  // msgpackr decodes the never-used byte 0xc1 to a sentinel object instead of
+  // failing, and would re-encode it verbatim into stored events that strict
+  // decoders reject. The byte scan keeps the common case free of a tree walk.
+  if (bytes.indexOf(0xc1) !== -1) rejectNeverUsed(value);
+  return value;
+}
+
+function rejectNeverUsed(root: unknown): void {
+  const stack = [root];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (value === C1) throw new TypeError("invalid msgpack: the never-used byte 0xc1");
+    if (typeof value !== "object" || value === null || ArrayBuffer.isView(value)) continue;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) stack.push(child);
+  }
 }
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });

@@ -41,6 +41,8 @@ export class Subjects {
   event(session: string, lane: Lane, kind: ParticipantKind, participant: string): string {
     if (!isSessionId(session)) throw new TypeError(`invalid session id: ${JSON.stringify(session)}`);
     if (!isParticipantId(participant)) throw new TypeError(`invalid participant id: ${JSON.stringify(participant)}`);
+    if (!LANES.has(lane)) throw new TypeError(`invalid lane: ${JSON.stringify(lane)}`);
+    if (!isParticipantKind(kind)) throw new TypeError(`invalid participant kind: ${JSON.stringify(kind)}`);
     return `${this.prefix}.${session}.${lane}.${kind}.${participant}`;
   }
 
