@@ -107,7 +107,7 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: ResolvedClientOptions) {
-    this.publishes = new PublishQueue(this);
+    this.publishes = new PublishQueue(this, options.reconnect);
   }
 
   // ---- ThreadlineClient -----------------------------------------------------------

@@ -38,13 +38,7 @@ export interface PublishTransport {
 }
 
 /** Retries of one publish after retryable gateway errors (socket losses are not counted). */
-export const PUBLISH_RETRY: BackoffPolicy = Object.freeze({
-  initialDelayMs: 100,
-  maxDelayMs: 5_000,
-  factor: 2,
-  jitter: 0.5,
-  maxAttempts: 6,
-});
+export const MAX_PUBLISH_RETRIES = 6;
 
 interface Entry {
   session: string;
@@ -66,7 +60,7 @@ interface Entry {
  * - A publish in flight when its socket dies is sent again after reconnecting.
  * - A retryable gateway error (`RATE_LIMITED`, `PUBLISH_FAILED`, `UNAVAILABLE`,
  *   `TOO_MANY_PENDING`, …, or a `TIMEOUT`) is retried after a backoff, at most
- *   `PUBLISH_RETRY.maxAttempts` times; a terminal error rejects at once.
+ *   `MAX_PUBLISH_RETRIES` times; a terminal error rejects at once.
  * - Bounded: at most `limits.maxPendingPublishes` publishes are unresolved
  *   (queued + in flight); beyond that `publish` rejects with `TOO_MANY_PENDING`
  *   without queueing, so the client never exceeds the gateway's own limit.
@@ -81,7 +75,8 @@ export class PublishQueue {
 
   constructor(
     private readonly transport: PublishTransport,
-    private readonly retry: BackoffPolicy = PUBLISH_RETRY,
+    /** Delays between retries (the client passes its reconnect backoff); `maxAttempts` is capped at MAX_PUBLISH_RETRIES. */
+    private readonly retry: BackoffPolicy,
     private readonly random: () => number = Math.random,
   ) {}
 
@@ -162,7 +157,8 @@ export class PublishQueue {
       if (this.transport.ready) this.send(entry);
       return;
     }
-    if (error.retryable && canRetry(entry.retries + 1, this.retry)) {
+    const retry = entry.retries + 1;
+    if (error.retryable && retry <= MAX_PUBLISH_RETRIES && canRetry(retry, this.retry)) {
       entry.retries++;
       entry.state = "waiting";
       entry.timer = setTimeout(

@@ -1,0 +1,46 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const SRC = import.meta.dirname;
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts") ? [path] : [];
+  });
+}
+
+describe("the client runs in a browser", () => {
+  const files = sourceFiles(SRC);
+  const shipped = files.filter((f) => !relative(SRC, f).startsWith("test-support"));
+
+  it("finds the sources", () => {
+    expect(shipped.map((f) => relative(SRC, f))).toContain("client.ts");
+  });
+
+  it.each(files.map((f) => [relative(SRC, f), f]))("%s uses no Node built-ins", (_, file) => {
+    const text = readFileSync(file, "utf8");
+    expect(text).not.toMatch(/from\s+["']node:/);
+    expect(text).not.toMatch(/\brequire\(/);
+    expect(text).not.toMatch(/\bBuffer\b/);
+    expect(text).not.toMatch(/\bprocess\./);
+  });
+
+  it("reads import specifiers (the check below is not vacuous)", () => {
+    expect(importsOf(join(SRC, "client.ts"))).toEqual(
+      expect.arrayContaining(["@threadline/protocol", "./session-handle.ts"]),
+    );
+  });
+
+  it.each(shipped.map((f) => [relative(SRC, f), f]))("%s imports only @threadline/protocol and siblings", (_, file) => {
+    for (const specifier of importsOf(file)) expect(specifier).toMatch(/^(\.\/.*\.ts|@threadline\/protocol)$/);
+  });
+});
+
+/** Specifiers of import/export statements at the start of a line (not strings that mention imports). */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, "utf8");
+  return [...text.matchAll(/^(?:import|export)\s(?:[^;]*?\sfrom\s)?\s*["']([^"']+)["']/gm)].map((m) => m[1] ?? "");
+}
