@@ -7,7 +7,11 @@ import WebSocket from "ws";
  * another gateway.
  */
 export interface ControlledWebSocket {
-  readonly WebSocket: typeof WebSocket;
+  /** Pass as the client's `WebSocket` option. */
+  readonly WebSocket: new (
+    url: string | URL,
+    protocols?: string | string[],
+  ) => WebSocket;
   /** Sockets opened so far. */
   readonly opened: number;
   /** Abruptly drops the current socket (TCP reset, no close frame). */
