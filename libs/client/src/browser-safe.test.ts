@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
+import WebSocketFromWs from "ws";
+import type { WebSocketConstructorLike } from "./websocket-like.ts";
 
 const SRC = import.meta.dirname;
 
@@ -43,4 +45,13 @@ describe("the client runs in a browser", () => {
 function importsOf(file: string): string[] {
   const text = readFileSync(file, "utf8");
   return [...text.matchAll(/^(?:import|export)\s(?:[^;]*?\sfrom\s)?\s*["']([^"']+)["']/gm)].map((m) => m[1] ?? "");
+}
+
+/**
+ * Compile-time checks (tsc runs over tests): the DOM WebSocket and the `ws`
+ * package's WebSocket are both accepted without a cast. Never called: Node 20
+ * has no global WebSocket at runtime.
+ */
+export function webSocketTypesAccepted(): WebSocketConstructorLike[] {
+  return [WebSocket, WebSocketFromWs];
 }
