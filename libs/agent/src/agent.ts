@@ -1,0 +1,380 @@
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
+import {
+  encodeMsgpack,
+  isEventId,
+  isEventType,
+  isParticipantId,
+  isSessionId,
+  Lane,
+  newId,
+  ParticipantKind,
+  type SessionEvent,
+} from "@threadline/protocol";
+import { closedError, ErrorCode, isTransientNatsError, publishError, ThreadlineError } from "./errors.ts";
+import { type HistoryOptions, readHistory } from "./history-reader.ts";
+import { type ConsumeInputOptions, consumeInput, type InputConsumer, type InputHandler } from "./input-consumer.ts";
+import { PublishQueue } from "./publish-queue.ts";
+import type { SubjectRecord } from "./record-decoder.ts";
+import {
+  lookupThreadline,
+  type ProvisionOptions,
+  provisionThreadline,
+  type ThreadlineStreamInfo,
+} from "./stream-provisioner.ts";
+
+/** Options of {@link createAgent} (over a connection you own). */
+export interface AgentSetup {
+  /** This agent's participant id (`[A-Za-z0-9_-]`, ≤ 128): the last subject token of everything it publishes. */
+  id: string;
+  /** Participant kind stamped on its events. Default `"agent"`; Threadline services use `"system"`. */
+  kind?: "agent" | "system";
+  /**
+   * Create/update the stream and cursor bucket at start (idempotent, see
+   * `provisionThreadline`). Default: provision with the defaults. `false`:
+   * only look the default-named stream up (it must exist); to use a stream
+   * with other names without provisioning, pass `info` from `lookupThreadline`.
+   */
+  provision?: ProvisionOptions | false;
+  /** An already provisioned / looked-up stream; when given, `provision` is ignored. */
+  info?: ThreadlineStreamInfo;
+  /** Publishes awaiting a stream ack at once. Default 256. */
+  maxInFlight?: number;
+  /**
+   * Publishes accepted beyond `maxInFlight` that wait for a slot (callers
+   * are backpressured: their promise resolves later). Past it, `publish`
+   * rejects at once with `TOO_MANY_PENDING` (retryable). Default 4096.
+   */
+  maxWaiting?: number;
+  /** Bytes of encoded events held by accepted, unsettled publishes. Past it: `TOO_MANY_PENDING`. Default 64 MiB. */
+  maxPendingBytes?: number;
+  /** Wait for one stream ack, per attempt. Default 5000. */
+  publishTimeoutMs?: number;
+  /** Retries of a publish after a timeout / no-responders / 503, with the same event id (deduplicated). Default 3. */
+  publishRetries?: number;
+}
+
+/** Options of {@link connectAgent}. */
+export interface AgentOptions extends AgentSetup {
+  /** NATS server URL(s). */
+  servers: string | string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** Connection name shown in NATS monitoring. Default `threadline-agent-<id>`. */
+  name?: string;
+  /** Further NATS connection options (TLS, reconnect timing…). The agent reconnects forever by default. */
+  nats?: Partial<NodeConnectionOptions>;
+}
+
+/** What an agent publishes; the SDK adds `from`, `ts` and (when absent) `id`. */
+export interface AgentEvent<TData = unknown> {
+  /** Lowercase dotted type, e.g. `message.append`. */
+  type: string;
+  data?: TData;
+  turn?: string;
+  ref?: string;
+  /** Event id and `Nats-Msg-Id`; pass your own to make a re-publish idempotent. Default `newId()`. */
+  id?: string;
+}
+
+export interface PublishOptions {
+  /** Lane of the subject. Default `"out"`. */
+  lane?: Lane;
+}
+
+export interface PublishAck {
+  id: string;
+  /** Stream sequence of the stored event (the original's, when `duplicate`). */
+  seq: number;
+  /**
+   * True when the stream already held an event with this id (within the
+   * duplicate window) — a re-publish, or a retry of this call whose first
+   * attempt was stored but not acknowledged.
+   */
+  duplicate: boolean;
+  /** The stream's epoch as read when the agent started. */
+  epoch: string;
+}
+
+export interface PublishStats {
+  /** Publishes awaiting a stream ack. */
+  inFlight: number;
+  /** Publishes accepted and waiting for their turn. */
+  waiting: number;
+}
+
+/** An agent connected to Threadline. */
+export interface Agent extends AsyncDisposable {
+  readonly id: string;
+  readonly kind: "agent" | "system";
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly info: ThreadlineStreamInfo;
+  /**
+   * Stores an event in `session` (subject `<prefix>.<session>.<lane>.<kind>.<id>`)
+   * and resolves once the stream acknowledged it. Publishes of one session
+   * are stored in call order.
+   * @example
+   *   const { seq } = await agent.publish("s1", { type: "message.append", ref: msgId, data: { delta: "Hi" } });
+   */
+  publish<TData = unknown>(session: string, event: AgentEvent<TData>, options?: PublishOptions): Promise<PublishAck>;
+  /**
+   * The session's stored events in order (after `options.after`), ending once caught up.
+   * @example
+   *   for await (const r of agent.history("s1")) console.log(r.seq, r.event.type);
+   */
+  history(session: string, options?: HistoryOptions): AsyncIterable<SubjectRecord>;
+  /**
+   * Receives turn-starting input of every session (`<prefix>.*.in.>`) through a durable consumer.
+   * @example
+   *   const input = await agent.consumeInput(async (r) => reply(r.session, r.event), { durable: "my-agent" });
+   */
+  consumeInput(handler: InputHandler, options: ConsumeInputOptions): Promise<InputConsumer>;
+  /** Current publish queue occupancy. */
+  stats(): PublishStats;
+  /**
+   * Stops input consumers (letting running handlers finish), waits for
+   * accepted publishes to settle, then drains the connection if the agent
+   * opened it (`connectAgent`). Later publishes reject with `CLOSED`. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+const DEFAULTS = {
+  maxInFlight: 256,
+  maxWaiting: 4096,
+  maxPendingBytes: 64 * 1024 * 1024,
+  publishTimeoutMs: 5000,
+  publishRetries: 3,
+} as const;
+const LANES: ReadonlySet<string> = new Set(Object.values(Lane));
+const RETRY_BASE_MS = 100;
+const RETRY_MAX_MS = 2000;
+
+/**
+ * Connects to NATS, provisions (or looks up) the stream and returns an agent
+ * that owns the connection.
+ * @example
+ *   await using agent = await connectAgent({ servers: "nats://127.0.0.1:4222", id: "helper" });
+ *   await agent.publish("s1", { type: "note", data: { text: "hello" } });
+ */
+export async function connectAgent(options: AgentOptions): Promise<Agent> {
+  validateSetup(options);
+  const nc = await connect({
+    servers: options.servers,
+    name: options.name ?? `threadline-agent-${options.id}`,
+    maxReconnectAttempts: -1,
+    ...(options.user === undefined ? {} : { user: options.user }),
+    ...(options.pass === undefined ? {} : { pass: options.pass }),
+    ...(options.token === undefined ? {} : { token: options.token }),
+    ...options.nats,
+  });
+  try {
+    return await setUp(nc, options, true);
+  } catch (error) {
+    await nc.close().catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * An agent over a connection you own: `close()` does not close `nc`.
+ * The gateway and tests use it to share one connection.
+ */
+export async function createAgent(nc: NatsConnection, options: AgentSetup): Promise<Agent> {
+  validateSetup(options);
+  return setUp(nc, options, false);
+}
+
+async function setUp(nc: NatsConnection, options: AgentSetup, ownsConnection: boolean): Promise<Agent> {
+  const info =
+    options.info ??
+    (options.provision === false ? await lookupThreadline(nc) : await provisionThreadline(nc, options.provision ?? {}));
+  const jsm = await jetstreamManager(nc);
+  return new ThreadlineAgent(nc, jetstream(nc), jsm, info, options, ownsConnection);
+}
+
+function validateSetup(options: AgentSetup): void {
+  if (!isParticipantId(options?.id)) {
+    throw new TypeError(`id must be a participant id ([A-Za-z0-9_-], 1-128 chars), got ${JSON.stringify(options?.id)}`);
+  }
+  if (options.kind !== undefined && options.kind !== "agent" && options.kind !== "system") {
+    throw new TypeError(`kind must be "agent" or "system", got ${JSON.stringify(options.kind)}`);
+  }
+  for (const key of ["maxInFlight", "publishTimeoutMs"] as const) {
+    const value = options[key];
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+      throw new RangeError(`${key} must be a positive integer, got ${value}`);
+    }
+  }
+  for (const key of ["maxWaiting", "maxPendingBytes", "publishRetries"] as const) {
+    const value = options[key];
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
+      throw new RangeError(`${key} must be a non-negative integer, got ${value}`);
+    }
+  }
+}
+
+class ThreadlineAgent implements Agent {
+  readonly id: string;
+  readonly kind: "agent" | "system";
+  private readonly queue: PublishQueue;
+  private readonly publishTimeoutMs: number;
+  private readonly publishRetries: number;
+  private readonly consumers = new Set<InputConsumer>();
+  private accepting = true;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+    readonly info: ThreadlineStreamInfo,
+    options: AgentSetup,
+    private readonly ownsConnection: boolean,
+  ) {
+    this.id = options.id;
+    this.kind = options.kind ?? ParticipantKind.AGENT;
+    this.publishTimeoutMs = options.publishTimeoutMs ?? DEFAULTS.publishTimeoutMs;
+    this.publishRetries = options.publishRetries ?? DEFAULTS.publishRetries;
+    this.queue = new PublishQueue({
+      maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,
+      maxWaiting: options.maxWaiting ?? DEFAULTS.maxWaiting,
+      maxPendingBytes: options.maxPendingBytes ?? DEFAULTS.maxPendingBytes,
+    });
+  }
+
+  async publish<TData>(session: string, event: AgentEvent<TData>, options: PublishOptions = {}): Promise<PublishAck> {
+    if (!this.accepting) throw closedError("publish", session);
+    if (!isSessionId(session)) {
+      throw new ThreadlineError(ErrorCode.INVALID_SESSION, `invalid session id: ${JSON.stringify(session)}`);
+    }
+    const lane = options.lane ?? Lane.OUT;
+    if (!LANES.has(lane)) throw invalidEvent(session, `invalid lane ${JSON.stringify(lane)}`);
+    const envelope = this.envelope(session, event);
+    let payload: Uint8Array;
+    try {
+      payload = encodeMsgpack(envelope);
+    } catch (error) {
+      throw invalidEvent(session, `event data cannot be encoded: ${(error as Error).message}`);
+    }
+    const limit = this.maxMessageBytes();
+    const size = payload.byteLength + headerBytes(envelope.id, this.info.stream);
+    if (limit >= 0 && size > limit) {
+      throw new ThreadlineError(
+        ErrorCode.EVENT_TOO_LARGE,
+        `event ${envelope.id} (${envelope.type}) is ${size} bytes encoded with headers; the limit is ${limit}`,
+        { session },
+      );
+    }
+    const subject = this.info.subjects.event(session, lane, this.kind, this.id);
+    // Order: the queue runs one publish per session at a time, in call order, and the next
+    // starts only after the previous was acknowledged (or finally failed). So events a caller
+    // publishes to one session are stored in call order even when an attempt times out and is
+    // retried — pipelining on the connection alone could let a later event overtake a retried
+    // one. Different sessions publish concurrently, up to maxInFlight.
+    return this.queue.run(session, payload.byteLength, () => this.send(session, subject, envelope.id, payload));
+  }
+
+  history(session: string, options?: HistoryOptions): AsyncIterable<SubjectRecord> {
+    return readHistory(this.js, this.info, session, options);
+  }
+
+  async consumeInput(handler: InputHandler, options: ConsumeInputOptions): Promise<InputConsumer> {
+    if (this.closing) throw closedError("consumeInput");
+    const consumer = await consumeInput(this.js, this.jsm, this.info, handler, options);
+    this.consumers.add(consumer);
+    void consumer.closed.then(() => this.consumers.delete(consumer));
+    return consumer;
+  }
+
+  stats(): PublishStats {
+    return { inFlight: this.queue.inFlight, waiting: this.queue.waiting };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      // Handlers may still publish their replies, so publishing stays open until they finished.
+      await Promise.allSettled([...this.consumers].map((c) => c.stop()));
+      this.accepting = false;
+      await this.queue.idle();
+      if (this.ownsConnection && !this.nc.isClosed()) await this.nc.drain().catch(() => {});
+    })();
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private envelope<TData>(session: string, event: AgentEvent<TData>): SessionEvent<TData> {
+    if (typeof event !== "object" || event === null) throw invalidEvent(session, "event must be an object");
+    if (!isEventType(event.type)) {
+      throw invalidEvent(session, `invalid event type ${JSON.stringify(event.type)} (lowercase dotted words, ≤ 64)`);
+    }
+    for (const key of ["id", "turn", "ref"] as const) {
+      if (event[key] !== undefined && !isEventId(event[key])) {
+        throw invalidEvent(session, `invalid event ${key} ${JSON.stringify(event[key])} (1-64 printable ASCII)`);
+      }
+    }
+    const envelope: SessionEvent<TData> = {
+      id: event.id ?? newId(),
+      type: event.type,
+      from: { kind: this.kind, id: this.id },
+      ts: Date.now(),
+    };
+    if (event.turn !== undefined) envelope.turn = event.turn;
+    if (event.ref !== undefined) envelope.ref = event.ref;
+    if (event.data !== undefined) envelope.data = event.data;
+    return envelope;
+  }
+
+  /** The stream's max_msg_size, capped by the connected server's max payload; -1 = unlimited. */
+  private maxMessageBytes(): number {
+    const stream = this.info.config.max_msg_size ?? -1;
+    const server = this.nc.info?.max_payload ?? -1;
+    if (stream < 0) return server;
+    return server < 0 ? stream : Math.min(stream, server);
+  }
+
+  private async send(session: string, subject: string, id: string, payload: Uint8Array): Promise<PublishAck> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ack = await this.js.publish(subject, payload, {
+          msgID: id,
+          expect: { streamName: this.info.stream },
+          timeout: this.publishTimeoutMs,
+        });
+        return { id, seq: ack.seq, duplicate: ack.duplicate, epoch: this.info.epoch };
+      } catch (error) {
+        if (!isTransientNatsError(error) || attempt > this.publishRetries || this.nc.isClosed()) {
+          throw publishError(error, session, id, attempt);
+        }
+        await sleep(retryDelay(attempt));
+      }
+    }
+  }
+}
+
+function invalidEvent(session: string, message: string): ThreadlineError {
+  return new ThreadlineError(ErrorCode.INVALID_FRAME, message, { session });
+}
+
+/**
+ * Bytes the headers add to a stored message: `NATS/1.0\r\n`, `Nats-Msg-Id: <id>\r\n`,
+ * `Nats-Expected-Stream: <stream>\r\n`, `\r\n`. The stream's `max_msg_size` counts headers + payload.
+ */
+function headerBytes(id: string, stream: string): number {
+  return "NATS/1.0\r\n".length + `Nats-Msg-Id: ${id}\r\n`.length + `Nats-Expected-Stream: ${stream}\r\n`.length + 2;
+}
+
+function retryDelay(attempt: number): number {
+  const base = Math.min(RETRY_BASE_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
+  return base / 2 + Math.random() * (base / 2);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,16 @@
+export type {
+  Agent,
+  AgentEvent,
+  AgentOptions,
+  AgentSetup,
+  PublishAck,
+  PublishOptions,
+  PublishStats,
+} from "./agent.ts";
+export { connectAgent, createAgent } from "./agent.ts";
+export { ErrorCode, ThreadlineError } from "./errors.ts";
+export type { HistoryOptions } from "./history-reader.ts";
+export type { ConsumeInputOptions, InputConsumer, InputHandler } from "./input-consumer.ts";
+export type { SubjectRecord } from "./record-decoder.ts";
+export type { ProvisionOptions, StreamNames, ThreadlineStreamInfo } from "./stream-provisioner.ts";
+export { lookupThreadline, PROVISION_DEFAULTS, provisionThreadline } from "./stream-provisioner.ts";
