@@ -5,7 +5,6 @@ import {
   CloseCode,
   DEFAULT_LIMITS,
   ErrorCode,
-  type ErrorCode as ErrorCodeType,
   type ErrorFrame,
   isPosition,
   isRetryableClose,
@@ -19,6 +18,7 @@ import {
 } from "@threadline/protocol";
 import { type BackoffPolicy, backoffDelay, canRetry } from "./backoff.ts";
 import { type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from "./client-options.ts";
+import { errorForClose } from "./close-errors.ts";
 import { type ConnectionStatus, StatusFeed } from "./connection-status.ts";
 import { type PositionStorage, readPosition } from "./position-storage.ts";
 import { type OutgoingEvent, PublishQueue, type PublishResult, type PublishTransport } from "./publish-queue.ts";
@@ -519,29 +519,6 @@ function mergeLimits(announced: unknown): Limits {
     if (typeof value === "number" && value > 0) limits[key] = value;
   }
   return limits;
-}
-
-const CLOSE_ERRORS: Readonly<Record<number, ErrorCodeType>> = {
-  [CloseCode.MESSAGE_TOO_BIG]: ErrorCode.FRAME_TOO_LARGE,
-  [CloseCode.SLOW_CONSUMER]: ErrorCode.SLOW_CONSUMER,
-  [CloseCode.UNAVAILABLE]: ErrorCode.UNAVAILABLE,
-  [CloseCode.FLOOD]: ErrorCode.RATE_LIMITED,
-  [CloseCode.AUTH_FAILED]: ErrorCode.AUTH_FAILED,
-  [CloseCode.TOKEN_EXPIRED]: ErrorCode.TOKEN_EXPIRED,
-  [CloseCode.AUTH_TIMEOUT]: ErrorCode.AUTH_FAILED,
-  [CloseCode.PROTOCOL_ERROR]: ErrorCode.INVALID_FRAME,
-  [CloseCode.FORBIDDEN_ORIGIN]: ErrorCode.FORBIDDEN,
-};
-
-/** The error reported for a close without a preceding `error` frame. */
-function errorForClose(code: number, reason: string): ThreadlineError {
-  return new ThreadlineError(
-    CLOSE_ERRORS[code] ?? ErrorCode.CLOSED,
-    `socket closed: ${code}${reason ? ` ${reason}` : ""}`,
-    {
-      retryable: isRetryableClose(code),
-    },
-  );
 }
 
 function detachHandlers(socket: WebSocketLike): void {

@@ -19,6 +19,7 @@ import { type BackoffPolicy, backoffDelay, canRetry } from "./backoff.ts";
 import { forgetPosition, type PositionStorage, writePosition } from "./position-storage.ts";
 import type { PublishResult } from "./publish-queue.ts";
 import { notifyAll } from "./report-error.ts";
+import { Throttle } from "./throttle.ts";
 
 /**
  * One attached session. Obtained from `client.attach()`; lives until
@@ -110,6 +111,7 @@ const ACK_INTERVAL_MS = 250;
 /** At most one storage write per second per session (plus a final one on detach/close). */
 const STORE_INTERVAL_MS = 1_000;
 const DEFAULT_HIGH_WATER_MARK = 10_000;
+const NOTHING_TO_WRITE: Promise<void> = Promise.resolve();
 
 type State =
   /** Created; the client is still reading the stored position. */
@@ -150,12 +152,10 @@ export class SessionHandleImpl implements SessionHandle {
 
   private ackTarget = 0;
   private ackedSeq = 0;
-  private lastAckAt = 0;
-  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly acks = new Throttle(ACK_INTERVAL_MS, () => this.sendAck());
 
   private storedSeq: number | undefined;
-  private lastStoreAt = 0;
-  private storeTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly storeWrites = new Throttle(STORE_INTERVAL_MS, () => this.writeStore() !== NOTHING_TO_WRITE);
 
   private readonly eventListeners = new Set<(record: SessionRecord) => void>();
   private readonly syncedListeners = new Set<(seq: number) => void>();
@@ -269,14 +269,14 @@ export class SessionHandleImpl implements SessionHandle {
     }
     if (target <= this.ackTarget) return;
     this.ackTarget = target;
-    this.scheduleAck();
+    this.acks.schedule();
   }
 
   detach(): Promise<void> {
     if (this.detaching) return this.detaching;
     if (this.state === "detached") return Promise.resolve();
     const onSocket = this.state === "attached" || this.state === "attaching";
-    this.sendAckNow();
+    this.acks.runNow();
     const stored = this.flushStore();
     this.end(undefined);
     this.detaching = Promise.all([stored, this.finishDetach(onSocket)]).then(() => {});
@@ -314,8 +314,7 @@ export class SessionHandleImpl implements SessionHandle {
     this.dropHeld();
     this.syncedValue = false;
     if (this.state === "attaching" || this.state === "attached") this.state = "pending";
-    clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
+    this.acks.cancel();
   }
 
   handleEvent(frame: EventFrame): void {
@@ -362,7 +361,7 @@ export class SessionHandleImpl implements SessionHandle {
 
   /** Before the client closes: send the pending ack and write the position. */
   flush(): Promise<void> {
-    this.sendAckNow();
+    this.acks.runNow();
     return this.flushStore();
   }
 
@@ -425,7 +424,7 @@ export class SessionHandleImpl implements SessionHandle {
     setTimeout(() => this.releaseHeld(generation), 0);
     // The previous socket's last ack may have been lost with it; repeat it (it is ≤ `from`, so valid).
     if (this.ackTarget > 0 && this.ackTarget <= from) this.ackedSeq = 0;
-    this.scheduleAck();
+    this.acks.schedule();
     if (!this.firstAttachSettled) {
       this.firstAttachSettled = true;
       this.resolveFirstAttach(this);
@@ -508,10 +507,10 @@ export class SessionHandleImpl implements SessionHandle {
     // §14 step 4: at or below the last applied seq is a replay of something already applied.
     if (!isSeq(frame.seq) || !isNewSeq(last, frame.seq)) return;
     this.positionValue = { epoch: attachedAt.epoch, seq: frame.seq };
-    this.scheduleStore();
+    this.storeWrites.schedule();
     if (this.autoAck) {
       this.ackTarget = frame.seq;
-      this.scheduleAck();
+      this.acks.schedule();
     }
     const record: SessionRecord = { session: this.id, seq: frame.seq, event: frame.event };
     notifyAll(this.eventListeners, record);
@@ -529,49 +528,25 @@ export class SessionHandleImpl implements SessionHandle {
 
   // ---- acks and storage -----------------------------------------------------------
 
-  private scheduleAck(): void {
-    if (this.ackTarget <= this.ackedSeq || this.ackTimer !== undefined) return;
-    const wait = this.lastAckAt + ACK_INTERVAL_MS - Date.now();
-    if (wait <= 0) {
-      this.sendAckNow();
-      return;
-    }
-    this.ackTimer = setTimeout(() => {
-      this.ackTimer = undefined;
-      this.sendAckNow();
-    }, wait);
+  /** Sends the ack target if it is ahead of the last ack sent; true when a frame went out. */
+  private sendAck(): boolean {
+    if (this.state !== "attached" || this.ackTarget <= this.ackedSeq) return false;
+    if (!this.host.send({ op: "ack", session: this.id, seq: this.ackTarget })) return false;
+    this.ackedSeq = this.ackTarget;
+    return true;
   }
 
-  private sendAckNow(): void {
-    clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
-    if (this.state !== "attached" || this.ackTarget <= this.ackedSeq) return;
-    if (this.host.send({ op: "ack", session: this.id, seq: this.ackTarget })) {
-      this.ackedSeq = this.ackTarget;
-      this.lastAckAt = Date.now();
-    }
-  }
-
-  private scheduleStore(): void {
-    if (this.storeTimer !== undefined) return;
-    const wait = this.lastStoreAt + STORE_INTERVAL_MS - Date.now();
-    if (wait <= 0) {
-      void this.flushStore();
-      return;
-    }
-    this.storeTimer = setTimeout(() => {
-      this.storeTimer = undefined;
-      void this.flushStore();
-    }, wait);
-  }
-
+  /** Writes the position now if it changed since the last write. */
   private flushStore(): Promise<void> {
-    clearTimeout(this.storeTimer);
-    this.storeTimer = undefined;
+    this.storeWrites.cancel();
+    return this.writeStore();
+  }
+
+  /** Writes the position if it changed since the last write; NOTHING_TO_WRITE otherwise. */
+  private writeStore(): Promise<void> {
     const position = this.positionValue;
-    if (!position || position.seq === this.storedSeq) return Promise.resolve();
+    if (!position || position.seq === this.storedSeq) return NOTHING_TO_WRITE;
     this.storedSeq = position.seq;
-    this.lastStoreAt = Date.now();
     return writePosition(this.host.storage, this.id, position);
   }
 
@@ -598,9 +573,8 @@ export class SessionHandleImpl implements SessionHandle {
     this.dropHeld();
     this.syncedValue = false;
     clearTimeout(this.retryTimer);
-    clearTimeout(this.ackTimer);
     this.retryTimer = undefined;
-    this.ackTimer = undefined;
+    this.acks.cancel();
     // Keep what was applied (a no-op after INSUFFICIENT_STATE, which cleared the position).
     void this.flushStore();
     const reason = error ?? this.detachedError();
