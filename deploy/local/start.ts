@@ -83,6 +83,11 @@ async function shutdown(code: number): Promise<void> {
 }
 process.on("SIGINT", () => void shutdown(0));
 process.on("SIGTERM", () => void shutdown(0));
+// npm does not forward SIGTERM to scripts: if our parent goes away, stop the children too.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void shutdown(0);
+}, 1000).unref();
 
 try {
   const nats = natsServerBinary();
