@@ -1,7 +1,9 @@
 import {
   AckPolicy,
+  type Consumer,
   type ConsumerConfig,
   type ConsumerInfo,
+  type ConsumerMessages,
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
@@ -70,8 +72,11 @@ const MAX_NAK_DELAY_MS = 60_000;
  * (after a crash or a lost ack); `record.event.id` identifies it.
  *
  * NATS reconnects are survived by the client library's consume loop (it
- * re-issues pulls after a reconnect); if the durable disappears (deleted,
- * or the stream was recreated) it is created again.
+ * re-issues pulls after a reconnect). If the durable disappears (deleted by
+ * an operator, or the stream was recreated) it is created again at once,
+ * starting from the oldest event this worker had not acknowledged (so
+ * nothing is skipped; events may be delivered again), or from the start of
+ * a recreated stream.
  */
 export async function consumeInput(
   js: JetStreamClient,
@@ -91,19 +96,19 @@ export async function consumeInput(
     deliver_policy: o.startAt === "all" ? DeliverPolicy.All : DeliverPolicy.New,
   };
   await ensureDurable(jsm, info.stream, config);
-  const consumer = await js.consumers.get(info.stream, o.durable).catch((error: unknown) => {
-    throw natsError(`opening input consumer ${o.durable}`, error);
-  });
-  // Prefetch no more than we can start at once: buffered events age towards ackWait without a working() signal.
-  const messages = await consumer.consume({ max_messages: o.concurrency });
-
+  const position = new RedeliveryFloor(o.maxAckPending);
   let stopping = false;
+  let current: ConsumerMessages | undefined;
+  let wakeUp: (() => void) | undefined;
   const running = new Set<Promise<void>>();
 
   const handle = async (m: JsMsg): Promise<void> => {
     const record = decodeRecord(info.subjects, m.subject, m.seq, m.data);
     if (typeof record === "string") {
-      quietly(() => m.term(record));
+      // No reason argument: nats-server 2.9 ignores "+TERM <reason>" (2.10+ accepts it), which would
+      // leave the event pending and redeliver it forever. The reason goes to onError instead.
+      quietly(() => m.term());
+      position.resolved(m.seq);
       o.onError(new ThreadlineError(ErrorCode.INVALID_FRAME, `input seq ${m.seq} on ${m.subject} dropped: ${record}`));
       return;
     }
@@ -120,41 +125,83 @@ export async function consumeInput(
     clearInterval(heartbeat);
     try {
       await m.ackAck();
+      position.resolved(m.seq);
     } catch (error) {
       o.onError(natsError(`acknowledging input ${record.event.id}`, error, record.session), record);
     }
   };
 
-  const loop = async (): Promise<void> => {
+  const open = () => js.consumers.get(info.stream, o.durable);
+  let opened: Consumer | undefined = await open().catch((error: unknown) => {
+    throw natsError(`opening input consumer ${o.durable}`, error);
+  });
+
+  /** One consume() session; returns true when the durable was lost and must be recreated. */
+  const consumeOnce = async (): Promise<boolean> => {
+    let consumer: Consumer;
+    try {
+      consumer = opened ?? (await open());
+    } catch (error) {
+      if (jsApiErrorCode(error) === JsErrCode.CONSUMER_NOT_FOUND) return !stopping; // deleted again meanwhile
+      throw error;
+    }
+    opened = undefined;
+    // Prefetch no more than we can start at once: buffered events age towards ackWait without a working() signal.
+    const messages = await consumer.consume({ max_messages: o.concurrency });
+    current = messages;
+    if (stopping) await messages.close();
+    let lost = false;
+    void (async () => {
+      for await (const status of messages.status()) {
+        // nats.js would only re-pull after missed heartbeats (tens of seconds); restart at once instead.
+        if (status.type === "consumer_deleted" || status.type === "consumer_not_found") {
+          lost = true;
+          await messages.close();
+          return;
+        }
+      }
+    })().catch(() => {});
     for await (const m of messages) {
       while (running.size >= o.concurrency) await Promise.race(running);
+      if (lost) continue; // acks to a deleted consumer go nowhere; the recreated one delivers it again
       if (stopping) {
         quietly(() => m.nak()); // buffered but not started: let another worker have it now
         continue;
       }
+      position.started(m.seq);
       const task = handle(m).finally(() => running.delete(task));
       running.add(task);
     }
+    return lost && !stopping;
   };
 
-  let recreating = false;
-  const watchStatus = async (): Promise<void> => {
-    for await (const status of messages.status()) {
-      if (stopping || recreating) continue;
-      if (status.type === "consumer_deleted" || status.type === "consumer_not_found") {
-        recreating = true;
-        // The consume loop keeps pulling by name; once the durable exists again it is served.
-        ensureDurable(jsm, info.stream, config)
-          .catch((error: unknown) => o.onError(error))
-          .finally(() => {
-            recreating = false;
-          });
+  const recreate = async (): Promise<void> => {
+    for (let attempt = 0; !stopping; attempt++) {
+      try {
+        const state = (await jsm.streams.info(info.stream)).state;
+        const from = position.floor();
+        // Resume from the oldest event not yet acknowledged; a stream that restarted its seqs was recreated.
+        const start =
+          from > 0 && from <= state.last_seq + 1
+            ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from }
+            : from > 0
+              ? { deliver_policy: DeliverPolicy.All }
+              : {};
+        await ensureDurable(jsm, info.stream, { ...config, ...start });
+        return;
+      } catch (error) {
+        o.onError(natsError(`recreating input consumer ${o.durable}`, error));
+        await new Promise<void>((resolve) => {
+          wakeUp = resolve;
+          setTimeout(resolve, Math.min(100 * 2 ** attempt, 5000));
+        });
       }
     }
   };
-  void watchStatus().catch(() => {
-    // status iteration ends with the consumer
-  });
+
+  const loop = async (): Promise<void> => {
+    while (!stopping && (await consumeOnce())) await recreate();
+  };
 
   const closed = loop()
     .catch((error: unknown) => o.onError(natsError(`input consumer ${o.durable} failed`, error)))
@@ -167,7 +214,8 @@ export async function consumeInput(
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       stopping = true;
-      await messages.close();
+      wakeUp?.();
+      await current?.close();
       await closed;
     })();
     return stopped;
@@ -197,6 +245,37 @@ function resolveOptions(options: ConsumeInputOptions): Required<ConsumeInputOpti
   if (o.concurrency > o.maxAckPending) throw new RangeError("concurrency must not exceed maxAckPending");
   if (o.startAt !== "new" && o.startAt !== "all") throw new TypeError(`startAt must be "new" or "all"`);
   return o;
+}
+
+/**
+ * Where a recreated durable must start so that no input is skipped: the
+ * oldest seq this worker started and did not acknowledge (running, nak'ed
+ * for redelivery, or with a failed ack), else the seq after the newest it
+ * started. Tracks at most `limit` unacknowledged seqs — the server never
+ * has more than max_ack_pending outstanding; beyond that the oldest is
+ * forgotten (it can then only be skipped if its ack really was lost).
+ */
+class RedeliveryFloor {
+  private readonly unacked = new Set<number>();
+  private newest = 0;
+
+  constructor(private readonly limit: number) {}
+
+  started(seq: number): void {
+    this.newest = Math.max(this.newest, seq);
+    this.unacked.add(seq);
+    if (this.unacked.size > this.limit) this.unacked.delete(Math.min(...this.unacked));
+  }
+
+  resolved(seq: number): void {
+    this.unacked.delete(seq);
+  }
+
+  /** 0 when nothing was started yet (keep the configured start). */
+  floor(): number {
+    if (this.unacked.size > 0) return Math.min(...this.unacked);
+    return this.newest === 0 ? 0 : this.newest + 1;
+  }
 }
 
 /** A user callback must not break the consume loop by throwing. */
