@@ -1,0 +1,22 @@
+/**
+ * Teardown registered right after each resource is created, run in reverse
+ * order. Errors in one step do not skip the others; they are logged.
+ */
+export class Cleanup {
+  private readonly steps: { what: string; fn: () => unknown }[] = [];
+
+  defer(what: string, fn: () => unknown): void {
+    this.steps.push({ what, fn });
+  }
+
+  async run(): Promise<void> {
+    while (this.steps.length > 0) {
+      const step = this.steps.pop()!;
+      try {
+        await step.fn();
+      } catch (error) {
+        console.error(`cleanup (${step.what}) failed:`, error);
+      }
+    }
+  }
+}

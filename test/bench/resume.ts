@@ -1,0 +1,319 @@
+import { jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { connectAgent } from "@threadline/agent";
+import { DEFAULT_STREAM_NAME, DEFAULT_SUBJECT_PREFIX } from "@threadline/protocol";
+import { startNatsServer } from "@threadline/test-kit";
+import { spawnGateway } from "../integration/support/gateway-process.ts";
+import { mintToken } from "../integration/support/tokens.ts";
+import { Cleanup } from "./cleanup.ts";
+import { addChecks, compareSeqs, NO_ERRORS, type SeqCheck } from "./exactly-once.ts";
+import { GatewaySocket } from "./gateway-socket.ts";
+import { ProcessSampler, type ProcessUsage } from "./process-sampler.ts";
+import type { Scenario, ScenarioOptions, ScenarioResult } from "./scenario.ts";
+import { LatencyRecorder, type LatencySummary, round, wallClockMs } from "./stats.ts";
+import { type Table, verdict } from "./table.ts";
+import { killOnExit } from "./worker-process.ts";
+
+const SESSION = "bench-resume";
+/** Another session's events interleaved in the stream, so the session's seqs are sparse as in production. */
+const NOISE_SESSION = "bench-resume-noise";
+/** One noise event after every NOISE_EVERY session events. */
+const NOISE_EVERY = 4;
+/** Publishes in flight while filling the stream. */
+const FILL_WINDOW = 512;
+/** Unmeasured reads per system before measuring (JIT and connection-path warm-up on both sides). */
+const WARMUP = 5;
+/** Seed of the position generator: both systems read from the same positions, run after run. */
+const SEED = 0x7e11ad;
+
+interface ResumeParams {
+  events: number;
+  reconnects: number;
+  quick: boolean;
+}
+
+/** One system's reads: total time per resume, and its two parts. */
+interface ReadPhase {
+  total: LatencySummary;
+  /** Threadline: socket open + hello → welcome. Direct: NATS connect. */
+  connect: LatencySummary;
+  /** Threadline: attach → synced. Direct: ordered consumer created → pending 0. */
+  read: LatencySummary;
+  check: SeqCheck;
+  eventsRead: number;
+  /** Events per second over the measured reads. */
+  throughput: number;
+  usage: ProcessUsage[];
+}
+
+export const resume: Scenario = {
+  name: "resume",
+  description:
+    "reconnects to a 10,000-event session from random positions through the gateway, timed until synced; " +
+    "peer: the same reads directly against JetStream with a nats.js ordered consumer",
+  flags: {
+    events: "events in the session (default 10000)",
+    reconnects: "measured reconnects per system (default 300; quick 60)",
+  },
+  run: runResume,
+};
+
+async function runResume(options: ScenarioOptions): Promise<ScenarioResult> {
+  const params: ResumeParams = {
+    events: options.overrides.events ?? 10_000,
+    reconnects: options.overrides.reconnects ?? (options.quick ? 60 : 300),
+    quick: options.quick,
+  };
+  const cleanup = new Cleanup();
+  try {
+    options.progress("starting nats-server and gateway");
+    const nats = await startNatsServer();
+    const forgetNats = killOnExit(nats.pid);
+    cleanup.defer("nats-server", async () => {
+      await nats.stop();
+      forgetNats();
+    });
+    const gateway = await spawnGateway(nats.url, { THREADLINE_GATEWAY_ID: "bench-gateway" });
+    const forgetGateway = killOnExit(gateway.pid);
+    cleanup.defer("gateway", async () => {
+      await gateway.stop();
+      forgetGateway();
+    });
+
+    options.progress(`filling ${SESSION} with ${params.events} events (+ interleaved noise)`);
+    const { seqs, epoch } = await fillSession(nats.url, params.events);
+
+    const positions = randomPositions(seqs, params.reconnects + WARMUP, SEED);
+    const expectedAfter = (index: number) => seqs.slice(index);
+
+    const token = await mintToken({ sub: "bench-user", grants: [{ session: SESSION, can: ["read"] }] });
+    options.progress(`threadline: ${params.reconnects} reconnects (+${WARMUP} warm-up) through the gateway`);
+    const threadline = await measure(
+      positions,
+      [
+        ["gateway", gateway.pid],
+        ["nats-server", nats.pid],
+      ],
+      async (seq) => {
+        const received: number[] = [];
+        const t0 = wallClockMs();
+        const socket = await GatewaySocket.connect(gateway.url, token, (frame) => received.push(frame.seq));
+        const t1 = wallClockMs();
+        await socket.attach(SESSION, { epoch, seq });
+        const t2 = wallClockMs();
+        if (socket.unexpected > 0) throw new Error(`unexpected frame: ${JSON.stringify(socket.lastUnexpected)}`);
+        await socket.close();
+        return { connectMs: t1 - t0, readMs: t2 - t1, received };
+      },
+      expectedAfter,
+    );
+
+    options.progress(`direct: ${params.reconnects} ordered-consumer reads (+${WARMUP} warm-up) against JetStream`);
+    const filter = `${DEFAULT_SUBJECT_PREFIX}.${SESSION}.>`;
+    const direct = await measure(
+      positions,
+      [["nats-server", nats.pid]],
+      async (seq) => {
+        const received: number[] = [];
+        const t0 = wallClockMs();
+        const nc = await connect({ servers: nats.url });
+        const t1 = wallClockMs();
+        const consumer = await jetstream(nc).consumers.get(DEFAULT_STREAM_NAME, {
+          filter_subjects: filter,
+          opt_start_seq: seq + 1,
+        });
+        const pending = (await consumer.info(true)).num_pending;
+        if (pending > 0) {
+          const messages = await consumer.consume();
+          for await (const m of messages) {
+            received.push(m.seq);
+            if (m.info.pending === 0) break;
+          }
+          await messages.close();
+        }
+        const t2 = wallClockMs();
+        await consumer.delete().catch(() => {});
+        await nc.close();
+        return { connectMs: t1 - t0, readMs: t2 - t1, received };
+      },
+      expectedAfter,
+    );
+
+    return report(params, threadline, direct, seqs.length);
+  } finally {
+    await cleanup.run();
+  }
+}
+
+/** Publishes `events` events into SESSION (with noise interleaved) through `@threadline/agent`; returns the session's seqs. */
+async function fillSession(natsUrl: string, events: number): Promise<{ seqs: number[]; epoch: string }> {
+  const agent = await connectAgent({ servers: natsUrl, id: "bench-agent" });
+  try {
+    const seqs: number[] = [];
+    let epoch = "";
+    const inFlight = new Set<Promise<void>>();
+    const publish = (session: string, n: number) => {
+      const p = agent
+        .publish(session, {
+          type: "message.append",
+          data: { part: "text", delta: `token ${n} of a streamed reply `, n },
+        })
+        .then((r) => {
+          if (session === SESSION) seqs.push(r.seq);
+          epoch = r.epoch;
+        })
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      return p;
+    };
+    for (let n = 0; n < events; n++) {
+      if (inFlight.size >= FILL_WINDOW) await Promise.race(inFlight);
+      void publish(SESSION, n);
+      if (n % NOISE_EVERY === NOISE_EVERY - 1) void publish(NOISE_SESSION, n);
+    }
+    await Promise.all(inFlight);
+    seqs.sort((a, b) => a - b);
+    return { seqs, epoch };
+  } finally {
+    await agent.close();
+  }
+}
+
+/**
+ * `count` positions, each given as the index of the first event expected
+ * after it (0 = from seq 0, the whole session; seqs.length = from the last
+ * event, nothing to read), uniformly distributed, from a seeded generator.
+ */
+function randomPositions(seqs: number[], count: number, seed: number): { index: number; seq: number }[] {
+  let state = seed >>> 0;
+  // mulberry32: a tiny, well-mixed 32-bit PRNG; reproducible positions across runs and systems.
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return Array.from({ length: count }, () => {
+    const index = Math.floor(next() * (seqs.length + 1));
+    return { index, seq: index === 0 ? 0 : seqs[index - 1]! };
+  });
+}
+
+async function measure(
+  positions: { index: number; seq: number }[],
+  processes: [string, number | undefined][],
+  read: (seq: number) => Promise<{ connectMs: number; readMs: number; received: number[] }>,
+  expectedAfter: (index: number) => number[],
+): Promise<ReadPhase> {
+  const total = new LatencyRecorder();
+  const connectTime = new LatencyRecorder();
+  const readTime = new LatencyRecorder();
+  let check = NO_ERRORS;
+  let eventsRead = 0;
+  let measuredMs = 0;
+  for (const position of positions.slice(0, WARMUP)) await read(position.seq);
+  const sampler = new ProcessSampler();
+  for (const [name, pid] of processes) sampler.watch(name, pid);
+  sampler.start();
+  for (const position of positions.slice(WARMUP)) {
+    const r = await read(position.seq);
+    total.record(r.connectMs + r.readMs);
+    connectTime.record(r.connectMs);
+    readTime.record(r.readMs);
+    measuredMs += r.connectMs + r.readMs;
+    eventsRead += r.received.length;
+    check = addChecks(check, compareSeqs(expectedAfter(position.index), r.received));
+  }
+  return {
+    total: total.summary(),
+    connect: connectTime.summary(),
+    read: readTime.summary(),
+    check,
+    eventsRead,
+    throughput: eventsRead / (measuredMs / 1000),
+    usage: sampler.stop(),
+  };
+}
+
+function report(params: ResumeParams, threadline: ReadPhase, direct: ReadPhase, sessionEvents: number): ScenarioResult {
+  const ratioP99 = round(threadline.total.p99 / direct.total.p99);
+  const json = {
+    scenario: "resume",
+    params: { events: sessionEvents, reconnects: params.reconnects, quick: params.quick },
+    threadline: {
+      p50Ms: round(threadline.total.p50),
+      p99Ms: round(threadline.total.p99),
+      lost: threadline.check.lost,
+      duplicated: threadline.check.duplicated,
+    },
+    direct: { p50Ms: round(direct.total.p50), p99Ms: round(direct.total.p99) },
+    ratioP99,
+  };
+  const row = (name: string, r: ReadPhase): (string | number)[] => [
+    name,
+    params.reconnects,
+    Math.round(r.eventsRead / params.reconnects),
+    r.check.lost,
+    r.check.duplicated,
+    r.check.unexpected + r.check.outOfOrder,
+    round(r.total.p50),
+    round(r.total.p90),
+    round(r.total.p99),
+    round(r.total.max),
+    round(r.connect.p50),
+    round(r.connect.p99),
+    round(r.read.p50),
+    round(r.read.p99),
+    Math.round(r.throughput),
+  ];
+  const latencyTable: Table = {
+    title:
+      `resume — a session of ${sessionEvents} events (seqs sparse: 1 noise event per ${NOISE_EVERY}), ` +
+      `${params.reconnects} reconnects per system from seeded uniform random positions, one at a time`,
+    columns: [
+      "system",
+      "reads",
+      "events/read",
+      "lost",
+      "dup",
+      "other",
+      "p50 ms",
+      "p90 ms",
+      "p99 ms",
+      "max ms",
+      "conn p50",
+      "conn p99",
+      "read p50",
+      "read p99",
+      "events/s",
+    ],
+    rows: [
+      row("threadline (ws: open+hello+attach→synced)", threadline),
+      row("direct (nats connect + ordered consumer)", direct),
+    ],
+    notes: [
+      `ratio p99 threadline / direct: ${ratioP99}`,
+      "conn = socket open + hello→welcome (threadline) / NATS connect (direct); " +
+        "read = attach→synced (threadline) / ordered consumer create→pending 0 (direct)",
+    ],
+  };
+  const usageTable: Table = {
+    title: "server processes during each system's measured reads (cpu: % of one core; the machine has 2)",
+    columns: ["phase", "process", "cpu %", "max rss MB"],
+    rows: [
+      ...threadline.usage.map((u) => ["threadline", u.name, round(u.cpuPercent), round(u.maxRssMb)]),
+      ...direct.usage.map((u) => ["direct", u.name, round(u.cpuPercent), round(u.maxRssMb)]),
+    ],
+  };
+  const targets: Table = {
+    title: "targets",
+    columns: ["target", "measured", "verdict"],
+    rows: [
+      ["p99 ≤ 50 ms", round(threadline.total.p99), verdict(threadline.total.p99 <= 50)],
+      ["lost = 0", threadline.check.lost, verdict(threadline.check.lost === 0)],
+      ["duplicated = 0", threadline.check.duplicated, verdict(threadline.check.duplicated === 0)],
+    ],
+  };
+  return { json, tables: [latencyTable, usageTable, targets] };
+}

@@ -1,0 +1,25 @@
+import type { Table } from "./table.ts";
+
+export interface ScenarioOptions {
+  /** `--quick`: a smaller run that finishes in under 30 s. */
+  quick: boolean;
+  /** Numeric flags (`--sessions 500` → `{ sessions: 500 }`), scenario-specific. */
+  overrides: Record<string, number>;
+  /** Progress lines (stderr), so stdout carries only the tables and the JSON. */
+  progress(line: string): void;
+}
+
+export interface ScenarioResult {
+  /** The machine-readable result, written to `--json FILE` and printed last. */
+  json: Record<string, unknown>;
+  tables: Table[];
+}
+
+/** One benchmark: one file per scenario, each running its baseline or peer in the same run. */
+export interface Scenario {
+  name: string;
+  description: string;
+  /** The numeric flags it understands, with a description and the default (full / quick). */
+  flags: Record<string, string>;
+  run(options: ScenarioOptions): Promise<ScenarioResult>;
+}
