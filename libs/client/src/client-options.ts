@@ -4,8 +4,12 @@ import { memoryStorage, type PositionStorage } from "./position-storage.ts";
 import type { WebSocketConstructorLike } from "./websocket-like.ts";
 
 export interface ClientOptions {
-  /** Gateway endpoint, `ws[s]://host:port/v1/ws`. */
-  url: string;
+  /**
+   * Gateway endpoint, `ws[s]://host:port/v1/ws`, or several (gateway
+   * replicas without a load balancer): each reconnect attempt moves on to the
+   * next URL, so a client of a dead or draining gateway resumes on another.
+   */
+  url: string | readonly string[];
   /**
    * JWT, or a function returning one. A function is called before every
    * (re)connect, so it can return a fresh token; when it throws, the attempt
@@ -34,7 +38,8 @@ export interface ClientOptions {
 }
 
 export interface ResolvedClientOptions {
-  url: string;
+  /** One or more endpoints, tried in turn. */
+  urls: readonly string[];
   token: () => Promise<string>;
   /** Whether `token` was given as a function (a fresh token can be obtained after an expiry). */
   tokenRefreshable: boolean;
@@ -50,14 +55,18 @@ export interface ResolvedClientOptions {
 /** Fills defaults and validates; throws TypeError / RangeError on invalid options (programming errors). */
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
   if (typeof options !== "object" || options === null) throw new TypeError("createClient: options are required");
-  let url: URL;
-  try {
-    url = new URL(options.url);
-  } catch {
-    throw new TypeError(`createClient: url ${JSON.stringify(options.url)} is not a valid URL`);
-  }
-  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
-    throw new TypeError(`createClient: url must use ws: or wss:, got ${url.protocol}`);
+  const urls = typeof options.url === "string" ? [options.url] : [...(options.url ?? [])];
+  if (urls.length === 0) throw new TypeError("createClient: url must be a URL or a non-empty list of URLs");
+  for (const candidate of urls) {
+    let url: URL;
+    try {
+      url = new URL(candidate);
+    } catch {
+      throw new TypeError(`createClient: url ${JSON.stringify(candidate)} is not a valid URL`);
+    }
+    if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+      throw new TypeError(`createClient: url must use ws: or wss:, got ${url.protocol}`);
+    }
   }
   const token = options.token;
   if (typeof token !== "string" && typeof token !== "function") {
@@ -80,7 +89,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     );
   }
   return {
-    url: options.url,
+    urls,
     token: typeof token === "string" ? () => Promise.resolve(token) : async () => token(),
     tokenRefreshable: typeof token === "function",
     device,

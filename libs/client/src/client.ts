@@ -96,6 +96,8 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
   private limitsValue: Limits = DEFAULT_LIMITS;
   /** Reconnect attempts since the last `welcome` (0 while connected or on the first connection). */
   private attempt = 0;
+  /** Index into `options.urls` of the endpoint the next connection attempt uses. */
+  private urlIndex = 0;
   /** Bumped per connection attempt, so a stale token lookup does not open a socket. */
   private connectGeneration = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -269,10 +271,12 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     }
     if (generation !== this.connectGeneration || this.finished) return;
     let socket: WebSocketLike;
+    const urls = this.options.urls;
+    const url = urls[this.urlIndex % urls.length]!;
     try {
-      socket = new this.options.WebSocket(this.options.url, SUBPROTOCOL);
+      socket = new this.options.WebSocket(url, SUBPROTOCOL);
     } catch (error) {
-      const e = new ThreadlineError(ErrorCode.CLOSED, `cannot open a WebSocket to ${this.options.url}`, {
+      const e = new ThreadlineError(ErrorCode.CLOSED, `cannot open a WebSocket to ${url}`, {
         cause: error,
         retryable: false,
       });
@@ -440,6 +444,8 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
 
   private retry(error: ThreadlineError, code: number | undefined): void {
     this.attempt++;
+    // The next attempt goes to the next endpoint (a no-op with one URL).
+    this.urlIndex++;
     const policy = this.options.reconnect;
     if (!canRetry(this.attempt, policy)) {
       this.finish({
