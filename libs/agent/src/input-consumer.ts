@@ -192,8 +192,11 @@ export async function consumeInput(
       } catch (error) {
         o.onError(natsError(`recreating input consumer ${o.durable}`, error));
         await new Promise<void>((resolve) => {
-          wakeUp = resolve;
-          setTimeout(resolve, Math.min(100 * 2 ** attempt, 5000));
+          const timer = setTimeout(resolve, Math.min(100 * 2 ** attempt, 5000));
+          wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
         });
       }
     }
