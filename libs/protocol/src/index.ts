@@ -44,8 +44,8 @@ export type { Limits } from "./limits.ts";
 export { DEFAULT_LIMITS } from "./limits.ts";
 export type { Position } from "./position.ts";
 export { comparePositions, epochFromStreamCreated, isPosition, isSeq, maxPosition } from "./position.ts";
-export type { LiveVerdict, Sequenced, StreamState } from "./recovery.ts";
-export { checkResume, isNewSeq, LiveGapDetector, mergeHistoryAndLive } from "./recovery.ts";
+export type { Sequenced, StreamState } from "./recovery.ts";
+export { checkResume, isNewSeq, mergeHistoryAndLive } from "./recovery.ts";
 export type { ParsedSubject } from "./subjects.ts";
 export {
   DEFAULT_LIVE_PREFIX,

@@ -1,4 +1,4 @@
-import { ErrorCode, ThreadlineError } from "@threadline/protocol";
+import { ErrorCode, mergeHistoryAndLive, ThreadlineError } from "@threadline/protocol";
 import type { FeedRecord } from "./feed-record.ts";
 import type { HistoryReader } from "./history-reader.ts";
 import type { GatewayMetrics } from "./metrics.ts";
@@ -118,7 +118,9 @@ export class Attachment implements FeedSubscriber {
           continue;
         }
         if (this.overflow) continue;
-        const buffered = this.buffer;
+        // History ended at the consumer's creation; the buffer holds what the feed delivered since
+        // this pass began. Merge by seq (dropping what history already sent).
+        const buffered = mergeHistoryAndLive(this.lastSent, [], this.buffer);
         this.buffer = [];
         let behind = false;
         for (const record of buffered) {

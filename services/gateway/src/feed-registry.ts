@@ -1,6 +1,6 @@
-import type { NatsConnection } from "@nats-io/transport-node";
-import { ErrorCode, type Subjects, ThreadlineError } from "@threadline/protocol";
+import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 import type { HistoryReader } from "./history-reader.ts";
+import type { LiveSource } from "./live-source.ts";
 import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { SessionFeed, type SessionFeedOptions } from "./session-feed.ts";
@@ -13,9 +13,8 @@ export interface FeedRegistryOptions extends SessionFeedOptions {
 }
 
 /**
- * One `SessionFeed` per active session on this gateway: the number of NATS
- * subscriptions scales with active sessions, never with sockets, and no
- * JetStream consumer is held for live delivery.
+ * One `SessionFeed` per active session on this gateway: the number of
+ * JetStream consumers scales with active sessions, never with sockets.
  */
 export class FeedRegistry {
   private readonly feeds = new Map<
@@ -24,8 +23,7 @@ export class FeedRegistry {
   >();
 
   constructor(
-    private readonly nc: NatsConnection,
-    private readonly subjects: Subjects,
+    private readonly live: LiveSource,
     private readonly history: HistoryReader,
     private readonly options: FeedRegistryOptions,
     private readonly metrics: GatewayMetrics,
@@ -46,7 +44,7 @@ export class FeedRegistry {
           `this gateway serves its maximum of ${this.options.maxFeeds} active sessions`,
         );
       }
-      const feed = new SessionFeed(session, this.nc, this.subjects, this.history, this.options, this.metrics, this.log);
+      const feed = new SessionFeed(session, this.live, this.history, this.options, this.metrics, this.log);
       entry = { feed, refs: 0 };
       this.feeds.set(session, entry);
       this.metrics.activeFeeds.set(this.feeds.size);
@@ -77,9 +75,15 @@ export class FeedRegistry {
     entry.linger.unref?.();
   }
 
-  /** After a NATS reconnect every live feed may have missed messages. */
-  resyncAll(reason: string): void {
-    for (const { feed } of this.feeds.values()) feed.resync(reason);
+  /** After a NATS reconnect (see SessionFeed.recover). */
+  async recoverAll(): Promise<void> {
+    await Promise.all(
+      [...this.feeds.values()].map(({ feed }) =>
+        feed
+          .recover()
+          .catch((error: unknown) => this.log.warn({ err: error, session: feed.session }, "feed recovery failed")),
+      ),
+    );
   }
 
   closeAll(): void {

@@ -11,6 +11,7 @@ import { createCursorStore } from "./cursor-store.ts";
 import { createEventPublisher } from "./event-publisher.ts";
 import { FeedRegistry } from "./feed-registry.ts";
 import { createHistoryReader } from "./history-reader.ts";
+import { createLiveSource } from "./live-source.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics, type GatewayMetrics } from "./metrics.ts";
 
@@ -82,13 +83,11 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     return state;
   };
   const feeds = new FeedRegistry(
-    nc,
-    subjects,
+    createLiveSource(js, config.stream, subjects),
     history,
     {
       ringMaxEvents: config.ringMaxEvents,
       ringMaxBytes: config.ringMaxBytes,
-      pendingMax: config.attachmentBuffer,
       lingerMs: config.feedLingerMs,
       maxFeeds: config.maxFeeds,
     },
@@ -110,7 +109,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     epoch: () => epoch,
   };
 
-  // NATS reconnects lose core messages: every live feed re-syncs from the stream.
+  // Live feeds (ordered consumers) recover from reconnects by themselves; after one, make sure the
+  // stream was not recreated meanwhile, which would void every position handed out.
   let natsUp = !nc.isClosed();
   void (async () => {
     for await (const status of nc.status()) {
@@ -120,10 +120,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       } else if (status.type === "reconnect") {
         natsUp = true;
         metrics.natsReconnects.inc();
-        log.info({ server: status.server }, "NATS reconnected; re-syncing live feeds");
-        feeds.resyncAll("reconnect");
-      } else if (status.type === "slowConsumer") {
-        feeds.resyncAll("slow-consumer");
+        log.info({ server: status.server }, "NATS reconnected");
+        void feeds.recoverAll();
       }
     }
   })();

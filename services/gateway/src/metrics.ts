@@ -14,8 +14,7 @@ export interface GatewayMetrics {
   clientErrors: Counter<"code">;
   publishes: Counter<"result">;
   natsReconnects: Counter;
-  feedResyncs: Counter<"reason">;
-  liveGaps: Counter;
+  feedFailures: Counter<"reason">;
   invalidEvents: Counter;
 }
 
@@ -71,13 +70,12 @@ export function createMetrics(): GatewayMetrics {
       ...r,
     }),
     natsReconnects: new Counter({ name: "threadline_gateway_nats_reconnects_total", help: "NATS reconnects", ...r }),
-    feedResyncs: new Counter({
-      name: "threadline_gateway_feed_resyncs_total",
-      help: "Live feed re-syncs from the stream",
+    feedFailures: new Counter({
+      name: "threadline_gateway_feed_failures_total",
+      help: "Live feeds ended explicitly (e.g. the stream was recreated)",
       labelNames: ["reason"],
       ...r,
     }),
-    liveGaps: new Counter({ name: "threadline_gateway_live_gaps_total", help: "Lost live messages detected", ...r }),
     invalidEvents: new Counter({
       name: "threadline_gateway_invalid_events_total",
       help: "Stored payloads that are not valid envelopes (skipped)",
