@@ -46,7 +46,7 @@ function parseArgs(argv: string[]): Args {
       if (!args.json) throw new Error("--json needs a file name");
     } else if (arg.startsWith("--")) {
       const value = Number(argv[++i]);
-      if (!Number.isFinite(value) || value <= 0) throw new Error(`${arg} needs a positive number`);
+      if (!Number.isFinite(value) || value < 0) throw new Error(`${arg} needs a non-negative number`);
       args.overrides[arg.slice(2)] = value;
     } else if (args.name === undefined) args.name = arg;
     else throw new Error(`unexpected argument ${arg}`);
