@@ -1,9 +1,9 @@
 import { jetstream } from "@nats-io/jetstream";
 import { ErrorCode, encodeMsgpack } from "@threadline/protocol";
+import { startNatsServer as startTestNats, type NatsServer as TestNats } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Agent, connectAgent } from "./agent.ts";
 import type { SubjectRecord } from "./record-decoder.ts";
-import { startTestNats, type TestNats } from "./test-nats.ts";
 
 let nats: TestNats;
 let agent: Agent;

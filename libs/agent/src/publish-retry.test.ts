@@ -1,6 +1,6 @@
+import { startNatsServer as startTestNats, type NatsServer as TestNats } from "@threadline/test-kit";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Agent, connectAgent, type PublishAck } from "./agent.ts";
-import { startTestNats, type TestNats } from "./test-nats.ts";
 
 // A nats-server restart in the middle of a publishing loop: publishes that time out or
 // meet "no responders" while the client reconnects are retried with the same event id,

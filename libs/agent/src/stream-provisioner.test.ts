@@ -2,9 +2,9 @@ import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats
 import { Kvm } from "@nats-io/kv";
 import { connect, type Msg, type NatsConnection, nanos } from "@nats-io/transport-node";
 import { decodeMsgpack, ErrorCode, encodeMsgpack, epochFromStreamCreated, ThreadlineError } from "@threadline/protocol";
+import { startNatsServer as startTestNats, type NatsServer as TestNats } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lookupThreadline, PROVISION_DEFAULTS, provisionThreadline } from "./stream-provisioner.ts";
-import { startTestNats, type TestNats } from "./test-nats.ts";
 
 let nats: TestNats;
 let nc: NatsConnection;
