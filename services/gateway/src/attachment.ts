@@ -56,10 +56,6 @@ export class Attachment implements FeedSubscriber {
     return this.mode === "closed";
   }
 
-  get isLive(): boolean {
-    return this.mode === "live";
-  }
-
   onRecord(record: FeedRecord): void {
     if (this.mode === "live") {
       if (!this.deliver(record)) this.fallBehind();

@@ -111,10 +111,6 @@ export class ClientConnection implements AttachmentSink {
     return !this.closedFlag && this.ws.getBufferedAmount() > this.ctx.limits.maxBufferedBytes;
   }
 
-  get attachmentCount(): number {
-    return this.attachments.size;
-  }
-
   // ---- uWS callbacks --------------------------------------------------------
 
   onMessage(message: ArrayBuffer, isBinary: boolean): void {

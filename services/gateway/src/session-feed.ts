@@ -62,10 +62,6 @@ export class SessionFeed {
     return this.epoch;
   }
 
-  get subscriberCount(): number {
-    return this.subscribers.size;
-  }
-
   get closed(): boolean {
     return this.state === "closed";
   }
