@@ -1,5 +1,6 @@
+import { createPublicKey, type KeyObject } from "node:crypto";
 import { ErrorCode, isParticipantId, type ParticipantKind, ThreadlineError } from "@threadline/protocol";
-import { errors as joseErrors, jwtVerify } from "jose";
+import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from "jose";
 
 export type Role = "user" | "operator" | "observer" | "admin";
 export type Capability = "read" | "write" | "control";
@@ -20,15 +21,26 @@ export interface Principal {
   expiresAt: number | undefined;
 }
 
+/** Algorithms accepted for asymmetric keys (PEM or JWKS). */
+export const ASYMMETRIC_ALGORITHMS = ["EdDSA", "RS256", "ES256"] as const;
+
 export interface AuthConfig {
-  /** HS256 shared secret (≥ 32 bytes). */
-  secret: string;
+  /** HS256 shared secret (≥ 32 bytes), or undefined when only asymmetric keys are configured. */
+  secret?: string | undefined;
+  /** A public key in PEM (SPKI) form: Ed25519 (EdDSA), RSA (RS256) or P-256 (ES256). */
+  publicKeyPem?: string | undefined;
+  /** A JWKS URL (e.g. an identity provider's `/.well-known/jwks.json`); keys are picked by `kid`. */
+  jwksUrl?: string | undefined;
+  /** How long fetched JWKS keys are trusted before a refetch (default 10 min). An unknown `kid` refetches sooner. */
+  jwksCacheMaxAgeMs?: number | undefined;
+  /** Minimum time between two JWKS refetches triggered by unknown `kid`s (default 30 s). */
+  jwksCooldownMs?: number | undefined;
   issuer?: string | undefined;
   audience?: string | undefined;
   clockToleranceSec: number;
 }
 
-/** Verifies client tokens. Asymmetric keys and JWKS come with the security work (issue 7). */
+/** Verifies client tokens (HS256 secret, PEM public key and/or JWKS URL). */
 export interface Authenticator {
   verify(token: string): Promise<Principal>;
 }
@@ -36,15 +48,56 @@ export interface Authenticator {
 const ROLES: ReadonlySet<string> = new Set(["user", "operator", "observer", "admin"]);
 const CAPS: ReadonlySet<string> = new Set(["read", "write", "control"]);
 
+/** The JWS algorithm a PEM public key is used with, derived from its key type. */
+export function algorithmOfPublicKey(key: KeyObject): (typeof ASYMMETRIC_ALGORITHMS)[number] {
+  const type = key.asymmetricKeyType;
+  if (type === "ed25519") return "EdDSA";
+  if (type === "rsa") return "RS256";
+  if (type === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1") return "ES256";
+  throw new Error(
+    `unsupported public key type ${type}${type === "ec" ? " (only P-256)" : ""}; use Ed25519, RSA or P-256`,
+  );
+}
+
+/**
+ * Builds the verifier. Each token's header `alg` selects the key source:
+ * HS256 → the shared secret; an asymmetric algorithm → the PEM key when its
+ * algorithm matches, else the JWKS (by `kid`). `exp` is required; `nbf`,
+ * `iss` and `aud` are checked (the last two when configured), all with
+ * `clockToleranceSec` of skew.
+ */
 export function createAuthenticator(config: AuthConfig): Authenticator {
-  const key = new TextEncoder().encode(config.secret);
+  const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined;
+  const pem = config.publicKeyPem ? createPublicKey(config.publicKeyPem) : undefined;
+  const pemAlg = pem ? algorithmOfPublicKey(pem) : undefined;
+  const jwks = config.jwksUrl
+    ? createRemoteJWKSet(new URL(config.jwksUrl), {
+        cacheMaxAge: config.jwksCacheMaxAgeMs ?? 600_000,
+        cooldownDuration: config.jwksCooldownMs ?? 30_000,
+        timeoutDuration: 5_000,
+      })
+    : undefined;
+  const algorithms: string[] = [];
+  if (secret) algorithms.push("HS256");
+  if (jwks) algorithms.push(...ASYMMETRIC_ALGORITHMS);
+  else if (pemAlg) algorithms.push(pemAlg);
+  if (algorithms.length === 0) throw new Error("no token key configured (secret, PEM public key or JWKS URL)");
+
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    if (header.alg === "HS256" && secret) return secret;
+    if (pem && header.alg === pemAlg && (!jwks || header.kid === undefined)) return pem;
+    if (jwks) return jwks(header, token);
+    throw new joseErrors.JOSEAlgNotAllowed(`alg ${header.alg} is not accepted`);
+  };
+
   return {
     async verify(token: string): Promise<Principal> {
       let payload: Record<string, unknown>;
       try {
-        const result = await jwtVerify(token, key, {
-          algorithms: ["HS256"],
+        const result = await jwtVerify(token, getKey, {
+          algorithms,
           clockTolerance: config.clockToleranceSec,
+          requiredClaims: ["exp"],
           ...(config.issuer ? { issuer: config.issuer } : {}),
           ...(config.audience ? { audience: config.audience } : {}),
         });
@@ -53,12 +106,25 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
         if (error instanceof joseErrors.JWTExpired) {
           throw new ThreadlineError(ErrorCode.TOKEN_EXPIRED, "token expired", { cause: error });
         }
+        if (isKeyFetchFailure(error)) {
+          throw new ThreadlineError(ErrorCode.UNAVAILABLE, "the token keys (JWKS) could not be fetched; retry", {
+            cause: error,
+          });
+        }
         const reason = error instanceof Error ? error.message : String(error);
         throw new ThreadlineError(ErrorCode.AUTH_FAILED, `invalid token: ${reason}`, { cause: error });
       }
       return principalFromClaims(payload);
     },
   };
+}
+
+/** The JWKS could not be fetched (network, HTTP status, timeout): not the token's fault, so retryable. */
+function isKeyFetchFailure(error: unknown): boolean {
+  if (error instanceof joseErrors.JWKSTimeout) return true;
+  if (error instanceof joseErrors.JOSEError) return /Expected 200 OK/.test(error.message);
+  // fetch() reports network failures as TypeError("fetch failed").
+  return error instanceof TypeError;
 }
 
 /** Validates the Threadline claims of a verified token. */

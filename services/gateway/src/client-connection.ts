@@ -353,7 +353,13 @@ export class ClientConnection implements AttachmentSink {
   private authFailed(error: ThreadlineError): void {
     this.ctx.metrics.authFailures.inc({ code: error.code });
     this.sendError(error);
-    this.close(error.code === ErrorCode.TOKEN_EXPIRED ? CloseCode.TOKEN_EXPIRED : CloseCode.AUTH_FAILED, error.message);
+    const code =
+      error.code === ErrorCode.TOKEN_EXPIRED
+        ? CloseCode.TOKEN_EXPIRED
+        : error.code === ErrorCode.UNAVAILABLE // the key set (JWKS) could not be fetched: retry later
+          ? CloseCode.UNAVAILABLE
+          : CloseCode.AUTH_FAILED;
+    this.close(code, error.message);
   }
 
   private async onAttach(frame: AttachFrame): Promise<void> {

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "./config.ts";
 
@@ -46,5 +47,42 @@ describe("loadConfig", () => {
     expect(problems).toMatch(/THREADLINE_GATEWAY_PORT/);
     expect(problems).toMatch(/THREADLINE_STREAM/);
     expect(problems).toMatch(/MAX_EVENT_BYTES/);
+  });
+
+  it("accepts a PEM public key or a JWKS URL instead of a secret, and checks them", async () => {
+    const { publicKey } = generateKeyPairSync("ed25519");
+    const pem = publicKey.export({ type: "spki", format: "pem" }).toString();
+    // PEM in one env line with literal \n, as container env files need.
+    const c = loadConfig({ THREADLINE_JWT_PUBLIC_KEY: pem.replace(/\n/g, "\\n") });
+    expect(c.jwt.publicKeyPem).toBe(pem);
+    expect(c.jwt.secret).toBeUndefined();
+    expect(loadConfig({ THREADLINE_JWT_JWKS_URL: "https://idp.example/jwks.json" }).jwt.jwksUrl).toBe(
+      "https://idp.example/jwks.json",
+    );
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return "";
+      } catch (e) {
+        return (e as ConfigError).problems.join("\n");
+      }
+    };
+    expect(problems({})).toMatch(/token key is required/);
+    expect(problems({ THREADLINE_JWT_SECRET: "short" })).toMatch(/at least 32/);
+    expect(problems({ THREADLINE_JWT_PUBLIC_KEY: "not a pem" })).toMatch(/THREADLINE_JWT_PUBLIC_KEY/);
+    expect(problems({ THREADLINE_JWT_JWKS_URL: "ftp://x" })).toMatch(/JWKS_URL/);
+  });
+
+  it("reads the origin allow-list and the query-token switch (off by default)", () => {
+    expect(loadConfig(base)).toMatchObject({ allowedOrigins: undefined, allowQueryToken: false });
+    const c = loadConfig({
+      ...base,
+      THREADLINE_ALLOWED_ORIGINS: "https://app.example.com/, http://localhost:5173",
+      THREADLINE_ALLOW_QUERY_TOKEN: "true",
+    });
+    expect(c.allowedOrigins).toEqual(["https://app.example.com", "http://localhost:5173"]);
+    expect(c.allowQueryToken).toBe(true);
+    expect(() => loadConfig({ ...base, THREADLINE_ALLOWED_ORIGINS: "app.example.com" })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, THREADLINE_ALLOW_QUERY_TOKEN: "yes" })).toThrow(ConfigError);
   });
 });

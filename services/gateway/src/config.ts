@@ -1,3 +1,4 @@
+import { createPublicKey } from "node:crypto";
 import { hostname } from "node:os";
 import {
   DEFAULT_LIMITS,
@@ -6,6 +7,7 @@ import {
   DEFAULT_SUBJECT_PREFIX,
   type Limits,
 } from "@threadline/protocol";
+import { type AuthConfig, algorithmOfPublicKey } from "./auth.ts";
 
 /** Everything the gateway needs to run. `loadConfig` builds it from the environment (see README). */
 export interface GatewayConfig {
@@ -14,7 +16,14 @@ export interface GatewayConfig {
   port: number;
   gatewayId: string;
   nats: { servers: string[]; user?: string | undefined; pass?: string | undefined; token?: string | undefined };
-  jwt: { secret: string; issuer?: string | undefined; audience?: string | undefined; clockToleranceSec: number };
+  jwt: AuthConfig;
+  /**
+   * Browser origins allowed to open sockets (exact `scheme://host[:port]`), or undefined for any.
+   * A socket whose `Origin` header is not listed is closed with 4504 right after the upgrade.
+   */
+  allowedOrigins: readonly string[] | undefined;
+  /** Accept `?access_token=` on the upgrade URL (off by default: URLs end up in logs). */
+  allowQueryToken: boolean;
   stream: string;
   subjectPrefix: string;
   livePrefix: string;
@@ -79,9 +88,42 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     return value;
   };
 
-  const secret = env.THREADLINE_JWT_SECRET ?? "";
-  if (secret.length < 32)
-    problems.push("THREADLINE_JWT_SECRET is required and must be at least 32 characters (HS256 key)");
+  const secret = env.THREADLINE_JWT_SECRET || undefined;
+  const publicKeyPem = env.THREADLINE_JWT_PUBLIC_KEY?.replace(/\\n/g, "\n") || undefined;
+  const jwksUrl = env.THREADLINE_JWT_JWKS_URL || undefined;
+  if (secret !== undefined && secret.length < 32)
+    problems.push("THREADLINE_JWT_SECRET must be at least 32 characters (HS256 key)");
+  if (!secret && !publicKeyPem && !jwksUrl)
+    problems.push(
+      "a token key is required: THREADLINE_JWT_SECRET (HS256, ≥ 32 chars), THREADLINE_JWT_PUBLIC_KEY (PEM) and/or THREADLINE_JWT_JWKS_URL",
+    );
+  if (publicKeyPem) {
+    try {
+      algorithmOfPublicKey(createPublicKey(publicKeyPem));
+    } catch (error) {
+      problems.push(`THREADLINE_JWT_PUBLIC_KEY: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if (jwksUrl && !/^https?:\/\/[^\s]+$/.test(jwksUrl))
+    problems.push(`THREADLINE_JWT_JWKS_URL must be an http(s) URL (got ${JSON.stringify(jwksUrl)})`);
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = (env[name] ?? "").toLowerCase();
+    if (raw === "") return fallback;
+    if (raw === "true" || raw === "1") return true;
+    if (raw === "false" || raw === "0") return false;
+    problems.push(`${name} must be true or false (got ${JSON.stringify(env[name])})`);
+    return fallback;
+  };
+  const origins = (env.THREADLINE_ALLOWED_ORIGINS ?? "")
+    .split(",")
+    .map((o) => o.trim().replace(/\/+$/, ""))
+    .filter(Boolean);
+  for (const origin of origins) {
+    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin))
+      problems.push(
+        `THREADLINE_ALLOWED_ORIGINS entries must be scheme://host[:port] or * (got ${JSON.stringify(origin)})`,
+      );
+  }
   const servers = (env.NATS_URL || "nats://127.0.0.1:4222")
     .split(",")
     .map((s) => s.trim())
@@ -111,10 +153,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     jwt: {
       secret,
+      publicKeyPem,
+      jwksUrl,
+      jwksCacheMaxAgeMs: int("THREADLINE_JWT_JWKS_CACHE_MS", 600_000, 0),
+      jwksCooldownMs: int("THREADLINE_JWT_JWKS_COOLDOWN_MS", 30_000, 0),
       issuer: env.THREADLINE_JWT_ISSUER || undefined,
       audience: env.THREADLINE_JWT_AUDIENCE || undefined,
       clockToleranceSec: int("THREADLINE_JWT_CLOCK_TOLERANCE_SEC", 5, 0, 300),
     },
+    allowedOrigins: origins.length === 0 || origins.includes("*") ? undefined : origins,
+    allowQueryToken: bool("THREADLINE_ALLOW_QUERY_TOKEN", false),
     stream: token("THREADLINE_STREAM", DEFAULT_STREAM_NAME),
     subjectPrefix: token("THREADLINE_SUBJECT_PREFIX", DEFAULT_SUBJECT_PREFIX),
     livePrefix: token("THREADLINE_LIVE_PREFIX", DEFAULT_LIVE_PREFIX),

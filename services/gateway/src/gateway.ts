@@ -14,6 +14,10 @@ import { createHistoryReader } from "./history-reader.ts";
 import { createLiveSource } from "./live-source.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics, type GatewayMetrics } from "./metrics.ts";
+import { admitUpgrade, type UpgradeDecision } from "./upgrade-policy.ts";
+
+/** Socket data plus the admission refusal decided in the upgrade handler (closed right after open). */
+type UpgradeData = SocketData & { refusal?: Extract<UpgradeDecision, { ok: false }> };
 
 export interface GatewayDeps {
   /** A connected NATS client; the gateway does not close it. */
@@ -129,7 +133,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
   const sockets = new Set<ClientConnection>();
   let draining = false;
   const app = uWS.App();
-  app.ws<SocketData>("/v1/ws", {
+  app.ws<UpgradeData>("/v1/ws", {
     maxPayloadLength: config.limits.maxPayloadBytes,
     idleTimeout: config.limits.idleTimeoutSeconds,
     sendPingsAutomatically: true,
@@ -141,7 +145,15 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
         res.writeStatus("503 Service Unavailable").end("draining");
         return;
       }
-      const authorization = req.getHeader("authorization");
+      // Headers and query must be read before any await/upgrade: uWS invalidates `req` afterwards.
+      const decision = admitUpgrade(
+        {
+          origin: req.getHeader("origin"),
+          authorization: req.getHeader("authorization"),
+          queryToken: req.getQuery("access_token") || req.getQuery("token") || "",
+        },
+        config,
+      );
       const offered = req.getHeader("sec-websocket-protocol");
       const protocol = offered
         .split(",")
@@ -149,9 +161,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
         .includes("threadline.v1")
         ? "threadline.v1"
         : "";
-      const data: SocketData = {
-        upgradeToken: authorization.toLowerCase().startsWith("bearer ") ? authorization.slice(7).trim() : undefined,
+      const data: UpgradeData = {
+        upgradeToken: decision.ok ? decision.token : undefined,
         remote: Buffer.from(res.getRemoteAddressAsText()).toString(),
+        ...(decision.ok ? {} : { refusal: decision }),
       };
       res.upgrade(
         data,
@@ -163,6 +176,11 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     },
     open: (ws) => {
       const data = ws.getUserData();
+      if (data.refusal) {
+        metrics.authFailures.inc({ code: data.refusal.metric });
+        ws.end(data.refusal.code, data.refusal.reason);
+        return;
+      }
       const connection = new ClientConnection(ws, ctx, data.upgradeToken);
       data.connection = connection;
       sockets.add(connection);
