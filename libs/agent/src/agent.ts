@@ -1,4 +1,5 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import {
   encodeMsgpack,
@@ -14,6 +15,7 @@ import {
 import { closedError, ErrorCode, isTransientNatsError, publishError, ThreadlineError } from "./errors.ts";
 import { type HistoryOptions, readHistory } from "./history-reader.ts";
 import { type ConsumeInputOptions, consumeInput, type InputConsumer, type InputHandler } from "./input-consumer.ts";
+import { type AgentPresence, type AgentPresenceOptions, SessionPresence } from "./presence.ts";
 import { PublishQueue } from "./publish-queue.ts";
 import type { SubjectRecord } from "./record-decoder.ts";
 import {
@@ -132,6 +134,17 @@ export interface Agent extends AsyncDisposable {
    *   const input = await agent.consumeInput(async (r) => reply(r.session, r.event), { durable: "my-agent" });
    */
   consumeInput(handler: InputHandler, options: ConsumeInputOptions): Promise<InputConsumer>;
+  /**
+   * This agent's presence in `session`: enter/update/leave with heartbeats,
+   * and the session's live member set (`members()`, `changes()`,
+   * `whenPresent("user")` / `whenAbsent("user")`). `close()` leaves every
+   * presence it created.
+   * @example
+   *   const presence = agent.presence("s1");
+   *   await presence.enter({ status: "active" });
+   *   await presence.whenPresent("user");
+   */
+  presence(session: string, options?: AgentPresenceOptions): AgentPresence;
   /** Current publish queue occupancy. */
   stats(): PublishStats;
   /**
@@ -224,6 +237,8 @@ class ThreadlineAgent implements Agent {
   private readonly publishTimeoutMs: number;
   private readonly publishRetries: number;
   private readonly consumers = new Set<InputConsumer>();
+  private readonly presences = new Set<SessionPresence>();
+  private readonly buckets = new Map<string, Promise<KV>>();
   private accepting = true;
   private closing: Promise<void> | undefined;
 
@@ -290,6 +305,29 @@ class ThreadlineAgent implements Agent {
     return consumer;
   }
 
+  presence(session: string, options?: AgentPresenceOptions): AgentPresence {
+    if (this.closing) throw closedError("presence", session);
+    const presence = new SessionPresence(
+      {
+        id: this.id,
+        nc: this.nc,
+        openBucket: (name) => {
+          let kv = this.buckets.get(name);
+          if (!kv) {
+            kv = new Kvm(this.js).open(name);
+            kv.catch(() => this.buckets.delete(name));
+            this.buckets.set(name, kv);
+          }
+          return kv;
+        },
+      },
+      session,
+      options,
+    );
+    this.presences.add(presence);
+    return presence;
+  }
+
   stats(): PublishStats {
     return { inFlight: this.queue.inFlight, waiting: this.queue.waiting };
   }
@@ -298,6 +336,7 @@ class ThreadlineAgent implements Agent {
     this.closing ??= (async () => {
       // Handlers may still publish their replies, so publishing stays open until they finished.
       await Promise.allSettled([...this.consumers].map((c) => c.stop()));
+      await Promise.allSettled([...this.presences].map((p) => p.close()));
       this.accepting = false;
       await this.queue.idle();
       if (this.ownsConnection && !this.nc.isClosed()) await this.nc.drain().catch(() => {});

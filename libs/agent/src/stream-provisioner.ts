@@ -13,6 +13,7 @@ import { Kvm } from "@nats-io/kv";
 import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import {
   DEFAULT_LIVE_PREFIX,
+  DEFAULT_PRESENCE_BUCKET,
   DEFAULT_STREAM_NAME,
   DEFAULT_SUBJECT_PREFIX,
   epochFromStreamCreated,
@@ -44,6 +45,14 @@ export interface ProvisionOptions extends StreamNames {
   duplicateWindowMs?: number;
   /** KV bucket holding per-device cursors. Default `"threadline-cursors"`. */
   cursorBucket?: string;
+  /** KV bucket holding presence entries (history 1). Default `"threadline-presence"`. */
+  presenceBucket?: string;
+  /**
+   * Bucket TTL of the presence bucket, ms: garbage collection of entries nobody
+   * refreshed or removed (tombstones, writers that died with no presence
+   * service running). Must exceed every writer's heartbeat interval. Default 1 hour.
+   */
+  presenceTtlMs?: number;
 }
 
 export const PROVISION_DEFAULTS: Readonly<Required<ProvisionOptions>> = Object.freeze({
@@ -56,6 +65,8 @@ export const PROVISION_DEFAULTS: Readonly<Required<ProvisionOptions>> = Object.f
   maxMsgSize: 1024 * 1024,
   duplicateWindowMs: 120_000,
   cursorBucket: "threadline-cursors",
+  presenceBucket: DEFAULT_PRESENCE_BUCKET,
+  presenceTtlMs: 60 * 60 * 1000,
 });
 
 /** The provisioned (or looked-up) stream, as the agent and the gateway need it. */
@@ -73,7 +84,7 @@ const TOKEN = /^[A-Za-z0-9_-]+$/;
 const PROVISION_ROUNDS = 5;
 
 /**
- * Creates or updates the Threadline stream and the cursor KV bucket so that
+ * Creates or updates the Threadline stream, the cursor and presence KV buckets so that
  * they match `options`; safe to call from every process at start-up, in
  * parallel. The stream: file storage, limits retention, discard old,
  * `allow_direct`, subjects `[<prefix>.>]` and republish
@@ -101,6 +112,7 @@ export async function provisionThreadline(
   const jsm = await jetstreamManager(nc);
   const info = await ensureStream(jsm, desired, subjects);
   await ensureCursorBucket(nc, o);
+  await ensurePresenceBucket(nc, o);
   return toThreadlineInfo(info, subjects);
 }
 
@@ -131,7 +143,7 @@ export function resolveProvisionOptions(options: ProvisionOptions): Required<Pro
   for (const [key, value] of Object.entries(options)) {
     if (value !== undefined) (o as Record<string, unknown>)[key] = value;
   }
-  for (const key of ["stream", "prefix", "livePrefix", "cursorBucket"] as const) {
+  for (const key of ["stream", "prefix", "livePrefix", "cursorBucket", "presenceBucket"] as const) {
     const value = o[key];
     if (typeof value !== "string" || value.length > 255 || !TOKEN.test(value)) {
       throw new TypeError(`${key} must be 1-255 characters of [A-Za-z0-9_-], got ${JSON.stringify(value)}`);
@@ -142,6 +154,7 @@ export function resolveProvisionOptions(options: ProvisionOptions): Required<Pro
   integerIn("maxAge", o.maxAge, 0, Number.MAX_SAFE_INTEGER / 1e6);
   if (o.maxBytes !== -1) integerIn("maxBytes", o.maxBytes, 1, Number.MAX_SAFE_INTEGER);
   if (o.maxMsgSize !== -1) integerIn("maxMsgSize", o.maxMsgSize, 1, 2 ** 31 - 1);
+  integerIn("presenceTtlMs", o.presenceTtlMs, 1000, Number.MAX_SAFE_INTEGER / 1e6);
   integerIn("duplicateWindowMs", o.duplicateWindowMs, 1, Number.MAX_SAFE_INTEGER / 1e6);
   if (o.maxAge > 0 && o.duplicateWindowMs > o.maxAge) {
     throw new RangeError(`duplicateWindowMs (${o.duplicateWindowMs}) must not exceed maxAge (${o.maxAge})`);
@@ -302,6 +315,22 @@ async function ensureCursorBucket(nc: NatsConnection, o: Required<ProvisionOptio
     // A concurrent provisioner created the bucket with a different config between our read and create.
     if (jsApiErrorCode(error) !== JsErrCode.STREAM_NAME_IN_USE) throw error;
     await kvm.open(o.cursorBucket);
+  }
+}
+
+/**
+ * The presence bucket: history 1 (only the latest value of a connection
+ * matters), the bucket TTL as garbage collection. An existing bucket is
+ * opened as it is.
+ */
+async function ensurePresenceBucket(nc: NatsConnection, o: Required<ProvisionOptions>): Promise<void> {
+  const kvm = new Kvm(jetstream(nc));
+  const options = { history: 1, replicas: o.replicas, storage: StorageType.File, ttl: o.presenceTtlMs };
+  try {
+    await kvm.create(o.presenceBucket, options);
+  } catch (error) {
+    if (jsApiErrorCode(error) !== JsErrCode.STREAM_NAME_IN_USE) throw error;
+    await kvm.open(o.presenceBucket);
   }
 }
 

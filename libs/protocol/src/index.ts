@@ -44,6 +44,37 @@ export type { Limits } from "./limits.ts";
 export { DEFAULT_LIMITS } from "./limits.ts";
 export type { Position } from "./position.ts";
 export { comparePositions, epochFromStreamCreated, isPosition, isSeq, maxPosition } from "./position.ts";
+export type {
+  PresenceDevice,
+  PresenceEntry,
+  PresenceEventData,
+  PresenceKey,
+  PresenceKind,
+  PresenceMember,
+  PresenceNatsClient,
+} from "./presence.ts";
+export {
+  applyPresenceEvent,
+  DEFAULT_PRESENCE_BUCKET,
+  DEFAULT_PRESENCE_HEARTBEAT_MS,
+  isLeaveReason,
+  LeaveReason,
+  MAX_PRESENCE_HEARTBEAT_MS,
+  MAX_PRESENCE_METADATA_BYTES,
+  MAX_PRESENCE_NAME_LENGTH,
+  MIN_PRESENCE_HEARTBEAT_MS,
+  PRESENCE_EXPIRY_INTERVALS,
+  PRESENCE_PARTICIPANT_ID,
+  PresenceEventType,
+  parsePresenceKey,
+  presenceEntryProblem,
+  presenceEventId,
+  presenceKey,
+  presenceMetadataProblem,
+  presenceStatusProblem,
+} from "./presence.ts";
+export type { PresenceTransition } from "./presence-tracker.ts";
+export { PresenceTracker } from "./presence-tracker.ts";
 export type { Sequenced, StreamState } from "./recovery.ts";
 export { checkResume, isNewSeq, mergeHistoryAndLive } from "./recovery.ts";
 export type { ParsedSubject } from "./subjects.ts";

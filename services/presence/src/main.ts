@@ -1,0 +1,54 @@
+#!/usr/bin/env -S node --import tsx
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { pino } from "pino";
+import { ConfigError, loadPresenceConfig, type NatsAuth } from "./config.ts";
+import { createPresenceService } from "./presence-service.ts";
+
+/** Process entry: config from env, NATS connections (application + optional system account), graceful shutdown. */
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadPresenceConfig>;
+  try {
+    config = loadPresenceConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const log = pino({ name: "presence", level: config.logLevel, base: { service: "presence" } });
+  const open = (servers: string[], auth: NatsAuth, name: string): Promise<NatsConnection> =>
+    connect({
+      servers,
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      ...(auth.user ? { user: auth.user, pass: auth.pass } : {}),
+      ...(auth.token ? { token: auth.token } : {}),
+    });
+  const nc = await open(config.nats.servers, config.nats, `threadline-presence-${config.presenceId}`);
+  const sys = config.sysNats
+    ? await open(config.sysNats.servers, config.sysNats, `threadline-presence-sys-${config.presenceId}`)
+    : undefined;
+  const service = await createPresenceService(config, { nc, ...(sys ? { sys } : {}), logger: log });
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping");
+    await service.close();
+    await Promise.allSettled([nc.drain(), sys?.drain()]);
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+  // Machine-readable line for launchers and tests that start the service as a child process.
+  console.log(
+    JSON.stringify({ threadline: "presence-ready", httpPort: service.httpPort, advisories: service.advisories }),
+  );
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

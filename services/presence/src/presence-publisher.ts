@@ -1,0 +1,84 @@
+import type { JetStreamClient } from "@nats-io/jetstream";
+import {
+  encodeMsgpack,
+  Lane,
+  PRESENCE_PARTICIPANT_ID,
+  type PresenceTransition,
+  presenceEventId,
+  type SessionEvent,
+  type Subjects,
+} from "@threadline/protocol";
+import type { Logger } from "pino";
+import type { PresenceMetrics } from "./metrics.ts";
+
+/** Publishes presence transitions into their sessions' `sys` lane. */
+export interface PresencePublisher {
+  /**
+   * Stores the event of `transition`, caused by the bucket change with
+   * `revision`, under the id `presenceEventId(revision, type)` — so every
+   * replica publishing the same transition is deduplicated by the stream.
+   * Events of one session are stored in call order. Never rejects: failures
+   * are retried, then logged and counted.
+   */
+  publish(transition: PresenceTransition, revision: number): Promise<void>;
+  /** Resolves when every accepted publish settled. */
+  idle(): Promise<void>;
+}
+
+const RETRIES = 5;
+
+export function createPresencePublisher(
+  js: JetStreamClient,
+  subjects: Subjects,
+  stream: string,
+  metrics: PresenceMetrics,
+  log: Logger,
+): PresencePublisher {
+  /** Tail of each session's publish chain; removed once the chain is idle, so the map holds busy sessions only. */
+  const chains = new Map<string, Promise<void>>();
+
+  async function store(transition: PresenceTransition, revision: number): Promise<void> {
+    const event: SessionEvent = {
+      id: presenceEventId(revision, transition.type),
+      type: transition.type,
+      from: { kind: "system", id: PRESENCE_PARTICIPANT_ID },
+      ts: Date.now(),
+      data: transition.data,
+    };
+    const subject = subjects.event(transition.session, Lane.SYS, "system", PRESENCE_PARTICIPANT_ID);
+    const payload = encodeMsgpack(event);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ack = await js.publish(subject, payload, {
+          msgID: event.id,
+          expect: { streamName: stream },
+          timeout: 5000,
+        });
+        metrics.events.inc({ type: transition.type, result: ack.duplicate ? "duplicate" : "stored" });
+        return;
+      } catch (error) {
+        if (attempt >= RETRIES) {
+          metrics.events.inc({ type: transition.type, result: "failed" });
+          log.error({ err: error, session: transition.session, id: event.id }, "presence event not stored");
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  return {
+    publish(transition, revision) {
+      const previous = chains.get(transition.session) ?? Promise.resolve();
+      const next = previous.then(() => store(transition, revision));
+      chains.set(transition.session, next);
+      void next.then(() => {
+        if (chains.get(transition.session) === next) chains.delete(transition.session);
+      });
+      return next;
+    },
+    async idle() {
+      while (chains.size > 0) await Promise.all([...chains.values()]);
+    },
+  };
+}

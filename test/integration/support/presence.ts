@@ -1,0 +1,137 @@
+import { spawn } from "node:child_process";
+import { dirname, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { createPresenceService, loadPresenceConfig, type PresenceService } from "@threadline/presence";
+import { decodeMsgpack, type PresenceEventData, type SessionEvent } from "@threadline/protocol";
+import type { NatsServer } from "@threadline/test-kit";
+import { pino } from "pino";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+/** NATS connect options of the application account (the server may or may not have a system account). */
+export function appAuth(nats: NatsServer): { servers: string; user?: string; pass?: string } {
+  return nats.users ? { servers: nats.url, ...nats.users.app } : { servers: nats.url };
+}
+
+/**
+ * An in-process presence service with its own NATS connections (application
+ * account, plus the system account when the server has one).
+ */
+export interface RunningPresence extends AsyncDisposable {
+  service: PresenceService;
+  /** The service's application-account connection. */
+  nc: NatsConnection;
+  /** Stops the service and closes its connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function startPresence(nats: NatsServer, env: Record<string, string> = {}): Promise<RunningPresence> {
+  const nc = await connect({ ...appAuth(nats), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  const sys = nats.users ? await connect({ servers: nats.url, ...nats.users.sys }) : undefined;
+  const config = loadPresenceConfig({
+    NATS_URL: nats.url,
+    THREADLINE_PRESENCE_PORT: "-1",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    ...env,
+  });
+  const service = await createPresenceService(config, {
+    nc,
+    ...(sys ? { sys } : {}),
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+  });
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      await service.close();
+      await nc.close();
+      await sys?.close();
+    })();
+    return closed;
+  };
+  return { service, nc, close, [Symbol.asyncDispose]: close };
+}
+
+export type PresenceEvent = SessionEvent<PresenceEventData>;
+
+/** Presence events of one session as they are stored, seen live through the stream's republish. */
+export interface PresenceEventLog {
+  readonly events: PresenceEvent[];
+  /** Resolves with the first event (already seen or future) matching `predicate`. */
+  next(predicate: (event: PresenceEvent) => boolean, timeoutMs?: number): Promise<PresenceEvent>;
+  stop(): void;
+}
+
+export function presenceEventLog(nc: NatsConnection, session: string): PresenceEventLog {
+  const events: PresenceEvent[] = [];
+  const waiters = new Set<() => void>();
+  const sub = nc.subscribe(`live.tl.${session}.sys.system.presence`, {
+    callback: (_error, msg) => {
+      events.push(decodeMsgpack(msg.data) as PresenceEvent);
+      for (const w of [...waiters]) w();
+    },
+  });
+  return {
+    events,
+    next(predicate, timeoutMs = 10_000) {
+      const found = events.find(predicate);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no matching presence event in ${timeoutMs} ms; saw ${JSON.stringify(events)}`));
+        }, timeoutMs);
+        const check = () => {
+          const match = events.find(predicate);
+          if (!match) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(match);
+        };
+        waiters.add(check);
+      });
+    },
+    stop: () => sub.unsubscribe(),
+  };
+}
+
+/** An agent in its own process that enters presence in `session` and stays until killed. */
+export interface AgentProcess {
+  readonly pid: number;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+export async function startAgentProcess(
+  nats: NatsServer,
+  options: { id: string; session: string; heartbeatMs?: number },
+): Promise<AgentProcess> {
+  const auth = appAuth(nats);
+  const proc = spawn(process.execPath, ["--import", "tsx", resolve(HERE, "presence-agent-process.ts")], {
+    env: {
+      ...process.env,
+      NATS_URL: auth.servers,
+      NATS_USER: auth.user ?? "",
+      NATS_PASS: auth.pass ?? "",
+      AGENT_ID: options.id,
+      SESSION: options.session,
+      HEARTBEAT_MS: String(options.heartbeatMs ?? 2000),
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const lines = createInterface({ input: proc.stdout! });
+    lines.on("line", (line) => {
+      if (line.includes("agent-present")) resolve();
+    });
+    proc.once("exit", (code) => reject(new Error(`agent process exited with ${code} before entering presence`)));
+  });
+  return {
+    pid: proc.pid!,
+    async kill(signal) {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      await exited;
+    },
+  };
+}
