@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { ThreadlineError } from "@threadline/protocol";
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from "jose";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { can, createAuthenticator, principalFromClaims } from "./auth.ts";
+import { can, createAuthenticator, principalFromClaims, requiresOperator } from "./auth.ts";
 
 const secret = "unit-test-secret-unit-test-secret-0123";
 const sign = (claims: Record<string, unknown>, exp = Math.floor(Date.now() / 1000) + 60, key = secret) =>
@@ -197,5 +197,16 @@ describe("auth: claims and asymmetric keys", () => {
     const error = (await down.verify(token).catch((e: unknown) => e)) as ThreadlineError;
     expect(error.code).toBe("UNAVAILABLE");
     expect(error.retryable).toBe(true);
+  });
+});
+
+describe("operator-only events", () => {
+  it("lets anyone request a handoff, only operators accept/assign/release it", () => {
+    expect(requiresOperator("handoff", { action: "request" })).toBe(false);
+    expect(requiresOperator("handoff", { action: "accept" })).toBe(true);
+    expect(requiresOperator("handoff", { action: "assign", to: "op-1" })).toBe(true);
+    expect(requiresOperator("handoff", undefined)).toBe(true);
+    expect(requiresOperator("input", { action: "accept" })).toBe(false);
+    expect(requiresOperator("cancel", undefined)).toBe(false);
   });
 });

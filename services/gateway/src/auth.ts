@@ -164,3 +164,25 @@ export function can(principal: Principal, session: string, capability: Capabilit
   if (principal.role === "observer" && capability !== "read") return false;
   return principal.grants.some((g) => g.can.includes(capability) && matches(g.session, session));
 }
+
+/** `handoff` actions any participant with `control` may send; every other handoff action is operator-only. */
+const OPEN_HANDOFF_ACTIONS: ReadonlySet<unknown> = new Set(["request"]);
+
+/**
+ * Whether a client event may only be published by an operator or admin (on top of
+ * the lane's capability): a `handoff` whose `data.action` is anything but
+ * `"request"` — accepting, assigning or releasing a session is the operators' job;
+ * users may only ask for it.
+ */
+export function requiresOperator(type: string, data: unknown): boolean {
+  if (type !== "handoff") return false;
+  const action = typeof data === "object" && data !== null ? (data as Record<string, unknown>).action : undefined;
+  return !OPEN_HANDOFF_ACTIONS.has(action);
+}
+
+/** A short human description of an event for error messages (type, plus the handoff action). */
+export function describeEvent(type: string, data: unknown): string {
+  if (type !== "handoff") return `${type} events`;
+  const action = typeof data === "object" && data !== null ? (data as Record<string, unknown>).action : undefined;
+  return typeof action === "string" ? `handoff ${JSON.stringify(action.slice(0, 32))}` : "handoff without an action";
+}

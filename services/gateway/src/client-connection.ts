@@ -22,7 +22,7 @@ import {
   ThreadlineError,
 } from "@threadline/protocol";
 import { Attachment, type AttachmentSink } from "./attachment.ts";
-import { type Authenticator, can, type Principal } from "./auth.ts";
+import { type Authenticator, can, describeEvent, type Principal, requiresOperator } from "./auth.ts";
 import { type CursorStore, cursorKey } from "./cursor-store.ts";
 import type { EventPublisher } from "./event-publisher.ts";
 import type { FeedRecord } from "./feed-record.ts";
@@ -314,6 +314,7 @@ export class ClientConnection implements AttachmentSink {
       return;
     }
     this.principal = principal;
+    if (refresh) this.dropUnreadable(principal);
     if (!refresh) {
       clearTimeout(this.authTimer);
       this.device = frame.device ?? `c-${this.id}`;
@@ -348,6 +349,17 @@ export class ClientConnection implements AttachmentSink {
       this.sendError(new ThreadlineError(ErrorCode.TOKEN_EXPIRED, "token expired; reconnect with a new token"));
       this.close(CloseCode.TOKEN_EXPIRED, "token expired");
     }, delay);
+  }
+
+  /** After a refresh with narrower grants, ends attachments the new token may no longer read. */
+  private dropUnreadable(principal: Principal): void {
+    for (const attachment of [...this.attachments.values()]) {
+      if (can(principal, attachment.session, "read")) continue;
+      this.attachmentEnded(
+        attachment,
+        new ThreadlineError(ErrorCode.FORBIDDEN, `the refreshed token no longer grants read on ${attachment.session}`),
+      );
+    }
   }
 
   private authFailed(error: ThreadlineError): void {
@@ -504,6 +516,19 @@ export class ClientConnection implements AttachmentSink {
           ErrorCode.FORBIDDEN,
           `not allowed to ${capability === "write" ? "write to" : "control"} session ${session}`,
           { session },
+        ),
+        rid,
+      );
+      return;
+    }
+    if (requiresOperator(event.type, event.data) && principal.kind !== "operator") {
+      this.sendError(
+        new ThreadlineError(
+          ErrorCode.FORBIDDEN,
+          `only operators may publish ${describeEvent(event.type, event.data)}`,
+          {
+            session,
+          },
         ),
         rid,
       );
