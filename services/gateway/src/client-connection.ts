@@ -31,6 +31,7 @@ import { FrameError, parseClientFrame } from "./frame-schema.ts";
 import type { HistoryReader } from "./history-reader.ts";
 import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import type { PresenceConnection, PresenceWriter } from "./presence-writer.ts";
 import { TokenBucket } from "./token-bucket.ts";
 
 export interface ConnectionContext {
@@ -48,6 +49,8 @@ export interface ConnectionContext {
   attachmentBuffer: number;
   /** The stream's current epoch (for `published` frames of sessions this socket is not attached to). */
   epoch(): string;
+  /** Presence entries of this gateway's attachments (presence-writer.ts). */
+  presence: PresenceWriter;
 }
 
 export interface SocketData {
@@ -169,6 +172,7 @@ export class ClientConnection implements AttachmentSink {
     for (const attachment of this.attachments.values()) {
       keys.push(this.cursorKeyFor(attachment.session));
       this.release(attachment);
+      this.ctx.presence.leave(this.presenceOf(attachment.session), "closed");
     }
     this.attachments.clear();
     if (keys.length > 0) void this.ctx.cursors.flush(keys);
@@ -436,6 +440,7 @@ export class ClientConnection implements AttachmentSink {
         after,
       );
       this.attachments.set(session, attachment);
+      this.ctx.presence.enter(this.presenceOf(session));
       this.ctx.metrics.attachments.inc();
       feed.add(attachment);
       this.sendFrame({ op: "attached", rid, session, epoch: feed.currentEpoch, from: after });
@@ -492,6 +497,7 @@ export class ClientConnection implements AttachmentSink {
     }
     this.attachments.delete(frame.session);
     this.release(attachment);
+    this.ctx.presence.leave(this.presenceOf(frame.session), "left");
     void this.ctx.cursors.flush([this.cursorKeyFor(frame.session)]);
     this.sendFrame({ op: "detached", rid: frame.rid, session: frame.session });
   }
@@ -623,6 +629,7 @@ export class ClientConnection implements AttachmentSink {
     if (this.attachments.get(attachment.session) !== attachment) return;
     this.attachments.delete(attachment.session);
     this.release(attachment);
+    this.ctx.presence.leave(this.presenceOf(attachment.session), "left");
     this.sendFrame({
       op: "detached",
       session: attachment.session,
@@ -637,6 +644,17 @@ export class ClientConnection implements AttachmentSink {
     attachment.feed.remove(attachment);
     this.ctx.feeds.release(attachment.feed);
     this.ctx.metrics.attachments.dec();
+  }
+
+  /** This socket's presence in `session` (one KV entry per socket and session). */
+  private presenceOf(session: string): PresenceConnection {
+    return {
+      session,
+      kind: this.principal?.kind === "operator" ? "operator" : "user",
+      id: this.principal?.user ?? "",
+      device: this.device,
+      connection: this.id,
+    };
   }
 
   private cursorKeyFor(session: string): string {

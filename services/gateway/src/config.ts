@@ -3,9 +3,13 @@ import { hostname } from "node:os";
 import {
   DEFAULT_LIMITS,
   DEFAULT_LIVE_PREFIX,
+  DEFAULT_PRESENCE_BUCKET,
+  DEFAULT_PRESENCE_HEARTBEAT_MS,
   DEFAULT_STREAM_NAME,
   DEFAULT_SUBJECT_PREFIX,
   type Limits,
+  MAX_PRESENCE_HEARTBEAT_MS,
+  MIN_PRESENCE_HEARTBEAT_MS,
 } from "@threadline/protocol";
 import { type AuthConfig, algorithmOfPublicKey } from "./auth.ts";
 
@@ -28,6 +32,10 @@ export interface GatewayConfig {
   subjectPrefix: string;
   livePrefix: string;
   cursorBucket: string;
+  /** Presence KV bucket (`THREADLINE_PRESENCE_BUCKET`). */
+  presenceBucket: string;
+  /** Heartbeat interval of the gateway's presence entries, ms (`THREADLINE_PRESENCE_HEARTBEAT_MS`). */
+  presenceHeartbeatMs: number;
   replicas: number;
   /** Create/update the stream and buckets at start (false: they must exist). */
   provision: boolean;
@@ -167,6 +175,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     subjectPrefix: token("THREADLINE_SUBJECT_PREFIX", DEFAULT_SUBJECT_PREFIX),
     livePrefix: token("THREADLINE_LIVE_PREFIX", DEFAULT_LIVE_PREFIX),
     cursorBucket: token("THREADLINE_CURSOR_BUCKET", "threadline-cursors"),
+    presenceBucket: token("THREADLINE_PRESENCE_BUCKET", DEFAULT_PRESENCE_BUCKET),
+    presenceHeartbeatMs: int(
+      "THREADLINE_PRESENCE_HEARTBEAT_MS",
+      DEFAULT_PRESENCE_HEARTBEAT_MS,
+      MIN_PRESENCE_HEARTBEAT_MS,
+      MAX_PRESENCE_HEARTBEAT_MS,
+    ),
     replicas: int("THREADLINE_REPLICAS", 1, 1, 5),
     provision: provision === "true" || provision === "1",
     limits,

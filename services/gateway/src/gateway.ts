@@ -14,6 +14,8 @@ import { createHistoryReader } from "./history-reader.ts";
 import { createLiveSource } from "./live-source.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics, type GatewayMetrics } from "./metrics.ts";
+import { presenceRoute } from "./presence-route.ts";
+import { createPresenceWriter } from "./presence-writer.ts";
 import { admitUpgrade, type UpgradeDecision } from "./upgrade-policy.ts";
 
 /** Socket data plus the admission refusal decided in the upgrade handler (closed right after open). */
@@ -68,6 +70,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       livePrefix: config.livePrefix,
       replicas: config.replicas,
       cursorBucket: config.cursorBucket,
+      presenceBucket: config.presenceBucket,
     });
     epoch = info.epoch;
   } else {
@@ -99,9 +102,16 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     log,
   );
   const cursors = createCursorStore(kv, config.cursorFlushMs, log);
+  const presence = createPresenceWriter(
+    await new Kvm(nc).open(config.presenceBucket),
+    nc,
+    config.presenceHeartbeatMs,
+    log,
+  );
+  const auth = createAuthenticator(config.jwt);
   const ctx: ConnectionContext = {
     limits: config.limits,
-    auth: createAuthenticator(config.jwt),
+    auth,
     feeds,
     history,
     cursors,
@@ -111,6 +121,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     slowTimeoutMs: config.slowTimeoutMs,
     attachmentBuffer: config.attachmentBuffer,
     epoch: () => epoch,
+    presence,
   };
 
   // Live feeds (ordered consumers) recover from reconnects by themselves; after one, make sure the
@@ -222,6 +233,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       });
     });
   });
+  app.get("/v1/sessions/:session/presence", presenceRoute(auth, presence, log));
   app.any("/*", (res) => {
     res.writeStatus("404 Not Found").end("not found");
   });
@@ -245,6 +257,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       uWS.us_listen_socket_close(listenSocket);
       for (const connection of [...sockets]) connection.close(CloseCode.GOING_AWAY, "gateway shutting down; reconnect");
       await cursors.close().catch((error: unknown) => log.warn({ err: error }, "cursor flush on shutdown failed"));
+      await presence.close();
       feeds.closeAll();
       log.info({ gatewayId: config.gatewayId }, "gateway stopped");
     })();
