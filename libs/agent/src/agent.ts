@@ -320,6 +320,7 @@ class ThreadlineAgent implements Agent {
           }
           return kv;
         },
+        released: (p) => this.presences.delete(p as SessionPresence),
       },
       session,
       options,

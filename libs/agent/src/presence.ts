@@ -78,6 +78,8 @@ export interface PresenceOwner {
   readonly id: string;
   readonly nc: NatsConnection;
   openBucket(name: string): Promise<KV>;
+  /** Called once when the presence is closed (the owner stops tracking it). */
+  released(presence: AgentPresence): void;
 }
 
 export function validatePresenceOptions(options: AgentPresenceOptions): void {
@@ -242,6 +244,7 @@ export class SessionPresence implements AgentPresence {
     if (this.closed) return;
     await this.leave().catch(() => {});
     this.closed = true;
+    this.owner.released(this);
     this.feed?.stop();
     this.listeners.clear();
     for (const hook of [...this.closeHooks]) hook();
@@ -285,7 +288,8 @@ export class SessionPresence implements AgentPresence {
             const transition = change.entry
               ? this.tracker.put(change.key, change.entry)
               : this.tracker.remove(change.key, change.reason ?? "left");
-            if (!transition) return;
+            // The snapshot taken when following starts is the initial state, not a change.
+            if (!transition || change.initial) return;
             for (const listener of [...this.listeners]) listener(transition);
           },
         });
