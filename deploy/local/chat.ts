@@ -52,6 +52,19 @@ function render(record: SessionRecord): void {
     case "message.end":
       process.stdout.write(data.status === "complete" ? "\n" : ` [${String(data.status)}]\n`);
       break;
+    case "presence.join":
+    case "presence.update":
+    case "presence.leave": {
+      const who = `${String(data.name ?? data.id)} (${String(data.kind)})`;
+      const what =
+        event.type === "presence.join"
+          ? "joined"
+          : event.type === "presence.leave"
+            ? `left: ${String(data.reason)}`
+            : `is ${String(data.status)}, ${Array.isArray(data.devices) ? data.devices.length : 0} device(s)`;
+      process.stdout.write(`\x1b[2m[${who} ${what}]\x1b[0m\n`);
+      break;
+    }
     default:
       process.stdout.write(`\x1b[2m[${event.type} #${record.seq}]\x1b[0m\n`);
   }

@@ -10,6 +10,13 @@ export const DATA_DIR = join(ROOT, ".data");
 export const NATS_PORT = Number(process.env.THREADLINE_NATS_PORT ?? 4233);
 export const NATS_MONITOR_PORT = Number(process.env.THREADLINE_NATS_MONITOR_PORT ?? 8233);
 export const NATS_URL = process.env.NATS_URL ?? `nats://127.0.0.1:${NATS_PORT}`;
+/** Application-account user of the local nats-server (deploy/local/nats.conf). */
+export const NATS_USER = process.env.NATS_USER ?? "app";
+export const NATS_PASS = process.env.NATS_PASS ?? "app";
+/** System-account user of the local nats-server: the presence service's disconnect advisories. */
+export const NATS_SYS_USER = process.env.NATS_SYS_USER ?? "sys";
+export const NATS_SYS_PASS = process.env.NATS_SYS_PASS ?? "sys";
+export const PRESENCE_PORT = Number(process.env.THREADLINE_PRESENCE_PORT ?? 8081);
 export const GATEWAY_PORT = Number(process.env.THREADLINE_GATEWAY_PORT ?? 8080);
 export const GATEWAY_URL = process.env.THREADLINE_URL ?? `ws://127.0.0.1:${GATEWAY_PORT}/v1/ws`;
 

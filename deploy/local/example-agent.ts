@@ -1,6 +1,6 @@
-import { connectAgent } from "@threadline/agent";
+import { type AgentPresence, connectAgent } from "@threadline/agent";
 import { newId } from "@threadline/protocol";
-import { NATS_URL } from "./dev-env.ts";
+import { NATS_PASS, NATS_URL, NATS_USER } from "./dev-env.ts";
 
 /**
  * The example agent of `npm start`: answers every `input` event of any
@@ -17,8 +17,25 @@ function reply(text: string): string[] {
   return answer.match(/\S+\s*/g) ?? [answer];
 }
 
-const agent = await connectAgent({ servers: NATS_URL, id: "example-agent" });
+const agent = await connectAgent({ servers: NATS_URL, user: NATS_USER, pass: NATS_PASS, id: "example-agent" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The agent is present in the sessions it answered (at most 100; the oldest is left first). */
+const presences = new Map<string, AgentPresence>();
+async function presenceIn(session: string): Promise<AgentPresence> {
+  let presence = presences.get(session);
+  if (!presence) {
+    presence = agent.presence(session);
+    await presence.enter({ status: "active", name: "Example agent" });
+    presences.set(session, presence);
+    if (presences.size > 100) {
+      const [oldest, p] = presences.entries().next().value as [string, AgentPresence];
+      presences.delete(oldest);
+      void p.close();
+    }
+  }
+  return presence;
+}
 
 const consumer = await agent.consumeInput(
   async (record) => {
@@ -26,6 +43,8 @@ const consumer = await agent.consumeInput(
     const text = typeof data?.text === "string" ? data.text : JSON.stringify(record.event.data ?? null);
     const turn = record.event.id;
     const messageId = newId();
+    const presence = await presenceIn(record.session);
+    await presence.update("thinking");
     await agent.publish(record.session, {
       type: "message.start",
       turn,
@@ -42,6 +61,7 @@ const consumer = await agent.consumeInput(
       await sleep(TOKEN_DELAY_MS);
     }
     await agent.publish(record.session, { type: "message.end", turn, ref: messageId, data: { status: "complete" } });
+    await presence.update("active");
   },
   { durable: "example-agent" },
 );

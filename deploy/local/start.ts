@@ -9,14 +9,20 @@ import {
   GATEWAY_PORT,
   GATEWAY_URL,
   NATS_MONITOR_PORT,
+  NATS_PASS,
   NATS_PORT,
+  NATS_SYS_PASS,
+  NATS_SYS_USER,
   NATS_URL,
+  NATS_USER,
+  PRESENCE_PORT,
   ROOT,
 } from "./dev-env.ts";
 
 /**
- * `npm start`: a local nats-server (JetStream, data in .data/nats), the
- * gateway and the example agent, each a child process with prefixed logs.
+ * `npm start`: a local nats-server (JetStream, a system account, data in
+ * .data/nats), the gateway, the presence service and the example agent, each
+ * a child process with prefixed logs.
  * Ctrl-C stops them gracefully.
  */
 const children: { name: string; proc: ChildProcess }[] = [];
@@ -113,7 +119,7 @@ try {
     /Server is ready/,
   );
   const tsx = ["--import", "tsx"];
-  const common = { NATS_URL, THREADLINE_JWT_SECRET: devSecret() };
+  const common = { NATS_URL, NATS_USER, NATS_PASS, THREADLINE_JWT_SECRET: devSecret() };
   await start(
     "gateway",
     process.execPath,
@@ -121,12 +127,20 @@ try {
     { ...common, THREADLINE_GATEWAY_PORT: String(GATEWAY_PORT), THREADLINE_GATEWAY_HOST: "127.0.0.1" },
     /gateway-ready/,
   );
+  await start(
+    "presence",
+    process.execPath,
+    [...tsx, "services/presence/src/main.ts"],
+    { ...common, NATS_SYS_USER, NATS_SYS_PASS, THREADLINE_PRESENCE_PORT: String(PRESENCE_PORT) },
+    /presence-ready/,
+  );
   await start("agent", process.execPath, [...tsx, "deploy/local/example-agent.ts"], common, /agent-ready/);
   const token = await devToken("demo-user");
   console.log(`
 Threadline is running.
   NATS         ${NATS_URL}  (monitoring http://127.0.0.1:${NATS_MONITOR_PORT}, data in .data/nats)
   Gateway      ${GATEWAY_URL}  (health http://127.0.0.1:${GATEWAY_PORT}/readyz, metrics /metrics)
+  Presence     join/leave events in every session (metrics http://127.0.0.1:${PRESENCE_PORT}/metrics)
   Agent        example-agent answers every input with a streamed reply
 
 Chat from a terminal (run it in two terminals to see two devices share one session):
