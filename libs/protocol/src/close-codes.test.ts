@@ -59,6 +59,7 @@ describe("isRetryableClose", () => {
         CloseCode.UNAVAILABLE,
         CloseCode.FLOOD,
         CloseCode.IDLE_TIMEOUT,
+        CloseCode.TOO_MANY_CONNECTIONS,
       ]),
     ).toBe(true);
     expect(

@@ -25,6 +25,8 @@ export const CloseCode = {
   FLOOD: 4003,
   /** The socket sent no frame (not even a WebSocket ping/pong) within the idle timeout. Retryable. */
   IDLE_TIMEOUT: 4004,
+  /** The user has too many sockets open on this gateway (`maxSocketsPerUser`). Retryable after at least 5 s. */
+  TOO_MANY_CONNECTIONS: 4005,
   /** The token is missing, invalid or forbidden. Terminal. */
   AUTH_FAILED: 4500,
   /** The token expired and was not refreshed. Terminal until the client obtains a new token. */

@@ -3,6 +3,7 @@ import { ErrorCode, isErrorCode, isRetryableCode, ThreadlineError, type WireErro
 
 const RETRYABLE_CODES = [
   "RATE_LIMITED",
+  "TOO_MANY_CONNECTIONS",
   "TOO_MANY_PENDING",
   "PUBLISH_FAILED",
   "UNAVAILABLE",

@@ -34,6 +34,8 @@ export const ErrorCode = {
   TOO_MANY_SESSIONS: "TOO_MANY_SESSIONS",
   /** The socket exceeded `limits.framesPerSecond` (burst `limits.frameBurst`). */
   RATE_LIMITED: "RATE_LIMITED",
+  /** The user already has the gateway's `maxSocketsPerUser` sockets open on this gateway. */
+  TOO_MANY_CONNECTIONS: "TOO_MANY_CONNECTIONS",
   /** The socket has `limits.maxPendingPublishes` publishes awaiting a stream ack. */
   TOO_MANY_PENDING: "TOO_MANY_PENDING",
   /** The event type is not one clients may publish. */
@@ -56,6 +58,7 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 /** Codes for which repeating the request later (same event id for publishes) can succeed. */
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCode.RATE_LIMITED,
+  ErrorCode.TOO_MANY_CONNECTIONS,
   ErrorCode.TOO_MANY_PENDING,
   ErrorCode.PUBLISH_FAILED,
   ErrorCode.UNAVAILABLE,

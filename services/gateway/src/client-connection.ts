@@ -33,9 +33,12 @@ import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { PresenceConnection, PresenceWriter } from "./presence-writer.ts";
 import { TokenBucket } from "./token-bucket.ts";
+import type { UserLimiter } from "./user-limiter.ts";
 
 export interface ConnectionContext {
   limits: Limits;
+  /** Limits shared by all sockets of a user on this gateway. */
+  users: UserLimiter;
   auth: Authenticator;
   feeds: FeedRegistry;
   history: HistoryReader;
@@ -90,6 +93,8 @@ export class ClientConnection implements AttachmentSink {
   private protocolErrors = 0;
   private pendingPublishes = 0;
   private closedFlag = false;
+  /** The user this socket is counted for in `ctx.users` (set once authenticated). */
+  private countedUser: string | undefined;
   private cleanedUp = false;
   private authTimer: ReturnType<typeof setTimeout> | undefined;
   private expiryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -161,6 +166,7 @@ export class ClientConnection implements AttachmentSink {
     if (this.cleanedUp) return;
     this.cleanedUp = true;
     this.closedFlag = true;
+    if (this.countedUser !== undefined) this.ctx.users.releaseSocket(this.countedUser);
     clearTimeout(this.authTimer);
     clearTimeout(this.expiryTimer);
     for (const w of this.drainWaiters) {
@@ -317,6 +323,17 @@ export class ClientConnection implements AttachmentSink {
       this.sendError(new ThreadlineError(ErrorCode.AUTH_FAILED, "a refreshed token must name the same user"));
       return;
     }
+    if (!refresh && !this.ctx.users.acquireSocket(principal.user)) {
+      this.sendError(
+        new ThreadlineError(
+          ErrorCode.TOO_MANY_CONNECTIONS,
+          `user ${principal.user} already has the maximum number of sockets on this gateway`,
+        ),
+      );
+      this.close(CloseCode.TOO_MANY_CONNECTIONS, "too many sockets for this user");
+      return;
+    }
+    if (!refresh) this.countedUser = principal.user;
     this.principal = principal;
     if (refresh) this.dropUnreadable(principal);
     if (!refresh) {
@@ -536,6 +553,15 @@ export class ClientConnection implements AttachmentSink {
             session,
           },
         ),
+        rid,
+      );
+      return;
+    }
+    if (!this.ctx.users.takeEvent(principal.user)) {
+      this.sendError(
+        new ThreadlineError(ErrorCode.RATE_LIMITED, `user ${principal.user} publishes too fast (across all sockets)`, {
+          session,
+        }),
         rid,
       );
       return;

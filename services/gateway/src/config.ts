@@ -12,6 +12,7 @@ import {
   MIN_PRESENCE_HEARTBEAT_MS,
 } from "@threadline/protocol";
 import { type AuthConfig, algorithmOfPublicKey } from "./auth.ts";
+import type { UserLimits } from "./user-limiter.ts";
 
 /** Everything the gateway needs to run. `loadConfig` builds it from the environment (see README). */
 export interface GatewayConfig {
@@ -40,6 +41,8 @@ export interface GatewayConfig {
   /** Create/update the stream and buckets at start (false: they must exist). */
   provision: boolean;
   limits: Limits;
+  /** Per-user limits across the sockets of one user on this gateway (not announced to clients). */
+  userLimits: UserLimits;
   ringMaxEvents: number;
   ringMaxBytes: number;
   feedLingerMs: number;
@@ -185,6 +188,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     replicas: int("THREADLINE_REPLICAS", 1, 1, 5),
     provision: provision === "true" || provision === "1",
     limits,
+    userLimits: {
+      maxSocketsPerUser: int("THREADLINE_LIMIT_MAX_SOCKETS_PER_USER", 32, 1),
+      userEventsPerSecond: int("THREADLINE_LIMIT_USER_EVENTS_PER_SECOND", 50, 1),
+      userEventBurst: int("THREADLINE_LIMIT_USER_EVENT_BURST", 100, 1),
+    },
     ringMaxEvents: int("THREADLINE_RING_EVENTS", 1024, 1),
     ringMaxBytes: int("THREADLINE_RING_BYTES", 1024 * 1024, 1024),
     feedLingerMs: int("THREADLINE_FEED_LINGER_MS", 30_000, 0),

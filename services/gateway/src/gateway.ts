@@ -17,6 +17,7 @@ import { createMetrics, type GatewayMetrics } from "./metrics.ts";
 import { presenceRoute } from "./presence-route.ts";
 import { createPresenceWriter } from "./presence-writer.ts";
 import { admitUpgrade, type UpgradeDecision } from "./upgrade-policy.ts";
+import { UserLimiter } from "./user-limiter.ts";
 
 /** Socket data plus the admission refusal decided in the upgrade handler (closed right after open). */
 type UpgradeData = SocketData & { refusal?: Extract<UpgradeDecision, { ok: false }> };
@@ -111,6 +112,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
   const auth = createAuthenticator(config.jwt);
   const ctx: ConnectionContext = {
     limits: config.limits,
+    users: new UserLimiter(config.userLimits, metrics.registry),
     auth,
     feeds,
     history,
