@@ -92,7 +92,10 @@ async function runDelivery(options: ScenarioOptions): Promise<ScenarioResult> {
     cleanup.defer("sse server", () => sseServer.stop());
 
     // ---- Threadline: agent → NATS JetStream → gateway → WebSocket ----------------------------
-    const token = await mintToken({ sub: "bench-user", grants: [{ session: "bench-delivery-*", can: ["read"] }] });
+    // One user per session, holding both of its sockets (two tabs), as in production: gateways limit sockets per user.
+    const tokens = await Promise.all(
+      sessions.map((session, i) => mintToken({ sub: `bench-user-${i}`, grants: [{ session, can: ["read"] }] })),
+    );
     const latency = new LatencyRecorder();
     let received = 0;
     const receivers = sessions.flatMap((_, sessionIndex) =>
@@ -100,6 +103,7 @@ async function runDelivery(options: ScenarioOptions): Promise<ScenarioResult> {
     );
     options.progress(`opening ${receivers.length} WebSockets and attaching from "now"`);
     const sockets = await mapLimit(receivers, CONNECT_CONCURRENCY, async (receiver) => {
+      const token = tokens[receiver.sessionIndex]!;
       const socket = await GatewaySocket.connect(gateway.url, token, (frame: BenchEvent, at: number) => {
         received++;
         receiver.seqs.push(frame.seq);
@@ -134,6 +138,7 @@ async function runDelivery(options: ScenarioOptions): Promise<ScenarioResult> {
     sampler.watch("gateway", gateway.pid);
     sampler.watch("nats-server", nats.pid);
     sampler.watch("agent (publisher)", publisher.pid);
+    sampler.watch("bench (2S client sockets)", process.pid);
     poller.start();
     sampler.start();
     options.progress(
@@ -222,6 +227,7 @@ export async function runSseBaseline(
     const loadBefore = loadavg()[0]!;
     const sampler = new ProcessSampler();
     sampler.watch("sse server (agent)", server.pid);
+    sampler.watch("bench (2S client streams)", process.pid);
     sampler.start();
     options.progress(`SSE: ${params.ratePerSession} ev/s per session for ${params.durationS} s`);
     const started = performance.now();
@@ -343,7 +349,7 @@ function report(
     title: "server processes during each system's publishing window (cpu: % of one core; the machine has 2)",
     columns: ["process", "pid", "cpu %", "max rss MB", "end rss MB"],
     rows: [...threadline.usage, ...sse.usage].map((u) => [
-      u.name,
+      u.name.replace("2S", String(params.sessions * params.socketsPerSession)),
       u.pid,
       round(u.cpuPercent),
       round(u.maxRssMb),

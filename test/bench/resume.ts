@@ -106,6 +106,7 @@ async function runResume(options: ScenarioOptions): Promise<ScenarioResult> {
       [
         ["gateway", gateway.pid],
         ["nats-server", nats.pid],
+        ["bench (client)", process.pid],
       ],
       async (seq) => {
         const received: number[] = [];
@@ -125,7 +126,10 @@ async function runResume(options: ScenarioOptions): Promise<ScenarioResult> {
     const filter = `${DEFAULT_SUBJECT_PREFIX}.${SESSION}.>`;
     const direct = await measure(
       positions,
-      [["nats-server", nats.pid]],
+      [
+        ["nats-server", nats.pid],
+        ["bench (client)", process.pid],
+      ],
       async (seq) => {
         const received: number[] = [];
         const t0 = wallClockMs();
