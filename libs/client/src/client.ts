@@ -10,6 +10,7 @@ import {
   isRetryableClose,
   isSessionId,
   type Limits,
+  type PresenceMember,
   type PublishedFrame,
   type ServerFrame,
   SUBPROTOCOL,
@@ -236,6 +237,24 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
 
   publish(session: string, event: ClientEvent): Promise<PublishResult> {
     return this.publishes.publish(session, event);
+  }
+
+  async presenceSnapshot(session: string): Promise<PresenceMember[]> {
+    const urls = this.options.urls;
+    const wsUrl = new URL(urls[this.urlIndex % urls.length]!);
+    wsUrl.protocol = wsUrl.protocol === "wss:" ? "https:" : "http:";
+    wsUrl.pathname =
+      wsUrl.pathname.replace(/\/v1\/ws\/?$/, "") + `/v1/sessions/${encodeURIComponent(session)}/presence`;
+    wsUrl.search = "";
+    const token = await this.options.token();
+    const response = await fetch(wsUrl, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    const body = (await response.json()) as { members?: PresenceMember[]; code?: string; message?: string };
+    if (!response.ok || !Array.isArray(body.members)) {
+      throw new ThreadlineError(ErrorCode.UNAVAILABLE, `presence snapshot: ${response.status} ${body.message ?? ""}`, {
+        session,
+      });
+    }
+    return body.members;
   }
 
   dropConnection(error: ThreadlineError): void {

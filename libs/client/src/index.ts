@@ -5,6 +5,7 @@ export type { ClientOptions } from "./client-options.ts";
 export type { ConnectionStatus } from "./connection-status.ts";
 export type { PositionStorage, StorageLike } from "./position-storage.ts";
 export { memoryStorage, webStorage } from "./position-storage.ts";
+export type { PresenceViewChange, SessionPresenceView } from "./presence-view.ts";
 export type { PublishResult } from "./publish-queue.ts";
 export type { SessionHandle } from "./session-handle.ts";
 export type { WebSocketConstructorLike, WebSocketLike } from "./websocket-like.ts";

@@ -9,6 +9,7 @@ import {
   isNewSeq,
   isSeq,
   type Position,
+  type PresenceMember,
   type ServerFrame,
   type SessionRecord,
   type SyncedFrame,
@@ -17,6 +18,7 @@ import {
 import { AsyncQueue } from "./async-queue.ts";
 import { type BackoffPolicy, backoffDelay, canRetry } from "./backoff.ts";
 import { forgetPosition, type PositionStorage, writePosition } from "./position-storage.ts";
+import { PresenceView, type SessionPresenceView } from "./presence-view.ts";
 import type { PublishResult } from "./publish-queue.ts";
 import { notifyAll } from "./report-error.ts";
 import { Throttle } from "./throttle.ts";
@@ -80,6 +82,13 @@ export interface SessionHandle extends AsyncDisposable {
   ack(seq?: number): void;
   /** Ends the attachment: flushes the ack and stored position, tells the gateway, ends iterators. Idempotent. */
   detach(): Promise<void>;
+  /**
+   * Who is in the session now (`presence.members`) and membership changes
+   * (`presence.onChange`), from the session's presence events and the
+   * gateway's snapshot taken after the first sync (PROTOCOL.md §16).
+   * @example session.presence.onChange(({ members }) => render(members));
+   */
+  readonly presence: SessionPresenceView;
 }
 
 /** What a session handle needs from the client. */
@@ -100,6 +109,8 @@ export interface SessionHost {
     reply: Promise<ServerFrame>;
   };
   publish(session: string, event: ClientEvent): Promise<PublishResult>;
+  /** The session's members from the gateway (`GET /v1/sessions/:id/presence`). */
+  presenceSnapshot(session: string): Promise<PresenceMember[]>;
   /** The socket is presumed dead (a request timed out): drop it and reconnect. */
   dropConnection(error: ThreadlineError): void;
   /** The handle has ended for good; forget it. */
@@ -174,6 +185,8 @@ export class SessionHandleImpl implements SessionHandle {
   /** `from` of the first attach; undefined lets the gateway use the device cursor. */
   private initialFrom: AttachFrom | undefined;
   private readonly autoAck: boolean;
+  private readonly presenceView: PresenceView;
+  private presenceSeeded = false;
 
   constructor(
     readonly id: string,
@@ -181,6 +194,7 @@ export class SessionHandleImpl implements SessionHandle {
     private readonly host: SessionHost,
   ) {
     this.autoAck = options.autoAck;
+    this.presenceView = new PresenceView(id, () => host.presenceSnapshot(id));
     this.firstAttach = new Promise<SessionHandle>((resolve, reject) => {
       this.resolveFirstAttach = resolve;
       this.rejectFirstAttach = reject;
@@ -189,6 +203,10 @@ export class SessionHandleImpl implements SessionHandle {
 
   get position(): Position | undefined {
     return this.positionValue && { ...this.positionValue };
+  }
+
+  get presence(): SessionPresenceView {
+    return this.presenceView;
   }
 
   get synced(): boolean {
@@ -513,6 +531,7 @@ export class SessionHandleImpl implements SessionHandle {
       this.acks.schedule();
     }
     const record: SessionRecord = { session: this.id, seq: frame.seq, event: frame.event };
+    this.presenceView.apply(frame.event);
     notifyAll(this.eventListeners, record);
     for (const queue of [...this.iterators]) queue.push(record);
   }
@@ -520,6 +539,14 @@ export class SessionHandleImpl implements SessionHandle {
   private applySynced(frame: SyncedFrame): void {
     this.syncedValue = true;
     this.retries = 0;
+    if (!this.presenceSeeded) {
+      // Events replayed from a cursor or `now` miss earlier joins: seed the view once. A failed
+      // snapshot leaves the event-built view (and is retried after the next sync).
+      this.presenceSeeded = true;
+      this.presenceView.refresh().catch(() => {
+        this.presenceSeeded = false;
+      });
+    }
     const waiters = this.syncWaiters;
     this.syncWaiters = [];
     for (const w of waiters) w.resolve();
