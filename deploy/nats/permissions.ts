@@ -1,0 +1,154 @@
+import { pathToFileURL } from "node:url";
+
+/**
+ * The NATS permission model of Threadline, rendered as nats-server (≥ 2.9)
+ * configuration: an `APP` account (JetStream) with one least-privilege user
+ * per service and per agent, and a separate `SYS` system account.
+ *
+ * Passwords are never written into the file: each is a `$VARIABLE` that
+ * nats-server resolves from its environment at start (and refuses to start
+ * when it is missing). `deploy/nats/accounts.conf` is this renderer's output
+ * for the local demo's agent; regenerate it (or render one for your agents) with
+ * `node --import tsx deploy/nats/permissions.ts example-agent [more-agent-ids…] > deploy/nats/accounts.conf`.
+ *
+ * What each identity may do (prefix `tl`, stream `THREADLINE`):
+ * - agent `<id>`: publish only `tl.*.out.agent.<id>` and `tl.*.ctl.agent.<id>`
+ *   (its own output and control lanes), its own presence keys, and the
+ *   JetStream API calls to read sessions (consumers, direct get) and consume
+ *   input; never another agent's or a user's lane, never stream admin.
+ * - gateway: publish client events only as users/operators
+ *   (`tl.*.{in,ctl}.{user,operator}.*`), provision the stream and its buckets,
+ *   run consumers, write cursors and presence of its sockets.
+ * - presence: publish only `tl.*.sys.system.presence`, watch/tombstone the
+ *   presence bucket.
+ * - sys (SYS account): the presence service's disconnect advisories.
+ */
+export interface AccountsOptions {
+  /** Agent ids (participant ids) that get a user each. */
+  agents: readonly string[];
+  prefix?: string;
+  stream?: string;
+  cursorBucket?: string;
+  presenceBucket?: string;
+}
+
+/** `$TL_NATS_AGENT_<ID>_PASS`: the env variable holding an agent's password. */
+export function agentPasswordVariable(agentId: string): string {
+  return `TL_NATS_AGENT_${agentId.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_PASS`;
+}
+
+/** Env variables (besides the agents') the rendered config needs. */
+export const SERVICE_PASSWORD_VARIABLES = [
+  "TL_NATS_GATEWAY_PASS",
+  "TL_NATS_PRESENCE_PASS",
+  "TL_NATS_SYS_PASS",
+] as const;
+
+const list = (subjects: readonly string[]) => `[${subjects.map((s) => JSON.stringify(s)).join(", ")}]`;
+
+export function renderAccounts(options: AccountsOptions): string {
+  const prefix = options.prefix ?? "tl";
+  const stream = options.stream ?? "THREADLINE";
+  const cursors = options.cursorBucket ?? "threadline-cursors";
+  const presence = options.presenceBucket ?? "threadline-presence";
+  for (const id of options.agents) {
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new TypeError(`invalid agent id ${JSON.stringify(id)}`);
+  }
+  /** Reading a stream: info, consumers (ephemeral, ordered, durable), pulls, acks, flow control, direct get. */
+  const readStream = (name: string) => [
+    `$JS.API.STREAM.INFO.${name}`,
+    `$JS.API.CONSUMER.CREATE.${name}`,
+    `$JS.API.CONSUMER.CREATE.${name}.>`,
+    `$JS.API.CONSUMER.DURABLE.CREATE.${name}.*`,
+    `$JS.API.CONSUMER.INFO.${name}.*`,
+    `$JS.API.CONSUMER.DELETE.${name}.*`,
+    `$JS.API.CONSUMER.MSG.NEXT.${name}.*`,
+    `$JS.API.DIRECT.GET.${name}`,
+    `$JS.API.DIRECT.GET.${name}.>`,
+    `$JS.API.STREAM.MSG.GET.${name}`,
+    `$JS.ACK.${name}.>`,
+    `$JS.FC.${name}.>`,
+  ];
+  const adminStream = (name: string) => [`$JS.API.STREAM.CREATE.${name}`, `$JS.API.STREAM.UPDATE.${name}`];
+  const common = ["$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST"];
+  const inbox = ["_INBOX.>"];
+
+  const agent = (id: string) => `      {
+        user: ${JSON.stringify(id)}, password: $${agentPasswordVariable(id)}
+        permissions: {
+          publish: { allow: ${list([
+            `${prefix}.*.out.agent.${id}`,
+            `${prefix}.*.ctl.agent.${id}`,
+            `$KV.${presence}.*.agent.${id}.*`,
+            ...common,
+            ...readStream(stream),
+            ...readStream(`KV_${presence}`),
+          ])} }
+          subscribe: { allow: ${list(inbox)} }
+        }
+      }`;
+  const gateway = `      {
+        user: "gateway", password: $TL_NATS_GATEWAY_PASS
+        permissions: {
+          publish: { allow: ${list([
+            `${prefix}.*.in.user.*`,
+            `${prefix}.*.in.operator.*`,
+            `${prefix}.*.ctl.user.*`,
+            `${prefix}.*.ctl.operator.*`,
+            `$KV.${cursors}.>`,
+            `$KV.${presence}.*.user.*.*`,
+            `$KV.${presence}.*.operator.*.*`,
+            ...common,
+            ...adminStream(stream),
+            ...adminStream(`KV_${cursors}`),
+            ...adminStream(`KV_${presence}`),
+            ...readStream(stream),
+            ...readStream(`KV_${cursors}`),
+            ...readStream(`KV_${presence}`),
+          ])} }
+          subscribe: { allow: ${list(inbox)} }
+        }
+      }`;
+  const presenceService = `      {
+        user: "presence", password: $TL_NATS_PRESENCE_PASS
+        permissions: {
+          publish: { allow: ${list([
+            `${prefix}.*.sys.system.presence`,
+            `$KV.${presence}.>`,
+            ...common,
+            ...adminStream(`KV_${presence}`),
+            ...readStream(stream),
+            ...readStream(`KV_${presence}`),
+          ])} }
+          subscribe: { allow: ${list(inbox)} }
+        }
+      }`;
+  return `# Threadline NATS accounts and permissions (nats-server >= 2.9).
+# Generated by deploy/nats/permissions.ts; see that file for the model.
+# Passwords are $VARIABLES resolved from nats-server's environment.
+accounts {
+  SYS {
+    users: [
+      {
+        user: "sys", password: $TL_NATS_SYS_PASS
+        permissions: {
+          publish: { allow: ["$SYS.REQ.>"] }
+          subscribe: { allow: ["$SYS.ACCOUNT.*.CONNECT", "$SYS.ACCOUNT.*.DISCONNECT", "_INBOX.>"] }
+        }
+      }
+    ]
+  }
+  APP {
+    jetstream: enabled
+    users: [
+${[gateway, presenceService, ...options.agents.map(agent)].join("\n")}
+    ]
+  }
+}
+system_account: SYS
+`;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.stdout.write(renderAccounts({ agents: process.argv.slice(2) }));
+}

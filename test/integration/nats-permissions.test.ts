@@ -1,0 +1,114 @@
+import { readFileSync } from "node:fs";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { type Agent, connectAgent } from "@threadline/agent";
+import { createGateway, type Gateway } from "@threadline/gateway";
+import { encodeMsgpack } from "@threadline/protocol";
+import { type NatsServer, startNatsServer } from "@threadline/test-kit";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentPasswordVariable, renderAccounts } from "../../deploy/nats/permissions.ts";
+import { RawSocket } from "./support/raw-socket.ts";
+import { testGatewayConfig } from "./support/stack.ts";
+import { mintToken } from "./support/tokens.ts";
+
+// The shipped permission model (deploy/nats/permissions.ts) on a real nats-server: agents can only speak
+// as themselves, the gateway runs with its least-privilege user. Passwords reach nats-server via env.
+const PASSWORDS: Record<string, string> = {
+  TL_NATS_GATEWAY_PASS: "gateway-test-pass",
+  TL_NATS_PRESENCE_PASS: "presence-test-pass",
+  TL_NATS_SYS_PASS: "sys-test-pass",
+  [agentPasswordVariable("agent-a")]: "agent-a-test-pass",
+  [agentPasswordVariable("agent-b")]: "agent-b-test-pass",
+};
+
+let nats: NatsServer;
+let gatewayNc: NatsConnection;
+let gateway: Gateway;
+let agentA: Agent;
+/** A raw connection authenticated as agent-a, to try what the SDK would never do. */
+let rawA: NatsConnection;
+
+beforeAll(async () => {
+  Object.assign(process.env, PASSWORDS);
+  nats = await startNatsServer({ config: renderAccounts({ agents: ["agent-a", "agent-b"] }) });
+  gatewayNc = await connect({ servers: nats.url, user: "gateway", pass: PASSWORDS.TL_NATS_GATEWAY_PASS });
+  gateway = await createGateway(testGatewayConfig(nats.url), {
+    nc: gatewayNc,
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+  });
+  const pass = PASSWORDS[agentPasswordVariable("agent-a")]!;
+  agentA = await connectAgent({ servers: nats.url, user: "agent-a", pass, id: "agent-a", provision: false });
+  rawA = await connect({ servers: nats.url, user: "agent-a", pass });
+});
+afterAll(async () => {
+  await rawA?.close();
+  await agentA?.close();
+  await gateway?.close();
+  await gatewayNc?.close();
+  await nats?.stop();
+});
+
+/** Publishes as agent-a on a raw connection; resolves "stored" or "refused: <the client's error>". */
+async function tryPublish(subject: string): Promise<"stored" | string> {
+  const js = jetstream(rawA, { timeout: 1_000 });
+  const envelope = { id: `spoof-${subject}`, type: "message.append", from: { kind: "agent", id: "x" }, ts: 1 };
+  try {
+    await js.publish(subject, encodeMsgpack(envelope));
+    return "stored";
+  } catch (error) {
+    return `refused: ${error instanceof Error ? `${error.message} ${String(error.cause ?? "")}` : String(error)}`;
+  }
+}
+
+async function stored(subject: string): Promise<number> {
+  const jsm = await jetstreamManager(gatewayNc);
+  const info = await jsm.streams.info("THREADLINE", { subjects_filter: subject });
+  return info.state.subjects?.[subject] ?? 0;
+}
+
+describe("NATS permissions (deploy/nats)", () => {
+  it("deploy/nats/accounts.conf is the renderer's output for the demo agent", () => {
+    const shipped = readFileSync(new URL("../../deploy/nats/accounts.conf", import.meta.url), "utf8");
+    expect(shipped).toBe(renderAccounts({ agents: ["example-agent"] }));
+    expect(shipped).not.toMatch(/password: "/); // passwords only as $VARIABLES
+  });
+
+  it("an agent publishes under its own identity", async () => {
+    const ack = await agentA.publish("perm-1", { type: "note", data: { text: "hello" } });
+    expect(ack.seq).toBeGreaterThan(0);
+    expect(await tryPublish("tl.perm-1.out.agent.agent-a")).toBe("stored");
+  });
+
+  it.each([
+    ["as another agent (output lane)", "tl.perm-1.out.agent.agent-b"],
+    ["as another agent (control lane)", "tl.perm-1.ctl.agent.agent-b"],
+    ["into a user's input lane", "tl.perm-1.in.user.alice"],
+    ["into a user's control lane", "tl.perm-1.ctl.user.alice"],
+    ["into the system lane", "tl.perm-1.sys.system.presence"],
+  ])("an agent publishing %s is refused by the server", async (_name, subject) => {
+    expect(await tryPublish(subject)).toMatch(/^refused: .*permissions violation/i);
+    expect(await stored(subject)).toBe(0);
+  });
+
+  it("an agent cannot administer the stream", async () => {
+    const jsm = await jetstreamManager(rawA, { timeout: 1_000 });
+    await expect(jsm.streams.delete("THREADLINE")).rejects.toThrow();
+    await expect((await jetstreamManager(gatewayNc)).streams.info("THREADLINE")).resolves.toBeDefined();
+  });
+
+  it("the gateway works end to end with its least-privilege user; the agent reads the session", async () => {
+    const s = await RawSocket.connect(gateway.url, await mintToken({ sub: "alice" }));
+    expect(await s.request({ op: "attach", session: "perm-1", from: "start" })).toMatchObject({ op: "attached" });
+    await s.waitEvents("perm-1", 2);
+    expect(
+      await s.request({ op: "publish", session: "perm-1", event: { type: "input", data: { text: "hi" } } }),
+    ).toMatchObject({ op: "published" });
+    const ack = await agentA.publish("perm-1", { type: "note", data: { text: "live" } });
+    await s.next((f) => f.op === "event" && f.seq === ack.seq);
+    const history = [];
+    for await (const r of agentA.history("perm-1")) history.push(r.event.type);
+    expect(history).toContain("input");
+    await s.close();
+  });
+});
