@@ -211,13 +211,31 @@ describe("bad input gets a typed error and nothing breaks", () => {
     expect(await s.closed).toBe(CloseCode.PROTOCOL_ERROR);
   });
 
-  it("a flood is answered with RATE_LIMITED, then closed with 4003", async () => {
+  it("a flood is answered with RATE_LIMITED, then closed with 4003; the bystander keeps its latency", async () => {
+    const ping = async () => {
+      const t = performance.now();
+      await bystander.request({ op: "ping" });
+      return performance.now() - t;
+    };
+    const baseline: number[] = [];
+    for (let i = 0; i < 10; i++) baseline.push(await ping());
     const s = await authed();
     const frame = encodeMsgpack({ op: "ping", rid: 1 });
-    for (let i = 0; i < 200; i++) s.sendRaw(frame, true);
+    // Keep flooding (in slices, so the bystander's pings interleave) until the gateway closes the socket.
+    const flooding = (async () => {
+      while (s.open) {
+        for (let i = 0; i < 20; i++) s.sendRaw(frame, true);
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const during: number[] = [];
+    while (s.open) during.push(await ping());
+    await flooding;
     expect(await s.closed).toBe(CloseCode.FLOOD);
     const limited = s.frames.filter((f) => f.op === "error" && f.code === "RATE_LIMITED");
     expect(limited.length).toBeGreaterThan(0);
     expect(s.frames.filter((f) => f.op === "pong").length).toBeLessThanOrEqual(60);
+    expect(during.length).toBeGreaterThan(0);
+    expect(Math.max(...during)).toBeLessThan(Math.max(100, 10 * Math.max(...baseline)));
   });
 });
