@@ -3,10 +3,11 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type Agent, connectAgent } from "@threadline/agent";
 import { createGateway, type Gateway } from "@threadline/gateway";
+import { createPresenceService, loadPresenceConfig } from "@threadline/presence";
 import { encodeMsgpack } from "@threadline/protocol";
 import { type NatsServer, startNatsServer } from "@threadline/test-kit";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { agentPasswordVariable, renderAccounts } from "../../deploy/nats/permissions.ts";
 import { RawSocket } from "./support/raw-socket.ts";
 import { testGatewayConfig } from "./support/stack.ts";
@@ -110,5 +111,35 @@ describe("NATS permissions (deploy/nats)", () => {
     for await (const r of agentA.history("perm-1")) history.push(r.event.type);
     expect(history).toContain("input");
     await s.close();
+  });
+
+  it("the presence service runs with its restricted users (APP presence + SYS advisories)", async () => {
+    const nc = await connect({ servers: nats.url, user: "presence", pass: PASSWORDS.TL_NATS_PRESENCE_PASS });
+    onTestFinished(() => nc.close());
+    const sys = await connect({ servers: nats.url, user: "sys", pass: PASSWORDS.TL_NATS_SYS_PASS });
+    onTestFinished(() => sys.close());
+    const service = await createPresenceService(
+      loadPresenceConfig({
+        NATS_URL: nats.url,
+        THREADLINE_PRESENCE_PORT: "-1",
+        LOG_LEVEL: "silent",
+        // In this model only the gateway provisions the stream and buckets.
+        THREADLINE_PROVISION: "false",
+      }),
+      { nc, sys, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) },
+    );
+    onTestFinished(() => service.close());
+    expect(service.advisories).toBe(true);
+    const s = await RawSocket.connect(gateway.url, await mintToken({ sub: "alice" }));
+    onTestFinished(() => s.close());
+    await s.request({ op: "attach", session: "perm-presence", from: "start" });
+    const presence = agentA.presence("perm-presence");
+    await presence.enter({ status: "active" });
+    const join = await s.next(
+      (f) =>
+        f.op === "event" && f.event.type === "presence.join" && (f.event.data as { id?: string })?.id === "agent-a",
+    );
+    expect(join).toMatchObject({ event: { from: { kind: "system", id: "presence" } } });
+    await presence.leave();
   });
 });
