@@ -10,6 +10,7 @@ import { formatTable } from "./table.ts";
 const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   delivery: async () => (await import("./delivery.ts")).delivery,
   resume: async () => (await import("./resume.ts")).resume,
+  presence: async () => (await import("./presence.ts")).presence,
 };
 
 function usage(scenarios: Scenario[]): string {
