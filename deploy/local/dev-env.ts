@@ -10,12 +10,25 @@ export const DATA_DIR = join(ROOT, ".data");
 export const NATS_PORT = Number(process.env.THREADLINE_NATS_PORT ?? 4233);
 export const NATS_MONITOR_PORT = Number(process.env.THREADLINE_NATS_MONITOR_PORT ?? 8233);
 export const NATS_URL = process.env.NATS_URL ?? `nats://127.0.0.1:${NATS_PORT}`;
-/** Application-account user of the local nats-server (deploy/local/nats.conf). */
-export const NATS_USER = process.env.NATS_USER ?? "app";
-export const NATS_PASS = process.env.NATS_PASS ?? "app";
-/** System-account user of the local nats-server: the presence service's disconnect advisories. */
-export const NATS_SYS_USER = process.env.NATS_SYS_USER ?? "sys";
-export const NATS_SYS_PASS = process.env.NATS_SYS_PASS ?? "sys";
+/**
+ * NATS users of the local stack, from the shipped permission model
+ * (deploy/nats/accounts.conf, included by deploy/local/nats.conf): each
+ * service and the example agent connect as their own least-privilege user.
+ * Passwords come from the `TL_NATS_*_PASS` variables nats-server also reads;
+ * the fallbacks below are development defaults and exist only here.
+ */
+export const NATS_PASSWORDS = {
+  TL_NATS_GATEWAY_PASS: process.env.TL_NATS_GATEWAY_PASS ?? "gateway-dev",
+  TL_NATS_PRESENCE_PASS: process.env.TL_NATS_PRESENCE_PASS ?? "presence-dev",
+  TL_NATS_SYS_PASS: process.env.TL_NATS_SYS_PASS ?? "sys-dev",
+  TL_NATS_AGENT_EXAMPLE_AGENT_PASS: process.env.TL_NATS_AGENT_EXAMPLE_AGENT_PASS ?? "example-agent-dev",
+};
+export const NATS_GATEWAY = { user: "gateway", pass: NATS_PASSWORDS.TL_NATS_GATEWAY_PASS };
+export const NATS_PRESENCE = { user: "presence", pass: NATS_PASSWORDS.TL_NATS_PRESENCE_PASS };
+/** System-account user: the presence service's disconnect advisories. */
+export const NATS_SYS = { user: "sys", pass: NATS_PASSWORDS.TL_NATS_SYS_PASS };
+/** The example agent: may publish only as `example-agent`. */
+export const NATS_EXAMPLE_AGENT = { user: "example-agent", pass: NATS_PASSWORDS.TL_NATS_AGENT_EXAMPLE_AGENT_PASS };
 export const PRESENCE_PORT = Number(process.env.THREADLINE_PRESENCE_PORT ?? 8081);
 export const GATEWAY_PORT = Number(process.env.THREADLINE_GATEWAY_PORT ?? 8080);
 export const GATEWAY_URL = process.env.THREADLINE_URL ?? `ws://127.0.0.1:${GATEWAY_PORT}/v1/ws`;

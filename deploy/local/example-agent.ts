@@ -1,6 +1,6 @@
 import { type AgentPresence, connectAgent } from "@threadline/agent";
 import { newId } from "@threadline/protocol";
-import { NATS_PASS, NATS_URL, NATS_USER } from "./dev-env.ts";
+import { NATS_EXAMPLE_AGENT, NATS_URL } from "./dev-env.ts";
 
 /**
  * The example agent of `npm start`: answers every `input` event of any
@@ -17,7 +17,8 @@ function reply(text: string): string[] {
   return answer.match(/\S+\s*/g) ?? [answer];
 }
 
-const agent = await connectAgent({ servers: NATS_URL, user: NATS_USER, pass: NATS_PASS, id: "example-agent" });
+// Its NATS user may only publish as example-agent and cannot create streams: the gateway provisions.
+const agent = await connectAgent({ servers: NATS_URL, ...NATS_EXAMPLE_AGENT, id: "example-agent", provision: false });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The agent is present in the sessions it answered (at most 100; the oldest is left first). */

@@ -8,13 +8,14 @@ import {
   devToken,
   GATEWAY_PORT,
   GATEWAY_URL,
+  NATS_EXAMPLE_AGENT,
+  NATS_GATEWAY,
   NATS_MONITOR_PORT,
-  NATS_PASS,
+  NATS_PASSWORDS,
   NATS_PORT,
-  NATS_SYS_PASS,
-  NATS_SYS_USER,
+  NATS_PRESENCE,
+  NATS_SYS,
   NATS_URL,
-  NATS_USER,
   PRESENCE_PORT,
   ROOT,
 } from "./dev-env.ts";
@@ -115,23 +116,38 @@ try {
       "-sd",
       store,
     ],
-    {},
+    NATS_PASSWORDS,
     /Server is ready/,
   );
   const tsx = ["--import", "tsx"];
-  const common = { NATS_URL, NATS_USER, NATS_PASS, THREADLINE_JWT_SECRET: devSecret() };
+  const common = { NATS_URL, THREADLINE_JWT_SECRET: devSecret() };
   await start(
     "gateway",
     process.execPath,
     [...tsx, "services/gateway/src/main.ts"],
-    { ...common, THREADLINE_GATEWAY_PORT: String(GATEWAY_PORT), THREADLINE_GATEWAY_HOST: "127.0.0.1" },
+    {
+      ...common,
+      NATS_USER: NATS_GATEWAY.user,
+      NATS_PASS: NATS_GATEWAY.pass,
+      THREADLINE_GATEWAY_PORT: String(GATEWAY_PORT),
+      THREADLINE_GATEWAY_HOST: "127.0.0.1",
+    },
     /gateway-ready/,
   );
   await start(
     "presence",
     process.execPath,
     [...tsx, "services/presence/src/main.ts"],
-    { ...common, NATS_SYS_USER, NATS_SYS_PASS, THREADLINE_PRESENCE_PORT: String(PRESENCE_PORT) },
+    {
+      ...common,
+      NATS_USER: NATS_PRESENCE.user,
+      NATS_PASS: NATS_PRESENCE.pass,
+      NATS_SYS_USER: NATS_SYS.user,
+      NATS_SYS_PASS: NATS_SYS.pass,
+      // Only the gateway may create the stream and buckets (deploy/nats permissions).
+      THREADLINE_PROVISION: "false",
+      THREADLINE_PRESENCE_PORT: String(PRESENCE_PORT),
+    },
     /presence-ready/,
   );
   await start("agent", process.execPath, [...tsx, "deploy/local/example-agent.ts"], common, /agent-ready/);
