@@ -52,7 +52,7 @@ afterAll(async () => {
 describe.each(ROLES)("role %s", (role) => {
   for (const granted of [true, false]) {
     const session = `mx-${role}-${granted ? "granted" : "other"}`;
-    it(`${granted ? "granted" : "not granted"} session: attach, every publish, ack`, async () => {
+    it(`${granted ? "granted" : "not granted"} session: attach, every publish, ack, presence query`, async () => {
       // Grants cover only sessions "mx-<role>-granted*"; the observer's grant even claims write/control.
       const socket = await RawSocket.connect(
         stack.gateway.url,
@@ -92,6 +92,18 @@ describe.each(ROLES)("role %s", (role) => {
         socket.send({ op: "ack", session, seq: 1 });
         expect(outcome(await err)).toBe("NOT_ATTACHED");
       }
+      // Presence query (HTTP, same token): read on the session, else 403 FORBIDDEN.
+      const token = await mintToken({
+        sub: `${role}-1`,
+        role,
+        grants: [{ session: `mx-${role}-granted*`, can: ["read", "write", "control"] }],
+      });
+      const presence = await fetch(`http://127.0.0.1:${stack.gateway.port}/v1/sessions/${session}/presence`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect({ presence: presence.status }).toEqual({ presence: granted ? 200 : 403 });
+      if (!granted) expect(await presence.json()).toMatchObject({ code: "FORBIDDEN" });
+      else await presence.arrayBuffer();
       // Attach to the session nobody is granted is always refused.
       expect(outcome(await socket.request({ op: "attach", session: SECRET, from: "start" }))).toBe("FORBIDDEN");
     });
