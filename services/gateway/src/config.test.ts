@@ -85,4 +85,12 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ ...base, THREADLINE_ALLOWED_ORIGINS: "app.example.com" })).toThrow(ConfigError);
     expect(() => loadConfig({ ...base, THREADLINE_ALLOW_QUERY_TOKEN: "yes" })).toThrow(ConfigError);
   });
+
+  it("requires TLS cert and key together, as existing files", () => {
+    expect(loadConfig(base).tls).toBeUndefined();
+    expect(() => loadConfig({ ...base, THREADLINE_TLS_CERT: "/etc/hostname" })).toThrow(/set together/);
+    expect(() =>
+      loadConfig({ ...base, THREADLINE_TLS_CERT: "/nonexistent/cert.pem", THREADLINE_TLS_KEY: "/nonexistent/key.pem" }),
+    ).toThrow(/no such file/);
+  });
 });

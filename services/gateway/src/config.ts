@@ -1,4 +1,5 @@
 import { createPublicKey } from "node:crypto";
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import {
   DEFAULT_LIMITS,
@@ -29,6 +30,8 @@ export interface GatewayConfig {
   allowedOrigins: readonly string[] | undefined;
   /** Accept `?access_token=` on the upgrade URL (off by default: URLs end up in logs). */
   allowQueryToken: boolean;
+  /** Serve TLS in the process (uWS SSLApp) from these PEM files; undefined = plain ws (TLS at the ingress). */
+  tls: { certFile: string; keyFile: string } | undefined;
   stream: string;
   subjectPrefix: string;
   livePrefix: string;
@@ -125,6 +128,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push(`${name} must be true or false (got ${JSON.stringify(env[name])})`);
     return fallback;
   };
+  const certFile = env.THREADLINE_TLS_CERT || undefined;
+  const keyFile = env.THREADLINE_TLS_KEY || undefined;
+  if (Boolean(certFile) !== Boolean(keyFile))
+    problems.push("THREADLINE_TLS_CERT and THREADLINE_TLS_KEY must be set together (PEM file paths)");
+  for (const [name, file] of [
+    ["THREADLINE_TLS_CERT", certFile],
+    ["THREADLINE_TLS_KEY", keyFile],
+  ] as const) {
+    if (file && !existsSync(file)) problems.push(`${name}: no such file ${JSON.stringify(file)}`);
+  }
+  const tlsFiles = certFile && keyFile ? { certFile, keyFile } : undefined;
   const origins = (env.THREADLINE_ALLOWED_ORIGINS ?? "")
     .split(",")
     .map((o) => o.trim().replace(/\/+$/, ""))
@@ -174,6 +188,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     allowedOrigins: origins.length === 0 || origins.includes("*") ? undefined : origins,
     allowQueryToken: bool("THREADLINE_ALLOW_QUERY_TOKEN", false),
+    tls: tlsFiles,
     stream: token("THREADLINE_STREAM", DEFAULT_STREAM_NAME),
     subjectPrefix: token("THREADLINE_SUBJECT_PREFIX", DEFAULT_SUBJECT_PREFIX),
     livePrefix: token("THREADLINE_LIVE_PREFIX", DEFAULT_LIVE_PREFIX),

@@ -145,7 +145,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
 
   const sockets = new Set<ClientConnection>();
   let draining = false;
-  const app = uWS.App();
+  // TLS in the process (uWS SSLApp) when configured; otherwise plain ws behind a TLS-terminating ingress.
+  const app = config.tls
+    ? uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile })
+    : uWS.App();
   app.ws<UpgradeData>("/v1/ws", {
     maxPayloadLength: config.limits.maxPayloadBytes,
     idleTimeout: config.limits.idleTimeoutSeconds,
@@ -268,7 +271,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
 
   return {
     port,
-    url: `ws://127.0.0.1:${port}/v1/ws`,
+    url: `${config.tls ? "wss" : "ws"}://127.0.0.1:${port}/v1/ws`,
     metrics,
     get connections() {
       return sockets.size;
