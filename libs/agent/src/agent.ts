@@ -326,7 +326,21 @@ class ThreadlineAgent implements Agent {
       options,
     );
     this.presences.add(presence);
+    this.followReconnects();
     return presence;
+  }
+
+  private followingReconnects = false;
+
+  /** After a NATS reconnect, every presence re-writes its entry at once with the new client id. */
+  private followReconnects(): void {
+    if (this.followingReconnects) return;
+    this.followingReconnects = true;
+    void (async () => {
+      for await (const status of this.nc.status()) {
+        if (status.type === "reconnect") for (const p of this.presences) p.refresh();
+      }
+    })().catch(() => {});
   }
 
   stats(): PublishStats {

@@ -28,6 +28,8 @@ export interface PresenceFeedHandler {
   onChange(change: PresenceChange): void;
   /** An entry that is not a valid presence key/value (ignored). */
   onInvalid?(key: string, problem: string): void;
+  /** The watch ended without `stop()` (e.g. the bucket was deleted); no further changes will come. */
+  onEnd?(error: unknown): void;
 }
 
 export interface PresenceFeed {
@@ -66,14 +68,20 @@ export function followPresence(kv: KV, filter: string, handler: PresenceFeedHand
     stopWatch = () => watch.stop();
     if (stopped) watch.stop();
     void (async () => {
-      for await (const entry of watch) {
-        const seen = newerThanLast.get(entry.key);
-        if (seen !== undefined) {
-          if (entry.revision <= seen) continue;
-          newerThanLast.delete(entry.key);
+      let error: unknown;
+      try {
+        for await (const entry of watch) {
+          const seen = newerThanLast.get(entry.key);
+          if (seen !== undefined) {
+            if (entry.revision <= seen) continue;
+            newerThanLast.delete(entry.key);
+          }
+          deliver(entry, false);
         }
-        deliver(entry, false);
+      } catch (e) {
+        error = e;
       }
+      if (!stopped) handler.onEnd?.(error ?? new Error("the presence watch ended"));
     })();
   })();
 

@@ -307,6 +307,14 @@ export class SessionPresence implements AgentPresence {
     return this.feed.ready;
   }
 
+  /**
+   * Re-writes the entry now (after a NATS reconnect: the connection's client
+   * id changed, and the presence service maps disconnect advisories by it).
+   */
+  refresh(): void {
+    if (this.entry) void this.write(this.entry).catch(() => {});
+  }
+
   private check(status: string, metadata: unknown): void {
     const problem = presenceStatusProblem(status);
     if (problem) throw new ThreadlineError(ErrorCode.INVALID_FRAME, problem, { session: this.session });

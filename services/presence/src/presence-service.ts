@@ -64,11 +64,17 @@ export async function createPresenceService(config: PresenceConfig, deps: Presen
   if (deps.sys) advisories = followDisconnects(deps.sys, (client) => monitor.onDisconnect(client), log);
   else log.warn("no system-account connection: crashed agents are detected by heartbeat expiry only");
 
+  let watching = true;
   const feed = followPresence(kv, ">", {
     onChange: (change) => monitor.apply(change),
     onInvalid: (key, problem) => {
       metrics.invalidEntries.inc({ reason: problem.split(" ")[0] ?? "invalid" });
       log.warn({ key, problem }, "ignored invalid presence entry");
+    },
+    onEnd: (error) => {
+      // Without the watch nothing is detected any more: report not ready so an orchestrator restarts us.
+      watching = false;
+      log.error({ err: error }, "presence watch ended; the service is not ready");
     },
   });
   await feed.ready;
@@ -79,7 +85,7 @@ export async function createPresenceService(config: PresenceConfig, deps: Presen
   if (config.httpPort >= 0) {
     http = createServer((req, res) => {
       if (req.url === "/healthz" || req.url === "/readyz") {
-        const ok = !nc.isClosed();
+        const ok = watching && !nc.isClosed();
         res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ok" : "not ready");
       } else if (req.url === "/metrics") {
         void metrics.registry.metrics().then((body) => {
