@@ -8,6 +8,7 @@ import { mintToken } from "./support/tokens.ts";
 const APP_ORIGIN = "https://app.example.com";
 let stack: Stack;
 let queryStack: Stack;
+let jwksDownStack: Stack;
 let edKey: CryptoKey;
 
 beforeAll(async () => {
@@ -21,8 +22,14 @@ beforeAll(async () => {
     },
   });
   queryStack = await startStack({ nats: stack.nats, gatewayEnv: { THREADLINE_ALLOW_QUERY_TOKEN: "true" } });
+  // A JWKS URL nobody listens on: the identity provider is down.
+  jwksDownStack = await startStack({
+    nats: stack.nats,
+    gatewayEnv: { THREADLINE_JWT_JWKS_URL: "http://127.0.0.1:1/.well-known/jwks.json" },
+  });
 });
 afterAll(async () => {
+  await jwksDownStack?.[Symbol.asyncDispose]();
   await queryStack?.[Symbol.asyncDispose]();
   await stack?.[Symbol.asyncDispose]();
 });
@@ -96,6 +103,20 @@ describe("token lifecycle over a real socket", () => {
     const s = await RawSocket.connect(stack.gateway.url, token);
     expect(s.frames[0]).toMatchObject({ op: "welcome", user: "olivia", kind: "operator" });
     await s.close();
+  });
+});
+
+describe("key source unavailable", () => {
+  it("an unreachable JWKS answers UNAVAILABLE and closes with the retryable 4002, not 4500", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ sub: "alice" })
+      .setProtectedHeader({ alg: "EdDSA", kid: "k1" })
+      .setExpirationTime(now + 60)
+      .sign(edKey);
+    const s = await RawSocket.open(jwksDownStack.gateway.url);
+    s.send({ op: "hello", token });
+    expect(await s.closed).toBe(CloseCode.UNAVAILABLE);
+    expect(s.frames[0]).toMatchObject({ op: "error", code: "UNAVAILABLE", retryable: true });
   });
 });
 
