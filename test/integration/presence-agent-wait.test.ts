@@ -1,6 +1,6 @@
 import { connectAgent } from "@threadline/agent";
 import type { PresenceTransition } from "@threadline/protocol";
-import { startNatsServer } from "@threadline/test-kit";
+import { startNatsServer, waitFor } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
 import { RawSocket } from "./support/raw-socket.ts";
 import { startStack } from "./support/stack.ts";
@@ -56,5 +56,7 @@ test("agent presence refuses oversized metadata and invalid status before writin
   await expect(presence.update("idle")).rejects.toMatchObject({ code: "INVALID_FRAME" });
   expect(await presence.members()).toEqual([]);
   await presence.enter({ metadata: { model: "small" } });
+  // members() follows the bucket through its watch: the agent's own write shows up moments later.
+  await waitFor(async () => (await presence.members()).length === 1);
   expect(await presence.members()).toMatchObject([{ id: "strict", metadata: { model: "small" } }]);
 });

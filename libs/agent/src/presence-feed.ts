@@ -7,6 +7,9 @@ import {
   presenceEntryProblem,
 } from "@threadline/protocol";
 
+/** Keys read at once while loading the snapshot. */
+const SNAPSHOT_BATCH = 128;
+
 /** One change of the presence bucket, decoded and validated. */
 export interface PresenceChange {
   key: PresenceKey;
@@ -56,12 +59,15 @@ export function followPresence(kv: KV, filter: string, handler: PresenceFeedHand
     const keys = await kv.keys(filter);
     const names: string[] = [];
     for await (const k of keys) names.push(k);
-    for (const name of names) {
+    // Read in batches (direct gets, answered by any replica) so a large bucket loads quickly.
+    for (let i = 0; i < names.length; i += SNAPSHOT_BATCH) {
       if (stopped) return;
-      const entry = await kv.get(name);
-      if (!entry) continue;
-      if (entry.revision > last) newerThanLast.set(entry.key, entry.revision);
-      deliver(entry, true);
+      const entries = await Promise.all(names.slice(i, i + SNAPSHOT_BATCH).map((name) => kv.get(name)));
+      for (const entry of entries) {
+        if (!entry) continue;
+        if (entry.revision > last) newerThanLast.set(entry.key, entry.revision);
+        deliver(entry, true);
+      }
     }
     if (stopped) return;
     const watch = await kv.watch({ key: filter, resumeFromRevision: last + 1 });

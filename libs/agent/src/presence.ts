@@ -60,7 +60,12 @@ export interface AgentPresence extends AsyncDisposable {
   update(status: string, options?: { metadata?: Record<string, unknown> }): Promise<void>;
   /** Removes the entry at once (reason `left`) and stops heartbeats. Idempotent. */
   leave(): Promise<void>;
-  /** The session's members now (starts following the bucket on first use). */
+  /**
+   * The session's members as the bucket watch has delivered them (starts
+   * following the bucket on first use, resolving once its snapshot is in).
+   * Writes — including this agent's own — appear as soon as the watch
+   * delivers them, typically within a millisecond or two.
+   */
   members(): Promise<PresenceMember[]>;
   /** Subscribes to membership transitions; returns the unsubscribe function. */
   onChange(listener: (change: PresenceTransition) => void): () => void;
