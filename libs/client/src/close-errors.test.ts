@@ -13,6 +13,7 @@ describe("errorForClose", () => {
     [4002, "UNAVAILABLE", true],
     [4003, "RATE_LIMITED", true],
     [4004, "CLOSED", true],
+    [4005, "TOO_MANY_CONNECTIONS", true],
     [4500, "AUTH_FAILED", false],
     [4501, "TOKEN_EXPIRED", false],
     [4502, "AUTH_FAILED", false],

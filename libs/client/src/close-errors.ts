@@ -5,6 +5,7 @@ const CLOSE_ERRORS: Readonly<Partial<Record<number, ErrorCode>>> = {
   [CloseCode.SLOW_CONSUMER]: ErrorCode.SLOW_CONSUMER,
   [CloseCode.UNAVAILABLE]: ErrorCode.UNAVAILABLE,
   [CloseCode.FLOOD]: ErrorCode.RATE_LIMITED,
+  [CloseCode.TOO_MANY_CONNECTIONS]: ErrorCode.TOO_MANY_CONNECTIONS,
   [CloseCode.AUTH_FAILED]: ErrorCode.AUTH_FAILED,
   [CloseCode.TOKEN_EXPIRED]: ErrorCode.TOKEN_EXPIRED,
   [CloseCode.AUTH_TIMEOUT]: ErrorCode.AUTH_FAILED,
