@@ -54,5 +54,5 @@ test("client session.presence: member snapshot on attach, live changes, unchange
   expect(transitions).toContain("presence.update:test-agent");
   expect(transitions).toContain("presence.leave:bob");
   // Alice herself: her old socket's entry left, her new one joined as the same participant.
-  expect(session.presence.members.find((m) => m.id === "alice")?.devices).toHaveLength(1);
+  await waitFor(() => session.presence.members.find((m) => m.id === "alice")?.devices.length === 1);
 });

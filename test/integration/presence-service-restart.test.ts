@@ -13,16 +13,16 @@ test("a restarted presence service rebuilds its view and emits no false leave or
 
   const agent = await connectAgent({ ...appAuth(nats), id: "stayer" });
   onTestFinished(() => agent.close());
-  const stayer = agent.presence("stay", { heartbeatMs: 200 });
+  const stayer = agent.presence("stay", { heartbeatMs: 500 });
   await stayer.enter({ status: "busy" });
   const other = await connectAgent({ ...appAuth(nats), id: "goner" });
   onTestFinished(() => other.close());
-  const goner = other.presence("stay", { heartbeatMs: 200 });
+  const goner = other.presence("stay", { heartbeatMs: 500 });
   await goner.enter();
   await log.next((e) => e.type === "presence.join" && e.data?.id === "goner");
   await first.service.close();
 
-  // While no presence service runs, one participant leaves and time passes: five heartbeat intervals of the
+  // While no presence service runs, one participant leaves and time passes: two heartbeat intervals of the
   // stayer (the condition under test — the new service must not take their age for an expiry).
   await goner.leave();
   await new Promise((resolve) => setTimeout(resolve, 1000));
