@@ -81,6 +81,7 @@ const FLOOD_MIN_DELAY_MS = 5_000;
 type RequestFrame =
   | { op: "attach"; session: string; from?: AttachFrom }
   | { op: "detach"; session: string }
+  | { op: "presence"; session: string; status: string; metadata?: Record<string, unknown> }
   | { op: "publish"; session: string; event: OutgoingEvent }
   | { op: "ping" };
 
@@ -334,6 +335,7 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
         this.requests.resolve(frame.rid, frame);
         return;
       case "published":
+      case "presence_set":
       case "pong":
         this.requests.resolve(frame.rid, frame);
         return;

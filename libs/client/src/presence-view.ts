@@ -1,8 +1,12 @@
 import {
   applyPresenceEvent,
+  ErrorCode,
   type PresenceMember,
   type PresenceTransition,
+  presenceMetadataProblem,
+  presenceStatusProblem,
   type SessionEvent,
+  ThreadlineError,
 } from "@threadline/protocol";
 import { notifyAll } from "./report-error.ts";
 
@@ -26,16 +30,43 @@ export interface SessionPresenceView {
   onChange(cb: (change: PresenceViewChange) => void): () => void;
   /** Re-reads the member snapshot from the gateway and replaces the view with it. */
   refresh(): Promise<void>;
+  /**
+   * Sets this device's status (open set, lowercase word: `active`, `idle`, `typing`, …) and
+   * optional metadata (≤ 1 KiB JSON) in the session. Kept and re-sent after every re-attach.
+   * Rejects with `INVALID_FRAME` / `EVENT_TOO_LARGE` before sending, `CLOSED` while disconnected
+   * (it is still re-sent on the next attach).
+   * @example await session.presence.set("idle");
+   */
+  set(status: string, options?: { metadata?: Record<string, unknown> }): Promise<void>;
 }
 
 export class PresenceView implements SessionPresenceView {
   private readonly map = new Map<string, PresenceMember>();
   private readonly listeners = new Set<(change: PresenceViewChange) => void>();
 
+  private desired: { status: string; metadata?: Record<string, unknown> } | undefined;
+
   constructor(
     private readonly session: string,
     private readonly fetchSnapshot: () => Promise<PresenceMember[]>,
+    private readonly send: (status: string, metadata: Record<string, unknown> | undefined) => Promise<void>,
   ) {}
+
+  async set(status: string, options: { metadata?: Record<string, unknown> } = {}): Promise<void> {
+    const statusProblem = presenceStatusProblem(status);
+    const metadataProblem = presenceMetadataProblem(options.metadata);
+    if (statusProblem || metadataProblem) {
+      const code = metadataProblem?.includes("exceeds") ? ErrorCode.EVENT_TOO_LARGE : ErrorCode.INVALID_FRAME;
+      throw new ThreadlineError(code, `presence: ${statusProblem ?? metadataProblem}`, { session: this.session });
+    }
+    this.desired = { status, ...(options.metadata === undefined ? {} : { metadata: options.metadata }) };
+    await this.send(status, options.metadata);
+  }
+
+  /** After a (re-)attach: the new socket's entry starts `active`; re-send the status the app set. */
+  reapply(): void {
+    if (this.desired) void this.send(this.desired.status, this.desired.metadata).catch(() => {});
+  }
 
   get members(): PresenceMember[] {
     return [...this.map.values()];

@@ -104,7 +104,12 @@ export interface SessionHost {
    * Sends a request with a fresh rid (undefined when it could not be sent). The
    * reply rejects with a ThreadlineError (`CLOSED` when the socket went away).
    */
-  request(frame: { op: "attach"; session: string; from?: AttachFrom } | { op: "detach"; session: string }): {
+  request(
+    frame:
+      | { op: "attach"; session: string; from?: AttachFrom }
+      | { op: "detach"; session: string }
+      | { op: "presence"; session: string; status: string; metadata?: Record<string, unknown> },
+  ): {
     rid: number | undefined;
     reply: Promise<ServerFrame>;
   };
@@ -194,7 +199,21 @@ export class SessionHandleImpl implements SessionHandle {
     private readonly host: SessionHost,
   ) {
     this.autoAck = options.autoAck;
-    this.presenceView = new PresenceView(id, () => host.presenceSnapshot(id));
+    this.presenceView = new PresenceView(
+      id,
+      () => host.presenceSnapshot(id),
+      async (status, metadata) => {
+        const reply = await host.request({
+          op: "presence",
+          session: id,
+          status,
+          ...(metadata === undefined ? {} : { metadata }),
+        }).reply;
+        if (reply.op !== "presence_set") {
+          throw new ThreadlineError(ErrorCode.INTERNAL, `unexpected reply ${reply.op} to presence`, { session: id });
+        }
+      },
+    );
     this.firstAttach = new Promise<SessionHandle>((resolve, reject) => {
       this.resolveFirstAttach = resolve;
       this.rejectFirstAttach = reject;
@@ -539,6 +558,7 @@ export class SessionHandleImpl implements SessionHandle {
   private applySynced(frame: SyncedFrame): void {
     this.syncedValue = true;
     this.retries = 0;
+    this.presenceView.reapply();
     if (!this.presenceSeeded) {
       // Events replayed from a cursor or `now` miss earlier joins: seed the view once. A failed
       // snapshot leaves the event-built view (and is retried after the next sync).

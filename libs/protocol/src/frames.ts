@@ -59,9 +59,20 @@ export interface PingFrame {
   op: "ping";
   rid: number;
 }
-export type ClientFrame = HelloFrame | AttachFrame | DetachFrame | PublishFrame | AckFrame | PingFrame;
+/**
+ * Sets this socket's presence status (and metadata, ≤ 1 KiB JSON) in a session it is attached to
+ * (PROTOCOL.md §16.2). Reply: `presence_set`. Errors: `NOT_ATTACHED`, `INVALID_FRAME`, `EVENT_TOO_LARGE`.
+ */
+export interface PresenceFrame {
+  op: "presence";
+  rid: number;
+  session: string;
+  status: string;
+  metadata?: Record<string, unknown>;
+}
+export type ClientFrame = HelloFrame | AttachFrame | DetachFrame | PublishFrame | AckFrame | PingFrame | PresenceFrame;
 export type ClientOp = ClientFrame["op"];
-export const CLIENT_OPS: readonly ClientOp[] = ["hello", "attach", "detach", "publish", "ack", "ping"];
+export const CLIENT_OPS: readonly ClientOp[] = ["hello", "attach", "detach", "publish", "ack", "ping", "presence"];
 
 // ---- gateway → client -------------------------------------------------------
 
@@ -128,7 +139,15 @@ export interface ErrorFrame {
   message: string;
   retryable: boolean;
 }
+/** Reply to `presence`: the entry was written. */
+export interface PresenceSetFrame {
+  op: "presence_set";
+  rid: number;
+  session: string;
+  status: string;
+}
 export type ServerFrame =
+  | PresenceSetFrame
   | WelcomeFrame
   | AttachedFrame
   | EventFrame

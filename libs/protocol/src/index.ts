@@ -20,6 +20,8 @@ export type {
   HelloFrame,
   PingFrame,
   PongFrame,
+  PresenceFrame,
+  PresenceSetFrame,
   PublishedFrame,
   PublishFrame,
   ServerFrame,

@@ -17,7 +17,10 @@ import {
   type Limits,
   newId,
   PROTOCOL_VERSION,
+  type PresenceFrame,
   type PublishFrame,
+  presenceMetadataProblem,
+  presenceStatusProblem,
   type SessionEvent,
   ThreadlineError,
 } from "@threadline/protocol";
@@ -288,6 +291,9 @@ export class ClientConnection implements AttachmentSink {
         return;
       case "ping":
         this.sendFrame({ op: "pong", rid: frame.rid, ts: Date.now() });
+        return;
+      case "presence":
+        this.onPresence(frame);
         return;
     }
   }
@@ -670,6 +676,23 @@ export class ClientConnection implements AttachmentSink {
     attachment.feed.remove(attachment);
     this.ctx.feeds.release(attachment.feed);
     this.ctx.metrics.attachments.dec();
+  }
+
+  private onPresence(frame: PresenceFrame): void {
+    const { rid, session } = frame;
+    if (!this.attachments.has(session)) {
+      this.sendError(new ThreadlineError(ErrorCode.NOT_ATTACHED, `not attached to ${session}`, { session }), rid);
+      return;
+    }
+    const statusProblem = presenceStatusProblem(frame.status);
+    const metadataProblem = presenceMetadataProblem(frame.metadata);
+    if (statusProblem || metadataProblem) {
+      const code = metadataProblem?.includes("exceeds") ? ErrorCode.EVENT_TOO_LARGE : ErrorCode.INVALID_FRAME;
+      this.sendError(new ThreadlineError(code, `presence: ${statusProblem ?? metadataProblem}`, { session }), rid);
+      return;
+    }
+    this.ctx.presence.update(this.presenceOf(session), frame.status, frame.metadata);
+    this.sendFrame({ op: "presence_set", rid, session, status: frame.status });
   }
 
   /** This socket's presence in `session` (one KV entry per socket and session). */

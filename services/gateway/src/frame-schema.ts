@@ -44,6 +44,14 @@ const schemas = {
   }),
   ack: v.object({ op: v.literal("ack"), session, seq }),
   ping: v.object({ op: v.literal("ping"), rid }),
+  // Status and metadata are checked by the presence handler (typed INVALID_FRAME / EVENT_TOO_LARGE).
+  presence: v.object({
+    op: v.literal("presence"),
+    rid,
+    session,
+    status: v.string(),
+    metadata: v.optional(v.record(v.string(), v.unknown())),
+  }),
 } satisfies Record<ClientOp, v.GenericSchema>;
 
 const OPS: ReadonlySet<string> = new Set(CLIENT_OPS);

@@ -34,6 +34,8 @@ export interface PresenceConnection {
 export interface PresenceWriter {
   enter(connection: PresenceConnection): void;
   leave(connection: PresenceConnection, reason: LeaveReason): void;
+  /** Changes the status (and metadata) of an entered connection; false when it has no entry. Inputs are validated by the caller. */
+  update(connection: PresenceConnection, status: string, metadata: Record<string, unknown> | undefined): boolean;
   /** Members of a session, read from the bucket (for `GET /v1/sessions/:id/presence`). */
   members(session: string): Promise<PresenceMember[]>;
   /** Entries this gateway keeps alive. */
@@ -103,6 +105,17 @@ export function createPresenceWriter(kv: KV, nc: NatsConnection, heartbeatMs: nu
       };
       entries.set(key, entry);
       void write(key, entry);
+    },
+    update(c, status, metadata) {
+      const key = keyOf(c);
+      const current = key === undefined ? undefined : entries.get(key);
+      if (key === undefined || !current) return false;
+      const entry: PresenceEntry = { ...current, status, since: Date.now() };
+      if (metadata === undefined) delete entry.metadata;
+      else entry.metadata = metadata;
+      entries.set(key, entry);
+      void write(key, entry);
+      return true;
     },
     leave(c, reason) {
       const key = keyOf(c);
