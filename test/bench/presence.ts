@@ -21,6 +21,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const SESSION = "bench-presence";
 const TARGETS = { closeP99Ms: 100, sigkillP99Ms: 1000, leaveP99Ms: 100, silentP99Ms: 10_000 };
 const HEARTBEAT_MS = 2000;
+/** Gateway WebSocket idle timeout for this run (the default is 60 s): what bounds a silently dead browser. */
+const IDLE_TIMEOUT_S = 8;
 
 /**
  * Presence latency: from the cause to the `presence.leave` seen by a client
@@ -30,7 +32,9 @@ const HEARTBEAT_MS = 2000;
  * (disconnect advisory), an agent's graceful `leave()`, and an agent that goes
  * silent (SIGSTOP: no FIN, its NATS connection stays open, so only heartbeat
  * expiry can find it — which is also the detection path of a crashed agent
- * when no system account is configured, the baseline of the SIGKILL row).
+ * when no system account is configured, the baseline of the SIGKILL row),
+ * and a socket that silently stops reading (no FIN, no pong), which only the
+ * gateway's WebSocket idle timeout finds (set to 8 s here; default 60 s).
  * Afterwards the stored session is checked: every participant must have
  * exactly one join and one leave, the observer one join (`falseEvents` counts
  * everything else, including duplicates from the two replicas).
@@ -67,6 +71,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       NATS_USER: users.app.user,
       NATS_PASS: users.app.pass,
       THREADLINE_PRESENCE_HEARTBEAT_MS: String(HEARTBEAT_MS),
+      THREADLINE_LIMIT_IDLE_TIMEOUT_SECONDS: String(IDLE_TIMEOUT_S),
     });
     const forgetGateway = killOnExit(gateway.pid);
     cleanup.defer("gateway", async () => {
@@ -170,6 +175,23 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       await Promise.all(silentChildren.map((_, i) => seenAt("presence.leave", `silent${i}`, 30_000)))
     ).map((at) => at - t0);
 
+    options.progress(
+      `silent sockets: ${params.silent} stop reading at once (gateway idle timeout ${IDLE_TIMEOUT_S} s)`,
+    );
+    const mutes = await Promise.all(
+      Array.from({ length: params.silent }, async (_, i) =>
+        observe(gateway.url, await mintToken({ sub: `mute${i}` }), () => {}, `mute${i}`),
+      ),
+    );
+    for (const ws of mutes) cleanup.defer("silent socket", () => ws.terminate());
+    await Promise.all(mutes.map((_, i) => seenAt("presence.join", `mute${i}`)));
+    const tMute = wallClockMs();
+    // No FIN and no pong: the socket just stops reading, like a browser on a dead network.
+    for (const ws of mutes) ws.pause();
+    const silentSocket = (await Promise.all(mutes.map((_, i) => seenAt("presence.leave", `mute${i}`, 60_000)))).map(
+      (at) => at - tMute,
+    );
+
     options.progress("checking the stored session for false or duplicate events");
     const expected = new Map<string, string[]>();
     const reasons: Record<string, string> = {};
@@ -177,6 +199,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     for (let i = 0; i < params.trials; i++) reasons[`polite${i}`] = "left";
     for (let i = 0; i < params.kills; i++) reasons[`doomed${i}`] = "crashed";
     for (let i = 0; i < params.silent; i++) reasons[`silent${i}`] = "timeout";
+    for (let i = 0; i < params.silent; i++) reasons[`mute${i}`] = "closed";
     for (const [id, reason] of Object.entries(reasons)) expected.set(id, ["presence.join", `presence.leave:${reason}`]);
     expected.set("observer", ["presence.join"]);
     const actual = new Map<string, string[]>();
@@ -200,6 +223,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       ["agent graceful leave()", leave, TARGETS.leaveP99Ms],
       ["agent SIGKILL (disconnect advisory)", sigkill, TARGETS.sigkillP99Ms],
       [`silent agent (heartbeat expiry, ${HEARTBEAT_MS} ms × 3)`, silent, TARGETS.silentP99Ms],
+      [`silent socket (gateway idle timeout ${IDLE_TIMEOUT_S} s)`, silentSocket, TARGETS.silentP99Ms],
     ];
     const summaries = rows.map(([, values]) => summarize(values));
     const tableRows: Cell[][] = rows.map(([label, values, target], i) => {
@@ -211,13 +235,14 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       closeP99Ms: round(summaries[0]!.p99),
       leaveP99Ms: round(summaries[1]!.p99),
       sigkillP99Ms: round(summaries[2]!.p99),
-      silentP99Ms: round(summaries[3]!.p99),
+      silentP99Ms: round(Math.max(summaries[3]!.p99, summaries[4]!.p99)),
       falseEvents,
       closeP50Ms: round(summaries[0]!.p50),
       leaveP50Ms: round(summaries[1]!.p50),
       sigkillP50Ms: round(summaries[2]!.p50),
-      silentP50Ms: round(summaries[3]!.p50),
-      params: { ...params, heartbeatMs: HEARTBEAT_MS, replicas: 2 },
+      silentAgentP99Ms: round(summaries[3]!.p99),
+      silentSocketP99Ms: round(summaries[4]!.p99),
+      params: { ...params, heartbeatMs: HEARTBEAT_MS, idleTimeoutSeconds: IDLE_TIMEOUT_S, replicas: 2 },
     };
     return {
       json,
@@ -268,7 +293,12 @@ async function spawnPresence(
 }
 
 /** A bare WebSocket client attached to SESSION from `now`, calling `onEvent` for every event frame it receives. */
-async function observe(url: string, token: string, onEvent: (frame: EventFrame) => void): Promise<WebSocket> {
+async function observe(
+  url: string,
+  token: string,
+  onEvent: (frame: EventFrame) => void,
+  device = "observer",
+): Promise<WebSocket> {
   const ws = new WebSocket(url, ["threadline.v1"]);
   ws.binaryType = "nodebuffer";
   await new Promise<void>((resolvePromise, reject) => {
@@ -284,7 +314,7 @@ async function observe(url: string, token: string, onEvent: (frame: EventFrame) 
     if (frame.op === "attached") attached();
     if (frame.op === "event") onEvent(frame as EventFrame);
   });
-  ws.send(encodeMsgpack({ op: "hello", token, device: "observer" }));
+  ws.send(encodeMsgpack({ op: "hello", token, device }));
   ws.send(encodeMsgpack({ op: "attach", rid: 1, session: SESSION, from: "now" }));
   await isAttached;
   return ws;
