@@ -41,6 +41,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxPendingPublishes: 64,
   maxProtocolErrors: 20,
   authTimeoutMs: 10_000,
-  idleTimeoutSeconds: 60,
+  // Also the bound on detecting a silently dead browser (presence leave): the gateway pings idle sockets itself.
+  idleTimeoutSeconds: 10,
   maxBufferedBytes: 1024 * 1024,
 });

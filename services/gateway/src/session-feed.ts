@@ -1,4 +1,4 @@
-import { ErrorCode, type Subjects, ThreadlineError } from "@threadline/protocol";
+import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 import { FeedRecord } from "./feed-record.ts";
 import type { HistoryReader } from "./history-reader.ts";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
