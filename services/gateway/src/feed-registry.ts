@@ -13,8 +13,8 @@ export interface FeedRegistryOptions extends SessionFeedOptions {
 }
 
 /**
- * One `SessionFeed` per active session on this gateway: the number of
- * JetStream consumers scales with active sessions, never with sockets.
+ * One `SessionFeed` per active session on this gateway, all fed by one live
+ * source (one JetStream consumer per gateway, never one per socket).
  */
 export class FeedRegistry {
   private readonly feeds = new Map<
@@ -75,19 +75,21 @@ export class FeedRegistry {
     entry.linger.unref?.();
   }
 
-  /** After a NATS reconnect (see SessionFeed.recover). */
+  /** After a NATS reconnect: resume the live source at once, and end feeds of a recreated stream explicitly. */
   async recoverAll(): Promise<void> {
+    await this.live.recover().catch((error: unknown) => this.log.warn({ err: error }, "live source recovery failed"));
     await Promise.all(
       [...this.feeds.values()].map(({ feed }) =>
         feed
-          .recover()
-          .catch((error: unknown) => this.log.warn({ err: error, session: feed.session }, "feed recovery failed")),
+          .verifyEpoch()
+          .catch((error: unknown) => this.log.warn({ err: error, session: feed.session }, "epoch check failed")),
       ),
     );
   }
 
   closeAll(): void {
     for (const session of [...this.feeds.keys()]) this.drop(session);
+    this.live.close();
   }
 
   private drop(session: string): void {

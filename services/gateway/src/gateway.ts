@@ -11,7 +11,7 @@ import { createCursorStore } from "./cursor-store.ts";
 import { createEventPublisher } from "./event-publisher.ts";
 import { FeedRegistry } from "./feed-registry.ts";
 import { createHistoryReader } from "./history-reader.ts";
-import { createLiveSource } from "./live-source.ts";
+import { FirehoseSource } from "./live-source.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics, type GatewayMetrics } from "./metrics.ts";
 import { presenceRoute } from "./presence-route.ts";
@@ -91,7 +91,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     return state;
   };
   const feeds = new FeedRegistry(
-    createLiveSource(js, config.stream, subjects),
+    new FirehoseSource(js, config.stream, subjects.all(), history),
     history,
     {
       ringMaxEvents: config.ringMaxEvents,
@@ -126,8 +126,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     presence,
   };
 
-  // Live feeds (ordered consumers) recover from reconnects by themselves; after one, make sure the
-  // stream was not recreated meanwhile, which would void every position handed out.
+  // The live source (an ordered consumer) recovers from reconnects by itself; after one, resume it at
+  // once and make sure the stream was not recreated meanwhile, which would void every position handed out.
   let natsUp = !nc.isClosed();
   void (async () => {
     for await (const status of nc.status()) {

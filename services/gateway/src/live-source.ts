@@ -1,5 +1,5 @@
-import { DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
-import type { Subjects } from "@threadline/protocol";
+import { type ConsumerMessages, DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
+import type { HistoryReader } from "./history-reader.ts";
 
 export interface LiveMessage {
   seq: number;
@@ -8,49 +8,100 @@ export interface LiveMessage {
 }
 
 /**
- * The live source of one session's events.
- * Contract: `open(session, after, onMessage)` calls `onMessage` for every
- * event of the session with seq > `after`, in seq order, with no gaps, until
- * closed — recovering by itself from NATS reconnects, slow-consumer drops and
- * server restarts (it may repeat an event after a recovery; callers drop
+ * Where a gateway's live events come from.
+ * Contract: `open(session, onMessage)` resolves with a seq `after`; from then
+ * on `onMessage` receives every event of the session with seq > `after`, in
+ * seq order, with no gaps, until `close()` — across NATS reconnects and
+ * server restarts (an event may be repeated after a recovery; callers drop
  * seq ≤ what they have).
  */
 export interface LiveSource {
-  open(session: string, after: number, onMessage: (message: LiveMessage) => void): Promise<{ close(): void }>;
+  open(session: string, onMessage: (message: LiveMessage) => void): Promise<{ after: number; close(): void }>;
+  /** After a NATS reconnect: resume delivery now rather than after missed heartbeats. */
+  recover(): Promise<void>;
+  close(): void;
 }
 
 /**
- * One JetStream **ordered consumer** per active session, filtered to
- * `<prefix>.<session>.>`. The server numbers what it delivers to the
- * consumer, so the client library notices any missing message (and a missed
- * heartbeat after a disconnect) and recreates the consumer from the last
- * stream seq it delivered: gap detection is exact, across all of the
- * session's subjects.
+ * One JetStream **ordered consumer per gateway** over the whole stream (the
+ * "firehose"), dispatched in-process to the sessions that have sockets here;
+ * events of other sessions are dropped after a subject split, undecoded.
  *
- * Why not stream republish + a core subscription (no consumer at all)? The
- * republished header `Nats-Last-Sequence` is per *subject*, so a lost event
- * is only noticed when its subject publishes again — possibly after a later
- * event of another subject was already delivered, too late to repair in
- * order. See PROTOCOL.md §3.4.
+ * Why this shape (measured in test/bench/RESULTS.md):
+ * - Stream republish + a core subscription per session costs no consumer,
+ *   but its `Nats-Last-Sequence` header is per *subject*, so a lost message
+ *   is only noticed when its own subject publishes again — possibly after
+ *   later events of the session were delivered, too late to repair in order.
+ * - An ordered consumer per active session detects loss exactly, but on
+ *   nats-server 2.9 every filtered consumer costs work per stored message:
+ *   1000 of them saturated the server at 2000 events/s.
+ * - The firehose keeps exact gap detection (the server numbers what it
+ *   delivers to the consumer; the client library recreates it from the last
+ *   stream seq on any gap or missed heartbeat) at the cost of one consumer
+ *   per gateway, and every gateway reading all events. With nats-server 2.10+
+ *   a consumer can filter on many subjects, so a gateway could narrow it to
+ *   its active sessions; with very large traffic, shard sessions across
+ *   streams (deploy/SCALING.md).
  */
-export function createLiveSource(js: JetStreamClient, stream: string, subjects: Subjects): LiveSource {
-  return {
-    async open(session, after, onMessage) {
-      const consumer = await js.consumers.get(stream, {
-        filter_subjects: subjects.session(session),
-        ...(after === 0
-          ? { deliver_policy: DeliverPolicy.All }
-          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 }),
-      });
-      const messages = await consumer.consume({
-        max_messages: 512,
-        callback: (m) => onMessage({ seq: m.seq, subject: m.subject, data: m.data }),
-      });
-      return {
-        close: () => {
-          void messages.close().catch(() => {});
-        },
-      };
-    },
-  };
+export class FirehoseSource implements LiveSource {
+  private readonly handlers = new Map<string, (message: LiveMessage) => void>();
+  private lastSeq = 0;
+  private messages: ConsumerMessages | undefined;
+  private starting: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly stream: string,
+    private readonly filter: string,
+    private readonly history: HistoryReader,
+  ) {}
+
+  async open(session: string, onMessage: (message: LiveMessage) => void): Promise<{ after: number; close(): void }> {
+    this.starting ??= this.history.streamState().then((state) => this.consumeFrom(state.lastSeq));
+    await this.starting;
+    this.handlers.set(session, onMessage);
+    return {
+      // Synchronous with the registration: every event after this seq reaches `onMessage`.
+      after: this.lastSeq,
+      close: () => {
+        if (this.handlers.get(session) === onMessage) this.handlers.delete(session);
+      },
+    };
+  }
+
+  async recover(): Promise<void> {
+    if (!this.starting || this.closed) return;
+    await this.starting;
+    const old = this.messages;
+    await this.consumeFrom(this.lastSeq);
+    void old?.close().catch(() => {});
+  }
+
+  close(): void {
+    this.closed = true;
+    void this.messages?.close().catch(() => {});
+    this.handlers.clear();
+  }
+
+  private async consumeFrom(after: number): Promise<void> {
+    if (this.lastSeq < after) this.lastSeq = after;
+    const consumer = await this.js.consumers.get(this.stream, {
+      filter_subjects: this.filter,
+      ...(after === 0
+        ? { deliver_policy: DeliverPolicy.All }
+        : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 }),
+    });
+    this.messages = await consumer.consume({
+      max_messages: 1024,
+      callback: (m) => {
+        if (m.seq <= this.lastSeq) return;
+        this.lastSeq = m.seq;
+        // Subjects are <prefix>.<session>.<lane>.<kind>.<id>: the session is the second token.
+        const start = m.subject.indexOf(".") + 1;
+        const session = m.subject.slice(start, m.subject.indexOf(".", start));
+        this.handlers.get(session)?.({ seq: m.seq, subject: m.subject, data: m.data });
+      },
+    });
+  }
 }

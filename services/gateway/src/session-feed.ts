@@ -21,11 +21,11 @@ export interface SessionFeedOptions {
 
 /**
  * The live feed of one session on one gateway, shared by every local socket
- * attached to it: one `LiveSource` (a JetStream ordered consumer) per active
- * session, never one per socket.
+ * attached to it (never one NATS resource per socket; see LiveSource for
+ * where the events come from).
  *
  * Invariant: from the moment `ready` resolves, subscribers receive every
- * event of the session with seq > the stream's last seq at start, in order,
+ * event of the session with seq > the source's `after` at start, in order,
  * exactly once (the source may repeat events after a recovery; the feed drops
  * seq ≤ its last). It also keeps a bounded ring of recent records so that
  * attachments resuming from a recent position are served from memory.
@@ -92,18 +92,14 @@ export class SessionFeed {
   }
 
   /**
-   * Called after a NATS reconnect. If the stream was recreated meanwhile (new
-   * epoch), every position this feed handed out is void: it ends its
+   * Called after a NATS reconnect: if the stream was recreated meanwhile (new
+   * epoch), every position this feed handed out is void, so it ends its
    * subscribers with INSUFFICIENT_STATE instead of continuing silently.
-   * Otherwise it reopens its live source from its last seq right away
-   * (the old consumer may have died with the server; waiting for missed
-   * heartbeats would take seconds).
    */
-  async recover(): Promise<void> {
+  async verifyEpoch(): Promise<void> {
     if (this.state !== "live") return;
     const state = await this.history.streamState();
-    if (this.state !== "live") return;
-    if (state.epoch !== this.epoch) {
+    if (this.state === "live" && state.epoch !== this.epoch) {
       this.metrics.feedFailures.inc({ reason: "epoch-changed" });
       this.fail(
         new ThreadlineError(
@@ -112,15 +108,7 @@ export class SessionFeed {
           { session: this.session },
         ),
       );
-      return;
     }
-    const source = await this.live.open(this.session, this.lastSeqValue, (m) => this.onLive(m));
-    if (this.state !== "live") {
-      source.close();
-      return;
-    }
-    this.source?.close();
-    this.source = source;
   }
 
   close(): void {
@@ -135,16 +123,16 @@ export class SessionFeed {
     const state = await this.history.streamState();
     if (this.closed) return;
     this.epoch = state.epoch;
-    this.baseSeq = state.lastSeq;
-    this.lastSeqValue = state.lastSeq;
-    const source = await this.live.open(this.session, state.lastSeq, (m) => this.onLive(m));
+    const source = await this.live.open(this.session, (m) => this.onLive(m));
     if (this.closed) {
       source.close();
       return;
     }
+    this.baseSeq = source.after;
+    this.lastSeqValue = source.after;
     this.source = source;
     this.state = "live";
-    this.log.debug({ session: this.session, from: state.lastSeq }, "feed started");
+    this.log.debug({ session: this.session, from: source.after }, "feed started");
   }
 
   private onLive(live: LiveMessage): void {
