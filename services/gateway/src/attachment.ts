@@ -4,6 +4,9 @@ import type { HistoryReader } from "./history-reader.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { FeedSubscriber, SessionFeed } from "./session-feed.ts";
 
+/** Bytes of replayed frames sent under one cork. */
+const CORK_BYTES = 256 * 1024;
+
 /** The socket side of an attachment (implemented by ClientConnection). */
 export interface AttachmentSink {
   /** Queues an event frame. `dropped`: the socket's hard backpressure limit refused it. */
@@ -11,6 +14,8 @@ export interface AttachmentSink {
   sendFrame(frame: object): void;
   /** True while the socket has more than `maxBufferedBytes` queued. */
   readonly backedUp: boolean;
+  /** Runs `send` with the socket corked (its frames leave in one write); returns what `send` returns. */
+  cork<T>(send: () => T): T;
   /** Resolves true once the socket drained below its limit, false if it closed (or was closed as too slow). */
   waitDrain(): Promise<boolean>;
   readonly closed: boolean;
@@ -85,18 +90,39 @@ export class Attachment implements FeedSubscriber {
         this.buffer = [];
         this.overflow = false;
         if (this.feed.covers(this.lastSent)) {
-          // Synchronous: no feed record can interleave, so nothing needs buffering.
-          for (const record of this.feed.after(this.lastSent)) {
-            if (!this.deliver(record)) return this.fallBehind();
-          }
+          // Synchronous: no feed record can interleave, so nothing needs buffering. The ring is bounded
+          // (ringMaxBytes), so it goes out under one cork.
+          const delivered = this.sink.cork(() =>
+            this.feed.after(this.lastSent).every((record) => this.deliver(record)),
+          );
+          if (!delivered) return this.fallBehind();
           break;
         }
+        let restart = false;
         try {
-          for await (const record of this.history.read(this.session, this.lastSent)) {
+          for await (const batch of this.history.read(this.session, this.lastSent)) {
             if (this.ended) return;
-            if (!this.deliver(record) || this.sink.backedUp) {
-              if (!(await this.sink.waitDrain())) return;
+            let i = 0;
+            while (i < batch.length) {
+              // One syscall per chunk instead of one per frame; a chunk stops at the socket's limit.
+              const sent = this.sink.cork(() => {
+                let bytes = 0;
+                while (i < batch.length && bytes < CORK_BYTES && !this.sink.backedUp) {
+                  if (!this.deliver(batch[i]!)) return false;
+                  bytes += batch[i]!.size;
+                  i++;
+                }
+                return true;
+              });
+              if (!sent) {
+                // Refused by the socket: lastSent is just before it; read again from there after the drain.
+                restart = true;
+                break;
+              }
+              if (this.sink.backedUp && !(await this.sink.waitDrain())) return;
+              if (this.ended) return;
             }
+            if (restart) break;
           }
         } catch (error) {
           if (this.ended) return;
@@ -111,6 +137,10 @@ export class Attachment implements FeedSubscriber {
             return;
           }
           await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** failures)));
+          continue;
+        }
+        if (restart) {
+          if (!(await this.sink.waitDrain())) return;
           continue;
         }
         if (this.overflow) continue;

@@ -213,6 +213,15 @@ export class ClientConnection implements AttachmentSink {
     this.ws.send(encodeFrame(frame, this.encoding), this.encoding === "msgpack");
   }
 
+  cork<T>(send: () => T): T {
+    if (this.closedFlag) return send();
+    let result: T | undefined;
+    this.ws.cork(() => {
+      result = send();
+    });
+    return result as T;
+  }
+
   waitDrain(): Promise<boolean> {
     if (this.closedFlag) return Promise.resolve(false);
     if (!this.backedUp) return Promise.resolve(true);

@@ -11,7 +11,8 @@ import { FeedRecord } from "./feed-record.ts";
  */
 export interface HistoryReader {
   streamState(): Promise<StreamState>;
-  read(session: string, after: number): AsyncIterable<FeedRecord>;
+  /** Yields the events in batches (one per fetch), so callers can send each batch in one go. */
+  read(session: string, after: number): AsyncIterable<FeedRecord[]>;
 }
 
 export interface HistoryReaderOptions {
@@ -46,7 +47,7 @@ export function createHistoryReader(
       };
     },
 
-    async *read(session: string, after: number): AsyncIterable<FeedRecord> {
+    async *read(session: string, after: number): AsyncIterable<FeedRecord[]> {
       const ci = await jsm.consumers.add(options.stream, {
         filter_subject: options.subjects.session(session),
         ack_policy: AckPolicy.None,
@@ -64,15 +65,17 @@ export function createHistoryReader(
         while (remaining > 0) {
           const messages = await consumer.fetch({ max_messages: Math.min(remaining, batch), expires: 5_000 });
           let got = 0;
+          const records: FeedRecord[] = [];
           for await (const m of messages) {
             got++;
             remaining--;
             const record = FeedRecord.decode(session, m.seq, m.subject, m.data);
-            if (record) yield record;
+            if (record) records.push(record);
             else options.onInvalid?.(m.subject, m.seq);
             if (remaining === 0) break;
           }
           if (got === 0) throw new Error(`history read of ${session} stalled with ${remaining} events pending`);
+          if (records.length > 0) yield records;
         }
       } finally {
         jsm.consumers.delete(options.stream, ci.name).catch(() => {
