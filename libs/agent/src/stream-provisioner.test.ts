@@ -79,12 +79,14 @@ describe("provisionThreadline", () => {
       prefix: "cx",
       livePrefix: "lv",
       cursorBucket: "custom-cursors",
+      controlBucket: "custom-control",
       maxAge: 0,
     });
     expect(info.config).toMatchObject({ subjects: ["cx.>"], republish: { src: "cx.>", dest: "lv.cx.>" }, max_age: 0 });
     expect(info.subjects.liveSession("s")).toBe("lv.cx.s.>");
     expect((await lookupThreadline(nc, { stream: "CUSTOM", prefix: "cx", livePrefix: "lv" })).epoch).toBe(info.epoch);
     await new Kvm(nc).open("custom-cursors");
+    expect((await (await new Kvm(nc).open("custom-control")).status()).history).toBe(1);
   });
 
   it("refuses a same-named stream with other subjects, and one without the republish", async () => {

@@ -53,6 +53,12 @@ export interface ProvisionOptions extends StreamNames {
    * service running). Must exceed every writer's heartbeat interval. Default 1 hour.
    */
   presenceTtlMs?: number;
+  /**
+   * KV bucket holding live-control state (turns, client calls, session
+   * owner; history 1, written with create/CAS by gateways and workers).
+   * Keys expire with the stream's `maxAge`. Default `"threadline-control"`.
+   */
+  controlBucket?: string;
 }
 
 export const PROVISION_DEFAULTS: Readonly<Required<ProvisionOptions>> = Object.freeze({
@@ -67,6 +73,7 @@ export const PROVISION_DEFAULTS: Readonly<Required<ProvisionOptions>> = Object.f
   cursorBucket: "threadline-cursors",
   presenceBucket: DEFAULT_PRESENCE_BUCKET,
   presenceTtlMs: 60 * 60 * 1000,
+  controlBucket: "threadline-control",
 });
 
 /** The provisioned (or looked-up) stream, as the agent and the gateway need it. */
@@ -113,6 +120,7 @@ export async function provisionThreadline(
   const info = await ensureStream(jsm, desired, subjects);
   await ensureCursorBucket(nc, o);
   await ensurePresenceBucket(nc, o);
+  await ensureControlBucket(nc, o);
   return toThreadlineInfo(info, subjects);
 }
 
@@ -143,7 +151,7 @@ export function resolveProvisionOptions(options: ProvisionOptions): Required<Pro
   for (const [key, value] of Object.entries(options)) {
     if (value !== undefined) (o as Record<string, unknown>)[key] = value;
   }
-  for (const key of ["stream", "prefix", "livePrefix", "cursorBucket", "presenceBucket"] as const) {
+  for (const key of ["stream", "prefix", "livePrefix", "cursorBucket", "presenceBucket", "controlBucket"] as const) {
     const value = o[key];
     if (typeof value !== "string" || value.length > 255 || !TOKEN.test(value)) {
       throw new TypeError(`${key} must be 1-255 characters of [A-Za-z0-9_-], got ${JSON.stringify(value)}`);
@@ -331,6 +339,23 @@ async function ensurePresenceBucket(nc: NatsConnection, o: Required<ProvisionOpt
   } catch (error) {
     if (jsApiErrorCode(error) !== JsErrCode.STREAM_NAME_IN_USE) throw error;
     await kvm.open(o.presenceBucket);
+  }
+}
+
+/** The control bucket: history 1 (one key per fact, CAS on its revision); keys live as long as events. */
+async function ensureControlBucket(nc: NatsConnection, o: Required<ProvisionOptions>): Promise<void> {
+  const kvm = new Kvm(jetstream(nc));
+  const options = {
+    history: 1,
+    replicas: o.replicas,
+    storage: StorageType.File,
+    ...(o.maxAge > 0 ? { ttl: o.maxAge } : {}),
+  };
+  try {
+    await kvm.create(o.controlBucket, options);
+  } catch (error) {
+    if (jsApiErrorCode(error) !== JsErrCode.STREAM_NAME_IN_USE) throw error;
+    await kvm.open(o.controlBucket);
   }
 }
 
