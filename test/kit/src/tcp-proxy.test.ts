@@ -117,7 +117,11 @@ test("a NATS client through a stalled proxy gets no replies; after resume() it w
   onTestFinished(() => proxy.close());
   const nc = await connect({ servers: proxy.url, ignoreClusterUpdates: true });
   onTestFinished(() => nc.close());
-  nc.subscribe("echo", { callback: (_e, m) => m.respond(m.data) });
+  nc.subscribe("echo", {
+    callback: (_e, m) => {
+      m.respond(m.data);
+    },
+  });
   await nc.flush();
   expect((await nc.request("echo", "1", { timeout: 2000 })).string()).toBe("1");
 
