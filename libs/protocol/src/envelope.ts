@@ -24,6 +24,13 @@ export interface SessionEvent<TData = unknown> {
   /** The event (or message/tool call id) this event refers to, if any. */
   ref?: string;
   data?: TData;
+  /**
+   * W3C `traceparent` of the operation that produced the event (PROTOCOL.md §4.2),
+   * e.g. `00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01`. Set by agents
+   * (`publish(…, { traceparent })`), passed through unchanged by the gateway.
+   * Receivers ignore a value that is not a valid traceparent (`isTraceparent`).
+   */
+  trace?: string;
 }
 
 /** An event together with its position in the stream. */

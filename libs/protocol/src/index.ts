@@ -79,6 +79,58 @@ export type { PresenceTransition } from "./presence-tracker.ts";
 export { PresenceTracker } from "./presence-tracker.ts";
 export type { Sequenced, StreamState } from "./recovery.ts";
 export { checkResume, isNewSeq, mergeHistoryAndLive } from "./recovery.ts";
+export type {
+  ApprovalData,
+  ApprovalRequestData,
+  Approver,
+  CallClosedData,
+  CallClosedReason,
+  CancelData,
+  ControlCallEntry,
+  ControlCallStatus,
+  ControlEventFields,
+  ControlKey,
+  ControlOwnerEntry,
+  ControlTurnEntry,
+  HandoffData,
+  ProgressData,
+  ProgressStatus,
+  SteerData,
+  ToolCallData,
+  ToolResultData,
+  TurnEndData,
+  TurnEndStatus,
+  TurnRequestData,
+  TurnResumedData,
+  TurnResumedReason,
+  TurnStartData,
+} from "./turns.ts";
+export {
+  ControlEventType,
+  controlCallEntryProblem,
+  controlCallKey,
+  controlEventProblem,
+  controlOwnerEntryProblem,
+  controlOwnerKey,
+  controlTurnEntryProblem,
+  controlTurnKey,
+  DEFAULT_CONTROL_BUCKET,
+  HandoffAction,
+  INPUT_EVENT_TYPE,
+  isCallId,
+  isControlEventType,
+  isFinalTurnStatus,
+  isTurnId,
+  isTurnStatus,
+  MAX_CONTROL_REASON_LENGTH,
+  MAX_TURN_DEPTH,
+  MAX_TURN_ID_LENGTH,
+  mayAnswerCall,
+  parseControlKey,
+  TurnEventType,
+  TurnStatus,
+  turnEventProblem,
+} from "./turns.ts";
 export type { ParsedSubject } from "./subjects.ts";
 export {
   DEFAULT_LIVE_PREFIX,
@@ -89,3 +141,4 @@ export {
   ParticipantKind,
   Subjects,
 } from "./subjects.ts";
+export { isTraceparent, MAX_TRACEPARENT_LENGTH, traceIdOf } from "./trace.ts";
