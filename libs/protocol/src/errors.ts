@@ -40,6 +40,16 @@ export const ErrorCode = {
   TOO_MANY_PENDING: "TOO_MANY_PENDING",
   /** The event type is not one clients may publish. */
   EVENT_TYPE_NOT_ALLOWED: "EVENT_TYPE_NOT_ALLOWED",
+  /** A `cancel`/`steer` names a turn the session does not have (PROTOCOL.md §17). */
+  TURN_NOT_FOUND: "TURN_NOT_FOUND",
+  /** A `cancel`/`steer` names a turn that has already ended. */
+  TURN_ENDED: "TURN_ENDED",
+  /** A `tool.result`/`approval` names a call the session does not have. */
+  CALL_NOT_FOUND: "CALL_NOT_FOUND",
+  /** Another answer to the call was accepted first (from any device or gateway). */
+  CALL_ALREADY_ANSWERED: "CALL_ALREADY_ANSWERED",
+  /** The call was closed (timed out or its turn was cancelled) before this answer. */
+  CALL_CLOSED: "CALL_CLOSED",
   /** NATS did not store the event (timeout, no responders). Safe to retry with the same event id. */
   PUBLISH_FAILED: "PUBLISH_FAILED",
   /** A dependency (NATS) is unavailable right now. */

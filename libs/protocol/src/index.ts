@@ -79,6 +79,17 @@ export type { PresenceTransition } from "./presence-tracker.ts";
 export { PresenceTracker } from "./presence-tracker.ts";
 export type { Sequenced, StreamState } from "./recovery.ts";
 export { checkResume, isNewSeq, mergeHistoryAndLive } from "./recovery.ts";
+export type { ParsedSubject } from "./subjects.ts";
+export {
+  DEFAULT_LIVE_PREFIX,
+  DEFAULT_STREAM_NAME,
+  DEFAULT_SUBJECT_PREFIX,
+  isParticipantKind,
+  Lane,
+  ParticipantKind,
+  Subjects,
+} from "./subjects.ts";
+export { isTraceparent, MAX_TRACEPARENT_LENGTH, traceIdOf } from "./trace.ts";
 export type {
   ApprovalData,
   ApprovalRequestData,
@@ -131,14 +142,3 @@ export {
   TurnStatus,
   turnEventProblem,
 } from "./turns.ts";
-export type { ParsedSubject } from "./subjects.ts";
-export {
-  DEFAULT_LIVE_PREFIX,
-  DEFAULT_STREAM_NAME,
-  DEFAULT_SUBJECT_PREFIX,
-  isParticipantKind,
-  Lane,
-  ParticipantKind,
-  Subjects,
-} from "./subjects.ts";
-export { isTraceparent, MAX_TRACEPARENT_LENGTH, traceIdOf } from "./trace.ts";
