@@ -7,6 +7,7 @@ import {
   isEventType,
   isParticipantId,
   isSessionId,
+  isTraceparent,
   Lane,
   newId,
   ParticipantKind,
@@ -83,6 +84,14 @@ export interface AgentEvent<TData = unknown> {
 export interface PublishOptions {
   /** Lane of the subject. Default `"out"`. */
   lane?: Lane;
+  /**
+   * W3C `traceparent` of the operation producing the event, stored in the envelope's `trace`
+   * and delivered to clients unchanged (PROTOCOL.md §4.2). An invalid value is refused with
+   * `INVALID_FRAME`.
+   * @example
+   *   await agent.publish("s1", event, { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" });
+   */
+  traceparent?: string;
 }
 
 export interface PublishAck {
@@ -268,7 +277,11 @@ class ThreadlineAgent implements Agent {
     }
     const lane = options.lane ?? Lane.OUT;
     if (!LANES.has(lane)) throw invalidEvent(session, `invalid lane ${JSON.stringify(lane)}`);
+    if (options.traceparent !== undefined && !isTraceparent(options.traceparent)) {
+      throw invalidEvent(session, `invalid traceparent ${JSON.stringify(options.traceparent)} (W3C Trace Context)`);
+    }
     const envelope = this.envelope(session, event);
+    if (options.traceparent !== undefined) envelope.trace = options.traceparent;
     let payload: Uint8Array;
     try {
       payload = encodeMsgpack(envelope);
