@@ -7,6 +7,7 @@ export { startCluster } from "./nats-cluster.ts";
 export type { NatsUsers } from "./nats-config.ts";
 export type { NatsServer, NatsServerOptions } from "./nats-server.ts";
 export { findNatsServer, startNatsServer } from "./nats-server.ts";
+export type { NodePlan } from "./server-process.ts";
 export type { TcpProxy, TcpProxyMode, TcpProxyStats } from "./tcp-proxy.ts";
 export { startTcpProxy } from "./tcp-proxy.ts";
 export type { WaitForOptions } from "./wait-for.ts";

@@ -1,7 +1,7 @@
 import { freePorts } from "./free-port.ts";
 import type { NatsServer, NatsServerOptions } from "./nats-server.ts";
 import { requireNatsServer } from "./nats-server.ts";
-import { isAddressInUse, prepareServer, type ServerProcess } from "./server-process.ts";
+import { isAddressInUse, type NodePlan, prepareServer, type ServerProcess } from "./server-process.ts";
 import { waitFor } from "./wait-for.ts";
 
 export interface NatsClusterOptions extends Omit<NatsServerOptions, "name" | "storeDir"> {
@@ -9,6 +9,15 @@ export interface NatsClusterOptions extends Omit<NatsServerOptions, "name" | "st
   name?: string;
   /** How long to wait for the JetStream meta leader after the nodes are up. Default 15 000 ms. */
   metaLeaderTimeoutMs?: number;
+  /**
+   * Run every node with this config file (e.g. the deployment's own) instead
+   * of a generated one; `env(node)` returns the environment variables it
+   * references, from the node's picked name, ports, store dir and routes.
+   * Options that shape the generated config (`systemAccount`, `config`,
+   * `jetstream`) do not apply to it; `args` still does.
+   */
+  configFile?: string;
+  env?: (node: NodePlan) => Record<string, string>;
 }
 
 /**
@@ -46,7 +55,8 @@ export async function startCluster(size = 3, options: NatsClusterOptions = {}): 
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`cluster size must be a positive integer, got ${size}`);
   const bin = requireNatsServer();
   const name = options.name ?? `tlc-${Math.random().toString(36).slice(2, 8)}`;
-  const { metaLeaderTimeoutMs = 15_000, name: _name, ...serverOptions } = options;
+  const { metaLeaderTimeoutMs = 15_000, name: _name, configFile, env, ...serverOptions } = options;
+  const external = configFile ? { configFile, env: env ?? (() => ({})) } : undefined;
   for (let attempt = 1; ; attempt++) {
     const ports = await freePorts(size * 3);
     const clusterPorts = ports.slice(size * 2);
@@ -63,6 +73,7 @@ export async function startCluster(size = 3, options: NatsClusterOptions = {}): 
               monitorPort: ports[i * 2 + 1] as number,
               cluster: { name, port: clusterPort, routes: clusterPorts.filter((p) => p !== clusterPort) },
             },
+            external,
           ),
         );
       }

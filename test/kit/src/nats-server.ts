@@ -25,6 +25,8 @@ export interface NatsServerOptions {
   storeDir?: string;
   /** `server_name`. Default: `tl-<random>`. */
   name?: string;
+  /** Extra command-line arguments after `-c <config>` (they override the config), e.g. `["--no_advertise"]`. */
+  args?: string[];
 }
 
 /**

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TestKitError, TestKitErrorCode } from "./errors.ts";
@@ -31,6 +31,10 @@ interface ServerPlan {
   dir: string;
   configFile: string;
   config: string;
+  /** Command-line arguments after `-c <configFile>`. */
+  args: string[];
+  /** Extra environment of the process (variables the config file references). */
+  env: Record<string, string>;
   storeDir: string;
   name: string;
   port: number;
@@ -44,16 +48,51 @@ export interface ServerPorts {
   cluster?: { name: string; port: number; routes: number[] };
 }
 
+/**
+ * Runs the server with a config file of the caller's instead of a generated
+ * one; `env` maps the node's plan (ports, store, cluster) to the environment
+ * variables that file references.
+ */
+export interface ExternalConfig {
+  configFile: string;
+  env(node: NodePlan): Record<string, string>;
+}
+
+/** What the kit picked for one server: the values an external config file needs. */
+export interface NodePlan extends ServerPorts {
+  name: string;
+  storeDir: string;
+}
+
 /** Creates the temp dir and config file of a server; `launch()` starts it. */
 export async function prepareServer(
   bin: string,
   options: NatsServerOptions,
   ports: ServerPorts,
+  external?: ExternalConfig,
 ): Promise<ServerProcess> {
   const dir = await mkdtemp(join(tmpdir(), "threadline-nats-"));
   const name = options.name ?? `tl-${Math.random().toString(36).slice(2, 10)}`;
   const jetstream = options.jetstream ?? true;
   const storeDir = options.storeDir ?? join(dir, "store");
+  const args = options.args ?? [];
+  if (external) {
+    const env = external.env({ ...ports, name, storeDir });
+    const config = `${await readFile(external.configFile, "utf8")}\n--- env ---\n${JSON.stringify(env, null, 2)}\n`;
+    return new ServerProcess({
+      bin,
+      dir,
+      configFile: external.configFile,
+      config,
+      args,
+      env,
+      storeDir,
+      name,
+      port: ports.port,
+      monitorPort: ports.monitorPort,
+      users: undefined,
+    });
+  }
   const config = renderServerConfig({
     name,
     port: ports.port,
@@ -70,6 +109,8 @@ export async function prepareServer(
     dir,
     configFile,
     config,
+    args,
+    env: {},
     storeDir,
     name,
     port: ports.port,
@@ -127,7 +168,10 @@ export class ServerProcess implements NatsServer {
   async launch(): Promise<void> {
     if (this.running()) throw new Error(`nats-server ${this.name} is already running`);
     if (this.runs++ > 0) this.output.append(`----- restart at ${new Date().toISOString()} -----\n`);
-    const child = spawn(this.plan.bin, ["-c", this.plan.configFile], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(this.plan.bin, ["-c", this.plan.configFile, ...this.plan.args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...this.plan.env },
+    });
     this.child = child;
     this.exitInfo = undefined;
     child.stdout?.setEncoding("utf8").on("data", (chunk: string) => this.output.append(chunk));
