@@ -1,0 +1,50 @@
+import type { Limits, ThreadlineError } from "@threadline/protocol";
+import type { Authenticator, Principal } from "./auth.ts";
+import type { CursorStore } from "./cursor-store.ts";
+import type { EventPublisher } from "./event-publisher.ts";
+import type { FeedRegistry } from "./feed-registry.ts";
+import type { HistoryReader } from "./history-reader.ts";
+import type { Logger } from "./logger.ts";
+import type { GatewayMetrics } from "./metrics.ts";
+import type { PresenceWriter } from "./presence-writer.ts";
+import type { UserLimiter } from "./user-limiter.ts";
+
+/** What every socket of a gateway shares. */
+export interface ConnectionContext {
+  limits: Limits;
+  /** Limits shared by all sockets of a user on this gateway. */
+  users: UserLimiter;
+  auth: Authenticator;
+  feeds: FeedRegistry;
+  history: HistoryReader;
+  cursors: CursorStore;
+  publisher: EventPublisher;
+  metrics: GatewayMetrics;
+  log: Logger;
+  /** Time a backed-up socket may stay above `maxBufferedBytes` before it is closed with 4001. */
+  slowTimeoutMs: number;
+  /** Live records an attachment buffers during a catch-up. */
+  attachmentBuffer: number;
+  /** The stream's current epoch (for `published` frames of sessions this socket is not attached to). */
+  epoch(): string;
+  /** Presence entries of this gateway's attachments (presence-writer.ts). */
+  presence: PresenceWriter;
+}
+
+/**
+ * The socket as the frame handlers (auth, attach, publish, presence) see it.
+ * Implemented by ClientConnection; `principal` is set once `hello` succeeded,
+ * and handlers other than auth only run after that.
+ */
+export interface ConnectionPort {
+  /** Unique per socket (presence connection id, default device suffix). */
+  readonly id: string;
+  readonly ctx: ConnectionContext;
+  readonly closed: boolean;
+  readonly principal: Principal | undefined;
+  readonly device: string;
+  sendFrame(frame: object): void;
+  /** Sends a typed `error` frame (and counts it in the client error metric). */
+  sendError(error: ThreadlineError, rid?: number): void;
+  close(code: number, reason: string): void;
+}

@@ -1,0 +1,139 @@
+import {
+  clientEventLane,
+  ErrorCode,
+  encodedSize,
+  newId,
+  type PublishFrame,
+  type SessionEvent,
+  ThreadlineError,
+} from "@threadline/protocol";
+import { can, describeEvent, requiresOperator } from "./auth.ts";
+import type { ConnectionPort } from "./connection-port.ts";
+
+/**
+ * `publish` frames of one socket: the event type must be a client type, the
+ * token must grant the lane's capability (`write` for `in`, `control` for
+ * `ctl`), the user's cross-socket event rate, `maxEventBytes` and
+ * `maxPendingPublishes` are enforced, then the event is stored with `from`
+ * stamped from the token and answered with `published` (or a typed error).
+ */
+export class PublishHandler {
+  private pendingPublishes = 0;
+
+  constructor(
+    private readonly conn: ConnectionPort,
+    /** The epoch to report in `published` for a session. */
+    private readonly epochOf: (session: string) => string,
+  ) {}
+
+  publish(frame: PublishFrame): void {
+    const { rid, session, event } = frame;
+    const conn = this.conn;
+    const ctx = conn.ctx;
+    const principal = conn.principal!;
+    const lane = clientEventLane(event.type);
+    if (!lane) {
+      conn.sendError(
+        new ThreadlineError(ErrorCode.EVENT_TYPE_NOT_ALLOWED, `clients cannot publish events of type ${event.type}`, {
+          session,
+        }),
+        rid,
+      );
+      return;
+    }
+    const capability = lane === "in" ? "write" : "control";
+    if (!can(principal, session, capability)) {
+      conn.sendError(
+        new ThreadlineError(
+          ErrorCode.FORBIDDEN,
+          `not allowed to ${capability === "write" ? "write to" : "control"} session ${session}`,
+          { session },
+        ),
+        rid,
+      );
+      return;
+    }
+    if (requiresOperator(event.type, event.data) && principal.kind !== "operator") {
+      conn.sendError(
+        new ThreadlineError(
+          ErrorCode.FORBIDDEN,
+          `only operators may publish ${describeEvent(event.type, event.data)}`,
+          {
+            session,
+          },
+        ),
+        rid,
+      );
+      return;
+    }
+    if (!ctx.users.takeEvent(principal.user)) {
+      conn.sendError(
+        new ThreadlineError(ErrorCode.RATE_LIMITED, `user ${principal.user} publishes too fast (across all sockets)`, {
+          session,
+        }),
+        rid,
+      );
+      return;
+    }
+    const size = encodedSize(event.data);
+    if (size > ctx.limits.maxEventBytes) {
+      conn.sendError(
+        new ThreadlineError(
+          ErrorCode.EVENT_TOO_LARGE,
+          `event data of ${size} bytes exceeds maxEventBytes ${ctx.limits.maxEventBytes}`,
+          { session },
+        ),
+        rid,
+      );
+      return;
+    }
+    if (this.pendingPublishes >= ctx.limits.maxPendingPublishes) {
+      conn.sendError(
+        new ThreadlineError(
+          ErrorCode.TOO_MANY_PENDING,
+          `more than ${ctx.limits.maxPendingPublishes} publishes awaiting acknowledgement`,
+          { session },
+        ),
+        rid,
+      );
+      return;
+    }
+    const envelope: SessionEvent = {
+      id: event.id ?? newId(),
+      type: event.type,
+      from: { kind: principal.kind, id: principal.user, device: conn.device },
+      ts: Date.now(),
+      ...(event.turn === undefined ? {} : { turn: event.turn }),
+      ...(event.ref === undefined ? {} : { ref: event.ref }),
+      ...(event.data === undefined ? {} : { data: event.data }),
+    };
+    this.pendingPublishes++;
+    ctx.publisher
+      .publish(session, lane, envelope)
+      .then(
+        (result) => {
+          ctx.metrics.publishes.inc({ result: result.duplicate ? "duplicate" : "stored" });
+          conn.sendFrame({
+            op: "published",
+            rid,
+            session,
+            id: envelope.id,
+            seq: result.seq,
+            epoch: this.epochOf(session),
+            duplicate: result.duplicate,
+          });
+        },
+        (error: unknown) => {
+          ctx.metrics.publishes.inc({ result: "failed" });
+          const e =
+            error instanceof ThreadlineError
+              ? error
+              : new ThreadlineError(ErrorCode.PUBLISH_FAILED, "publish failed", { session });
+          conn.sendError(e, rid);
+        },
+      )
+      .finally(() => {
+        this.pendingPublishes--;
+      });
+  }
+}
