@@ -44,6 +44,50 @@ export {
 } from "./ids.ts";
 export type { Limits } from "./limits.ts";
 export { DEFAULT_LIMITS } from "./limits.ts";
+export type {
+  DataPart,
+  FilePart,
+  Message,
+  MessageAppendData,
+  MessageAuthor,
+  MessageEndData,
+  MessageEndStatus,
+  MessageOutcome,
+  MessagePart,
+  MessagePartData,
+  MessageRecord,
+  MessageRole,
+  MessageSnapshotData,
+  MessageStartData,
+  MessageState,
+  MessageStatus,
+  MessageUpdateData,
+  ReasoningPart,
+  SourceDocumentPart,
+  SourceUrlPart,
+  StepStartPart,
+  TextLikeType,
+  TextPart,
+  ToolPart,
+} from "./messages.ts";
+export {
+  applyMessageEvent,
+  emptyMessageState,
+  findMessage,
+  INPUT_EVENT_TYPE,
+  isMessageEndStatus,
+  isMessageEventType,
+  MAX_MESSAGE_DELTA_BYTES,
+  MAX_MESSAGE_PARTS,
+  MAX_MESSAGE_TEXT_BYTES,
+  MAX_MESSAGES,
+  MessageEventType,
+  MessageRejection,
+  messagePartProblem,
+  messageSnapshotData,
+  stepMessageEvent,
+  utf8Length,
+} from "./messages.ts";
 export type { Position } from "./position.ts";
 export { comparePositions, epochFromStreamCreated, isPosition, isSeq, maxPosition } from "./position.ts";
 export type {
