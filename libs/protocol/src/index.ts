@@ -74,7 +74,6 @@ export {
   applyMessageEvent,
   emptyMessageState,
   findMessage,
-  INPUT_EVENT_TYPE,
   isMessageEndStatus,
   isMessageEventType,
   MAX_MESSAGE_DELTA_BYTES,

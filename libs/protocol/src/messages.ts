@@ -1,5 +1,6 @@
 import type { SessionEvent } from "./envelope.ts";
 import { isEventId } from "./ids.ts";
+import { INPUT_EVENT_TYPE } from "./turns.ts";
 
 /**
  * Messages: streamed, mutable chat messages materialized from `message.*`
@@ -19,9 +20,6 @@ export const MessageEventType = {
   SNAPSHOT: "message.snapshot",
 } as const;
 export type MessageEventType = (typeof MessageEventType)[keyof typeof MessageEventType];
-
-/** The client `input` event type; it materializes as a `role: "user"` message. */
-export const INPUT_EVENT_TYPE = "input";
 
 export type MessageRole = "assistant" | "user" | "system";
 const ROLES: ReadonlySet<string> = new Set(["assistant", "user", "system"]);
