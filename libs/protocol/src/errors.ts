@@ -50,6 +50,8 @@ export const ErrorCode = {
   CALL_ALREADY_ANSWERED: "CALL_ALREADY_ANSWERED",
   /** The call was closed (timed out or its turn was cancelled) before this answer. */
   CALL_CLOSED: "CALL_CLOSED",
+  /** Agent SDK: a message writer was used after its message ended (PROTOCOL.md §18). */
+  MESSAGE_ENDED: "MESSAGE_ENDED",
   /** NATS did not store the event (timeout, no responders). Safe to retry with the same event id. */
   PUBLISH_FAILED: "PUBLISH_FAILED",
   /** A dependency (NATS) is unavailable right now. */
