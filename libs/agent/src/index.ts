@@ -11,6 +11,14 @@ export { connectAgent, createAgent } from "./agent.ts";
 export { ErrorCode, ThreadlineError } from "./errors.ts";
 export type { HistoryOptions } from "./history-reader.ts";
 export type { ConsumeInputOptions, InputConsumer, InputHandler } from "./input-consumer.ts";
+export type {
+  AppendOptions,
+  MessagePublisher,
+  MessageWriter,
+  MessageWriterOptions,
+  MessageWriterStats,
+} from "./message-writer.ts";
+export { MESSAGE_WRITER_DEFAULTS, startMessage } from "./message-writer.ts";
 export type { AgentPresence, AgentPresenceOptions, PresenceEnterOptions } from "./presence.ts";
 export type { PresenceChange, PresenceFeed, PresenceFeedHandler } from "./presence-feed.ts";
 export { followPresence } from "./presence-feed.ts";
