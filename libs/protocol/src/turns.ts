@@ -213,6 +213,8 @@ export interface ControlTurnEntry {
   inputSeq?: number;
   /** ms since the Unix epoch. */
   updatedAt: number;
+  /** Set by the gateway when a `cancel` ended the turn while it was `pending`: that cancel event's id. */
+  cancelEvent?: string;
 }
 
 export type ControlCallStatus = "pending" | "answered" | "closed";
@@ -229,6 +231,8 @@ export interface ControlCallEntry {
   /** Set by the gateway when it marks the call `answered`. */
   answeredBy?: Participant;
   answeredAt?: number;
+  /** The id of the accepted `tool.result` / `approval` event (a retry with this id is stored, not refused). */
+  answer?: string;
   /** Set when `closed`. */
   reason?: CallClosedReason;
 }
