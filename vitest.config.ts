@@ -11,6 +11,7 @@ export default defineConfig({
       "services/*/src/**/*.test.ts",
       "test/kit/src/**/*.test.ts",
       "test/integration/**/*.test.ts",
+      "test/deploy/**/*.test.ts",
     ],
     pool: "forks",
     maxWorkers: 2,
