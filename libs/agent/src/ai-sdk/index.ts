@@ -1,0 +1,13 @@
+/**
+ * `@threadline/agent/ai-sdk`: Vercel AI SDK (`ai` v7) integration — publish a
+ * `streamText` result into a session as a streamed message, with the turn's
+ * cancel signal wired into the model call.
+ */
+export type {
+  StreamTextToSessionOptions,
+  StreamTextTurn,
+  UIMessageStreamSource,
+} from "./stream-text-to-session.ts";
+export { streamTextToSession } from "./stream-text-to-session.ts";
+export type { UIMessageStreamOutcome, UIMessageTarget } from "./ui-message-publisher.ts";
+export { publishUIMessageStream } from "./ui-message-publisher.ts";
