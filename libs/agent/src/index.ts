@@ -8,6 +8,12 @@ export type {
   PublishStats,
 } from "./agent.ts";
 export { connectAgent, createAgent } from "./agent.ts";
+export type { AgentServer, ServeAgentOptions, TurnHandler } from "./agent-server.ts";
+export { serveAgent } from "./agent-server.ts";
+export type { AgentSession, OpenSessionOptions } from "./agent-session.ts";
+export { openSession } from "./agent-session.ts";
+export type { ApprovalAnswer, ApprovalOptions, CallOptions, ToolAnswer } from "./client-call.ts";
+export type { TurnRecord } from "./control-state.ts";
 export { ErrorCode, ThreadlineError } from "./errors.ts";
 export type { HistoryOptions } from "./history-reader.ts";
 export type { ConsumeInputOptions, InputConsumer, InputHandler } from "./input-consumer.ts";
@@ -23,5 +29,7 @@ export type { AgentPresence, AgentPresenceOptions, PresenceEnterOptions } from "
 export type { PresenceChange, PresenceFeed, PresenceFeedHandler } from "./presence-feed.ts";
 export { followPresence } from "./presence-feed.ts";
 export type { SubjectRecord } from "./record-decoder.ts";
+export type { Steer } from "./running-turn.ts";
 export type { ProvisionOptions, StreamNames, ThreadlineStreamInfo } from "./stream-provisioner.ts";
 export { lookupThreadline, PROVISION_DEFAULTS, provisionThreadline } from "./stream-provisioner.ts";
+export type { DelegatedTurn, ResumedInfo, TurnContext, TurnHistoryOptions } from "./turn-context.ts";

@@ -312,7 +312,11 @@ function positiveInteger(name: string, value: unknown, min: number): void {
  * pending, max deliver, filter) in line. Safe when several workers start at
  * once: a create that loses the race re-reads and updates.
  */
-async function ensureDurable(jsm: JetStreamManager, stream: string, config: Partial<ConsumerConfig>): Promise<void> {
+export async function ensureDurable(
+  jsm: JetStreamManager,
+  stream: string,
+  config: Partial<ConsumerConfig>,
+): Promise<void> {
   const name = config.durable_name as string;
   const what = `creating input consumer ${name}`;
   for (let round = 0; round < 3; round++) {

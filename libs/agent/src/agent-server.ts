@@ -1,0 +1,572 @@
+import { AckPolicy, type ConsumerConfig, type ConsumerMessages, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { nanos } from "@nats-io/transport-node";
+import {
+  DEFAULT_CONTROL_BUCKET,
+  ErrorCode,
+  INPUT_EVENT_TYPE,
+  isFinalTurnStatus,
+  isTurnId,
+  MAX_TURN_DEPTH,
+  newId,
+  ThreadlineError,
+  type TurnEndData,
+  type TurnEndStatus,
+  TurnEventType,
+  type TurnRequestData,
+  type TurnResumedData,
+  type TurnStartData,
+} from "@threadline/protocol";
+import type { Agent } from "./agent.ts";
+import { controlFeedOf } from "./control-feed.ts";
+import { ControlState, type TurnRecord } from "./control-state.ts";
+import { natsError } from "./errors.ts";
+import { ensureDurable } from "./input-consumer.ts";
+import type { AgentPresence } from "./presence.ts";
+import { decodeRecord, type SubjectRecord } from "./record-decoder.ts";
+import { cancelReason, RunningTurn } from "./running-turn.ts";
+import { createTurnContext, type ResumedInfo, type TurnContext } from "./turn-context.ts";
+import { scanForTakeover } from "./turn-takeover.ts";
+
+/** Runs one turn. Return when done (→ `completed`); throw (→ `failed`); honour `ctx.signal` (→ `cancelled`). */
+export type TurnHandler = (ctx: TurnContext) => Promise<void> | void;
+
+/** Options of {@link serveAgent}. */
+export interface ServeAgentOptions {
+  /** The connected agent the workers publish as (`from` = its id) and consume with. */
+  agent: Agent;
+  /** Pool name (`[A-Za-z0-9_-]`, ≤ 58): `turn.request`s with `data.agent === name` go to this pool. */
+  name: string;
+  /** Entry pools also take user/operator `input` events (turn id = the input's id). Default false. */
+  entry?: boolean;
+  /** Turns this process runs at once; it pulls only as many inputs as it has free slots. Default 8. */
+  concurrency?: number;
+  /**
+   * Lease of a running turn, ms: the durable's ack wait. The worker confirms
+   * it every `leaseMs / 3` (in-progress ack); a worker that stops doing so
+   * (crashed, stalled, partitioned) loses the turn to another worker about
+   * `leaseMs` after its last confirmation. Default 1000; 300–60000.
+   */
+  leaseMs?: number;
+  /** This worker's id in `turn.start` / `turn.resumed` and the control bucket. Default `<agent id>-<random>`. */
+  worker?: string;
+  /** Enter the session's presence (status `busy`) while running turns there. Default true. */
+  presence?: boolean;
+  /** The control KV bucket. Default `"threadline-control"`. */
+  controlBucket?: string;
+  /** Durable consumer name shared by the pool's workers. Default `pool-<name>`. */
+  durable?: string;
+  /** Where a durable that does not exist yet starts (see `ConsumeInputOptions.startAt`). Default `"new"`. */
+  startAt?: "new" | "all";
+  /** Inputs delivered and not yet acknowledged across all workers of the pool. Default 1000. */
+  maxAckPending?: number;
+  handler: TurnHandler;
+  /** Reports failures the pool survives (a failed turn setup is retried after `leaseMs`). Default `console.error`. */
+  onError?: (error: unknown, record?: SubjectRecord) => void;
+}
+
+/** A running worker of a pool. */
+export interface AgentServer extends AsyncDisposable {
+  readonly name: string;
+  readonly worker: string;
+  /** Turns running in this process. */
+  readonly running: number;
+  /**
+   * Stops pulling input and waits for the running turns to end (handlers
+   * should honour `ctx.signal`; `stop` does not abort them). Idempotent.
+   */
+  stop(): Promise<void>;
+  /** Settles when the worker ended (after `stop()`, or when the connection closed). */
+  readonly closed: Promise<void>;
+}
+
+const POOL_NAME = /^[A-Za-z0-9_-]{1,58}$/;
+/** Cancels remembered for turns not (yet) running here, so a turn started right after its cancel still stops. */
+const MAX_REMEMBERED_CANCELS = 10_000;
+const FETCH_EXPIRES_MS = 5000;
+
+/**
+ * Serves one agent pool from this process. Every worker of pool `name` shares
+ * one durable pull consumer over `<prefix>.*.in.>` (work-queue use, explicit
+ * ack, ack wait = `leaseMs`):
+ * - entry pools take `input` events from users/operators, unless an operator
+ *   owns the session (`<session>.owner` in the control bucket): then they ack
+ *   and stay silent; every pool takes `turn.request`s addressed to its name;
+ *   every other in-lane event is acked and ignored;
+ * - the worker claims the turn in the control bucket with a create/CAS
+ *   (`pending` → `running`), publishes `turn.start`, runs `handler`, CASes the
+ *   final status, publishes `turn.end` and acks the input;
+ * - a redelivered input whose turn is `running` under another worker means
+ *   that worker's lease lapsed: this worker CASes the turn to itself,
+ *   publishes `turn.resumed`, ends the previous worker's open messages with
+ *   `message.end {status: "interrupted"}` and runs the handler with
+ *   `ctx.resumed`; a worker that finds its turn taken over aborts it
+ *   (`ctx.signal`) and publishes nothing more for it.
+ * Control events arrive through the agent's single control feed (one ordered
+ * consumer per connection) and are dispatched to the running turns.
+ * @example
+ *   const server = await serveAgent({ agent, name: "helper", entry: true, concurrency: 4,
+ *     async handler(ctx) { await ctx.publish({ type: "note", data: { text: `echo ${ctx.text}` } }); } });
+ */
+export async function serveAgent(options: ServeAgentOptions): Promise<AgentServer> {
+  const o = resolveOptions(options);
+  const { agent } = options;
+  const control = new ControlState(await new Kvm(agent.js).open(o.controlBucket));
+  const config: Partial<ConsumerConfig> = {
+    durable_name: o.durable,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(o.leaseMs),
+    max_ack_pending: o.maxAckPending,
+    max_deliver: -1,
+    filter_subject: agent.info.subjects.allInput(),
+    deliver_policy: o.startAt === "all" ? DeliverPolicy.All : DeliverPolicy.New,
+  };
+  await ensureDurable(agent.jsm, agent.info.stream, config);
+  const worker = new PoolWorker(agent, control, o, config);
+  await worker.start();
+  return worker;
+}
+
+type Resolved = Required<Omit<ServeAgentOptions, "agent">>;
+
+function resolveOptions(options: ServeAgentOptions): Resolved {
+  if (!options?.agent) throw new TypeError("serveAgent needs options.agent (from connectAgent / createAgent)");
+  if (typeof options.name !== "string" || !POOL_NAME.test(options.name)) {
+    throw new TypeError(`name must be 1-58 characters of [A-Za-z0-9_-], got ${JSON.stringify(options.name)}`);
+  }
+  if (typeof options.handler !== "function") throw new TypeError("handler must be a function");
+  const o: Resolved = {
+    name: options.name,
+    entry: options.entry ?? false,
+    concurrency: options.concurrency ?? 8,
+    leaseMs: options.leaseMs ?? 1000,
+    worker: options.worker ?? `${options.agent.id.slice(0, 100)}-${newId().slice(0, 8)}`,
+    presence: options.presence ?? true,
+    controlBucket: options.controlBucket ?? DEFAULT_CONTROL_BUCKET,
+    durable: options.durable ?? `pool-${options.name}`,
+    startAt: options.startAt ?? "new",
+    maxAckPending: options.maxAckPending ?? 1000,
+    handler: options.handler,
+    onError: options.onError ?? ((error, record) => console.error("threadline agent pool:", error, record?.event.id)),
+  };
+  integerIn("concurrency", o.concurrency, 1, 10_000);
+  integerIn("leaseMs", o.leaseMs, 300, 60_000);
+  integerIn("maxAckPending", o.maxAckPending, o.concurrency, 1_000_000);
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(o.worker)) throw new TypeError("worker must be 1-128 characters of [A-Za-z0-9_-]");
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(o.durable)) throw new TypeError("durable must be 1-64 characters of [A-Za-z0-9_-]");
+  if (o.startAt !== "new" && o.startAt !== "all") throw new TypeError('startAt must be "new" or "all"');
+  return o;
+}
+
+function integerIn(name: string, value: number, min: number, max: number): void {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
+  }
+}
+
+/** How an in-lane event maps to a turn of this pool. */
+interface Route {
+  turn: string;
+  parent: string | undefined;
+  ancestors: string[];
+  fromUser: boolean;
+}
+
+type Claim =
+  | { kind: "start"; revision: number; entry: TurnRecord }
+  | { kind: "takeover"; revision: number; entry: TurnRecord; previousWorker: string }
+  | { kind: "ended" };
+
+class PoolWorker implements AgentServer {
+  readonly name: string;
+  readonly worker: string;
+  closed: Promise<void> = Promise.resolve();
+  private readonly turns = new Map<string, RunningTurn>();
+  private readonly bySession = new Map<string, Set<RunningTurn>>();
+  private readonly recentCancels = new Map<string, SubjectRecord>();
+  private readonly tasks = new Set<Promise<void>>();
+  private readonly presences = new Map<string, { presence: AgentPresence; users: number }>();
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+  private batch: ConsumerMessages | undefined;
+  private slotFreed: (() => void) | undefined;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly agent: Agent,
+    private readonly control: ControlState,
+    private readonly o: Resolved,
+    private readonly config: Partial<ConsumerConfig>,
+  ) {
+    this.name = o.name;
+    this.worker = o.worker;
+  }
+
+  get running(): number {
+    return this.turns.size;
+  }
+
+  async start(): Promise<void> {
+    this.unsubscribe = await controlFeedOf(this.agent).subscribe("*", (record) => this.onControl(record));
+    this.closed = this.pull()
+      .catch((error: unknown) => this.o.onError(natsError(`agent pool ${this.name} stopped`, error)))
+      .then(async () => {
+        this.stopping = true;
+        while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
+        this.unsubscribe?.();
+      });
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      this.slotFreed?.();
+      await this.batch?.close().catch(() => {});
+      await this.closed;
+    })();
+    return this.stopped;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  private onControl(record: SubjectRecord): void {
+    const e = record.event;
+    if (e.type === "cancel" && e.turn !== undefined) {
+      const key = `${record.session}/${e.turn}`;
+      this.recentCancels.delete(key);
+      this.recentCancels.set(key, record);
+      if (this.recentCancels.size > MAX_REMEMBERED_CANCELS) {
+        this.recentCancels.delete(this.recentCancels.keys().next().value as string);
+      }
+    }
+    const running = this.bySession.get(record.session);
+    if (running) for (const turn of running) turn.dispatch(record);
+  }
+
+  /** Pulls as many inputs as there are free slots, until stopped. */
+  private async pull(): Promise<void> {
+    const { agent, o } = this;
+    let consumer = await agent.js.consumers.get(agent.info.stream, o.durable);
+    let failures = 0;
+    while (!this.stopping) {
+      while (this.tasks.size >= o.concurrency && !this.stopping) {
+        await new Promise<void>((resolve) => {
+          this.slotFreed = resolve;
+        });
+      }
+      if (this.stopping || agent.nc.isClosed()) return;
+      try {
+        const batch = await consumer.fetch({
+          max_messages: o.concurrency - this.tasks.size,
+          expires: FETCH_EXPIRES_MS,
+        });
+        this.batch = batch;
+        for await (const m of batch) {
+          if (this.stopping) {
+            quietly(() => m.nak()); // not started: let another worker have it now
+            continue;
+          }
+          this.track(this.deliver(m));
+        }
+        failures = 0;
+      } catch (error) {
+        if (this.stopping || agent.nc.isClosed()) return;
+        this.o.onError(natsError(`pulling input for pool ${this.name}`, error));
+        await sleep(Math.min(100 * 2 ** failures++, 5000));
+        try {
+          await ensureDurable(agent.jsm, agent.info.stream, this.config);
+          consumer = await agent.js.consumers.get(agent.info.stream, o.durable);
+        } catch (reopen) {
+          this.o.onError(natsError(`reopening the consumer of pool ${this.name}`, reopen));
+        }
+      }
+    }
+  }
+
+  private track(task: Promise<void>): void {
+    this.tasks.add(task);
+    void task.finally(() => {
+      this.tasks.delete(task);
+      const wake = this.slotFreed;
+      this.slotFreed = undefined;
+      wake?.();
+    });
+  }
+
+  private async deliver(m: JsMsg): Promise<void> {
+    const record = decodeRecord(this.agent.info.subjects, m.subject, m.seq, m.data);
+    if (typeof record === "string") {
+      quietly(() => m.term());
+      this.o.onError(new ThreadlineError(ErrorCode.INVALID_FRAME, `input seq ${m.seq} dropped: ${record}`));
+      return;
+    }
+    const route = this.route(record);
+    if (!route) {
+      quietly(() => m.ack());
+      return;
+    }
+    const key = `${record.session}/${route.turn}`;
+    // A second delivery of a turn running here (this worker was slow to confirm): the running
+    // delivery's in-progress acks and final ack cover the stream seq, so this one is left alone.
+    if (this.turns.has(key)) return;
+    const heartbeat = setInterval(() => quietly(() => m.working()), Math.floor(this.o.leaseMs / 3));
+    try {
+      const acked = await this.runTurn(record, route);
+      clearInterval(heartbeat);
+      if (acked) await m.ackAck().catch((error: unknown) => this.o.onError(natsError("acking input", error), record));
+    } catch (error) {
+      clearInterval(heartbeat);
+      this.o.onError(error, record);
+      quietly(() => m.nak(this.o.leaseMs));
+    }
+  }
+
+  private route(record: SubjectRecord): Route | undefined {
+    const e = record.event;
+    if (e.type === INPUT_EVENT_TYPE) {
+      if (!this.o.entry || (e.from.kind !== "user" && e.from.kind !== "operator")) return undefined;
+      if (!isTurnId(e.id)) {
+        this.o.onError(new ThreadlineError(ErrorCode.INVALID_FRAME, `input id ${e.id} is not a turn id; ignored`));
+        return undefined;
+      }
+      return { turn: e.id, parent: undefined, ancestors: [], fromUser: true };
+    }
+    if (e.type === TurnEventType.REQUEST) {
+      const data = e.data as Partial<TurnRequestData> | undefined;
+      if (data?.agent !== this.name) return undefined;
+      const turn = e.turn ?? e.id;
+      const ancestors = Array.isArray(data.ancestors) ? data.ancestors : [];
+      if (!isTurnId(turn) || ancestors.length > MAX_TURN_DEPTH || !ancestors.every(isTurnId)) {
+        this.o.onError(new ThreadlineError(ErrorCode.INVALID_FRAME, `turn.request ${e.id} is malformed; ignored`));
+        return undefined;
+      }
+      const parent = isTurnId(data.parent) ? data.parent : undefined;
+      return { turn, parent, ancestors, fromUser: false };
+    }
+    return undefined;
+  }
+
+  /** Runs one turn; resolves true when the input should be acked, false when another worker owns it now. */
+  private async runTurn(record: SubjectRecord, route: Route): Promise<boolean> {
+    const { session } = record;
+    const { control, o } = this;
+    if (route.fromUser && (await control.operatorOwner(session))) return true; // an operator answers: stay silent
+    const running = new RunningTurn(session, route.turn, route.ancestors);
+    // Registered before the claim: a cancel stored after the claim reaches it.
+    this.register(running);
+    try {
+      const claim = await this.claim(record, route);
+      if (claim.kind === "ended") return true;
+      let revision = claim.revision;
+      let entry = claim.entry;
+      let resumed: ResumedInfo | undefined;
+      let cancel = this.rememberedCancel(running);
+      if (claim.kind === "takeover") {
+        const scan = await scanForTakeover(
+          this.agent.history(session, { after: record.seq }),
+          route.turn,
+          route.ancestors,
+        );
+        cancel ??= scan.cancel;
+        const data: TurnResumedData = {
+          agent: this.name,
+          worker: this.worker,
+          previousWorker: claim.previousWorker,
+          reason: "lease-expired",
+          attempt: entry.attempt ?? 1,
+        };
+        await this.publish(session, route.turn, { type: TurnEventType.RESUMED, ref: record.event.id, data });
+        for (const id of scan.openMessages) {
+          await this.publish(session, route.turn, { type: "message.end", ref: id, data: { status: "interrupted" } });
+        }
+        resumed = { ...data, interrupted: scan.openMessages };
+      } else {
+        const data: TurnStartData = { agent: this.name, worker: this.worker };
+        if (route.parent !== undefined) data.parent = route.parent;
+        if (route.ancestors.length > 0) data.ancestors = route.ancestors;
+        await this.publish(session, route.turn, { type: TurnEventType.START, ref: record.event.id, data });
+      }
+      if (cancel) running.abort(cancelReason(cancel));
+
+      // Lease: the in-progress acks keep the input ours at the server; the control entry tells us
+      // if another worker took the turn anyway (we stalled past the lease): then stop, silently.
+      let leaseLost = false;
+      let ending = false;
+      let checking = false;
+      const leaseCheck = setInterval(
+        () => {
+          if (checking || ending) return;
+          checking = true;
+          void control
+            .getTurn(session, route.turn)
+            .then((current) => {
+              if (ending || leaseLost || current?.revision === revision) return;
+              leaseLost = true;
+              running.abort(
+                new ThreadlineError(ErrorCode.TURN_ENDED, `turn ${route.turn} was taken over by another worker`, {
+                  session,
+                  retryable: false,
+                }),
+              );
+            })
+            .catch(() => {})
+            .finally(() => {
+              checking = false;
+            });
+        },
+        Math.floor(o.leaseMs / 3),
+      );
+
+      let status: TurnEndStatus = "completed";
+      let failure: string | undefined;
+      try {
+        if (!running.signal.aborted) {
+          await this.enterPresence(session);
+          try {
+            await o.handler(
+              createTurnContext({
+                agent: this.agent,
+                control,
+                running,
+                pool: this.name,
+                worker: this.worker,
+                input: record,
+                parent: route.parent,
+                resumed,
+              }),
+            );
+          } catch (error) {
+            if (!running.signal.aborted) {
+              status = "failed";
+              failure = error instanceof Error ? error.message : String(error);
+            }
+          } finally {
+            this.leavePresence(session);
+          }
+        }
+      } finally {
+        ending = true;
+        clearInterval(leaseCheck);
+      }
+      if (leaseLost) return false;
+      if (running.signal.aborted) status = "cancelled";
+
+      entry = { ...entry, status, updatedAt: Date.now() };
+      const next = await control.casTurn(session, route.turn, entry, revision);
+      if (next === undefined) return false; // taken over meanwhile: the new owner reports the turn
+      revision = next;
+      const end: TurnEndData = { status };
+      const reason = running.signal.reason;
+      if (status === "cancelled" && reason instanceof Error) end.reason = reason.message.slice(0, 1024);
+      if (failure !== undefined) end.error = failure.slice(0, 1024);
+      await this.publish(session, route.turn, { type: TurnEventType.END, ref: record.event.id, data: end });
+      return true;
+    } finally {
+      running.end();
+      this.unregister(running);
+    }
+  }
+
+  /** Claims the turn in the control bucket: start it, take it over, or learn it already ended. */
+  private async claim(record: SubjectRecord, route: Route): Promise<Claim> {
+    const { session } = record;
+    for (;;) {
+      const base: TurnRecord = {
+        status: "running",
+        agent: this.name,
+        worker: this.worker,
+        inputSeq: record.seq,
+        updatedAt: Date.now(),
+      };
+      if (route.parent !== undefined) base.parent = route.parent;
+      if (route.ancestors.length > 0) base.ancestors = route.ancestors;
+      const current = await this.control.getTurn(session, route.turn);
+      if (!current) {
+        const entry = { ...base, attempt: 0 };
+        const revision = await this.control.createTurn(session, route.turn, entry);
+        if (revision !== undefined) return { kind: "start", revision, entry };
+        continue;
+      }
+      const value = current.value;
+      if (isFinalTurnStatus(value.status)) return { kind: "ended" };
+      if (value.status === "pending") {
+        const entry = { ...base, attempt: 0 };
+        const revision = await this.control.casTurn(session, route.turn, entry, current.revision);
+        if (revision !== undefined) return { kind: "start", revision, entry };
+        continue;
+      }
+      // `running` elsewhere, and the server redelivered the input: the owner's lease lapsed.
+      const entry = { ...base, attempt: (value.attempt ?? 0) + 1 };
+      const revision = await this.control.casTurn(session, route.turn, entry, current.revision);
+      if (revision !== undefined) {
+        return { kind: "takeover", revision, entry, previousWorker: value.worker ?? "unknown" };
+      }
+    }
+  }
+
+  private rememberedCancel(running: RunningTurn): SubjectRecord | undefined {
+    for (const turn of [running.turn, ...running.ancestors]) {
+      const cancel = this.recentCancels.get(`${running.session}/${turn}`);
+      if (cancel) return cancel;
+    }
+    return undefined;
+  }
+
+  private publish(session: string, turn: string, event: { type: string; ref: string; data: unknown }) {
+    return this.agent.publish(session, { ...event, turn });
+  }
+
+  private register(running: RunningTurn): void {
+    this.turns.set(`${running.session}/${running.turn}`, running);
+    let set = this.bySession.get(running.session);
+    if (!set) {
+      set = new Set();
+      this.bySession.set(running.session, set);
+    }
+    set.add(running);
+  }
+
+  private unregister(running: RunningTurn): void {
+    const key = `${running.session}/${running.turn}`;
+    if (this.turns.get(key) === running) this.turns.delete(key);
+    const set = this.bySession.get(running.session);
+    set?.delete(running);
+    if (set?.size === 0) this.bySession.delete(running.session);
+  }
+
+  private async enterPresence(session: string): Promise<void> {
+    if (!this.o.presence) return;
+    const held = this.presences.get(session);
+    if (held) {
+      held.users++;
+      return;
+    }
+    const presence = this.agent.presence(session);
+    this.presences.set(session, { presence, users: 1 });
+    await presence
+      .enter({ status: "busy", name: this.name, metadata: { worker: this.worker } })
+      .catch((error: unknown) => this.o.onError(error));
+  }
+
+  private leavePresence(session: string): void {
+    const held = this.presences.get(session);
+    if (!held || --held.users > 0) return;
+    this.presences.delete(session);
+    void held.presence.close().catch((error: unknown) => this.o.onError(error));
+  }
+}
+
+/** Acks are publishes; on a closed connection they throw, and the server redelivers anyway. */
+function quietly(ack: () => void): void {
+  try {
+    ack();
+  } catch {
+    // redelivered after the lease
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

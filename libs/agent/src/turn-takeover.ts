@@ -1,0 +1,36 @@
+import { ControlEventType } from "@threadline/protocol";
+import type { SubjectRecord } from "./record-decoder.ts";
+
+/** What a worker taking a turn over learns from the session's events stored after the turn's input. */
+export interface TakeoverScan {
+  /** Ids of messages of the turn with a `message.start` and no `message.end`, in start order. */
+  openMessages: string[];
+  /** The first stored `cancel` of the turn or of an ancestor, if any (the previous worker may have missed it). */
+  cancel: SubjectRecord | undefined;
+}
+
+/**
+ * Scans the events stored after a turn's input for what the previous worker
+ * left behind: its open messages (to end them `interrupted`, so no client
+ * shows "streaming" forever) and a cancel it did not act on. Message ids are
+ * the `message.*` events' `ref` (PROTOCOL.md §18).
+ */
+export async function scanForTakeover(
+  events: AsyncIterable<SubjectRecord>,
+  turn: string,
+  ancestors: readonly string[],
+): Promise<TakeoverScan> {
+  const open = new Set<string>();
+  let cancel: SubjectRecord | undefined;
+  for await (const record of events) {
+    const e = record.event;
+    if (e.type === ControlEventType.CANCEL && e.turn !== undefined) {
+      if (!cancel && (e.turn === turn || ancestors.includes(e.turn))) cancel = record;
+      continue;
+    }
+    if (e.turn !== turn || e.ref === undefined) continue;
+    if (e.type === "message.start") open.add(e.ref);
+    else if (e.type === "message.end") open.delete(e.ref);
+  }
+  return { openMessages: [...open], cancel };
+}
