@@ -46,7 +46,7 @@ export interface MemberReport {
 
 export interface TurnReport {
   id: string;
-  /** From the control bucket when it has the turn, else from the events. */
+  /** The `turn.end` status once stored; before that the control bucket's, else the events'. */
   status: string;
   eventStatus: string;
   controlStatus?: string;
@@ -177,7 +177,8 @@ export function buildReport(input: ReportInput): SessionReport {
     const c = controlTurns.get(id);
     const turn: TurnReport = {
       id,
-      status: c?.status ?? h?.status ?? "unknown",
+      // A stored turn.end is final; otherwise the control bucket is the fresher source.
+      status: h?.endSeq !== undefined ? h.status : (c?.status ?? h?.status ?? "unknown"),
       eventStatus: h?.status ?? "no events",
       resumes: h?.resumes ?? 0,
       messages: h?.messages ?? 0,
