@@ -11,6 +11,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   delivery: async () => (await import("./delivery.ts")).delivery,
   resume: async () => (await import("./resume.ts")).resume,
   presence: async () => (await import("./presence.ts")).presence,
+  scale: async () => (await import("./scale.ts")).scale,
 };
 
 function usage(scenarios: Scenario[]): string {
