@@ -72,10 +72,13 @@ export interface AgentServer extends AsyncDisposable {
   /** Turns running in this process. */
   readonly running: number;
   /**
-   * Stops pulling input and waits for the running turns to end (handlers
-   * should honour `ctx.signal`; `stop` does not abort them). Idempotent.
+   * Stops pulling input and waits up to `graceMs` (default 10000) for the
+   * running turns to end. Turns still running then are handed over: their
+   * signal fires (reason `CLOSED`), nothing more is published for them, and
+   * their input is returned to the pool at once, so another worker takes
+   * them over (`turn.resumed`). Idempotent.
    */
-  stop(): Promise<void>;
+  stop(options?: { graceMs?: number }): Promise<void>;
   /** Settles when the worker ended (after `stop()`, or when the connection closed). */
   readonly closed: Promise<void>;
 }
@@ -84,6 +87,7 @@ const POOL_NAME = /^[A-Za-z0-9_-]{1,58}$/;
 /** Cancels remembered for turns not (yet) running here, so a turn started right after its cancel still stops. */
 const MAX_REMEMBERED_CANCELS = 10_000;
 const FETCH_EXPIRES_MS = 5000;
+const DEFAULT_STOP_GRACE_MS = 10_000;
 
 /**
  * Serves one agent pool from this process. Every worker of pool `name` shares
@@ -185,6 +189,8 @@ class PoolWorker implements AgentServer {
   private readonly bySession = new Map<string, Set<RunningTurn>>();
   private readonly recentCancels = new Map<string, SubjectRecord>();
   private readonly tasks = new Set<Promise<void>>();
+  /** Turns aborted by `stop` after the grace period: returned to the pool, not ended. */
+  private readonly handedOver = new WeakSet<RunningTurn>();
   private readonly presences = new Map<string, { presence: AgentPresence; users: number }>();
   private stopping = false;
   private stopped: Promise<void> | undefined;
@@ -217,12 +223,23 @@ class PoolWorker implements AgentServer {
       });
   }
 
-  stop(): Promise<void> {
+  stop(options: { graceMs?: number } = {}): Promise<void> {
     this.stopped ??= (async () => {
       this.stopping = true;
       this.slotFreed?.();
       await this.batch?.close().catch(() => {});
+      const grace = setTimeout(() => {
+        for (const running of this.turns.values()) {
+          this.handedOver.add(running);
+          running.abort(
+            new ThreadlineError(ErrorCode.CLOSED, `worker ${this.worker} stopped; the turn is handed over`, {
+              session: running.session,
+            }),
+          );
+        }
+      }, options.graceMs ?? DEFAULT_STOP_GRACE_MS);
       await this.closed;
+      clearTimeout(grace);
     })();
     return this.stopped;
   }
@@ -313,9 +330,13 @@ class PoolWorker implements AgentServer {
     if (this.turns.has(key)) return;
     const heartbeat = setInterval(() => quietly(() => m.working()), Math.floor(this.o.leaseMs / 3));
     try {
-      const acked = await this.runTurn(record, route);
+      const outcome = await this.runTurn(record, route);
       clearInterval(heartbeat);
-      if (acked) await m.ackAck().catch((error: unknown) => this.o.onError(natsError("acking input", error), record));
+      if (outcome === "ack") {
+        await m.ackAck().catch((error: unknown) => this.o.onError(natsError("acking input", error), record));
+      } else if (outcome === "hand-over") {
+        quietly(() => m.nak());
+      }
     } catch (error) {
       clearInterval(heartbeat);
       this.o.onError(error, record);
@@ -348,17 +369,21 @@ class PoolWorker implements AgentServer {
     return undefined;
   }
 
-  /** Runs one turn; resolves true when the input should be acked, false when another worker owns it now. */
-  private async runTurn(record: SubjectRecord, route: Route): Promise<boolean> {
+  /**
+   * Runs one turn. Resolves `ack` when the input is done with, `lost` when
+   * another worker owns the turn now (no ack: that worker's delivery is
+   * live), `hand-over` when this worker stopped mid-turn (nak: redeliver now).
+   */
+  private async runTurn(record: SubjectRecord, route: Route): Promise<"ack" | "lost" | "hand-over"> {
     const { session } = record;
     const { control, o } = this;
-    if (route.fromUser && (await control.operatorOwner(session))) return true; // an operator answers: stay silent
+    if (route.fromUser && (await control.operatorOwner(session))) return "ack"; // an operator answers: stay silent
     const running = new RunningTurn(session, route.turn, route.ancestors);
     // Registered before the claim: a cancel stored after the claim reaches it.
     this.register(running);
     try {
       const claim = await this.claim(record, route);
-      if (claim.kind === "ended") return true;
+      if (claim.kind === "ended") return "ack";
       let revision = claim.revision;
       let entry = claim.entry;
       let resumed: ResumedInfo | undefined;
@@ -450,19 +475,20 @@ class PoolWorker implements AgentServer {
         ending = true;
         clearInterval(leaseCheck);
       }
-      if (leaseLost) return false;
+      if (leaseLost) return "lost";
+      if (this.handedOver.has(running)) return "hand-over";
       if (running.signal.aborted) status = "cancelled";
 
       entry = { ...entry, status, updatedAt: Date.now() };
       const next = await control.casTurn(session, route.turn, entry, revision);
-      if (next === undefined) return false; // taken over meanwhile: the new owner reports the turn
+      if (next === undefined) return "lost"; // taken over meanwhile: the new owner reports the turn
       revision = next;
       const end: TurnEndData = { status };
       const reason = running.signal.reason;
       if (status === "cancelled" && reason instanceof Error) end.reason = reason.message.slice(0, 1024);
       if (failure !== undefined) end.error = failure.slice(0, 1024);
       await this.publish(session, route.turn, { type: TurnEventType.END, ref: record.event.id, data: end });
-      return true;
+      return "ack";
     } finally {
       running.end();
       this.unregister(running);

@@ -1,0 +1,44 @@
+import { serveAgent } from "@threadline/agent";
+import { expect, onTestFinished, test } from "vitest";
+import { deviceClient, messageText, sessionLog } from "./support/control-agent.ts";
+import { scriptedHandler } from "./support/control-agent-handler.ts";
+import { startStack } from "./support/stack.ts";
+
+test("two concurrent turns in one session interleave; cancelling one leaves the other to complete", async () => {
+  const stack = await startStack();
+  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const server = await serveAgent({
+    agent: stack.agent,
+    name: "researcher",
+    entry: true,
+    concurrency: 4,
+    handler: scriptedHandler,
+  });
+  onTestFinished(() => server.stop({ graceMs: 0 }));
+  const session = await deviceClient(stack, "alice", "tab").attach("concurrent1", { from: "start" });
+  const log = sessionLog(session);
+
+  const { id: first } = await session.publish({ type: "input", data: { text: "stream 300" } });
+  const { id: second } = await session.publish({ type: "input", data: { text: "stream 40" } });
+  const startOf = async (turn: string) =>
+    (await log.next((r) => r.event.type === "message.start" && r.event.turn === turn)).event.ref!;
+  const [firstMessage, secondMessage] = [await startOf(first), await startOf(second)];
+  await log.next((r) => r.event.type === "message.append" && r.event.ref === secondMessage);
+  await session.publish({ type: "cancel", turn: first });
+
+  const firstEnd = await log.next((r) => r.event.type === "turn.end" && r.event.turn === first);
+  expect(firstEnd.event.data).toMatchObject({ status: "cancelled" });
+  const secondEnd = await log.next((r) => r.event.type === "turn.end" && r.event.turn === second);
+  expect(secondEnd.event.data).toEqual({ status: "completed" });
+  expect(firstEnd.seq).toBeLessThan(secondEnd.seq);
+
+  // Interleaved: deltas of both messages alternate in the stream while both ran.
+  const turnsInOrder = log.records.filter((r) => r.event.type === "message.append").map((r) => r.event.turn);
+  const switches = turnsInOrder.filter((t, i) => i > 0 && t !== turnsInOrder[i - 1]).length;
+  expect(switches).toBeGreaterThan(2);
+  // The second turn's message is whole; the first stopped early.
+  expect(messageText(log.records, secondMessage).trim().split(" ")).toHaveLength(40);
+  expect(messageText(log.records, firstMessage).trim().split(" ").length).toBeLessThan(300);
+  const firstMessageEnd = await log.next((r) => r.event.type === "message.end" && r.event.ref === firstMessage);
+  expect(firstMessageEnd.event.data).toEqual({ status: "cancelled" });
+});

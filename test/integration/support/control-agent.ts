@@ -1,0 +1,105 @@
+import { spawn } from "node:child_process";
+import { dirname, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import {
+  createClient,
+  memoryStorage,
+  type PositionStorage,
+  type SessionHandle,
+  type ThreadlineClient,
+} from "@threadline/client";
+import type { SessionRecord } from "@threadline/protocol";
+import { waitFor } from "@threadline/test-kit";
+import { onTestFinished } from "vitest";
+import WebSocket from "ws";
+import type { Stack } from "./stack.ts";
+import type { TokenClaims } from "./tokens.ts";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+/** A pool worker in its own process (support/control-worker-process.ts). */
+export interface WorkerProcess {
+  readonly pid: number;
+  readonly worker: string;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+export async function startWorkerProcess(
+  natsUrl: string,
+  options: { worker: string; pool?: string; leaseMs?: number; agentId?: string },
+): Promise<WorkerProcess> {
+  const proc = spawn(process.execPath, ["--import", "tsx", resolve(HERE, "control-worker-process.ts")], {
+    env: {
+      ...process.env,
+      NATS_URL: natsUrl,
+      WORKER: options.worker,
+      POOL: options.pool ?? "assistant",
+      AGENT_ID: options.agentId ?? "assistant",
+      LEASE_MS: String(options.leaseMs ?? 1000),
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise<void>((done) => proc.once("exit", () => done()));
+  await new Promise<void>((ready, fail) => {
+    const lines = createInterface({ input: proc.stdout! });
+    lines.on("line", (line) => {
+      if (line.includes("worker-ready")) ready();
+    });
+    proc.once("exit", (code) => fail(new Error(`worker process exited with ${code} before it was ready`)));
+  });
+  return {
+    pid: proc.pid!,
+    worker: options.worker,
+    async kill(signal) {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** Every event a client session handle applies, in order, with helpers to wait for one. */
+export interface SessionLog {
+  readonly records: SessionRecord[];
+  next(match: (record: SessionRecord) => boolean, timeoutMs?: number): Promise<SessionRecord>;
+  ofTurn(turn: string): SessionRecord[];
+}
+
+export function sessionLog(handle: SessionHandle): SessionLog {
+  const records: SessionRecord[] = [];
+  void (async () => {
+    for await (const record of handle.events()) records.push(record);
+  })().catch(() => {});
+  return {
+    records,
+    next: (match, timeoutMs = 10_000) => waitFor(() => records.find(match), { timeoutMs }),
+    ofTurn: (turn) => records.filter((r) => r.event.turn === turn),
+  };
+}
+
+/** The text an assistant message accumulated from its `message.append` events. */
+export function messageText(records: SessionRecord[], id: string): string {
+  return records
+    .filter((r) => r.event.type === "message.append" && r.event.ref === id)
+    .map((r) => (r.event.data as { delta: string }).delta)
+    .join("");
+}
+
+/** A client (one browser tab / device) of `sub` on the stack's gateway, closed when the test ends. */
+export function deviceClient(
+  stack: Stack,
+  sub: string,
+  device: string,
+  options: { storage?: PositionStorage; role?: TokenClaims["role"] } = {},
+): ThreadlineClient {
+  const client = createClient({
+    url: stack.gateway.url,
+    token: () => stack.token({ sub, ...(options.role === undefined ? {} : { role: options.role }) }),
+    device,
+    storage: options.storage ?? memoryStorage(),
+    WebSocket: WebSocket as never,
+    reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+  });
+  onTestFinished(() => client.close());
+  return client;
+}
