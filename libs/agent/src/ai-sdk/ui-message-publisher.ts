@@ -147,20 +147,20 @@ function isTextLike(part: MessagePart): part is MessagePart & { type: "text" | "
   return (part.type === "text" || part.type === "reasoning") && typeof (part as { text?: unknown }).text === "string";
 }
 
-/** The part as stored: text-like parts without their streaming `state` (the view sets it), nothing undefined. */
+/**
+ * The part as stored, without undefined fields. Text-like parts are
+ * `state: "streaming"` as if opened by appends: `message.end` marks them `done`.
+ */
 function clean(part: MessagePart): MessagePart {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(part)) {
-    if (value === undefined) continue;
-    if (key === "state" && (part.type === "text" || part.type === "reasoning")) continue;
-    out[key] = value;
-  }
+  for (const [key, value] of Object.entries(part)) if (value !== undefined) out[key] = value;
+  if (part.type === "text" || part.type === "reasoning") out.state = "streaming";
   return out as unknown as MessagePart;
 }
 
-/** JSON of a text-like part's fields other than its type and text. */
+/** JSON of a text-like part's fields other than its type, text and state. */
 function extras(part: MessagePart): string {
-  const { type: _type, text: _text, ...rest } = part as MessagePart & { text?: string };
+  const { type: _type, text: _text, state: _state, ...rest } = part as MessagePart & { text?: string; state?: string };
   return JSON.stringify(rest);
 }
 

@@ -1,7 +1,7 @@
-import { isTurnId, newId } from "@threadline/protocol";
+import { isTurnId, type Message, newId } from "@threadline/protocol";
 import type { ChatTransport, UIMessage, UIMessageChunk } from "ai";
 import type { SessionHandle } from "../session-handle.ts";
-import { type MessagePart, type TrackedMessage, TurnTracker } from "./turn-tracker.ts";
+import { TurnTracker } from "./turn-tracker.ts";
 import { UIChunkWriter } from "./ui-chunk-writer.ts";
 
 export interface ThreadlineChatTransportOptions<UI_MESSAGE extends UIMessage = UIMessage> {
@@ -82,7 +82,7 @@ export class ThreadlineChatTransport<UI_MESSAGE extends UIMessage = UIMessage> i
     // A turn's assistant messages (sub-turns included) are one UI message, as sendMessages streams them.
     const byRoot = new Map<string, UIMessage>();
     const out: UIMessage[] = [];
-    for (const message of tracker.messages()) {
+    for (const message of tracker.messages) {
       const root =
         message.role === "assistant" && message.turn !== undefined ? tracker.rootOf(message.turn) : undefined;
       const ui = toUIMessage(message);
@@ -215,16 +215,11 @@ function defaultInput(message: UIMessage): Record<string, unknown> {
   return { text, parts: message.parts };
 }
 
-function toUIMessage(message: TrackedMessage): UIMessage {
-  const parts = message.parts.map((p: MessagePart) =>
-    (p.type === "text" || p.type === "reasoning") && message.status !== "streaming" && p.state === undefined
-      ? { ...p, state: "done" }
-      : p,
-  );
+function toUIMessage(message: Message): UIMessage {
   return {
     id: message.id,
     role: message.role,
-    parts,
+    parts: [...message.parts] as UIMessage["parts"],
     ...(message.metadata === undefined ? {} : { metadata: message.metadata }),
   } as UIMessage;
 }

@@ -1,5 +1,8 @@
 import type { UIMessageChunk } from "ai";
-import type { MessagePart, TurnView } from "./turn-tracker.ts";
+import type { TurnView } from "./turn-tracker.ts";
+
+/** A part read field by field (the protocol's `MessagePart` union, any shape). */
+type MessagePart = { type: string } & Record<string, unknown>;
 
 /** How far a tool part has been sent, in the order the AI SDK moves a tool call through. */
 const TOOL_STAGES: Record<string, number> = {
@@ -41,6 +44,8 @@ export class UIChunkWriter {
   private started = false;
   private finished = false;
   private metadataJson: string | undefined;
+  /** The parts being synced. */
+  private current: readonly MessagePart[] = [];
 
   /** Chunks that bring the chat from what was sent so far to `view`. */
   sync(view: TurnView): UIMessageChunk[] {
@@ -60,7 +65,8 @@ export class UIChunkWriter {
         out.push({ type: "message-metadata", messageMetadata: metadata });
       }
     }
-    const parts = view.messages.flatMap((m) => m.parts);
+    const parts = view.messages.flatMap((m) => m.parts as readonly MessagePart[]);
+    this.current = parts;
     if (!this.expressible(parts)) {
       const step = lastStepStart(this.sent);
       if (!this.samePrefix(parts, step + 1)) return out;
@@ -138,9 +144,10 @@ export class UIChunkWriter {
       const text = typeof part.text === "string" ? part.text : "";
       if (!sent) {
         this.closeOpen(i, out);
-        const id = `p${i}`;
+        // The part's own id (reasoning parts carry the model's) keeps it; parts without one get their index.
+        const id = typeof part.id === "string" && part.id.length > 0 ? part.id : `p${i}`;
         this.sent[i] = { type: part.type, text, openId: id };
-        out.push({ type: part.type === "text" ? "text-start" : "reasoning-start", id });
+        out.push({ type: part.type === "text" ? "text-start" : "reasoning-start", id, ...metadataOf(part) });
         if (text.length > 0) out.push(delta(part.type, id, text));
       } else if (sent.openId !== undefined && text.length > (sent.text ?? "").length) {
         out.push(delta(part.type, sent.openId, text.slice((sent.text ?? "").length)));
@@ -213,15 +220,25 @@ export class UIChunkWriter {
     this.sent[i] = { type: part.type, toolCallId, stage, json };
   }
 
-  /** Ends the open text / reasoning parts before index `limit`. */
+  /** Ends the open text / reasoning parts before index `limit` (with their current provider metadata). */
   private closeOpen(limit: number, out: UIMessageChunk[]): void {
+    const parts = this.current;
     for (let i = 0; i < limit; i++) {
       const sent = this.sent[i];
       if (sent?.openId === undefined) continue;
-      out.push({ type: sent.type === "text" ? "text-end" : "reasoning-end", id: sent.openId });
+      out.push({
+        type: sent.type === "text" ? "text-end" : "reasoning-end",
+        id: sent.openId,
+        ...metadataOf(parts?.[i]),
+      });
       sent.openId = undefined;
     }
   }
+}
+
+function metadataOf(part: MessagePart | undefined): { providerMetadata?: never } {
+  const metadata = part?.providerMetadata;
+  return typeof metadata === "object" && metadata !== null ? { providerMetadata: metadata as never } : {};
 }
 
 function delta(type: string, id: string, text: string): UIMessageChunk {
