@@ -1,0 +1,54 @@
+import { Kvm } from "@nats-io/kv";
+import { serveAgent } from "@threadline/agent";
+import { expect, onTestFinished, test } from "vitest";
+import { deviceClient, sessionLog } from "./support/control-agent.ts";
+import { scriptedHandler } from "./support/control-agent-handler.ts";
+import { startStack } from "./support/stack.ts";
+
+test("a client tool call is answered by a second device; an unanswered one times out and is closed", async () => {
+  const stack = await startStack();
+  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const server = await serveAgent({ agent: stack.agent, name: "assistant", entry: true, handler: scriptedHandler });
+  onTestFinished(() => server.stop({ graceMs: 0 }));
+  const phone = await deviceClient(stack, "alice", "phone").attach("tool1", { from: "start" });
+  const laptop = await deviceClient(stack, "alice", "laptop").attach("tool1", { from: "start" });
+  const phoneLog = sessionLog(phone);
+  const laptopLog = sessionLog(laptop);
+
+  // The phone asks; the laptop (which has a GPS fix, say) answers the tool call.
+  const { id: turn } = await phone.publish({ type: "input", data: { text: "tool 5000" } });
+  const call = await laptopLog.next((r) => r.event.type === "tool.call" && r.event.turn === turn);
+  expect(call.event.data).toMatchObject({ name: "geolocation", args: { precise: true }, timeoutMs: 5000 });
+  const callId = call.event.ref!;
+  expect((call.event.data as { call: string }).call).toBe(callId);
+  await laptop.publish({ type: "tool.result", ref: callId, data: { result: { lat: 52.37, lng: 4.9 } } });
+
+  const note = await phoneLog.next((r) => r.event.type === "note" && r.event.turn === turn);
+  expect(note.event.data).toMatchObject({
+    text: "tool answered",
+    answer: { result: { lat: 52.37, lng: 4.9 }, from: { kind: "user", id: "alice", device: "laptop" } },
+  });
+  const closed = await phoneLog.next((r) => r.event.type === "call.closed" && r.event.ref === callId);
+  expect(closed.event.data).toEqual({ call: callId, reason: "answered" });
+  expect((await phoneLog.next((r) => r.event.type === "turn.end" && r.event.turn === turn)).event.data).toEqual({
+    status: "completed",
+  });
+
+  // Nobody answers within 300 ms: the call times out (TIMEOUT to the handler), is closed in the
+  // control bucket and announced with call.closed {reason: "timeout"} so UIs drop the prompt.
+  const { id: slow } = await phone.publish({ type: "input", data: { text: "tool 300" } });
+  const slowCall = await phoneLog.next((r) => r.event.type === "tool.call" && r.event.turn === slow);
+  const slowNote = await phoneLog.next((r) => r.event.type === "note" && r.event.turn === slow);
+  expect(slowNote.event.data).toEqual({ text: "tool failed", code: "TIMEOUT" });
+  const slowClosed = await phoneLog.next((r) => r.event.type === "call.closed" && r.event.ref === slowCall.event.ref);
+  expect(slowClosed.event.data).toMatchObject({ reason: "timeout" });
+  expect(slowClosed.seq).toBeLessThan(slowNote.seq);
+  expect(slowNote.event.ts - slowCall.event.ts).toBeGreaterThanOrEqual(290);
+  const kv = await new Kvm(stack.nc).open("threadline-control");
+  expect((await kv.get(`tool1.call.${slowCall.event.ref}`))?.json()).toMatchObject({
+    kind: "tool",
+    turn: slow,
+    status: "closed",
+    reason: "timeout",
+  });
+});
