@@ -56,6 +56,8 @@ interface Ramp {
   baseRssMb: number;
   endRssMb: number;
   rssPerSocketKb: number;
+  /** RSS growth per socket over the second half of the ramp (fixed start-up costs excluded). */
+  marginalKb: number;
   stopReason: string;
   fdLimit: number;
   seconds: number;
@@ -240,6 +242,7 @@ async function rampIdle(
   const cpu0 = cpuSeconds(system.pid) ?? 0;
   const started = performance.now();
   let sockets = 0;
+  const samples: { sockets: number; rssMb: number }[] = [];
   let stopReason = `reached --sockets ${params.sockets}`;
   if (target < params.sockets) stopReason = `fd limit: RLIMIT_NOFILE ${serverFds} (hard), ${FD_HEADROOM} kept`;
   while (sockets < target) {
@@ -247,6 +250,7 @@ async function rampIdle(
     const r = await openSockets(system, clients, step, firstUser + sockets, "*");
     sockets += r.opened;
     const rss = rssMb(system.pid) ?? 0;
+    samples.push({ sockets, rssMb: rss });
     options.progress(`  ${sockets} sockets, server RSS ${round(rss)} MB`);
     if (r.failed > 0) {
       stopReason = `${r.failed} handshakes failed: ${r.error}`;
@@ -263,11 +267,13 @@ async function rampIdle(
   const open = await system.openSockets();
   if (open !== sockets) stopReason += `; server counts ${open} open sockets, clients ${sockets}`;
   const endRssMb = rssMb(system.pid) ?? 0;
+  const mid = samples.find((x) => x.sockets >= sockets / 2) ?? { sockets: 0, rssMb: baseRssMb };
   return {
     sockets: Math.min(open, sockets),
     baseRssMb,
     endRssMb,
     rssPerSocketKb: sockets > 0 ? ((endRssMb - baseRssMb) * 1024) / sockets : Number.NaN,
+    marginalKb: sockets > mid.sockets ? ((endRssMb - mid.rssMb) * 1024) / (sockets - mid.sockets) : Number.NaN,
     stopReason,
     fdLimit: serverFds,
     seconds,
@@ -297,6 +303,7 @@ function report(
     round(r.baseRssMb),
     round(r.endRssMb),
     round(r.rssPerSocketKb),
+    round(r.marginalKb),
     round(r.sockets / r.seconds),
     round(r.cpuSeconds),
     r.stopReason,
@@ -325,6 +332,7 @@ function report(
     scenario: "scale",
     maxSockets: tl.sockets,
     rssPerSocketKb: round(tl.rssPerSocketKb),
+    rssPerSocketMarginalKb: round(tl.marginalKb),
     fanout10kP99Ms: round(tlFan.p99),
     fanoutN: largest(0).size,
     fanoutMissing: fanouts.flat().reduce((s, f) => s + f.missing, 0),
@@ -332,6 +340,7 @@ function report(
     fdLimit: tl.fdLimit,
     peerMaxSockets: peer.sockets,
     peerRssPerSocketKb: round(peer.rssPerSocketKb),
+    peerRssPerSocketMarginalKb: round(peer.marginalKb),
     peerFanoutP99Ms: round(peerFan.p99),
     ratioRssPerSocket: round(tl.rssPerSocketKb / peer.rssPerSocketKb),
     ratioFanoutP99: round(tlFan.p99 / peerFan.p99),
@@ -349,6 +358,7 @@ function report(
           "base RSS MB",
           "end RSS MB",
           "KB/socket",
+          "marginal KB",
           "opened/s",
           "server CPU s",
           "stopped by",
@@ -356,6 +366,7 @@ function report(
         rows: idleRows,
         notes: [
           `target: ≥ ${TARGETS.sockets} sockets ${fdBound ? "(not reachable here: the fd limit stops the ramp first; extrapolate from KB/socket)" : verdict(tl.sockets >= TARGETS.sockets)}, ≤ ${TARGETS.rssPerSocketKb} KB/socket ${verdict(tl.rssPerSocketKb <= TARGETS.rssPerSocketKb)}`,
+          "KB/socket = (end RSS − base RSS) / sockets; marginal = RSS growth per socket over the second half of the ramp.",
           `threadline sockets: hello (HS256 token) + attach from now, one session per 2 sockets, presence heartbeat ${PRESENCE_HEARTBEAT_MS / 1000} s; ratio KB/socket threadline / peer = ${json.ratioRssPerSocket}`,
           `${Math.round(tl.sockets * tl.rssPerSocketKb)} KB for ${tl.sockets} sockets → a pod of 1 GiB holds ≈ ${Math.floor((1024 * 1024 - tl.baseRssMb * 1024) / tl.rssPerSocketKb)} idle sockets`,
         ],
