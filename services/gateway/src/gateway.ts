@@ -91,7 +91,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     return state;
   };
   const feeds = new FeedRegistry(
-    new FirehoseSource(js, config.stream, subjects.all(), history),
+    new FirehoseSource(js, config.stream, subjects.all(), history, metrics),
     history,
     {
       ringMaxEvents: config.ringMaxEvents,

@@ -1,5 +1,6 @@
 import { type ConsumerMessages, DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import type { HistoryReader } from "./history-reader.ts";
+import type { GatewayMetrics } from "./metrics.ts";
 
 export interface LiveMessage {
   seq: number;
@@ -55,6 +56,7 @@ export class FirehoseSource implements LiveSource {
     private readonly stream: string,
     private readonly filter: string,
     private readonly history: HistoryReader,
+    private readonly metrics?: Pick<GatewayMetrics, "liveResyncs">,
   ) {}
 
   async open(session: string, onMessage: (message: LiveMessage) => void): Promise<{ after: number; close(): void }> {
@@ -74,6 +76,7 @@ export class FirehoseSource implements LiveSource {
     if (!this.starting || this.closed) return;
     await this.starting;
     const old = this.messages;
+    this.metrics?.liveResyncs.inc({ reason: "reconnect" });
     await this.consumeFrom(this.lastSeq);
     void old?.close().catch(() => {});
   }
@@ -103,5 +106,13 @@ export class FirehoseSource implements LiveSource {
         this.handlers.get(session)?.({ seq: m.seq, subject: m.subject, data: m.data });
       },
     });
+    const messages = this.messages;
+    void (async () => {
+      for await (const status of messages.status()) {
+        if (status.type === "ordered_consumer_recreated") {
+          this.metrics?.liveResyncs.inc({ reason: "consumer-recreated" });
+        }
+      }
+    })().catch(() => {});
   }
 }

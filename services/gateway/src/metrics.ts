@@ -15,6 +15,8 @@ export interface GatewayMetrics {
   publishes: Counter<"result">;
   natsReconnects: Counter;
   feedFailures: Counter<"reason">;
+  /** Live source re-syncs: `reconnect` (recreated after a NATS reconnect), `consumer-recreated` (a gap or missed heartbeats). */
+  liveResyncs: Counter<"reason">;
   invalidEvents: Counter;
 }
 
@@ -73,6 +75,12 @@ export function createMetrics(): GatewayMetrics {
     feedFailures: new Counter({
       name: "threadline_gateway_feed_failures_total",
       help: "Live feeds ended explicitly (e.g. the stream was recreated)",
+      labelNames: ["reason"],
+      ...r,
+    }),
+    liveResyncs: new Counter({
+      name: "threadline_gateway_live_resyncs_total",
+      help: "Times the live feed (the gateway's ordered consumer) was re-synced from the last delivered seq",
       labelNames: ["reason"],
       ...r,
     }),

@@ -113,6 +113,10 @@ export class PublishHandler {
       .then(
         (result) => {
           ctx.metrics.publishes.inc({ result: result.duplicate ? "duplicate" : "stored" });
+          ctx.log.debug(
+            { session, turn: envelope.turn, event: envelope.id, type: envelope.type, seq: result.seq },
+            "client event stored",
+          );
           conn.sendFrame({
             op: "published",
             rid,
@@ -129,6 +133,12 @@ export class PublishHandler {
             error instanceof ThreadlineError
               ? error
               : new ThreadlineError(ErrorCode.PUBLISH_FAILED, "publish failed", { session });
+          // Typed refusals (control state, limits) are the client's business; failed stores are ours.
+          const failedStore = e.code === ErrorCode.PUBLISH_FAILED || e.code === ErrorCode.UNAVAILABLE;
+          ctx.log[failedStore ? "warn" : "debug"](
+            { err: error, session, turn: envelope.turn, event: envelope.id, type: envelope.type, code: e.code },
+            "client event not stored",
+          );
           conn.sendError(e, rid);
         },
       )

@@ -41,6 +41,8 @@ export class SessionFeed {
   private epoch = "";
   private state: "starting" | "live" | "closed" = "starting";
   private source: { close(): void } | undefined;
+  /** Carries `session` in every line. */
+  private readonly log: Logger;
 
   constructor(
     readonly session: string,
@@ -48,8 +50,9 @@ export class SessionFeed {
     private readonly history: HistoryReader,
     private readonly options: SessionFeedOptions,
     private readonly metrics: GatewayMetrics,
-    private readonly log: Logger,
+    log: Logger,
   ) {
+    this.log = log.child({ session });
     this.ready = this.start();
     this.ready.catch(() => {});
   }
@@ -101,6 +104,7 @@ export class SessionFeed {
     const state = await this.history.streamState();
     if (this.state === "live" && state.epoch !== this.epoch) {
       this.metrics.feedFailures.inc({ reason: "epoch-changed" });
+      this.log.warn({ epoch: state.epoch, previous: this.epoch }, "stream recreated; ending the feed's attachments");
       this.fail(
         new ThreadlineError(
           ErrorCode.INSUFFICIENT_STATE,
@@ -132,7 +136,7 @@ export class SessionFeed {
     this.lastSeqValue = source.after;
     this.source = source;
     this.state = "live";
-    this.log.debug({ session: this.session, from: source.after }, "feed started");
+    this.log.debug({ from: source.after }, "feed started");
   }
 
   private onLive(live: LiveMessage): void {
@@ -140,6 +144,7 @@ export class SessionFeed {
     const record = FeedRecord.decode(this.session, live.seq, live.subject, live.data);
     if (!record) {
       this.metrics.invalidEvents.inc();
+      this.log.warn({ seq: live.seq, subject: live.subject }, "stored payload is not a valid event envelope; skipped");
       this.lastSeqValue = live.seq;
       return;
     }

@@ -47,6 +47,7 @@ export function createPresencePublisher(
     };
     const subject = subjects.event(transition.session, Lane.SYS, "system", PRESENCE_PARTICIPANT_ID);
     const payload = encodeMsgpack(event);
+    const started = performance.now();
     for (let attempt = 1; ; attempt++) {
       try {
         const ack = await js.publish(subject, payload, {
@@ -55,6 +56,11 @@ export function createPresencePublisher(
           timeout: 5000,
         });
         metrics.events.inc({ type: transition.type, result: ack.duplicate ? "duplicate" : "stored" });
+        metrics.publishSeconds.observe((performance.now() - started) / 1000);
+        log.debug(
+          { session: transition.session, event: event.id, type: event.type, seq: ack.seq, duplicate: ack.duplicate },
+          "presence event stored",
+        );
         return;
       } catch (error) {
         if (attempt >= RETRIES) {

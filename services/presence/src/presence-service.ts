@@ -61,8 +61,16 @@ export async function createPresenceService(config: PresenceConfig, deps: Presen
   const monitor = new PresenceMonitor(kv, publisher, metrics, log);
 
   let advisories: Subscription | undefined;
-  if (deps.sys) advisories = followDisconnects(deps.sys, (client) => monitor.onDisconnect(client), log);
-  else log.warn("no system-account connection: crashed agents are detected by heartbeat expiry only");
+  if (deps.sys) {
+    advisories = followDisconnects(
+      deps.sys,
+      (client) => {
+        metrics.advisories.inc();
+        monitor.onDisconnect(client);
+      },
+      log,
+    );
+  } else log.warn("no system-account connection: crashed agents are detected by heartbeat expiry only");
 
   let watching = true;
   const feed = followPresence(kv, ">", {
@@ -74,10 +82,22 @@ export async function createPresenceService(config: PresenceConfig, deps: Presen
     onEnd: (error) => {
       // Without the watch nothing is detected any more: report not ready so an orchestrator restarts us.
       watching = false;
+      metrics.watching.set(0);
       log.error({ err: error }, "presence watch ended; the service is not ready");
     },
   });
+  const snapshotStarted = performance.now();
   await feed.ready;
+  metrics.snapshotSeconds.set((performance.now() - snapshotStarted) / 1000);
+  metrics.watching.set(watching ? 1 : 0);
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "reconnect") {
+        metrics.natsReconnects.inc();
+        log.info({ server: status.server }, "NATS reconnected");
+      }
+    }
+  })().catch(() => {});
   monitor.reconcile(config.reconcileWindowMs);
   const sweeper = setInterval(() => monitor.sweep(), config.sweepMs);
 
