@@ -2,6 +2,7 @@ import { createPublicKey } from "node:crypto";
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import {
+  DEFAULT_CONTROL_BUCKET,
   DEFAULT_LIMITS,
   DEFAULT_LIVE_PREFIX,
   DEFAULT_PRESENCE_BUCKET,
@@ -38,6 +39,8 @@ export interface GatewayConfig {
   cursorBucket: string;
   /** Presence KV bucket (`THREADLINE_PRESENCE_BUCKET`). */
   presenceBucket: string;
+  /** Live-control KV bucket: turns, client calls, session owner (`THREADLINE_CONTROL_BUCKET`, PROTOCOL.md §17). */
+  controlBucket: string;
   /** Heartbeat interval of the gateway's presence entries, ms (`THREADLINE_PRESENCE_HEARTBEAT_MS`). */
   presenceHeartbeatMs: number;
   replicas: number;
@@ -194,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     livePrefix: token("THREADLINE_LIVE_PREFIX", DEFAULT_LIVE_PREFIX),
     cursorBucket: token("THREADLINE_CURSOR_BUCKET", "threadline-cursors"),
     presenceBucket: token("THREADLINE_PRESENCE_BUCKET", DEFAULT_PRESENCE_BUCKET),
+    controlBucket: token("THREADLINE_CONTROL_BUCKET", DEFAULT_CONTROL_BUCKET),
     presenceHeartbeatMs: int(
       "THREADLINE_PRESENCE_HEARTBEAT_MS",
       DEFAULT_PRESENCE_HEARTBEAT_MS,

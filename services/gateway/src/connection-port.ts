@@ -1,5 +1,6 @@
 import type { Limits, ThreadlineError } from "@threadline/protocol";
 import type { Authenticator, Principal } from "./auth.ts";
+import type { ControlGate } from "./control-gate.ts";
 import type { CursorStore } from "./cursor-store.ts";
 import type { EventPublisher } from "./event-publisher.ts";
 import type { FeedRegistry } from "./feed-registry.ts";
@@ -29,6 +30,8 @@ export interface ConnectionContext {
   epoch(): string;
   /** Presence entries of this gateway's attachments (presence-writer.ts). */
   presence: PresenceWriter;
+  /** Checks inputs and control events against the control bucket before they are stored (control-gate.ts). */
+  control: ControlGate;
 }
 
 /**

@@ -7,6 +7,8 @@ import { CloseCode, epochFromStreamCreated, Subjects } from "@threadline/protoco
 import { createAuthenticator } from "./auth.ts";
 import { ClientConnection, type ConnectionContext, type SocketData } from "./client-connection.ts";
 import type { GatewayConfig } from "./config.ts";
+import { ControlGate } from "./control-gate.ts";
+import { ControlState } from "./control-state.ts";
 import { createCursorStore } from "./cursor-store.ts";
 import { createEventPublisher } from "./event-publisher.ts";
 import { FeedRegistry } from "./feed-registry.ts";
@@ -72,6 +74,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       replicas: config.replicas,
       cursorBucket: config.cursorBucket,
       presenceBucket: config.presenceBucket,
+      controlBucket: config.controlBucket,
     });
     epoch = info.epoch;
   } else {
@@ -109,6 +112,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     config.presenceHeartbeatMs,
     log,
   );
+  const control = new ControlGate(new ControlState(await new Kvm(nc).open(config.controlBucket)), metrics);
   const auth = createAuthenticator(config.jwt);
   const ctx: ConnectionContext = {
     limits: config.limits,
@@ -124,6 +128,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     attachmentBuffer: config.attachmentBuffer,
     epoch: () => epoch,
     presence,
+    control,
   };
 
   // The live source (an ordered consumer) recovers from reconnects by itself; after one, resume it at

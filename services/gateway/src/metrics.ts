@@ -13,6 +13,8 @@ export interface GatewayMetrics {
   authFailures: Counter<"code">;
   clientErrors: Counter<"code">;
   publishes: Counter<"result">;
+  /** Client control events (and inputs) refused against the control state, by event type and error code. */
+  controlRefusals: Counter<"type" | "code">;
   natsReconnects: Counter;
   feedFailures: Counter<"reason">;
   /** Live source re-syncs: `reconnect` (recreated after a NATS reconnect), `consumer-recreated` (a gap or missed heartbeats). */
@@ -69,6 +71,12 @@ export function createMetrics(): GatewayMetrics {
       name: "threadline_gateway_publishes_total",
       help: "Client events published",
       labelNames: ["result"],
+      ...r,
+    }),
+    controlRefusals: new Counter({
+      name: "threadline_gateway_control_refusals_total",
+      help: "Client control events refused by the control state (unknown/ended turn, unknown/answered/closed call, forbidden)",
+      labelNames: ["type", "code"],
       ...r,
     }),
     natsReconnects: new Counter({ name: "threadline_gateway_nats_reconnects_total", help: "NATS reconnects", ...r }),

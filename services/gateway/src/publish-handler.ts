@@ -1,5 +1,6 @@
 import {
   clientEventLane,
+  controlEventProblem,
   ErrorCode,
   encodedSize,
   newId,
@@ -14,8 +15,10 @@ import type { ConnectionPort } from "./connection-port.ts";
  * `publish` frames of one socket: the event type must be a client type, the
  * token must grant the lane's capability (`write` for `in`, `control` for
  * `ctl`), the user's cross-socket event rate, `maxEventBytes` and
- * `maxPendingPublishes` are enforced, then the event is stored with `from`
- * stamped from the token and answered with `published` (or a typed error).
+ * `maxPendingPublishes` are enforced, inputs and control events must be
+ * well-formed and pass the control state (control-gate.ts), then the event
+ * is stored with `from` stamped from the token and answered with
+ * `published` (or a typed error; a refused event is not stored).
  */
 export class PublishHandler {
   private pendingPublishes = 0;
@@ -87,6 +90,11 @@ export class PublishHandler {
       );
       return;
     }
+    const problem = controlEventProblem(event.type, event);
+    if (problem) {
+      conn.sendError(new ThreadlineError(ErrorCode.INVALID_FRAME, `${event.type}: ${problem}`, { session }), rid);
+      return;
+    }
     if (this.pendingPublishes >= ctx.limits.maxPendingPublishes) {
       conn.sendError(
         new ThreadlineError(
@@ -108,8 +116,9 @@ export class PublishHandler {
       ...(event.data === undefined ? {} : { data: event.data }),
     };
     this.pendingPublishes++;
-    ctx.publisher
-      .publish(session, lane, envelope)
+    ctx.control
+      .admit(session, envelope)
+      .then(() => ctx.publisher.publish(session, lane, envelope))
       .then(
         (result) => {
           ctx.metrics.publishes.inc({ result: result.duplicate ? "duplicate" : "stored" });
@@ -128,7 +137,7 @@ export class PublishHandler {
           });
         },
         (error: unknown) => {
-          ctx.metrics.publishes.inc({ result: "failed" });
+          ctx.metrics.publishes.inc({ result: isRefusal(error) ? "refused" : "failed" });
           const e =
             error instanceof ThreadlineError
               ? error
@@ -146,4 +155,11 @@ export class PublishHandler {
         this.pendingPublishes--;
       });
   }
+}
+
+/** A typed refusal by the control state (as opposed to a failed store). */
+function isRefusal(error: unknown): boolean {
+  return (
+    error instanceof ThreadlineError && error.code !== ErrorCode.PUBLISH_FAILED && error.code !== ErrorCode.UNAVAILABLE
+  );
 }
