@@ -1,0 +1,139 @@
+import { useEffect, useRef, useState } from "react";
+import { ChatView } from "./chat-view.tsx";
+import { ConnectionBadge } from "./connection-badge.tsx";
+import { PresenceBar } from "./presence-bar.tsx";
+import { runningTurns } from "./session-state.ts";
+import { TimelinePanel } from "./timeline-panel.tsx";
+import { tabDevice, useSession } from "./use-session.ts";
+
+/** Reads the browser's position for the agents' `geolocation` client tool. */
+function currentPosition(): Promise<{ lat: number; lon: number }> {
+  return new Promise((resolve, reject) => {
+    if (!navigator.geolocation) return reject(new Error("geolocation is not available"));
+    navigator.geolocation.getCurrentPosition(
+      (p) => resolve({ lat: p.coords.latitude, lon: p.coords.longitude }),
+      (e) => reject(new Error(e.message || "location permission denied")),
+      { timeout: 10_000 },
+    );
+  });
+}
+
+const SUGGESTIONS = [
+  "Research the Aurora headphones and compare them",
+  "I want to buy the Aurora headphones and return order 1042",
+  "Find a store near me",
+];
+
+/** The customer's chat: one session shared by every tab and device of the user. */
+export function CustomerApp({ session, user }: { session: string; user: string }) {
+  const { state, status, position, members, publish, error } = useSession({ session, user, role: "user" });
+  const [text, setText] = useState("");
+  const [showTimeline, setShowTimeline] = useState(false);
+  const answered = useRef(new Set<string>());
+  const device = tabDevice();
+  const running = runningTurns(state);
+  const operator = state.owner;
+
+  // Answer client tool calls addressed to this user's devices (the first answer from any tab wins).
+  useEffect(() => {
+    for (const call of state.toolCalls) {
+      if (call.name !== "geolocation" || answered.current.has(call.call)) continue;
+      answered.current.add(call.call);
+      currentPosition()
+        .then((result) => publish({ type: "tool.result", ref: call.call, data: { result } }))
+        .catch((e: unknown) =>
+          publish({ type: "tool.result", ref: call.call, data: { error: e instanceof Error ? e.message : String(e) } }),
+        )
+        .catch(() => {});
+    }
+  }, [state.toolCalls, publish]);
+
+  const send = (value: string) => {
+    const trimmed = value.trim();
+    if (!trimmed) return;
+    setText("");
+    void publish({ type: "input", data: { text: trimmed } }).catch(() => {});
+  };
+  const stop = (turn?: string) => {
+    for (const t of turn ? running.filter((r) => r.id === turn) : running) {
+      void publish({ type: "cancel", turn: t.id, data: { reason: "stopped by the customer" } }).catch(() => {});
+    }
+  };
+  const askHuman = () => {
+    void publish({ type: "handoff", data: { action: "request", reason: "the customer asked for a human" } }).catch(
+      () => {},
+    );
+    send("I would like to talk to a human, please.");
+  };
+
+  return (
+    <div className={`app customer ${showTimeline ? "with-timeline" : ""}`}>
+      <header>
+        <div className="brand">
+          <span className="logo">⚡</span> Voltstore support
+        </div>
+        <ConnectionBadge status={status} position={position} />
+        <button
+          type="button"
+          className="ghost"
+          data-testid="timeline-toggle"
+          aria-pressed={showTimeline}
+          onClick={() => setShowTimeline((v) => !v)}
+        >
+          {showTimeline ? "Hide" : "Show"} timeline
+        </button>
+      </header>
+      <PresenceBar members={members} me={user} device={device} />
+      {operator && (
+        <div className="owner" data-testid="owner">
+          {operator.id} from our support team is handling this conversation.
+        </div>
+      )}
+      {error && (
+        <div className="error" data-testid="error">
+          {error}
+        </div>
+      )}
+      <main>
+        <ChatView state={state} me={user} onStop={stop} />
+        {showTimeline && <TimelinePanel entries={state.timeline} />}
+      </main>
+      <div className="suggestions">
+        {SUGGESTIONS.map((s) => (
+          <button key={s} type="button" className="chip" onClick={() => send(s)}>
+            {s}
+          </button>
+        ))}
+      </div>
+      <form
+        className="composer"
+        onSubmit={(e) => {
+          e.preventDefault();
+          send(text);
+        }}
+      >
+        <input
+          data-testid="composer-input"
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+          placeholder="Ask about an order, a return, a product…"
+        />
+        <button type="submit" data-testid="send">
+          Send
+        </button>
+        <button
+          type="button"
+          className="stop"
+          data-testid="stop"
+          disabled={running.length === 0}
+          onClick={() => stop()}
+        >
+          Stop
+        </button>
+        <button type="button" className="ghost" data-testid="ask-human" onClick={askHuman}>
+          Talk to a human
+        </button>
+      </form>
+    </div>
+  );
+}

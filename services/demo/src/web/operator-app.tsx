@@ -1,0 +1,134 @@
+import type { PresenceMember } from "@threadline/protocol";
+import { useEffect, useState } from "react";
+import { DIRECTORY_SESSION } from "../directory.ts";
+import { ChatView } from "./chat-view.tsx";
+import { ConnectionBadge } from "./connection-badge.tsx";
+import { PresenceBar } from "./presence-bar.tsx";
+import { tabDevice, useSession } from "./use-session.ts";
+
+function SessionList({ onOpen, open }: { onOpen: (session: string) => void; open: string | undefined }) {
+  const desk = useSession({ session: DIRECTORY_SESSION, user: "operator-console", role: "operator" });
+  const [presence, setPresence] = useState<Record<string, PresenceMember[]>>({});
+  const rows = desk.state.conversations;
+  const key = rows.map((r) => `${r.session}:${r.seq}`).join(",");
+  // biome-ignore lint/correctness/useExhaustiveDependencies: refetch presence when the list changes
+  useEffect(() => {
+    for (const row of rows) {
+      fetch(`/api/presence/${row.session}`)
+        .then((r) => (r.ok ? (r.json() as Promise<{ members: PresenceMember[] }>) : undefined))
+        .then((body) => body && setPresence((p) => ({ ...p, [row.session]: body.members })))
+        .catch(() => {});
+    }
+  }, [key]);
+  return (
+    <nav className="sessions" data-testid="session-list">
+      <h3>Active conversations</h3>
+      {rows.length === 0 && <div className="empty">No conversations yet.</div>}
+      {rows.map((r) => (
+        <button
+          type="button"
+          key={r.session}
+          className={`session-row ${open === r.session ? "open" : ""} ${r.wantsHuman ? "wants-human" : ""}`}
+          data-testid="session-row"
+          data-session={r.session}
+          onClick={() => onOpen(r.session)}
+        >
+          <div className="who">
+            {r.user} {r.wantsHuman && <span className="flag">asks for a human</span>}
+          </div>
+          <div className="last">{r.lastText}</div>
+          <div className="here">
+            {(presence[r.session] ?? []).map((m) => (
+              <span key={`${m.kind}.${m.id}`} className={`mini ${m.kind}`}>
+                {m.name ?? m.id}
+              </span>
+            ))}
+          </div>
+        </button>
+      ))}
+    </nav>
+  );
+}
+
+function OpenSession({ session, operator }: { session: string; operator: string }) {
+  const { state, status, position, members, publish, error } = useSession({
+    session,
+    user: operator,
+    role: "operator",
+  });
+  const [text, setText] = useState("");
+  const mine = state.owner?.id === operator;
+  const handoff = (action: "take" | "release") =>
+    void publish({ type: "handoff", data: { action, reason: `operator ${operator}` } }).catch(() => {});
+  return (
+    <section className="open-session" data-testid="open-session" data-session={session}>
+      <header>
+        <div className="title">Session {session}</div>
+        <ConnectionBadge status={status} position={position} />
+        <span className="owner-state" data-testid="owner-state">
+          {state.owner ? `owned by ${state.owner.id}` : "agents are answering"}
+        </span>
+        {mine ? (
+          <button type="button" data-testid="hand-back" onClick={() => handoff("release")}>
+            Hand back to agents
+          </button>
+        ) : (
+          <button type="button" data-testid="take-over" onClick={() => handoff("take")}>
+            Take over
+          </button>
+        )}
+      </header>
+      <PresenceBar members={members} me={operator} device={tabDevice()} />
+      {error && (
+        <div className="error" data-testid="error">
+          {error}
+        </div>
+      )}
+      <ChatView state={state} me={operator} />
+      <form
+        className="composer"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const t = text.trim();
+          if (!t) return;
+          setText("");
+          void publish({ type: "input", data: { text: t } }).catch(() => {});
+        }}
+      >
+        <input
+          data-testid="operator-input"
+          value={text}
+          disabled={!mine}
+          onChange={(e) => setText(e.target.value)}
+          placeholder={mine ? "Write to the customer…" : "Take over to write to the customer"}
+        />
+        <button type="submit" data-testid="operator-send" disabled={!mine}>
+          Send
+        </button>
+      </form>
+    </section>
+  );
+}
+
+/** The operator console: conversations on the left, one opened on the right. */
+export function OperatorApp({ operator, initial }: { operator: string; initial: string | undefined }) {
+  const [open, setOpen] = useState<string | undefined>(initial);
+  return (
+    <div className="app operator">
+      <header className="console-head">
+        <div className="brand">
+          <span className="logo">⚡</span> Voltstore · operator console
+        </div>
+        <span className="me">signed in as {operator}</span>
+      </header>
+      <div className="console">
+        <SessionList onOpen={setOpen} open={open} />
+        {open ? (
+          <OpenSession key={open} session={open} operator={operator} />
+        ) : (
+          <div className="placeholder">Open a conversation.</div>
+        )}
+      </div>
+    </div>
+  );
+}
