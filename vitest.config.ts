@@ -12,6 +12,8 @@ export default defineConfig({
       "test/kit/src/**/*.test.ts",
       "test/integration/**/*.test.ts",
       "test/deploy/**/*.test.ts",
+      // Real Chromium against the whole demo stack; these files set their own (longer) timeouts.
+      "test/browser/**/*.test.ts",
     ],
     pool: "forks",
     maxWorkers: 2,
