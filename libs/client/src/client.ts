@@ -1,6 +1,7 @@
 import {
   type AckFrame,
   type AttachFrom,
+  type AttachHistory,
   type ClientEvent,
   CloseCode,
   DEFAULT_LIMITS,
@@ -62,6 +63,14 @@ export interface ThreadlineClient extends AsyncDisposable {
 
 export interface AttachOptions {
   from?: AttachFrom;
+  /**
+   * How a catch-up is delivered (PROTOCOL.md §8.5): `"compact"` gets each
+   * completed message as one `message.snapshot` event instead of its deltas
+   * (same `messages` view, far fewer bytes); `"full"` gets every stored event.
+   * Default `"compact"` in browsers, `"full"` elsewhere (Node services such
+   * as loggers or bridges usually want every event).
+   */
+  history?: AttachHistory;
   /** Ack the cursor automatically as events are applied (coalesced to ≤ 4/s per session, and on detach). Default true. */
   autoAck?: boolean;
 }
@@ -79,7 +88,7 @@ export function createClient(options: ClientOptions): ThreadlineClient {
 const FLOOD_MIN_DELAY_MS = 5_000;
 
 type RequestFrame =
-  | { op: "attach"; session: string; from?: AttachFrom }
+  | { op: "attach"; session: string; from?: AttachFrom; history?: AttachHistory }
   | { op: "detach"; session: string }
   | { op: "presence"; session: string; status: string; metadata?: Record<string, unknown> }
   | { op: "publish"; session: string; event: OutgoingEvent }
@@ -160,7 +169,11 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
         { session },
       );
     }
-    const handle = new SessionHandleImpl(session, { autoAck: opts.autoAck ?? true }, this);
+    if (opts.history !== undefined && opts.history !== "compact" && opts.history !== "full") {
+      throw new ThreadlineError(ErrorCode.INVALID_FRAME, 'history must be "compact" or "full"', { session });
+    }
+    const history = opts.history ?? (isBrowser() ? "compact" : "full");
+    const handle = new SessionHandleImpl(session, { autoAck: opts.autoAck ?? true, history }, this);
     this.sessions.set(session, handle);
     // The gateway must see a previous handle's detach before this attach.
     if (previous) await previous.detached;
@@ -558,4 +571,10 @@ function detachHandlers(socket: WebSocketLike): void {
 
 function startTimer(ms: number, fn: () => void): ReturnType<typeof setTimeout> | undefined {
   return ms > 0 && Number.isFinite(ms) ? setTimeout(fn, ms) : undefined;
+}
+
+/** True in a browser (a `window` with a `document`): attachments default to `history: "compact"` there. */
+function isBrowser(): boolean {
+  const g = globalThis as { window?: unknown; document?: unknown };
+  return typeof g.window === "object" && typeof g.document === "object";
 }

@@ -3,6 +3,7 @@ export type { AttachOptions, ThreadlineClient } from "./client.ts";
 export { createClient } from "./client.ts";
 export type { ClientOptions } from "./client-options.ts";
 export type { ConnectionStatus } from "./connection-status.ts";
+export type { MessageViewChange, SessionMessagesView } from "./message-view.ts";
 export type { PositionStorage, StorageLike } from "./position-storage.ts";
 export { memoryStorage, webStorage } from "./position-storage.ts";
 export type { PresenceViewChange, SessionPresenceView } from "./presence-view.ts";

@@ -2,6 +2,7 @@ import {
   type AckFrame,
   type AttachedFrame,
   type AttachFrom,
+  type AttachHistory,
   type ClientEvent,
   type DetachedFrame,
   ErrorCode,
@@ -17,6 +18,7 @@ import {
 } from "@threadline/protocol";
 import { AsyncQueue } from "./async-queue.ts";
 import { type BackoffPolicy, backoffDelay, canRetry } from "./backoff.ts";
+import { MessageView, type SessionMessagesView } from "./message-view.ts";
 import { forgetPosition, type PositionStorage, writePosition } from "./position-storage.ts";
 import { PresenceView, type SessionPresenceView } from "./presence-view.ts";
 import type { PublishResult } from "./publish-queue.ts";
@@ -89,6 +91,13 @@ export interface SessionHandle extends AsyncDisposable {
    * @example session.presence.onChange(({ members }) => render(members));
    */
   readonly presence: SessionPresenceView;
+  /**
+   * The session's chat messages materialized from its `message.*` and
+   * `input` events (ordered, snapshot + change notifications; cancelled and
+   * interrupted messages stay visible with their status).
+   * @example session.messages.onChange(({ messages }) => render(messages));
+   */
+  readonly messages: SessionMessagesView;
 }
 
 /** What a session handle needs from the client. */
@@ -106,7 +115,7 @@ export interface SessionHost {
    */
   request(
     frame:
-      | { op: "attach"; session: string; from?: AttachFrom }
+      | { op: "attach"; session: string; from?: AttachFrom; history?: AttachHistory }
       | { op: "detach"; session: string }
       | { op: "presence"; session: string; status: string; metadata?: Record<string, unknown> },
   ): {
@@ -143,6 +152,7 @@ type State =
 
 export interface SessionHandleOptions {
   autoAck: boolean;
+  history: AttachHistory;
 }
 
 export class SessionHandleImpl implements SessionHandle {
@@ -191,6 +201,8 @@ export class SessionHandleImpl implements SessionHandle {
   private initialFrom: AttachFrom | undefined;
   private readonly autoAck: boolean;
   private readonly presenceView: PresenceView;
+  private readonly messageView = new MessageView();
+  private readonly history: AttachHistory;
   private presenceSeeded = false;
 
   constructor(
@@ -199,6 +211,7 @@ export class SessionHandleImpl implements SessionHandle {
     private readonly host: SessionHost,
   ) {
     this.autoAck = options.autoAck;
+    this.history = options.history;
     this.presenceView = new PresenceView(
       id,
       () => host.presenceSnapshot(id),
@@ -226,6 +239,10 @@ export class SessionHandleImpl implements SessionHandle {
 
   get presence(): SessionPresenceView {
     return this.presenceView;
+  }
+
+  get messages(): SessionMessagesView {
+    return this.messageView;
   }
 
   get synced(): boolean {
@@ -413,6 +430,8 @@ export class SessionHandleImpl implements SessionHandle {
       op: "attach",
       session: this.id,
       ...(from === undefined ? {} : { from }),
+      // "full" is the wire default: the frame only names compact.
+      ...(this.history === "compact" ? { history: this.history } : {}),
     });
     this.attachRid = rid;
     this.attachInFlight = reply.then(
@@ -551,6 +570,7 @@ export class SessionHandleImpl implements SessionHandle {
     }
     const record: SessionRecord = { session: this.id, seq: frame.seq, event: frame.event };
     this.presenceView.apply(frame.event);
+    this.messageView.apply(record);
     notifyAll(this.eventListeners, record);
     for (const queue of [...this.iterators]) queue.push(record);
   }

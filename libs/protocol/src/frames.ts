@@ -30,7 +30,16 @@ export interface AttachFrame {
   rid: number;
   session: string;
   from?: AttachFrom;
+  /**
+   * How the replayed range is delivered: `"full"` (default) sends every
+   * stored event; `"compact"` sends a completed message as one
+   * `message.snapshot` at the seq of its `message.end` instead of its deltas
+   * (PROTOCOL.md §8.5).
+   */
+  history?: AttachHistory;
 }
+/** Replay mode of an attachment (PROTOCOL.md §8.5). */
+export type AttachHistory = "compact" | "full";
 export interface DetachFrame {
   op: "detach";
   rid: number;

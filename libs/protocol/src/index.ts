@@ -10,6 +10,7 @@ export type {
   AttachedFrame,
   AttachFrame,
   AttachFrom,
+  AttachHistory,
   ClientEvent,
   ClientFrame,
   ClientOp,

@@ -28,6 +28,7 @@ const schemas = {
     rid,
     session,
     from: v.optional(v.union([position, v.picklist(["start", "now", "cursor"])])),
+    history: v.optional(v.picklist(["compact", "full"])),
   }),
   detach: v.object({ op: v.literal("detach"), rid, session }),
   publish: v.object({
