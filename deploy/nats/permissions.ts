@@ -12,13 +12,16 @@ import { pathToFileURL } from "node:url";
  * `node --import tsx deploy/nats/permissions.ts example-agent [more-agent-ids…] > deploy/nats/accounts.conf`.
  *
  * What each identity may do (prefix `tl`, stream `THREADLINE`):
- * - agent `<id>`: publish only `tl.*.out.agent.<id>` and `tl.*.ctl.agent.<id>`
- *   (its own output and control lanes), its own presence keys, and the
- *   JetStream API calls to read sessions (consumers, direct get) and consume
- *   input; never another agent's or a user's lane, never stream admin.
+ * - agent `<id>`: publish only `tl.*.out.agent.<id>`, `tl.*.ctl.agent.<id>`
+ *   and `tl.*.in.agent.<id>` (its own output and control lanes, and
+ *   `turn.request` for sub-agents), its own presence keys, the control bucket
+ *   (turn, call and owner keys, PROTOCOL.md §17), and the JetStream API calls
+ *   to read sessions (consumers, direct get) and consume input; never another
+ *   agent's or a user's lane, never stream admin.
  * - gateway: publish client events only as users/operators
  *   (`tl.*.{in,ctl}.{user,operator}.*`), provision the stream and its buckets,
- *   run consumers, write cursors and presence of its sockets.
+ *   run consumers, write cursors, presence of its sockets and the control
+ *   bucket (pending turns, answered calls, the session owner).
  * - presence: publish only `tl.*.sys.system.presence`, watch/tombstone the
  *   presence bucket.
  * - sys (SYS account): the presence service's disconnect advisories.
@@ -30,6 +33,7 @@ export interface AccountsOptions {
   stream?: string;
   cursorBucket?: string;
   presenceBucket?: string;
+  controlBucket?: string;
 }
 
 /** `$TL_NATS_AGENT_<ID>_PASS`: the env variable holding an agent's password. */
@@ -51,6 +55,7 @@ export function renderAccounts(options: AccountsOptions): string {
   const stream = options.stream ?? "THREADLINE";
   const cursors = options.cursorBucket ?? "threadline-cursors";
   const presence = options.presenceBucket ?? "threadline-presence";
+  const control = options.controlBucket ?? "threadline-control";
   for (const id of options.agents) {
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new TypeError(`invalid agent id ${JSON.stringify(id)}`);
   }
@@ -79,10 +84,13 @@ export function renderAccounts(options: AccountsOptions): string {
           publish: { allow: ${list([
             `${prefix}.*.out.agent.${id}`,
             `${prefix}.*.ctl.agent.${id}`,
+            `${prefix}.*.in.agent.${id}`,
             `$KV.${presence}.*.agent.${id}.*`,
+            `$KV.${control}.>`,
             ...common,
             ...readStream(stream),
             ...readStream(`KV_${presence}`),
+            ...readStream(`KV_${control}`),
           ])} }
           subscribe: { allow: ${list(inbox)} }
         }
@@ -98,13 +106,16 @@ export function renderAccounts(options: AccountsOptions): string {
             `$KV.${cursors}.>`,
             `$KV.${presence}.*.user.*.*`,
             `$KV.${presence}.*.operator.*.*`,
+            `$KV.${control}.>`,
             ...common,
             ...adminStream(stream),
             ...adminStream(`KV_${cursors}`),
             ...adminStream(`KV_${presence}`),
+            ...adminStream(`KV_${control}`),
             ...readStream(stream),
             ...readStream(`KV_${cursors}`),
             ...readStream(`KV_${presence}`),
+            ...readStream(`KV_${control}`),
           ])} }
           subscribe: { allow: ${list(inbox)} }
         }

@@ -1,5 +1,6 @@
 import type { ServerFrame } from "@threadline/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ControlKv } from "./support/control-kv.ts";
 import { RawSocket } from "./support/raw-socket.ts";
 import { type Stack, startStack } from "./support/stack.ts";
 import { mintToken } from "./support/tokens.ts";
@@ -15,8 +16,8 @@ const PUBLISHES = [
   { name: "tool.result", event: { type: "tool.result", ref: "c1", data: { result: 1 } }, needs: "control" },
   { name: "approval", event: { type: "approval", ref: "c2", data: { approved: true } }, needs: "control" },
   { name: "handoff request", event: { type: "handoff", data: { action: "request" } }, needs: "control" },
-  { name: "handoff accept", event: { type: "handoff", data: { action: "accept" } }, needs: "operator" },
-  { name: "handoff assign", event: { type: "handoff", data: { action: "assign", to: "op" } }, needs: "operator" },
+  { name: "handoff take", event: { type: "handoff", data: { action: "take" } }, needs: "operator" },
+  { name: "handoff release", event: { type: "handoff", data: { action: "release" } }, needs: "operator" },
   { name: "message.append (agent lane)", event: { type: "message.append", data: {} }, needs: "agent" },
   { name: "turn.start (agent lane)", event: { type: "turn.start", data: {} }, needs: "agent" },
   { name: "presence.join (sys lane)", event: { type: "presence.join", data: {} }, needs: "agent" },
@@ -33,6 +34,7 @@ function expected(role: Role, granted: boolean, needs: (typeof PUBLISHES)[number
 const outcome = (f: ServerFrame) => (f.op === "error" ? f.code : f.op);
 
 let stack: Stack;
+let control: ControlKv;
 /** Every socket the matrix opened, checked for leaks at the end. */
 const opened: { socket: RawSocket; readable: (session: string) => boolean }[] = [];
 /** Sessions and the number of events each should hold after the matrix. */
@@ -41,6 +43,7 @@ const SECRET = "mx-secret";
 
 beforeAll(async () => {
   stack = await startStack();
+  control = await ControlKv.open(stack.nc);
   // A session nobody in the matrix is granted, with history and live traffic during the matrix.
   await stack.agent.publish(SECRET, { type: "note", data: { text: "classified" } });
 });
@@ -65,6 +68,10 @@ describe.each(ROLES)("role %s", (role) => {
       opened.push({ socket, readable: (s) => s.startsWith(`mx-${role}-granted`) });
       await stack.agent.publish(session, { type: "note", data: { text: "history" } });
       storedExpected.set(session, 1);
+      // The running turn and open calls the control events name (PROTOCOL.md §17), as an agent would leave them.
+      await control.putTurn(session, "t1", { status: "running" });
+      await control.putCall(session, "c1", { turn: "t1", kind: "tool" });
+      await control.putCall(session, "c2", { turn: "t1", kind: "approval", approvers: ["user", "operator"] });
 
       const attach = await socket.request({ op: "attach", session, from: "start" });
       expect(outcome(attach)).toBe(granted ? "attached" : "FORBIDDEN");

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type Agent, connectAgent } from "@threadline/agent";
 import { createGateway, type Gateway } from "@threadline/gateway";
@@ -84,12 +85,49 @@ describe("NATS permissions (deploy/nats)", () => {
   it.each([
     ["as another agent (output lane)", "tl.perm-1.out.agent.agent-b"],
     ["as another agent (control lane)", "tl.perm-1.ctl.agent.agent-b"],
+    ["as another agent (input lane)", "tl.perm-1.in.agent.agent-b"],
     ["into a user's input lane", "tl.perm-1.in.user.alice"],
     ["into a user's control lane", "tl.perm-1.ctl.user.alice"],
     ["into the system lane", "tl.perm-1.sys.system.presence"],
   ])("an agent publishing %s is refused by the server", async (_name, subject) => {
     expect(await tryPublish(subject)).toMatch(/^refused: .*permissions violation/i);
     expect(await stored(subject)).toBe(0);
+  });
+
+  it("an agent publishes turn.request into its own input lane", async () => {
+    expect(await tryPublish("tl.perm-1.in.agent.agent-a")).toBe("stored");
+  });
+
+  it("agent and gateway share the control bucket: a call the agent wrote is answered through the gateway", async () => {
+    const kv = await new Kvm(rawA).open("threadline-control");
+    await kv.put(
+      "perm-ctl.call.c1",
+      JSON.stringify({ kind: "tool", turn: "t1", status: "pending", deadline: Date.now() + 60_000 }),
+    );
+    const s = await RawSocket.connect(gateway.url, await mintToken({ sub: "alice" }));
+    onTestFinished(() => s.close());
+    const turn = "permturn1";
+    expect(
+      await s.request({ op: "publish", session: "perm-ctl", event: { id: turn, type: "input", data: { text: "hi" } } }),
+    ).toMatchObject({ op: "published" });
+    const pending = await kv.get(`perm-ctl.turn.${turn}`);
+    expect(pending?.json()).toMatchObject({ status: "pending" });
+    await kv.update(
+      `perm-ctl.turn.${turn}`,
+      JSON.stringify({ status: "running", updatedAt: Date.now() }),
+      pending!.revision,
+    );
+    expect(
+      await s.request({
+        op: "publish",
+        session: "perm-ctl",
+        event: { type: "tool.result", ref: "c1", data: { result: 1 } },
+      }),
+    ).toMatchObject({ op: "published" });
+    expect((await kv.get("perm-ctl.call.c1"))?.json()).toMatchObject({ status: "answered" });
+    expect(await s.request({ op: "publish", session: "perm-ctl", event: { type: "cancel", turn } })).toMatchObject({
+      op: "published",
+    });
   });
 
   it("an agent cannot administer the stream", async () => {

@@ -171,8 +171,8 @@ const OPEN_HANDOFF_ACTIONS: ReadonlySet<unknown> = new Set(["request"]);
 /**
  * Whether a client event may only be published by an operator or admin (on top of
  * the lane's capability): a `handoff` whose `data.action` is anything but
- * `"request"` — accepting, assigning or releasing a session is the operators' job;
- * users may only ask for it.
+ * `"request"` — taking over or releasing a session is the operators' job
+ * (PROTOCOL.md §17); users may only ask for it.
  */
 export function requiresOperator(type: string, data: unknown): boolean {
   if (type !== "handoff") return false;
