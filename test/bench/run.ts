@@ -12,6 +12,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   resume: async () => (await import("./resume.ts")).resume,
   presence: async () => (await import("./presence.ts")).presence,
   scale: async () => (await import("./scale.ts")).scale,
+  control: async () => (await import("./control.ts")).control,
 };
 
 function usage(scenarios: Scenario[]): string {

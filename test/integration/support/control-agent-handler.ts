@@ -4,6 +4,11 @@ import { newId } from "@threadline/protocol";
 /** Pause between streamed deltas of the scripted handler. */
 export const DELTA_INTERVAL_MS = 10;
 
+/** Wall clock in ms with sub-ms resolution, comparable across processes on one machine. */
+function wallClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -17,6 +22,8 @@ function sleep(ms: number): Promise<void> {
  *   code) in a `note`.
  * - `approve`: asks for approval of `deploy` and reports the answer in a `note`.
  * - `wait`: waits for the cancel.
+ * - `signal-probe` (benchmark): publishes `armed`, waits for the cancel, reports when the signal fired (wall clock).
+ * - `tool-probe N` (benchmark): N client tool calls in a row, reporting each one's duration.
  */
 export async function scriptedHandler(ctx: TurnContext): Promise<void> {
   const [command, arg] = (ctx.text ?? "").split(" ");
@@ -41,8 +48,31 @@ export async function scriptedHandler(ctx: TurnContext): Promise<void> {
       return;
     }
     case "wait":
-      await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+      await new Promise((resolve) => {
+        if (ctx.signal.aborted) resolve(undefined);
+        ctx.signal.addEventListener("abort", resolve, { once: true });
+      });
       return;
+    case "signal-probe": {
+      const fired = new Promise<number>((resolve) => {
+        if (ctx.signal.aborted) resolve(wallClockMs());
+        ctx.signal.addEventListener("abort", () => resolve(wallClockMs()), { once: true });
+      });
+      await ctx.publish({ type: "note", data: { text: "armed" } });
+      const firedAt = await fired;
+      await ctx.publish({ type: "note", data: { text: "signal fired", firedAt } });
+      return;
+    }
+    case "tool-probe": {
+      const durations: number[] = [];
+      for (let i = 0; i < Number(arg); i++) {
+        const t0 = wallClockMs();
+        await ctx.callClientTool("echo", { i }, { timeoutMs: 5000 });
+        durations.push(wallClockMs() - t0);
+      }
+      await ctx.publish({ type: "note", data: { text: "tool durations", durations } });
+      return;
+    }
     default:
       await ctx.publish({ type: "note", data: { text: `unknown command ${command}` } });
   }
