@@ -243,7 +243,11 @@ async function natsRoundTrips(url: string, n: number): Promise<number[]> {
   const server = await connect({ servers: url });
   const requester = await connect({ servers: url });
   try {
-    server.subscribe("bench.echo", { callback: (_e, m) => m.respond(m.data) });
+    server.subscribe("bench.echo", {
+      callback: (_e, m) => {
+        m.respond(m.data);
+      },
+    });
     await server.flush();
     const out: number[] = [];
     for (let i = 0; i < n; i++) {
