@@ -210,7 +210,10 @@ describe("deploy/k8s", () => {
   });
 
   it("the Kubernetes copy of accounts.conf equals deploy/nats/accounts.conf", () => {
-    expect(read("deploy/k8s/base/nats/accounts.conf")).toBe(read("deploy/nats/accounts.conf"));
+    expect(
+      read("deploy/k8s/base/nats/accounts.conf"),
+      "after regenerating deploy/nats/accounts.conf, copy it: cp deploy/nats/accounts.conf deploy/k8s/base/nats/accounts.conf",
+    ).toBe(read("deploy/nats/accounts.conf"));
   });
 
   it("prod: 3-node NATS on PVCs with required anti-affinity, PDBs, replicas 3", () => {
@@ -227,6 +230,7 @@ describe("deploy/k8s", () => {
     for (const name of ["nats", "gateway", "presence"])
       expect(find(objects, "PodDisruptionBudget", name).spec.maxUnavailable).toBe(1);
     expect(find(objects, "ConfigMap", "threadline-config").data.THREADLINE_REPLICAS).toBe("3");
+    expect(find(objects, "ConfigMap", "threadline-gateway-config").data.THREADLINE_PRESENCE_HEARTBEAT_MS).toBe("15000");
     expect(find(objects, "Deployment", "presence").spec.replicas).toBe(2);
     expect(find(objects, "HorizontalPodAutoscaler", "gateway").spec.minReplicas).toBeGreaterThanOrEqual(2);
     expect(find(objects, "Service", "nats-headless").spec.publishNotReadyAddresses).toBe(true);
