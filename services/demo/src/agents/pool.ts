@@ -261,7 +261,7 @@ async function followControl(
   onEvent: (session: string, event: SessionEvent) => void,
 ): Promise<{ close(): void }> {
   const consumer = await agent.js.consumers.get(agent.info.stream, {
-    filter_subjects: [`${agent.info.subjects.prefix}.*.ctl.>`],
+    filter_subjects: `${agent.info.subjects.prefix}.*.ctl.>`,
     deliver_policy: DeliverPolicy.New,
   });
   const messages = await consumer.consume({

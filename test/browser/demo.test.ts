@@ -1,0 +1,110 @@
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findProduct } from "../../services/demo/src/agents/catalog.ts";
+import { researchReply } from "../../services/demo/src/agents/research.ts";
+import { launchChromium, screenshotPath } from "./support/chromium.ts";
+import { type DemoStack, startDemoStack } from "./support/demo-stack.ts";
+
+/**
+ * The five behaviours of the product pitch, in real Chromium against the
+ * whole demo stack (nats-server, gateway, presence, the agent processes and
+ * the demo web server). Every wait is on a UI state (data-testid attributes).
+ */
+let stack: DemoStack;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  stack = await startDemoStack();
+  browser = await launchChromium();
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  await browser?.close();
+  await stack?.close();
+}, 60_000);
+
+let sessions = 0;
+const newSession = (name: string) => `e2e-${name}-${Date.now().toString(36)}-${sessions++}`;
+
+async function newContext(options: { geolocation?: boolean } = {}): Promise<BrowserContext> {
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 800 },
+    ...(options.geolocation
+      ? { geolocation: { latitude: 52.51, longitude: 13.42 }, permissions: ["geolocation"] }
+      : {}),
+  });
+  contexts.push(context);
+  return context;
+}
+
+async function openCustomer(context: BrowserContext, session: string, user = "alice"): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${stack.url}/?session=${session}&user=${user}`);
+  await page.getByTestId("connection-status").filter({ hasText: "connected" }).waitFor();
+  return page;
+}
+
+interface RenderedMessage {
+  id: string;
+  kind: string;
+  author: string;
+  status: string;
+  text: string;
+}
+
+function messages(page: Page): Promise<RenderedMessage[]> {
+  return page.getByTestId("message").evaluateAll((nodes) =>
+    nodes.map((n) => ({
+      id: n.getAttribute("data-message-id") ?? "",
+      kind: n.getAttribute("data-author-kind") ?? "",
+      author: n.getAttribute("data-author") ?? "",
+      status: n.getAttribute("data-status") ?? "",
+      text: n.querySelector('[data-testid="message-text"]')?.textContent ?? "",
+    })),
+  );
+}
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.getByTestId("composer-input").fill(text);
+  await page.getByTestId("send").click();
+}
+
+/** The assistant message of `agent` (participant id) whose status is `status`. */
+const agentMessage = (page: Page, agent: string, status?: string) =>
+  page.locator(`[data-testid="message"][data-author="${agent}"]${status ? `[data-status="${status}"]` : ""}`);
+
+describe("demo in Chromium", () => {
+  it("two tabs show the same history and the same live stream; a refresh keeps them in sync", async () => {
+    const session = newSession("tabs");
+    const context = await newContext();
+    const a = await openCustomer(context, session);
+    const b = await openCustomer(context, session);
+
+    await send(a, "hello");
+    await agentMessage(a, "triage", "complete").first().waitFor();
+    await agentMessage(b, "triage", "complete").first().waitFor();
+
+    const question = "Research the Aurora headphones and compare them";
+    await send(b, question);
+    // The research reply streams: both tabs show it while it is still streaming.
+    await agentMessage(a, "research", "streaming").waitFor();
+    await agentMessage(b, "research", "streaming").waitFor();
+    await b.reload();
+    await b.getByTestId("connection-status").filter({ hasText: "connected" }).waitFor();
+    await agentMessage(a, "research", "complete").waitFor({ timeout: 30_000 });
+    await agentMessage(b, "research", "complete").waitFor({ timeout: 30_000 });
+
+    const inA = await messages(a);
+    const inB = await messages(b);
+    expect(inB).toEqual(inA);
+    expect(inA.map((m) => m.author)).toEqual(["alice", "triage", "alice", "triage", "research"]);
+    expect(inA.at(-1)!.text).toBe(researchReply(findProduct(question)));
+    // The refreshed tab replayed the same events: the positions agree.
+    await expect
+      .poll(async () => (await b.getByTestId("resume-position").getAttribute("data-seq")) ?? "")
+      .toBe((await a.getByTestId("resume-position").getAttribute("data-seq")) ?? "-");
+    await a.screenshot({ path: screenshotPath("1-two-tabs") });
+  });
+});
