@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { connectAgent, type SubjectRecord } from "@threadline/agent";
 import { startNatsServer } from "@threadline/test-kit";
 import { afterAll, describe, expect, it, onTestFinished } from "vitest";
+import { runCli } from "../../libs/cli/src/cli.ts";
 import { runCliProcess } from "../../libs/cli/src/test-support/cli-process.ts";
 
 // `threadline publish` as a process against a real nats-server with user/password auth.
@@ -106,15 +107,30 @@ describe("threadline publish", () => {
       [["publish", "pub-s3", "input", "--data", "{oops"], 1, "INVALID_FRAME"],
       [["publish", "pub-s3", "input", "--trace", "00-abc"], 1, "INVALID_FRAME"],
       [["publish", "pub-s3", "input", "--as", "robot:x"], 2, "--as must be"],
+      [["publish", "pub-s3", "input", "--as", "user"], 2, "--as must be"],
+      [["publish", "pub-s3", "input", "--device", "d1"], 2, "--device is for user and operator"],
       [["publish", "pub-s3", "input", "--text", "a", "--data", "{}"], 2, "only one of"],
       [["publish", "pub-s3", "input", "--lane", "side"], 2, "--lane must be"],
       [["publish", "pub-s3"], 2, "missing <type>"],
+      [["publish", "bad.session", "input"], 1, "INVALID_SESSION"],
     ];
+    // In-process (the same runCli the bin runs): these fail before connecting.
     for (const [args, code, message] of cases) {
-      const result = await runCliProcess(args, auth);
-      expect({ args, code: result.code }).toEqual({ args, code });
-      expect(result.stderr.join("\n")).toContain(message);
+      const err: string[] = [];
+      const io = {
+        out: () => {},
+        err: (l: string) => err.push(l),
+        env: auth,
+        signal: new AbortController().signal,
+        now: Date.now,
+      };
+      expect({ args, code: await runCli(args, io) }).toEqual({ args, code });
+      expect(err.join("\n")).toContain(message);
     }
+    // And one as a process: the exit code and the message reach the shell.
+    const proc = await runCliProcess(["publish", "pub-s3", "input", "--data", "{oops"], auth);
+    expect(proc.code).toBe(1);
+    expect(proc.stderr.join("\n")).toMatch(/^threadline publish: INVALID_FRAME: --data is not valid JSON/);
     expect(await history("pub-s3")).toHaveLength(0);
   });
 
@@ -146,5 +162,31 @@ describe("threadline publish", () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr.join("\n")).toMatch(/UNAVAILABLE: cannot connect to NATS .*(authorization|Authorization)/);
     expect(await history("pub-s4")).toHaveLength(1);
+  });
+
+  it("authenticates with a token (flag or NATS_TOKEN)", async () => {
+    const tokenServer = await startNatsServer({ config: 'authorization { token: "s3cret-token" }' });
+    onTestFinished(() => tokenServer.stop());
+    const owner = await connectAgent({ servers: tokenServer.url, token: "s3cret-token", id: "provisioner" });
+    onTestFinished(() => owner.close());
+    const byFlag = await runCliProcess([
+      "publish",
+      "tok-s1",
+      "note",
+      "--server",
+      tokenServer.url,
+      "--token",
+      "s3cret-token",
+    ]);
+    expect(byFlag.code).toBe(0);
+    const byEnv = await runCliProcess(["tail", "tok-s1", "--once", "--json"], {
+      NATS_URL: tokenServer.url,
+      NATS_TOKEN: "s3cret-token",
+    });
+    expect(byEnv.code).toBe(0);
+    expect(byEnv.stdout.map((line) => JSON.parse(line).event.type)).toEqual(["note"]);
+    const without = await runCliProcess(["tail", "tok-s1", "--once"], { NATS_URL: tokenServer.url });
+    expect(without.code).toBe(1);
+    expect(without.stderr.join("\n")).toContain("UNAVAILABLE");
   });
 });

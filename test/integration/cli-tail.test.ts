@@ -46,6 +46,19 @@ describe("threadline tail", () => {
     expect(await tail.stop("SIGINT")).toBe(0);
   });
 
+  it("keeps following across a NATS server restart, with nothing lost or repeated", async () => {
+    const marker = await agent.publish("tail-s2", { type: "note", data: { n: 0 } });
+    const tail = spawnCli(["tail", "tail-s2", "--from", String(marker.seq), "--json"], { NATS_URL: nats.url });
+    onTestFinished(async () => void (await tail.stop("SIGKILL")));
+    const before = await agent.publish("tail-s2", { type: "note", data: { n: 1 } });
+    await waitFor(() => tail.stdout.length >= 1);
+    await nats.restart();
+    const after = await agent.publish("tail-s2", { type: "note", data: { n: 2 } });
+    await waitFor(() => tail.stdout.length >= 2, { timeoutMs: 20_000, message: () => tail.stderr.join("\n") });
+    expect(tail.stdout.map((line) => JSON.parse(line).seq)).toEqual([before.seq, after.seq]);
+    expect(await tail.stop("SIGINT")).toBe(0);
+  });
+
   it("--json --once prints one JSON record per stored event and exits", async () => {
     const { code, stdout } = await runCliProcess(["tail", "tail-s1", "--from", String(seqs[0]), "--once", "--json"], {
       NATS_URL: nats.url,
