@@ -24,6 +24,18 @@ export interface LiveSource {
 }
 
 /**
+ * Idle heartbeat of the live consumer's pulls, ms. After two missed
+ * heartbeats the source recreates its consumer from the last delivered seq
+ * (the consumer is R1: its node may have died, or the connection may be a
+ * black hole that TCP has not noticed). nats.js's default (15 s, and then a
+ * consumer-info retry loop with a 30 s backoff that waits for the consumer's
+ * node to come back) left live feeds silent for the whole node outage.
+ */
+export const LIVE_HEARTBEAT_MS = 1_000;
+/** Expiry of each pull request of the live consumer, ms (renewed continuously; bounds a lost pull). */
+export const LIVE_PULL_EXPIRES_MS = 5_000;
+
+/**
  * One JetStream **ordered consumer per gateway** over the whole stream (the
  * "firehose"), dispatched in-process to the sessions that have sockets here;
  * events of other sessions are dropped after a subject split, undecoded.
@@ -49,6 +61,7 @@ export class FirehoseSource implements LiveSource {
   private lastSeq = 0;
   private messages: ConsumerMessages | undefined;
   private starting: Promise<void> | undefined;
+  private resyncing: Promise<void> | undefined;
   private closed = false;
 
   constructor(
@@ -72,13 +85,30 @@ export class FirehoseSource implements LiveSource {
     };
   }
 
-  async recover(): Promise<void> {
-    if (!this.starting || this.closed) return;
-    await this.starting;
-    const old = this.messages;
-    this.metrics?.liveResyncs.inc({ reason: "reconnect" });
-    await this.consumeFrom(this.lastSeq);
-    void old?.close().catch(() => {});
+  recover(): Promise<void> {
+    return this.resync("reconnect");
+  }
+
+  /**
+   * Replaces the consumer with a new one from the last delivered seq; one
+   * at a time (a call while one runs joins it). The old consumer is closed
+   * once the new one runs; until then both may deliver, and the seq check
+   * drops what was already dispatched.
+   */
+  private resync(reason: "reconnect" | "heartbeats-missed"): Promise<void> {
+    if (!this.starting || this.closed) return Promise.resolve();
+    this.resyncing ??= (async () => {
+      try {
+        await this.starting;
+        const old = this.messages;
+        this.metrics?.liveResyncs.inc({ reason });
+        await this.consumeFrom(this.lastSeq);
+        void old?.close().catch(() => {});
+      } finally {
+        this.resyncing = undefined;
+      }
+    })();
+    return this.resyncing;
   }
 
   close(): void {
@@ -97,6 +127,8 @@ export class FirehoseSource implements LiveSource {
     });
     this.messages = await consumer.consume({
       max_messages: 1024,
+      idle_heartbeat: LIVE_HEARTBEAT_MS,
+      expires: LIVE_PULL_EXPIRES_MS,
       callback: (m) => {
         if (m.seq <= this.lastSeq) return;
         this.lastSeq = m.seq;
@@ -111,6 +143,9 @@ export class FirehoseSource implements LiveSource {
       for await (const status of messages.status()) {
         if (status.type === "ordered_consumer_recreated") {
           this.metrics?.liveResyncs.inc({ reason: "consumer-recreated" });
+        } else if (status.type === "heartbeats_missed" && this.messages === messages && !this.closed) {
+          // Repeats every heartbeat interval while missing: a failed resync is retried by the next one.
+          this.resync("heartbeats-missed").catch(() => {});
         }
       }
     })().catch(() => {});

@@ -17,7 +17,10 @@ export interface GatewayMetrics {
   controlRefusals: Counter<"type" | "code">;
   natsReconnects: Counter;
   feedFailures: Counter<"reason">;
-  /** Live source re-syncs: `reconnect` (recreated after a NATS reconnect), `consumer-recreated` (a gap or missed heartbeats). */
+  /**
+   * Live source re-syncs: `reconnect` (recreated after a NATS reconnect), `consumer-recreated` (nats.js
+   * recreated it after a gap), `heartbeats-missed` (the gateway recreated it: its node died or the link stalled).
+   */
   liveResyncs: Counter<"reason">;
   invalidEvents: Counter;
 }

@@ -1,0 +1,76 @@
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connectAgent, provisionThreadline } from "@threadline/agent";
+import { Subjects } from "@threadline/protocol";
+import { type NatsServer, startCluster, waitFor } from "@threadline/test-kit";
+import { expect, onTestFailed, onTestFinished, test } from "vitest";
+import { createHistoryReader } from "../../services/gateway/src/history-reader.ts";
+import { FirehoseSource } from "../../services/gateway/src/live-source.ts";
+
+// Regression (chaos suite, NATS node kill): the gateway's firehose ordered
+// consumer is an R1 consumer on one node. When that node died while the
+// gateway stayed connected to another one, nats.js only noticed after two
+// missed 15 s heartbeats and then kept asking the dead node for consumer
+// info (30 s backoff) instead of recreating the consumer: live feeds stayed
+// silent until the node came back. The source now watches heartbeats itself
+// (1 s) and recreates its consumer elsewhere from the last delivered seq.
+
+test("the live source recreates its consumer when the node hosting it dies", async () => {
+  const cluster = await startCluster(3);
+  onTestFinished(() => cluster.stop());
+  const setup = await connect({ servers: cluster.urls });
+  onTestFinished(() => setup.close());
+  const info = await provisionThreadline(setup, { replicas: 3 });
+  const agent = await connectAgent({ servers: cluster.urls, id: "writer", provision: false });
+  onTestFinished(() => agent.close());
+  const subjects = new Subjects();
+
+  // Connect the source to a node that does not host its consumer, so only the consumer is lost.
+  let nc: NatsConnection | undefined;
+  let source: FirehoseSource | undefined;
+  let host: NatsServer | undefined;
+  const received: number[] = [];
+  for (const server of cluster.servers) {
+    const conn = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const js = jetstream(conn);
+    const history = createHistoryReader(js, await jetstreamManager(conn), { stream: info.stream, subjects });
+    const candidate = new FirehoseSource(js, info.stream, subjects.all(), history);
+    await candidate.open("s1", (m) => received.push(m.seq));
+    const [consumer] = await (await jetstreamManager(conn)).consumers.list(info.stream).next();
+    const leader = consumer?.cluster?.leader;
+    if (leader && leader !== server.name) {
+      nc = conn;
+      source = candidate;
+      host = cluster.servers.find((s) => s.name === leader);
+      break;
+    }
+    candidate.close();
+    await conn.close();
+  }
+  expect(host, "a node other than the consumer's host").toBeDefined();
+  onTestFinished(async () => {
+    source?.close();
+    await nc?.close();
+  });
+  onTestFailed(() => console.error(host?.log().slice(-4000)));
+
+  const publish = async (n: number) => {
+    for (;;) {
+      try {
+        return (await agent.publish("s1", { id: `e${n}`, type: "note", data: { n } })).seq;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  };
+  const seqs = [await publish(0)];
+  await waitFor(() => received.length === 1);
+  await host!.kill("SIGKILL");
+  for (let n = 1; n <= 20; n++) seqs.push(await publish(n));
+  // Without the fix nothing arrives before the node returns (≥ 30 s of missed heartbeats, then a stuck info loop).
+  await waitFor(() => received.length >= seqs.length, {
+    timeoutMs: 15_000,
+    message: () => `received ${received.length} of ${seqs.length}`,
+  });
+  expect(received).toEqual(seqs);
+}, 60_000);
