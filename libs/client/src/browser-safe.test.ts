@@ -37,14 +37,29 @@ describe("the client runs in a browser", () => {
   });
 
   it.each(shipped.map((f) => [relative(SRC, f), f]))("%s imports only @threadline/protocol and siblings", (_, file) => {
-    for (const specifier of importsOf(file)) expect(specifier).toMatch(/^(\.\/.*\.ts|@threadline\/protocol)$/);
+    for (const specifier of importsOf(file)) expect(specifier).toMatch(/^(\.\.?\/.*\.ts|@threadline\/protocol)$/);
+  });
+
+  // The framework adapters (subpaths ai-sdk/, tanstack/) name their framework's types only: no runtime dependency.
+  it.each(shipped.map((f) => [relative(SRC, f), f]))("%s imports framework packages as types only", (_, file) => {
+    for (const specifier of typeImportsOf(file)) {
+      expect(specifier).toMatch(/^(\.\.?\/.*\.ts|@threadline\/protocol|ai|@tanstack\/ai|@tanstack\/ai-client)$/);
+    }
   });
 });
 
-/** Specifiers of import/export statements at the start of a line (not strings that mention imports). */
+/** Specifiers of import/export statements at the start of a line (not strings that mention imports), except `import type`. */
 function importsOf(file: string): string[] {
   const text = readFileSync(file, "utf8");
-  return [...text.matchAll(/^(?:import|export)\s(?:[^;]*?\sfrom\s)?\s*["']([^"']+)["']/gm)].map((m) => m[1] ?? "");
+  return [...text.matchAll(/^(?:import|export)\s(?!type\s)(?:[^;]*?\sfrom\s)?\s*["']([^"']+)["']/gm)].map(
+    (m) => m[1] ?? "",
+  );
+}
+
+/** Specifiers of `import type` statements (erased at runtime). */
+function typeImportsOf(file: string): string[] {
+  const text = readFileSync(file, "utf8");
+  return [...text.matchAll(/^import\stype\s[^;]*?\sfrom\s*["']([^"']+)["']/gm)].map((m) => m[1] ?? "");
 }
 
 /**
