@@ -106,6 +106,14 @@ const DEFAULT_ORPHAN_AFTER_MS = 10_000;
 /** Grace on top of 3 heartbeats before a live presence entry counts as stale (the service checks every 250 ms). */
 const STALE_GRACE_MS = 1000;
 
+/**
+ * Whether a live presence entry written at `written` has outlived its heartbeats: the presence
+ * service should have expired it, so its writer is gone (or no presence service is running).
+ */
+export function isStalePresence(entry: Pick<PresenceEntry, "heartbeatMs">, written: number, now: number): boolean {
+  return now - written > PRESENCE_EXPIRY_INTERVALS * entry.heartbeatMs + STALE_GRACE_MS;
+}
+
 /** Builds the `inspect` report: state from the events and the buckets, and everything that looks wrong. */
 export function buildReport(input: ReportInput): SessionReport {
   const { session, now, history } = input;
@@ -125,7 +133,7 @@ export function buildReport(input: ReportInput): SessionReport {
     const memberKey = `${key.kind}:${key.id}`;
     const member = members.get(memberKey) ?? { kind: key.kind, id: key.id, connections: [] };
     if (entry.name !== undefined) member.name = entry.name;
-    const stale = now - record.written > PRESENCE_EXPIRY_INTERVALS * entry.heartbeatMs + STALE_GRACE_MS;
+    const stale = isStalePresence(entry, record.written, now);
     const connection: ConnectionReport = {
       connection: key.connection,
       status: entry.status,

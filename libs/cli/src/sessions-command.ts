@@ -4,12 +4,12 @@ import type { CliIO } from "./cli-io.ts";
 import { CONNECTION_HELP, connectionSettings, durationFlag, integerFlag, parseCommandLine } from "./cli-options.ts";
 import { readEntries } from "./kv-entries.ts";
 import { openNatsContext } from "./nats-context.ts";
-import { age } from "./session-report.ts";
+import { age, isStalePresence } from "./session-report.ts";
 
 export const SESSIONS_HELP = `Usage: threadline sessions [--since 15m] [--limit 1000]
 
 Lists the active sessions. A session is active when someone is present in it
-(a live, non-tombstone entry in the presence bucket) or when an event was
+(a live entry in the presence bucket: not a tombstone, heartbeats not overdue) or when an event was
 stored in it within --since (default 15 minutes). Sessions are sorted by their
 last stored event, newest first.
 
@@ -71,6 +71,7 @@ export async function sessionsCommand(argv: readonly string[], io: CliIO): Promi
     const key = parsePresenceKey(record.key);
     const value = record.value as PresenceEntry | undefined;
     if (!key || typeof value !== "object" || value === null || value.gone !== undefined) continue;
+    if (typeof value.heartbeatMs !== "number" || isStalePresence(value, record.written, io.now())) continue;
     const s = track(key.session);
     if (s && !s.participants.has(`${key.kind}:${key.id}`)) {
       s.participants.add(`${key.kind}:${key.id}`);
