@@ -470,6 +470,10 @@ function snapshot(
   if (textBytes > MAX_MESSAGE_TEXT_BYTES) return MessageRejection.TOO_LARGE;
   const index = indexOf(messages, id);
   const existing = index < 0 ? undefined : messages[index];
+  // A snapshot names the message by (id, startSeq): another message with the same id is a duplicate.
+  if (existing !== undefined && data.startSeq !== undefined && existing.seq !== data.startSeq) {
+    return MessageRejection.DUPLICATE_START;
+  }
   const message: Message = {
     id,
     role: data.role as MessageRole,

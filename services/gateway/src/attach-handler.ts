@@ -95,7 +95,7 @@ export class AttachHandler {
         feed,
         conn,
         ctx.history,
-        { maxBuffered: ctx.attachmentBuffer, maxCatchUpAttempts: 5 },
+        { maxBuffered: ctx.attachmentBuffer, maxCatchUpAttempts: 5, history: frame.history ?? "full" },
         ctx.metrics,
         (a, error) => this.attachmentEnded(a, error),
         after,
@@ -105,6 +105,7 @@ export class AttachHandler {
       ctx.metrics.attachments.inc();
       feed.add(attachment);
       conn.sendFrame({ op: "attached", rid, session, epoch: feed.currentEpoch, from: after });
+      ctx.log.debug({ session, user: principal.user, device: conn.device, from: after }, "attached");
       void attachment.catchUp();
     } catch (error) {
       if (feed) ctx.feeds.release(feed);
@@ -212,6 +213,10 @@ export class AttachHandler {
     if (this.attachments.get(attachment.session) !== attachment) return;
     this.attachments.delete(attachment.session);
     this.release(attachment);
+    this.conn.ctx.log.info(
+      { session: attachment.session, user: this.conn.principal?.user, device: this.conn.device, code: error.code },
+      "attachment ended by the gateway",
+    );
     this.conn.ctx.presence.leave(presenceOf(this.conn, attachment.session), "left");
     this.conn.sendFrame({
       op: "detached",

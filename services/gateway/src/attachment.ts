@@ -1,6 +1,7 @@
-import { ErrorCode, mergeHistoryAndLive, ThreadlineError } from "@threadline/protocol";
+import { type AttachHistory, ErrorCode, mergeHistoryAndLive, ThreadlineError } from "@threadline/protocol";
 import type { FeedRecord } from "./feed-record.ts";
 import type { HistoryReader } from "./history-reader.ts";
+import { MessageCompactor } from "./message-compactor.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { FeedSubscriber, SessionFeed } from "./session-feed.ts";
 
@@ -26,6 +27,8 @@ export interface AttachmentOptions {
   maxBuffered: number;
   /** History read failures tolerated (with backoff) before the attachment ends with `UNAVAILABLE`. */
   maxCatchUpAttempts: number;
+  /** `"compact"`: catch-ups go through a MessageCompactor (PROTOCOL.md §8.5). */
+  history: AttachHistory;
 }
 
 /**
@@ -44,6 +47,10 @@ export class Attachment implements FeedSubscriber {
   private overflow = false;
   private catchingUp = false;
   private syncedSent = false;
+  /** The current catch-up pass's compactor (compact attachments only); a new pass starts a new one. */
+  private compactor: MessageCompactor | undefined;
+  /** Highest seq given to the compactor in this pass (it may hold records beyond `lastSent`). */
+  private replayedSeq = 0;
 
   constructor(
     readonly session: string,
@@ -89,11 +96,15 @@ export class Attachment implements FeedSubscriber {
         this.mode = "catchup";
         this.buffer = [];
         this.overflow = false;
+        this.compactor = this.options.history === "compact" ? new MessageCompactor(this.session) : undefined;
+        this.replayedSeq = this.lastSent;
         if (this.feed.covers(this.lastSent)) {
           // Synchronous: no feed record can interleave, so nothing needs buffering. The ring is bounded
           // (ringMaxBytes), so it goes out under one cork.
-          const delivered = this.sink.cork(() =>
-            this.feed.after(this.lastSent).every((record) => this.deliver(record)),
+          const delivered = this.sink.cork(
+            () =>
+              this.feed.after(this.lastSent).every((record) => this.replay(record)) &&
+              this.deliverAll(this.compactor?.finish()),
           );
           if (!delivered) return this.fallBehind();
           break;
@@ -108,7 +119,7 @@ export class Attachment implements FeedSubscriber {
               const sent = this.sink.cork(() => {
                 let bytes = 0;
                 while (i < batch.length && bytes < CORK_BYTES && !this.sink.backedUp) {
-                  if (!this.deliver(batch[i]!)) return false;
+                  if (!this.replay(batch[i]!)) return false;
                   bytes += batch[i]!.size;
                   i++;
                 }
@@ -150,15 +161,17 @@ export class Attachment implements FeedSubscriber {
         this.buffer = [];
         let behind = false;
         for (const record of buffered) {
-          if (!this.deliver(record)) {
+          if (!this.replay(record)) {
             behind = true;
             break;
           }
         }
+        if (!behind && !this.deliverAll(this.compactor?.finish())) behind = true;
         if (behind) return this.fallBehind();
         break;
       }
       if (this.ended) return;
+      this.compactor = undefined;
       this.mode = "live";
       this.metrics.catchUpSeconds.observe((performance.now() - started) / 1000);
       if (!this.syncedSent) {
@@ -174,6 +187,18 @@ export class Attachment implements FeedSubscriber {
   close(): void {
     this.mode = "closed";
     this.buffer = [];
+  }
+
+  /** Sends a replayed record, through the compactor when there is one. False when the socket refused one. */
+  private replay(record: FeedRecord): boolean {
+    if (!this.compactor) return this.deliver(record);
+    if (record.seq <= this.replayedSeq) return true;
+    this.replayedSeq = record.seq;
+    return this.deliverAll(this.compactor.push(record));
+  }
+
+  private deliverAll(records: FeedRecord[] | undefined): boolean {
+    return records === undefined || records.every((record) => this.deliver(record));
   }
 
   /** Sends one record if it is new. False when the socket refused it (lastSent unchanged). */
