@@ -107,4 +107,32 @@ describe("demo in Chromium", () => {
       .toBe((await a.getByTestId("resume-position").getAttribute("data-seq")) ?? "-");
     await a.screenshot({ path: screenshotPath("1-two-tabs") });
   });
+
+  it("network offline mid-stream and back: the stream continues with no duplicated or missing text", async () => {
+    const session = newSession("offline");
+    const context = await newContext();
+    const page = await openCustomer(context, session);
+    const question = "Research the Aurora headphones and compare them";
+    await send(page, question);
+    const streaming = agentMessage(page, "research", "streaming");
+    await streaming.waitFor({ timeout: 30_000 });
+    // Some text has arrived, more is coming.
+    await expect.poll(async () => (await streaming.textContent())?.length ?? 0).toBeGreaterThan(40);
+    await context.setOffline(true);
+    await page
+      .getByTestId("connection-status")
+      .filter({ hasText: /offline|reconnecting/ })
+      .waitFor();
+    const textWhileOffline = await agentMessage(page, "research").getByTestId("message-text").textContent();
+    await context.setOffline(false);
+    await page.getByTestId("connection-status").filter({ hasText: "connected" }).waitFor({ timeout: 30_000 });
+    await agentMessage(page, "research", "complete").waitFor({ timeout: 30_000 });
+    const expected = researchReply(findProduct(question));
+    const final = (await messages(page)).at(-1)!;
+    expect(final.text).toBe(expected);
+    // The text seen offline was a prefix of the reply, not the whole of it.
+    expect(expected.startsWith(textWhileOffline ?? "-")).toBe(true);
+    expect((textWhileOffline ?? "").length).toBeLessThan(expected.length);
+    await page.screenshot({ path: screenshotPath("2-offline") });
+  });
 });

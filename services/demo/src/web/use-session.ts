@@ -1,6 +1,7 @@
 import { type ConnectionStatus, createClient, type SessionHandle, type ThreadlineClient } from "@threadline/client";
 import type { ClientEvent, PresenceMember, SessionRecord } from "@threadline/protocol";
 import { useEffect, useRef, useState } from "react";
+import { NetworkAwareWebSocket } from "./network-aware-websocket.ts";
 import { applyRecord, EMPTY_SESSION, type SessionState } from "./session-state.ts";
 
 /** What the page shows about its connection: the SDK status folded into three words. */
@@ -93,7 +94,12 @@ export function useSession(options: { session: string; user: string; role: "user
     };
     handleRef.current = (async () => {
       const { gatewayUrl } = await loadConfig();
-      client = createClient({ url: gatewayUrl, token: () => fetchToken(user, role), device: tabDevice() });
+      client = createClient({
+        url: gatewayUrl,
+        token: () => fetchToken(user, role),
+        device: tabDevice(),
+        WebSocket: NetworkAwareWebSocket,
+      });
       if (closed) void client.close();
       client.onStatus((s) => setStatus(label(s)));
       const handle = await client.attach(session, { from: "start" });
@@ -106,12 +112,9 @@ export function useSession(options: { session: string; user: string; role: "user
       return handle;
     })();
     handleRef.current.catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
-    const goOffline = () => setStatus("offline");
-    window.addEventListener("offline", goOffline);
     return () => {
       closed = true;
       clearTimeout(timer);
-      window.removeEventListener("offline", goOffline);
       void client?.close();
     };
   }, [session, user, role]);
