@@ -1,5 +1,6 @@
 import {
   type ClientEvent,
+  controlEventProblem,
   ErrorCode,
   encodedSize,
   isEventId,
@@ -203,6 +204,8 @@ export function prepareEvent(event: ClientEvent, limits: Limits, session: string
       throw invalid(`${name} must be 1-64 printable ASCII characters without spaces`);
     }
   }
+  const problem = controlEventProblem(event.type, { ...event, id });
+  if (problem) throw invalid(`${event.type}: ${problem}`);
   let size: number;
   try {
     size = encodedSize(event.data);

@@ -7,6 +7,7 @@ import {
   type DetachedFrame,
   ErrorCode,
   type EventFrame,
+  type HandoffAction,
   isNewSeq,
   isSeq,
   type Position,
@@ -18,11 +19,13 @@ import {
 } from "@threadline/protocol";
 import { AsyncQueue } from "./async-queue.ts";
 import { type BackoffPolicy, backoffDelay, canRetry } from "./backoff.ts";
+import { ControlView, type SessionControlView } from "./control-view.ts";
 import { MessageView, type SessionMessagesView } from "./message-view.ts";
 import { forgetPosition, type PositionStorage, writePosition } from "./position-storage.ts";
 import { PresenceView, type SessionPresenceView } from "./presence-view.ts";
 import type { PublishResult } from "./publish-queue.ts";
 import { notifyAll } from "./report-error.ts";
+import { controlEvents, type SessionControls } from "./session-controls.ts";
 import { Throttle } from "./throttle.ts";
 
 /**
@@ -34,7 +37,7 @@ import { Throttle } from "./throttle.ts";
  * reconnect from that exact position, so listeners see every event of the
  * session once, in order, across socket losses.
  */
-export interface SessionHandle extends AsyncDisposable {
+export interface SessionHandle extends AsyncDisposable, SessionControls {
   readonly id: string;
   /** The last applied event's `{epoch, seq}`; undefined until an event was applied. */
   readonly position: Position | undefined;
@@ -202,6 +205,7 @@ export class SessionHandleImpl implements SessionHandle {
   private readonly autoAck: boolean;
   private readonly presenceView: PresenceView;
   private readonly messageView = new MessageView();
+  private readonly controlView = new ControlView();
   private readonly history: AttachHistory;
   private presenceSeeded = false;
 
@@ -243,6 +247,10 @@ export class SessionHandleImpl implements SessionHandle {
 
   get messages(): SessionMessagesView {
     return this.messageView;
+  }
+
+  get control(): SessionControlView {
+    return this.controlView;
   }
 
   get synced(): boolean {
@@ -308,6 +316,14 @@ export class SessionHandleImpl implements SessionHandle {
     if (this.state === "detached") return Promise.reject(this.endError ?? this.detachedError());
     return this.host.publish(this.id, event);
   }
+
+  cancel = (turn: string, reason?: string) => this.publish(controlEvents.cancel(turn, reason));
+  steer = (turn: string, text: string) => this.publish(controlEvents.steer(turn, text));
+  answerTool = (call: string, answer: { result: unknown } | { error: string }) =>
+    this.publish(controlEvents.answerTool(call, answer));
+  approve = (call: string, approved: boolean, reason?: string) =>
+    this.publish(controlEvents.approve(call, approved, reason));
+  handoff = (action: HandoffAction, reason?: string) => this.publish(controlEvents.handoff(action, reason));
 
   ack(seq?: number): void {
     if (this.state === "detached") return;
@@ -571,6 +587,7 @@ export class SessionHandleImpl implements SessionHandle {
     const record: SessionRecord = { session: this.id, seq: frame.seq, event: frame.event };
     this.presenceView.apply(frame.event);
     this.messageView.apply(record);
+    this.controlView.apply(record);
     notifyAll(this.eventListeners, record);
     for (const queue of [...this.iterators]) queue.push(record);
   }

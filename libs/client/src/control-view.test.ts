@@ -1,0 +1,92 @@
+import type { SessionEvent } from "@threadline/protocol";
+import { describe, expect, test } from "vitest";
+import { ControlView, MAX_ENDED_TURNS, MAX_OPEN_CALLS } from "./control-view.ts";
+
+let seq = 0;
+const user = { kind: "user" as const, id: "alice", device: "tab" };
+const agent = { kind: "agent" as const, id: "w1" };
+const operator = { kind: "operator" as const, id: "olivia" };
+
+function apply(view: ControlView, event: Partial<SessionEvent> & { type: string }): void {
+  view.apply({ session: "s", seq: ++seq, event: { id: `e${seq}`, from: agent, ts: 1000, ...event } });
+}
+
+describe("ControlView", () => {
+  test("a turn goes pending → running → ended; its open calls close with it", () => {
+    const view = new ControlView();
+    const changes: number[] = [];
+    view.onChange((c) => changes.push(c.seq));
+    apply(view, { type: "input", id: "t1", from: user });
+    expect(view.active).toMatchObject([{ id: "t1", status: "pending" }]);
+    apply(view, { type: "turn.start", turn: "t1", data: { agent: "planner", worker: "w1" } });
+    expect(view.turn("t1")).toMatchObject({ status: "running", agent: "planner", worker: "w1" });
+    apply(view, {
+      type: "tool.call",
+      turn: "t1",
+      ref: "c1",
+      data: { call: "c1", name: "geo", args: { precise: true }, timeoutMs: 500 },
+    });
+    expect(view.calls).toEqual([
+      { call: "c1", turn: "t1", kind: "tool", name: "geo", args: { precise: true }, deadline: 1500, seq },
+    ]);
+    apply(view, { type: "turn.end", turn: "t1", data: { status: "failed", error: "boom" } });
+    expect(view.active).toEqual([]);
+    expect(view.calls).toEqual([]);
+    expect(view.turn("t1")).toMatchObject({ status: "failed", error: "boom" });
+    // An ended turn stays ended.
+    apply(view, { type: "turn.resumed", turn: "t1", data: { worker: "w2" } });
+    expect(view.turn("t1")?.status).toBe("failed");
+    expect(changes).toHaveLength(4);
+  });
+
+  test("answers and call.closed remove prompts; unrelated events change nothing", () => {
+    const view = new ControlView();
+    apply(view, {
+      type: "approval.request",
+      turn: "t1",
+      ref: "a1",
+      data: { call: "a1", action: "pay", approvers: ["user"], timeoutMs: 1 },
+    });
+    apply(view, {
+      type: "tool.call",
+      turn: "t1",
+      ref: "c1",
+      data: { call: "c1", name: "geo", args: {}, timeoutMs: 1 },
+    });
+    expect(view.calls.map((c) => c.call)).toEqual(["a1", "c1"]);
+    apply(view, { type: "approval", ref: "a1", from: user, data: { approved: true } });
+    apply(view, { type: "call.closed", ref: "c1", data: { call: "c1", reason: "timeout" } });
+    expect(view.calls).toEqual([]);
+    const before = view.active;
+    apply(view, { type: "message.append", ref: "m1", data: { part: 0, delta: "x" } });
+    expect(view.active).toBe(before);
+  });
+
+  test("handoff: request, then an operator's take and release set the owner; a user's take is ignored", () => {
+    const view = new ControlView();
+    apply(view, { type: "handoff", from: user, data: { action: "request" } });
+    expect(view.handoffRequested).toBe(true);
+    apply(view, { type: "handoff", from: user, data: { action: "take" } });
+    expect(view.owner).toBeNull();
+    apply(view, { type: "handoff", from: operator, data: { action: "take" } });
+    expect(view.owner).toEqual({ kind: "operator", id: "olivia" });
+    expect(view.handoffRequested).toBe(false);
+    apply(view, { type: "handoff", from: operator, data: { action: "release" } });
+    expect(view.owner).toBeNull();
+  });
+
+  test("ended turns and open calls are bounded, oldest forgotten first", () => {
+    const view = new ControlView();
+    for (let i = 0; i <= MAX_ENDED_TURNS; i++) {
+      apply(view, { type: "turn.start", turn: `t${i}`, data: {} });
+      apply(view, { type: "turn.end", turn: `t${i}`, data: { status: "completed" } });
+    }
+    expect(view.turn("t0")).toBeUndefined();
+    expect(view.turn(`t${MAX_ENDED_TURNS}`)?.status).toBe("completed");
+    for (let i = 0; i <= MAX_OPEN_CALLS; i++) {
+      apply(view, { type: "tool.call", turn: "x", ref: `c${i}`, data: { call: `c${i}`, name: "n", timeoutMs: 1 } });
+    }
+    expect(view.calls).toHaveLength(MAX_OPEN_CALLS);
+    expect(view.calls[0]?.call).toBe("c1");
+  });
+});
