@@ -39,6 +39,17 @@ describe("ControlView", () => {
     expect(changes).toHaveLength(4);
   });
 
+  test("a cancel of a pending turn ends it; of a running turn it waits for turn.end", () => {
+    const view = new ControlView();
+    apply(view, { type: "input", id: "t1", from: user });
+    apply(view, { type: "input", id: "t2", from: user });
+    apply(view, { type: "turn.start", turn: "t2", data: {} });
+    apply(view, { type: "cancel", turn: "t1", from: user, data: { reason: "stop" } });
+    apply(view, { type: "cancel", turn: "t2", from: user });
+    expect(view.turn("t1")).toMatchObject({ status: "cancelled", reason: "stop" });
+    expect(view.active.map((t) => [t.id, t.status])).toEqual([["t2", "running"]]);
+  });
+
   test("answers and call.closed remove prompts; unrelated events change nothing", () => {
     const view = new ControlView();
     apply(view, {

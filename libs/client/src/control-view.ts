@@ -55,9 +55,10 @@ export interface ControlViewChange {
 
 /**
  * Turns, open calls and the session owner, folded from the session's
- * `input`, `turn.*`, `tool.call`, `approval.request`, `call.closed`,
- * `tool.result`, `approval` and `handoff` events as the handle applies them
- * (PROTOCOL.md §17.7). Only events at or after the attachment's start
+ * `input`, `turn.*`, `cancel`, `tool.call`, `approval.request`,
+ * `call.closed`, `tool.result`, `approval` and `handoff` events as the handle
+ * applies them (PROTOCOL.md §17.8). A `cancel` of a turn still `pending`
+ * ends it `cancelled` (no worker will run it). Only events at or after the attachment's start
  * position count: attach from `"start"` for the whole picture. Bounded:
  * at most {@link MAX_ENDED_TURNS} ended turns and {@link MAX_OPEN_CALLS}
  * open calls are kept (the oldest are forgotten first).
@@ -165,6 +166,12 @@ export class ControlView implements SessionControlView {
       case TurnEventType.TOOL_CALL:
       case TurnEventType.APPROVAL_REQUEST:
         return this.openCall(seq, event.type, event.turn, event.ts, data);
+      case ControlEventType.CANCEL: {
+        // A turn cancelled before any worker started it ends here (the gateway marked it cancelled, §17.4).
+        const current = isTurnId(event.turn) ? this.turns.get(event.turn) : undefined;
+        if (current?.status !== "pending") return false;
+        return this.update(event.turn, seq, { status: "cancelled", reason: str(data.reason) });
+      }
       case TurnEventType.CALL_CLOSED:
       case ControlEventType.TOOL_RESULT:
       case ControlEventType.APPROVAL:
