@@ -8,6 +8,8 @@ import {
   isFinalTurnStatus,
   isTurnId,
   MAX_TURN_DEPTH,
+  type MessageEndData,
+  MessageEventType,
   newId,
   ThreadlineError,
   type TurnEndData,
@@ -26,6 +28,7 @@ import type { AgentPresence } from "./presence.ts";
 import { decodeRecord, type SubjectRecord } from "./record-decoder.ts";
 import { cancelReason, RunningTurn } from "./running-turn.ts";
 import { createTurnContext, type ResumedInfo, type TurnContext } from "./turn-context.ts";
+import { TurnLease } from "./turn-lease.ts";
 import { scanForTakeover } from "./turn-takeover.ts";
 
 /** Runs one turn. Return when done (→ `completed`); throw (→ `failed`); honour `ctx.signal` (→ `cancelled`). */
@@ -404,7 +407,8 @@ class PoolWorker implements AgentServer {
         };
         await this.publish(session, route.turn, { type: TurnEventType.RESUMED, ref: record.event.id, data });
         for (const id of scan.openMessages) {
-          await this.publish(session, route.turn, { type: "message.end", ref: id, data: { status: "interrupted" } });
+          const end: MessageEndData = { status: "interrupted" };
+          await this.publish(session, route.turn, { type: MessageEventType.END, ref: id, data: end });
         }
         resumed = { ...data, interrupted: scan.openMessages };
       } else {
@@ -417,32 +421,8 @@ class PoolWorker implements AgentServer {
 
       // Lease: the in-progress acks keep the input ours at the server; the control entry tells us
       // if another worker took the turn anyway (we stalled past the lease): then stop, silently.
-      let leaseLost = false;
-      let ending = false;
-      let checking = false;
-      const leaseCheck = setInterval(
-        () => {
-          if (checking || ending) return;
-          checking = true;
-          void control
-            .getTurn(session, route.turn)
-            .then((current) => {
-              if (ending || leaseLost || current?.revision === revision) return;
-              leaseLost = true;
-              running.abort(
-                new ThreadlineError(ErrorCode.TURN_ENDED, `turn ${route.turn} was taken over by another worker`, {
-                  session,
-                  retryable: false,
-                }),
-              );
-            })
-            .catch(() => {})
-            .finally(() => {
-              checking = false;
-            });
-        },
-        Math.floor(o.leaseMs / 3),
-      );
+      const lease = new TurnLease(control, session, route.turn, revision, o.leaseMs, (reason) => running.abort(reason));
+      lease.start();
 
       let status: TurnEndStatus = "completed";
       let failure: string | undefined;
@@ -460,6 +440,7 @@ class PoolWorker implements AgentServer {
                 input: record,
                 parent: route.parent,
                 resumed,
+                guard: () => lease.guard(),
               }),
             );
           } catch (error) {
@@ -472,10 +453,9 @@ class PoolWorker implements AgentServer {
           }
         }
       } finally {
-        ending = true;
-        clearInterval(leaseCheck);
+        lease.end();
       }
-      if (leaseLost) return "lost";
+      if (lease.lost) return "lost";
       if (this.handedOver.has(running)) return "hand-over";
       if (running.signal.aborted) status = "cancelled";
 

@@ -112,6 +112,8 @@ export interface TurnContextParts {
   input: SubjectRecord;
   parent: string | undefined;
   resumed: ResumedInfo | undefined;
+  /** Runs before every publish of the turn; throws when the worker lost the turn (see `TurnLease.guard`). */
+  guard: () => Promise<void>;
 }
 
 const DEFAULT_HISTORY_LIMIT = 10_000;
@@ -120,7 +122,10 @@ export function createTurnContext(parts: TurnContextParts): TurnContext {
   const { agent, control, running, input } = parts;
   const session = running.session;
   const turn = running.turn;
-  const publish = <TData>(event: Omit<AgentEvent<TData>, "turn">) => agent.publish(session, { ...event, turn });
+  const publish = async <TData>(event: Omit<AgentEvent<TData>, "turn">) => {
+    await parts.guard();
+    return agent.publish(session, { ...event, turn });
+  };
   const host = { session, running, control, publish };
   const data = input.event.data as { text?: unknown; input?: { text?: unknown } } | undefined;
   const text = input.event.type === TurnEventType.REQUEST ? data?.input?.text : data?.text;
@@ -180,6 +185,7 @@ export function createTurnContext(parts: TurnContextParts): TurnContext {
         updatedAt: Date.now(),
       });
       const requestData: TurnRequestData = { agent: target, parent: turn, ancestors, input: request };
+      await parts.guard();
       await agent.publish(
         session,
         { type: TurnEventType.REQUEST, id: sub, turn: sub, data: requestData },

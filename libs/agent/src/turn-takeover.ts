@@ -1,4 +1,4 @@
-import { ControlEventType } from "@threadline/protocol";
+import { ControlEventType, MessageEventType } from "@threadline/protocol";
 import type { SubjectRecord } from "./record-decoder.ts";
 
 /** What a worker taking a turn over learns from the session's events stored after the turn's input. */
@@ -29,8 +29,8 @@ export async function scanForTakeover(
       continue;
     }
     if (e.turn !== turn || e.ref === undefined) continue;
-    if (e.type === "message.start") open.add(e.ref);
-    else if (e.type === "message.end") open.delete(e.ref);
+    if (e.type === MessageEventType.START) open.add(e.ref);
+    else if (e.type === MessageEventType.END) open.delete(e.ref);
   }
   return { openMessages: [...open], cancel };
 }
