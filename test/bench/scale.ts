@@ -18,7 +18,7 @@ const SOCKETS_PER_CLIENT = 12_500;
 const FD_HEADROOM = 200;
 /** Loopback source addresses the client sockets are spread over (ephemeral ports are per source address). */
 const LOCAL_ADDRESSES = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
-/** Presence heartbeat of the gateway under test (the maximum allowed; the default, 2 s, costs one KV write per socket every 2 s). */
+/** Default presence heartbeat of the gateway under test (`--heartbeat`; the gateway's own default, 2 s, costs one KV write per socket every 2 s). */
 const PRESENCE_HEARTBEAT_MS = 60_000;
 
 /**
@@ -47,6 +47,8 @@ export const scale: Scenario = {
     fanout: "largest fan-out N (default 10000, quick 1000)",
     events: "events published per fan-out size (default 30, quick 10)",
     "memory-mb": "stop the ramp when the server's RSS exceeds this (default 8192)",
+    heartbeat: "the gateway's presence heartbeat, ms (default 60000)",
+    hold: "seconds the idle sockets are held after the ramp, CPU measured (default 10, quick 3)",
   },
   run,
 };
@@ -62,6 +64,9 @@ interface Ramp {
   fdLimit: number;
   seconds: number;
   cpuSeconds: number;
+  /** CPU % of the server (and of nats-server) while the sockets sat idle for `--hold` seconds. */
+  holdCpuPercent: number;
+  holdNatsCpuPercent: number | undefined;
 }
 
 interface Fanout {
@@ -77,6 +82,8 @@ interface System {
   protocol: "threadline" | "plain";
   url: string;
   pid: number;
+  /** nats-server, when the system uses it. */
+  natsPid: number | undefined;
   publish(n: number): Promise<void>;
   /** Open sockets as the server counts them. */
   openSockets(): Promise<number>;
@@ -89,6 +96,8 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     fanout: options.overrides.fanout ?? (options.quick ? 1000 : 10_000),
     events: options.overrides.events ?? (options.quick ? 10 : 30),
     memoryMb: options.overrides["memory-mb"] ?? 8192,
+    heartbeatMs: options.overrides.heartbeat ?? PRESENCE_HEARTBEAT_MS,
+    holdSeconds: options.overrides.hold ?? (options.quick ? 3 : 10),
   };
   const fanoutSizes = [...new Set([Math.min(100, params.fanout), Math.min(1000, params.fanout), params.fanout])];
   const cleanup = new Cleanup();
@@ -102,7 +111,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     });
     const gateway = await spawnScaleGateway(nats.url, WANTED_FDS, {
       THREADLINE_GATEWAY_ID: "bench-scale",
-      THREADLINE_PRESENCE_HEARTBEAT_MS: String(PRESENCE_HEARTBEAT_MS),
+      THREADLINE_PRESENCE_HEARTBEAT_MS: String(params.heartbeatMs),
     });
     cleanup.defer("gateway", () => gateway.stop());
     const peer = await forkWorker("test/bench/scale-peer.ts", WANTED_FDS);
@@ -116,6 +125,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       protocol: "threadline",
       url: gateway.url,
       pid: gateway.pid,
+      natsPid: nats.pid,
       publish: async (n) => {
         await agent.publish("fanout", { type: "bench.fanout", data: { n } });
       },
@@ -129,6 +139,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       protocol: "plain",
       url: `ws://127.0.0.1:${peer.ready.port}/`,
       pid: peer.pid,
+      natsPid: undefined,
       publish: async (n) => peer.send({ type: "publish", n }),
       openSockets: async () => {
         peer.send({ type: "count" });
@@ -233,7 +244,7 @@ async function rampIdle(
   system: System,
   clients: ScaleWorker[],
   target: number,
-  params: { step: number; memoryMb: number; sockets: number },
+  params: { step: number; memoryMb: number; sockets: number; holdSeconds: number },
   serverFds: number,
   firstUser: number,
   options: ScenarioOptions,
@@ -267,6 +278,16 @@ async function rampIdle(
   const open = await system.openSockets();
   if (open !== sockets) stopReason += `; server counts ${open} open sockets, clients ${sockets}`;
   const endRssMb = rssMb(system.pid) ?? 0;
+  options.progress(`  holding ${sockets} idle sockets for ${params.holdSeconds} s`);
+  const cpuOf = (pid: number | undefined) => (pid === undefined ? undefined : cpuSeconds(pid));
+  const hold0 = { server: cpuOf(system.pid) ?? 0, nats: cpuOf(system.natsPid) };
+  const holdStarted = performance.now();
+  await new Promise((r) => setTimeout(r, params.holdSeconds * 1000));
+  const held = (performance.now() - holdStarted) / 1000;
+  const natsNow = cpuOf(system.natsPid);
+  const holdNatsCpuPercent =
+    natsNow === undefined || hold0.nats === undefined ? undefined : ((natsNow - hold0.nats) / held) * 100;
+  const holdCpuPercent = (((cpuOf(system.pid) ?? 0) - hold0.server) / held) * 100;
   const mid = samples.find((x) => x.sockets >= sockets / 2) ?? { sockets: 0, rssMb: baseRssMb };
   return {
     sockets: Math.min(open, sockets),
@@ -278,6 +299,8 @@ async function rampIdle(
     fdLimit: serverFds,
     seconds,
     cpuSeconds: cpuSecondsUsed,
+    holdCpuPercent,
+    holdNatsCpuPercent,
   };
 }
 
@@ -292,7 +315,15 @@ async function closeAll(clients: ScaleWorker[]): Promise<void> {
 }
 
 function report(
-  params: { sockets: number; step: number; fanout: number; events: number; memoryMb: number },
+  params: {
+    sockets: number;
+    step: number;
+    fanout: number;
+    events: number;
+    memoryMb: number;
+    heartbeatMs: number;
+    holdSeconds: number;
+  },
   ramps: Ramp[],
   fanouts: Fanout[][],
 ): ScenarioResult {
@@ -306,6 +337,8 @@ function report(
     round(r.marginalKb),
     round(r.sockets / r.seconds),
     round(r.cpuSeconds),
+    round(r.holdCpuPercent),
+    r.holdNatsCpuPercent === undefined ? "-" : round(r.holdNatsCpuPercent),
     r.stopReason,
   ]);
   const largest = (i: number) => fanouts[i]?.at(-1) as Fanout;
@@ -344,7 +377,9 @@ function report(
     peerFanoutP99Ms: round(peerFan.p99),
     ratioRssPerSocket: round(tl.rssPerSocketKb / peer.rssPerSocketKb),
     ratioFanoutP99: round(tlFan.p99 / peerFan.p99),
-    params: { ...params, presenceHeartbeatMs: PRESENCE_HEARTBEAT_MS },
+    idleCpuPercent: round(tl.holdCpuPercent),
+    idleNatsCpuPercent: tl.holdNatsCpuPercent === undefined ? undefined : round(tl.holdNatsCpuPercent),
+    params,
   };
   const fdBound = tl.stopReason.startsWith("fd limit");
   return {
@@ -360,14 +395,17 @@ function report(
           "KB/socket",
           "marginal KB",
           "opened/s",
-          "server CPU s",
+          "ramp CPU s",
+          "idle CPU %",
+          "idle nats CPU %",
           "stopped by",
         ],
         rows: idleRows,
         notes: [
           `target: ≥ ${TARGETS.sockets} sockets ${fdBound ? "(not reachable here: the fd limit stops the ramp first; extrapolate from KB/socket)" : verdict(tl.sockets >= TARGETS.sockets)}, ≤ ${TARGETS.rssPerSocketKb} KB/socket ${verdict(tl.rssPerSocketKb <= TARGETS.rssPerSocketKb)}`,
           "KB/socket = (end RSS − base RSS) / sockets; marginal = RSS growth per socket over the second half of the ramp.",
-          `threadline sockets: hello (HS256 token) + attach from now, one session per 2 sockets, presence heartbeat ${PRESENCE_HEARTBEAT_MS / 1000} s; ratio KB/socket threadline / peer = ${json.ratioRssPerSocket}`,
+          `idle CPU: the server (and nats-server) while the sockets sat idle for ${params.holdSeconds} s after the ramp (pings, presence heartbeats).`,
+          `threadline sockets: hello (HS256 token) + attach from now, one session per 2 sockets, presence heartbeat ${params.heartbeatMs / 1000} s; ratio KB/socket threadline / peer = ${json.ratioRssPerSocket}`,
           `${Math.round(tl.sockets * tl.rssPerSocketKb)} KB for ${tl.sockets} sockets → a pod of 1 GiB holds ≈ ${Math.floor((1024 * 1024 - tl.baseRssMb * 1024) / tl.rssPerSocketKb)} idle sockets`,
         ],
       },
