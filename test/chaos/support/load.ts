@@ -1,0 +1,97 @@
+import type { Agent } from "@threadline/agent";
+import { waitFor } from "@threadline/test-kit";
+
+/** Event type of the load's events. */
+export const TICK_TYPE = "chaos.tick";
+
+/** The payload of every load event: its number in the session and when its first publish attempt started. */
+export interface TickData {
+  n: number;
+  /** `Date.now()` at the first publish attempt. */
+  t: number;
+}
+
+interface Ack {
+  seq: number;
+  sentAt: number;
+  ackedAt: number;
+}
+
+/**
+ * Agents publishing to their sessions under chaos. Each session has one
+ * publisher loop: publish, and on any error retry the SAME event id until
+ * the stream acknowledges it (what an agent must do for exactly-once; the
+ * stream's duplicate window keeps one copy), then pause `intervalMs`.
+ */
+export interface Load {
+  readonly sessions: readonly string[];
+  /** Events whose first publish attempt started. */
+  published(): number;
+  /** Events the stream acknowledged. */
+  acked(): number;
+  /** Publish attempts that failed and were retried. */
+  retries(): number;
+  /** Acknowledged sequence numbers of a session, in publish order. */
+  ackedSeqs(session: string): number[];
+  /**
+   * Waits until every session has an acknowledged event first sent at or
+   * after `since` (ms since the epoch); resolves to the time that took from
+   * `since` — how long publishing was interrupted.
+   */
+  recovered(since: number, timeoutMs?: number): Promise<number>;
+  /** Stops the loops after their current event is acknowledged. */
+  stop(): Promise<void>;
+}
+
+export function startLoad(
+  agents: readonly Agent[],
+  sessions: readonly string[],
+  options: { intervalMs?: number } = {},
+): Load {
+  const intervalMs = options.intervalMs ?? 10;
+  const acks = new Map<string, Ack[]>(sessions.map((s) => [s, []]));
+  let published = 0;
+  let retries = 0;
+  let stopped = false;
+  const loops = sessions.map(async (session, i) => {
+    const agent = agents[i % agents.length] as Agent;
+    const list = acks.get(session) as Ack[];
+    for (let n = 0; !stopped; n++) {
+      const data: TickData = { n, t: Date.now() };
+      const id = `${session}-${n}`;
+      published++;
+      for (;;) {
+        try {
+          const ack = await agent.publish(session, { id, type: TICK_TYPE, data });
+          list.push({ seq: ack.seq, sentAt: data.t, ackedAt: Date.now() });
+          break;
+        } catch {
+          retries++;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  });
+  return {
+    sessions,
+    published: () => published,
+    acked: () => [...acks.values()].reduce((sum, list) => sum + list.length, 0),
+    retries: () => retries,
+    ackedSeqs: (session) => (acks.get(session) ?? []).map((a) => a.seq),
+    async recovered(since, timeoutMs = 60_000) {
+      const at = await waitFor(
+        () => {
+          const times = [...acks.values()].map((list) => list.find((a) => a.sentAt >= since)?.ackedAt);
+          return times.every((t) => t !== undefined) ? Math.max(...(times as number[])) : undefined;
+        },
+        { timeoutMs, intervalMs: 20, message: "publishing did not resume in every session" },
+      );
+      return at - since;
+    },
+    async stop() {
+      stopped = true;
+      await Promise.all(loops);
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import type { Agent } from "@threadline/agent";
+import { waitFor } from "@threadline/test-kit";
+import { type Load, TICK_TYPE } from "./load.ts";
+import type { Viewers } from "./viewers.ts";
+
+/** What a scenario proved, printed as one line and asserted by the test. */
+export interface ChaosSummary {
+  scenario: string;
+  /** Load events whose first publish attempt started. */
+  published: number;
+  /** Load events the stream acknowledged (every published one: the load retries until acked). */
+  acked: number;
+  /** Acknowledged events missing from the stream afterwards. */
+  lostAcked: number;
+  /** Load events applied by all viewers together. */
+  delivered: number;
+  /** Stored load events a viewer never applied (summed over viewers). */
+  lost: number;
+  /** Events a viewer applied more than once or out of order (summed over viewers). */
+  duplicated: number;
+  /** Viewers whose applied load events are not exactly the stored ones of their session, in order. */
+  mismatchedViewers: number;
+  /** Named recovery times in ms. */
+  recoveryMs: Record<string, number>;
+  /** Further counts shown on the line (drops, retries…). */
+  extra: Record<string, number>;
+}
+
+/**
+ * Ends a scenario: stops the monkey and the load, waits (up to `timeoutMs`)
+ * for every viewer to apply every stored event of its session, and compares
+ * each viewer's applied seqs with the stream's. Never throws on a mismatch:
+ * the caller prints the summary, then asserts on it.
+ */
+export async function settle(
+  scenario: string,
+  agent: Agent,
+  load: Load,
+  viewers: Viewers,
+  recoveryMs: Record<string, number>,
+  timeoutMs = 30_000,
+): Promise<ChaosSummary> {
+  viewers.calm();
+  await load.stop();
+  const stored = new Map<string, number[]>();
+  let lostAcked = 0;
+  for (const session of load.sessions) {
+    const seqs: number[] = [];
+    for await (const r of agent.history(session)) if (r.event.type === TICK_TYPE) seqs.push(r.seq);
+    stored.set(session, seqs);
+    const have = new Set(seqs);
+    lostAcked += load.ackedSeqs(session).filter((seq) => !have.has(seq)).length;
+  }
+  const caughtUp = () =>
+    viewers.list.every((v) => {
+      const expected = stored.get(v.spec.session) ?? [];
+      return v.received.at(-1) === expected.at(-1);
+    });
+  await waitFor(caughtUp, { timeoutMs, intervalMs: 50 }).catch(() => {});
+  let delivered = 0;
+  let lost = 0;
+  let duplicated = 0;
+  let mismatchedViewers = 0;
+  for (const v of viewers.list) {
+    const expected = stored.get(v.spec.session) ?? [];
+    const got = new Set(v.received);
+    delivered += v.received.length;
+    lost += expected.filter((seq) => !got.has(seq)).length;
+    duplicated += v.duplicates;
+    if (v.received.length !== expected.length || v.received.some((seq, i) => seq !== expected[i])) mismatchedViewers++;
+  }
+  return {
+    scenario,
+    published: load.published(),
+    acked: load.acked(),
+    lostAcked,
+    delivered,
+    lost,
+    duplicated,
+    mismatchedViewers,
+    recoveryMs,
+    extra: { viewers: viewers.list.length, drops: viewers.drops(), publishRetries: load.retries() },
+  };
+}
+
+/** The one-line summary: `[chaos] <scenario>: published=… acked=… delivered=… lost=… duplicated=… | recovery … | …`. */
+export function formatSummary(s: ChaosSummary): string {
+  const pairs = (o: Record<string, number>) =>
+    Object.entries(o)
+      .map(([k, v]) => `${k}=${Math.round(v)}`)
+      .join(" ");
+  return (
+    `[chaos] ${s.scenario}: published=${s.published} acked=${s.acked} delivered=${s.delivered} ` +
+    `lost=${s.lost + s.lostAcked} duplicated=${s.duplicated} | recovery ${pairs(s.recoveryMs)} | ${pairs(s.extra)}`
+  );
+}

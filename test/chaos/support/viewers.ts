@@ -1,0 +1,131 @@
+import { createClient, type ThreadlineClient } from "@threadline/client";
+import { waitFor } from "@threadline/test-kit";
+import { type ControlledWebSocket, controlledWebSocket } from "../../integration/support/controlled-websocket.ts";
+import { mintToken } from "../../integration/support/tokens.ts";
+import { TICK_TYPE, type TickData } from "./load.ts";
+
+export interface ViewerSpec {
+  session: string;
+  /** Gateway URLs in the order the client tries them. */
+  urls: string[];
+  /** Roaming viewers have their socket dropped at random by the monkey (and move between gateways). */
+  roaming: boolean;
+}
+
+/** A client attached to one session from the start, recording what it applies. */
+export interface Viewer {
+  readonly name: string;
+  readonly spec: ViewerSpec;
+  readonly client: ThreadlineClient;
+  readonly net: ControlledWebSocket;
+  /** Applied seqs of the load's events (`chaos.tick`) in order; other events (presence) only count for `duplicates`. */
+  readonly received: number[];
+  /** The last applied seq of any event. */
+  lastSeq: number;
+  /** Applied events whose seq was not above the previous one (the SDK promises none). */
+  duplicates: number;
+  /** The newest `t` of the load events applied. */
+  newestSentAt: number;
+}
+
+/** Clients under chaos: attached viewers plus a monkey that drops roaming viewers' sockets at random. */
+export interface Viewers {
+  readonly list: Viewer[];
+  /** Drops since the start. */
+  drops(): number;
+  /**
+   * Waits until every viewer applied a load event first sent at or after
+   * `since`; resolves to the time from `since` — how long live delivery
+   * was interrupted for the slowest viewer.
+   */
+  recovered(since: number, timeoutMs?: number): Promise<number>;
+  /** Waits until every viewer applied at least `count` load events (the system is under load, the monkey at work). */
+  warmedUp(count: number, timeoutMs?: number): Promise<void>;
+  /** Stops the monkey (viewers stay attached). */
+  calm(): void;
+  close(): Promise<void>;
+}
+
+export async function startViewers(
+  specs: ViewerSpec[],
+  options: { dropEveryMs?: number; seed?: number } = {},
+): Promise<Viewers> {
+  const list: Viewer[] = [];
+  let drops = 0;
+  let monkey: ReturnType<typeof setInterval> | undefined;
+  const close = async () => {
+    if (monkey) clearInterval(monkey);
+    await Promise.all(list.map((v) => v.client.close()));
+  };
+  try {
+    for (const [i, spec] of specs.entries()) {
+      const net = controlledWebSocket();
+      const name = `viewer${i}`;
+      const client = createClient({
+        url: spec.urls,
+        token: () => mintToken({ sub: name }),
+        WebSocket: net.WebSocket as never,
+        reconnect: { initialDelayMs: 20, maxDelayMs: 500 },
+        pingIntervalMs: 2_000,
+        requestTimeoutMs: 5_000,
+      });
+      const viewer: Viewer = { name, spec, client, net, received: [], lastSeq: 0, duplicates: 0, newestSentAt: 0 };
+      list.push(viewer);
+      const handle = await client.attach(spec.session, { from: "start" });
+      handle.onEvent((record) => {
+        if (record.seq <= viewer.lastSeq) viewer.duplicates++;
+        viewer.lastSeq = record.seq;
+        if (record.event.type !== TICK_TYPE) return;
+        viewer.received.push(record.seq);
+        const { t } = record.event.data as TickData;
+        if (t > viewer.newestSentAt) viewer.newestSentAt = t;
+      });
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  // A small deterministic PRNG (mulberry32), so a failing run's drop pattern can be replayed with its seed.
+  let state = options.seed ?? 0x7e57;
+  const random = () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const roaming = list.filter((v) => v.spec.roaming);
+  if (roaming.length > 0) {
+    monkey = setInterval(() => {
+      const victim = roaming[Math.floor(random() * roaming.length)] as Viewer;
+      victim.net.drop();
+      drops++;
+    }, options.dropEveryMs ?? 400);
+  }
+  return {
+    list,
+    drops: () => drops,
+    async recovered(since, timeoutMs = 60_000) {
+      await waitFor(() => list.every((v) => v.newestSentAt >= since), {
+        timeoutMs,
+        intervalMs: 20,
+        message: () =>
+          `viewers without an event sent after the fault: ${list
+            .filter((v) => v.newestSentAt < since)
+            .map((v) => v.name)
+            .join(", ")}`,
+      });
+      return Date.now() - since;
+    },
+    async warmedUp(count, timeoutMs = 30_000) {
+      await waitFor(() => list.every((v) => v.received.length >= count), {
+        timeoutMs,
+        message: () => `applied: ${list.map((v) => v.received.length).join(",")}`,
+      });
+    },
+    calm() {
+      if (monkey) clearInterval(monkey);
+      monkey = undefined;
+    },
+    close,
+  };
+}
