@@ -233,6 +233,8 @@ describe("deploy/k8s", () => {
     expect(find(objects, "ConfigMap", "threadline-gateway-config").data.THREADLINE_PRESENCE_HEARTBEAT_MS).toBe("15000");
     expect(find(objects, "Deployment", "presence").spec.replicas).toBe(2);
     expect(find(objects, "HorizontalPodAutoscaler", "gateway").spec.minReplicas).toBeGreaterThanOrEqual(2);
+    // The HPA owns the gateway count: a fixed `replicas` would be reset by every apply.
+    expect(find(objects, "Deployment", "gateway").spec.replicas).toBeUndefined();
     expect(find(objects, "Service", "nats-headless").spec.publishNotReadyAddresses).toBe(true);
   });
 
