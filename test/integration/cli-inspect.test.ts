@@ -158,7 +158,7 @@ describe("threadline inspect", () => {
       endSeq: seq.end3,
       messages: 1,
     });
-    expect(report.messages).toEqual({ count: 2, open: 1, byStatus: { open: 1, complete: 1 } });
+    expect(report.messages).toEqual({ count: 2, open: 1, byStatus: { open: 1, complete: 1 }, events: 4, inputs: 3 });
     const cursors = Object.fromEntries(report.cursors.map((c: { user: string }) => [c.user, c]));
     // Events of the session after the cursor (the start of in-1): everything but the first two.
     expect(cursors.alice).toMatchObject({ device: "tab-1", seq: seq.start1, behind: 9 });
@@ -184,7 +184,7 @@ describe("threadline inspect", () => {
     expect(text).toMatch(/owner: operator:olga \(handed off\)/);
     expect(text).toMatch(/agent:triage\s+1 connection: \S+ thinking/);
     expect(text).toMatch(/in-1\s+running\s+order\s+w-dead/);
-    expect(text).toMatch(/messages: 2 \(1 open, 1 complete\)/);
+    expect(text).toMatch(/messages: 2 \(1 open, 1 complete\) in 4 message\.\* events; 3 user inputs/);
     expect(text).toMatch(/alice\/tab-1\s+seq \d+\s+9 events behind/);
     expect(text).toMatch(/! turn-orphaned: turn in-1/);
     expect(text).toMatch(/anomalies \(7\):/);

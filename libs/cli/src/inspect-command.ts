@@ -121,7 +121,10 @@ export function formatReport(r: SessionReport, now: number): string[] {
   const statuses = Object.entries(r.messages.byStatus)
     .map(([status, n]) => `${n} ${status}`)
     .join(", ");
-  lines.push("", `messages: ${r.messages.count}${statuses ? ` (${statuses})` : ""}`);
+  lines.push(
+    "",
+    `messages: ${r.messages.count}${statuses ? ` (${statuses})` : ""} in ${r.messages.events} message.* events; ${r.messages.inputs} user input${r.messages.inputs === 1 ? "" : "s"}`,
+  );
   if (r.calls.length > 0) {
     lines.push(
       `calls: ${r.calls.map((c) => `${c.kind} ${c.id} (turn ${c.turn}) ${c.status}, deadline ${clock(c.deadline)}`).join("; ")}`,

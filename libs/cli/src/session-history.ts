@@ -55,6 +55,10 @@ export interface AuthorHistory {
 export class SessionHistory {
   events = 0;
   invalid = 0;
+  /** `message.*` events (deltas included). */
+  messageEvents = 0;
+  /** `input` events (each materializes as a user message for clients). */
+  inputs = 0;
   firstSeq: number | undefined;
   lastSeq: number | undefined;
   lastStored: Date | undefined;
@@ -90,6 +94,7 @@ export class SessionHistory {
     const d = (typeof e.data === "object" && e.data !== null ? e.data : {}) as Record<string, unknown>;
     const text = (v: unknown) => (typeof v === "string" ? v : undefined);
 
+    if (e.type === "input") this.inputs++;
     if (e.type === "input" || e.type === TurnEventType.REQUEST) {
       const turn = this.turn(e.type === "input" ? e.id : (e.turn ?? e.id));
       turn.requestSeq ??= record.seq;
@@ -101,6 +106,7 @@ export class SessionHistory {
       return;
     }
     if (e.type.startsWith("message.")) {
+      this.messageEvents++;
       this.message(record, d);
       return;
     }

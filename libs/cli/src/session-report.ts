@@ -95,7 +95,8 @@ export interface SessionReport {
   /** Authors of stored events that are not present now. */
   absent: { kind: string; id: string; events: number; lastSeq: number }[];
   turns: TurnReport[];
-  messages: { count: number; open: number; byStatus: Record<string, number> };
+  /** Streamed messages (distinct `message.*` refs), their `message.*` events, and user inputs. */
+  messages: { count: number; open: number; byStatus: Record<string, number>; events: number; inputs: number };
   calls: { id: string; kind: string; turn: string; status: string; deadline: number }[];
   cursors: CursorReport[];
   anomalies: Anomaly[];
@@ -331,7 +332,7 @@ export function buildReport(input: ReportInput): SessionReport {
     present: [...members.values()],
     absent,
     turns: turns.sort((a, b) => (a.requestSeq ?? a.startSeq ?? 0) - (b.requestSeq ?? b.startSeq ?? 0)),
-    messages: { count: history.messages.size, open, byStatus },
+    messages: { count: history.messages.size, open, byStatus, events: history.messageEvents, inputs: history.inputs },
     calls,
     cursors,
     anomalies,
