@@ -1,0 +1,62 @@
+import { jetstream } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { encodeMsgpack, newId, type SessionEvent } from "@threadline/protocol";
+import { type NatsServer, startNatsServer, waitFor } from "@threadline/test-kit";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { type Agent, connectAgent } from "./agent.ts";
+import { openSession } from "./agent-session.ts";
+import type { SubjectRecord } from "./record-decoder.ts";
+
+let nats: NatsServer;
+let nc: NatsConnection;
+let agent: Agent;
+beforeAll(async () => {
+  nats = await startNatsServer();
+  agent = await connectAgent({ servers: nats.url, id: "bound" });
+  nc = await connect({ servers: nats.url });
+});
+afterAll(async () => {
+  await nc?.close();
+  await agent?.close();
+  await nats?.stop();
+});
+
+async function userEvent(session: string, type: string, extra: Partial<SessionEvent> = {}): Promise<string> {
+  const lane = type === "input" ? "in" : "ctl";
+  const event: SessionEvent = { id: newId(), type, ts: Date.now(), from: { kind: "user", id: "alice" }, ...extra };
+  await jetstream(nc).publish(`tl.${session}.${lane}.user.alice`, encodeMsgpack(event), { msgID: event.id });
+  return event.id;
+}
+
+it("a session-bound agent receives its session's input and control (iterables and callbacks), publishes, is present", async () => {
+  await using bound = await openSession(agent, "bound1", { presence: { status: "listening" } });
+  const inputs: SubjectRecord[] = [];
+  const controls: SubjectRecord[] = [];
+  const stopInput = bound.onInput((r) => inputs.push(r));
+  const iterated: string[] = [];
+  void (async () => {
+    for await (const r of bound.control()) iterated.push(r.event.type);
+  })();
+  bound.onControl((r) => controls.push(r));
+
+  await userEvent("other", "input", { data: { text: "not for us" } });
+  const input = await userEvent("bound1", "input", { data: { text: "hello" } });
+  await userEvent("other", "cancel", { turn: "x" });
+  await userEvent("bound1", "steer", { turn: input, data: { text: "faster" } });
+  await waitFor(() => inputs.length === 1 && controls.length === 1 && iterated.length === 1);
+  expect(inputs[0]?.event).toMatchObject({ id: input, data: { text: "hello" } });
+  expect(controls[0]?.event).toMatchObject({ type: "steer", turn: input });
+  expect(iterated).toEqual(["steer"]);
+
+  const ack = await bound.publish({ type: "note", turn: input, data: { text: "hi back" } });
+  const stored: SubjectRecord[] = [];
+  for await (const r of agent.history("bound1")) stored.push(r);
+  expect(stored.find((r) => r.seq === ack.seq)?.event).toMatchObject({ from: { kind: "agent", id: "bound" } });
+  const members = await bound.presence.members();
+  expect(members).toContainEqual(expect.objectContaining({ kind: "agent", id: "bound", status: "listening" }));
+
+  stopInput();
+  await userEvent("bound1", "input", { data: { text: "after unsubscribe" } });
+  await bound.close();
+  expect(inputs).toHaveLength(1);
+});

@@ -1,0 +1,50 @@
+import type { SessionEvent } from "@threadline/protocol";
+import { describe, expect, it } from "vitest";
+import type { SubjectRecord } from "./record-decoder.ts";
+import { scanForTakeover } from "./turn-takeover.ts";
+
+async function* records(events: (Partial<SessionEvent> & { type: string })[]): AsyncGenerator<SubjectRecord> {
+  let seq = 10;
+  for (const event of events) {
+    seq++;
+    yield {
+      session: "s1",
+      seq,
+      subject: "tl.s1.out.agent.a",
+      event: { id: `e${seq}`, ts: 0, from: { kind: "agent", id: "a" }, ...event },
+    };
+  }
+}
+
+describe("scanForTakeover", () => {
+  it("finds the turn's messages started and not ended, in start order; ignores other turns", async () => {
+    const scan = await scanForTakeover(
+      records([
+        { type: "message.start", turn: "t1", ref: "m1" },
+        { type: "message.start", turn: "t2", ref: "other" },
+        { type: "message.append", turn: "t1", ref: "m1" },
+        { type: "message.end", turn: "t1", ref: "m1" },
+        { type: "message.start", turn: "t1", ref: "m3" },
+        { type: "message.start", turn: "t1", ref: "m2" },
+        { type: "message.append", turn: "t1", ref: "m2" },
+      ]),
+      "t1",
+      [],
+    );
+    expect(scan).toEqual({ openMessages: ["m3", "m2"], cancel: undefined });
+  });
+
+  it("finds the first cancel of the turn or an ancestor that the previous worker may have missed", async () => {
+    const scan = await scanForTakeover(
+      records([
+        { type: "cancel", turn: "unrelated" },
+        { type: "cancel", turn: "root" },
+        { type: "cancel", turn: "t1" },
+      ]),
+      "t1",
+      ["root"],
+    );
+    expect(scan.openMessages).toEqual([]);
+    expect(scan.cancel?.event.turn).toBe("root");
+  });
+});
