@@ -132,7 +132,8 @@ export class PresenceMonitor {
     try {
       await this.kv.update(kvKey, JSON.stringify(tombstone), state.revision);
       this.metrics.detections.inc({ reason });
-      this.log.info({ key: kvKey, reason }, "presence connection gone");
+      const { session, kind, id, connection } = state.key;
+      this.log.info({ session, participant: `${kind}:${id}`, connection, reason }, "presence connection gone");
     } catch (error) {
       // Another replica wrote the tombstone first, or the writer wrote again (it is alive): nothing to do.
       this.log.debug({ err: error, key: kvKey, reason }, "tombstone not written");
