@@ -33,7 +33,8 @@ interface SentPart {
  * that make `AbstractChat` show the same parts: all assistant messages of the
  * turn become one UI message (the first message's id), text grows by
  * `text-delta`s, tool parts advance through the tool chunks, data / source /
- * file parts are sent whole. A change that chunks cannot express in place
+ * file parts are sent whole (a text-like part without an `id` gets chunk id
+ * `p<index>`, which the AI SDK stores on reasoning parts). A change that chunks cannot express in place
  * (a text rewritten by `message.update`, a removed part) within the current
  * step (the parts after the last `step-start`) is sent as `reset-step` and
  * the step's parts again; a rewrite of an earlier step is not shown until
