@@ -1,0 +1,70 @@
+import { Kvm } from "@nats-io/kv";
+import { connectAgent, serveAgent } from "@threadline/agent";
+import { startNatsServer, waitFor } from "@threadline/test-kit";
+import { afterAll, expect, it, onTestFinished } from "vitest";
+import { runCliProcess } from "../../libs/cli/src/test-support/cli-process.ts";
+
+// `threadline inspect` against the real worker pool (agent SDK serveAgent): a running turn as
+// the pool records it (events + control bucket + worker presence), then the same turn after its
+// worker stopped without ending it — reported as turn-orphaned.
+const nats = await startNatsServer();
+const agent = await connectAgent({ servers: nats.url, id: "shop" });
+afterAll(async () => {
+  await agent.close();
+  await nats.stop();
+});
+const env = { NATS_URL: nats.url };
+
+it("shows a pool's running turn, and reports it orphaned once its worker is gone", async () => {
+  let started!: () => void;
+  const running = new Promise<void>((resolve) => (started = resolve));
+  const server = await serveAgent({
+    agent,
+    name: "triage",
+    entry: true,
+    worker: "w-1",
+    onError: () => {},
+    handler: async (ctx) => {
+      started();
+      await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
+    },
+  });
+  onTestFinished(() => server.stop({ graceMs: 0 }));
+
+  const published = await runCliProcess(
+    ["publish", "pool-s1", "input", "--text", "hello", "--as", "user:alice", "--id", "turn-1", "--json"],
+    env,
+  );
+  expect(published.code).toBe(0);
+  await running;
+  const control = await new Kvm(agent.js).open("threadline-control");
+  await waitFor(
+    async () => (await control.get("pool-s1.turn.turn-1"))?.json<{ status: string }>().status === "running",
+  );
+
+  const live = await runCliProcess(["inspect", "pool-s1", "--orphan-after", "0s", "--json"], env);
+  expect(live.code).toBe(0);
+  const report = JSON.parse(live.stdout.join("\n"));
+  expect(report.turns).toEqual([
+    expect.objectContaining({
+      id: "turn-1",
+      status: "running",
+      controlStatus: "running",
+      agent: "triage",
+      worker: "w-1",
+    }),
+  ]);
+  expect(report.present).toEqual([expect.objectContaining({ kind: "agent", id: "shop" })]);
+  expect(report.anomalies).toEqual([]);
+
+  // Stop the worker without ending the turn (it is handed over): nobody runs it now.
+  await server.stop({ graceMs: 0 });
+  await waitFor(async () => {
+    const r = await runCliProcess(["inspect", "pool-s1", "--orphan-after", "0s", "--json"], env);
+    return JSON.parse(r.stdout.join("\n")).present.length === 0;
+  });
+  const after = await runCliProcess(["inspect", "pool-s1", "--orphan-after", "0s"], env);
+  expect(after.stdout.join("\n")).toMatch(
+    /! turn-orphaned: turn turn-1 has been running for .* but its agent \(shop, w-1, triage\) has no presence/,
+  );
+});
