@@ -135,4 +135,54 @@ describe("demo in Chromium", () => {
     expect((textWhileOffline ?? "").length).toBeLessThan(expected.length);
     await page.screenshot({ path: screenshotPath("2-offline") });
   });
+
+  it("a research task started in tab A shows granular progress in both tabs and is cancelled from tab B", async () => {
+    const session = newSession("cancel");
+    const context = await newContext();
+    const a = await openCustomer(context, session);
+    const b = await openCustomer(context, session);
+    await send(a, "Research the Nimbus laptop and compare it");
+    const research = (page: Page) => page.locator('[data-testid="turn"][data-agent="research"]');
+    const step = (page: Page, id: string, status: string) =>
+      research(page).locator(`[data-testid="step"][data-step="${id}"][data-status="${status}"]`);
+    // Granular progress, live in both tabs: the first step done, the second one running.
+    for (const page of [a, b]) {
+      await step(page, "search", "done").waitFor({ timeout: 30_000 });
+      await step(page, "compare", "running").waitFor({ timeout: 30_000 });
+    }
+    await b.getByTestId("stop").click();
+    for (const page of [a, b]) {
+      await research(page).and(page.locator('[data-status="cancelled"]')).waitFor({ timeout: 15_000 });
+    }
+    // The cancelled turn did not go on: the later steps never ran and no research reply was written.
+    expect(await step(a, "compare", "skipped").count()).toBe(1);
+    expect(await research(a).locator('[data-step="reviews"]').count()).toBe(0);
+    expect(await agentMessage(a, "research").count()).toBe(0);
+    expect(await a.getByTestId("stop").isDisabled()).toBe(true);
+    await a.screenshot({ path: screenshotPath("3-cancel-from-other-tab") });
+  });
+
+  it("a purchase and a return run at the same time with interleaved progress, both complete", async () => {
+    const session = newSession("concurrent");
+    const context = await newContext();
+    const page = await openCustomer(context, session);
+    await send(page, "I want to buy the Aurora headphones and return order 1042");
+    const turn = (agent: string) => page.locator(`[data-testid="turn"][data-agent="${agent}"]`);
+    await turn("orders").and(page.locator('[data-status="completed"]')).waitFor({ timeout: 40_000 });
+    await turn("returns").and(page.locator('[data-status="completed"]')).waitFor({ timeout: 40_000 });
+    await agentMessage(page, "orders", "complete").waitFor({ timeout: 20_000 });
+    await agentMessage(page, "returns", "complete").waitFor({ timeout: 20_000 });
+    expect(await turn("orders").locator('[data-testid="step"][data-status="done"]').count()).toBe(5);
+    expect(await turn("returns").locator('[data-testid="step"][data-status="done"]').count()).toBe(6);
+    // Interleaved: in the session timeline, progress of the two turns alternates rather than one after the other.
+    await page.getByTestId("timeline-toggle").click();
+    const authors = await page
+      .locator('[data-testid="timeline-row"][data-type="progress"]')
+      .evaluateAll((rows) => rows.map((r) => r.children[1]?.textContent ?? "").reverse());
+    const switches = authors.filter((author, i) => i > 0 && author !== authors[i - 1]).length;
+    expect(authors.filter((x) => x === "agent:orders")).toHaveLength(10);
+    expect(authors.filter((x) => x === "agent:returns")).toHaveLength(12);
+    expect(switches).toBeGreaterThanOrEqual(4);
+    await page.screenshot({ path: screenshotPath("4-purchase-and-return") });
+  });
 });

@@ -5,7 +5,7 @@ import { runSteps } from "./steps.ts";
 
 /** The order agent: check stock → reserve → pay → confirmation → email. */
 export async function orders(ctx: TurnContext): Promise<void> {
-  const product = findProduct(ctx.input.text);
+  const product = findProduct(ctx.text);
   const order = `A-${ctx.turn.slice(-6).toUpperCase()}`;
   const done = await runSteps(ctx, [
     { id: "stock", label: "Checking stock", ms: 700, run: () => `${product.stock} × ${product.sku} available` },

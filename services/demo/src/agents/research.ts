@@ -24,7 +24,7 @@ export function researchReply(product: Product): string {
 }
 
 export async function research(ctx: TurnContext): Promise<void> {
-  const product = findProduct(ctx.input.text);
+  const product = findProduct(ctx.text);
   const done = await runSteps(ctx, [
     {
       id: "search",

@@ -5,7 +5,7 @@ import { runSteps } from "./steps.ts";
 
 /** The returns agent: look up order → eligibility → policy → create return → label → confirmation. */
 export async function returns(ctx: TurnContext): Promise<void> {
-  const order = findOrder(ctx.input.text);
+  const order = findOrder(ctx.text);
   const product = PRODUCTS.find((p) => p.sku === order.sku)!;
   const eligible = order.deliveredDaysAgo <= RETURN_WINDOW_DAYS;
   const rma = `R-${ctx.turn.slice(-6).toUpperCase()}`;

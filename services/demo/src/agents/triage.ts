@@ -17,7 +17,7 @@ const HUMAN = /\b(human|person|operator|someone real)\b/i;
  * into the session — several at once when the customer asks for several things.
  */
 export async function triage(ctx: TurnContext): Promise<void> {
-  const text = ctx.input.text;
+  const text = ctx.text;
   if (HUMAN.test(text)) {
     await ctx.say(streamTokens("Of course. I have asked a colleague from our support team to join this chat.", ctx));
     return;
