@@ -1,5 +1,5 @@
 import { serveAgent } from "@threadline/agent";
-import { streamTextToSession } from "@threadline/agent/ai-sdk";
+import { sessionUIMessages, streamTextToSession } from "@threadline/agent/ai-sdk";
 import { createClient, type SessionHandle } from "@threadline/client";
 import { ThreadlineChatTransport } from "@threadline/client/ai-sdk";
 import type { SessionRecord } from "@threadline/protocol";
@@ -9,6 +9,7 @@ import {
   type ChatInit,
   type ChatState,
   type ChatStatus,
+  convertToModelMessages,
   isStepCount,
   jsonSchema,
   readUIMessageStream,
@@ -156,15 +157,21 @@ test("agent streamText -> session -> ChatTransport -> AbstractChat: the chat's r
     inputSchema: jsonSchema<{ city: string }>({ type: "object", properties: { city: { type: "string" } } }),
     execute: async ({ city }) => ({ city, celsius: 4 }),
   });
-  const run = (prompt: string, abortSignal?: AbortSignal) =>
-    streamText({ model: modelFor(), prompt, tools: { weather }, stopWhen: isStepCount(2), abortSignal });
+  const models: MockLanguageModelV4[] = [];
+  const run = (messages: Parameters<typeof streamText>[0]["messages"], abortSignal?: AbortSignal) => {
+    const model = modelFor();
+    models.push(model);
+    return streamText({ model, messages, tools: { weather }, stopWhen: isStepCount(2), abortSignal });
+  };
 
   const server = await serveAgent({
     agent: stack.agent,
     name: "chat",
     entry: true,
     handler: async (ctx) => {
-      await streamTextToSession(ctx, (signal) => run(ctx.text ?? "", signal));
+      // The conversation comes from the session, not from the request.
+      const messages = await convertToModelMessages(await sessionUIMessages(ctx));
+      await streamTextToSession(ctx, (signal) => run(messages, signal));
     },
   });
   onTestFinished(() => server.stop());
@@ -173,10 +180,14 @@ test("agent streamText -> session -> ChatTransport -> AbstractChat: the chat's r
   await chat.sendMessage({ text: "Weather in Oslo?" });
 
   // The same model output read by the AI SDK directly, without Threadline in between.
+  const prompt = [{ role: "user" as const, content: "Weather in Oslo?" }];
   let expected: UIMessage | undefined;
-  for await (const message of readUIMessageStream({ stream: run("Weather in Oslo?").toUIMessageStream() })) {
+  for await (const message of readUIMessageStream({ stream: run(prompt).toUIMessageStream() })) {
     expected = message;
   }
+  // The agent's model saw the user's message, read back from the session.
+  expect(models[0]!.doStreamCalls[0]!.prompt).toEqual(models[1]!.doStreamCalls[0]!.prompt);
+  expect(JSON.stringify(models[0]!.doStreamCalls[0]!.prompt)).toContain("Weather in Oslo?");
   expect(chat.status).toBe("ready");
   expect(chat.error).toBeUndefined();
   expect(chat.messages.map((m) => m.role)).toEqual(["user", "assistant"]);

@@ -3,6 +3,8 @@
  * `streamText` result into a session as a streamed message, with the turn's
  * cancel signal wired into the model call.
  */
+
+export { sessionUIMessages } from "./session-ui-messages.ts";
 export type {
   StreamTextToSessionOptions,
   StreamTextTurn,
