@@ -13,6 +13,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   presence: async () => (await import("./presence.ts")).presence,
   scale: async () => (await import("./scale.ts")).scale,
   control: async () => (await import("./control.ts")).control,
+  streaming: async () => (await import("./streaming.ts")).streaming,
 };
 
 function usage(scenarios: Scenario[]): string {

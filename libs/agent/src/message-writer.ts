@@ -37,9 +37,11 @@ export interface MessageWriterOptions {
   author?: MessageAuthor;
   metadata?: unknown;
   /**
-   * Longest time a delta waits in the buffer before it is published, in ms.
-   * Default 15 (≤ 20). `0` publishes every `append` as its own event
-   * (per-token), as long as the caller awaits `append` (see {@link MessageWriter.append}).
+   * Publish deltas at most once per `flushMs` per message: a delta after a
+   * quiet window goes out at once (no added latency at low token rates),
+   * later ones wait until `flushMs` after the previous publish — no delta
+   * waits longer than `flushMs`. Default 20. `0` publishes every `append`
+   * as its own event (per-token), as long as the caller awaits `append`.
    */
   flushMs?: number;
   /** Buffered delta bytes (UTF-8) that trigger a publish before `flushMs`; also the largest delta per event. Default 8192. */
@@ -71,7 +73,8 @@ export interface MessageWriterStats {
 
 /**
  * Streams one message into a session (PROTOCOL.md §18). Deltas are
- * coalesced for at most `flushMs` or `maxBytes` and published as
+ * published at most once per `flushMs` (leading edge: the first delta after
+ * a quiet window goes out at once) or when `maxBytes` are buffered, as
  * `message.append` events in call order; `setPart`, `update` and `end`
  * first publish what is buffered. At most `maxInFlight` events are
  * unacknowledged at once: while the stream is slower, deltas keep
@@ -112,7 +115,7 @@ export interface MessageWriter {
   stats(): MessageWriterStats;
 }
 
-export const MESSAGE_WRITER_DEFAULTS = { flushMs: 15, maxBytes: 8192, maxInFlight: 2 } as const;
+export const MESSAGE_WRITER_DEFAULTS = { flushMs: 20, maxBytes: 8192, maxInFlight: 2 } as const;
 /** Events a writer may queue beyond `maxInFlight` (writes not awaited); past it writes throw `TOO_MANY_PENDING`. */
 const MAX_QUEUED_EVENTS = 1024;
 
@@ -151,6 +154,8 @@ class BatchingMessageWriter implements MessageWriter {
   private textBytes = 0;
   private segments: Segment[] = [];
   private bufferedBytes = 0;
+  /** When the buffer was last published (`performance.now()`); deltas go out at most once per `flushMs`. */
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Events created in order and not yet handed to the agent. */
   private readonly outbox: AgentEvent[] = [];
@@ -243,8 +248,9 @@ class BatchingMessageWriter implements MessageWriter {
       tail.bytes += bytes;
     } else this.segments.push({ part, type, text: delta, bytes });
     this.bufferedBytes += bytes;
-    if (this.flushMs === 0 || this.bufferedBytes >= this.maxBytes) this.flushBuffer();
-    else this.timer ??= setTimeout(() => this.onTimer(), this.flushMs);
+    const wait = this.lastFlushAt + this.flushMs - performance.now();
+    if (wait <= 0 || this.bufferedBytes >= this.maxBytes) this.flushBuffer();
+    else this.timer ??= setTimeout(() => this.onTimer(), wait);
     return this.capacity();
   }
 
@@ -349,6 +355,7 @@ class BatchingMessageWriter implements MessageWriter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    if (this.segments.length > 0) this.lastFlushAt = performance.now();
     for (const segment of this.segments) {
       for (const delta of split(segment.text, segment.bytes, this.maxBytes)) {
         this.outbox.push(this.event(MessageEventType.APPEND, { part: segment.part, delta, type: segment.type }));

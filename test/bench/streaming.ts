@@ -1,0 +1,388 @@
+import { type Agent, connectAgent, MESSAGE_WRITER_DEFAULTS, type MessageWriter, startMessage } from "@threadline/agent";
+import {
+  type AttachHistory,
+  applyMessageEvent,
+  decodeMsgpack,
+  emptyMessageState,
+  encodeMsgpack,
+  type SessionEvent,
+} from "@threadline/protocol";
+import { startNatsServer } from "@threadline/test-kit";
+import WebSocket from "ws";
+import { spawnGateway } from "../integration/support/gateway-process.ts";
+import { mintToken } from "../integration/support/tokens.ts";
+import { Cleanup } from "./cleanup.ts";
+import type { Scenario, ScenarioOptions, ScenarioResult } from "./scenario.ts";
+import { LatencyRecorder, round } from "./stats.ts";
+import { verdict } from "./table.ts";
+import { killOnExit } from "./worker-process.ts";
+
+const TARGETS = { reductionX: 10, addedP99Ms: 20, compactBytesRatio: 0.2 };
+/** Every token is 5 characters, so a delta's length says which tokens it carries. */
+const TOKEN_CHARS = 5;
+const token = (i: number) => `${String(i % 10_000).padStart(4, "0")} `;
+const MAX_SESSIONS_PER_SOCKET = 100;
+
+/**
+ * Token streaming through the whole path: agent message writer → NATS
+ * JetStream → gateway (own process) → WebSocket client.
+ *
+ * 1. Per-token publishing (`flushMs: 0`) vs batching at the writer's default
+ *    window, for many concurrent responses each streaming at a steady token
+ *    rate: stored `message.append` records per response-second, token
+ *    delivery latency (append call → frame at the client, p50/p99), event
+ *    bytes on the wire per token. Two rows with the same total token rate:
+ *    `--rate` tokens/s per response, and 50 tokens/s (the slow end of real
+ *    models) with proportionally more responses.
+ * 2. Catch-up of a long session (replies streamed one event per token, as
+ *    the batched writer stores them at ~50 tokens/s) from the start with
+ *    `history: "full"` vs `"compact"`: bytes on the wire and time to
+ *    `synced`, median of alternating repetitions; both views are checked equal.
+ */
+export const streaming: Scenario = {
+  name: "streaming",
+  description: "token streaming: per-token vs batched writer (records, latency, bytes); compact vs full catch-up",
+  flags: {
+    responses: "concurrent responses at --rate (default 10, quick 5); the 50 tokens/s row runs rate/50 times more",
+    rate: "tokens/s per response of the headline row (default 500)",
+    seconds: "streaming time per mode and row (default 10, quick 3)",
+    replies: "replies in the long session for the catch-up (default 60, quick 20)",
+    tokens: "tokens per reply (default 300, quick 150)",
+    repeats: "catch-up repetitions per mode (default 5, quick 3)",
+  },
+  run,
+};
+
+interface StreamRow {
+  rate: number;
+  responses: number;
+  mode: "per-token" | "batched";
+  recordsPerResponseSecond: number;
+  p50: number;
+  p99: number;
+  max: number;
+  bytesPerToken: number;
+  tokens: number;
+}
+
+async function run(options: ScenarioOptions): Promise<ScenarioResult> {
+  const p = {
+    responses: options.overrides.responses ?? (options.quick ? 5 : 10),
+    rate: options.overrides.rate ?? 500,
+    seconds: options.overrides.seconds ?? (options.quick ? 3 : 10),
+    replies: options.overrides.replies ?? (options.quick ? 20 : 60),
+    tokens: options.overrides.tokens ?? (options.quick ? 150 : 300),
+    repeats: options.overrides.repeats ?? (options.quick ? 3 : 5),
+  };
+  const cleanup = new Cleanup();
+  try {
+    options.progress("starting nats-server and a gateway process");
+    const nats = await startNatsServer();
+    const forgetNats = killOnExit(nats.pid);
+    cleanup.defer("nats-server", async () => {
+      await nats.stop();
+      forgetNats();
+    });
+    const gateway = await spawnGateway(nats.url, { THREADLINE_GATEWAY_ID: "bench-streaming" });
+    const forgetGateway = killOnExit(gateway.pid);
+    cleanup.defer("gateway", async () => {
+      await gateway.stop();
+      forgetGateway();
+    });
+    const agent = await connectAgent({ servers: nats.url, id: "bench-streamer" });
+    cleanup.defer("agent", () => agent.close());
+    const tokenFor = await mintToken({ sub: "reader" });
+
+    const rows: StreamRow[] = [];
+    const slowResponses = Math.max(1, Math.round((p.responses * p.rate) / 50));
+    for (const [rate, responses] of [
+      [p.rate, p.responses],
+      [50, slowResponses],
+    ] as const) {
+      for (const mode of ["per-token", "batched"] as const) {
+        options.progress(`${mode}: ${responses} responses × ${rate} tokens/s for ${p.seconds} s`);
+        rows.push(await streamRow(agent, gateway.url, tokenFor, { rate, responses, mode, seconds: p.seconds }));
+      }
+    }
+
+    options.progress(`long session: ${p.replies} replies × ${p.tokens} tokens, one event per token`);
+    const session = `bench-long-${process.pid}`;
+    for (let r = 0; r < p.replies; r++) {
+      await agent.publish(session, { type: "input", data: { text: `question ${r}` } }, { lane: "in" });
+      const writer = startMessage(agent, session, { flushMs: 0, turn: `t${r}` });
+      for (let i = 0; i < p.tokens; i++) await writer.append(token(i));
+      await writer.end();
+    }
+    const catchUp: Record<AttachHistory, { bytes: number[]; ms: number[]; events: number; view: string }> = {
+      full: { bytes: [], ms: [], events: 0, view: "" },
+      compact: { bytes: [], ms: [], events: 0, view: "" },
+    };
+    for (let i = 0; i < p.repeats; i++) {
+      for (const history of i % 2 === 0 ? (["full", "compact"] as const) : (["compact", "full"] as const)) {
+        const result = await replay(gateway.url, tokenFor, session, history);
+        catchUp[history].bytes.push(result.bytes);
+        catchUp[history].ms.push(result.ms);
+        catchUp[history].events = result.events;
+        catchUp[history].view = result.view;
+      }
+    }
+    const sameView = catchUp.full.view === catchUp.compact.view;
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    const full = { bytes: median(catchUp.full.bytes), ms: median(catchUp.full.ms) };
+    const compact = { bytes: median(catchUp.compact.bytes), ms: median(catchUp.compact.ms) };
+
+    const head = (mode: StreamRow["mode"]) => rows.find((r) => r.rate === p.rate && r.mode === mode)!;
+    const slow = (mode: StreamRow["mode"]) => rows.find((r) => r.rate === 50 && r.mode === mode)!;
+    const reductionX = head("per-token").recordsPerResponseSecond / head("batched").recordsPerResponseSecond;
+    const addedP99Ms = head("batched").p99 - head("per-token").p99;
+    const slowReduction = slow("per-token").recordsPerResponseSecond / slow("batched").recordsPerResponseSecond;
+    const compactBytesRatio = compact.bytes / full.bytes;
+    const compactTimeRatio = compact.ms / full.ms;
+    const json = {
+      scenario: "streaming",
+      recordsPerSecondBatched: round(head("batched").recordsPerResponseSecond),
+      recordsPerSecondPerToken: round(head("per-token").recordsPerResponseSecond),
+      reductionX: round(reductionX),
+      addedP99Ms: round(addedP99Ms),
+      compactBytesRatio: round(compactBytesRatio),
+      compactTimeRatio: round(compactTimeRatio),
+      tokensPerSecondPerResponse: p.rate,
+      responses: p.responses,
+      flushMs: MESSAGE_WRITER_DEFAULTS.flushMs,
+      at50TokensPerSecond: {
+        responses: slowResponses,
+        recordsPerSecondBatched: round(slow("batched").recordsPerResponseSecond),
+        recordsPerSecondPerToken: round(slow("per-token").recordsPerResponseSecond),
+        reductionX: round(slowReduction),
+        addedP99Ms: round(slow("batched").p99 - slow("per-token").p99),
+      },
+      catchUp: {
+        replies: p.replies,
+        tokensPerReply: p.tokens,
+        fullBytes: full.bytes,
+        compactBytes: compact.bytes,
+        fullMs: round(full.ms),
+        compactMs: round(compact.ms),
+        fullEvents: catchUp.full.events,
+        compactEvents: catchUp.compact.events,
+        sameView,
+      },
+    };
+    return {
+      json,
+      tables: [
+        {
+          title: `Streaming: per-token vs batched (flushMs ${MESSAGE_WRITER_DEFAULTS.flushMs}), ${p.seconds} s per row`,
+          columns: [
+            "tokens/s",
+            "responses",
+            "mode",
+            "records/response-s",
+            "latency p50 ms",
+            "p99 ms",
+            "max ms",
+            "wire bytes/token",
+            "tokens",
+          ],
+          rows: rows.map((r) => [
+            r.rate,
+            r.responses,
+            r.mode,
+            round(r.recordsPerResponseSecond),
+            round(r.p50),
+            round(r.p99),
+            round(r.max),
+            round(r.bytesPerToken),
+            r.tokens,
+          ]),
+          notes: [
+            `reduction at ${p.rate} tokens/s: ${round(reductionX)}× (target ≥ ${TARGETS.reductionX}: ${verdict(reductionX >= TARGETS.reductionX)})`,
+            `added p99 at ${p.rate} tokens/s: ${round(addedP99Ms)} ms (target ≤ ${TARGETS.addedP99Ms}: ${verdict(addedP99Ms <= TARGETS.addedP99Ms)})`,
+            `reduction at 50 tokens/s: ${round(slowReduction)}× — bounded by the window: a ${MESSAGE_WRITER_DEFAULTS.flushMs} ms window holds ≤ 1 token every 20 ms`,
+          ],
+        },
+        {
+          title: `Catch-up from the start: ${p.replies} replies × ${p.tokens} tokens (median of ${p.repeats})`,
+          columns: ["history", "events", "bytes", "time to synced ms"],
+          rows: [
+            ["full", catchUp.full.events, full.bytes, round(full.ms)],
+            ["compact", catchUp.compact.events, compact.bytes, round(compact.ms)],
+          ],
+          notes: [
+            `bytes ratio ${round(compactBytesRatio)} (target ≤ ${TARGETS.compactBytesRatio}: ${verdict(compactBytesRatio <= TARGETS.compactBytesRatio)}), time ratio ${round(compactTimeRatio)}`,
+            `materialized views equal: ${sameView ? "yes" : "NO"}`,
+          ],
+        },
+      ],
+    };
+  } finally {
+    await cleanup.run();
+  }
+}
+
+/** Streams `responses` messages at `rate` tokens/s each for `seconds`, read back through the gateway. */
+async function streamRow(
+  agent: Agent,
+  url: string,
+  jwt: string,
+  row: { rate: number; responses: number; mode: StreamRow["mode"]; seconds: number },
+): Promise<StreamRow> {
+  const perResponse = Math.max(1, Math.round(row.rate * row.seconds));
+  const sessions = Array.from({ length: row.responses }, (_, i) => `bench-${row.mode}-${row.rate}-${process.pid}-${i}`);
+  const sentAt = sessions.map(() => new Float64Array(perResponse));
+  const delivered = new Map(sessions.map((s) => [s, 0]));
+  const index = new Map(sessions.map((s, i) => [s, i]));
+  const latency = new LatencyRecorder();
+  let appends = 0;
+  let wireBytes = 0;
+  const sockets: Reader[] = [];
+  for (let i = 0; i < sessions.length; i += MAX_SESSIONS_PER_SOCKET) {
+    const reader = await Reader.open(url, jwt, (event, bytes, at, session) => {
+      if (event.type !== "message.append") return;
+      appends++;
+      wireBytes += bytes;
+      const n = (event.data as { delta: string }).delta.length / TOKEN_CHARS;
+      const first = delivered.get(session)!;
+      const times = sentAt[index.get(session)!]!;
+      for (let k = first; k < first + n; k++) latency.record(at - times[k]!);
+      delivered.set(session, first + n);
+    });
+    sockets.push(reader);
+    for (const s of sessions.slice(i, i + MAX_SESSIONS_PER_SOCKET)) await reader.attach(s, "now", "full");
+  }
+  try {
+    const interval = 1000 / row.rate;
+    const start = performance.now() + 20;
+    await Promise.all(
+      sessions.map(async (session, r) => {
+        const writer: MessageWriter = startMessage(agent, session, {
+          ...(row.mode === "per-token" ? { flushMs: 0 } : {}),
+        });
+        // Responses start spread over one token interval, then emit on a steady schedule.
+        const offset = (interval * r) / sessions.length;
+        for (let k = 0; k < perResponse; k++) {
+          const due = start + offset + k * interval;
+          const wait = due - performance.now();
+          if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+          sentAt[r]![k] = performance.timeOrigin + performance.now();
+          await writer.append(token(k));
+        }
+        await writer.end();
+      }),
+    );
+    const deadline = performance.now() + 30_000;
+    while ([...delivered.values()].some((n) => n < perResponse)) {
+      if (performance.now() > deadline) throw new Error("tokens not delivered within 30 s");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    await Promise.all(sockets.map((s) => s.close()));
+  }
+  const summary = latency.summary();
+  const tokens = perResponse * row.responses;
+  return {
+    rate: row.rate,
+    responses: row.responses,
+    mode: row.mode,
+    recordsPerResponseSecond: appends / (row.responses * row.seconds),
+    p50: summary.p50,
+    p99: summary.p99,
+    max: summary.max,
+    bytesPerToken: wireBytes / tokens,
+    tokens,
+  };
+}
+
+/** Attaches from the start with `history`; counts frames and bytes until `synced` and folds the messages. */
+async function replay(
+  url: string,
+  jwt: string,
+  session: string,
+  history: AttachHistory,
+): Promise<{ bytes: number; ms: number; events: number; view: string }> {
+  let state = emptyMessageState();
+  let bytes = 0;
+  let events = 0;
+  const reader = await Reader.open(url, jwt, (event, size, _at, _session, seq) => {
+    bytes += size;
+    events++;
+    state = applyMessageEvent(state, { seq, event });
+  });
+  try {
+    const t0 = performance.now();
+    await reader.attach(session, "start", history);
+    const ms = performance.now() - t0;
+    return { bytes, ms, events, view: JSON.stringify(state.messages) };
+  } finally {
+    await reader.close();
+  }
+}
+
+type OnEvent = (event: SessionEvent, bytes: number, receivedAt: number, session: string, seq: number) => void;
+
+/** A minimal msgpack client: hello, attach (with `history`), events with their frame size and arrival time. */
+class Reader {
+  private rid = 0;
+  private readonly waiters = new Map<string, (frame: Record<string, unknown>) => void>();
+
+  private constructor(
+    private readonly ws: WebSocket,
+    onEvent: OnEvent,
+  ) {
+    ws.binaryType = "nodebuffer";
+    ws.on("message", (data: Buffer) => {
+      const at = performance.timeOrigin + performance.now();
+      const frame = decodeMsgpack(data) as Record<string, unknown>;
+      if (frame.op === "event") {
+        onEvent(frame.event as SessionEvent, data.byteLength, at, frame.session as string, frame.seq as number);
+      } else {
+        const key = frame.op === "synced" ? `synced:${frame.session}` : `${frame.op}:${frame.rid ?? ""}`;
+        const waiter =
+          this.waiters.get(key) ?? (frame.rid !== undefined ? this.waiters.get(`rid:${frame.rid}`) : undefined);
+        waiter?.(frame);
+      }
+    });
+  }
+
+  static async open(url: string, jwt: string, onEvent: OnEvent): Promise<Reader> {
+    const ws = new WebSocket(url, ["threadline.v1"], { perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    const reader = new Reader(ws, onEvent);
+    const welcome = reader.wait("welcome:");
+    ws.send(encodeMsgpack({ op: "hello", token: jwt }));
+    await welcome;
+    return reader;
+  }
+
+  async attach(session: string, from: unknown, history: AttachHistory): Promise<void> {
+    const rid = ++this.rid;
+    const synced = this.wait(`synced:${session}`);
+    const reply = this.wait(`rid:${rid}`);
+    this.ws.send(encodeMsgpack({ op: "attach", rid, session, from, history }));
+    const attached = await reply;
+    if (attached.op !== "attached") throw new Error(`attach failed: ${JSON.stringify(attached)}`);
+    await synced;
+  }
+
+  close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.ws.once("close", () => resolve());
+      this.ws.close(1000);
+    });
+  }
+
+  private wait(key: string): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${key} within 60 s`)), 60_000);
+      this.waiters.set(key, (frame) => {
+        clearTimeout(timer);
+        this.waiters.delete(key);
+        resolve(frame);
+      });
+    });
+  }
+}
