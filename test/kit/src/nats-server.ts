@@ -27,6 +27,12 @@ export interface NatsServerOptions {
   name?: string;
   /** Extra command-line arguments after `-c <config>` (they override the config), e.g. `["--no_advertise"]`. */
   args?: string[];
+  /**
+   * How long a start or restart may take until `/healthz` is ok. Default 10 000 ms. A clustered node
+   * is healthy once every replicated stream it hosts is current again: after a whole-cluster restart
+   * that takes Raft elections (seconds each, more under load).
+   */
+  readyTimeoutMs?: number;
 }
 
 /**

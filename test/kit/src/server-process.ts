@@ -10,7 +10,7 @@ import { type NatsUsers, renderServerConfig, SYSTEM_ACCOUNT_USERS } from "./nats
 import type { NatsServer, NatsServerOptions } from "./nats-server.ts";
 import { sleep, waitFor } from "./wait-for.ts";
 
-/** How long a start (or restart) may take until `/healthz` is ok. */
+/** How long a start (or restart) may take until `/healthz` is ok, unless `readyTimeoutMs` says otherwise. */
 const READY_TIMEOUT_MS = 10_000;
 /** How long `stop()` waits after SIGTERM before it sends SIGKILL. */
 const STOP_GRACE_MS = 10_000;
@@ -35,6 +35,7 @@ interface ServerPlan {
   args: string[];
   /** Extra environment of the process (variables the config file references). */
   env: Record<string, string>;
+  readyTimeoutMs: number;
   storeDir: string;
   name: string;
   port: number;
@@ -76,6 +77,7 @@ export async function prepareServer(
   const jetstream = options.jetstream ?? true;
   const storeDir = options.storeDir ?? join(dir, "store");
   const args = options.args ?? [];
+  const readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
   if (external) {
     const env = external.env({ ...ports, name, storeDir });
     const config = `${await readFile(external.configFile, "utf8")}\n--- env ---\n${JSON.stringify(env, null, 2)}\n`;
@@ -86,6 +88,7 @@ export async function prepareServer(
       config,
       args,
       env,
+      readyTimeoutMs,
       storeDir,
       name,
       port: ports.port,
@@ -111,6 +114,7 @@ export async function prepareServer(
     config,
     args,
     env: {},
+    readyTimeoutMs,
     storeDir,
     name,
     port: ports.port,
@@ -194,7 +198,7 @@ export class ServerProcess implements NatsServer {
     try {
       await Promise.race([
         waitFor(() => isHealthy(this.monitorUrl), {
-          timeoutMs: READY_TIMEOUT_MS,
+          timeoutMs: this.plan.readyTimeoutMs,
           intervalMs: 20,
           signal: ready.signal,
         }),
@@ -208,7 +212,7 @@ export class ServerProcess implements NatsServer {
         await exit;
       }
       if (error instanceof TestKitError && error.code === TestKitErrorCode.START_FAILED) throw error;
-      throw this.startFailed(`was not healthy within ${READY_TIMEOUT_MS} ms`, error);
+      throw this.startFailed(`was not healthy within ${this.plan.readyTimeoutMs} ms`, error);
     } finally {
       ready.abort();
     }
