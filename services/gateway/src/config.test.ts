@@ -29,6 +29,12 @@ describe("loadConfig", () => {
     expect(c.limits.maxFrameBytes).toBe(4096);
   });
 
+  it("names the control bucket (default threadline-control, a KV token)", () => {
+    expect(loadConfig(base).controlBucket).toBe("threadline-control");
+    expect(loadConfig({ ...base, THREADLINE_CONTROL_BUCKET: "ctl-2" }).controlBucket).toBe("ctl-2");
+    expect(() => loadConfig({ ...base, THREADLINE_CONTROL_BUCKET: "bad.name" })).toThrow(/THREADLINE_CONTROL_BUCKET/);
+  });
+
   it("lists every problem at once", () => {
     const error = (() => {
       try {
