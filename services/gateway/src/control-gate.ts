@@ -45,7 +45,8 @@ export class ControlGate {
     try {
       await this.check(session, event);
     } catch (error) {
-      if (error instanceof ThreadlineError) {
+      // UNAVAILABLE is a failure to check (retryable), not a refusal.
+      if (error instanceof ThreadlineError && error.code !== ErrorCode.UNAVAILABLE) {
         this.metrics.controlRefusals.inc({ type: event.type, code: error.code });
       }
       throw error;
