@@ -115,13 +115,62 @@ export function isStalePresence(entry: Pick<PresenceEntry, "heartbeatMs">, writt
   return now - written > PRESENCE_EXPIRY_INTERVALS * entry.heartbeatMs + STALE_GRACE_MS;
 }
 
+/** What the report stages found wrong: anomalies, and bucket keys whose entries are unusable. */
+interface Findings {
+  anomalies: Anomaly[];
+  invalidKeys: string[];
+}
+
 /** Builds the `inspect` report: state from the events and the buckets, and everything that looks wrong. */
 export function buildReport(input: ReportInput): SessionReport {
-  const { session, now, history } = input;
-  const anomalies: Anomaly[] = [];
-  const invalidKeys: string[] = [];
+  const { history } = input;
+  const found: Findings = { anomalies: [], invalidKeys: [] };
+  const members = presenceReport(input, found);
+  const presentIds = new Set([...members.values()].filter((m) => m.connections.some((c) => !c.stale)).map((m) => m.id));
+  const control = controlReport(input, found);
+  const turns = turnReports(input, control.turns, presentIds, found);
+  const messages = messageReport(history, presentIds, found);
+  const cursors = cursorReports(input, found);
+  if (history.invalid > 0) {
+    found.anomalies.push({
+      kind: "invalid-events",
+      message: `${history.invalid} stored message(s) of the session are not valid event envelopes (clients never see them)`,
+    });
+  }
+  const { invalidKeys } = found;
+  if (invalidKeys.length > 0) {
+    found.anomalies.push({
+      kind: "invalid-entries",
+      message: `${invalidKeys.length} bucket entr${invalidKeys.length === 1 ? "y is" : "ies are"} invalid and ignored: ${invalidKeys.slice(0, 5).join(", ")}`,
+    });
+  }
 
-  // Presence: live (non-tombstone) connections grouped per participant.
+  const absent = [...history.authors.values()]
+    .filter((a) => a.kind !== "system" && !members.has(`${a.kind}:${a.id}`))
+    .map((a) => ({ kind: a.kind, id: a.id, events: a.events, lastSeq: a.lastSeq }));
+  const events: SessionReport["events"] = { count: history.events, invalid: history.invalid };
+  if (history.firstSeq !== undefined) events.firstSeq = history.firstSeq;
+  if (history.lastSeq !== undefined) events.lastSeq = history.lastSeq;
+  if (history.lastStored !== undefined) events.lastStored = history.lastStored.toISOString();
+  return {
+    session: input.session,
+    stream: input.stream,
+    events,
+    owner: control.owner,
+    present: [...members.values()],
+    absent,
+    turns: turns.sort((a, b) => (a.requestSeq ?? a.startSeq ?? 0) - (b.requestSeq ?? b.startSeq ?? 0)),
+    messages,
+    calls: control.calls,
+    cursors,
+    anomalies: found.anomalies,
+  };
+}
+
+/** Live (non-tombstone) presence connections grouped per participant (`kind:id`). */
+function presenceReport(input: ReportInput, found: Findings): Map<string, MemberReport> {
+  const { session, now } = input;
+  const { anomalies, invalidKeys } = found;
   const members = new Map<string, MemberReport>();
   for (const record of input.presence) {
     const key = parsePresenceKey(record.key);
@@ -152,9 +201,16 @@ export function buildReport(input: ReportInput): SessionReport {
       });
     }
   }
-  const presentIds = new Set([...members.values()].filter((m) => m.connections.some((c) => !c.stale)).map((m) => m.id));
+  return members;
+}
 
-  // Control bucket.
+/** The control bucket's turns, calls and owner. */
+function controlReport(
+  input: ReportInput,
+  found: Findings,
+): { turns: Map<string, ControlTurnEntry>; calls: SessionReport["calls"]; owner: SessionReport["owner"] } {
+  const { session, now } = input;
+  const { anomalies, invalidKeys } = found;
   const controlTurns = new Map<string, ControlTurnEntry>();
   const calls: SessionReport["calls"] = [];
   let owner: SessionReport["owner"] = input.control === undefined ? "unknown" : null;
@@ -178,7 +234,18 @@ export function buildReport(input: ReportInput): SessionReport {
     }
   }
 
-  // Turns: events joined with the control bucket.
+  return { turns: controlTurns, calls, owner };
+}
+
+/** Turns: the events joined with the control bucket. */
+function turnReports(
+  input: ReportInput,
+  controlTurns: Map<string, ControlTurnEntry>,
+  presentIds: ReadonlySet<string>,
+  found: Findings,
+): TurnReport[] {
+  const { now, history } = input;
+  const { anomalies } = found;
   const turns: TurnReport[] = [];
   const ids = new Set([...history.turns.keys(), ...controlTurns.keys()]);
   for (const id of ids) {
@@ -242,7 +309,16 @@ export function buildReport(input: ReportInput): SessionReport {
     }
   }
 
-  // Messages.
+  return turns;
+}
+
+/** Streamed messages by status; open ones whose turn ended or whose agent left are anomalies. */
+function messageReport(
+  history: SessionHistory,
+  presentIds: ReadonlySet<string>,
+  found: Findings,
+): SessionReport["messages"] {
+  const { anomalies } = found;
   const byStatus: Record<string, number> = {};
   let open = 0;
   for (const m of history.messages.values()) {
@@ -265,7 +341,13 @@ export function buildReport(input: ReportInput): SessionReport {
     }
   }
 
-  // Cursors.
+  return { count: history.messages.size, open, byStatus, events: history.messageEvents, inputs: history.inputs };
+}
+
+/** Device cursors and how far behind each is. */
+function cursorReports(input: ReportInput, found: Findings): CursorReport[] {
+  const { session, history } = input;
+  const { anomalies, invalidKeys } = found;
   const cursors: CursorReport[] = [];
   for (const record of input.cursors) {
     const parts = record.key.split(".");
@@ -304,39 +386,7 @@ export function buildReport(input: ReportInput): SessionReport {
     cursors.push(cursor);
   }
 
-  if (history.invalid > 0) {
-    anomalies.push({
-      kind: "invalid-events",
-      message: `${history.invalid} stored message(s) of the session are not valid event envelopes (clients never see them)`,
-    });
-  }
-  if (invalidKeys.length > 0) {
-    anomalies.push({
-      kind: "invalid-entries",
-      message: `${invalidKeys.length} bucket entr${invalidKeys.length === 1 ? "y is" : "ies are"} invalid and ignored: ${invalidKeys.slice(0, 5).join(", ")}`,
-    });
-  }
-
-  const absent = [...history.authors.values()]
-    .filter((a) => a.kind !== "system" && !members.has(`${a.kind}:${a.id}`))
-    .map((a) => ({ kind: a.kind, id: a.id, events: a.events, lastSeq: a.lastSeq }));
-  const events: SessionReport["events"] = { count: history.events, invalid: history.invalid };
-  if (history.firstSeq !== undefined) events.firstSeq = history.firstSeq;
-  if (history.lastSeq !== undefined) events.lastSeq = history.lastSeq;
-  if (history.lastStored !== undefined) events.lastStored = history.lastStored.toISOString();
-  return {
-    session,
-    stream: input.stream,
-    events,
-    owner,
-    present: [...members.values()],
-    absent,
-    turns: turns.sort((a, b) => (a.requestSeq ?? a.startSeq ?? 0) - (b.requestSeq ?? b.startSeq ?? 0)),
-    messages: { count: history.messages.size, open, byStatus, events: history.messageEvents, inputs: history.inputs },
-    calls,
-    cursors,
-    anomalies,
-  };
+  return cursors;
 }
 
 /** A short human duration: `850ms`, `12s`, `4m05s`, `3h12m`, `2d4h`. */
