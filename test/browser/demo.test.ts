@@ -185,4 +185,62 @@ describe("demo in Chromium", () => {
     expect(switches).toBeGreaterThanOrEqual(4);
     await page.screenshot({ path: screenshotPath("4-purchase-and-return") });
   });
+
+  it("the customer asks for a human: the operator sees the whole history, takes over, and its message reaches every tab", async () => {
+    const session = newSession("handoff");
+    const customer = await newContext();
+    const a = await openCustomer(customer, session);
+    const b = await openCustomer(customer, session);
+    await send(a, "hello");
+    await agentMessage(a, "triage", "complete").waitFor();
+    await a.getByTestId("ask-human").click();
+    await agentMessage(a, "triage", "complete").nth(1).waitFor();
+    const history = await messages(a);
+
+    const console = await (await newContext()).newPage();
+    await console.goto(`${stack.url}/operator?operator=olga`);
+    const row = console.locator(`[data-testid="session-row"][data-session="${session}"]`);
+    await row.filter({ hasText: "asks for a human" }).waitFor({ timeout: 15_000 });
+    await row.click();
+    // The whole history, as the customer sees it.
+    await expect.poll(async () => (await messages(console)).map((m) => m.text)).toEqual(history.map((m) => m.text));
+    // The operator is present for the customer.
+    await a.locator('[data-testid="member"][data-kind="operator"][data-id="olga"]').waitFor();
+
+    await console.getByTestId("take-over").click();
+    await console.getByTestId("owner-state").filter({ hasText: "owned by olga" }).waitFor();
+    for (const page of [a, b]) await page.getByTestId("owner").filter({ hasText: "olga" }).waitFor();
+    await console.getByTestId("operator-input").fill("Hi, I am Olga from the support team. How can I help?");
+    await console.getByTestId("operator-send").click();
+    for (const page of [a, b]) {
+      await page
+        .locator('[data-testid="message"][data-author-kind="operator"][data-author="olga"]')
+        .filter({ hasText: "I am Olga" })
+        .waitFor();
+    }
+    // While the operator owns the session the agents stay silent.
+    await send(b, "My headphones crackle on the left side.");
+    await console.locator('[data-testid="message"]').filter({ hasText: "crackle" }).waitFor();
+    await console.getByTestId("hand-back").click();
+    await console.getByTestId("owner-state").filter({ hasText: "agents are answering" }).waitFor();
+    await send(a, "hello again");
+    await agentMessage(a, "triage", "complete").nth(2).waitFor({ timeout: 15_000 });
+    const after = await messages(a);
+    const crackle = after.findIndex((m) => m.text.includes("crackle"));
+    expect(after[crackle + 1]?.author).toBe("alice");
+    expect(after[crackle + 1]?.text).toBe("hello again");
+    await console.screenshot({ path: screenshotPath("5-operator-console") });
+    await a.screenshot({ path: screenshotPath("5-customer-after-handoff") });
+  });
+
+  it("a client tool: the store finder asks the browser for its location and feeds it to the nearby-stores tool", async () => {
+    const session = newSession("stores");
+    const page = await openCustomer(await newContext({ geolocation: true }), session);
+    await send(page, "Find a store near me");
+    const turn = page.locator('[data-testid="turn"][data-agent="stores"]');
+    await turn.locator('[data-step="locate"][data-status="done"]').filter({ hasText: "52.510, 13.420" }).waitFor();
+    await agentMessage(page, "stores", "complete").waitFor();
+    const reply = (await messages(page)).at(-1)!;
+    expect(reply.text).toContain("The closest store is Threadline Electronics Downtown");
+  });
 });

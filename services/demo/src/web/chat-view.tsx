@@ -1,3 +1,4 @@
+import { useLayoutEffect, useRef } from "react";
 import type { ChatMessage, SessionState, TurnView } from "./session-state.ts";
 
 const AGENT_NAMES: Record<string, string> = {
@@ -75,8 +76,14 @@ export function ChatView({ state, me, onStop }: { state: SessionState; me: strin
       .filter((t) => t.steps.length > 0)
       .map((t) => ({ seq: t.seq, node: <TurnCard key={`t-${t.id}`} turn={t} {...(onStop ? { onStop } : {})} /> })),
   ].sort((a, b) => a.seq - b.seq);
+  const ref = useRef<HTMLDivElement>(null);
+  // Follow the conversation: keep the newest content in view as it streams.
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  });
   return (
-    <div className="chat" data-testid="chat">
+    <div className="chat" data-testid="chat" ref={ref}>
       {items.length === 0 && <div className="empty">No messages yet.</div>}
       {items.map((i) => i.node)}
     </div>
