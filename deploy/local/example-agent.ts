@@ -1,11 +1,13 @@
-import { type AgentPresence, connectAgent } from "@threadline/agent";
-import { newId } from "@threadline/protocol";
+import { connectAgent, serveAgent } from "@threadline/agent";
 import { NATS_EXAMPLE_AGENT, NATS_URL } from "./dev-env.ts";
 
 /**
- * The example agent of `npm start`: answers every `input` event of any
- * session with a scripted reply streamed as message events (start, appends,
- * end), straight into the session over NATS — the gateway is not involved.
+ * The example agent of `npm start`: an entry pool (`serveAgent`) that answers
+ * every user `input` with a scripted reply streamed as a message of the turn,
+ * straight into the session over NATS — the gateway is not involved. Stop
+ * (a `cancel` from any tab) ends the turn at once; a steer is folded into the
+ * reply; if this process dies mid-reply, another `example-agent` process
+ * takes the turn over within a second.
  */
 const TOKEN_DELAY_MS = Number(process.env.EXAMPLE_TOKEN_DELAY_MS ?? 30);
 
@@ -13,7 +15,8 @@ function reply(text: string): string[] {
   const answer =
     `You said: "${text}". ` +
     "This reply is streamed token by token into a durable session log. " +
-    "Refresh the page, open a second tab or drop the network: every tab resumes exactly where it was.";
+    "Refresh the page, open a second tab or drop the network: every tab resumes exactly where it was. " +
+    "Press Stop in any tab to cancel it.";
   return answer.match(/\S+\s*/g) ?? [answer];
 }
 
@@ -21,55 +24,27 @@ function reply(text: string): string[] {
 const agent = await connectAgent({ servers: NATS_URL, ...NATS_EXAMPLE_AGENT, id: "example-agent", provision: false });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The agent is present in the sessions it answered (at most 100; the oldest is left first). */
-const presences = new Map<string, AgentPresence>();
-async function presenceIn(session: string): Promise<AgentPresence> {
-  let presence = presences.get(session);
-  if (!presence) {
-    presence = agent.presence(session);
-    await presence.enter({ status: "active", name: "Example agent" });
-    presences.set(session, presence);
-    if (presences.size > 100) {
-      const [oldest, p] = presences.entries().next().value as [string, AgentPresence];
-      presences.delete(oldest);
-      void p.close();
-    }
-  }
-  return presence;
-}
-
-const consumer = await agent.consumeInput(
-  async (record) => {
-    const data = record.event.data as { text?: unknown } | undefined;
-    const text = typeof data?.text === "string" ? data.text : JSON.stringify(record.event.data ?? null);
-    const turn = record.event.id;
-    const messageId = newId();
-    const presence = await presenceIn(record.session);
-    await presence.update("thinking");
-    await agent.publish(record.session, {
-      type: "message.start",
-      turn,
-      ref: record.event.id,
-      data: { id: messageId, role: "assistant", author: "example-agent" },
-    });
+const server = await serveAgent({
+  agent,
+  name: "example-agent",
+  entry: true,
+  concurrency: 16,
+  async handler(ctx) {
+    const text = ctx.text ?? JSON.stringify(ctx.input.event.data ?? null);
+    const message = ctx.startMessage();
     for (const token of reply(text)) {
-      await agent.publish(record.session, {
-        type: "message.append",
-        turn,
-        ref: messageId,
-        data: { part: "text", delta: token },
-      });
+      if (ctx.signal.aborted) break; // the writer ends the message "cancelled" by itself
+      for (const steer of ctx.takeSteers()) await message.append(`(noted: "${steer.text}") `);
+      await message.append(token);
       await sleep(TOKEN_DELAY_MS);
     }
-    await agent.publish(record.session, { type: "message.end", turn, ref: messageId, data: { status: "complete" } });
-    await presence.update("active");
+    if (!ctx.signal.aborted) await message.end("complete");
   },
-  { durable: "example-agent" },
-);
+});
 
-console.log(JSON.stringify({ threadline: "agent-ready", id: "example-agent" }));
+console.log(JSON.stringify({ threadline: "agent-ready", id: "example-agent", worker: server.worker }));
 const stop = async () => {
-  await consumer.stop();
+  await server.stop({ graceMs: 5000 });
   await agent.close();
   process.exit(0);
 };

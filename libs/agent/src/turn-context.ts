@@ -19,6 +19,7 @@ import {
   toolAnswer,
 } from "./client-call.ts";
 import type { ControlState, TurnRecord } from "./control-state.ts";
+import { type MessageWriter, type MessageWriterOptions, startMessage } from "./message-writer.ts";
 import type { SubjectRecord } from "./record-decoder.ts";
 import type { RunningTurn, Steer } from "./running-turn.ts";
 import { waitForTurnEnd } from "./turn-watch.ts";
@@ -89,6 +90,16 @@ export interface TurnContext {
   history(options?: TurnHistoryOptions): Promise<SubjectRecord[]>;
   /** Publishes an event of this turn (lane `out`; `turn` is set). */
   publish<TData = unknown>(event: Omit<AgentEvent<TData>, "turn">): Promise<PublishAck>;
+  /**
+   * Streams a message of this turn (`message.start` now; see `startMessage`):
+   * the writer's `turn` is this turn and its `signal` is `ctx.signal`, so a
+   * cancel ends the message `cancelled`.
+   * @example
+   *   const reply = ctx.startMessage();
+   *   for await (const token of model) await reply.append(token);
+   *   await reply.end("complete");
+   */
+  startMessage(options?: Omit<MessageWriterOptions, "turn">): MessageWriter;
   /** Structured progress: clients fold by (turn, step), later events replace earlier ones. */
   progress(step: string, status: ProgressStatus, detail?: string, options?: { label?: string }): Promise<PublishAck>;
   /** A tool call addressed to the session's clients; resolves with the first accepted `tool.result`. */
@@ -152,6 +163,10 @@ export function createTurnContext(parts: TurnContextParts): TurnContext {
       return out;
     },
     publish,
+    startMessage(options = {}) {
+      const publisher = { id: agent.id, kind: agent.kind, publish: (_: string, event: AgentEvent) => publish(event) };
+      return startMessage(publisher, session, { signal: running.signal, ...options, turn });
+    },
     progress(step, status, detail, options = {}) {
       const progress: ProgressData = { step, status };
       if (options.label !== undefined) progress.label = options.label;
