@@ -70,6 +70,42 @@ describe("serveAgent", () => {
     expect((await kv.get(`${session}.turn.${turn}`))?.json()).toMatchObject({ status: "completed", agent: "echo" });
   });
 
+  it("ctx.startMessage streams a message of the turn; a cancel ends it cancelled with the turn", async () => {
+    const session = `s${newId().slice(0, 8)}`;
+    const log = follow(session);
+    const server = await serveAgent({
+      agent,
+      name: "writer-pool",
+      entry: true,
+      presence: false,
+      handler: async (ctx) => {
+        const message = ctx.startMessage({ flushMs: 0 });
+        await message.append("Hello");
+        if (ctx.text === "short") return message.end("complete");
+        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+        await message.closed;
+      },
+    });
+    onTestFinished(() => server.stop());
+    const short = await userEvent(session, { type: "input", data: { text: "short" } });
+    await waitFor(() => log.find("turn.end", short));
+    expect(log.events.filter((e) => e.turn === short).map((e) => e.type)).toEqual([
+      "turn.start",
+      "message.start",
+      "message.append",
+      "message.end",
+      "turn.end",
+    ]);
+    expect(log.find("message.start", short)?.data).toMatchObject({ role: "assistant", author: { id: "helper" } });
+
+    const long = await userEvent(session, { type: "input", data: { text: "long" } });
+    await waitFor(() => log.find("message.append", long));
+    await userEvent(session, { type: "cancel", turn: long });
+    await waitFor(() => log.find("turn.end", long));
+    expect(log.find("message.end", long)?.data).toEqual({ status: "cancelled" });
+    expect(log.find("turn.end", long)?.data).toMatchObject({ status: "cancelled" });
+  });
+
   it("a cancel aborts the signal; the turn ends cancelled; a throw ends failed; non-entry pools ignore input", async () => {
     const session = `s${newId().slice(0, 8)}`;
     const log = follow(session);
@@ -106,5 +142,109 @@ describe("serveAgent", () => {
       "waiter",
       "waiter",
     ]);
+  });
+
+  it("delegate: the sub-agent pool runs under its own identity; cancelling the parent cancels the sub-turn", async () => {
+    const session = `s${newId().slice(0, 8)}`;
+    const log = follow(session);
+    const writerAgent = await connectAgent({ servers: nats.url, id: "writer-agent", provision: false });
+    onTestFinished(() => writerAgent.close());
+    const subSignals: AbortSignal[] = [];
+    const writer = await serveAgent({
+      agent: writerAgent,
+      name: "writer",
+      handler: async (ctx) => {
+        subSignals.push(ctx.signal);
+        await ctx.publish({ type: "note", data: { text: `drafting ${ctx.text}` } });
+        if (ctx.text === "short") return;
+        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+      },
+    });
+    onTestFinished(() => writer.stop());
+    const results: unknown[] = [];
+    const orchestrator = await serveAgent({
+      agent,
+      name: "orchestrator",
+      entry: true,
+      handler: async (ctx) => {
+        const short = await ctx.delegate("writer", { text: "short" });
+        results.push(await short.done());
+        const long = await ctx.delegate("writer", { text: "long" });
+        results.push(await long.done());
+      },
+    });
+    onTestFinished(() => orchestrator.stop());
+
+    const turn = await userEvent(session, { type: "input", data: { text: "write" } });
+    await waitFor(() => subSignals.length === 2);
+    const subStarts = log.events.filter((e) => e.type === "turn.start" && e.from.id === "writer-agent");
+    expect(subStarts.map((e) => e.data)).toEqual([
+      expect.objectContaining({ agent: "writer", parent: turn, ancestors: [turn] }),
+      expect.objectContaining({ agent: "writer", parent: turn, ancestors: [turn] }),
+    ]);
+    expect(results).toEqual([expect.objectContaining({ status: "completed", agent: "writer", parent: turn })]);
+    const request = log.events.find((e) => e.type === "turn.request");
+    expect(request).toMatchObject({ from: { kind: "agent", id: "helper" }, data: { agent: "writer", parent: turn } });
+    expect(request?.id).toBe(request?.turn);
+    // The sub-agent's output is its own, not relayed through the orchestrator.
+    expect(log.find("note", subStarts[0]?.turn)?.from).toEqual({ kind: "agent", id: "writer-agent" });
+
+    await userEvent(session, { type: "cancel", turn });
+    await waitFor(() => log.find("turn.end", turn) !== undefined && log.find("turn.end", subStarts[1]?.turn));
+    expect(subSignals[1]?.aborted).toBe(true);
+    expect(log.find("turn.end", subStarts[1]?.turn)?.data).toMatchObject({ status: "cancelled" });
+    expect(log.find("turn.end", turn)?.data).toMatchObject({ status: "cancelled" });
+  });
+
+  it("requestApproval resolves with the first answer; a worker whose turn was taken over aborts and publishes nothing more", async () => {
+    const session = `s${newId().slice(0, 8)}`;
+    const log = follow(session);
+    const seen: { ctx: TurnContext; answer?: unknown; publishError?: unknown }[] = [];
+    const server = await serveAgent({
+      agent,
+      name: "careful",
+      entry: true,
+      leaseMs: 300,
+      handler: async (ctx) => {
+        const entry: (typeof seen)[number] = { ctx };
+        seen.push(entry);
+        if (ctx.text === "deploy") {
+          entry.answer = await ctx.requestApproval("deploy", { details: { env: "prod" }, approvers: ["user"] });
+          return;
+        }
+        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+        entry.publishError = await ctx.publish({ type: "note", data: { text: "too late" } }).catch((e) => e);
+      },
+    });
+    onTestFinished(() => server.stop());
+
+    const deploy = await userEvent(session, { type: "input", data: { text: "deploy" } });
+    await waitFor(() => log.find("approval.request", deploy));
+    const request = log.find("approval.request", deploy)!;
+    expect(request.data).toMatchObject({ action: "deploy", details: { env: "prod" }, approvers: ["user"] });
+    await userEvent(session, { type: "approval", ref: request.ref, data: { approved: true, reason: "ok" } });
+    await waitFor(() => log.find("turn.end", deploy));
+    expect(seen[0]?.answer).toMatchObject({ approved: true, reason: "ok", from: { kind: "user", id: "alice" } });
+    expect(log.find("call.closed", deploy)?.data).toEqual({ call: request.ref, reason: "answered" });
+
+    // Another worker takes the turn over (as after a stall past the lease): this one's signal fires.
+    const stalled = await userEvent(session, { type: "input", data: { text: "wait" } });
+    await waitFor(() => seen.length === 2);
+    const kv = await new Kvm(nc).open("threadline-control");
+    const entry = await kv.get(`${session}.turn.${stalled}`);
+    await kv.update(
+      `${session}.turn.${stalled}`,
+      JSON.stringify({ ...entry!.json<object>(), worker: "other" }),
+      entry!.revision,
+    );
+    await waitFor(() => seen[1]?.publishError !== undefined);
+    expect(seen[1]?.ctx.signal.reason).toMatchObject({
+      code: "TURN_ENDED",
+      message: expect.stringMatching(/taken over/),
+    });
+    expect(seen[1]?.publishError).toMatchObject({ code: "TURN_ENDED" });
+    await waitFor(() => server.running === 0);
+    expect(log.events.filter((e) => e.turn === stalled).map((e) => e.type)).toEqual(["turn.start"]);
+    expect((await kv.get(`${session}.turn.${stalled}`))?.json()).toMatchObject({ status: "running", worker: "other" });
   });
 });
