@@ -1,7 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { POOL_NAMES } from "../../services/demo/src/agents/pools.ts";
+import { agentPasswordVariable, renderAccounts } from "../nats/permissions.ts";
 import {
   DATA_DIR,
   devSecret,
@@ -21,10 +23,31 @@ import {
 
 /**
  * `npm start`: a local nats-server (JetStream, a system account, data in
- * .data/nats), the gateway, the presence service and the example agent, each
- * a child process with prefixed logs.
+ * .data/nats), the gateway, the presence service, the demo's agent pools
+ * (services/demo: triage, orders, returns, research, stores) and the demo web
+ * app (built with Vite, served with a dev-only token endpoint), each a child
+ * process with prefixed logs.
  * Ctrl-C stops them gracefully.
  */
+const DEMO_PORT = Number(process.env.DEMO_PORT ?? 5173);
+
+/**
+ * nats.conf with the shipped permission model rendered for the demo's agents
+ * too (one least-privilege NATS user per pool), written to .data; returns its
+ * path and the agents' development passwords (`$TL_NATS_AGENT_<ID>_PASS`).
+ */
+function natsConfig(): { path: string; passwords: Record<string, string> } {
+  const agents = ["example-agent", ...POOL_NAMES];
+  mkdirSync(DATA_DIR, { recursive: true });
+  writeFileSync(join(DATA_DIR, "accounts.conf"), renderAccounts({ agents }));
+  const base = readFileSync(join(ROOT, "deploy/local/nats.conf"), "utf8");
+  const path = join(DATA_DIR, "nats.conf");
+  writeFileSync(path, base.replace('include "../nats/accounts.conf"', 'include "accounts.conf"'));
+  const passwords: Record<string, string> = {};
+  for (const id of POOL_NAMES)
+    passwords[agentPasswordVariable(id)] = process.env[agentPasswordVariable(id)] ?? `${id}-dev`;
+  return { path, passwords };
+}
 const children: { name: string; proc: ChildProcess }[] = [];
 
 function natsServerBinary(): string {
@@ -99,12 +122,13 @@ try {
   const nats = natsServerBinary();
   const store = join(DATA_DIR, "nats");
   mkdirSync(store, { recursive: true });
+  const natsConf = natsConfig();
   await start(
     "nats",
     nats,
     [
       "-c",
-      join(ROOT, "deploy/local/nats.conf"),
+      natsConf.path,
       "-a",
       "127.0.0.1",
       "-p",
@@ -115,7 +139,7 @@ try {
       "-sd",
       store,
     ],
-    NATS_PASSWORDS,
+    { ...NATS_PASSWORDS, ...natsConf.passwords },
     /Server is ready/,
   );
   const tsx = ["--import", "tsx"];
@@ -149,14 +173,42 @@ try {
     },
     /presence-ready/,
   );
-  await start("agent", process.execPath, [...tsx, "deploy/local/example-agent.ts"], common, /agent-ready/);
+  // The demo's agent pools replace the example agent (both would answer every input as entry pools).
+  await Promise.all(
+    POOL_NAMES.map((pool) =>
+      start(
+        pool,
+        process.execPath,
+        [...tsx, "services/demo/src/agents/main.ts", pool],
+        { NATS_URL, NATS_USER: pool, NATS_PASS: natsConf.passwords[agentPasswordVariable(pool)]! },
+        /agent-ready/,
+      ),
+    ),
+  );
+  console.log("[demo] building the web app (vite build)…");
+  execFileSync(process.execPath, [join(ROOT, "node_modules/vite/bin/vite.js"), "build", "--logLevel", "warn"], {
+    cwd: join(ROOT, "services/demo"),
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  await start(
+    "demo",
+    process.execPath,
+    [...tsx, "services/demo/src/server/main.ts"],
+    { ...common, THREADLINE_URL: GATEWAY_URL, DEMO_PORT: String(DEMO_PORT) },
+    /demo-ready/,
+  );
   const token = await devToken("demo-user");
   console.log(`
 Threadline is running.
   NATS         ${NATS_URL}  (monitoring http://127.0.0.1:${NATS_MONITOR_PORT}, data in .data/nats)
   Gateway      ${GATEWAY_URL}  (health http://127.0.0.1:${GATEWAY_PORT}/readyz, metrics /metrics)
   Presence     join/leave events in every session (metrics http://127.0.0.1:${PRESENCE_PORT}/metrics)
-  Agent        example-agent answers every input with a streamed reply
+  Agents       ${POOL_NAMES.join(", ")} (services/demo/src/agents, one process and NATS user each)
+
+Open the demo (an electronics shop's support chat):
+  Customer     http://127.0.0.1:${DEMO_PORT}/          (open it in two tabs: one session, every device in sync)
+  Operator     http://127.0.0.1:${DEMO_PORT}/operator  (take over a conversation, write to the customer, hand back)
+  (dev only: the demo server hands out tokens to anyone at /api/token)
 
 Chat from a terminal (run it in two terminals to see two devices share one session):
   npm run example:chat -- my-session

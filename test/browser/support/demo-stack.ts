@@ -5,6 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { type NatsServer, startNatsServer } from "@threadline/test-kit";
+import { POOL_NAMES } from "../../../services/demo/src/agents/pools.ts";
 import { startDemoServer } from "../../../services/demo/src/server/demo-server.ts";
 import { type GatewayProcess, spawnGateway } from "../../integration/support/gateway-process.ts";
 import { type RunningPresence, startPresence } from "../../integration/support/presence.ts";
@@ -12,13 +13,11 @@ import { TEST_JWT_SECRET } from "../../integration/support/tokens.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const DEMO = join(ROOT, "services/demo");
-/** The demo's agent pools, one process each (services/demo/src/agents/main.ts). */
-export const DEMO_POOLS = ["triage", "orders", "returns", "research", "stores"] as const;
 
 /**
  * The whole demo for a browser test: a nats-server on random ports, the
- * gateway (a process), the presence service, the five agent pools (a process
- * each), and the demo web server serving a fresh `vite build`. `close()`
+ * gateway (a process), the presence service, the demo's agent pools (a
+ * process each), and the demo web server serving a fresh `vite build`. `close()`
  * tears everything down in reverse order.
  */
 export interface DemoStack {
@@ -87,7 +86,7 @@ export async function startDemoStack(): Promise<DemoStack> {
     cleanup.push(() => gateway.stop());
     const presence: RunningPresence = await startPresence(nats);
     cleanup.push(() => presence.close());
-    const agents = await Promise.all(DEMO_POOLS.map((pool) => spawnAgent(pool, nats.url, lines)));
+    const agents = await Promise.all(POOL_NAMES.map((pool) => spawnAgent(pool, nats.url, lines)));
     cleanup.push(() => Promise.all(agents.map(stopProcess)).then(() => {}));
     const server = await startDemoServer({
       root: dist,

@@ -1,10 +1,6 @@
 import { DIRECTORY_SESSION } from "../directory.ts";
-import { orders } from "./orders.ts";
-import { servePool, type TurnContext } from "./pool.ts";
-import { research } from "./research.ts";
-import { returns } from "./returns.ts";
-import { stores } from "./stores.ts";
-import { triage } from "./triage.ts";
+import { servePool } from "./pool.ts";
+import { POOL_NAMES, POOLS } from "./pools.ts";
 
 /**
  * One demo agent pool as its own process: `node --import tsx main.ts <pool>`.
@@ -12,21 +8,10 @@ import { triage } from "./triage.ts";
  * them (npm start gives every pool its own least-privilege user).
  * Prints `{"threadline":"agent-ready","pool":…}` once it consumes input.
  */
-export const POOLS: Record<
-  string,
-  { displayName: string; entry?: boolean; handler: (ctx: TurnContext) => Promise<void> }
-> = {
-  triage: { displayName: "Triage agent", entry: true, handler: triage },
-  orders: { displayName: "Order agent", handler: orders },
-  returns: { displayName: "Returns agent", handler: returns },
-  research: { displayName: "Product research agent", handler: research },
-  stores: { displayName: "Store finder", handler: stores },
-};
-
 const name = process.argv[2] ?? "";
 const pool = POOLS[name];
 if (!pool) {
-  console.error(`usage: main.ts <${Object.keys(POOLS).join("|")}>`);
+  console.error(`usage: main.ts <${POOL_NAMES.join("|")}>`);
   process.exit(2);
 }
 const served = await servePool({
