@@ -41,8 +41,7 @@ test("SIGKILL of the stream leader, then restart: 0 acknowledged events lost, 0 
     expect(leader, `stream leader ${info.cluster?.leader}`).toBeDefined();
     const killedAt = Date.now();
     await leader!.kill("SIGKILL");
-    const publishMs = await load.recovered(killedAt);
-    const deliveryMs = await viewers.recovered(killedAt);
+    const [publishMs, deliveryMs] = await Promise.all([load.recovered(killedAt), viewers.recovered(killedAt)]);
     const restartedAt = Date.now();
     await leader!.restart();
     await stack.cluster.metaLeader();

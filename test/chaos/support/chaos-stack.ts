@@ -31,7 +31,8 @@ export interface ChaosStack extends AsyncDisposable {
 const RECONNECT = { maxReconnectAttempts: -1, reconnectTimeWait: 100 } as const;
 
 export async function startChaosStack(): Promise<ChaosStack> {
-  const cluster = await startCluster(3, { args: ["--no_advertise"] });
+  // A whole-cluster restart needs Raft elections before a node is healthy again: allow for them under load.
+  const cluster = await startCluster(3, { args: ["--no_advertise"], readyTimeoutMs: 60_000 });
   const cleanup: (() => Promise<unknown>)[] = [() => cluster.stop()];
   const close = async () => {
     for (const step of cleanup.reverse()) await step().catch(() => {});

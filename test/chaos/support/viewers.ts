@@ -26,6 +26,8 @@ export interface Viewer {
   duplicates: number;
   /** The newest `t` of the load events applied. */
   newestSentAt: number;
+  /** Session errors reported to the handle (`CODE(retryable)`), the last 20, for failure output. */
+  readonly errors: string[];
 }
 
 /** Clients under chaos: attached viewers plus a monkey that drops roaming viewers' sockets at random. */
@@ -69,9 +71,23 @@ export async function startViewers(
         pingIntervalMs: 2_000,
         requestTimeoutMs: 5_000,
       });
-      const viewer: Viewer = { name, spec, client, net, received: [], lastSeq: 0, duplicates: 0, newestSentAt: 0 };
+      const viewer: Viewer = {
+        name,
+        spec,
+        client,
+        net,
+        received: [],
+        lastSeq: 0,
+        duplicates: 0,
+        newestSentAt: 0,
+        errors: [],
+      };
       list.push(viewer);
       const handle = await client.attach(spec.session, { from: "start" });
+      handle.onError((error) => {
+        viewer.errors.push(`${error.code}(${error.retryable ? "retryable" : "final"}): ${error.message}`);
+        if (viewer.errors.length > 20) viewer.errors.shift();
+      });
       handle.onEvent((record) => {
         if (record.seq <= viewer.lastSeq) viewer.duplicates++;
         viewer.lastSeq = record.seq;
@@ -111,7 +127,7 @@ export async function startViewers(
         message: () =>
           `viewers without an event sent after the fault: ${list
             .filter((v) => v.newestSentAt < since)
-            .map((v) => v.name)
+            .map((v) => `${v.name} [${v.errors.join("; ")}] status=${v.client.status.type}`)
             .join(", ")}`,
       });
       return Date.now() - since;

@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, expect, onTestFailed, test } from "vitest";
+import { type ChaosStack, startChaosStack } from "./support/chaos-stack.ts";
+import { startLoad } from "./support/load.ts";
+import { formatSummary, settle } from "./support/report.ts";
+import { startViewers, type ViewerSpec } from "./support/viewers.ts";
+
+// The network between one gateway and NATS breaks (the test kit's TCP proxy
+// sits on every route from that gateway to the cluster): either every
+// connection is reset and new ones refused (`drop`), or connections stay up
+// but no byte moves (`stall`: a black hole TCP does not notice). Clients of
+// that gateway stay on it (pinned) or roam; when the network comes back the
+// gateway's live feed re-syncs from the stream and no client misses an event.
+
+let stack: ChaosStack;
+beforeAll(async () => {
+  stack = await startChaosStack();
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+/** How long the network stays broken. Longer than the live feed's heartbeat detection (2 × 1 s). */
+const OUTAGE_MS = Number(process.env.CHAOS_OUTAGE_MS ?? 4_000);
+
+async function cutScenario(mode: "drop" | "stall", sessions: string[]) {
+  onTestFailed(() => console.error(stack.logs()));
+  const agents = [await stack.agent(`agent-${mode}-a`, 0), await stack.agent(`agent-${mode}-b`, 2)];
+  const load = startLoad(agents, sessions);
+  const { direct, proxied, proxies } = stack;
+  const specs: ViewerSpec[] = sessions.flatMap((session) => [
+    { session, urls: [proxied.url], roaming: false },
+    { session, urls: [proxied.url], roaming: false },
+    { session, urls: [proxied.url, direct.url], roaming: true },
+    { session, urls: [direct.url, proxied.url], roaming: true },
+  ]);
+  const viewers = await startViewers(specs);
+  try {
+    await viewers.warmedUp(150);
+    for (const p of proxies) p[mode]();
+    // Agents (connected directly) keep publishing during the outage: the events wait in the stream.
+    const acksBefore = load.acked();
+    await new Promise((r) => setTimeout(r, OUTAGE_MS));
+    const publishedDuringOutage = load.acked() - acksBefore;
+    const healedAt = Date.now();
+    for (const p of proxies) p.resume();
+    const deliveryMs = await viewers.recovered(healedAt);
+    const summary = await settle(`network-${mode}`, agents[0]!, load, viewers, { outageMs: OUTAGE_MS, deliveryMs });
+    summary.extra.ackedDuringOutage = publishedDuringOutage;
+    summary.extra.proxyResets = proxies.reduce((n, p) => n + p.stats().reset, 0);
+    console.log(formatSummary(summary));
+    expect(publishedDuringOutage).toBeGreaterThan(0);
+    expect(summary.lostAcked).toBe(0);
+    expect(summary.lost).toBe(0);
+    expect(summary.duplicated).toBe(0);
+    expect(summary.mismatchedViewers).toBe(0);
+  } finally {
+    await viewers.close();
+  }
+}
+
+test("drop: every connection of one gateway to NATS reset and refused, then healed: clients see no loss", async () => {
+  await cutScenario("drop", ["nd-1", "nd-2", "nd-3"]);
+});
+
+test("stall: one gateway's NATS connections turn into a black hole, then heal: clients see no loss", async () => {
+  await cutScenario("stall", ["ns-1", "ns-2", "ns-3"]);
+});
