@@ -43,9 +43,12 @@ function render(record: SessionRecord): void {
         `\n\x1b[1m${event.from.id}${event.from.device ? `@${event.from.device}` : ""}>\x1b[0m ${String(data.text ?? "")}\n`,
       );
       break;
-    case "message.start":
-      process.stdout.write(`\x1b[36m${String(data.author ?? event.from.id)}:\x1b[0m `);
+    case "message.start": {
+      // author: { kind, id, name? } (PROTOCOL.md §18)
+      const author = (data.author ?? {}) as { id?: unknown; name?: unknown };
+      process.stdout.write(`\x1b[36m${String(author.name ?? author.id ?? event.from.id)}:\x1b[0m `);
       break;
+    }
     case "message.append":
       process.stdout.write(String(data.delta ?? ""));
       break;
