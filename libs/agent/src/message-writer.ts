@@ -1,6 +1,6 @@
 import {
   ErrorCode,
-  isEventId,
+  isMessageId,
   MAX_MESSAGE_DELTA_BYTES,
   MAX_MESSAGE_PARTS,
   MAX_MESSAGE_TEXT_BYTES,
@@ -175,7 +175,7 @@ class BatchingMessageWriter implements MessageWriter {
     options: MessageWriterOptions,
   ) {
     const id = options.id ?? newId();
-    if (!isEventId(id) || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+    if (!isMessageId(id)) {
       throw invalid(session, `message id must be a token ([A-Za-z0-9_-], 1-64), got ${JSON.stringify(id)}`);
     }
     this.id = id;

@@ -77,6 +77,7 @@ export {
   findMessage,
   isMessageEndStatus,
   isMessageEventType,
+  isMessageId,
   MAX_MESSAGE_DELTA_BYTES,
   MAX_MESSAGE_PARTS,
   MAX_MESSAGE_TEXT_BYTES,

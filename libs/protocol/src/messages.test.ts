@@ -156,6 +156,7 @@ describe("message reducer", () => {
       "too_large",
     ],
     ["unknown role", [ev("message.start", { ref: "m1", data: { id: "m1", role: "robot" } })], "invalid"],
+    ["message id not a token", [ev("message.start", { ref: "m 1", data: { role: "assistant" } })], "invalid"],
     [
       "data id differs from ref",
       [ev("message.start", { ref: "m1", data: { id: "m2", role: "assistant" } })],

@@ -1,5 +1,4 @@
 import type { SessionEvent } from "./envelope.ts";
-import { isEventId } from "./ids.ts";
 import { INPUT_EVENT_TYPE } from "./turns.ts";
 
 /**
@@ -23,6 +22,12 @@ export type MessageEventType = (typeof MessageEventType)[keyof typeof MessageEve
 
 export type MessageRole = "assistant" | "user" | "system";
 const ROLES: ReadonlySet<string> = new Set(["assistant", "user", "system"]);
+
+/** Message ids are tokens (`[A-Za-z0-9_-]{1,64}`), unique in their session. */
+export function isMessageId(value: unknown): value is string {
+  return typeof value === "string" && MESSAGE_ID.test(value);
+}
+const MESSAGE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** How a message ended. */
 export type MessageEndStatus = "complete" | "cancelled" | "interrupted" | "error";
@@ -428,7 +433,7 @@ function startFromInput(messages: readonly Message[], seq: number, event: Sessio
 
 function start(messages: readonly Message[], seq: number, event: SessionEvent, data: Record<string, unknown>): Reduced {
   const id = event.ref;
-  if (!isEventId(id) || (data.id !== undefined && data.id !== id)) return MessageRejection.INVALID;
+  if (!isMessageId(id) || (data.id !== undefined && data.id !== id)) return MessageRejection.INVALID;
   if (typeof data.role !== "string" || !ROLES.has(data.role)) return MessageRejection.INVALID;
   const author = data.author === undefined ? { kind: event.from.kind, id: event.from.id } : toAuthor(data.author);
   if (author === undefined) return MessageRejection.INVALID;
@@ -454,7 +459,7 @@ function snapshot(
   data: Record<string, unknown>,
 ): Reduced {
   const id = data.id;
-  if (!isEventId(id) || (event.ref !== undefined && event.ref !== id)) return MessageRejection.INVALID;
+  if (!isMessageId(id) || (event.ref !== undefined && event.ref !== id)) return MessageRejection.INVALID;
   if (typeof data.role !== "string" || !ROLES.has(data.role)) return MessageRejection.INVALID;
   const author = toAuthor(data.author);
   if (author === undefined) return MessageRejection.INVALID;
