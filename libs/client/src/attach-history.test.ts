@@ -1,0 +1,44 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { testClient } from "./test-support/client-fixture.ts";
+import { FakeGateway } from "./test-support/fake-gateway.ts";
+
+// The attach frame's `history` (PROTOCOL.md §8.5): compact by default in browsers, full (the wire default) in Node.
+
+const g = globalThis as { window?: unknown; document?: unknown };
+afterEach(() => {
+  delete g.window;
+  delete g.document;
+});
+
+async function attachFrame(options: { history?: "compact" | "full" }, browser: boolean) {
+  if (browser) {
+    g.window = {};
+    g.document = {};
+  }
+  const gw = await FakeGateway.start();
+  const { client } = testClient(gw.url);
+  void client.attach("s1", options).catch(() => {});
+  const conn = await gw.nextConnection();
+  await conn.welcome({ user: "alice" });
+  return conn.take("attach");
+}
+
+describe("attach history", () => {
+  it("Node: no history field (full) unless compact is asked for", async () => {
+    expect(await attachFrame({}, false)).not.toHaveProperty("history");
+    expect(await attachFrame({ history: "compact" }, false)).toMatchObject({ history: "compact" });
+  });
+
+  it("browser: compact by default, full on request", async () => {
+    expect(await attachFrame({}, true)).toMatchObject({ op: "attach", session: "s1", history: "compact" });
+    expect(await attachFrame({ history: "full" }, true)).not.toHaveProperty("history");
+  });
+
+  it("refuses an unknown history mode with INVALID_FRAME", async () => {
+    const gw = await FakeGateway.start();
+    const { client } = testClient(gw.url);
+    await expect(client.attach("s1", { history: "partial" as never })).rejects.toMatchObject({
+      code: "INVALID_FRAME",
+    });
+  });
+});
