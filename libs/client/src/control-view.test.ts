@@ -82,8 +82,13 @@ describe("ControlView", () => {
     apply(view, { type: "handoff", from: operator, data: { action: "take" } });
     expect(view.owner).toEqual({ kind: "operator", id: "olivia" });
     expect(view.handoffRequested).toBe(false);
+    // The agents stay silent while the operator owns the session: user input starts no turn.
+    apply(view, { type: "input", id: "t-owned", from: user });
+    expect(view.turn("t-owned")).toBeUndefined();
     apply(view, { type: "handoff", from: operator, data: { action: "release" } });
     expect(view.owner).toBeNull();
+    apply(view, { type: "input", id: "t-back", from: user });
+    expect(view.active.map((t) => t.id)).toEqual(["t-back"]);
   });
 
   test("ended turns and open calls are bounded, oldest forgotten first", () => {

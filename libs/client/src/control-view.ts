@@ -58,7 +58,8 @@ export interface ControlViewChange {
  * `input`, `turn.*`, `cancel`, `tool.call`, `approval.request`,
  * `call.closed`, `tool.result`, `approval` and `handoff` events as the handle
  * applies them (PROTOCOL.md §17.8). A `cancel` of a turn still `pending`
- * ends it `cancelled` (no worker will run it). Only events at or after the attachment's start
+ * ends it `cancelled` (no worker will run it); an `input` while an operator
+ * owns the session starts no turn (the agents stay silent). Only events at or after the attachment's start
  * position count: attach from `"start"` for the whole picture. Bounded:
  * at most {@link MAX_ENDED_TURNS} ended turns and {@link MAX_OPEN_CALLS}
  * open calls are kept (the oldest are forgotten first).
@@ -139,7 +140,8 @@ export class ControlView implements SessionControlView {
     const data = (typeof event.data === "object" && event.data !== null ? event.data : {}) as Data;
     switch (event.type) {
       case INPUT_EVENT_TYPE:
-        if (!isTurnId(event.id) || this.turns.has(event.id)) return false;
+        // While an operator owns the session, entry pools stay silent: the input starts no turn (§17.6).
+        if (this.ownerValue !== null || !isTurnId(event.id) || this.turns.has(event.id)) return false;
         this.turns.set(event.id, { id: event.id, status: "pending", seq });
         return true;
       case TurnEventType.REQUEST:
