@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, expect, onTestFailed, test } from "vitest";
+import { type PresenceEvent, presenceEventLog } from "../integration/support/presence.ts";
+import { type ChaosStack, startChaosStack } from "./support/chaos-stack.ts";
+
+// One of the two presence replicas is SIGKILLed while agents keep entering
+// and leaving sessions. Both replicas publish every transition under the
+// same event id (the stream keeps one), so with one gone the survivor alone
+// must still store each join and leave: none missing, none twice.
+
+let stack: ChaosStack;
+beforeAll(async () => {
+  stack = await startChaosStack();
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+const SESSIONS = ["pk-1", "pk-2", "pk-3", "pk-4"];
+const CYCLES_BEFORE = 3;
+const CYCLES_AFTER = 4;
+
+test("SIGKILL of a presence replica: every join and leave stored exactly once", async () => {
+  onTestFailed(() => console.error(stack.logs()));
+  const agent = await stack.agent("roamer", 1);
+  let killedAt = 0;
+  /** ms from an enter/leave call until its event was stored, for transitions started after the kill. */
+  const afterKillMs: number[] = [];
+  const cycle = async (session: string, log: ReturnType<typeof presenceEventLog>, seen: { n: number }) => {
+    const presence = agent.presence(session);
+    for (const [action, type] of [
+      [() => presence.enter({ status: "active" }), "presence.join"],
+      [() => presence.leave(), "presence.leave"],
+    ] as const) {
+      const started = Date.now();
+      await action();
+      const index = seen.n++;
+      // The index-th transition of this agent in this session, whatever its type: a wrong order shows as a type mismatch.
+      const event = await log.next(
+        (e) => e.data?.id === "roamer" && log.events.filter((x) => x.data?.id === "roamer").indexOf(e) === index,
+        20_000,
+      );
+      expect(event.type).toBe(type);
+      if (killedAt && started >= killedAt) afterKillMs.push(Date.now() - started);
+    }
+  };
+  const logs = SESSIONS.map((s) => presenceEventLog(agent.nc, s));
+  try {
+    const seen = SESSIONS.map(() => ({ n: 0 }));
+    const run = (cycles: number) =>
+      Promise.all(
+        SESSIONS.map(async (session, i) => {
+          for (let c = 0; c < cycles; c++) await cycle(session, logs[i]!, seen[i]!);
+        }),
+      );
+    await run(CYCLES_BEFORE);
+    // Kill while transitions are in flight: start the next cycles, then kill.
+    const more = run(CYCLES_AFTER);
+    killedAt = Date.now();
+    await stack.presence[0]!.kill();
+    await more;
+
+    let stored = 0;
+    let duplicated = 0;
+    let missing = 0;
+    for (const session of SESSIONS) {
+      const events: PresenceEvent[] = [];
+      for await (const r of agent.history(session)) {
+        if (r.event.type.startsWith("presence.") && (r.event.data as { id?: string }).id === "roamer") {
+          events.push(r.event as PresenceEvent);
+        }
+      }
+      stored += events.length;
+      const ids = new Set(events.map((e) => e.id));
+      duplicated += events.length - ids.size;
+      const expected = Array.from({ length: CYCLES_BEFORE + CYCLES_AFTER }, () => [
+        "presence.join",
+        "presence.leave",
+      ]).flat();
+      missing += Math.max(0, expected.length - events.length);
+      expect(events.map((e) => e.type)).toEqual(expected);
+    }
+    const transitions = SESSIONS.length * (CYCLES_BEFORE + CYCLES_AFTER) * 2;
+    console.log(
+      `[chaos] presence-replica-kill: published=${transitions} acked=${transitions} delivered=${stored} ` +
+        `lost=${missing} duplicated=${duplicated} | recovery maxTransitionAfterKillMs=${Math.max(...afterKillMs)} | ` +
+        `replicas=2 killed=1 sessions=${SESSIONS.length}`,
+    );
+    expect(stored).toBe(transitions);
+    expect(duplicated).toBe(0);
+    expect(missing).toBe(0);
+  } finally {
+    for (const log of logs) log.stop();
+  }
+});
