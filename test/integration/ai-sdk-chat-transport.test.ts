@@ -12,6 +12,7 @@ import {
   convertToModelMessages,
   isStepCount,
   jsonSchema,
+  type ModelMessage,
   readUIMessageStream,
   streamText,
   tool,
@@ -158,7 +159,7 @@ test("agent streamText -> session -> ChatTransport -> AbstractChat: the chat's r
     execute: async ({ city }) => ({ city, celsius: 4 }),
   });
   const models: MockLanguageModelV4[] = [];
-  const run = (messages: Parameters<typeof streamText>[0]["messages"], abortSignal?: AbortSignal) => {
+  const run = (messages: ModelMessage[], abortSignal?: AbortSignal) => {
     const model = modelFor();
     models.push(model);
     return streamText({ model, messages, tools: { weather }, stopWhen: isStepCount(2), abortSignal });
@@ -180,7 +181,7 @@ test("agent streamText -> session -> ChatTransport -> AbstractChat: the chat's r
   await chat.sendMessage({ text: "Weather in Oslo?" });
 
   // The same model output read by the AI SDK directly, without Threadline in between.
-  const prompt = [{ role: "user" as const, content: "Weather in Oslo?" }];
+  const prompt: ModelMessage[] = [{ role: "user", content: "Weather in Oslo?" }];
   let expected: UIMessage | undefined;
   for await (const message of readUIMessageStream({ stream: run(prompt).toUIMessageStream() })) {
     expected = message;

@@ -164,6 +164,7 @@ export class ThreadlineChatTransport<UI_MESSAGE extends UIMessage = UIMessage> i
           if (done) return;
           done = true;
           unsubscribe();
+          unsubscribeFailure();
           signal?.removeEventListener("abort", onAbort);
         };
         const push = () => {
@@ -187,6 +188,12 @@ export class ThreadlineChatTransport<UI_MESSAGE extends UIMessage = UIMessage> i
           });
         };
         const unsubscribe = tracker.onChange(turn, push);
+        // The handle ended for good (FORBIDDEN, INSUFFICIENT_STATE…): the chat shows the error.
+        const unsubscribeFailure = tracker.onFailure((error) => {
+          if (done) return;
+          finish();
+          controller.error(error);
+        });
         stop = finish;
         if (signal?.aborted) {
           onAbort();

@@ -1,4 +1,4 @@
-import type { SessionEvent, SessionRecord } from "@threadline/protocol";
+import { ErrorCode, type SessionEvent, type SessionRecord, ThreadlineError } from "@threadline/protocol";
 import { describe, expect, it } from "vitest";
 import type { SessionHandle } from "../session-handle.ts";
 import { TurnTracker } from "./turn-tracker.ts";
@@ -6,6 +6,7 @@ import { TurnTracker } from "./turn-tracker.ts";
 /** A session handle whose events the test emits (the tracker only uses onEvent). */
 function fakeSession() {
   let listener: ((record: SessionRecord) => void) | undefined;
+  let errorListener: ((error: ThreadlineError) => void) | undefined;
   let seq = 0;
   const session = {
     id: "s1",
@@ -15,14 +16,21 @@ function fakeSession() {
         listener = undefined;
       };
     },
+    onError(cb: (error: ThreadlineError) => void) {
+      errorListener = cb;
+      return () => {
+        errorListener = undefined;
+      };
+    },
   } as unknown as SessionHandle;
+  const fail = (error: ThreadlineError) => errorListener?.(error);
   const emit = (event: Partial<SessionEvent> & { type: string }) =>
     listener?.({
       session: "s1",
       seq: ++seq,
       event: { id: `e${seq}`, from: { kind: "agent", id: "bot" }, ts: 0, ...event },
     });
-  return { session, emit };
+  return { session, emit, fail };
 }
 
 const start = (id: string, turn: string) => ({
@@ -104,5 +112,18 @@ describe("TurnTracker", () => {
       ["t1", "user"],
       ["m1", "assistant"],
     ]);
+  });
+
+  it("reports terminal session errors (the attachment ended), not retryable ones", () => {
+    const { session, fail } = fakeSession();
+    const tracker = new TurnTracker(session);
+    const failures: string[] = [];
+    tracker.onFailure((error) => failures.push(error.code));
+    fail(new ThreadlineError(ErrorCode.UNAVAILABLE, "gateway draining", { retryable: true }));
+    fail(new ThreadlineError(ErrorCode.FORBIDDEN, "grant revoked", { retryable: false }));
+    expect(failures).toEqual([ErrorCode.FORBIDDEN]);
+    tracker.close();
+    fail(new ThreadlineError(ErrorCode.FORBIDDEN, "after close", { retryable: false }));
+    expect(failures).toHaveLength(1);
   });
 });

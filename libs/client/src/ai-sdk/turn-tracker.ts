@@ -6,6 +6,7 @@ import {
   type MessageState,
   type SessionRecord,
   stepMessageEvent,
+  type ThreadlineError,
 } from "@threadline/protocol";
 import { notifyAll } from "../report-error.ts";
 import type { SessionHandle } from "../session-handle.ts";
@@ -54,14 +55,31 @@ export class TurnTracker {
   private readonly listeners = new Map<string, Set<() => void>>();
   private readonly unsubscribe: () => void;
 
+  private readonly failureListeners = new Set<(error: ThreadlineError) => void>();
+  private readonly unsubscribeErrors: () => void;
+
   constructor(readonly session: SessionHandle) {
     this.unsubscribe = session.onEvent((record) => this.apply(record));
+    // A terminal error ends the attachment: no turn can progress through this handle any more.
+    this.unsubscribeErrors = session.onError((error) => {
+      if (!error.retryable) notifyAll(this.failureListeners, error);
+    });
   }
 
   /** Stops following the session. */
   close(): void {
     this.unsubscribe();
+    this.unsubscribeErrors();
     this.listeners.clear();
+    this.failureListeners.clear();
+  }
+
+  /** Calls `cb` when the session handle ends with a terminal error (e.g. `FORBIDDEN`). Returns an unsubscribe function. */
+  onFailure(cb: (error: ThreadlineError) => void): () => void {
+    this.failureListeners.add(cb);
+    return () => {
+      this.failureListeners.delete(cb);
+    };
   }
 
   /** The session's messages (user inputs and agent messages) in stream order, as the protocol materializes them. */

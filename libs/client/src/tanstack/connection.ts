@@ -115,9 +115,19 @@ class Connection implements ThreadlineConnection {
     this.lastRun = turn;
     const threadId = runContext?.threadId || tracker.session.id;
     // Chunks of the run go to every subscription; the feed is set up before the input is stored.
-    const stop = this.feed(tracker, turn, threadId, signal, false, (chunk) => {
-      for (const queue of this.queues) queue.push(chunk);
-    });
+    const stop = this.feed(
+      tracker,
+      turn,
+      threadId,
+      signal,
+      false,
+      (chunk) => {
+        for (const queue of this.queues) queue.push(chunk);
+      },
+      (error) => {
+        if (error) for (const queue of [...this.queues]) queue.fail(error);
+      },
+    );
     try {
       await tracker.session.publish({ id: turn, type: "input", data: inputData(last) });
     } catch (error) {
@@ -145,7 +155,7 @@ class Connection implements ThreadlineConnection {
           signal,
           true,
           (chunk) => queue.push(chunk),
-          () => queue.end(),
+          (error) => (error ? queue.fail(error) : queue.end()),
         );
       },
       (error: unknown) => queue.fail(error),
@@ -196,17 +206,18 @@ class Connection implements ThreadlineConnection {
     signal: AbortSignal | undefined,
     replay: boolean,
     emit: (chunk: StreamChunk) => void,
-    onEnd?: () => void,
+    onEnd?: (error?: ThreadlineError) => void,
   ): () => void {
     const writer = new AguiChunkWriter(threadId, turn);
     let done = false;
-    const stop = () => {
+    const stop = (error?: ThreadlineError) => {
       if (done) return;
       done = true;
       unsubscribe();
+      unsubscribeFailure();
       this.stops.delete(stop);
       signal?.removeEventListener("abort", onAbort);
-      onEnd?.();
+      onEnd?.(error);
     };
     const push = () => {
       if (done) return;
@@ -221,6 +232,8 @@ class Connection implements ThreadlineConnection {
       this.cancel(turn).catch((error: unknown) => (this.options.onError ?? console.error)(error));
     };
     const unsubscribe = tracker.onChange(turn, push);
+    // The handle ended for good (FORBIDDEN, INSUFFICIENT_STATE…): readers get the error.
+    const unsubscribeFailure = tracker.onFailure((error) => stop(error));
     this.stops.add(stop);
     if (signal?.aborted) onAbort();
     else {
