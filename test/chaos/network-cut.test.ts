@@ -24,7 +24,7 @@ const OUTAGE_MS = Number(process.env.CHAOS_OUTAGE_MS ?? 4_000);
 
 async function cutScenario(mode: "drop" | "stall", sessions: string[]) {
   onTestFailed(() => console.error(stack.logs()));
-  const agents = [await stack.agent(`agent-${mode}-a`, 0), await stack.agent(`agent-${mode}-b`, 2)];
+  const agents = [await stack.agent(0), await stack.agent(2)];
   const load = startLoad(agents, sessions);
   const { direct, proxied, proxies } = stack;
   const specs: ViewerSpec[] = sessions.flatMap((session) => [

@@ -1,6 +1,19 @@
+import { createClient } from "@threadline/client";
+import type { PresenceEventData, SessionEvent } from "@threadline/protocol";
+import { waitFor } from "@threadline/test-kit";
 import { afterAll, beforeAll, expect, onTestFailed, test } from "vitest";
-import { type PresenceEvent, presenceEventLog } from "../integration/support/presence.ts";
-import { type ChaosStack, startChaosStack } from "./support/chaos-stack.ts";
+import WebSocket from "ws";
+import { mintToken } from "../integration/support/tokens.ts";
+import { AGENT_ID, type ChaosStack, startChaosStack } from "./support/chaos-stack.ts";
+
+type PresenceEvent = SessionEvent<PresenceEventData>;
+
+/** The agent's presence events of one session as a client sees them (through a gateway). */
+interface PresenceLog {
+  readonly events: PresenceEvent[];
+  /** Resolves with the index-th presence event of the agent. */
+  nth(index: number): Promise<PresenceEvent>;
+}
 
 // One of the two presence replicas is SIGKILLed while agents keep entering
 // and leaving sessions. Both replicas publish every transition under the
@@ -21,11 +34,11 @@ const CYCLES_AFTER = 4;
 
 test("SIGKILL of a presence replica: every join and leave stored exactly once", async () => {
   onTestFailed(() => console.error(stack.logs()));
-  const agent = await stack.agent("roamer", 1);
+  const agent = await stack.agent(1);
   let killedAt = 0;
   /** ms from an enter/leave call until its event was stored, for transitions started after the kill. */
   const afterKillMs: number[] = [];
-  const cycle = async (session: string, log: ReturnType<typeof presenceEventLog>, seen: { n: number }) => {
+  const cycle = async (session: string, log: PresenceLog, seen: { n: number }) => {
     const presence = agent.presence(session);
     for (const [action, type] of [
       [() => presence.enter({ status: "active" }), "presence.join"],
@@ -35,15 +48,33 @@ test("SIGKILL of a presence replica: every join and leave stored exactly once", 
       await action();
       const index = seen.n++;
       // The index-th transition of this agent in this session, whatever its type: a wrong order shows as a type mismatch.
-      const event = await log.next(
-        (e) => e.data?.id === "roamer" && log.events.filter((x) => x.data?.id === "roamer").indexOf(e) === index,
-        20_000,
-      );
+      const event = await log.nth(index);
       expect(event.type).toBe(type);
       if (killedAt && started >= killedAt) afterKillMs.push(Date.now() - started);
     }
   };
-  const logs = SESSIONS.map((s) => presenceEventLog(agent.nc, s));
+  const client = createClient({
+    url: stack.direct.url,
+    token: () => mintToken({ sub: "presence-watcher" }),
+    WebSocket: WebSocket as never,
+  });
+  const logs: PresenceLog[] = [];
+  for (const session of SESSIONS) {
+    const events: PresenceEvent[] = [];
+    const handle = await client.attach(session, { from: "start" });
+    handle.onEvent((r) => {
+      const data = r.event.data as PresenceEventData | undefined;
+      if (r.event.type.startsWith("presence.") && data?.id === AGENT_ID) events.push(r.event as PresenceEvent);
+    });
+    logs.push({
+      events,
+      nth: (index) =>
+        waitFor(() => events[index], {
+          timeoutMs: 20_000,
+          message: () => `${session}: presence event #${index} of ${AGENT_ID}; have ${events.map((e) => e.type)}`,
+        }),
+    });
+  }
   try {
     const seen = SESSIONS.map(() => ({ n: 0 }));
     const run = (cycles: number) =>
@@ -65,7 +96,7 @@ test("SIGKILL of a presence replica: every join and leave stored exactly once", 
     for (const session of SESSIONS) {
       const events: PresenceEvent[] = [];
       for await (const r of agent.history(session)) {
-        if (r.event.type.startsWith("presence.") && (r.event.data as { id?: string }).id === "roamer") {
+        if (r.event.type.startsWith("presence.") && (r.event.data as { id?: string }).id === AGENT_ID) {
           events.push(r.event as PresenceEvent);
         }
       }
@@ -89,6 +120,6 @@ test("SIGKILL of a presence replica: every join and leave stored exactly once", 
     expect(duplicated).toBe(0);
     expect(missing).toBe(0);
   } finally {
-    for (const log of logs) log.stop();
+    await client.close();
   }
 });

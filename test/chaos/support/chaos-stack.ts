@@ -1,12 +1,14 @@
+import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { type Agent, connectAgent, provisionThreadline } from "@threadline/agent";
-import { type NatsCluster, startCluster, startTcpProxy, type TcpProxy } from "@threadline/test-kit";
+import { type NatsCluster, type NodePlan, startCluster, startTcpProxy, type TcpProxy } from "@threadline/test-kit";
 import { type GatewayProcess, spawnGateway } from "../../integration/support/gateway-process.ts";
 import { type PresenceProcess, spawnPresence } from "./presence-process.ts";
 
 /**
- * The system under chaos: a 3-node nats-server cluster (stream and KV
- * buckets with 3 replicas), two gateway processes — `direct` connects to
+ * The system under chaos: a 3-node nats-server cluster running the
+ * deployment's own configuration file (stream and KV buckets with 3
+ * replicas; every service as its own NATS user), two gateway processes — `direct` connects to
  * the nodes, `proxied` reaches every node only through a TCP proxy of the
  * test kit — and two presence replicas (processes).
  *
@@ -20,8 +22,11 @@ export interface ChaosStack extends AsyncDisposable {
   direct: GatewayProcess;
   proxied: GatewayProcess;
   presence: PresenceProcess[];
-  /** Connects an agent (no provisioning), its server list rotated by `index` to spread agents over the nodes. */
-  agent(id: string, index?: number): Promise<Agent>;
+  /**
+   * Connects an agent as the `example-agent` user (no provisioning), its
+   * server list rotated by `index` to spread agents over the nodes.
+   */
+  agent(index?: number): Promise<Agent>;
   /** Logs of the gateways, presence replicas and nodes, for failure output. */
   logs(): string;
   close(): Promise<void>;
@@ -30,15 +35,57 @@ export interface ChaosStack extends AsyncDisposable {
 /** nats.js client options for connections that must survive node restarts. */
 const RECONNECT = { maxReconnectAttempts: -1, reconnectTimeWait: 100 } as const;
 
+/**
+ * The deployment's NATS configuration (Kubernetes and here): accounts and
+ * least-privilege users included, node specifics from the environment.
+ */
+export const NATS_CONFIG_FILE = fileURLToPath(new URL("../../../deploy/k8s/base/nats/nats.conf", import.meta.url));
+
+/** Test passwords of the users in deploy/k8s/base/nats/accounts.conf (the `TL_NATS_*_PASS` variables). */
+const PASSWORDS = {
+  TL_NATS_GATEWAY_PASS: "chaos-gateway",
+  TL_NATS_PRESENCE_PASS: "chaos-presence",
+  TL_NATS_SYS_PASS: "chaos-sys",
+  TL_NATS_AGENT_EXAMPLE_AGENT_PASS: "chaos-agent",
+};
+/** The agent user of accounts.conf: it may publish only as participant `example-agent`. */
+export const AGENT_ID = "example-agent";
+
+/** The environment deploy/k8s/base/nats/nats.conf reads, for one local node. */
+function nodeEnv(node: NodePlan): Record<string, string> {
+  const cluster = node.cluster!;
+  const routes = [cluster.port, ...cluster.routes].map((port) => `"nats-route://127.0.0.1:${port}"`);
+  return {
+    NATS_SERVER_NAME: node.name,
+    NATS_HOST: "127.0.0.1",
+    NATS_PORT: String(node.port),
+    NATS_MONITOR_PORT: String(node.monitorPort),
+    NATS_STORE_DIR: node.storeDir,
+    NATS_MAX_FILE_STORE: "1GB",
+    NATS_CLUSTER_NAME: cluster.name,
+    NATS_CLUSTER_PORT: String(cluster.port),
+    NATS_ROUTES: `[${routes.join(", ")}]`,
+    ...PASSWORDS,
+  };
+}
+
 export async function startChaosStack(): Promise<ChaosStack> {
-  // A whole-cluster restart needs Raft elections before a node is healthy again: allow for them under load.
-  const cluster = await startCluster(3, { args: ["--no_advertise"], readyTimeoutMs: 60_000 });
+  const cluster = await startCluster(3, {
+    configFile: NATS_CONFIG_FILE,
+    env: nodeEnv,
+    // Clients reconnect only to the URLs they were given: the proxied gateway cannot route around its proxies.
+    args: ["--no_advertise"],
+    // A whole-cluster restart needs Raft elections before a node is healthy again: allow for them under load.
+    readyTimeoutMs: 60_000,
+  });
   const cleanup: (() => Promise<unknown>)[] = [() => cluster.stop()];
   const close = async () => {
     for (const step of cleanup.reverse()) await step().catch(() => {});
   };
+  const gatewayAuth = { NATS_USER: "gateway", NATS_PASS: PASSWORDS.TL_NATS_GATEWAY_PASS };
   try {
-    const nc = await connect({ servers: cluster.urls });
+    // Provisioned once, as the gateway user (it may create the stream and buckets), with 3 replicas.
+    const nc = await connect({ servers: cluster.urls, user: "gateway", pass: PASSWORDS.TL_NATS_GATEWAY_PASS });
     try {
       await provisionThreadline(nc, { replicas: 3 });
     } finally {
@@ -46,7 +93,7 @@ export async function startChaosStack(): Promise<ChaosStack> {
     }
     const proxies = await Promise.all(cluster.servers.map((s) => startTcpProxy(s.port)));
     cleanup.push(() => Promise.all(proxies.map((p) => p.close())));
-    const gatewayEnv = { THREADLINE_PROVISION: "false", THREADLINE_REPLICAS: "3" };
+    const gatewayEnv = { ...gatewayAuth, THREADLINE_PROVISION: "false", THREADLINE_REPLICAS: "3" };
     const direct = await spawnGateway(cluster.urls.join(","), { ...gatewayEnv, THREADLINE_GATEWAY_ID: "gw-direct" });
     cleanup.push(() => direct.kill());
     const proxied = await spawnGateway(proxies.map((p) => p.url).join(","), {
@@ -58,6 +105,11 @@ export async function startChaosStack(): Promise<ChaosStack> {
     for (const id of ["pa", "pb"]) {
       const replica = await spawnPresence(id, {
         NATS_URL: cluster.urls.join(","),
+        NATS_USER: "presence",
+        NATS_PASS: PASSWORDS.TL_NATS_PRESENCE_PASS,
+        // Disconnect advisories: crashed writers are reported at once, not after heartbeat expiry.
+        NATS_SYS_USER: "sys",
+        NATS_SYS_PASS: PASSWORDS.TL_NATS_SYS_PASS,
         THREADLINE_PROVISION: "false",
         THREADLINE_REPLICAS: "3",
       });
@@ -72,10 +124,17 @@ export async function startChaosStack(): Promise<ChaosStack> {
       direct,
       proxied,
       presence,
-      async agent(id, index = 0) {
+      async agent(index = 0) {
         const n = cluster.urls.length;
         const servers = cluster.urls.map((_, i) => cluster.urls[(i + index) % n] as string);
-        const agent = await connectAgent({ servers, id, provision: false, nats: { ...RECONNECT } });
+        const agent = await connectAgent({
+          servers,
+          id: AGENT_ID,
+          user: AGENT_ID,
+          pass: PASSWORDS.TL_NATS_AGENT_EXAMPLE_AGENT_PASS,
+          provision: false,
+          nats: { ...RECONNECT },
+        });
         agents.push(agent);
         return agent;
       },
