@@ -1,5 +1,5 @@
 import type { UIMessageChunk } from "ai";
-import { type MessagePublisher, type MessageWriterOptions, startMessage } from "../message-writer.ts";
+import type { MessageWriterOptions } from "../message-writer.ts";
 import type { TurnContext } from "../turn-context.ts";
 import { publishUIMessageStream, type UIMessageStreamOutcome } from "./ui-message-publisher.ts";
 
@@ -14,8 +14,8 @@ export type StreamTextToSessionOptions = Pick<
   "id" | "metadata" | "author" | "flushMs" | "maxBytes" | "maxInFlight"
 >;
 
-/** The turn fields the adapter uses: where to write, and the cancel signal. */
-export type StreamTextTurn = Pick<TurnContext, "session" | "turn" | "signal" | "publish" | "worker">;
+/** The turn fields the adapter uses: its message writer (bound to the turn and its signal) and the cancel signal. */
+export type StreamTextTurn = Pick<TurnContext, "signal" | "startMessage">;
 
 /**
  * Streams a model reply into the turn's session as one assistant message:
@@ -37,12 +37,7 @@ export async function streamTextToSession(
   run: (signal: AbortSignal) => UIMessageStreamSource | PromiseLike<UIMessageStreamSource>,
   options: StreamTextToSessionOptions = {},
 ): Promise<UIMessageStreamOutcome & { messageId: string }> {
-  const publisher: MessagePublisher = {
-    id: ctx.worker,
-    kind: "agent",
-    publish: (_session, event) => ctx.publish(event),
-  };
-  const writer = startMessage(publisher, ctx.session, { ...options, turn: ctx.turn, signal: ctx.signal });
+  const writer = ctx.startMessage(options);
   let source: UIMessageStreamSource;
   try {
     source = await run(ctx.signal);
