@@ -1,7 +1,8 @@
+import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { connectAgent } from "@threadline/agent";
 import { createClient, type SessionHandle } from "@threadline/client";
-import type { SessionRecord } from "@threadline/protocol";
+import { encodeMsgpack, newId, type SessionEvent, type SessionRecord } from "@threadline/protocol";
 import { startNatsServer } from "@threadline/test-kit";
 import WebSocket from "ws";
 import { startWorkerProcess, type WorkerProcess } from "../integration/support/control-agent.ts";
@@ -27,8 +28,10 @@ const LEASE_MS = 1000;
  *   answers at once, gateway CAS + store, control feed → handler);
  * - takeover: the worker running a turn is SIGKILLed → `turn.resumed`
  *   (published by the other worker) received by the client; lease 1000 ms.
- * Peer row (same run): a raw core-NATS request/reply round trip between two
- * connections — the floor any NATS-based control path pays once.
+ * Peer rows (same run): a raw core-NATS request/reply round trip between two
+ * connections — the floor any NATS-based control path pays once — and the
+ * client's own cancel event coming back to it through the gateway (the
+ * gateway + JetStream part of the cancel path, without the agent).
  */
 export const control: Scenario = {
   name: "control",
@@ -60,7 +63,14 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     // Provision the stream and buckets before the workers and the gateway start.
     const provisioner = await connectAgent({ servers: nats.url, id: "bench-provisioner" });
     await provisioner.close();
-    const gateway = await spawnGateway(nats.url, { THREADLINE_GATEWAY_ID: "bench-gateway" });
+    // One bench user publishes ~100 events/s (inputs, cancels, tool results): above the gateway's default
+    // per-user limit (50/s), which would answer RATE_LIMITED and make the client SDK retry after its
+    // backoff (250-400 ms outliers that measure the limiter, not the control path).
+    const gateway = await spawnGateway(nats.url, {
+      THREADLINE_GATEWAY_ID: "bench-gateway",
+      THREADLINE_LIMIT_USER_EVENTS_PER_SECOND: "100000",
+      THREADLINE_LIMIT_USER_EVENT_BURST: "100000",
+    });
     const forgetGateway = killOnExit(gateway.pid);
     cleanup.defer("gateway", async () => {
       await gateway.stop();
@@ -99,6 +109,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
 
     options.progress(`cancel → signal: ${params.cancels} trials`);
     const cancel: number[] = [];
+    const cancelEcho: number[] = [];
     for (let i = 0; i < params.cancels; i++) {
       const { id: turn } = await session.publish({ type: "input", data: { text: "signal-probe" } });
       await feed.next((r) => r.event.type === "note" && r.event.turn === turn && noteText(r) === "armed");
@@ -108,6 +119,33 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
         (r) => r.event.type === "note" && r.event.turn === turn && noteText(r) === "signal fired",
       );
       cancel.push((fired.event.data as { firedAt: number }).firedAt - t0);
+      await feed.next((r) => r.event.type === "cancel" && r.event.turn === turn);
+      cancelEcho.push(feed.receivedAt(turn, "cancel")! - t0);
+      await feed.next((r) => r.event.type === "turn.end" && r.event.turn === turn);
+    }
+
+    options.progress(`cancel stored straight into JetStream (no gateway) → signal: ${params.cancels} trials`);
+    const direct = await connect({ servers: nats.url });
+    cleanup.defer("direct connection", () => direct.close());
+    const cancelDirect: number[] = [];
+    for (let i = 0; i < params.cancels; i++) {
+      const { id: turn } = await session.publish({ type: "input", data: { text: "signal-probe" } });
+      await feed.next((r) => r.event.type === "note" && r.event.turn === turn && noteText(r) === "armed");
+      const event: SessionEvent = {
+        id: newId(),
+        type: "cancel",
+        turn,
+        ts: Date.now(),
+        from: { kind: "user", id: "bench-user" },
+      };
+      const t0 = wallClockMs();
+      await jetstream(direct).publish("tl.bench-control.ctl.user.bench-user", encodeMsgpack(event), {
+        msgID: event.id,
+      });
+      const fired = await feed.next(
+        (r) => r.event.type === "note" && r.event.turn === turn && noteText(r) === "signal fired",
+      );
+      cancelDirect.push((fired.event.data as { firedAt: number }).firedAt - t0);
       await feed.next((r) => r.event.type === "turn.end" && r.event.turn === turn);
     }
 
@@ -143,6 +181,8 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       tool: summarize(tool),
       takeover: summarize(takeover),
       peer: summarize(peer),
+      cancelEcho: summarize(cancelEcho),
+      cancelDirect: summarize(cancelDirect),
     };
     const row = (label: string, n: number, s: ReturnType<typeof summarize>, target?: number): Cell[] => [
       label,
@@ -163,6 +203,10 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       takeoverP50Ms: round(summaries.takeover.p50),
       peerRequestReplyP50Ms: round(summaries.peer.p50),
       peerRequestReplyP99Ms: round(summaries.peer.p99),
+      cancelDirectP50Ms: round(summaries.cancelDirect.p50),
+      cancelDirectP99Ms: round(summaries.cancelDirect.p99),
+      cancelEchoP50Ms: round(summaries.cancelEcho.p50),
+      cancelEchoP99Ms: round(summaries.cancelEcho.p99),
       cancelVsPeerP50: round(summaries.cancel.p50 / summaries.peer.p50),
       toolVsPeerP50: round(summaries.tool.p50 / summaries.peer.p50),
       params: { ...params, leaseMs: LEASE_MS, workers: 2 },
@@ -187,7 +231,14 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
               summaries.takeover,
               TARGETS.takeoverP99Ms,
             ),
+            row(
+              "cancel stored directly (no gateway) → ctx.signal",
+              cancelDirect.length,
+              summaries.cancelDirect,
+              TARGETS.cancelP99Ms,
+            ),
             row("peer: core NATS request/reply", peer.length, summaries.peer),
+            row("peer: client cancel → its own echo at the client", cancelEcho.length, summaries.cancelEcho),
           ],
           notes: [
             `cancel p50 = ${json.cancelVsPeerP50}× a raw NATS round trip; tool round trip p50 = ${json.toolVsPeerP50}×`,
