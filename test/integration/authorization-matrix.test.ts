@@ -55,7 +55,7 @@ afterAll(async () => {
 describe.each(ROLES)("role %s", (role) => {
   for (const granted of [true, false]) {
     const session = `mx-${role}-${granted ? "granted" : "other"}`;
-    it(`${granted ? "granted" : "not granted"} session: attach, every publish, ack, presence query`, async () => {
+    it(`${granted ? "granted" : "not granted"} session: attach, every publish, ack, presence and control queries`, async () => {
       // Grants cover only sessions "mx-<role>-granted*"; the observer's grant even claims write/control.
       const socket = await RawSocket.connect(
         stack.gateway.url,
@@ -111,6 +111,11 @@ describe.each(ROLES)("role %s", (role) => {
       expect({ presence: presence.status }).toEqual({ presence: granted ? 200 : 403 });
       if (!granted) expect(await presence.json()).toMatchObject({ code: "FORBIDDEN" });
       else await presence.arrayBuffer();
+      const owner = await fetch(`http://127.0.0.1:${stack.gateway.port}/v1/sessions/${session}/control`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect({ control: owner.status }).toEqual({ control: granted ? 200 : 403 });
+      expect(await owner.json()).toMatchObject(granted ? { session } : { code: "FORBIDDEN" });
       // Attach to the session nobody is granted is always refused.
       expect(outcome(await socket.request({ op: "attach", session: SECRET, from: "start" }))).toBe("FORBIDDEN");
     });

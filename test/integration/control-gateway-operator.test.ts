@@ -1,5 +1,8 @@
+import { createClient } from "@threadline/client";
 import { type ErrorFrame, newId, type PublishedFrame } from "@threadline/protocol";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "@threadline/test-kit";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import WebSocket from "ws";
 import { ControlKv, storedEvents } from "./support/control-kv.ts";
 import { RawSocket } from "./support/raw-socket.ts";
 import { type Stack, startStack } from "./support/stack.ts";
@@ -20,6 +23,14 @@ afterAll(async () => {
 async function operator(grants: { session: string; can: ("read" | "write" | "control")[] }[]): Promise<RawSocket> {
   const token = await stack.token({ sub: "olivia", role: "operator", grants });
   return RawSocket.connect(stack.gateway.url, token, { device: "desk-1" });
+}
+
+/** `GET /v1/sessions/:id/control` with a bearer token. */
+async function controlQuery(session: string, token: string): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(`http://127.0.0.1:${stack.gateway.port}/v1/sessions/${session}/control`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return { status: response.status, body: await response.json() };
 }
 
 describe("operators and handoff", () => {
@@ -97,11 +108,42 @@ describe("operators and handoff", () => {
     });
     expect(release).toMatchObject({ op: "published" });
     expect(await kv.owner(id)).toMatchObject({ owner: null, by: { id: "olivia" } });
+    expect(await controlQuery(id, await stack.token({ sub: "alice" }))).toEqual({
+      status: 200,
+      body: {
+        session: id,
+        owner: expect.objectContaining({ owner: null, by: expect.objectContaining({ id: "olivia" }) }),
+      },
+    });
     expect((await storedEvents(stack.agent, id)).map((e) => [e.type, (e.data as { action: string }).action])).toEqual([
       ["handoff", "request"],
       ["handoff", "take"],
       ["handoff", "release"],
     ]);
     await Promise.all([user.close(), op.close()]);
+  });
+
+  it("the owner is readable over HTTP (read grant) and seeds a resumed client's session.control", async () => {
+    const id = session();
+    expect(await controlQuery(id, await stack.token({ sub: "alice" }))).toEqual({
+      status: 200,
+      body: { session: id, owner: null },
+    });
+    const op = await operator([{ session: id, can: ["read", "write", "control"] }]);
+    await op.request({ op: "publish", session: id, event: { type: "handoff", data: { action: "take" } } });
+    const stranger = await stack.token({ sub: "eve", grants: [{ session: "elsewhere", can: ["read"] }] });
+    expect(await controlQuery(id, stranger)).toMatchObject({ status: 403, body: { code: "FORBIDDEN" } });
+    expect(await controlQuery("bad.id", stranger)).toMatchObject({ status: 400, body: { code: "INVALID_SESSION" } });
+    const client = createClient({
+      url: stack.gateway.url,
+      token: () => stack.token({ sub: "alice" }),
+      WebSocket: WebSocket as never,
+    });
+    onTestFinished(() => client.close());
+    // Attached after the take (no handoff event replayed): the snapshot tells who owns the session.
+    const handle = await client.attach(id, { from: "now" });
+    await waitFor(() => handle.control.owner?.id === "olivia");
+    expect(handle.control.owner).toEqual({ kind: "operator", id: "olivia" });
+    await op.close();
   });
 });

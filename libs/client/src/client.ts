@@ -4,6 +4,7 @@ import {
   type AttachHistory,
   type ClientEvent,
   CloseCode,
+  type ControlOwnerEntry,
   DEFAULT_LIMITS,
   ErrorCode,
   type ErrorFrame,
@@ -254,21 +255,34 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
   }
 
   async presenceSnapshot(session: string): Promise<PresenceMember[]> {
+    const body = await this.sessionResource(session, "presence");
+    if (!Array.isArray(body.members)) throw this.snapshotError(session, "presence", body);
+    return body.members as PresenceMember[];
+  }
+
+  async controlSnapshot(session: string): Promise<ControlOwnerEntry | null> {
+    const body = await this.sessionResource(session, "control");
+    if (!("owner" in body)) throw this.snapshotError(session, "control", body);
+    return body.owner as ControlOwnerEntry | null;
+  }
+
+  /** `GET /v1/sessions/<session>/<what>` on the current gateway with the token; the JSON body, or UNAVAILABLE. */
+  private async sessionResource(session: string, what: string): Promise<Record<string, unknown>> {
     const urls = this.options.urls;
     const wsUrl = new URL(urls[this.urlIndex % urls.length]!);
     wsUrl.protocol = wsUrl.protocol === "wss:" ? "https:" : "http:";
-    wsUrl.pathname =
-      wsUrl.pathname.replace(/\/v1\/ws\/?$/, "") + `/v1/sessions/${encodeURIComponent(session)}/presence`;
+    wsUrl.pathname = wsUrl.pathname.replace(/\/v1\/ws\/?$/, "") + `/v1/sessions/${encodeURIComponent(session)}/${what}`;
     wsUrl.search = "";
     const token = await this.options.token();
     const response = await fetch(wsUrl, token ? { headers: { authorization: `Bearer ${token}` } } : {});
-    const body = (await response.json()) as { members?: PresenceMember[]; code?: string; message?: string };
-    if (!response.ok || !Array.isArray(body.members)) {
-      throw new ThreadlineError(ErrorCode.UNAVAILABLE, `presence snapshot: ${response.status} ${body.message ?? ""}`, {
-        session,
-      });
-    }
-    return body.members;
+    const body = (await response.json()) as Record<string, unknown>;
+    if (!response.ok) throw this.snapshotError(session, what, body, response.status);
+    return body;
+  }
+
+  private snapshotError(session: string, what: string, body: Record<string, unknown>, status = 200): ThreadlineError {
+    const message = typeof body.message === "string" ? body.message : "";
+    return new ThreadlineError(ErrorCode.UNAVAILABLE, `${what} snapshot: ${status} ${message}`, { session });
   }
 
   dropConnection(error: ThreadlineError): void {

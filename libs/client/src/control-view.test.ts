@@ -14,7 +14,7 @@ function apply(view: ControlView, event: Partial<SessionEvent> & { type: string 
 describe("ControlView", () => {
   test("a turn goes pending → running → ended; its open calls close with it", () => {
     const view = new ControlView();
-    const changes: number[] = [];
+    const changes: (number | undefined)[] = [];
     view.onChange((c) => changes.push(c.seq));
     apply(view, { type: "input", id: "t1", from: user });
     expect(view.active).toMatchObject([{ id: "t1", status: "pending" }]);
@@ -89,6 +89,38 @@ describe("ControlView", () => {
     expect(view.owner).toBeNull();
     apply(view, { type: "input", id: "t-back", from: user });
     expect(view.active.map((t) => t.id)).toEqual(["t-back"]);
+  });
+
+  test("the owner is seeded from the gateway once, unless a take/release event came first", async () => {
+    const entry = { owner: { kind: "operator" as const, id: "olivia" }, by: operator, since: 1 };
+    const seeded = new ControlView(async () => entry);
+    const changes: (number | undefined)[] = [];
+    seeded.onChange((c) => changes.push(c.seq));
+    seeded.seedOwner();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(seeded.owner).toEqual({ kind: "operator", id: "olivia" });
+    expect(changes).toEqual([undefined]);
+
+    let calls = 0;
+    const failing = new ControlView(async () => {
+      if (++calls === 1) throw new Error("gateway down");
+      return entry;
+    });
+    failing.seedOwner();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(failing.owner).toBeNull();
+    failing.seedOwner(); // retried after the next sync
+    await new Promise((r) => setTimeout(r, 0));
+    expect(failing.owner).toEqual({ kind: "operator", id: "olivia" });
+    expect(calls).toBe(2);
+
+    let release: (v: typeof entry) => void = () => {};
+    const late = new ControlView(() => new Promise((r) => (release = r)));
+    late.seedOwner();
+    apply(late, { type: "handoff", from: operator, data: { action: "release" } });
+    release(entry); // an older snapshot: the event decides
+    await new Promise((r) => setTimeout(r, 0));
+    expect(late.owner).toBeNull();
   });
 
   test("ended turns and open calls are bounded, oldest forgotten first", () => {

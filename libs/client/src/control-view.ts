@@ -1,6 +1,7 @@
 import {
   type Approver,
   ControlEventType,
+  type ControlOwnerEntry,
   INPUT_EVENT_TYPE,
   isFinalTurnStatus,
   isTurnId,
@@ -49,8 +50,8 @@ export interface ControlViewChange {
   active: readonly TurnView[];
   calls: readonly CallView[];
   owner: SessionOwner;
-  /** Seq of the event that changed the view. */
-  seq: number;
+  /** Seq of the event that changed the view; absent when the gateway's owner snapshot did. */
+  seq?: number;
 }
 
 /**
@@ -67,7 +68,12 @@ export interface ControlViewChange {
 export interface SessionControlView {
   /** The operator who owns the session, or null while the agents do. */
   readonly owner: SessionOwner;
-  /** True after a `handoff request`, until an operator's take or release. */
+  /**
+   * True after a `handoff request`, until an operator's take or release. The
+   * owner is also seeded once per handle from the gateway
+   * (`GET /v1/sessions/:id/control`) after the first sync, so a device that
+   * resumed after the last handoff event still knows it.
+   */
   readonly handoffRequested: boolean;
   /** Turns that have not ended (pending or running), by seq; replaced on every change. */
   readonly active: readonly TurnView[];
@@ -86,6 +92,10 @@ type Data = Record<string, unknown>;
 const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
 
 export class ControlView implements SessionControlView {
+  /** The owner snapshot was requested (reset when it failed, to retry after the next sync). */
+  private seeded = false;
+  /** A take/release event was applied: events, newer than any earlier snapshot, decide the owner. */
+  private ownerFromEvents = false;
   private readonly turns = new Map<string, TurnView>();
   /** Ended turn ids, oldest first (for the bound). */
   private readonly ended: string[] = [];
@@ -95,6 +105,9 @@ export class ControlView implements SessionControlView {
   private ownerValue: SessionOwner = null;
   private requested = false;
   private readonly listeners = new Set<(change: ControlViewChange) => void>();
+
+  /** @param snapshot reads the owner entry from the gateway (`seedOwner`). */
+  constructor(private readonly snapshot?: () => Promise<ControlOwnerEntry | null>) {}
 
   get owner(): SessionOwner {
     return this.ownerValue;
@@ -119,6 +132,26 @@ export class ControlView implements SessionControlView {
   onChange(cb: (change: ControlViewChange) => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
+  }
+
+  /**
+   * Seeds the owner from the gateway's snapshot, once (again after a failure),
+   * unless a take/release event has set it in the meantime.
+   */
+  seedOwner(): void {
+    if (this.seeded || !this.snapshot) return;
+    this.seeded = true;
+    this.snapshot().then(
+      (entry) => {
+        const owner = entry?.owner ?? null;
+        if (this.ownerFromEvents || owner?.id === this.ownerValue?.id) return;
+        this.ownerValue = owner;
+        notifyAll(this.listeners, { active: this.activeValue, calls: this.callsValue, owner });
+      },
+      () => {
+        this.seeded = false;
+      },
+    );
   }
 
   apply(record: SessionRecord): void {
@@ -183,9 +216,11 @@ export class ControlView implements SessionControlView {
         else if (data.action === "take" && event.from.kind === "operator") {
           this.ownerValue = { kind: "operator", id: event.from.id };
           this.requested = false;
+          this.ownerFromEvents = true;
         } else if (data.action === "release" && event.from.kind === "operator") {
           this.ownerValue = null;
           this.requested = false;
+          this.ownerFromEvents = true;
         } else return false;
         return true;
       default:

@@ -4,6 +4,7 @@ import {
   type AttachFrom,
   type AttachHistory,
   type ClientEvent,
+  type ControlOwnerEntry,
   type DetachedFrame,
   ErrorCode,
   type EventFrame,
@@ -128,6 +129,8 @@ export interface SessionHost {
   publish(session: string, event: ClientEvent): Promise<PublishResult>;
   /** The session's members from the gateway (`GET /v1/sessions/:id/presence`). */
   presenceSnapshot(session: string): Promise<PresenceMember[]>;
+  /** The session's owner entry from the gateway (`GET /v1/sessions/:id/control`); null when the agents own it. */
+  controlSnapshot(session: string): Promise<ControlOwnerEntry | null>;
   /** The socket is presumed dead (a request timed out): drop it and reconnect. */
   dropConnection(error: ThreadlineError): void;
   /** The handle has ended for good; forget it. */
@@ -205,7 +208,7 @@ export class SessionHandleImpl implements SessionHandle {
   private readonly autoAck: boolean;
   private readonly presenceView: PresenceView;
   private readonly messageView = new MessageView();
-  private readonly controlView = new ControlView();
+  private readonly controlView = new ControlView(() => this.host.controlSnapshot(this.id));
   private readonly history: AttachHistory;
   private presenceSeeded = false;
 
@@ -604,6 +607,7 @@ export class SessionHandleImpl implements SessionHandle {
         this.presenceSeeded = false;
       });
     }
+    this.controlView.seedOwner();
     const waiters = this.syncWaiters;
     this.syncWaiters = [];
     for (const w of waiters) w.resolve();

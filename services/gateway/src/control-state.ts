@@ -6,6 +6,7 @@ import {
   type ControlTurnEntry,
   controlCallEntryProblem,
   controlCallKey,
+  controlOwnerEntryProblem,
   controlOwnerKey,
   controlTurnEntryProblem,
   controlTurnKey,
@@ -49,6 +50,10 @@ export class ControlState {
 
   casCall(session: string, call: string, value: ControlCallEntry, revision: number): Promise<number | undefined> {
     return this.write(controlCallKey(session, call), value, revision, session);
+  }
+
+  getOwner(session: string): Promise<Versioned<ControlOwnerEntry> | undefined> {
+    return this.get(controlOwnerKey(session), controlOwnerEntryProblem, session);
   }
 
   /** The revision of the owner key's current value; 0 when it has none (never written, or deleted). */

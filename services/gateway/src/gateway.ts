@@ -8,6 +8,7 @@ import { createAuthenticator } from "./auth.ts";
 import { ClientConnection, type ConnectionContext, type SocketData } from "./client-connection.ts";
 import type { GatewayConfig } from "./config.ts";
 import { ControlGate } from "./control-gate.ts";
+import { controlRoute } from "./control-route.ts";
 import { ControlState } from "./control-state.ts";
 import { createCursorStore } from "./cursor-store.ts";
 import { createEventPublisher } from "./event-publisher.ts";
@@ -112,7 +113,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     config.presenceHeartbeatMs,
     log,
   );
-  const control = new ControlGate(new ControlState(await new Kvm(nc).open(config.controlBucket)), metrics);
+  const controlState = new ControlState(await new Kvm(nc).open(config.controlBucket));
+  const control = new ControlGate(controlState, metrics);
   const auth = createAuthenticator(config.jwt);
   const ctx: ConnectionContext = {
     limits: config.limits,
@@ -244,6 +246,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     });
   });
   app.get("/v1/sessions/:session/presence", presenceRoute(auth, presence, log));
+  app.get("/v1/sessions/:session/control", controlRoute(auth, controlState, log));
   app.any("/*", (res) => {
     res.writeStatus("404 Not Found").end("not found");
   });
