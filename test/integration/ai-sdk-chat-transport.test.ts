@@ -108,13 +108,14 @@ function tab(stack: Stack, device: string) {
 }
 
 /** Attaches from the start and creates the transport in the same tick, as the transport requires. */
-async function openChat(stack: Stack, session: string, device: string) {
-  const handle = await tab(stack, device).attach(session, { from: "start" });
+async function openChat(stack: Stack, session: string, device: string, history: "compact" | "full" = "full") {
+  const handle = await tab(stack, device).attach(session, { from: "start", history });
   const transport = new ThreadlineChatTransport({ session: handle });
   onTestFinished(() => transport.close());
+  const log = recordLog(handle);
   await handle.whenSynced();
   const chat = new TestChat({ transport, messages: transport.messages() });
-  return { handle, transport, chat };
+  return { handle, transport, chat, log };
 }
 
 function recordLog(handle: SessionHandle): SessionRecord[] {
@@ -198,7 +199,10 @@ test("agent streamText -> session -> ChatTransport -> AbstractChat: the chat's r
   expect(textOf(reply)).toBe("It is 4 °C in Oslo — bring a coat.");
 
   // A second device opening the session later sees the same conversation, ready to continue.
-  const other = await openChat(stack, "ai-sdk-1", "phone");
+  const other = await openChat(stack, "ai-sdk-1", "phone", "compact");
+  // Compact catch-up: the finished reply came as one snapshot, not as its deltas.
+  expect(other.log.filter((r) => r.event.type === "message.snapshot")).toHaveLength(1);
+  expect(other.log.some((r) => r.event.type === "message.append")).toBe(false);
   expect(other.chat.messages.map((m) => [m.id, m.role])).toEqual(chat.messages.map((m) => [m.id, m.role]));
   expect(other.chat.messages[1]!.parts).toEqual(expected!.parts);
 });
@@ -228,7 +232,7 @@ test("refresh mid-stream: a new transport and chat resume the in-flight reply wi
 
   // The page reloads: the old client is gone (no control event); a new one resumes the reply.
   await before.handle.detach();
-  const after = await openChat(stack, "ai-sdk-2", "laptop");
+  const after = await openChat(stack, "ai-sdk-2", "laptop", "compact");
   // The chat starts from the session's messages, including the partial reply.
   expect(after.chat.messages.map((m) => m.role)).toEqual(["user", "assistant"]);
   const resumed = after.chat.resumeStream();
@@ -272,7 +276,7 @@ test("stop from another chat instance cancels the model call; the message ends c
   await waitFor(() => textOf(laptop.chat.messages[1]) === "Once upon ");
 
   // The phone joins the running reply (resume), then presses Stop.
-  const phone = await openChat(stack, "ai-sdk-3", "phone");
+  const phone = await openChat(stack, "ai-sdk-3", "phone", "compact");
   const resumed = phone.chat.resumeStream();
   await waitFor(() => phone.chat.status === "streaming" && textOf(phone.chat.messages.at(-1)) === "Once upon ");
   call.push(delta("a "));

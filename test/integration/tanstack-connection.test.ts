@@ -61,7 +61,7 @@ function scriptedModel(): { model: MockLanguageModelV4; calls: ScriptedCall[] } 
 const delta = (text: string): ModelStreamPart => ({ type: "text-delta", id: "t", delta: text });
 
 /** A browser tab: its own client, the session attached from the start, a ChatClient hydrated from the session. */
-async function openChat(stack: Stack, session: string, device: string) {
+async function openChat(stack: Stack, session: string, device: string, history: "compact" | "full" = "full") {
   const client = createClient({
     url: stack.gateway.url,
     token: () => stack.token({ sub: "alice" }),
@@ -70,7 +70,7 @@ async function openChat(stack: Stack, session: string, device: string) {
     reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
   });
   onTestFinished(() => client.close());
-  const handle = await client.attach(session, { from: "start" });
+  const handle = await client.attach(session, { from: "start", history });
   const connection = threadlineConnection({ session: handle });
   onTestFinished(() => connection.close());
   const chat = new ChatClient({ connection, threadId: session, persistence: true });
@@ -146,7 +146,7 @@ test("TanStack ChatClient over the connection: streamText reply with a tool call
   });
 
   // Another device hydrates the same conversation from the session.
-  const phone = await openChat(stack, "tanstack-1", "phone");
+  const phone = await openChat(stack, "tanstack-1", "phone", "compact");
   await waitFor(() => phone.chat.getMessages().length === 2);
   const hydrated = phone.chat.getMessages();
   expect(hydrated.map((m) => m.role)).toEqual(["user", "assistant"]);
@@ -181,7 +181,7 @@ test("TanStack refresh mid-stream: a new ChatClient hydrates and joins the in-fl
   // Reload: the old tab is gone without a word (no code of it runs any more); the new one hydrates and tails the run.
   before.connection.close();
   await before.handle.detach();
-  const after = await openChat(stack, "tanstack-2", "laptop");
+  const after = await openChat(stack, "tanstack-2", "laptop", "compact");
   await waitFor(() => after.chat.getIsLoading() && textOf(after.chat.getMessages()[1]) === words.slice(0, 8).join(""));
   run.push(...words.slice(8, 14).map(delta));
   await waitFor(() => textOf(after.chat.getMessages()[1]) === words.slice(0, 14).join(""));
@@ -219,7 +219,7 @@ test("TanStack stop from another ChatClient cancels the model call; the message 
   await waitFor(() => textOf(laptop.chat.getMessages()[1]) === "Once upon ");
 
   // The phone opens the chat mid-reply (hydrate + joinRun), then presses Stop.
-  const phone = await openChat(stack, "tanstack-3", "phone");
+  const phone = await openChat(stack, "tanstack-3", "phone", "compact");
   await waitFor(() => phone.chat.getIsLoading() && textOf(phone.chat.getMessages()[1]) === "Once upon ");
   run.push(delta("a "));
   await waitFor(() => textOf(phone.chat.getMessages()[1]) === "Once upon a ");
