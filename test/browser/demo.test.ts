@@ -75,7 +75,8 @@ async function send(page: Page, text: string): Promise<void> {
 const agentMessage = (page: Page, agent: string, status?: string) =>
   page.locator(`[data-testid="message"][data-author="${agent}"]${status ? `[data-status="${status}"]` : ""}`);
 
-describe("demo in Chromium", () => {
+// Each test drives several pages through multi-second agent work; under a loaded CI machine allow 2 minutes.
+describe("demo in Chromium", { timeout: 120_000 }, () => {
   it("two tabs show the same history and the same live stream; a refresh keeps them in sync", async () => {
     const session = newSession("tabs");
     const context = await newContext();

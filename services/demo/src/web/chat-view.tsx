@@ -1,5 +1,6 @@
+import type { Message } from "@threadline/protocol";
 import { useLayoutEffect, useRef } from "react";
-import type { ChatMessage, SessionState, TurnView } from "./session-state.ts";
+import type { TurnView } from "./session-state.ts";
 
 const AGENT_NAMES: Record<string, string> = {
   triage: "Triage agent",
@@ -9,13 +10,18 @@ const AGENT_NAMES: Record<string, string> = {
   stores: "Store finder",
 };
 
-function authorLabel(m: ChatMessage, me: string): string {
+/** The text of a message's text parts (reasoning, tool and data parts are not shown by this demo). */
+function textOf(m: Message): string {
+  return m.parts.map((p) => (p.type === "text" && "text" in p ? String(p.text) : "")).join("");
+}
+
+function authorLabel(m: Message, me: string): string {
   if (m.author.kind === "operator") return `${m.author.name ?? m.author.id} (support team)`;
   if (m.author.kind === "user") return m.author.id === me ? "You" : m.author.id;
   return m.author.name ?? AGENT_NAMES[m.author.id] ?? m.author.id;
 }
 
-function MessageBubble({ message, me }: { message: ChatMessage; me: string }) {
+function MessageBubble({ message, me }: { message: Message; me: string }) {
   const mine = message.author.kind === "user" && message.author.id === me;
   return (
     <div
@@ -29,7 +35,7 @@ function MessageBubble({ message, me }: { message: ChatMessage; me: string }) {
     >
       <div className="author">{authorLabel(message, me)}</div>
       <div className="text" data-testid="message-text">
-        {message.text}
+        {textOf(message)}
         {message.status === "streaming" && <span className="cursor" />}
       </div>
       {message.status !== "complete" && message.status !== "streaming" && <div className="badge">{message.status}</div>}
@@ -69,10 +75,20 @@ function TurnCard({ turn, onStop }: { turn: TurnView; onStop?: (turn: string) =>
 }
 
 /** Messages and the agents' progress cards, in session order. */
-export function ChatView({ state, me, onStop }: { state: SessionState; me: string; onStop?: (turn: string) => void }) {
+export function ChatView({
+  messages,
+  turns,
+  me,
+  onStop,
+}: {
+  messages: readonly Message[];
+  turns: readonly TurnView[];
+  me: string;
+  onStop?: (turn: string) => void;
+}) {
   const items: { seq: number; node: React.ReactNode }[] = [
-    ...state.messages.map((m) => ({ seq: m.seq, node: <MessageBubble key={`m-${m.id}`} message={m} me={me} /> })),
-    ...state.turns
+    ...messages.map((m) => ({ seq: m.seq, node: <MessageBubble key={`m-${m.id}`} message={m} me={me} /> })),
+    ...turns
       .filter((t) => t.steps.length > 0)
       .map((t) => ({ seq: t.seq, node: <TurnCard key={`t-${t.id}`} turn={t} {...(onStop ? { onStop } : {})} /> })),
   ].sort((a, b) => a.seq - b.seq);

@@ -2,7 +2,6 @@ import { useEffect, useRef, useState } from "react";
 import { ChatView } from "./chat-view.tsx";
 import { ConnectionBadge } from "./connection-badge.tsx";
 import { PresenceBar } from "./presence-bar.tsx";
-import { runningTurns } from "./session-state.ts";
 import { TimelinePanel } from "./timeline-panel.tsx";
 import { tabDevice, useSession } from "./use-session.ts";
 
@@ -26,43 +25,52 @@ const SUGGESTIONS = [
 
 /** The customer's chat: one session shared by every tab and device of the user. */
 export function CustomerApp({ session, user }: { session: string; user: string }) {
-  const { state, status, position, members, publish, error } = useSession({ session, user, role: "user" });
+  const {
+    view,
+    status,
+    position,
+    members,
+    send: sendText,
+    cancel,
+    handoff,
+    answerTool,
+    error,
+  } = useSession({
+    session,
+    user,
+    role: "user",
+  });
   const [text, setText] = useState("");
   const [showTimeline, setShowTimeline] = useState(false);
   const answered = useRef(new Set<string>());
   const device = tabDevice();
-  const running = runningTurns(state);
-  const operator = state.owner;
+  const running = view.active;
+  const operator = view.owner;
 
   // Answer client tool calls addressed to this user's devices (the first answer from any tab wins).
   useEffect(() => {
-    for (const call of state.toolCalls) {
-      if (call.name !== "geolocation" || answered.current.has(call.call)) continue;
+    for (const call of view.calls) {
+      if (call.kind !== "tool" || call.name !== "geolocation" || answered.current.has(call.call)) continue;
       answered.current.add(call.call);
-      currentPosition()
-        .then((result) => publish({ type: "tool.result", ref: call.call, data: { result } }))
-        .catch((e: unknown) =>
-          publish({ type: "tool.result", ref: call.call, data: { error: e instanceof Error ? e.message : String(e) } }),
-        )
-        .catch(() => {});
+      currentPosition().then(
+        (result) => answerTool(call.call, { result }),
+        (e: unknown) => answerTool(call.call, { error: e instanceof Error ? e.message : String(e) }),
+      );
     }
-  }, [state.toolCalls, publish]);
+  }, [view.calls, answerTool]);
 
   const send = (value: string) => {
     const trimmed = value.trim();
     if (!trimmed) return;
     setText("");
-    void publish({ type: "input", data: { text: trimmed } }).catch(() => {});
+    sendText(trimmed);
   };
+  /** Stop: cancels the given turn, or every turn still running (sub-agent turns end with their parent). */
   const stop = (turn?: string) => {
-    for (const t of turn ? running.filter((r) => r.id === turn) : running) {
-      void publish({ type: "cancel", turn: t.id, data: { reason: "stopped by the customer" } }).catch(() => {});
-    }
+    for (const t of turn ? running.filter((r) => r.id === turn) : running) cancel(t.id, "stopped by the customer");
   };
   const askHuman = () => {
-    void publish({ type: "handoff", data: { action: "request", reason: "the customer asked for a human" } }).catch(
-      () => {},
-    );
+    handoff("request", "the customer asked for a human");
     send("I would like to talk to a human, please.");
   };
 
@@ -95,8 +103,8 @@ export function CustomerApp({ session, user }: { session: string; user: string }
         </div>
       )}
       <main>
-        <ChatView state={state} me={user} onStop={stop} />
-        {showTimeline && <TimelinePanel entries={state.timeline} />}
+        <ChatView messages={view.messages} turns={view.fold.turns} me={user} onStop={stop} />
+        {showTimeline && <TimelinePanel entries={view.fold.timeline} />}
       </main>
       <div className="suggestions">
         {SUGGESTIONS.map((s) => (

@@ -9,7 +9,7 @@ import { tabDevice, useSession } from "./use-session.ts";
 function SessionList({ onOpen, open }: { onOpen: (session: string) => void; open: string | undefined }) {
   const desk = useSession({ session: DIRECTORY_SESSION, user: "operator-console", role: "operator" });
   const [presence, setPresence] = useState<Record<string, PresenceMember[]>>({});
-  const rows = desk.state.conversations;
+  const rows = desk.view.fold.conversations;
   const key = rows.map((r) => `${r.session}:${r.seq}`).join(",");
   // biome-ignore lint/correctness/useExhaustiveDependencies: refetch presence when the list changes
   useEffect(() => {
@@ -51,29 +51,40 @@ function SessionList({ onOpen, open }: { onOpen: (session: string) => void; open
 }
 
 function OpenSession({ session, operator }: { session: string; operator: string }) {
-  const { state, status, position, members, publish, error } = useSession({
+  const { view, status, position, members, send, handoff, error } = useSession({
     session,
     user: operator,
     role: "operator",
   });
   const [text, setText] = useState("");
-  const mine = state.owner?.id === operator;
-  const handoff = (action: "take" | "release") =>
-    void publish({ type: "handoff", data: { action, reason: `operator ${operator}` } }).catch(() => {});
+  const owner = view.owner;
+  const mine = owner?.id === operator;
   return (
     <section className="open-session" data-testid="open-session" data-session={session}>
       <header>
         <div className="title">Session {session}</div>
         <ConnectionBadge status={status} position={position} />
         <span className="owner-state" data-testid="owner-state">
-          {state.owner ? `owned by ${state.owner.id}` : "agents are answering"}
+          {owner
+            ? `owned by ${owner.id}`
+            : view.handoffRequested
+              ? "the customer asks for a human"
+              : "agents are answering"}
         </span>
         {mine ? (
-          <button type="button" data-testid="hand-back" onClick={() => handoff("release")}>
+          <button
+            type="button"
+            data-testid="hand-back"
+            onClick={() => handoff("release", `operator ${operator} handed back`)}
+          >
             Hand back to agents
           </button>
         ) : (
-          <button type="button" data-testid="take-over" onClick={() => handoff("take")}>
+          <button
+            type="button"
+            data-testid="take-over"
+            onClick={() => handoff("take", `operator ${operator} took over`)}
+          >
             Take over
           </button>
         )}
@@ -84,7 +95,7 @@ function OpenSession({ session, operator }: { session: string; operator: string 
           {error}
         </div>
       )}
-      <ChatView state={state} me={operator} />
+      <ChatView messages={view.messages} turns={view.fold.turns} me={operator} />
       <form
         className="composer"
         onSubmit={(e) => {
@@ -92,7 +103,7 @@ function OpenSession({ session, operator }: { session: string; operator: string 
           const t = text.trim();
           if (!t) return;
           setText("");
-          void publish({ type: "input", data: { text: t } }).catch(() => {});
+          send(t);
         }}
       >
         <input

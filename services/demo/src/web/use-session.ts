@@ -1,23 +1,58 @@
-import { type ConnectionStatus, createClient, type SessionHandle, type ThreadlineClient } from "@threadline/client";
-import type { ClientEvent, PresenceMember, SessionRecord } from "@threadline/protocol";
+import {
+  type CallView,
+  type ConnectionStatus,
+  createClient,
+  type TurnView as SdkTurnView,
+  type SessionHandle,
+  type SessionOwner,
+  type ThreadlineClient,
+} from "@threadline/client";
+import type { HandoffAction, Message, PresenceMember, SessionRecord } from "@threadline/protocol";
 import { useEffect, useRef, useState } from "react";
 import { NetworkAwareWebSocket } from "./network-aware-websocket.ts";
 import { applyRecord, EMPTY_SESSION, type SessionState } from "./session-state.ts";
 
-/** What the page shows about its connection: the SDK status folded into three words. */
+/** What the page shows about its connection: the SDK status folded into four words. */
 export type ConnectionLabel = "connecting" | "connected" | "reconnecting" | "offline";
 
+/** Everything the views render about one session. */
+export interface SessionView {
+  /** Progress per turn, timeline, support desk rows (folded by the demo). */
+  fold: SessionState;
+  /** Chat messages materialized by the client SDK (`session.messages`). */
+  messages: readonly Message[];
+  /** Turns not ended yet (`session.control.active`): what Stop cancels. */
+  active: readonly SdkTurnView[];
+  /** Open client tool calls / approval requests (`session.control.calls`). */
+  calls: readonly CallView[];
+  owner: SessionOwner;
+  handoffRequested: boolean;
+}
+
 export interface SessionConnection {
-  state: SessionState;
+  view: SessionView;
   status: ConnectionLabel;
   /** Where the next re-attach resumes (the last applied seq). */
   position: number | undefined;
   members: PresenceMember[];
-  /** Publishes a client event (input, cancel, handoff, tool.result…); rejects with the gateway's error. */
-  publish(event: ClientEvent): Promise<void>;
+  /** Publishes user/operator input. */
+  send(text: string): void;
+  /** Control events through the SDK's typed helpers (errors end up in `error`). */
+  cancel(turn: string, reason?: string): void;
+  handoff(action: HandoffAction, reason?: string): void;
+  answerTool(call: string, answer: { result: unknown } | { error: string }): void;
   /** The last publish/attach error, for a banner. */
   error: string | undefined;
 }
+
+const EMPTY_VIEW: SessionView = {
+  fold: EMPTY_SESSION,
+  messages: [],
+  active: [],
+  calls: [],
+  owner: null,
+  handoffRequested: false,
+};
 
 interface Config {
   gatewayUrl: string;
@@ -68,13 +103,14 @@ const RENDER_BATCH_MS = 16;
 
 /**
  * Attaches one session from its start on one client (one WebSocket per
- * page) and keeps the folded state, connection status and presence in React
- * state. The SDK resumes from the exact position after every reconnect, so
- * nothing is applied twice or skipped.
+ * page) and keeps what the views need in React state. The SDK resumes from
+ * the exact position after every reconnect, so nothing is applied twice or
+ * skipped; a refresh replays the history compactly (completed messages as
+ * snapshots).
  */
 export function useSession(options: { session: string; user: string; role: "user" | "operator" }): SessionConnection {
   const { session, user, role } = options;
-  const [state, setState] = useState<SessionState>(EMPTY_SESSION);
+  const [view, setView] = useState<SessionView>(EMPTY_VIEW);
   const [status, setStatus] = useState<ConnectionLabel>("connecting");
   const [members, setMembers] = useState<PresenceMember[]>([]);
   const [error, setError] = useState<string>();
@@ -85,12 +121,19 @@ export function useSession(options: { session: string; user: string; role: "user
     let pending: SessionRecord[] = [];
     let timer: ReturnType<typeof setTimeout> | undefined;
     let closed = false;
-    setState(EMPTY_SESSION);
-    const flush = () => {
+    setView(EMPTY_VIEW);
+    const flush = (handle: SessionHandle) => {
       timer = undefined;
       const batch = pending;
       pending = [];
-      setState((s) => batch.reduce(applyRecord, s));
+      setView((v) => ({
+        fold: batch.reduce(applyRecord, v.fold),
+        messages: handle.messages.messages,
+        active: handle.control.active,
+        calls: handle.control.calls,
+        owner: handle.control.owner,
+        handoffRequested: handle.control.handoffRequested,
+      }));
     };
     handleRef.current = (async () => {
       const { gatewayUrl } = await loadConfig();
@@ -105,7 +148,7 @@ export function useSession(options: { session: string; user: string; role: "user
       const handle = await client.attach(session, { from: "start" });
       handle.onEvent((record) => {
         pending.push(record);
-        timer ??= setTimeout(flush, RENDER_BATCH_MS);
+        timer ??= setTimeout(() => flush(handle), RENDER_BATCH_MS);
       });
       handle.onError((e) => setError(e.message));
       handle.presence.onChange(({ members }) => setMembers(members));
@@ -119,15 +162,21 @@ export function useSession(options: { session: string; user: string; role: "user
     };
   }, [session, user, role]);
 
-  const publish = async (event: ClientEvent) => {
-    try {
+  const run = (action: (handle: SessionHandle) => Promise<unknown>) => {
+    void (async () => {
       const handle = await handleRef.current;
-      if (!handle) throw new Error("not attached");
-      await handle.publish(event);
-    } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
-      throw e;
-    }
+      if (handle) await action(handle);
+    })().catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
   };
-  return { state, status, position: state.lastSeq || undefined, members, publish, error };
+  return {
+    view,
+    status,
+    position: view.fold.lastSeq || undefined,
+    members,
+    send: (text) => run((h) => h.publish({ type: "input", data: { text } })),
+    cancel: (turn, reason) => run((h) => h.cancel(turn, reason)),
+    handoff: (action, reason) => run((h) => h.handoff(action, reason)),
+    answerTool: (call, answer) => run((h) => h.answerTool(call, answer)),
+    error,
+  };
 }
