@@ -300,3 +300,57 @@ test("stop from another chat instance cancels the model call; the message ends c
   expect(textOf(laptop.chat.messages[1])).toBe("Once upon a ");
   expect(phone.chat.status).toBe("ready");
 });
+
+test("a reply that delegates to a sub-agent pool streams as one chat message: the sub-turn's text between the parent's", async () => {
+  const stack = await startStack();
+  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const textModel = (words: string[]) =>
+    new MockLanguageModelV4({
+      doStream: async () => ({
+        stream: convertArrayToReadableStream<ModelStreamPart>([
+          { type: "stream-start", warnings: [] },
+          { type: "text-start", id: "t" },
+          ...words.map(delta),
+          { type: "text-end", id: "t" },
+          { type: "finish", finishReason: { unified: "stop", raw: undefined }, usage },
+        ]),
+      }),
+    });
+  const say = (words: string[]) => (abortSignal: AbortSignal) =>
+    streamText({ model: textModel(words), prompt: "-", abortSignal });
+  const planner = await serveAgent({
+    agent: stack.agent,
+    name: "planner",
+    entry: true,
+    handler: async (ctx) => {
+      await streamTextToSession(ctx, say(["Asking ", "the ", "flights ", "agent. "]));
+      const flights = await ctx.delegate("flights", { text: "Oslo to Rome" });
+      await flights.done({ signal: ctx.signal });
+      await streamTextToSession(ctx, say(["Booked ", "the ", "first."]));
+    },
+  });
+  onTestFinished(() => planner.stop());
+  const flightsPool = await serveAgent({
+    agent: stack.agent,
+    name: "flights",
+    handler: (ctx) => streamTextToSession(ctx, say(["Found ", "3 ", "flights. "])).then(() => {}),
+  });
+  onTestFinished(() => flightsPool.stop());
+
+  const { chat, log } = await openChat(stack, "ai-sdk-4", "laptop");
+  await chat.sendMessage({ text: "Plan a trip" });
+
+  expect(chat.status).toBe("ready");
+  expect(chat.messages.map((m) => m.role)).toEqual(["user", "assistant"]);
+  const reply = chat.messages[1]!;
+  expect(reply.parts.filter((p) => p.type === "text").map((p) => p.text)).toEqual([
+    "Asking the flights agent. ",
+    "Found 3 flights. ",
+    "Booked the first.",
+  ]);
+  // Three messages in the session, one of them written in the delegated sub-turn.
+  const starts = log.filter((r) => r.event.type === "message.start");
+  expect(starts).toHaveLength(3);
+  expect(new Set(starts.map((r) => r.event.turn)).size).toBe(2);
+  expect(reply.id).toBe(starts[0]!.event.ref);
+});
