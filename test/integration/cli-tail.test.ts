@@ -83,6 +83,20 @@ describe("threadline tail", () => {
     expect(types).toEqual(["message.end", "progress"]);
   });
 
+  it("--type keeps only the given types and their dotted subtypes", async () => {
+    const { code, stdout } = await runCliProcess(
+      ["tail", "tail-s1", "--from", "0", "--once", "--json", "--type", "message", "-t", "progress"],
+      { NATS_URL: nats.url },
+    );
+    expect(code).toBe(0);
+    const types = stdout.map((line) => JSON.parse(line).event.type);
+    expect(types).toEqual(["message.start", "message.append", "message.end", "progress"]);
+    const none = await runCliProcess(["tail", "tail-s1", "--from", "0", "--once", "--json", "--type", "messages"], {
+      NATS_URL: nats.url,
+    });
+    expect(none.stdout).toEqual([]);
+  });
+
   it("refuses a position beyond the stream and a malformed session id", async () => {
     const beyond = await runCliProcess(["tail", "tail-s1", "--from", "999999", "--once"], { NATS_URL: nats.url });
     expect(beyond.code).toBe(1);

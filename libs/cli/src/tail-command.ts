@@ -6,7 +6,7 @@ import { sessionArgument } from "./session-argument.ts";
 import { readStored, type TimelineRecord } from "./stream-reader.ts";
 import { formatRecord, recordJson } from "./timeline-format.ts";
 
-export const TAIL_HELP = `Usage: threadline tail <session> [--from <seq>|start|now] [-n <count>] [--once]
+export const TAIL_HELP = `Usage: threadline tail <session> [--from <seq>|start|now] [-n <count>] [--once] [-t <type>]
 
 Prints the session's timeline (seq, time, author, type, short data) and follows
 new events as they are stored, until interrupted (Ctrl-C). Reads the stream
@@ -15,6 +15,8 @@ with an ordered consumer: nothing is skipped or repeated, across NATS reconnects
   --from <seq>       events after <seq> (0 = the whole history); "start" = 0, "now" = only new events
   -n, --lines <n>    without --from: begin with the last <n> stored events (default 10)
       --once         exit once the stored events are printed (do not follow)
+  -t, --type <type>  only this type and its dotted subtypes (--type message: message.*);
+                     repeat for several; -n then counts matching events
 
 ${CONNECTION_HELP}`;
 
@@ -26,6 +28,7 @@ export async function tailCommand(argv: readonly string[], io: CliIO): Promise<n
     from: { type: "string" },
     lines: { type: "string", short: "n" },
     once: { type: "boolean" },
+    type: { type: "string", short: "t", multiple: true },
   });
   if (values.help) {
     io.out(TAIL_HELP);
@@ -41,6 +44,12 @@ export async function tailCommand(argv: readonly string[], io: CliIO): Promise<n
   const lines = integerFlag(values, "lines", DEFAULT_LINES);
   const follow = values.once !== true;
   const json = values.json === true;
+  const types = (values.type as string[] | undefined) ?? [];
+  // `--type message` matches `message` and `message.*`; invalid payloads only show without a filter.
+  const shown = (record: TimelineRecord) =>
+    types.length === 0 ||
+    (record.event !== undefined &&
+      types.some((t) => record.event?.type === t || record.event?.type.startsWith(`${t}.`)));
 
   await using ctx = await openNatsContext(settings, follow);
   const lastSeq = (await ctx.jsm.streams.info(ctx.info.stream)).state.last_seq;
@@ -79,6 +88,7 @@ export async function tailCommand(argv: readonly string[], io: CliIO): Promise<n
     signal: io.signal,
   })) {
     lastPrinted = record.seq;
+    if (!shown(record)) continue;
     if (window) {
       window.push(record);
       if (window.length > 2 * lines + 64) window = window.slice(window.length - lines);
