@@ -33,7 +33,8 @@ export interface DemoStack {
 function spawnAgent(pool: string, natsUrl: string, lines: string[]): Promise<ChildProcess> {
   const proc = spawn(process.execPath, ["--import", "tsx", "services/demo/src/agents/main.ts", pool], {
     cwd: ROOT,
-    env: { ...process.env, NATS_URL: natsUrl, DEMO_WORK_SCALE: process.env.DEMO_WORK_SCALE ?? "1" },
+    // Always the simulated model: the tests compare exact text.
+    env: { ...process.env, NATS_URL: natsUrl, AI_GATEWAY_API_KEY: "" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   return new Promise((ok, fail) => {

@@ -1,6 +1,5 @@
 import { findProduct } from "./catalog.ts";
 import type { TurnContext } from "./pool.ts";
-import { streamTokens } from "./simulated-model.ts";
 import { runSteps } from "./steps.ts";
 
 /** The order agent: check stock → reserve → pay → confirmation → email. */
@@ -15,11 +14,8 @@ export async function orders(ctx: TurnContext): Promise<void> {
     { id: "email", label: "Sending email", ms: 500, run: () => "confirmation sent" },
   ]);
   if (!done) return;
-  await ctx.say(
-    streamTokens(
-      `Your order ${order} for the ${product.name} is confirmed: $${product.price} was charged and a confirmation ` +
-        "email is on its way. It ships today.",
-      { signal: ctx.signal },
-    ),
+  await ctx.reply(
+    `Your order ${order} for the ${product.name} is confirmed: $${product.price} was charged and a confirmation ` +
+      "email is on its way. It ships today.",
   );
 }

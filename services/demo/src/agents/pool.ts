@@ -5,9 +5,9 @@ import {
   connectAgent,
   type TurnContext as SdkTurnContext,
   serveAgent,
-  startMessage,
 } from "@threadline/agent";
 import type { ProgressStatus } from "@threadline/protocol";
+import { streamReply } from "./model.ts";
 
 /**
  * A demo agent pool: one process serving pool `name` with the agent SDK's
@@ -25,8 +25,12 @@ export interface TurnContext {
   /** Fired by a `cancel` of this turn or an ancestor, from any device. */
   readonly signal: AbortSignal;
   progress(step: string, status: ProgressStatus, options?: { label?: string; detail?: string }): Promise<void>;
-  /** Streams one assistant message from `tokens`; it ends `cancelled` when the turn is cancelled mid-stream. */
-  say(tokens: AsyncIterable<string> | string): Promise<void>;
+  /**
+   * Replies with one assistant message stating `facts`: streamed token by
+   * token by the simulated model, or phrased by a real model when one is
+   * configured (./model.ts). It ends `cancelled` when the turn is cancelled mid-stream.
+   */
+  reply(facts: string): Promise<void>;
   /** A client tool call answered by any of the user's devices; throws the client's error. */
   callClientTool(name: string, args: unknown, options?: { timeoutMs?: number }): Promise<unknown>;
   /** Starts a sub-agent turn in pool `agent`; returns its turn id. */
@@ -86,6 +90,21 @@ export async function servePool(options: PoolOptions): Promise<Pool> {
     return held;
   };
 
+  /** Streams `tokens` as one message through the SDK's batching writer (≤ 15 ms windows), lease-guarded by the turn. */
+  const say = async (ctx: SdkTurnContext, tokens: AsyncIterable<string>) => {
+    const writer = ctx.startMessage({ author });
+    try {
+      for await (const delta of tokens) {
+        if (ctx.signal.aborted) break;
+        await writer.append(delta);
+      }
+      await writer.end(ctx.signal.aborted ? "cancelled" : "complete");
+    } catch (error) {
+      await writer.end(ctx.signal.aborted ? "cancelled" : "error", String(error)).catch(() => {});
+      if (!ctx.signal.aborted) throw error;
+    }
+  };
+
   const wrap = (ctx: SdkTurnContext): TurnContext => ({
     session: ctx.session,
     turn: ctx.turn,
@@ -94,25 +113,7 @@ export async function servePool(options: PoolOptions): Promise<Pool> {
     progress: async (step, status, o = {}) => {
       await ctx.progress(step, status, o.detail, o.label === undefined ? {} : { label: o.label });
     },
-    say: async (tokens) => {
-      // Batched by the SDK's writer (≤ 15 ms windows); publishes go through the turn (lease-guarded).
-      const publisher = {
-        id: agent.id,
-        kind: agent.kind,
-        publish: (_: string, e: Parameters<Agent["publish"]>[1]) => ctx.publish(e),
-      };
-      const writer = startMessage(publisher, ctx.session, { turn: ctx.turn, author, signal: ctx.signal });
-      try {
-        for await (const delta of typeof tokens === "string" ? [tokens] : tokens) {
-          if (ctx.signal.aborted) break;
-          await writer.append(delta);
-        }
-        await writer.end(ctx.signal.aborted ? "cancelled" : "complete");
-      } catch (error) {
-        await writer.end(ctx.signal.aborted ? "cancelled" : "error", String(error)).catch(() => {});
-        if (!ctx.signal.aborted) throw error;
-      }
-    },
+    reply: (facts) => streamReply(ctx, author, facts, (tokens) => say(ctx, tokens)),
     callClientTool: async (name, args, o = {}) => {
       const answer = await ctx.callClientTool(name, args, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
       if (answer.error !== undefined) throw new Error(answer.error);

@@ -1,6 +1,5 @@
 import { findProduct, PRODUCTS, type Product } from "./catalog.ts";
 import type { TurnContext } from "./pool.ts";
-import { streamTokens } from "./simulated-model.ts";
 import { runSteps } from "./steps.ts";
 
 /** The research agent's answer for a product (deterministic: tests compare streamed text with it). */
@@ -40,5 +39,5 @@ export async function research(ctx: TurnContext): Promise<void> {
       run: () => `${product.reviews} reviews, ${product.rating}/5`,
     },
   ]);
-  if (done) await ctx.say(streamTokens(researchReply(product), { signal: ctx.signal }));
+  if (done) await ctx.reply(researchReply(product));
 }

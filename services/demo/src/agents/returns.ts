@@ -1,6 +1,5 @@
 import { findOrder, PRODUCTS, RETURN_WINDOW_DAYS } from "./catalog.ts";
 import type { TurnContext } from "./pool.ts";
-import { streamTokens } from "./simulated-model.ts";
 import { runSteps } from "./steps.ts";
 
 /** The returns agent: look up order → eligibility → policy → create return → label → confirmation. */
@@ -28,5 +27,5 @@ export async function returns(ctx: TurnContext): Promise<void> {
       "the refund follows once the parcel reaches us."
     : `Order ${order.id} was delivered ${order.deliveredDaysAgo} days ago, outside our ${RETURN_WINDOW_DAYS}-day ` +
       "window, so I cannot start a return, but a colleague can look at a warranty claim.";
-  await ctx.say(streamTokens(text, { signal: ctx.signal }));
+  await ctx.reply(text);
 }

@@ -1,6 +1,5 @@
 import { nearbyStores } from "./catalog.ts";
 import type { TurnContext } from "./pool.ts";
-import { streamTokens } from "./simulated-model.ts";
 
 /**
  * The stores agent: asks the customer's browser for its location (a client
@@ -15,19 +14,16 @@ export async function stores(ctx: TurnContext): Promise<void> {
   } catch (error) {
     if (ctx.signal.aborted) return;
     await ctx.progress("locate", "failed", { detail: error instanceof Error ? error.message : String(error) });
-    await ctx.say(streamTokens("I could not get your location; tell me your city and I will look it up."));
+    await ctx.reply("I could not get your location; tell me your city and I will look it up.");
     return;
   }
   await ctx.progress("locate", "done", { detail: `${position.lat.toFixed(3)}, ${position.lon.toFixed(3)}` });
   await ctx.progress("stores", "running", { label: "Finding nearby stores" });
   const found = nearbyStores(position);
   await ctx.progress("stores", "done", { detail: found.map((s) => s.name).join(", ") });
-  await ctx.say(
-    streamTokens(
-      `The closest store is ${found[0]!.name}, ${found[0]!.km} km away` +
-        (found[1] ? `, then ${found[1].name} at ${found[1].km} km.` : ".") +
-        " Both offer same-day pickup.",
-      { signal: ctx.signal },
-    ),
+  await ctx.reply(
+    `The closest store is ${found[0]!.name}, ${found[0]!.km} km away` +
+      (found[1] ? `, then ${found[1].name} at ${found[1].km} km.` : ".") +
+      " Both offer same-day pickup.",
   );
 }

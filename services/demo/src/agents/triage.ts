@@ -1,5 +1,4 @@
 import type { TurnContext } from "./pool.ts";
-import { streamTokens } from "./simulated-model.ts";
 
 /** Specialist pools the triage agent routes to, and the words that select each. */
 export const ROUTES = [
@@ -19,20 +18,17 @@ const HUMAN = /\b(human|person|operator|someone real)\b/i;
 export async function triage(ctx: TurnContext): Promise<void> {
   const text = ctx.text;
   if (HUMAN.test(text)) {
-    await ctx.say(streamTokens("Of course. I have asked a colleague from our support team to join this chat.", ctx));
+    await ctx.reply("Of course. I have asked a colleague from our support team to join this chat.");
     return;
   }
   const routes = ROUTES.filter((r) => r.words.test(text));
   if (routes.length === 0) {
-    await ctx.say(
-      streamTokens(
-        "Hi! I can order a product for you, start a return, research and compare products, or find a store near " +
-          "you. What would you like to do?",
-        ctx,
-      ),
+    await ctx.reply(
+      "Hi! I can order a product for you, start a return, research and compare products, or find a store near " +
+        "you. What would you like to do?",
     );
     return;
   }
-  await ctx.say(streamTokens(`On it: I am handing this to ${routes.map((r) => r.title).join(" and ")}.`, ctx));
+  await ctx.reply(`On it: I am handing this to ${routes.map((r) => r.title).join(" and ")}.`);
   for (const route of routes) await ctx.delegate(route.agent, { text });
 }
