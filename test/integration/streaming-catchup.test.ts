@@ -1,11 +1,18 @@
 import { startMessage } from "@threadline/agent";
 import { createClient, type SessionHandle } from "@threadline/client";
-import { type AttachHistory, applyMessageEvent, emptyMessageState, type MessageState } from "@threadline/protocol";
+import {
+  type AttachHistory,
+  applyMessageEvent,
+  emptyMessageState,
+  type MessageState,
+  type SessionEvent,
+} from "@threadline/protocol";
 import { waitFor } from "@threadline/test-kit";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { controlledWebSocket } from "./support/controlled-websocket.ts";
+import { RawSocket } from "./support/raw-socket.ts";
 import { type Stack, startStack } from "./support/stack.ts";
 
 // Property (issue 5): random delta sequences × random disconnect points × compact/full catch-up →
@@ -147,6 +154,33 @@ describe("streaming catch-up", () => {
       { numRuns: 12 },
     );
   }, 120_000);
+
+  it("attach.history is validated; a JSON client gets the snapshot too", async () => {
+    const session = `stream-json-${process.pid}`;
+    const writer = startMessage(stack.agent, session, { flushMs: 0 });
+    for (let i = 0; i < 20; i++) await writer.append(`t${i} `);
+    await writer.end();
+    const raw = await RawSocket.connect(stack.gateway.url, await stack.token({ sub: "json" }), { encoding: "json" });
+    try {
+      expect(await raw.request({ op: "attach", session, from: "start", history: "partial" })).toMatchObject({
+        op: "error",
+        code: "INVALID_FRAME",
+      });
+      expect(await raw.request({ op: "attach", session, from: "start", history: "compact" })).toMatchObject({
+        op: "attached",
+      });
+      const frame = (await raw.next((f) => f.op === "event")) as unknown as { seq: number; event: SessionEvent };
+      const text = Array.from({ length: 20 }, (_, i) => `t${i} `).join("");
+      expect(frame.event).toMatchObject({
+        type: "message.snapshot",
+        ref: writer.id,
+        data: { id: writer.id, status: "complete", parts: [{ type: "text", text, state: "done" }] },
+      });
+      expect(await raw.next((f) => f.op === "synced")).toMatchObject({ seq: frame.seq });
+    } finally {
+      await raw.close();
+    }
+  });
 
   it("compact catch-up sends a completed reply as one snapshot; bad input is counted, the view intact", async () => {
     const session = `stream-compact-${process.pid}`;
