@@ -22,6 +22,12 @@ describe("formatRecord", () => {
     );
   });
 
+  it("tags the trace id of a valid traceparent, and ignores an invalid one", () => {
+    const traced = record({ type: "note", trace: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" });
+    expect(formatRecord(traced)).toContain("trace=4bf92f3577b34da6a3ce929d0e0e4736");
+    expect(formatRecord(record({ type: "note", trace: "junk" }))).not.toContain("trace=");
+  });
+
   it("shows the device of users and flags invalid payloads", () => {
     const user = record({ type: "input", from: { kind: "user", id: "alice", device: "tab-1" }, data: { text: "hi" } });
     expect(formatRecord(user)).toContain("user:alice/tab-1");

@@ -1,4 +1,4 @@
-import type { SessionEvent } from "@threadline/protocol";
+import { type SessionEvent, traceIdOf } from "@threadline/protocol";
 import type { TimelineRecord } from "./stream-reader.ts";
 
 /** Characters of the summary column before it is cut with `…`. */
@@ -6,7 +6,7 @@ export const SUMMARY_WIDTH = 96;
 
 /**
  * One human-readable timeline line:
- * `seq  time(UTC, publisher clock)  author  type  [turn=… ref=…] summary`.
+ * `seq  time(UTC, publisher clock)  author  type  [turn=… ref=… trace=<trace id>] summary`.
  * @example
  *   formatRecord(record) // "    42  09:15:02.114  agent:triage          message.append    turn=t1 ref=m1 \"Hello\""
  */
@@ -17,7 +17,12 @@ export function formatRecord(record: TimelineRecord): string {
   }
   const e = record.event;
   const author = `${e.from.kind}:${e.from.id}${e.from.device ? `/${e.from.device}` : ""}`;
-  const tags = [e.turn === undefined ? "" : `turn=${e.turn}`, e.ref === undefined ? "" : `ref=${e.ref}`]
+  const traceId = traceIdOf(e.trace);
+  const tags = [
+    e.turn === undefined ? "" : `turn=${e.turn}`,
+    e.ref === undefined ? "" : `ref=${e.ref}`,
+    traceId === undefined ? "" : `trace=${traceId}`,
+  ]
     .filter((t) => t)
     .join(" ");
   const summary = cut(summarize(e), SUMMARY_WIDTH);
