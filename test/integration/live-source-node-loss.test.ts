@@ -5,15 +5,16 @@ import { Subjects } from "@threadline/protocol";
 import { type NatsServer, startCluster, waitFor } from "@threadline/test-kit";
 import { expect, onTestFailed, onTestFinished, test } from "vitest";
 import { createHistoryReader } from "../../services/gateway/src/history-reader.ts";
-import { FirehoseSource } from "../../services/gateway/src/live-source.ts";
+import { FirehoseSource, LIVE_HEARTBEAT_MS, LIVE_SILENCE_MS } from "../../services/gateway/src/live-source.ts";
 
 // Regression (chaos suite, NATS node kill): the gateway's firehose ordered
 // consumer is an R1 consumer on one node. When that node died while the
 // gateway stayed connected to another one, nats.js only noticed after two
 // missed 15 s heartbeats and then kept asking the dead node for consumer
 // info (30 s backoff) instead of recreating the consumer: live feeds stayed
-// silent until the node came back. The source now watches heartbeats itself
-// (1 s) and recreates its consumer elsewhere from the last delivered seq.
+// silent until the node came back. The source now asks for 1 s idle
+// heartbeats, and after 3 s without a message or heartbeat recreates its
+// consumer elsewhere from the last delivered seq.
 
 test("the live source recreates its consumer when the node hosting it dies", async () => {
   const cluster = await startCluster(3);
@@ -30,11 +31,13 @@ test("the live source recreates its consumer when the node hosting it dies", asy
   let source: FirehoseSource | undefined;
   let host: NatsServer | undefined;
   const received: number[] = [];
+  const resyncs: string[] = [];
+  const metrics = { liveResyncs: { inc: (labels: { reason: string }) => resyncs.push(labels.reason) } };
   for (const server of cluster.servers) {
     const conn = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const js = jetstream(conn);
     const history = createHistoryReader(js, await jetstreamManager(conn), { stream: info.stream, subjects });
-    const candidate = new FirehoseSource(js, info.stream, subjects.all(), history);
+    const candidate = new FirehoseSource(js, info.stream, subjects.all(), history, metrics as never);
     await candidate.open("s1", (m) => received.push(m.seq));
     const [consumer] = await (await jetstreamManager(conn)).consumers.list(info.stream).next();
     const leader = consumer?.cluster?.leader;
@@ -65,6 +68,9 @@ test("the live source recreates its consumer when the node hosting it dies", asy
   };
   const seqs = [await publish(0)];
   await waitFor(() => received.length === 1);
+  // An idle consumer gets the server's idle heartbeats: no resync while nothing happens.
+  await new Promise((r) => setTimeout(r, LIVE_SILENCE_MS + 2 * LIVE_HEARTBEAT_MS));
+  expect(resyncs).toEqual([]);
   await host!.kill("SIGKILL");
   for (let n = 1; n <= 20; n++) seqs.push(await publish(n));
   // Without the fix nothing arrives before the node returns (≥ 30 s of missed heartbeats, then a stuck info loop).
@@ -73,4 +79,5 @@ test("the live source recreates its consumer when the node hosting it dies", asy
     message: () => `received ${received.length} of ${seqs.length}`,
   });
   expect(received).toEqual(seqs);
+  expect(resyncs).toContain("heartbeats-missed");
 }, 60_000);

@@ -24,14 +24,21 @@ export interface LiveSource {
 }
 
 /**
- * Idle heartbeat of the live consumer's pulls, ms. After two missed
- * heartbeats the source recreates its consumer from the last delivered seq
- * (the consumer is R1: its node may have died, or the connection may be a
- * black hole that TCP has not noticed). nats.js's default (15 s, and then a
- * consumer-info retry loop with a 30 s backoff that waits for the consumer's
- * node to come back) left live feeds silent for the whole node outage.
+ * Idle heartbeat of the live consumer's pulls, ms: the server sends one
+ * whenever it has had nothing to deliver for this long.
  */
 export const LIVE_HEARTBEAT_MS = 1_000;
+/**
+ * No message and no heartbeat for this long → the source recreates its
+ * consumer from the last delivered seq, and keeps retrying (every
+ * `LIVE_HEARTBEAT_MS`) until one runs. The consumer is R1: its node may
+ * have died, or the link may be a black hole TCP has not noticed. nats.js
+ * alone (15 s heartbeats, then a consumer-info retry loop with a 30 s
+ * backoff that waits for the consumer's node to come back, and no
+ * monitoring at all after a reconnect whose recovery failed) left live feeds
+ * silent for a whole node outage.
+ */
+export const LIVE_SILENCE_MS = 3 * LIVE_HEARTBEAT_MS;
 /** Expiry of each pull request of the live consumer, ms (renewed continuously; bounds a lost pull). */
 export const LIVE_PULL_EXPIRES_MS = 5_000;
 
@@ -62,6 +69,9 @@ export class FirehoseSource implements LiveSource {
   private messages: ConsumerMessages | undefined;
   private starting: Promise<void> | undefined;
   private resyncing: Promise<void> | undefined;
+  /** When the live consumer last showed life (a message or an idle heartbeat), ms since the epoch. */
+  private lastActivity = 0;
+  private watchdog: ReturnType<typeof setInterval> | undefined;
   private closed = false;
 
   constructor(
@@ -113,6 +123,7 @@ export class FirehoseSource implements LiveSource {
 
   close(): void {
     this.closed = true;
+    clearInterval(this.watchdog);
     void this.messages?.close().catch(() => {});
     this.handlers.clear();
   }
@@ -130,6 +141,7 @@ export class FirehoseSource implements LiveSource {
       idle_heartbeat: LIVE_HEARTBEAT_MS,
       expires: LIVE_PULL_EXPIRES_MS,
       callback: (m) => {
+        this.lastActivity = Date.now();
         if (m.seq <= this.lastSeq) return;
         this.lastSeq = m.seq;
         // Subjects are <prefix>.<session>.<lane>.<kind>.<id>: the session is the second token.
@@ -139,15 +151,25 @@ export class FirehoseSource implements LiveSource {
       },
     });
     const messages = this.messages;
+    this.lastActivity = Date.now();
+    if (!this.watchdog) {
+      this.watchdog = setInterval(() => this.checkLiveness(), LIVE_HEARTBEAT_MS);
+      this.watchdog.unref?.();
+    }
     void (async () => {
       for await (const status of messages.status()) {
-        if (status.type === "ordered_consumer_recreated") {
+        if (status.type === "heartbeat" && this.messages === messages) {
+          this.lastActivity = Date.now();
+        } else if (status.type === "ordered_consumer_recreated") {
           this.metrics?.liveResyncs.inc({ reason: "consumer-recreated" });
-        } else if (status.type === "heartbeats_missed" && this.messages === messages && !this.closed) {
-          // Repeats every heartbeat interval while missing: a failed resync is retried by the next one.
-          this.resync("heartbeats-missed").catch(() => {});
         }
       }
     })().catch(() => {});
+  }
+
+  /** Resyncs a consumer silent for `LIVE_SILENCE_MS`; runs every heartbeat, so a failed resync is retried. */
+  private checkLiveness(): void {
+    if (this.closed || this.resyncing || Date.now() - this.lastActivity <= LIVE_SILENCE_MS) return;
+    this.resync("heartbeats-missed").catch(() => {});
   }
 }
