@@ -4,10 +4,6 @@ import { nanos } from "@nats-io/transport-node";
 import {
   DEFAULT_CONTROL_BUCKET,
   ErrorCode,
-  INPUT_EVENT_TYPE,
-  isFinalTurnStatus,
-  isTurnId,
-  MAX_TURN_DEPTH,
   type MessageEndData,
   MessageEventType,
   newId,
@@ -15,18 +11,18 @@ import {
   type TurnEndData,
   type TurnEndStatus,
   TurnEventType,
-  type TurnRequestData,
   type TurnResumedData,
   type TurnStartData,
 } from "@threadline/protocol";
 import type { Agent } from "./agent.ts";
 import { controlFeedOf } from "./control-feed.ts";
-import { ControlState, type TurnRecord } from "./control-state.ts";
+import { ControlState } from "./control-state.ts";
 import { natsError } from "./errors.ts";
 import { ensureDurable } from "./input-consumer.ts";
 import type { AgentPresence } from "./presence.ts";
 import { decodeRecord, type SubjectRecord } from "./record-decoder.ts";
 import { cancelReason, RunningTurn } from "./running-turn.ts";
+import { claimTurn, type Route, routeInput } from "./turn-claim.ts";
 import { createTurnContext, type ResumedInfo, type TurnContext } from "./turn-context.ts";
 import { TurnLease } from "./turn-lease.ts";
 import { scanForTakeover } from "./turn-takeover.ts";
@@ -171,19 +167,6 @@ function integerIn(name: string, value: number, min: number, max: number): void 
   }
 }
 
-/** How an in-lane event maps to a turn of this pool. */
-interface Route {
-  turn: string;
-  parent: string | undefined;
-  ancestors: string[];
-  fromUser: boolean;
-}
-
-type Claim =
-  | { kind: "start"; revision: number; entry: TurnRecord }
-  | { kind: "takeover"; revision: number; entry: TurnRecord; previousWorker: string }
-  | { kind: "ended" };
-
 class PoolWorker implements AgentServer {
   readonly name: string;
   readonly worker: string;
@@ -322,8 +305,9 @@ class PoolWorker implements AgentServer {
       this.o.onError(new ThreadlineError(ErrorCode.INVALID_FRAME, `input seq ${m.seq} dropped: ${record}`));
       return;
     }
-    const route = this.route(record);
-    if (!route) {
+    const route = routeInput(record, this.name, this.o.entry);
+    if (typeof route === "string") this.o.onError(new ThreadlineError(ErrorCode.INVALID_FRAME, route), record);
+    if (!route || typeof route === "string") {
       quietly(() => m.ack());
       return;
     }
@@ -347,31 +331,6 @@ class PoolWorker implements AgentServer {
     }
   }
 
-  private route(record: SubjectRecord): Route | undefined {
-    const e = record.event;
-    if (e.type === INPUT_EVENT_TYPE) {
-      if (!this.o.entry || (e.from.kind !== "user" && e.from.kind !== "operator")) return undefined;
-      if (!isTurnId(e.id)) {
-        this.o.onError(new ThreadlineError(ErrorCode.INVALID_FRAME, `input id ${e.id} is not a turn id; ignored`));
-        return undefined;
-      }
-      return { turn: e.id, parent: undefined, ancestors: [], fromUser: true };
-    }
-    if (e.type === TurnEventType.REQUEST) {
-      const data = e.data as Partial<TurnRequestData> | undefined;
-      if (data?.agent !== this.name) return undefined;
-      const turn = e.turn ?? e.id;
-      const ancestors = Array.isArray(data.ancestors) ? data.ancestors : [];
-      if (!isTurnId(turn) || ancestors.length > MAX_TURN_DEPTH || !ancestors.every(isTurnId)) {
-        this.o.onError(new ThreadlineError(ErrorCode.INVALID_FRAME, `turn.request ${e.id} is malformed; ignored`));
-        return undefined;
-      }
-      const parent = isTurnId(data.parent) ? data.parent : undefined;
-      return { turn, parent, ancestors, fromUser: false };
-    }
-    return undefined;
-  }
-
   /**
    * Runs one turn. Resolves `ack` when the input is done with, `lost` when
    * another worker owns the turn now (no ack: that worker's delivery is
@@ -385,7 +344,7 @@ class PoolWorker implements AgentServer {
     // Registered before the claim: a cancel stored after the claim reaches it.
     this.register(running);
     try {
-      const claim = await this.claim(record, route);
+      const claim = await claimTurn(control, record, route, { agent: this.name, worker: this.worker });
       if (claim.kind === "ended") return "ack";
       let revision = claim.revision;
       let entry = claim.entry;
@@ -472,43 +431,6 @@ class PoolWorker implements AgentServer {
     } finally {
       running.end();
       this.unregister(running);
-    }
-  }
-
-  /** Claims the turn in the control bucket: start it, take it over, or learn it already ended. */
-  private async claim(record: SubjectRecord, route: Route): Promise<Claim> {
-    const { session } = record;
-    for (;;) {
-      const base: TurnRecord = {
-        status: "running",
-        agent: this.name,
-        worker: this.worker,
-        inputSeq: record.seq,
-        updatedAt: Date.now(),
-      };
-      if (route.parent !== undefined) base.parent = route.parent;
-      if (route.ancestors.length > 0) base.ancestors = route.ancestors;
-      const current = await this.control.getTurn(session, route.turn);
-      if (!current) {
-        const entry = { ...base, attempt: 0 };
-        const revision = await this.control.createTurn(session, route.turn, entry);
-        if (revision !== undefined) return { kind: "start", revision, entry };
-        continue;
-      }
-      const value = current.value;
-      if (isFinalTurnStatus(value.status)) return { kind: "ended" };
-      if (value.status === "pending") {
-        const entry = { ...base, attempt: 0 };
-        const revision = await this.control.casTurn(session, route.turn, entry, current.revision);
-        if (revision !== undefined) return { kind: "start", revision, entry };
-        continue;
-      }
-      // `running` elsewhere, and the server redelivered the input: the owner's lease lapsed.
-      const entry = { ...base, attempt: (value.attempt ?? 0) + 1 };
-      const revision = await this.control.casTurn(session, route.turn, entry, current.revision);
-      if (revision !== undefined) {
-        return { kind: "takeover", revision, entry, previousWorker: value.worker ?? "unknown" };
-      }
     }
   }
 
