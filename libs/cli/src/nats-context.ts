@@ -1,5 +1,12 @@
 import { readFileSync } from "node:fs";
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { lookupThreadline, type ThreadlineStreamInfo } from "@threadline/agent";
@@ -13,7 +20,10 @@ export interface NatsContext extends AsyncDisposable {
   jsm: JetStreamManager;
   info: ThreadlineStreamInfo;
   settings: ConnectionSettings;
-  /** Opens a KV bucket that must already exist; undefined when it does not (nothing is created). */
+  /**
+   * Opens a KV bucket that must already exist; undefined when it does not (nothing is created).
+   * Any other failure (e.g. no permission to read it) throws `UNAVAILABLE`.
+   */
   bucket(name: string): Promise<KV | undefined>;
   close(): Promise<void>;
 }
@@ -76,8 +86,15 @@ export async function openNatsContext(settings: ConnectionSettings, follow = fal
       async bucket(name) {
         try {
           await jsm.streams.info(`KV_${name}`);
-        } catch {
-          return undefined;
+        } catch (error) {
+          if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return undefined;
+          throw new ThreadlineError(
+            ErrorCode.UNAVAILABLE,
+            `cannot read the KV bucket ${name}: ${(error as Error).message}`,
+            {
+              cause: error,
+            },
+          );
         }
         return kvm.open(name);
       },
