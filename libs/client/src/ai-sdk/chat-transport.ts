@@ -1,4 +1,4 @@
-import { isTurnId, type Message, newId } from "@threadline/protocol";
+import { ErrorCode, isTurnId, type Message, newId, ThreadlineError } from "@threadline/protocol";
 import type { ChatTransport, UIMessage, UIMessageChunk } from "ai";
 import type { SessionHandle } from "../session-handle.ts";
 import { TurnTracker } from "./turn-tracker.ts";
@@ -102,8 +102,16 @@ export class ThreadlineChatTransport<UI_MESSAGE extends UIMessage = UIMessage> i
   ): Promise<ReadableStream<UIMessageChunk>> {
     const tracker = await this.tracker;
     const { trigger, messages, abortSignal } = options;
-    const last = messages.findLast((m) => m.role === "user");
-    if (!last) throw new TypeError("ThreadlineChatTransport.sendMessages: no user message to send");
+    const last = messages.at(-1);
+    if (last?.role !== "user") {
+      // The chat continues after a client-side tool output or approval: Threadline has its own events for those.
+      throw new ThreadlineError(
+        ErrorCode.INVALID_FRAME,
+        "ThreadlineChatTransport sends user messages only; answer an agent's client tool calls and approval " +
+          "requests with session.answerTool / session.approve (tool.result / approval events, PROTOCOL.md §17)",
+        { session: tracker.session.id },
+      );
+    }
     // Turn id = input event id (PROTOCOL.md §17). The user message's id keeps the chat and the session aligned.
     const turn = trigger === "submit-message" && isTurnId(last.id) && !tracker.knows(last.id) ? last.id : newId();
     const data = this.options.toInput?.(last, trigger) ?? defaultInput(last);

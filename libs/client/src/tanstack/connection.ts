@@ -107,8 +107,16 @@ class Connection implements ThreadlineConnection {
     runContext?: RunAgentInputContext,
   ): Promise<void> => {
     const tracker = await this.tracker;
-    const last = [...messages].reverse().find((m) => m.role === "user");
-    if (!last) throw new TypeError("threadlineConnection.send: no user message to send");
+    const last = messages.at(-1);
+    if (last?.role !== "user") {
+      // A continuation after a client tool result or approval: Threadline has its own events for those.
+      throw new ThreadlineError(
+        ErrorCode.INVALID_FRAME,
+        "threadlineConnection sends user messages only; answer an agent's client tool calls and approval " +
+          "requests with session.answerTool / session.approve (tool.result / approval events, PROTOCOL.md §17)",
+        { session: tracker.session.id },
+      );
+    }
     const runId = runContext?.runId;
     const turn = isTurnId(runId) && !tracker.knows(runId) ? runId : newId();
     tracker.expect(turn);
@@ -244,14 +252,19 @@ class Connection implements ThreadlineConnection {
   }
 }
 
-/** The `input` data for a TanStack user message: its text parts joined, as `text` and as one text part. */
+/**
+ * The `input` data for a TanStack user message (a UI message with `parts`, or
+ * a model message with `content` as a string or parts): its text parts
+ * joined, as `text` and as one text part.
+ */
 function inputData(message: { parts?: readonly unknown[]; content?: unknown }): Record<string, unknown> {
-  const parts = (message.parts ?? []) as { type?: string; content?: unknown }[];
+  const content = message.content;
+  const parts = (message.parts ?? (Array.isArray(content) ? content : [])) as { type?: string; content?: unknown }[];
   let text = parts
     .filter((p) => p.type === "text" && typeof p.content === "string")
     .map((p) => p.content as string)
     .join("");
-  if (text === "" && typeof message.content === "string") text = message.content;
+  if (text === "" && typeof content === "string") text = content;
   return { text, parts: [{ type: "text", text }] };
 }
 
