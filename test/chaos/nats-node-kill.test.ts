@@ -19,6 +19,12 @@ afterAll(async () => {
 
 /** Publishing must resume within this bound after a node is killed (leader election + one publish timeout). */
 const PUBLISH_RECOVERY_BOUND_MS = 15_000;
+/**
+ * Every viewer must see new events within this bound: a gateway that lost its NATS node or its live
+ * consumer recreates the consumer (3 s of silence, then a try per second, each up to the 5 s JetStream
+ * API timeout while the cluster elects new leaders).
+ */
+const DELIVERY_RECOVERY_BOUND_MS = 30_000;
 
 test("SIGKILL of the stream leader, then restart: 0 acknowledged events lost, 0 duplicates", async () => {
   onTestFailed(() => console.error(stack.logs()));
@@ -59,6 +65,7 @@ test("SIGKILL of the stream leader, then restart: 0 acknowledged events lost, 0 
     expect(summary.mismatchedViewers).toBe(0);
     expect(summary.acked).toBe(summary.published);
     expect(publishMs).toBeLessThan(PUBLISH_RECOVERY_BOUND_MS);
+    expect(deliveryMs).toBeLessThan(DELIVERY_RECOVERY_BOUND_MS);
   } finally {
     await viewers.close();
   }
