@@ -53,19 +53,31 @@ export async function inspectCommand(argv: readonly string[], io: CliIO): Promis
   })) {
     history.add(record);
   }
+  // A bucket this NATS user may not read (or that fails) is reported as unreadable; the rest of the report stands.
+  const unreadable: { bucket: string; reason: string }[] = [];
+  const entriesOf = async (bucket: string) => {
+    try {
+      const kv = await ctx.bucket(bucket);
+      return kv ? await readEntries(kv, `${session}.>`) : undefined;
+    } catch (error) {
+      unreadable.push({ bucket, reason: (error as Error).message });
+      return undefined;
+    }
+  };
   const [presence, cursors, control] = await Promise.all([
-    ctx.bucket(settings.presenceBucket).then((kv) => (kv ? readEntries(kv, `${session}.>`) : [])),
-    ctx.bucket(settings.cursorBucket).then((kv) => (kv ? readEntries(kv, `${session}.>`) : [])),
-    ctx.bucket(settings.controlBucket).then((kv) => (kv ? readEntries(kv, `${session}.>`) : undefined)),
+    entriesOf(settings.presenceBucket),
+    entriesOf(settings.cursorBucket),
+    entriesOf(settings.controlBucket),
   ]);
   const report = buildReport({
     session,
     now: io.now(),
     stream: { name: ctx.info.stream, epoch: ctx.info.epoch, lastSeq: state.last_seq },
     history,
-    presence,
-    cursors,
+    presence: presence ?? [],
+    cursors: cursors ?? [],
     control,
+    unreadable,
     unstartedAfterMs,
     orphanAfterMs,
   });
@@ -81,7 +93,8 @@ export function formatReport(r: SessionReport, now: number): string[] {
   lines.push(
     `session ${r.session}  (stream ${r.stream.name}, epoch ${r.stream.epoch}, stream last seq ${r.stream.lastSeq})`,
     `events: ${r.events.count}${r.events.firstSeq === undefined ? "" : ` (seq ${r.events.firstSeq}..${r.events.lastSeq})`}${last}${r.events.invalid ? `, ${r.events.invalid} invalid` : ""}`,
-    `owner: ${r.owner === "unknown" ? "unknown (no control bucket)" : r.owner === null ? "agents" : `${r.owner.kind}:${r.owner.id} (handed off)`}`,
+    `owner: ${r.owner === "unknown" ? "unknown (no readable control bucket)" : r.owner === null ? "agents" : `${r.owner.kind}:${r.owner.id} (handed off)`}`,
+    ...r.unreadable.map((u) => `not readable: bucket ${u.bucket} (${u.reason})`),
     "",
     `present (${r.present.length}):`,
   );

@@ -19,8 +19,10 @@ export interface ReportInput {
   history: SessionHistory;
   presence: KvRecord[];
   cursors: KvRecord[];
-  /** Entries of the control bucket; undefined when the bucket does not exist. */
+  /** Entries of the control bucket; undefined when the bucket does not exist (or could not be read). */
   control: KvRecord[] | undefined;
+  /** Buckets that could not be read (e.g. no permission), with why. */
+  unreadable?: { bucket: string; reason: string }[];
   /** A request (input / turn.request) older than this without turn.start is reported. Default 30 s. */
   unstartedAfterMs?: number;
   /** A running turn older than this whose agent is not present is reported. Default 10 s. */
@@ -100,6 +102,8 @@ export interface SessionReport {
   calls: { id: string; kind: string; turn: string; status: string; deadline: number }[];
   cursors: CursorReport[];
   anomalies: Anomaly[];
+  /** Buckets that could not be read: their part of the report is missing. */
+  unreadable: { bucket: string; reason: string }[];
 }
 
 const DEFAULT_UNSTARTED_AFTER_MS = 30_000;
@@ -164,6 +168,7 @@ export function buildReport(input: ReportInput): SessionReport {
     calls: control.calls,
     cursors,
     anomalies: found.anomalies,
+    unreadable: input.unreadable ?? [],
   };
 }
 
