@@ -247,4 +247,47 @@ describe("serveAgent", () => {
     expect(log.events.filter((e) => e.turn === stalled).map((e) => e.type)).toEqual(["turn.start"]);
     expect((await kv.get(`${session}.turn.${stalled}`))?.json()).toMatchObject({ status: "running", worker: "other" });
   });
+
+  it("a turn taken over more than maxTakeovers times is ended interrupted instead of run again", async () => {
+    const session = `s${newId().slice(0, 8)}`;
+    const log = follow(session);
+    // As left behind by workers that kept dying in this turn: running, 2 takeovers, an open message.
+    const turn = newId();
+    const kv = await new Kvm(nc).open("threadline-control");
+    await kv.create(
+      `${session}.turn.${turn}`,
+      JSON.stringify({ status: "running", agent: "fragile", worker: "ghost", attempt: 2, updatedAt: Date.now() }),
+    );
+    await userEvent(session, { type: "input", id: turn, data: { text: "poison" } });
+    await agent.publish(session, {
+      type: "message.start",
+      turn,
+      ref: "m-ghost",
+      data: { id: "m-ghost", role: "assistant" },
+    });
+    // A new pool reading all stored input finds it (earlier tests' turns are final: acked unrun).
+    const runs: string[] = [];
+    const server = await serveAgent({
+      agent,
+      name: "fragile",
+      entry: true,
+      presence: false,
+      maxTakeovers: 2,
+      startAt: "all",
+      handler: (ctx) => {
+        runs.push(ctx.turn);
+      },
+    });
+    onTestFinished(() => server.stop());
+
+    await waitFor(() => log.find("turn.end", turn));
+    expect(log.find("turn.end", turn)?.data).toMatchObject({
+      status: "interrupted",
+      reason: expect.stringMatching(/2 times/),
+    });
+    expect(log.find("message.end", turn)).toMatchObject({ ref: "m-ghost", data: { status: "interrupted" } });
+    expect(log.find("turn.resumed", turn)).toBeUndefined();
+    expect(runs).not.toContain(turn);
+    expect((await kv.get(`${session}.turn.${turn}`))?.json()).toMatchObject({ status: "interrupted", attempt: 3 });
+  });
 });

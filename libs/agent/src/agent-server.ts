@@ -55,6 +55,12 @@ export interface ServeAgentOptions {
   controlBucket?: string;
   /** Durable consumer name shared by the pool's workers. Default `pool-<name>`. */
   durable?: string;
+  /**
+   * Takeovers of one turn before the SDK gives up on it: the next worker to
+   * find it ends the turn `interrupted` (its open messages too) instead of
+   * running it again — an input that keeps killing its workers. Default 3.
+   */
+  maxTakeovers?: number;
   /** Where a durable that does not exist yet starts (see `ConsumeInputOptions.startAt`). Default `"new"`. */
   startAt?: "new" | "all";
   /** Inputs delivered and not yet acknowledged across all workers of the pool. Default 1000. */
@@ -149,12 +155,14 @@ function resolveOptions(options: ServeAgentOptions): Resolved {
     durable: options.durable ?? `pool-${options.name}`,
     startAt: options.startAt ?? "new",
     maxAckPending: options.maxAckPending ?? 1000,
+    maxTakeovers: options.maxTakeovers ?? 3,
     handler: options.handler,
     onError: options.onError ?? ((error, record) => console.error("threadline agent pool:", error, record?.event.id)),
   };
   integerIn("concurrency", o.concurrency, 1, 10_000);
   integerIn("leaseMs", o.leaseMs, 300, 60_000);
   integerIn("maxAckPending", o.maxAckPending, o.concurrency, 1_000_000);
+  integerIn("maxTakeovers", o.maxTakeovers, 0, 1000);
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(o.worker)) throw new TypeError("worker must be 1-128 characters of [A-Za-z0-9_-]");
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(o.durable)) throw new TypeError("durable must be 1-64 characters of [A-Za-z0-9_-]");
   if (o.startAt !== "new" && o.startAt !== "all") throw new TypeError('startAt must be "new" or "all"');
@@ -364,10 +372,32 @@ class PoolWorker implements AgentServer {
           reason: "lease-expired",
           attempt: entry.attempt ?? 1,
         };
-        await this.publish(session, route.turn, { type: TurnEventType.RESUMED, ref: record.event.id, data });
+        const giveUp = data.attempt > o.maxTakeovers;
+        if (!giveUp) {
+          await this.publish(session, route.turn, { type: TurnEventType.RESUMED, ref: record.event.id, data });
+        }
         for (const id of scan.openMessages) {
           const end: MessageEndData = { status: "interrupted" };
           await this.publish(session, route.turn, { type: MessageEventType.END, ref: id, data: end });
+        }
+        if (giveUp) {
+          // Every worker that ran this turn died or stalled in it: a poison input. End it for good.
+          if (
+            (await control.casTurn(
+              session,
+              route.turn,
+              { ...entry, status: "interrupted", updatedAt: Date.now() },
+              revision,
+            )) === undefined
+          ) {
+            return "lost";
+          }
+          const end: TurnEndData = {
+            status: "interrupted",
+            reason: `the turn was taken over ${o.maxTakeovers} times; its workers keep crashing or stalling`,
+          };
+          await this.publish(session, route.turn, { type: TurnEventType.END, ref: record.event.id, data: end });
+          return "ack";
         }
         resumed = { ...data, interrupted: scan.openMessages };
       } else {
