@@ -5,7 +5,7 @@ import { deviceClient, sessionLog } from "./support/control-agent.ts";
 import { scriptedHandler } from "./support/control-agent-handler.ts";
 import { startStack } from "./support/stack.ts";
 
-test("a client tool call is answered by a second device; an unanswered one times out and is closed", async () => {
+test("a client tool call is answered by a second device (later answers refused); an unanswered one times out and is closed", async () => {
   const stack = await startStack();
   onTestFinished(() => stack[Symbol.asyncDispose]());
   const server = await serveAgent({ agent: stack.agent, name: "assistant", entry: true, handler: scriptedHandler });
@@ -28,6 +28,10 @@ test("a client tool call is answered by a second device; an unanswered one times
     text: "tool answered",
     answer: { result: { lat: 52.37, lng: 4.9 }, from: { kind: "user", id: "alice", device: "laptop" } },
   });
+  // The phone answers too, late: the gateway refuses it (first answer wins across devices).
+  await expect(
+    phone.publish({ type: "tool.result", ref: callId, data: { result: { lat: 0, lng: 0 } } }),
+  ).rejects.toMatchObject({ code: "CALL_ALREADY_ANSWERED" });
   const closed = await phoneLog.next((r) => r.event.type === "call.closed" && r.event.ref === callId);
   expect(closed.event.data).toEqual({ call: callId, reason: "answered" });
   expect((await phoneLog.next((r) => r.event.type === "turn.end" && r.event.turn === turn)).event.data).toEqual({
@@ -44,6 +48,9 @@ test("a client tool call is answered by a second device; an unanswered one times
   expect(slowClosed.event.data).toMatchObject({ reason: "timeout" });
   expect(slowClosed.seq).toBeLessThan(slowNote.seq);
   expect(slowNote.event.ts - slowCall.event.ts).toBeGreaterThanOrEqual(290);
+  await expect(
+    laptop.publish({ type: "tool.result", ref: slowCall.event.ref!, data: { error: "too slow" } }),
+  ).rejects.toMatchObject({ code: "CALL_CLOSED" });
   const kv = await new Kvm(stack.nc).open("threadline-control");
   expect((await kv.get(`tool1.call.${slowCall.event.ref}`))?.json()).toMatchObject({
     kind: "tool",
