@@ -66,8 +66,14 @@ export async function sessionsCommand(argv: readonly string[], io: CliIO): Promi
     return s;
   };
 
-  const presence = await ctx.bucket(settings.presenceBucket);
-  for (const record of presence ? await readEntries(presence) : []) {
+  let present: Awaited<ReturnType<typeof readEntries>> = [];
+  try {
+    const presence = await ctx.bucket(settings.presenceBucket);
+    if (presence) present = await readEntries(presence);
+  } catch (error) {
+    io.err(`threadline sessions: presence not readable, listing by recent events only (${(error as Error).message})`);
+  }
+  for (const record of present) {
     const key = parsePresenceKey(record.key);
     const value = record.value as PresenceEntry | undefined;
     if (!key || typeof value !== "object" || value === null || value.gone !== undefined) continue;
