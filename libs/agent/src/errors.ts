@@ -21,7 +21,12 @@ import { ErrorCode, ThreadlineError } from "@threadline/protocol";
  * - `PUBLISH_FAILED`: NATS did not confirm the event after the retries; safe to
  *   retry with the same event id;
  * - `UNAVAILABLE`: the stream is missing or incompatible with Threadline;
- * - `CLOSED`: the agent (or its connection) was closed.
+ * - `CLOSED`: the agent (or its connection) was closed; also the abort reason
+ *   of a turn handed over by `AgentServer.stop()` after its grace period;
+ * - `TURN_ENDED`: the abort reason of a cancelled turn (`ctx.signal.reason`,
+ *   naming who cancelled it), and what `ctx.publish` / calls throw after this
+ *   worker lost the turn to another one;
+ * - `TIMEOUT`: a client tool call / approval nobody answered within `timeoutMs`.
  * Invalid *options* (a bad participant id, a negative limit) are programming
  * errors and throw `TypeError` / `RangeError` at construction instead.
  */
