@@ -216,6 +216,35 @@ describe("deploy/k8s", () => {
     expect(mount.mountPath).toBe("/etc/nats");
   });
 
+  it.each(["dev", "prod"])("%s: every $VARIABLE of the NATS configuration is set in the pod", (overlay) => {
+    const objects = rendered[overlay] ?? [];
+    const data = find(objects, "ConfigMap", "nats-config").data as Record<string, string>;
+    const variables = new Set(
+      Object.values(data).flatMap((text) =>
+        // Outside comments and quoted strings ("$JS.API…" subjects are not variables).
+        [
+          ...text
+            .replace(/#.*$/gm, "")
+            .replace(/"[^"]*"/g, "")
+            .matchAll(/\$([A-Za-z_][A-Za-z0-9_]*)/g),
+        ].map((m) => m[1] as string),
+      ),
+    );
+    const nats = container(find(objects, "StatefulSet", "nats"), "nats");
+    const set = new Set<string>((nats.env as { name: string }[]).map((e) => e.name));
+    const secretRef = nats.envFrom.find((f: { secretRef?: { name: string } }) => f.secretRef)?.secretRef.name;
+    if (overlay === "dev") {
+      const secret = find(objects, "Secret", "threadline-nats");
+      expect(secretRef).toBe(secret.metadata.name);
+      for (const key of Object.keys(secret.data ?? {})) set.add(key);
+    }
+    // prod: the threadline-nats Secret is created by the operator with the TL_NATS_*_PASS keys (README).
+    else expect(secretRef).toBe("threadline-nats");
+    const missing = [...variables].filter((v) => !set.has(v) && !(overlay === "prod" && /^TL_NATS_\w+_PASS$/.test(v)));
+    expect(missing).toEqual([]);
+    expect(variables.has("NATS_SERVER_NAME")).toBe(true);
+  });
+
   it("the Kubernetes copy of accounts.conf equals deploy/nats/accounts.conf", () => {
     expect(
       read("deploy/k8s/base/nats/accounts.conf"),
