@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { NatsConnection, Status, Subscription } from "@nats-io/transport-node";
 import { followPresence, provisionThreadline } from "@threadline/agent";
 import { type PresenceMember, Subjects } from "@threadline/protocol";
 import { pino } from "pino";
@@ -90,8 +90,10 @@ export async function createPresenceService(config: PresenceConfig, deps: Presen
   await feed.ready;
   metrics.snapshotSeconds.set((performance.now() - snapshotStarted) / 1000);
   metrics.watching.set(watching ? 1 : 0);
+  // The connection is the caller's: stop following its status on close (the iterator has stop() at runtime).
+  const statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void };
   void (async () => {
-    for await (const status of nc.status()) {
+    for await (const status of statuses) {
       if (status.type === "reconnect") {
         metrics.natsReconnects.inc();
         log.info({ server: status.server }, "NATS reconnected");
@@ -128,6 +130,7 @@ export async function createPresenceService(config: PresenceConfig, deps: Presen
   const close = (): Promise<void> => {
     closing ??= (async () => {
       clearInterval(sweeper);
+      statuses.stop?.();
       feed.stop();
       advisories?.unsubscribe();
       await publisher.idle();
