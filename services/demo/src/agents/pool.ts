@@ -57,7 +57,7 @@ export interface Pool {
   close(): Promise<void>;
 }
 
-/** Presences kept per pool; the least recently used one leaves first beyond this. */
+/** Presences kept per pool; beyond this the least recently used idle one leaves (busy ones may exceed it). */
 const MAX_PRESENCES = 200;
 
 export async function servePool(options: PoolOptions): Promise<Pool> {
@@ -79,10 +79,12 @@ export async function servePool(options: PoolOptions): Promise<Pool> {
     }
     presences.set(session, held);
     if (presences.size > MAX_PRESENCES) {
-      const [oldest, p] = presences.entries().next().value as [string, { presence: AgentPresence; turns: number }];
-      if (p.turns === 0) {
-        presences.delete(oldest);
+      // Leave the least recently used session without a running turn (sessions with one stay).
+      for (const [id, p] of presences) {
+        if (p.turns > 0) continue;
+        presences.delete(id);
         void p.presence.close().catch(() => {});
+        break;
       }
     }
     held.turns++;
