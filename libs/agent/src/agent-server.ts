@@ -274,6 +274,7 @@ class PoolWorker implements AgentServer {
           expires: FETCH_EXPIRES_MS,
         });
         this.batch = batch;
+        if (this.stopping) await batch.close(); // stop() ran while the pull was being sent
         for await (const m of batch) {
           if (this.stopping) {
             quietly(() => m.nak()); // not started: let another worker have it now
@@ -323,9 +324,12 @@ class PoolWorker implements AgentServer {
     // A second delivery of a turn running here (this worker was slow to confirm): the running
     // delivery's in-progress acks and final ack cover the stream seq, so this one is left alone.
     if (this.turns.has(key)) return;
+    const running = new RunningTurn(record.session, route.turn, route.ancestors);
+    // Registered at once (before any await): a second delivery finds it, a cancel stored after the claim reaches it.
+    this.register(running);
     const heartbeat = setInterval(() => quietly(() => m.working()), Math.floor(this.o.leaseMs / 3));
     try {
-      const outcome = await this.runTurn(record, route);
+      const outcome = await this.runTurn(record, route, running);
       clearInterval(heartbeat);
       if (outcome === "ack") {
         await m.ackAck().catch((error: unknown) => this.o.onError(natsError("acking input", error), record));
@@ -336,6 +340,9 @@ class PoolWorker implements AgentServer {
       clearInterval(heartbeat);
       this.o.onError(error, record);
       quietly(() => m.nak(this.o.leaseMs));
+    } finally {
+      running.end();
+      this.unregister(running);
     }
   }
 
@@ -344,124 +351,120 @@ class PoolWorker implements AgentServer {
    * another worker owns the turn now (no ack: that worker's delivery is
    * live), `hand-over` when this worker stopped mid-turn (nak: redeliver now).
    */
-  private async runTurn(record: SubjectRecord, route: Route): Promise<"ack" | "lost" | "hand-over"> {
+  private async runTurn(
+    record: SubjectRecord,
+    route: Route,
+    running: RunningTurn,
+  ): Promise<"ack" | "lost" | "hand-over"> {
     const { session } = record;
     const { control, o } = this;
     if (route.fromUser && (await control.operatorOwner(session))) return "ack"; // an operator answers: stay silent
-    const running = new RunningTurn(session, route.turn, route.ancestors);
-    // Registered before the claim: a cancel stored after the claim reaches it.
-    this.register(running);
-    try {
-      const claim = await claimTurn(control, record, route, { agent: this.name, worker: this.worker });
-      if (claim.kind === "ended") return "ack";
-      let revision = claim.revision;
-      let entry = claim.entry;
-      let resumed: ResumedInfo | undefined;
-      let cancel = this.rememberedCancel(running);
-      if (claim.kind === "takeover") {
-        const scan = await scanForTakeover(
-          this.agent.history(session, { after: record.seq }),
-          route.turn,
-          route.ancestors,
-        );
-        cancel ??= scan.cancel;
-        const data: TurnResumedData = {
-          agent: this.name,
-          worker: this.worker,
-          previousWorker: claim.previousWorker,
-          reason: "lease-expired",
-          attempt: entry.attempt ?? 1,
+    const claim = await claimTurn(control, record, route, { agent: this.name, worker: this.worker });
+    if (claim.kind === "ended") return "ack";
+    let revision = claim.revision;
+    let entry = claim.entry;
+    let resumed: ResumedInfo | undefined;
+    let cancel = this.rememberedCancel(running);
+    if (claim.kind === "takeover") {
+      const scan = await scanForTakeover(
+        this.agent.history(session, { after: record.seq }),
+        route.turn,
+        route.ancestors,
+      );
+      cancel ??= scan.cancel;
+      const data: TurnResumedData = {
+        agent: this.name,
+        worker: this.worker,
+        previousWorker: claim.previousWorker,
+        reason: "lease-expired",
+        attempt: entry.attempt ?? 1,
+      };
+      const giveUp = data.attempt > o.maxTakeovers;
+      if (!giveUp) {
+        await this.publish(session, route.turn, { type: TurnEventType.RESUMED, ref: record.event.id, data });
+      }
+      for (const id of scan.openMessages) {
+        const end: MessageEndData = { status: "interrupted" };
+        await this.publish(session, route.turn, { type: MessageEventType.END, ref: id, data: end });
+      }
+      if (giveUp) {
+        // Every worker that ran this turn died or stalled in it: a poison input. End it for good.
+        if (
+          (await control.casTurn(
+            session,
+            route.turn,
+            { ...entry, status: "interrupted", updatedAt: Date.now() },
+            revision,
+          )) === undefined
+        ) {
+          return "lost";
+        }
+        const end: TurnEndData = {
+          status: "interrupted",
+          reason: `the turn was taken over ${o.maxTakeovers} times; its workers keep crashing or stalling`,
         };
-        const giveUp = data.attempt > o.maxTakeovers;
-        if (!giveUp) {
-          await this.publish(session, route.turn, { type: TurnEventType.RESUMED, ref: record.event.id, data });
-        }
-        for (const id of scan.openMessages) {
-          const end: MessageEndData = { status: "interrupted" };
-          await this.publish(session, route.turn, { type: MessageEventType.END, ref: id, data: end });
-        }
-        if (giveUp) {
-          // Every worker that ran this turn died or stalled in it: a poison input. End it for good.
-          if (
-            (await control.casTurn(
-              session,
-              route.turn,
-              { ...entry, status: "interrupted", updatedAt: Date.now() },
-              revision,
-            )) === undefined
-          ) {
-            return "lost";
-          }
-          const end: TurnEndData = {
-            status: "interrupted",
-            reason: `the turn was taken over ${o.maxTakeovers} times; its workers keep crashing or stalling`,
-          };
-          await this.publish(session, route.turn, { type: TurnEventType.END, ref: record.event.id, data: end });
-          return "ack";
-        }
-        resumed = { ...data, interrupted: scan.openMessages };
-      } else {
-        const data: TurnStartData = { agent: this.name, worker: this.worker };
-        if (route.parent !== undefined) data.parent = route.parent;
-        if (route.ancestors.length > 0) data.ancestors = route.ancestors;
-        await this.publish(session, route.turn, { type: TurnEventType.START, ref: record.event.id, data });
+        await this.publish(session, route.turn, { type: TurnEventType.END, ref: record.event.id, data: end });
+        return "ack";
       }
-      if (cancel) running.abort(cancelReason(cancel));
-
-      // Lease: the in-progress acks keep the input ours at the server; the control entry tells us
-      // if another worker took the turn anyway (we stalled past the lease): then stop, silently.
-      const lease = new TurnLease(control, session, route.turn, revision, o.leaseMs, (reason) => running.abort(reason));
-      lease.start();
-
-      let status: TurnEndStatus = "completed";
-      let failure: string | undefined;
-      try {
-        if (!running.signal.aborted) {
-          await this.enterPresence(session);
-          try {
-            await o.handler(
-              createTurnContext({
-                agent: this.agent,
-                control,
-                running,
-                pool: this.name,
-                worker: this.worker,
-                input: record,
-                parent: route.parent,
-                resumed,
-                guard: () => lease.guard(),
-              }),
-            );
-          } catch (error) {
-            if (!running.signal.aborted) {
-              status = "failed";
-              failure = error instanceof Error ? error.message : String(error);
-            }
-          } finally {
-            this.leavePresence(session);
-          }
-        }
-      } finally {
-        lease.end();
-      }
-      if (lease.lost) return "lost";
-      if (this.handedOver.has(running)) return "hand-over";
-      if (running.signal.aborted) status = "cancelled";
-
-      entry = { ...entry, status, updatedAt: Date.now() };
-      const next = await control.casTurn(session, route.turn, entry, revision);
-      if (next === undefined) return "lost"; // taken over meanwhile: the new owner reports the turn
-      revision = next;
-      const end: TurnEndData = { status };
-      const reason = running.signal.reason;
-      if (status === "cancelled" && reason instanceof Error) end.reason = reason.message.slice(0, 1024);
-      if (failure !== undefined) end.error = failure.slice(0, 1024);
-      await this.publish(session, route.turn, { type: TurnEventType.END, ref: record.event.id, data: end });
-      return "ack";
-    } finally {
-      running.end();
-      this.unregister(running);
+      resumed = { ...data, interrupted: scan.openMessages };
+    } else {
+      const data: TurnStartData = { agent: this.name, worker: this.worker };
+      if (route.parent !== undefined) data.parent = route.parent;
+      if (route.ancestors.length > 0) data.ancestors = route.ancestors;
+      await this.publish(session, route.turn, { type: TurnEventType.START, ref: record.event.id, data });
     }
+    if (cancel) running.abort(cancelReason(cancel));
+
+    // Lease: the in-progress acks keep the input ours at the server; the control entry tells us
+    // if another worker took the turn anyway (we stalled past the lease): then stop, silently.
+    const lease = new TurnLease(control, session, route.turn, revision, o.leaseMs, (reason) => running.abort(reason));
+    lease.start();
+
+    let status: TurnEndStatus = "completed";
+    let failure: string | undefined;
+    try {
+      if (!running.signal.aborted) {
+        await this.enterPresence(session);
+        try {
+          await o.handler(
+            createTurnContext({
+              agent: this.agent,
+              control,
+              running,
+              pool: this.name,
+              worker: this.worker,
+              input: record,
+              parent: route.parent,
+              resumed,
+              guard: () => lease.guard(),
+            }),
+          );
+        } catch (error) {
+          if (!running.signal.aborted) {
+            status = "failed";
+            failure = error instanceof Error ? error.message : String(error);
+          }
+        } finally {
+          this.leavePresence(session);
+        }
+      }
+    } finally {
+      lease.end();
+    }
+    if (lease.lost) return "lost";
+    if (this.handedOver.has(running)) return "hand-over";
+    if (running.signal.aborted) status = "cancelled";
+
+    entry = { ...entry, status, updatedAt: Date.now() };
+    const next = await control.casTurn(session, route.turn, entry, revision);
+    if (next === undefined) return "lost"; // taken over meanwhile: the new owner reports the turn
+    revision = next;
+    const end: TurnEndData = { status };
+    const reason = running.signal.reason;
+    if (status === "cancelled" && reason instanceof Error) end.reason = reason.message.slice(0, 1024);
+    if (failure !== undefined) end.error = failure.slice(0, 1024);
+    await this.publish(session, route.turn, { type: TurnEventType.END, ref: record.event.id, data: end });
+    return "ack";
   }
 
   private rememberedCancel(running: RunningTurn): SubjectRecord | undefined {
