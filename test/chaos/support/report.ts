@@ -24,6 +24,8 @@ export interface ChaosSummary {
   recoveryMs: Record<string, number>;
   /** Further counts shown on the line (drops, retries…). */
   extra: Record<string, number>;
+  /** One line per mismatched viewer (missing and unexpected seqs), for failure output. */
+  details: string[];
 }
 
 /**
@@ -61,13 +63,28 @@ export async function settle(
   let lost = 0;
   let duplicated = 0;
   let mismatchedViewers = 0;
+  const details: string[] = [];
   for (const v of viewers.list) {
     const expected = stored.get(v.spec.session) ?? [];
     const got = new Set(v.received);
+    const want = new Set(expected);
+    const missing = expected.filter((seq) => !got.has(seq));
     delivered += v.received.length;
-    lost += expected.filter((seq) => !got.has(seq)).length;
+    lost += missing.length;
     duplicated += v.duplicates;
-    if (v.received.length !== expected.length || v.received.some((seq, i) => seq !== expected[i])) mismatchedViewers++;
+    if (v.received.length !== expected.length || v.received.some((seq, i) => seq !== expected[i])) {
+      mismatchedViewers++;
+      const around = (seq: number) => expected.slice(Math.max(0, expected.indexOf(seq) - 2), expected.indexOf(seq) + 3);
+      details.push(
+        `${v.name} (${v.spec.session}, ${v.spec.roaming ? "roaming" : "pinned"} ${v.spec.urls.join(" ")}): ` +
+          `missing ${missing.slice(0, 10).join(",")} (stored around the first: ${missing[0] ? around(missing[0]).join(",") : "-"}), ` +
+          `unexpected ${v.received
+            .filter((seq) => !want.has(seq))
+            .slice(0, 10)
+            .join(",")}, ` +
+          `sockets ${v.net.opened}, errors [${v.errors.join("; ")}]`,
+      );
+    }
   }
   return {
     scenario,
@@ -80,11 +97,13 @@ export async function settle(
     mismatchedViewers,
     recoveryMs,
     extra: { viewers: viewers.list.length, drops: viewers.drops(), publishRetries: load.retries() },
+    details,
   };
 }
 
 /** The one-line summary: `[chaos] <scenario>: published=… acked=… delivered=… lost=… duplicated=… | recovery … | …`. */
 export function formatSummary(s: ChaosSummary): string {
+  if (s.details.length > 0) console.error(`[chaos] ${s.scenario} mismatched viewers:\n  ${s.details.join("\n  ")}`);
   const pairs = (o: Record<string, number>) =>
     Object.entries(o)
       .map(([k, v]) => `${k}=${Math.round(v)}`)
