@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { extname, join, normalize, resolve } from "node:path";
+import { extname, join, normalize, resolve, sep } from "node:path";
 import { SignJWT } from "jose";
 
 /**
@@ -90,7 +90,7 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
     if (url.pathname.startsWith("/api/")) return json(res, 404, { error: "not found" });
     // Static files; unknown paths get the app shell.
     let file = normalize(join(root, decodeURIComponent(url.pathname)));
-    if (!file.startsWith(root)) return json(res, 400, { error: "bad path" });
+    if (file !== root && !file.startsWith(root + sep)) return json(res, 400, { error: "bad path" });
     const info = await stat(file).catch(() => undefined);
     if (!info?.isFile()) file = join(root, "index.html");
     const cache = file.includes(`${join(root, "assets")}`) ? "public, max-age=31536000, immutable" : "no-cache";
