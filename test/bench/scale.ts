@@ -74,6 +74,8 @@ interface Fanout {
   allMs: number[];
   firstMs: number[];
   missing: number;
+  /** Server CPU per event (ms): what sending one event to N sockets costs the server, whatever the receivers do. */
+  serverCpuMsPerEvent: number;
 }
 
 /** The system under test: how to reach it and how to publish one event to the fan-out group. */
@@ -180,7 +182,8 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
         await openSockets(system, clients, size - open, nextUser, "fanout");
         nextUser += size - open;
         open = size;
-        const result: Fanout = { size, allMs: [], firstMs: [], missing: 0 };
+        const result: Fanout = { size, allMs: [], firstMs: [], missing: 0, serverCpuMsPerEvent: 0 };
+        const cpuBefore = cpuSeconds(system.pid) ?? 0;
         for (let e = 0; e < params.events; e++) {
           n++;
           const waits = clients.map((c) => c.next("got", 30_000));
@@ -194,6 +197,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
           result.allMs.push(Math.max(...withEvents.map((g) => g.lastAt as number)) - t0);
           result.firstMs.push(Math.min(...withEvents.map((g) => g.firstAt as number)) - t0);
         }
+        result.serverCpuMsPerEvent = (((cpuSeconds(system.pid) ?? 0) - cpuBefore) * 1000) / params.events;
         results.push(result);
       }
       fanouts.push(results);
@@ -355,6 +359,7 @@ function report(
         round(all.p50),
         round(all.p99),
         round(all.max),
+        round(f.serverCpuMsPerEvent),
         f.missing,
       ]);
     }
@@ -368,6 +373,8 @@ function report(
     rssPerSocketMarginalKb: round(tl.marginalKb),
     fanout10kP99Ms: round(tlFan.p99),
     fanoutN: largest(0).size,
+    fanoutServerCpuMsPerEvent: round(largest(0).serverCpuMsPerEvent),
+    peerFanoutServerCpuMsPerEvent: round(largest(1).serverCpuMsPerEvent),
     fanoutMissing: fanouts.flat().reduce((s, f) => s + f.missing, 0),
     stopReason: tl.stopReason,
     fdLimit: tl.fdLimit,
@@ -411,12 +418,23 @@ function report(
       },
       {
         title: "scale: one event to N sockets of one session (ms from publish to the last socket)",
-        columns: ["server", "N", "events", "first p50", "all p50", "all p99", "all max", "missing"],
+        columns: [
+          "server",
+          "N",
+          "events",
+          "first p50",
+          "all p50",
+          "all p99",
+          "all max",
+          "server CPU ms/event",
+          "missing",
+        ],
         rows: fanoutRows,
         notes: [
           `target: all ${largest(0).size} sockets within ${TARGETS.fanout10kP99Ms} ms at p99 ${verdict(tlFan.p99 <= TARGETS.fanout10kP99Ms)}${largest(0).size < 10_000 ? " (measured at N < 10k)" : ""}; ratio p99 threadline / peer = ${json.ratioFanoutP99}`,
           "threadline: agent publish → JetStream → the gateway's one ordered consumer → N WebSocket sends; peer: IPC → uWS publish to a topic.",
           "Receivers are the bench's client processes (ws, msgpack decode): their time to take N frames is in both rows.",
+          "server CPU ms/event: the server process's CPU time over the events / events (threadline: NATS receive, dispatch, N sends; peer: uWS publish) — independent of the receivers.",
         ],
       },
     ],
