@@ -43,7 +43,7 @@ describe("ControlView", () => {
     const view = new ControlView();
     apply(view, { type: "input", id: "t1", from: user });
     apply(view, { type: "input", id: "t2", from: user });
-    apply(view, { type: "turn.start", turn: "t2", data: {} });
+    apply(view, { type: "turn.start", turn: "t2", data: { agent: "a", worker: "w1" } });
     apply(view, { type: "cancel", turn: "t1", from: user, data: { reason: "stop" } });
     apply(view, { type: "cancel", turn: "t2", from: user });
     expect(view.turn("t1")).toMatchObject({ status: "cancelled", reason: "stop" });
@@ -66,8 +66,13 @@ describe("ControlView", () => {
     });
     expect(view.calls.map((c) => c.call)).toEqual(["a1", "c1"]);
     apply(view, { type: "approval", ref: "a1", from: user, data: { approved: true } });
-    apply(view, { type: "call.closed", ref: "c1", data: { call: "c1", reason: "timeout" } });
+    apply(view, { type: "call.closed", turn: "t1", ref: "c1", data: { call: "c1", reason: "timeout" } });
     expect(view.calls).toEqual([]);
+    // Malformed agent events (here: no turn, a turn.end without a final status) change nothing.
+    apply(view, { type: "tool.call", ref: "c9", data: { call: "c9", name: "geo", timeoutMs: 1 } });
+    apply(view, { type: "turn.start", turn: "t1", data: { agent: "a" } });
+    expect(view.calls).toEqual([]);
+    expect(view.turn("t1")).toBeUndefined();
     const before = view.active;
     apply(view, { type: "message.append", ref: "m1", data: { part: 0, delta: "x" } });
     expect(view.active).toBe(before);
@@ -126,7 +131,7 @@ describe("ControlView", () => {
   test("ended turns and open calls are bounded, oldest forgotten first", () => {
     const view = new ControlView();
     for (let i = 0; i <= MAX_ENDED_TURNS; i++) {
-      apply(view, { type: "turn.start", turn: `t${i}`, data: {} });
+      apply(view, { type: "turn.start", turn: `t${i}`, data: { agent: "a", worker: "w1" } });
       apply(view, { type: "turn.end", turn: `t${i}`, data: { status: "completed" } });
     }
     expect(view.turn("t0")).toBeUndefined();

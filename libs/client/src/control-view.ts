@@ -8,6 +8,7 @@ import {
   type SessionRecord,
   TurnEventType,
   type TurnStatus,
+  turnEventProblem,
 } from "@threadline/protocol";
 import { notifyAll } from "./report-error.ts";
 
@@ -168,8 +169,9 @@ export class ControlView implements SessionControlView {
     });
   }
 
-  /** Applies one event; true when the view changed. */
+  /** Applies one event; true when the view changed. Malformed agent turn events are ignored. */
   private fold({ seq, event }: SessionRecord): boolean {
+    if (turnEventProblem(event.type, event) !== undefined) return false;
     const data = (typeof event.data === "object" && event.data !== null ? event.data : {}) as Data;
     switch (event.type) {
       case INPUT_EVENT_TYPE:

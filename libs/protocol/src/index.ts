@@ -174,7 +174,6 @@ export {
   HandoffAction,
   INPUT_EVENT_TYPE,
   isCallId,
-  isControlEventType,
   isFinalTurnStatus,
   isTurnId,
   isTurnStatus,

@@ -53,11 +53,6 @@ export const ControlEventType = {
   HANDOFF: "handoff",
 } as const;
 export type ControlEventType = (typeof ControlEventType)[keyof typeof ControlEventType];
-const CONTROL_TYPES: ReadonlySet<string> = new Set(Object.values(ControlEventType));
-
-export function isControlEventType(value: unknown): value is ControlEventType {
-  return typeof value === "string" && CONTROL_TYPES.has(value);
-}
 
 /**
  * Status of a turn in the control bucket: `pending` (input stored, no worker
