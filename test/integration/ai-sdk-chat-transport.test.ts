@@ -354,3 +354,33 @@ test("a reply that delegates to a sub-agent pool streams as one chat message: th
   expect(new Set(starts.map((r) => r.event.turn)).size).toBe(2);
   expect(reply.id).toBe(starts[0]!.event.ref);
 });
+
+test("a failing model call ends the message `error` and the turn `failed`; the chat shows the model's error", async () => {
+  const stack = await startStack();
+  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const model = new MockLanguageModelV4({
+    doStream: async () => {
+      throw new Error("model overloaded");
+    },
+  });
+  const server = await serveAgent({
+    agent: stack.agent,
+    name: "chat",
+    entry: true,
+    handler: (ctx) =>
+      streamTextToSession(ctx, (abortSignal) => streamText({ model, prompt: ctx.text ?? "", abortSignal })).then(
+        () => {},
+      ),
+  });
+  onTestFinished(() => server.stop());
+
+  const { chat, log } = await openChat(stack, "ai-sdk-5", "laptop");
+  await chat.sendMessage({ text: "hello?" });
+
+  expect(chat.status).toBe("error");
+  expect(chat.error?.message).toBe("model overloaded");
+  const messageEnd = log.find((r) => r.event.type === "message.end");
+  expect(messageEnd?.event.data).toEqual({ status: "error", error: "model overloaded" });
+  const turnEnd = log.find((r) => r.event.type === "turn.end");
+  expect(turnEnd?.event.data).toMatchObject({ status: "failed", error: "model overloaded" });
+});

@@ -10,6 +10,6 @@ export type {
   StreamTextTurn,
   UIMessageStreamSource,
 } from "./stream-text-to-session.ts";
-export { streamTextToSession } from "./stream-text-to-session.ts";
+export { ModelCallError, streamTextToSession } from "./stream-text-to-session.ts";
 export type { UIMessageStreamOutcome, UIMessageTarget } from "./ui-message-publisher.ts";
 export { publishUIMessageStream } from "./ui-message-publisher.ts";

@@ -17,6 +17,11 @@ export type StreamTextToSessionOptions = Pick<
 /** The turn fields the adapter uses: its message writer (bound to the turn and its signal) and the cancel signal. */
 export type StreamTextTurn = Pick<TurnContext, "signal" | "startMessage">;
 
+/** The model call behind {@link streamTextToSession} failed; `message` is the model error's text. */
+export class ModelCallError extends Error {
+  override name = "ModelCallError";
+}
+
 /**
  * Streams a model reply into the turn's session as one assistant message:
  * calls `run` with the turn's cancel signal (pass it as `streamText`'s
@@ -25,8 +30,11 @@ export type StreamTextTurn = Pick<TurnContext, "signal" | "startMessage">;
  * (text and reasoning deltas coalesced, tool calls, sources, files and data
  * parts set whole). The message ends `complete`, `cancelled` (the turn was
  * cancelled: the writer publishes what is buffered and ends it at once) or
- * `error` (the model call failed; the error text is the model error's
- * message). A handler returning after it ends the turn as usual.
+ * `error` (the model call failed: the message ends with the model error's
+ * text, then this rejects with a {@link ModelCallError}, so a handler that
+ * lets it propagate ends the turn `failed` and chats show the error; catch it
+ * to recover, e.g. retry with another model). Otherwise it resolves with the
+ * outcome and the pool ends the turn `completed`, or `cancelled` after a cancel.
  * @example
  *   serveAgent({ agent, name: "chat", entry: true, handler: (ctx) =>
  *     streamTextToSession(ctx, (abortSignal) =>
@@ -50,5 +58,7 @@ export async function streamTextToSession(
     onError: (error) => (error instanceof Error ? error.message : String(error)),
   });
   const outcome = await publishUIMessageStream(writer, stream, { signal: ctx.signal });
+  // A failed model call fails the turn (turn.end `failed` with the error text), so every chat shows the error.
+  if (outcome.status === "error") throw new ModelCallError(outcome.error ?? "the model call failed");
   return { ...outcome, messageId: writer.id };
 }
