@@ -237,12 +237,19 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
 
   it("a client tool: the store finder asks the browser for its location and feeds it to the nearby-stores tool", async () => {
     const session = newSession("stores");
-    const page = await openCustomer(await newContext({ geolocation: true }), session);
+    const context = await newContext({ geolocation: true });
+    const page = await openCustomer(context, session);
+    const other = await openCustomer(context, session);
     await send(page, "Find a store near me");
     const turn = page.locator('[data-testid="turn"][data-agent="stores"]');
     await turn.locator('[data-step="locate"][data-status="done"]').filter({ hasText: "52.510, 13.420" }).waitFor();
     await agentMessage(page, "stores", "complete").waitFor();
+    await agentMessage(other, "stores", "complete").waitFor();
     const reply = (await messages(page)).at(-1)!;
     expect(reply.text).toContain("The closest store is Threadline Electronics Downtown");
+    // Both tabs answered the tool call; the first answer won and the other tab shows no error for losing.
+    expect(await page.getByTestId("error").count()).toBe(0);
+    expect(await other.getByTestId("error").count()).toBe(0);
+    await page.screenshot({ path: screenshotPath("6-client-tool") });
   });
 });

@@ -7,7 +7,13 @@ import {
   type SessionOwner,
   type ThreadlineClient,
 } from "@threadline/client";
-import type { HandoffAction, Message, PresenceMember, SessionRecord } from "@threadline/protocol";
+import {
+  ErrorCode,
+  type HandoffAction,
+  type Message,
+  type PresenceMember,
+  type SessionRecord,
+} from "@threadline/protocol";
 import { useEffect, useRef, useState } from "react";
 import { NetworkAwareWebSocket } from "./network-aware-websocket.ts";
 import { applyRecord, EMPTY_SESSION, type SessionState } from "./session-state.ts";
@@ -176,7 +182,14 @@ export function useSession(options: { session: string; user: string; role: "user
     send: (text) => run((h) => h.publish({ type: "input", data: { text } })),
     cancel: (turn, reason) => run((h) => h.cancel(turn, reason)),
     handoff: (action, reason) => run((h) => h.handoff(action, reason)),
-    answerTool: (call, answer) => run((h) => h.answerTool(call, answer)),
+    // Every tab of the user answers; the first answer wins and the others are told so — not an error here.
+    answerTool: (call, answer) =>
+      run((h) =>
+        h.answerTool(call, answer).catch((e: unknown) => {
+          const code = (e as { code?: unknown }).code;
+          if (code !== ErrorCode.CALL_ALREADY_ANSWERED && code !== ErrorCode.CALL_CLOSED) throw e;
+        }),
+      ),
     error,
   };
 }
