@@ -133,6 +133,7 @@ class Connection implements ThreadlineConnection {
         for (const queue of this.queues) queue.push(chunk);
       },
       (error) => {
+        if (this.lastRun === turn) this.lastRun = undefined;
         if (error) for (const queue of [...this.queues]) queue.fail(error);
       },
     );
