@@ -81,7 +81,9 @@ describe("compact attachment", () => {
         async (script, split, refuseAt, ring) => {
           const all = events(script);
           const storedCount = Math.min(all.length, split);
-          const stored = all.slice(0, storedCount).map((e, i) => new FeedRecord(SESSION, i + 1, SUBJECT, e, undefined));
+          const records = all.map((e, i) => new FeedRecord(SESSION, i + 1, SUBJECT, e, undefined));
+          // What the stream holds: the stored prefix, then every record the live source delivered.
+          let published = storedCount;
           let deliverLive: (m: LiveMessage) => void = () => {};
           const live: LiveSource = {
             async open(_session, onMessage) {
@@ -97,7 +99,7 @@ describe("compact attachment", () => {
               return { epoch: "e1", firstSeq: 1, lastSeq: storedCount };
             },
             async *read(_session, after) {
-              const rest = stored.filter((r) => r.seq > after);
+              const rest = records.slice(0, published).filter((r) => r.seq > after);
               for (let i = 0; i < rest.length; i += 7) yield rest.slice(i, i + 7);
             },
           };
@@ -111,7 +113,10 @@ describe("compact attachment", () => {
             pino({ level: "silent" }),
           );
           await feed.ready;
-          const send = (seq: number) => deliverLive({ seq, subject: SUBJECT, data: encodeMsgpack(all[seq - 1]) });
+          const send = (seq: number) => {
+            published = Math.max(published, seq);
+            deliverLive({ seq, subject: SUBJECT, data: encodeMsgpack(all[seq - 1]) });
+          };
           if (ring) for (let seq = 1; seq <= storedCount; seq++) send(seq);
 
           const queued: FeedRecord[] = [];

@@ -98,6 +98,8 @@ export class Attachment implements FeedSubscriber {
         this.overflow = false;
         this.compactor = this.options.history === "compact" ? new MessageCompactor(this.session) : undefined;
         this.replayedSeq = this.lastSent;
+        // Records the feed dispatched before this pass are not buffered: the history read must reach them.
+        const mustReach = this.feed.lastRecordSeq;
         if (this.feed.covers(this.lastSent)) {
           // Synchronous: no feed record can interleave, so nothing needs buffering. The ring is bounded
           // (ringMaxBytes), so it goes out under one cork.
@@ -155,6 +157,21 @@ export class Attachment implements FeedSubscriber {
           continue;
         }
         if (this.overflow) continue;
+        if (Math.max(this.lastSent, this.replayedSeq) < mustReach) {
+          // The history consumer is R1 on any replica of the stream; a replica behind the leader (e.g.
+          // catching up after a restart) misses the newest events, which the feed already dispatched.
+          // Read again (from the ring if it covers by now) rather than leave a gap.
+          if (++failures >= this.options.maxCatchUpAttempts) {
+            this.end(
+              new ThreadlineError(ErrorCode.UNAVAILABLE, "the session history is behind the live feed; re-attach", {
+                session: this.session,
+              }),
+            );
+            return;
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** failures)));
+          continue;
+        }
         // History ended at the consumer's creation; the buffer holds what the feed delivered since
         // this pass began. Merge by seq (dropping what history already sent).
         const buffered = mergeHistoryAndLive(this.lastSent, [], this.buffer);

@@ -38,6 +38,7 @@ export class SessionFeed {
   /** The ring holds every event of the session with seq > baseSeq. */
   private baseSeq = 0;
   private lastSeqValue = 0;
+  private lastRecordSeqValue = 0;
   private epoch = "";
   private state: "starting" | "live" | "closed" = "starting";
   private source: { close(): void } | undefined;
@@ -59,6 +60,11 @@ export class SessionFeed {
 
   get lastSeq(): number {
     return this.lastSeqValue;
+  }
+
+  /** Seq of the last record dispatched to subscribers; 0 before the first. */
+  get lastRecordSeq(): number {
+    return this.lastRecordSeqValue;
   }
 
   get currentEpoch(): string {
@@ -153,6 +159,7 @@ export class SessionFeed {
 
   private push(record: FeedRecord): void {
     this.lastSeqValue = record.seq;
+    this.lastRecordSeqValue = record.seq;
     this.ring.push(record);
     this.ringBytes += record.size;
     while (
