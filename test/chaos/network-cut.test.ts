@@ -22,6 +22,15 @@ afterAll(async () => {
 /** How long the network stays broken. Longer than the live feed's heartbeat detection (2 × 1 s). */
 const OUTAGE_MS = Number(process.env.CHAOS_OUTAGE_MS ?? 4_000);
 
+/** `threadline_gateway_live_resyncs_total` of a gateway process, all reasons, from its /metrics. */
+async function liveResyncs(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter((line) => line.startsWith("threadline_gateway_live_resyncs_total"))
+    .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+}
+
 async function cutScenario(mode: "drop" | "stall", sessions: string[]) {
   onTestFailed(() => console.error(stack.logs()));
   const agents = [await stack.agent(0), await stack.agent(2)];
@@ -36,6 +45,7 @@ async function cutScenario(mode: "drop" | "stall", sessions: string[]) {
   const viewers = await startViewers(specs);
   try {
     await viewers.warmedUp(150);
+    const resyncsBefore = await liveResyncs(proxied.port);
     for (const p of proxies) p[mode]();
     // Agents (connected directly) keep publishing during the outage: the events wait in the stream.
     const acksBefore = load.acked();
@@ -44,11 +54,15 @@ async function cutScenario(mode: "drop" | "stall", sessions: string[]) {
     const healedAt = Date.now();
     for (const p of proxies) p.resume();
     const deliveryMs = await viewers.recovered(healedAt);
+    const resyncs = (await liveResyncs(proxied.port)) - resyncsBefore;
     const summary = await settle(`network-${mode}`, agents[0]!, load, viewers, { outageMs: OUTAGE_MS, deliveryMs });
     summary.extra.ackedDuringOutage = publishedDuringOutage;
     summary.extra.proxyResets = proxies.reduce((n, p) => n + p.stats().reset, 0);
+    summary.extra.gatewayLiveResyncs = resyncs;
     console.log(formatSummary(summary));
     expect(publishedDuringOutage).toBeGreaterThan(0);
+    // The cut gateway's live feed really re-synced (after the reconnect, or after the silence of a stall).
+    expect(resyncs).toBeGreaterThan(0);
     expect(summary.lostAcked).toBe(0);
     expect(summary.lost).toBe(0);
     expect(summary.duplicated).toBe(0);
