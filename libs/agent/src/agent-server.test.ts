@@ -34,7 +34,9 @@ async function userEvent(session: string, event: Omit<SessionEvent, "from" | "ts
 function follow(session: string) {
   const events: SessionEvent[] = [];
   const sub = nc.subscribe(`live.tl.${session}.>`, {
-    callback: (_e, m) => events.push(decodeMsgpack(m.data) as SessionEvent),
+    callback: (_e, m) => {
+      events.push(decodeMsgpack(m.data) as SessionEvent);
+    },
   });
   onTestFinished(() => sub.unsubscribe());
   return {
