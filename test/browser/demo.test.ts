@@ -252,4 +252,25 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     expect(await other.getByTestId("error").count()).toBe(0);
     await page.screenshot({ path: screenshotPath("6-client-tool") });
   });
+
+  it("an approval: a charge above the threshold waits for the customer, approved from the other tab", async () => {
+    const session = newSession("approval");
+    const context = await newContext();
+    const a = await openCustomer(context, session);
+    const b = await openCustomer(context, session);
+    await send(a, "I want to buy the Nimbus laptop");
+    const turn = (page: Page) => page.locator('[data-testid="turn"][data-agent="orders"]');
+    for (const page of [a, b]) {
+      await page.getByTestId("approval").filter({ hasText: "Charge $1199 for the Nimbus 14 laptop" }).waitFor();
+    }
+    // Nothing is charged before the approval.
+    expect(await turn(a).locator('[data-step="payment"]').count()).toBe(0);
+    await b.getByTestId("approve").click();
+    for (const page of [a, b]) await page.getByTestId("approval").waitFor({ state: "detached" });
+    await turn(a).and(a.locator('[data-status="completed"]')).waitFor({ timeout: 20_000 });
+    expect(await turn(a).locator('[data-step="approval"][data-status="done"]').count()).toBe(1);
+    expect(await turn(a).locator('[data-step="payment"][data-status="done"]').count()).toBe(1);
+    await agentMessage(a, "orders", "complete").waitFor();
+    expect((await messages(a)).at(-1)!.text).toContain("$1199 was charged");
+  });
 });

@@ -33,6 +33,8 @@ export interface TurnContext {
   reply(facts: string): Promise<void>;
   /** A client tool call answered by any of the user's devices; throws the client's error. */
   callClientTool(name: string, args: unknown, options?: { timeoutMs?: number }): Promise<unknown>;
+  /** Asks the customer (any of their devices) to approve `action`; resolves with the first answer. */
+  requestApproval(action: string, details: unknown, options?: { timeoutMs?: number }): Promise<boolean>;
   /** Starts a sub-agent turn in pool `agent`; returns its turn id. */
   delegate(agent: string, input: { text: string }): Promise<string>;
 }
@@ -121,6 +123,14 @@ export async function servePool(options: PoolOptions): Promise<Pool> {
       if (answer.error !== undefined) throw new Error(answer.error);
       return answer.result;
     },
+    requestApproval: async (action, details, o = {}) =>
+      (
+        await ctx.requestApproval(action, {
+          details,
+          approvers: ["user"],
+          ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+        })
+      ).approved,
     delegate: async (target, input) => (await ctx.delegate(target, input)).turn,
   });
 

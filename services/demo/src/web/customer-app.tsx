@@ -34,6 +34,7 @@ export function CustomerApp({ session, user }: { session: string; user: string }
     cancel,
     handoff,
     answerTool,
+    approve,
     error,
   } = useSession({
     session,
@@ -106,6 +107,19 @@ export function CustomerApp({ session, user }: { session: string; user: string }
         <ChatView messages={view.messages} turns={view.fold.turns} me={user} onStop={stop} />
         {showTimeline && <TimelinePanel entries={view.fold.timeline} />}
       </main>
+      {view.calls
+        .filter((c) => c.kind === "approval")
+        .map((c) => (
+          <div key={c.call} className="approval" data-testid="approval" data-call={c.call}>
+            <span className="action">{c.action}?</span>
+            <button type="button" data-testid="approve" onClick={() => approve(c.call, true)}>
+              Approve
+            </button>
+            <button type="button" className="ghost" data-testid="decline" onClick={() => approve(c.call, false)}>
+              Decline
+            </button>
+          </div>
+        ))}
       <div className="suggestions">
         {SUGGESTIONS.map((s) => (
           <button key={s} type="button" className="chip" onClick={() => send(s)}>

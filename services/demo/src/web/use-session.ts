@@ -47,6 +47,7 @@ export interface SessionConnection {
   cancel(turn: string, reason?: string): void;
   handoff(action: HandoffAction, reason?: string): void;
   answerTool(call: string, answer: { result: unknown } | { error: string }): void;
+  approve(call: string, approved: boolean): void;
   /** The last publish/attach error, for a banner. */
   error: string | undefined;
 }
@@ -102,6 +103,12 @@ function label(status: ConnectionStatus): ConnectionLabel {
     case "closed":
       return "offline";
   }
+}
+
+/** Rethrows unless another device answered the call first or it closed meanwhile. */
+function unlessAnswered(e: unknown): void {
+  const code = (e as { code?: unknown }).code;
+  if (code !== ErrorCode.CALL_ALREADY_ANSWERED && code !== ErrorCode.CALL_CLOSED) throw e;
 }
 
 /** Applied records are folded into React state at most once per this many ms (a burst is one render). */
@@ -183,13 +190,8 @@ export function useSession(options: { session: string; user: string; role: "user
     cancel: (turn, reason) => run((h) => h.cancel(turn, reason)),
     handoff: (action, reason) => run((h) => h.handoff(action, reason)),
     // Every tab of the user answers; the first answer wins and the others are told so — not an error here.
-    answerTool: (call, answer) =>
-      run((h) =>
-        h.answerTool(call, answer).catch((e: unknown) => {
-          const code = (e as { code?: unknown }).code;
-          if (code !== ErrorCode.CALL_ALREADY_ANSWERED && code !== ErrorCode.CALL_CLOSED) throw e;
-        }),
-      ),
+    answerTool: (call, answer) => run((h) => h.answerTool(call, answer).catch(unlessAnswered)),
+    approve: (call, approved) => run((h) => h.approve(call, approved).catch(unlessAnswered)),
     error,
   };
 }
