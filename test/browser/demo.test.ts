@@ -25,6 +25,8 @@ afterAll(async () => {
   await stack?.close();
 }, 60_000);
 
+/** UI polls wait as long as locator waits do (a loaded CI machine renders late). */
+const POLL = { timeout: 30_000 };
 let sessions = 0;
 const newSession = (name: string) => `e2e-${name}-${Date.now().toString(36)}-${sessions++}`;
 
@@ -103,9 +105,14 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     expect(inA.map((m) => m.author)).toEqual(["alice", "triage", "alice", "triage", "research"]);
     expect(inA.at(-1)!.text).toBe(researchReply(findProduct(question)));
     // The refreshed tab replayed the same events: the positions agree.
+    // (Presence events may still be arriving: compare both positions until they agree.)
+    const position = (page: Page) => page.getByTestId("resume-position").getAttribute("data-seq");
     await expect
-      .poll(async () => (await b.getByTestId("resume-position").getAttribute("data-seq")) ?? "")
-      .toBe((await a.getByTestId("resume-position").getAttribute("data-seq")) ?? "-");
+      .poll(async () => {
+        const [inTabA, inTabB] = await Promise.all([position(a), position(b)]);
+        return Number(inTabA) > 0 && inTabA === inTabB;
+      }, POLL)
+      .toBe(true);
     await a.screenshot({ path: screenshotPath("1-two-tabs") });
   });
 
@@ -118,7 +125,7 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     const streaming = agentMessage(page, "research", "streaming");
     await streaming.waitFor({ timeout: 30_000 });
     // Some text has arrived, more is coming.
-    await expect.poll(async () => (await streaming.textContent())?.length ?? 0).toBeGreaterThan(40);
+    await expect.poll(async () => (await streaming.textContent())?.length ?? 0, POLL).toBeGreaterThan(40);
     await context.setOffline(true);
     await page
       .getByTestId("connection-status")
@@ -205,7 +212,9 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     await row.filter({ hasText: "asks for a human" }).waitFor({ timeout: 15_000 });
     await row.click();
     // The whole history, as the customer sees it.
-    await expect.poll(async () => (await messages(console)).map((m) => m.text)).toEqual(history.map((m) => m.text));
+    await expect
+      .poll(async () => (await messages(console)).map((m) => m.text), POLL)
+      .toEqual(history.map((m) => m.text));
     // The operator is present for the customer.
     await a.locator('[data-testid="member"][data-kind="operator"][data-id="olga"]').waitFor();
 
