@@ -19,9 +19,9 @@ export interface ChaosStack extends AsyncDisposable {
   readonly cluster: NatsCluster;
   /** One proxy per node, in node order; `proxied` connects through them. */
   readonly proxies: TcpProxy[];
-  direct: GatewayProcess;
-  proxied: GatewayProcess;
-  presence: PresenceProcess[];
+  readonly direct: GatewayProcess;
+  readonly proxied: GatewayProcess;
+  readonly presence: PresenceProcess[];
   /**
    * Connects an agent as the `example-agent` user (no provisioning), its
    * server list rotated by `index` to spread agents over the nodes.
