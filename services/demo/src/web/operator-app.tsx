@@ -6,19 +6,29 @@ import { ConnectionBadge } from "./connection-badge.tsx";
 import { PresenceBar } from "./presence-bar.tsx";
 import { tabDevice, useSession } from "./use-session.ts";
 
+/** The console lists the newest this many conversations. */
+const MAX_LISTED = 50;
+/** Presence of the listed conversations is re-read this often (and whenever the list changes). */
+const PRESENCE_REFRESH_MS = 5000;
+
 function SessionList({ onOpen, open }: { onOpen: (session: string) => void; open: string | undefined }) {
   const desk = useSession({ session: DIRECTORY_SESSION, user: "operator-console", role: "operator" });
   const [presence, setPresence] = useState<Record<string, PresenceMember[]>>({});
-  const rows = desk.view.fold.conversations;
+  const rows = desk.view.fold.conversations.slice(0, MAX_LISTED);
   const key = rows.map((r) => `${r.session}:${r.seq}`).join(",");
   // biome-ignore lint/correctness/useExhaustiveDependencies: refetch presence when the list changes
   useEffect(() => {
-    for (const row of rows) {
-      fetch(`/api/presence/${row.session}`)
-        .then((r) => (r.ok ? (r.json() as Promise<{ members: PresenceMember[] }>) : undefined))
-        .then((body) => body && setPresence((p) => ({ ...p, [row.session]: body.members })))
-        .catch(() => {});
-    }
+    const load = () => {
+      for (const row of rows) {
+        fetch(`/api/presence/${row.session}`)
+          .then((r) => (r.ok ? (r.json() as Promise<{ members: PresenceMember[] }>) : undefined))
+          .then((body) => body && setPresence((p) => ({ ...p, [row.session]: body.members })))
+          .catch(() => {});
+      }
+    };
+    load();
+    const timer = setInterval(load, PRESENCE_REFRESH_MS);
+    return () => clearInterval(timer);
   }, [key]);
   return (
     <nav className="sessions" data-testid="session-list">
@@ -28,7 +38,9 @@ function SessionList({ onOpen, open }: { onOpen: (session: string) => void; open
         <button
           type="button"
           key={r.session}
-          className={`session-row ${open === r.session ? "open" : ""} ${r.wantsHuman ? "wants-human" : ""}`}
+          className={`session-row ${open === r.session ? "open" : ""} ${r.wantsHuman ? "wants-human" : ""} ${
+            presence[r.session] && !presence[r.session]!.some((m) => m.kind === "user") ? "left" : ""
+          }`}
           data-testid="session-row"
           data-session={r.session}
           onClick={() => onOpen(r.session)}
