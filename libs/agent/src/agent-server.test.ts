@@ -50,12 +50,14 @@ describe("serveAgent", () => {
   it("runs a turn per user input: turn.start, output, turn.end completed; the control entry ends completed", async () => {
     const session = `s${newId().slice(0, 8)}`;
     const log = follow(session);
+    const seenHistory: string[][] = [];
     const server = await serveAgent({
       agent,
       name: "echo",
       entry: true,
       presence: false,
       handler: async (ctx) => {
+        seenHistory.push((await ctx.history()).map((r) => r.event.type));
         await ctx.progress("think", "running");
         await ctx.publish({ type: "note", data: { text: `echo ${ctx.text}` } });
       },
@@ -68,6 +70,8 @@ describe("serveAgent", () => {
     expect(log.find("note", turn)?.data).toEqual({ text: "echo hi" });
     expect(log.find("turn.start", turn)).toMatchObject({ ref: turn, data: { agent: "echo", worker: server.worker } });
     expect(log.find("turn.end", turn)?.data).toEqual({ status: "completed" });
+    // ctx.history() rebuilds the context: the session so far, up to this turn's start.
+    expect(seenHistory).toEqual([["input", "turn.start"]]);
     const kv = await new Kvm(nc).open("threadline-control");
     expect((await kv.get(`${session}.turn.${turn}`))?.json()).toMatchObject({ status: "completed", agent: "echo" });
   });
