@@ -368,9 +368,9 @@ test("a failing model call ends the message `error` and the turn `failed`; the c
     name: "chat",
     entry: true,
     handler: (ctx) =>
-      streamTextToSession(ctx, (abortSignal) => streamText({ model, prompt: ctx.text ?? "", abortSignal })).then(
-        () => {},
-      ),
+      streamTextToSession(ctx, (abortSignal) =>
+        streamText({ model, prompt: ctx.text ?? "", abortSignal, onError: () => {} }),
+      ).then(() => {}),
   });
   onTestFinished(() => server.stop());
 

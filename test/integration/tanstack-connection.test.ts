@@ -242,3 +242,35 @@ test("TanStack stop from another ChatClient cancels the model call; the message 
   expect(textOf(laptop.chat.getMessages()[1])).toBe("Once upon a ");
   expect(phone.chat.getIsLoading()).toBe(false);
 });
+
+test("TanStack: a failing model call ends the run with RUN_ERROR carrying the model's error", async () => {
+  const stack = await startStack();
+  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const model = new MockLanguageModelV4({
+    doStream: async () => {
+      throw new Error("model overloaded");
+    },
+  });
+  const server = await serveAgent({
+    agent: stack.agent,
+    name: "chat",
+    entry: true,
+    handler: (ctx) =>
+      streamTextToSession(ctx, (abortSignal) =>
+        streamText({ model, prompt: ctx.text ?? "", abortSignal, onError: () => {} }),
+      ).then(() => {}),
+  });
+  onTestFinished(() => server.stop());
+
+  const { chat, handle } = await openChat(stack, "tanstack-4", "laptop");
+  const log = recordLog(handle);
+  await chat.sendMessage("hello?");
+
+  expect(chat.getError()?.message).toBe("model overloaded");
+  expect(chat.getIsLoading()).toBe(false);
+  expect(log.find((r) => r.event.type === "message.end")?.event.data).toEqual({
+    status: "error",
+    error: "model overloaded",
+  });
+  expect(log.find((r) => r.event.type === "turn.end")?.event.data).toMatchObject({ status: "failed" });
+});
