@@ -16,7 +16,10 @@ export interface ChaosSummary {
   delivered: number;
   /** Stored load events a viewer never applied (summed over viewers). */
   lost: number;
-  /** Events a viewer applied more than once or out of order (summed over viewers). */
+  /**
+   * Events a viewer applied more than once or out of order (summed over viewers), plus load events
+   * stored twice under one event id (a retried publish the stream did not deduplicate).
+   */
   duplicated: number;
   /** Viewers whose applied load events are not exactly the stored ones of their session, in order. */
   mismatchedViewers: number;
@@ -46,9 +49,16 @@ export async function settle(
   await load.stop();
   const stored = new Map<string, number[]>();
   let lostAcked = 0;
+  let storedTwice = 0;
   for (const session of load.sessions) {
     const seqs: number[] = [];
-    for await (const r of agent.history(session)) if (r.event.type === TICK_TYPE) seqs.push(r.seq);
+    const ids = new Set<string>();
+    for await (const r of agent.history(session)) {
+      if (r.event.type !== TICK_TYPE) continue;
+      seqs.push(r.seq);
+      if (ids.has(r.event.id)) storedTwice++;
+      ids.add(r.event.id);
+    }
     stored.set(session, seqs);
     const have = new Set(seqs);
     lostAcked += load.ackedSeqs(session).filter((seq) => !have.has(seq)).length;
@@ -61,7 +71,7 @@ export async function settle(
   await waitFor(caughtUp, { timeoutMs, intervalMs: 50 }).catch(() => {});
   let delivered = 0;
   let lost = 0;
-  let duplicated = 0;
+  let duplicated = storedTwice;
   let mismatchedViewers = 0;
   const details: string[] = [];
   for (const v of viewers.list) {
