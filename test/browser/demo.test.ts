@@ -282,4 +282,22 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     await agentMessage(a, "orders", "complete").waitFor();
     expect((await messages(a)).at(-1)!.text).toContain("$1199 was charged");
   });
+
+  it("steer: what the customer says from another tab while the research runs shapes its answer", async () => {
+    const session = newSession("steer");
+    const context = await newContext();
+    const a = await openCustomer(context, session);
+    const b = await openCustomer(context, session);
+    const question = "Research the Aurora headphones and compare them";
+    await send(a, question);
+    await b.locator('[data-testid="turn"][data-agent="research"] [data-step="search"][data-status="done"]').waitFor();
+    await b.getByTestId("composer-input").fill("battery life on long flights");
+    await b.getByTestId("steer").click();
+    await agentMessage(a, "research", "complete").waitFor({ timeout: 30_000 });
+    expect((await messages(a)).at(-1)!.text).toBe(
+      researchReply(findProduct(question), ["battery life on long flights"]),
+    );
+    // A steer is a control event of the turn, not a chat message.
+    expect((await messages(b)).filter((m) => m.text.includes("long flights") && m.kind === "user")).toHaveLength(0);
+  });
 });

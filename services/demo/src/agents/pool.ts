@@ -25,6 +25,8 @@ export interface TurnContext {
   /** Fired by a `cancel` of this turn or an ancestor, from any device. */
   readonly signal: AbortSignal;
   progress(step: string, status: ProgressStatus, options?: { label?: string; detail?: string }): Promise<void>;
+  /** Steer texts received for this turn since the last call (a `steer` from any device). */
+  takeSteers(): string[];
   /**
    * Replies with one assistant message stating `facts`: streamed token by
    * token by the simulated model, or phrased by a real model when one is
@@ -117,6 +119,7 @@ export async function servePool(options: PoolOptions): Promise<Pool> {
     progress: async (step, status, o = {}) => {
       await ctx.progress(step, status, o.detail, o.label === undefined ? {} : { label: o.label });
     },
+    takeSteers: () => ctx.takeSteers().map((s) => s.text),
     reply: (facts) => streamReply(ctx, author, facts, (tokens) => say(ctx, tokens)),
     callClientTool: async (name, args, o = {}) => {
       const answer = await ctx.callClientTool(name, args, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });

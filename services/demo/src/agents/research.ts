@@ -2,8 +2,12 @@ import { findProduct, PRODUCTS, type Product } from "./catalog.ts";
 import type { TurnContext } from "./pool.ts";
 import { runSteps } from "./steps.ts";
 
-/** The research agent's answer for a product (deterministic: tests compare streamed text with it). */
-export function researchReply(product: Product): string {
+/**
+ * The research agent's answer for a product (deterministic: tests compare
+ * streamed text with it), opening with what the customer asked to focus on
+ * while the research ran (steer messages), if anything.
+ */
+export function researchReply(product: Product, steers: readonly string[] = []): string {
   const rivals = PRODUCTS.filter((p) => p.sku !== product.sku && p.sku.slice(0, 2) === product.sku.slice(0, 2));
   const specs = Object.entries(product.specs)
     .map(([k, v]) => `${k} ${v}`)
@@ -11,7 +15,9 @@ export function researchReply(product: Product): string {
   const comparison = rivals
     .map((r) => `Compared with the ${r.name} at $${r.price}, it costs $${product.price - r.price} more.`)
     .join(" ");
+  const focus = steers.length > 0 ? `You asked me to focus on: ${steers.join("; ")}. Noted. ` : "";
   return (
+    focus +
     `Here is what I found about the ${product.name} (${product.sku}). ` +
     `It sells for $${product.price} and we have ${product.stock} in stock. Key specifications: ${specs}. ` +
     `${comparison} ` +
@@ -39,5 +45,8 @@ export async function research(ctx: TurnContext): Promise<void> {
       run: () => `${product.reviews} reviews, ${product.rating}/5`,
     },
   ]);
-  if (done) await ctx.reply(researchReply(product));
+  if (!done) return;
+  // Steering: what the customer said while the research ran shapes the answer.
+  const steers = ctx.takeSteers();
+  await ctx.reply(researchReply(product, steers));
 }

@@ -32,6 +32,7 @@ export function CustomerApp({ session, user }: { session: string; user: string }
     members,
     send: sendText,
     cancel,
+    steer,
     handoff,
     answerTool,
     approve,
@@ -69,6 +70,14 @@ export function CustomerApp({ session, user }: { session: string; user: string }
   /** Stop: cancels the given turn, or every turn still running (sub-agent turns end with their parent). */
   const stop = (turn?: string) => {
     for (const t of turn ? running.filter((r) => r.id === turn) : running) cancel(t.id, "stopped by the customer");
+  };
+  /** Steer: the text goes to the newest running specialist turn (it reads steers between its steps). */
+  const steerTarget = [...running].reverse().find((t) => t.status === "running" && t.agent !== "triage");
+  const steerNow = () => {
+    const trimmed = text.trim();
+    if (!trimmed || !steerTarget) return;
+    setText("");
+    steer(steerTarget.id, trimmed);
   };
   const askHuman = () => {
     handoff("request", "the customer asked for a human");
@@ -142,6 +151,16 @@ export function CustomerApp({ session, user }: { session: string; user: string }
         />
         <button type="submit" data-testid="send">
           Send
+        </button>
+        <button
+          type="button"
+          className="ghost"
+          data-testid="steer"
+          disabled={!steerTarget}
+          title="Tell the running agent something while it works"
+          onClick={steerNow}
+        >
+          Steer
         </button>
         <button
           type="button"

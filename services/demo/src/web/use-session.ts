@@ -45,6 +45,7 @@ export interface SessionConnection {
   send(text: string): void;
   /** Control events through the SDK's typed helpers (errors end up in `error`). */
   cancel(turn: string, reason?: string): void;
+  steer(turn: string, text: string): void;
   handoff(action: HandoffAction, reason?: string): void;
   answerTool(call: string, answer: { result: unknown } | { error: string }): void;
   approve(call: string, approved: boolean): void;
@@ -188,6 +189,7 @@ export function useSession(options: { session: string; user: string; role: "user
     members,
     send: (text) => run((h) => h.publish({ type: "input", data: { text } })),
     cancel: (turn, reason) => run((h) => h.cancel(turn, reason)),
+    steer: (turn, text) => run((h) => h.steer(turn, text)),
     handoff: (action, reason) => run((h) => h.handoff(action, reason)),
     // Every tab of the user answers; the first answer wins and the others are told so — not an error here.
     answerTool: (call, answer) => run((h) => h.answerTool(call, answer).catch(unlessAnswered)),
