@@ -9,6 +9,8 @@
 # only when the package lists do not know chromium yet). Otherwise prints what
 # to do and exits 1. Idempotent; prints only the path when all is well.
 set -euo pipefail
+# shellcheck source=apt-install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
 
 say() { printf 'ensure-chromium: %s\n' "$*" >&2; }
 
@@ -28,20 +30,6 @@ find_chromium() {
   return 1
 }
 
-is_debian_like() {
-  [[ -r /etc/os-release ]] || return 1
-  local id id_like
-  id="$(. /etc/os-release && printf '%s' "${ID:-}")"
-  id_like="$(. /etc/os-release && printf '%s' "${ID_LIKE:-}")"
-  [[ "$id" == debian || "$id" == ubuntu || " $id_like " == *" debian "* || " $id_like " == *" ubuntu "* ]]
-}
-
-apt_has_candidate() {
-  local candidate
-  candidate="$(apt-cache policy chromium 2>/dev/null | awk '/Candidate:/ { print $2; exit }')"
-  [[ -n "$candidate" && "$candidate" != "(none)" ]]
-}
-
 if find_chromium; then
   printf '%s\n' "$found"
   exit 0
@@ -52,23 +40,10 @@ if [[ -n "${CHROMIUM_BIN:-}" ]]; then
   exit 1
 fi
 
-if [[ "$(id -u)" -eq 0 ]] && is_debian_like && command -v apt-get >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt_has_candidate; then
-    say "running apt-get update (the package lists do not know chromium yet)"
-    apt-get update -qq >&2
-  fi
-  if apt_has_candidate; then
-    say "installing chromium with apt-get (for the browser tests)"
-    apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >&2
-    if find_chromium; then
-      say "installed $found"
-      printf '%s\n' "$found"
-      exit 0
-    fi
-  else
-    say "apt has no chromium package for this release."
-  fi
+if apt_install chromium "for the browser tests" fonts-dejavu-core && find_chromium; then
+  say "installed $found"
+  printf '%s\n' "$found"
+  exit 0
 fi
 
 say "no Chromium found."

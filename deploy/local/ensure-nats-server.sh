@@ -9,6 +9,8 @@
 # the package lists do not know nats-server yet). Otherwise prints what to do
 # and exits 1. Idempotent; prints only the path when all is well.
 set -euo pipefail
+# shellcheck source=apt-install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
 
 readonly MIN_MAJOR=2
 readonly MIN_MINOR=9
@@ -55,21 +57,6 @@ find_nats_server() {
   return 1
 }
 
-is_debian_like() {
-  [[ -r /etc/os-release ]] || return 1
-  local id id_like
-  id="$(. /etc/os-release && printf '%s' "${ID:-}")"
-  id_like="$(. /etc/os-release && printf '%s' "${ID_LIKE:-}")"
-  [[ "$id" == debian || "$id" == ubuntu || " $id_like " == *" debian "* || " $id_like " == *" ubuntu "* ]]
-}
-
-# Whether apt already knows an installable nats-server (then `apt-get update` is not needed).
-apt_has_candidate() {
-  local candidate
-  candidate="$(apt-cache policy nats-server 2>/dev/null | awk '/Candidate:/ { print $2; exit }')"
-  [[ -n "$candidate" && "$candidate" != "(none)" ]]
-}
-
 print_instructions() {
   say "no usable nats-server (>= ${MIN_MAJOR}.${MIN_MINOR}) found${too_old:+; too old: $too_old}."
   cat >&2 <<'EOF'
@@ -96,24 +83,13 @@ if [[ -n "${NATS_SERVER_BIN:-}" ]]; then
   exit 1
 fi
 
-if [[ "$(id -u)" -eq 0 ]] && is_debian_like && command -v apt-get >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt_has_candidate; then
-    say "running apt-get update (the package lists do not know nats-server yet)"
-    apt-get update -qq >&2
+if apt_install nats-server ""; then
+  if find_nats_server; then
+    say "installed $found ($(version_of "$found"))"
+    printf '%s\n' "$found"
+    exit 0
   fi
-  if apt_has_candidate; then
-    say "installing nats-server with apt-get"
-    apt-get install -y -qq --no-install-recommends nats-server >&2
-    if find_nats_server; then
-      say "installed $found ($(version_of "$found"))"
-      printf '%s\n' "$found"
-      exit 0
-    fi
-    say "the distribution's nats-server is older than ${MIN_MAJOR}.${MIN_MINOR}."
-  else
-    say "apt has no nats-server package for this release."
-  fi
+  say "the distribution's nats-server is older than ${MIN_MAJOR}.${MIN_MINOR}."
 fi
 
 print_instructions
