@@ -47,7 +47,7 @@ export interface ServeAgentOptions {
    * `leaseMs` after its last confirmation. Default 1000; 300–60000.
    */
   leaseMs?: number;
-  /** This worker's id in `turn.start` / `turn.resumed` and the control bucket. Default `<agent id>-<random>`. */
+  /** This worker's id in `turn.start` / `turn.resumed` and the control bucket. Default `<agent id>-<8 random chars>`. */
   worker?: string;
   /** Enter the session's presence (status `busy`) while running turns there. Default true. */
   presence?: boolean;
@@ -149,7 +149,8 @@ function resolveOptions(options: ServeAgentOptions): Resolved {
     entry: options.entry ?? false,
     concurrency: options.concurrency ?? 8,
     leaseMs: options.leaseMs ?? 1000,
-    worker: options.worker ?? `${options.agent.id.slice(0, 100)}-${newId().slice(0, 8)}`,
+    // newId() starts with a ms timestamp: take its random tail, so workers started in the same ms differ.
+    worker: options.worker ?? `${options.agent.id.slice(0, 100)}-${newId().slice(-8)}`,
     presence: options.presence ?? true,
     controlBucket: options.controlBucket ?? DEFAULT_CONTROL_BUCKET,
     durable: options.durable ?? `pool-${options.name}`,

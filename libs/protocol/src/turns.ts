@@ -103,7 +103,7 @@ const HANDOFF_ACTIONS: ReadonlySet<string> = new Set(Object.values(HandoffAction
 export interface TurnStartData {
   /** Pool name. */
   agent: string;
-  /** The worker (agent participant id) running the turn. */
+  /** The worker id running the turn (one `serveAgent` of the pool, not the agent's participant id; §17.2). */
   worker: string;
   parent?: string;
   ancestors?: string[];
