@@ -47,7 +47,19 @@ test("handoff to an operator and back: the entry pool stays silent while the ope
   await operatorLog.next((r) => r.event.type === "input" && r.event.from.kind === "operator");
   await waitFor(() => consumerAcked(reply.seq));
   expect(log.records.filter((r) => r.event.type.startsWith("turn.") && r.event.turn !== before)).toEqual([]);
-  expect((await kv.get(`handoff1.turn.${during}`))?.json()).toMatchObject({ status: "pending" });
+  // The input is not left pending forever: the pool marks it final (no turn.end: it never was a turn).
+  expect((await kv.get(`handoff1.turn.${during}`))?.json()).toMatchObject({
+    status: "cancelled",
+    skipped: "operator",
+    agent: "assistant",
+    worker: server.worker,
+  });
+  expect((await kv.get(`handoff1.turn.${reply.id}`))?.json()).toMatchObject({
+    status: "cancelled",
+    skipped: "operator",
+  });
+  expect(user.control.turn(during)).toBeUndefined();
+  await expect(user.cancel(during)).rejects.toMatchObject({ code: "TURN_ENDED" });
 
   // The operator hands back: the next user input is answered again.
   await operator.publish({ type: "handoff", data: { action: "release" } });

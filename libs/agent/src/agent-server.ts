@@ -99,12 +99,15 @@ const DEFAULT_STOP_GRACE_MS = 10_000;
  * one durable pull consumer over `<prefix>.*.in.>` (work-queue use, explicit
  * ack, ack wait = `leaseMs`):
  * - entry pools take `input` events from users/operators, unless an operator
- *   owns the session (`<session>.owner` in the control bucket): then they ack
- *   and stay silent; every pool takes `turn.request`s addressed to its name;
- *   every other in-lane event is acked and ignored;
+ *   owns the session (`<session>.owner` in the control bucket): then they mark
+ *   the turn key final (`cancelled`, `skipped: "operator"`), ack and stay
+ *   silent; every pool takes `turn.request`s addressed to its name; every
+ *   other in-lane event is acked and ignored;
  * - the worker claims the turn in the control bucket with a create/CAS
  *   (`pending` → `running`), publishes `turn.start`, runs `handler`, CASes the
- *   final status, publishes `turn.end` and acks the input;
+ *   final status, publishes `turn.end` and acks the input; an input cancelled
+ *   while `pending` is not run: the worker publishes its
+ *   `turn.end {status: "cancelled"}` (once) and acks;
  * - a redelivered input whose turn is `running` under another worker means
  *   that worker's lease lapsed: this worker CASes the turn to itself,
  *   publishes `turn.resumed`, ends the previous worker's open messages with
@@ -359,9 +362,22 @@ class PoolWorker implements AgentServer {
   ): Promise<"ack" | "lost" | "hand-over"> {
     const { session } = record;
     const { control, o } = this;
-    if (route.fromUser && (await control.operatorOwner(session))) return "ack"; // an operator answers: stay silent
-    const claim = await claimTurn(control, record, route, { agent: this.name, worker: this.worker });
-    if (claim.kind === "ended") return "ack";
+    // While an operator owns the session, user/operator input starts no turn: the operator answers.
+    const operatorOwned = route.fromUser && (await control.operatorOwner(session)) !== undefined;
+    const claim = await claimTurn(control, record, route, { agent: this.name, worker: this.worker }, operatorOwned);
+    if (claim.kind === "ended" || claim.kind === "skipped") return "ack";
+    if (claim.kind === "close-cancelled") {
+      // Cancelled before any worker ran it: the pool stores the turn's end, so every reader sees it closed.
+      const end: TurnEndData = { status: "cancelled", reason: "cancelled before a worker started it" };
+      await this.agent.publish(session, {
+        id: claim.endEvent,
+        type: TurnEventType.END,
+        turn: route.turn,
+        ref: record.event.id,
+        data: end,
+      });
+      return "ack";
+    }
     let revision = claim.revision;
     let entry = claim.entry;
     let resumed: ResumedInfo | undefined;

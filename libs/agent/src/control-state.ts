@@ -16,6 +16,13 @@ const WRONG_LAST_SEQUENCE = 10071;
 export interface TurnRecord extends ControlTurnEntry {
   /** Takeovers so far (0 for the first worker). SDK field, ignored by the gateway. */
   attempt?: number;
+  /**
+   * A turn cancelled while `pending`: the id of the `turn.end` the worker that picked its input up publishes
+   * (kept so that a redelivery re-publishes the same event, which the stream stores once). SDK field.
+   */
+  endEvent?: string;
+  /** `"operator"`: an entry pool did not run this input because an operator owned the session. SDK field. */
+  skipped?: "operator";
 }
 
 export interface Versioned<T> {

@@ -3,6 +3,7 @@ import {
   isFinalTurnStatus,
   isTurnId,
   MAX_TURN_DEPTH,
+  newId,
   TurnEventType,
   type TurnRequestData,
 } from "@threadline/protocol";
@@ -48,21 +49,31 @@ export function routeInput(record: SubjectRecord, pool: string, entry: boolean):
 export type Claim =
   | { kind: "start"; revision: number; entry: TurnRecord }
   | { kind: "takeover"; revision: number; entry: TurnRecord; previousWorker: string }
+  /** Cancelled while `pending` (no worker ran it): publish its closing `turn.end` with this event id. */
+  | { kind: "close-cancelled"; endEvent: string }
+  /** Not started because an operator owns the session: marked final, nothing to publish. */
+  | { kind: "skipped" }
   | { kind: "ended" };
 
 /**
  * Claims a turn in the control bucket for `worker`, with create/CAS so that
  * exactly one worker wins: no entry or `pending` → `start` (`running`,
  * attempt 0); `running` under anyone → `takeover` (the server redelivered
- * the input, so the owner's lease lapsed; attempt + 1); a final status →
- * `ended` (cancelled while pending, or finished by a worker whose ack was
- * lost). A lost CAS re-reads and decides again.
+ * the input, so the owner's lease lapsed; attempt + 1); cancelled while
+ * `pending` (the gateway set `cancelEvent`) → `close-cancelled` once, the
+ * entry recording the closing worker and the `turn.end` id (a redelivery
+ * gets the same id back); any other final status → `ended` (finished by a
+ * worker whose ack was lost). With `operatorOwned` (a user/operator input
+ * while an operator owns the session) no entry or `pending` becomes
+ * `cancelled` with `skipped: "operator"` → `skipped`; a turn already
+ * running is still taken over. A lost CAS re-reads and decides again.
  */
 export async function claimTurn(
   control: ControlState,
   record: SubjectRecord,
   route: Route,
   who: { agent: string; worker: string },
+  operatorOwned = false,
 ): Promise<Claim> {
   const { session } = record;
   for (;;) {
@@ -76,6 +87,14 @@ export async function claimTurn(
     if (route.parent !== undefined) base.parent = route.parent;
     if (route.ancestors.length > 0) base.ancestors = route.ancestors;
     const current = await control.getTurn(session, route.turn);
+    if (operatorOwned && (!current || current.value.status === "pending")) {
+      const skipped: TurnRecord = { ...current?.value, ...base, status: "cancelled", skipped: "operator" };
+      const revision = current
+        ? await control.casTurn(session, route.turn, skipped, current.revision)
+        : await control.createTurn(session, route.turn, skipped);
+      if (revision !== undefined) return { kind: "skipped" };
+      continue;
+    }
     if (!current) {
       const entry = { ...base, attempt: 0 };
       const revision = await control.createTurn(session, route.turn, entry);
@@ -83,7 +102,13 @@ export async function claimTurn(
       continue;
     }
     const value = current.value;
-    if (isFinalTurnStatus(value.status)) return { kind: "ended" };
+    if (isFinalTurnStatus(value.status)) {
+      if (value.status !== "cancelled" || value.cancelEvent === undefined) return { kind: "ended" };
+      if (value.endEvent !== undefined) return { kind: "close-cancelled", endEvent: value.endEvent };
+      const closing: TurnRecord = { ...value, agent: who.agent, worker: who.worker, endEvent: newId() };
+      if ((await control.casTurn(session, route.turn, closing, current.revision)) === undefined) continue;
+      return { kind: "close-cancelled", endEvent: closing.endEvent! };
+    }
     const attempt = value.status === "pending" ? 0 : (value.attempt ?? 0) + 1;
     const entry = { ...base, attempt };
     const revision = await control.casTurn(session, route.turn, entry, current.revision);
