@@ -29,6 +29,7 @@ export type { AgentPresence, AgentPresenceOptions, PresenceEnterOptions } from "
 export type { PresenceChange, PresenceFeed, PresenceFeedHandler } from "./presence-feed.ts";
 export { followPresence } from "./presence-feed.ts";
 export type { SubjectRecord } from "./record-decoder.ts";
+export { decodeRecord } from "./record-decoder.ts";
 export type { Steer } from "./running-turn.ts";
 export type { ProvisionOptions, StreamNames, ThreadlineStreamInfo } from "./stream-provisioner.ts";
 export { lookupThreadline, PROVISION_DEFAULTS, provisionThreadline } from "./stream-provisioner.ts";

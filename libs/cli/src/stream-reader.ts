@@ -1,15 +1,6 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import {
-  decodeMsgpack,
-  ErrorCode,
-  isEventId,
-  isEventType,
-  isParticipantId,
-  isParticipantKind,
-  type SessionEvent,
-  type Subjects,
-  ThreadlineError,
-} from "@threadline/protocol";
+import { decodeRecord } from "@threadline/agent";
+import { ErrorCode, type SessionEvent, type Subjects, ThreadlineError } from "@threadline/protocol";
 
 /**
  * One stored message of a session as the CLI shows it. Unlike the SDKs, the
@@ -92,41 +83,22 @@ export async function* readStored(
   }
 }
 
-/** Decodes one stored message; a payload that is not a Threadline envelope yields `problem`. */
+/**
+ * Decodes one stored message with the agent SDK's record decoder; where the SDK
+ * would skip the message (foreign subject, not a msgpack envelope), the record
+ * keeps the decoder's reason in `problem` instead.
+ */
 export function decodeStored(subjects: Subjects, m: Pick<JsMsg, "subject" | "seq" | "data" | "info">): TimelineRecord {
-  const parsed = subjects.parse(m.subject);
-  const record: TimelineRecord = {
-    seq: m.seq,
-    session: parsed?.session ?? "?",
-    subject: m.subject,
-    stored: new Date(Math.floor(m.info.timestampNanos / 1e6)),
-  };
-  if (!parsed) {
-    record.problem = "not a Threadline event subject";
-    return record;
+  const stored = new Date(Math.floor(m.info.timestampNanos / 1e6));
+  const decoded = decodeRecord(subjects, m.subject, m.seq, m.data);
+  if (typeof decoded === "string") {
+    return {
+      seq: m.seq,
+      session: subjects.parse(m.subject)?.session ?? "?",
+      subject: m.subject,
+      stored,
+      problem: decoded,
+    };
   }
-  let value: unknown;
-  try {
-    value = decodeMsgpack(m.data);
-  } catch (error) {
-    record.problem = `payload is not msgpack: ${(error as Error).message}`;
-    return record;
-  }
-  const problem = envelopeProblem(value);
-  if (problem) record.problem = problem;
-  else record.event = value as SessionEvent;
-  return record;
-}
-
-function envelopeProblem(value: unknown): string | undefined {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return "payload is not an event envelope";
-  const e = value as Record<string, unknown>;
-  if (!isEventId(e.id)) return "envelope has no valid id";
-  if (!isEventType(e.type)) return "envelope has no valid type";
-  if (typeof e.ts !== "number") return "envelope has no ts";
-  const from = e.from as Record<string, unknown> | undefined;
-  if (typeof from !== "object" || from === null || !isParticipantKind(from.kind) || !isParticipantId(from.id)) {
-    return "envelope has no valid from";
-  }
-  return undefined;
+  return { seq: m.seq, session: decoded.session, subject: m.subject, stored, event: decoded.event };
 }
