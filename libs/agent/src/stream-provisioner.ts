@@ -118,9 +118,7 @@ export async function provisionThreadline(
   const desired = desiredStreamConfig(o, subjects);
   const jsm = await jetstreamManager(nc);
   const info = await ensureStream(jsm, desired, subjects);
-  await ensureCursorBucket(nc, o);
-  await ensurePresenceBucket(nc, o);
-  await ensureControlBucket(nc, o);
+  await ensureBuckets(nc, o);
   return toThreadlineInfo(info, subjects);
 }
 
@@ -308,54 +306,35 @@ function incompatible(stream: string, problem: string, cause?: unknown): Threadl
   });
 }
 
-async function ensureCursorBucket(nc: NatsConnection, o: Required<ProvisionOptions>): Promise<void> {
+/**
+ * The KV buckets next to the stream, all history 1 (one value per key; control
+ * keys are written with create/CAS on their revision):
+ * - cursors: a cursor older than the oldest stored event is useless, so the
+ *   bucket forgets it with the events (TTL = `maxAge`);
+ * - presence: the bucket TTL (`presenceTtlMs`) is the garbage collection of
+ *   entries nobody refreshed or removed;
+ * - control: keys live as long as events (TTL = `maxAge`).
+ */
+async function ensureBuckets(nc: NatsConnection, o: Required<ProvisionOptions>): Promise<void> {
   const kvm = new Kvm(jetstream(nc));
-  const options = {
-    history: 1,
-    replicas: o.replicas,
-    storage: StorageType.File,
-    // A cursor older than the oldest stored event is useless; let the bucket forget it with the events.
-    ...(o.maxAge > 0 ? { ttl: o.maxAge } : {}),
-  };
-  try {
-    await kvm.create(o.cursorBucket, options);
-  } catch (error) {
-    // A concurrent provisioner created the bucket with a different config between our read and create.
-    if (jsApiErrorCode(error) !== JsErrCode.STREAM_NAME_IN_USE) throw error;
-    await kvm.open(o.cursorBucket);
-  }
+  const eventsTtl = o.maxAge > 0 ? o.maxAge : undefined;
+  await ensureBucket(kvm, o.cursorBucket, o.replicas, eventsTtl);
+  await ensureBucket(kvm, o.presenceBucket, o.replicas, o.presenceTtlMs);
+  await ensureBucket(kvm, o.controlBucket, o.replicas, eventsTtl);
 }
 
 /**
- * The presence bucket: history 1 (only the latest value of a connection
- * matters), the bucket TTL as garbage collection. An existing bucket is
- * opened as it is.
+ * Creates a history-1 file bucket (`ttlMs` undefined = keys never expire). An
+ * existing bucket is opened as it is, also when a concurrent provisioner
+ * created it with a different config between our read and create.
  */
-async function ensurePresenceBucket(nc: NatsConnection, o: Required<ProvisionOptions>): Promise<void> {
-  const kvm = new Kvm(jetstream(nc));
-  const options = { history: 1, replicas: o.replicas, storage: StorageType.File, ttl: o.presenceTtlMs };
+async function ensureBucket(kvm: Kvm, name: string, replicas: number, ttlMs: number | undefined): Promise<void> {
+  const options = { history: 1, replicas, storage: StorageType.File, ...(ttlMs === undefined ? {} : { ttl: ttlMs }) };
   try {
-    await kvm.create(o.presenceBucket, options);
+    await kvm.create(name, options);
   } catch (error) {
     if (jsApiErrorCode(error) !== JsErrCode.STREAM_NAME_IN_USE) throw error;
-    await kvm.open(o.presenceBucket);
-  }
-}
-
-/** The control bucket: history 1 (one key per fact, CAS on its revision); keys live as long as events. */
-async function ensureControlBucket(nc: NatsConnection, o: Required<ProvisionOptions>): Promise<void> {
-  const kvm = new Kvm(jetstream(nc));
-  const options = {
-    history: 1,
-    replicas: o.replicas,
-    storage: StorageType.File,
-    ...(o.maxAge > 0 ? { ttl: o.maxAge } : {}),
-  };
-  try {
-    await kvm.create(o.controlBucket, options);
-  } catch (error) {
-    if (jsApiErrorCode(error) !== JsErrCode.STREAM_NAME_IN_USE) throw error;
-    await kvm.open(o.controlBucket);
+    await kvm.open(name);
   }
 }
 
