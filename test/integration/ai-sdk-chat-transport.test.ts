@@ -1,8 +1,5 @@
-import { serveAgent } from "@threadline/agent";
 import { sessionUIMessages, streamTextToSession } from "@threadline/agent/ai-sdk";
-import { createClient, type SessionHandle } from "@threadline/client";
 import { ThreadlineChatTransport } from "@threadline/client/ai-sdk";
-import type { SessionRecord } from "@threadline/protocol";
 import { waitFor } from "@threadline/test-kit";
 import {
   AbstractChat,
@@ -18,10 +15,22 @@ import {
   tool,
   type UIMessage,
 } from "ai";
-import { convertArrayToReadableStream, MockLanguageModelV4 } from "ai/test";
+import type { MockLanguageModelV4 } from "ai/test";
 import { expect, onTestFinished, test } from "vitest";
-import WebSocket from "ws";
-import { type Stack, startStack } from "./support/stack.ts";
+import {
+  delta,
+  failingModel,
+  recordLog,
+  replyWith,
+  scriptedModel,
+  serveChat,
+  startChatStack,
+  stepsModel,
+  textStep,
+  toolCallStep,
+  userTab,
+} from "./support/chat-stack.ts";
+import type { Stack } from "./support/stack.ts";
 
 /** The smallest concrete chat: AbstractChat over a plain in-memory state (what useChat / Vue / Svelte wrap). */
 class TestChat extends AbstractChat<UIMessage> {
@@ -46,70 +55,9 @@ class MemoryChatState implements ChatState<UIMessage> {
   snapshot = <T>(thing: T): T => structuredClone(thing);
 }
 
-/** One part of a mock model's stream (`LanguageModelV4StreamPart`). */
-type ModelStreamPart =
-  Awaited<ReturnType<MockLanguageModelV4["doStream"]>>["stream"] extends ReadableStream<infer P> ? P : never;
-
-const usage = {
-  inputTokens: { total: 3, noCache: 3, cacheRead: undefined, cacheWrite: undefined },
-  outputTokens: { total: 5, text: 5, reasoning: undefined },
-};
-
-/** A model call the test drives token by token; `signal` is the abortSignal streamText passed to the model. */
-interface ScriptedCall {
-  signal: AbortSignal | undefined;
-  push(...parts: ModelStreamPart[]): void;
-  finish(): void;
-}
-
-/** A mock model whose streams the test writes; an aborted call errors its stream like a cancelled fetch. */
-function scriptedModel(): { model: MockLanguageModelV4; calls: ScriptedCall[] } {
-  const calls: ScriptedCall[] = [];
-  const model = new MockLanguageModelV4({
-    doStream: async ({ abortSignal }) => {
-      let controller!: ReadableStreamDefaultController<ModelStreamPart>;
-      const stream = new ReadableStream<ModelStreamPart>({
-        start(c) {
-          controller = c;
-        },
-      });
-      abortSignal?.addEventListener("abort", () => controller.error(abortSignal.reason), { once: true });
-      calls.push({
-        signal: abortSignal,
-        push: (...parts) => {
-          for (const part of parts) controller.enqueue(part);
-        },
-        finish: () => {
-          controller.enqueue({ type: "text-end", id: "t" });
-          controller.enqueue({ type: "finish", finishReason: { unified: "stop", raw: undefined }, usage });
-          controller.close();
-        },
-      });
-      controller.enqueue({ type: "stream-start", warnings: [] });
-      controller.enqueue({ type: "text-start", id: "t" });
-      return { stream };
-    },
-  });
-  return { model, calls };
-}
-
-const delta = (text: string): ModelStreamPart => ({ type: "text-delta", id: "t", delta: text });
-
-function tab(stack: Stack, device: string) {
-  const client = createClient({
-    url: stack.gateway.url,
-    token: () => stack.token({ sub: "alice" }),
-    device,
-    WebSocket: WebSocket as never,
-    reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
-  });
-  onTestFinished(() => client.close());
-  return client;
-}
-
 /** Attaches from the start and creates the transport in the same tick, as the transport requires. */
 async function openChat(stack: Stack, session: string, device: string, history: "compact" | "full" = "full") {
-  const handle = await tab(stack, device).attach(session, { from: "start", history });
+  const handle = await userTab(stack, device).attach(session, { from: "start", history });
   const transport = new ThreadlineChatTransport({ session: handle });
   onTestFinished(() => transport.close());
   const log = recordLog(handle);
@@ -118,65 +66,37 @@ async function openChat(stack: Stack, session: string, device: string, history: 
   return { handle, transport, chat, log };
 }
 
-function recordLog(handle: SessionHandle): SessionRecord[] {
-  const records: SessionRecord[] = [];
-  handle.onEvent((r) => records.push(r));
-  return records;
-}
-
 function textOf(message: UIMessage | undefined): string {
   return (message?.parts ?? []).map((p) => (p.type === "text" ? p.text : "")).join("");
 }
 
 test("agent streamText -> session -> ChatTransport -> AbstractChat: the chat's reply equals the model's output", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  // Step 1 calls a server-side tool, step 2 answers with text (reasoning first).
-  const steps: ModelStreamPart[][] = [
-    [
-      { type: "stream-start", warnings: [] },
+  const stack = await startChatStack();
+  // Step 1 calls a server-side tool (reasoning first), step 2 answers with text.
+  const steps = [
+    toolCallStep("weather", { city: "Oslo" }, [
       { type: "reasoning-start", id: "r" },
       { type: "reasoning-delta", id: "r", delta: "look it up" },
       { type: "reasoning-end", id: "r" },
-      { type: "tool-call", toolCallId: "call-1", toolName: "weather", input: '{"city":"Oslo"}' },
-      { type: "finish", finishReason: { unified: "tool-calls", raw: undefined }, usage },
-    ],
-    [
-      { type: "stream-start", warnings: [] },
-      { type: "text-start", id: "t" },
-      ...["It ", "is ", "4 °C ", "in ", "Oslo ", "— ", "bring ", "a ", "coat."].map(delta),
-      { type: "text-end", id: "t" },
-      { type: "finish", finishReason: { unified: "stop", raw: undefined }, usage },
-    ],
+    ]),
+    textStep(["It ", "is ", "4 °C ", "in ", "Oslo ", "— ", "bring ", "a ", "coat."]),
   ];
-  const modelFor = () => {
-    let call = 0;
-    return new MockLanguageModelV4({
-      doStream: async () => ({ stream: convertArrayToReadableStream(steps[call++] ?? []) }),
-    });
-  };
   const weather = tool({
     inputSchema: jsonSchema<{ city: string }>({ type: "object", properties: { city: { type: "string" } } }),
     execute: async ({ city }) => ({ city, celsius: 4 }),
   });
   const models: MockLanguageModelV4[] = [];
   const run = (messages: ModelMessage[], abortSignal?: AbortSignal) => {
-    const model = modelFor();
+    const model = stepsModel(steps);
     models.push(model);
     return streamText({ model, messages, tools: { weather }, stopWhen: isStepCount(2), abortSignal });
   };
 
-  const server = await serveAgent({
-    agent: stack.agent,
-    name: "chat",
-    entry: true,
-    handler: async (ctx) => {
-      // The conversation comes from the session, not from the request.
-      const messages = await convertToModelMessages(await sessionUIMessages(ctx));
-      await streamTextToSession(ctx, (signal) => run(messages, signal));
-    },
+  await serveChat(stack, async (ctx) => {
+    // The conversation comes from the session, not from the request.
+    const messages = await convertToModelMessages(await sessionUIMessages(ctx));
+    await streamTextToSession(ctx, (signal) => run(messages, signal));
   });
-  onTestFinished(() => server.stop());
 
   const { chat } = await openChat(stack, "ai-sdk-1", "laptop");
   await chat.sendMessage({ text: "Weather in Oslo?" });
@@ -208,20 +128,9 @@ test("agent streamText -> session -> ChatTransport -> AbstractChat: the chat's r
 });
 
 test("refresh mid-stream: a new transport and chat resume the in-flight reply with no duplicated or missing text", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const stack = await startChatStack();
   const { model, calls } = scriptedModel();
-  const server = await serveAgent({
-    agent: stack.agent,
-    name: "chat",
-    entry: true,
-    handler: async (ctx) => {
-      await streamTextToSession(ctx, (abortSignal) => streamText({ model, prompt: ctx.text ?? "", abortSignal }), {
-        flushMs: 5,
-      });
-    },
-  });
-  onTestFinished(() => server.stop());
+  await serveChat(stack, replyWith(model, { flushMs: 5 }));
 
   const before = await openChat(stack, "ai-sdk-2", "laptop");
   void before.chat.sendMessage({ text: "count to twenty" });
@@ -255,18 +164,9 @@ test("refresh mid-stream: a new transport and chat resume the in-flight reply wi
 });
 
 test("stop from another chat instance cancels the model call; the message ends cancelled; the sender's chat ends too", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const stack = await startChatStack();
   const { model, calls } = scriptedModel();
-  const server = await serveAgent({
-    agent: stack.agent,
-    name: "chat",
-    entry: true,
-    handler: async (ctx) => {
-      await streamTextToSession(ctx, (abortSignal) => streamText({ model, prompt: ctx.text ?? "", abortSignal }));
-    },
-  });
-  onTestFinished(() => server.stop());
+  await serveChat(stack, replyWith(model));
 
   const laptop = await openChat(stack, "ai-sdk-3", "laptop");
   const log = recordLog(laptop.handle);
@@ -302,40 +202,23 @@ test("stop from another chat instance cancels the model call; the message ends c
 });
 
 test("a reply that delegates to a sub-agent pool streams as one chat message: the sub-turn's text between the parent's", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const textModel = (words: string[]) =>
-    new MockLanguageModelV4({
-      doStream: async () => ({
-        stream: convertArrayToReadableStream<ModelStreamPart>([
-          { type: "stream-start", warnings: [] },
-          { type: "text-start", id: "t" },
-          ...words.map(delta),
-          { type: "text-end", id: "t" },
-          { type: "finish", finishReason: { unified: "stop", raw: undefined }, usage },
-        ]),
-      }),
-    });
+  const stack = await startChatStack();
   const say = (words: string[]) => (abortSignal: AbortSignal) =>
-    streamText({ model: textModel(words), prompt: "-", abortSignal });
-  const planner = await serveAgent({
-    agent: stack.agent,
-    name: "planner",
-    entry: true,
-    handler: async (ctx) => {
+    streamText({ model: stepsModel([textStep(words)]), prompt: "-", abortSignal });
+  await serveChat(
+    stack,
+    async (ctx) => {
       await streamTextToSession(ctx, say(["Asking ", "the ", "flights ", "agent. "]));
       const flights = await ctx.delegate("flights", { text: "Oslo to Rome" });
       await flights.done({ signal: ctx.signal });
       await streamTextToSession(ctx, say(["Booked ", "the ", "first."]));
     },
-  });
-  onTestFinished(() => planner.stop());
-  const flightsPool = await serveAgent({
-    agent: stack.agent,
+    { name: "planner" },
+  );
+  await serveChat(stack, (ctx) => streamTextToSession(ctx, say(["Found ", "3 ", "flights. "])).then(() => {}), {
     name: "flights",
-    handler: (ctx) => streamTextToSession(ctx, say(["Found ", "3 ", "flights. "])).then(() => {}),
+    entry: false,
   });
-  onTestFinished(() => flightsPool.stop());
 
   const { chat, log } = await openChat(stack, "ai-sdk-4", "laptop");
   await chat.sendMessage({ text: "Plan a trip" });
@@ -356,23 +239,8 @@ test("a reply that delegates to a sub-agent pool streams as one chat message: th
 });
 
 test("a failing model call ends the message `error` and the turn `failed`; the chat shows the model's error", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const model = new MockLanguageModelV4({
-    doStream: async () => {
-      throw new Error("model overloaded");
-    },
-  });
-  const server = await serveAgent({
-    agent: stack.agent,
-    name: "chat",
-    entry: true,
-    handler: (ctx) =>
-      streamTextToSession(ctx, (abortSignal) =>
-        streamText({ model, prompt: ctx.text ?? "", abortSignal, onError: () => {} }),
-      ).then(() => {}),
-  });
-  onTestFinished(() => server.stop());
+  const stack = await startChatStack();
+  await serveChat(stack, replyWith(failingModel("model overloaded")));
 
   const { chat, log } = await openChat(stack, "ai-sdk-5", "laptop");
   await chat.sendMessage({ text: "hello?" });

@@ -1,76 +1,28 @@
 import type { UIMessage } from "@tanstack/ai";
 import { ChatClient } from "@tanstack/ai-client";
-import { serveAgent } from "@threadline/agent";
 import { streamTextToSession } from "@threadline/agent/ai-sdk";
-import { createClient, type SessionHandle } from "@threadline/client";
 import { threadlineConnection } from "@threadline/client/tanstack";
-import type { SessionRecord } from "@threadline/protocol";
 import { waitFor } from "@threadline/test-kit";
 import { isStepCount, jsonSchema, streamText, tool } from "ai";
-import { convertArrayToReadableStream, MockLanguageModelV4 } from "ai/test";
 import { expect, onTestFinished, test } from "vitest";
-import WebSocket from "ws";
-import { type Stack, startStack } from "./support/stack.ts";
-
-/** One part of a mock model's stream (`LanguageModelV4StreamPart`). */
-type ModelStreamPart =
-  Awaited<ReturnType<MockLanguageModelV4["doStream"]>>["stream"] extends ReadableStream<infer P> ? P : never;
-
-const usage = {
-  inputTokens: { total: 3, noCache: 3, cacheRead: undefined, cacheWrite: undefined },
-  outputTokens: { total: 5, text: 5, reasoning: undefined },
-};
-
-interface ScriptedCall {
-  signal: AbortSignal | undefined;
-  push(...parts: ModelStreamPart[]): void;
-  finish(): void;
-}
-
-/** A mock model whose streams the test writes; an aborted call errors its stream like a cancelled fetch. */
-function scriptedModel(): { model: MockLanguageModelV4; calls: ScriptedCall[] } {
-  const calls: ScriptedCall[] = [];
-  const model = new MockLanguageModelV4({
-    doStream: async ({ abortSignal }) => {
-      let controller!: ReadableStreamDefaultController<ModelStreamPart>;
-      const stream = new ReadableStream<ModelStreamPart>({
-        start(c) {
-          controller = c;
-        },
-      });
-      abortSignal?.addEventListener("abort", () => controller.error(abortSignal.reason), { once: true });
-      calls.push({
-        signal: abortSignal,
-        push: (...parts) => {
-          for (const part of parts) controller.enqueue(part);
-        },
-        finish: () => {
-          controller.enqueue({ type: "text-end", id: "t" });
-          controller.enqueue({ type: "finish", finishReason: { unified: "stop", raw: undefined }, usage });
-          controller.close();
-        },
-      });
-      controller.enqueue({ type: "stream-start", warnings: [] });
-      controller.enqueue({ type: "text-start", id: "t" });
-      return { stream };
-    },
-  });
-  return { model, calls };
-}
-
-const delta = (text: string): ModelStreamPart => ({ type: "text-delta", id: "t", delta: text });
+import {
+  delta,
+  failingModel,
+  recordLog,
+  replyWith,
+  scriptedModel,
+  serveChat,
+  startChatStack,
+  stepsModel,
+  textStep,
+  toolCallStep,
+  userTab,
+} from "./support/chat-stack.ts";
+import type { Stack } from "./support/stack.ts";
 
 /** A browser tab: its own client, the session attached from the start, a ChatClient hydrated from the session. */
 async function openChat(stack: Stack, session: string, device: string, history: "compact" | "full" = "full") {
-  const client = createClient({
-    url: stack.gateway.url,
-    token: () => stack.token({ sub: "alice" }),
-    device,
-    WebSocket: WebSocket as never,
-    reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
-  });
-  onTestFinished(() => client.close());
-  const handle = await client.attach(session, { from: "start", history });
+  const handle = await userTab(stack, device).attach(session, { from: "start", history });
   const connection = threadlineConnection({ session: handle });
   onTestFinished(() => connection.close());
   const chat = new ChatClient({ connection, threadId: session, persistence: true });
@@ -80,52 +32,25 @@ async function openChat(stack: Stack, session: string, device: string, history: 
   return { handle, connection, chat };
 }
 
-function recordLog(handle: SessionHandle): SessionRecord[] {
-  const records: SessionRecord[] = [];
-  handle.onEvent((r) => records.push(r));
-  return records;
-}
-
 function textOf(message: UIMessage | undefined): string {
   return (message?.parts ?? []).map((p) => (p.type === "text" ? p.content : "")).join("");
 }
 
 test("TanStack ChatClient over the connection: streamText reply with a tool call, then hydrated on another device", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const steps: ModelStreamPart[][] = [
-    [
-      { type: "stream-start", warnings: [] },
-      { type: "tool-call", toolCallId: "call-1", toolName: "weather", input: '{"city":"Oslo"}' },
-      { type: "finish", finishReason: { unified: "tool-calls", raw: undefined }, usage },
-    ],
-    [
-      { type: "stream-start", warnings: [] },
-      { type: "text-start", id: "t" },
-      ...["It ", "is ", "4 °C ", "in ", "Oslo."].map(delta),
-      { type: "text-end", id: "t" },
-      { type: "finish", finishReason: { unified: "stop", raw: undefined }, usage },
-    ],
-  ];
-  let call = 0;
-  const model = new MockLanguageModelV4({
-    doStream: async () => ({ stream: convertArrayToReadableStream(steps[call++] ?? []) }),
-  });
+  const stack = await startChatStack();
+  const model = stepsModel([
+    toolCallStep("weather", { city: "Oslo" }),
+    textStep(["It ", "is ", "4 °C ", "in ", "Oslo."]),
+  ]);
   const weather = tool({
     inputSchema: jsonSchema<{ city: string }>({ type: "object", properties: { city: { type: "string" } } }),
     execute: async ({ city }) => ({ city, celsius: 4 }),
   });
-  const server = await serveAgent({
-    agent: stack.agent,
-    name: "chat",
-    entry: true,
-    handler: async (ctx) => {
-      await streamTextToSession(ctx, (abortSignal) =>
-        streamText({ model, prompt: ctx.text ?? "", tools: { weather }, stopWhen: isStepCount(2), abortSignal }),
-      );
-    },
+  await serveChat(stack, async (ctx) => {
+    await streamTextToSession(ctx, (abortSignal) =>
+      streamText({ model, prompt: ctx.text ?? "", tools: { weather }, stopWhen: isStepCount(2), abortSignal }),
+    );
   });
-  onTestFinished(() => server.stop());
 
   const laptop = await openChat(stack, "tanstack-1", "laptop");
   await laptop.chat.sendMessage("Weather in Oslo?");
@@ -156,20 +81,9 @@ test("TanStack ChatClient over the connection: streamText reply with a tool call
 });
 
 test("TanStack refresh mid-stream: a new ChatClient hydrates and joins the in-flight run, no duplicated or missing text", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const stack = await startChatStack();
   const { model, calls } = scriptedModel();
-  const server = await serveAgent({
-    agent: stack.agent,
-    name: "chat",
-    entry: true,
-    handler: async (ctx) => {
-      await streamTextToSession(ctx, (abortSignal) => streamText({ model, prompt: ctx.text ?? "", abortSignal }), {
-        flushMs: 5,
-      });
-    },
-  });
-  onTestFinished(() => server.stop());
+  await serveChat(stack, replyWith(model, { flushMs: 5 }));
 
   const before = await openChat(stack, "tanstack-2", "laptop");
   void before.chat.sendMessage("count to twenty");
@@ -198,18 +112,9 @@ test("TanStack refresh mid-stream: a new ChatClient hydrates and joins the in-fl
 });
 
 test("TanStack stop from another ChatClient cancels the model call; the message ends cancelled; the sender's run ends", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const stack = await startChatStack();
   const { model, calls } = scriptedModel();
-  const server = await serveAgent({
-    agent: stack.agent,
-    name: "chat",
-    entry: true,
-    handler: async (ctx) => {
-      await streamTextToSession(ctx, (abortSignal) => streamText({ model, prompt: ctx.text ?? "", abortSignal }));
-    },
-  });
-  onTestFinished(() => server.stop());
+  await serveChat(stack, replyWith(model));
 
   const laptop = await openChat(stack, "tanstack-3", "laptop");
   const log = recordLog(laptop.handle);
@@ -244,23 +149,8 @@ test("TanStack stop from another ChatClient cancels the model call; the message 
 });
 
 test("TanStack: a failing model call ends the run with RUN_ERROR carrying the model's error", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const model = new MockLanguageModelV4({
-    doStream: async () => {
-      throw new Error("model overloaded");
-    },
-  });
-  const server = await serveAgent({
-    agent: stack.agent,
-    name: "chat",
-    entry: true,
-    handler: (ctx) =>
-      streamTextToSession(ctx, (abortSignal) =>
-        streamText({ model, prompt: ctx.text ?? "", abortSignal, onError: () => {} }),
-      ).then(() => {}),
-  });
-  onTestFinished(() => server.stop());
+  const stack = await startChatStack();
+  await serveChat(stack, replyWith(failingModel("model overloaded")));
 
   const { chat, handle } = await openChat(stack, "tanstack-4", "laptop");
   const log = recordLog(handle);
