@@ -1,4 +1,6 @@
-import { pathToFileURL } from "node:url";
+import { writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 /**
  * The NATS permission model of Threadline, rendered as nats-server (≥ 2.9)
@@ -7,9 +9,13 @@ import { pathToFileURL } from "node:url";
  *
  * Passwords are never written into the file: each is a `$VARIABLE` that
  * nats-server resolves from its environment at start (and refuses to start
- * when it is missing). `deploy/nats/accounts.conf` is this renderer's output
- * for the local demo's agent; regenerate it (or render one for your agents) with
- * `node --import tsx deploy/nats/permissions.ts example-agent [more-agent-ids…] > deploy/nats/accounts.conf`.
+ * when it is missing). The shipped `accounts.conf` ({@link SHIPPED_ACCOUNTS_FILES}:
+ * `deploy/nats/accounts.conf` for the local cluster and its copy
+ * `deploy/k8s/base/nats/accounts.conf`, since kustomize reads only files under
+ * its root) is this renderer's output for the local demo's agent; regenerate
+ * both (for your agents) with
+ * `node --import tsx deploy/nats/permissions.ts --write example-agent [more-agent-ids…]`,
+ * or print one to stdout by leaving out `--write`.
  *
  * What each identity may do (prefix `tl`, stream `THREADLINE`):
  * - agent `<id>`: publish only `tl.*.out.agent.<id>`, `tl.*.ctl.agent.<id>`
@@ -160,6 +166,26 @@ system_account: SYS
 `;
 }
 
+/** The shipped copies of the rendered accounts, relative to the repository root; all have the same content. */
+export const SHIPPED_ACCOUNTS_FILES = ["deploy/nats/accounts.conf", "deploy/k8s/base/nats/accounts.conf"] as const;
+
+const REPOSITORY_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** Renders the accounts and writes every shipped copy below `root` (default: this repository); returns the paths written. */
+export function writeShippedAccounts(options: AccountsOptions, root = REPOSITORY_ROOT): string[] {
+  const text = renderAccounts(options);
+  return SHIPPED_ACCOUNTS_FILES.map((file) => {
+    const path = join(root, file);
+    writeFileSync(path, text);
+    return path;
+  });
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.stdout.write(renderAccounts({ agents: process.argv.slice(2) }));
+  const args = process.argv.slice(2);
+  if (args[0] === "--write") {
+    for (const path of writeShippedAccounts({ agents: args.slice(1) })) process.stderr.write(`wrote ${path}\n`);
+  } else {
+    process.stdout.write(renderAccounts({ agents: args }));
+  }
 }

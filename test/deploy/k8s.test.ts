@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { findNatsServer, freePorts, waitFor } from "@threadline/test-kit";
 import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { renderAccounts, SHIPPED_ACCOUNTS_FILES, writeShippedAccounts } from "../../deploy/nats/permissions.ts";
 
 /**
  * Validation of deploy/k8s: every overlay renders with `kubectl kustomize`,
@@ -248,8 +249,20 @@ describe("deploy/k8s", () => {
   it("the Kubernetes copy of accounts.conf equals deploy/nats/accounts.conf", () => {
     expect(
       read("deploy/k8s/base/nats/accounts.conf"),
-      "after regenerating deploy/nats/accounts.conf, copy it: cp deploy/nats/accounts.conf deploy/k8s/base/nats/accounts.conf",
+      "regenerate both copies with: node --import tsx deploy/nats/permissions.ts --write <agent ids…>",
     ).toBe(read("deploy/nats/accounts.conf"));
+  });
+
+  it("permissions.ts --write renders every shipped copy of accounts.conf, the Kubernetes one included", () => {
+    expect(SHIPPED_ACCOUNTS_FILES).toEqual(["deploy/nats/accounts.conf", "deploy/k8s/base/nats/accounts.conf"]);
+    const root = mkdtempSync(join(tmpdir(), "tl-k8s-accounts-"));
+    onTestFinished(() => rmSync(root, { recursive: true, force: true }));
+    for (const file of SHIPPED_ACCOUNTS_FILES) mkdirSync(dirname(join(root, file)), { recursive: true });
+    const options = { agents: ["example-agent", "my-agent"] };
+    expect(writeShippedAccounts(options, root)).toEqual(SHIPPED_ACCOUNTS_FILES.map((file) => join(root, file)));
+    for (const file of SHIPPED_ACCOUNTS_FILES) {
+      expect(readFileSync(join(root, file), "utf8")).toBe(renderAccounts(options));
+    }
   });
 
   it("prod: 3-node NATS on PVCs with required anti-affinity, PDBs, replicas 3", () => {
