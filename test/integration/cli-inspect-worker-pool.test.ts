@@ -1,5 +1,6 @@
 import { Kvm } from "@nats-io/kv";
 import { connectAgent, serveAgent } from "@threadline/agent";
+import { type ControlTurnEntry, controlTurnKey, DEFAULT_CONTROL_BUCKET } from "@threadline/protocol";
 import { startNatsServer, waitFor } from "@threadline/test-kit";
 import { afterAll, expect, it, onTestFinished } from "vitest";
 import { runCliProcess } from "../../libs/cli/src/test-support/cli-process.ts";
@@ -37,9 +38,9 @@ it("shows a pool's running turn, and reports it orphaned once its worker is gone
   );
   expect(published.code).toBe(0);
   await running;
-  const control = await new Kvm(agent.js).open("threadline-control");
+  const control = await new Kvm(agent.js).open(DEFAULT_CONTROL_BUCKET);
   await waitFor(
-    async () => (await control.get("pool-s1.turn.turn-1"))?.json<{ status: string }>().status === "running",
+    async () => (await control.get(controlTurnKey("pool-s1", "turn-1")))?.json<ControlTurnEntry>().status === "running",
   );
 
   const live = await runCliProcess(["inspect", "pool-s1", "--orphan-after", "0s", "--json"], env);

@@ -1,6 +1,14 @@
 import { Kvm } from "@nats-io/kv";
 import { connectAgent } from "@threadline/agent";
-import { encodeMsgpack, type SessionEvent } from "@threadline/protocol";
+import {
+  type ControlOwnerEntry,
+  type ControlTurnEntry,
+  controlOwnerKey,
+  controlTurnKey,
+  DEFAULT_CONTROL_BUCKET,
+  encodeMsgpack,
+  type SessionEvent,
+} from "@threadline/protocol";
 import { startNatsServer } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCliProcess } from "../../libs/cli/src/test-support/cli-process.ts";
@@ -106,18 +114,23 @@ beforeAll(async () => {
   await cursors.put(`${S}.alice.tab-1`, JSON.stringify({ epoch: triage.info.epoch, seq: seq.start1, ts: Date.now() }));
   await cursors.put(`${S}.bob.phone`, JSON.stringify({ epoch: triage.info.epoch, seq: 1_000_000, ts: Date.now() }));
   await cursors.put(`${S}.carol.old`, JSON.stringify({ epoch: "another-epoch", seq: 1, ts: Date.now() }));
-  const control = await kvm.create("threadline-control", { history: 1 });
+  const control = await kvm.create(DEFAULT_CONTROL_BUCKET, { history: 1 });
   await control.put(
-    `${S}.turn.in-3`,
-    JSON.stringify({ status: "running", agent: "triage", worker: "w-1", updatedAt: Date.now() }),
+    controlTurnKey(S, "in-3"),
+    JSON.stringify({
+      status: "running",
+      agent: "triage",
+      worker: "w-1",
+      updatedAt: Date.now(),
+    } satisfies ControlTurnEntry),
   );
   await control.put(
-    `${S}.owner`,
+    controlOwnerKey(S),
     JSON.stringify({
       owner: { kind: "operator", id: "olga" },
       by: { kind: "operator", id: "olga" },
       since: Date.now(),
-    }),
+    } satisfies ControlOwnerEntry),
   );
   // Someone present in a session without events.
   await triage.presence("quiet-room").enter({ status: "idle" });
