@@ -110,13 +110,12 @@ describe("startNatsServer", () => {
   });
 
   it("fails fast with the server log when the server cannot start", async () => {
-    const started = Date.now();
     const error = await startNatsServer({ config: "this is { not valid" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TestKitError);
     expect((error as TestKitError).code).toBe("START_FAILED");
+    // Fast: the kit fails on the process exit, not on its ready timeout (that one reads "was not healthy within").
     expect((error as TestKitError).message).toMatch(/exited \(code 1\) before it was ready/);
     expect((error as TestKitError).log).toMatch(/Parse error/i);
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it("stop() removes the kit's temp dir but never a store dir it was given", async () => {
