@@ -1,7 +1,7 @@
-import { ErrorCode, isTurnId, type Message, newId, ThreadlineError } from "@threadline/protocol";
+import type { Message } from "@threadline/protocol";
 import type { ChatTransport, UIMessage, UIMessageChunk } from "ai";
 import type { SessionHandle } from "../session-handle.ts";
-import { TurnTracker } from "./turn-tracker.ts";
+import { TurnTracker, userMessagesOnly } from "./turn-tracker.ts";
 import { UIChunkWriter } from "./ui-chunk-writer.ts";
 
 export interface ThreadlineChatTransportOptions<UI_MESSAGE extends UIMessage = UIMessage> {
@@ -103,19 +103,11 @@ export class ThreadlineChatTransport<UI_MESSAGE extends UIMessage = UIMessage> i
     const tracker = await this.tracker;
     const { trigger, messages, abortSignal } = options;
     const last = messages.at(-1);
-    if (last?.role !== "user") {
-      // The chat continues after a client-side tool output or approval: Threadline has its own events for those.
-      throw new ThreadlineError(
-        ErrorCode.INVALID_FRAME,
-        "ThreadlineChatTransport sends user messages only; answer an agent's client tool calls and approval " +
-          "requests with session.answerTool / session.approve (tool.result / approval events, PROTOCOL.md §17)",
-        { session: tracker.session.id },
-      );
-    }
-    // Turn id = input event id (PROTOCOL.md §17). The user message's id keeps the chat and the session aligned.
-    const turn = trigger === "submit-message" && isTurnId(last.id) && !tracker.knows(last.id) ? last.id : newId();
+    // The chat continues after a client-side tool output or approval: Threadline has its own events for those.
+    if (last?.role !== "user") throw userMessagesOnly("ThreadlineChatTransport", tracker.session.id);
     const data = this.options.toInput?.(last, trigger) ?? defaultInput(last);
-    tracker.expect(turn);
+    // The user message's id as the turn id keeps the chat and the session aligned.
+    const turn = tracker.startTurn(trigger === "submit-message" ? last.id : undefined);
     const stream = this.turnStream(tracker, turn, abortSignal, false);
     try {
       await tracker.session.publish({ id: turn, type: "input", data });

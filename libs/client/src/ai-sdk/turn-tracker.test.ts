@@ -1,7 +1,7 @@
-import { ErrorCode, type SessionEvent, type SessionRecord, ThreadlineError } from "@threadline/protocol";
+import { ErrorCode, isTurnId, type SessionEvent, type SessionRecord, ThreadlineError } from "@threadline/protocol";
 import { describe, expect, it } from "vitest";
 import type { SessionHandle } from "../session-handle.ts";
-import { TurnTracker } from "./turn-tracker.ts";
+import { TurnTracker, userMessagesOnly } from "./turn-tracker.ts";
 
 /** A session handle whose events the test emits (the tracker only uses onEvent). */
 function fakeSession() {
@@ -125,5 +125,26 @@ describe("TurnTracker", () => {
     tracker.close();
     fail(new ThreadlineError(ErrorCode.FORBIDDEN, "after close", { retryable: false }));
     expect(failures).toHaveLength(1);
+  });
+
+  it("startTurn takes the wanted id when it is a new turn id, otherwise a fresh one, and tracks the turn in flight", () => {
+    const { session, emit } = fakeSession();
+    const tracker = new TurnTracker(session);
+    emit({ type: "input", id: "seen", from: { kind: "user", id: "alice" }, data: { text: "hi" } });
+
+    expect(tracker.startTurn("msg-1")).toBe("msg-1");
+    expect(tracker.inFlight()).toBe("msg-1");
+    for (const wanted of ["seen", "msg-1", "not a token", undefined]) {
+      const turn = tracker.startTurn(wanted);
+      expect(turn).not.toBe(wanted);
+      expect(isTurnId(turn)).toBe(true);
+      expect(tracker.inFlight()).toBe(turn);
+    }
+  });
+
+  it("userMessagesOnly: INVALID_FRAME naming the adapter and the events to answer with", () => {
+    const error = userMessagesOnly("threadlineConnection", "s1");
+    expect(error).toMatchObject({ code: ErrorCode.INVALID_FRAME, session: "s1" });
+    expect(error.message).toMatch(/^threadlineConnection sends user messages only; .*session\.answerTool/);
   });
 });

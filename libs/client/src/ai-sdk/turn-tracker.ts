@@ -1,12 +1,14 @@
 import {
+  ErrorCode,
   emptyMessageState,
   findMessage,
   isTurnId,
   type Message,
   type MessageState,
+  newId,
   type SessionRecord,
   stepMessageEvent,
-  type ThreadlineError,
+  ThreadlineError,
 } from "@threadline/protocol";
 import { notifyAll } from "../report-error.ts";
 import type { SessionHandle } from "../session-handle.ts";
@@ -92,14 +94,16 @@ export class TurnTracker {
     return this.turns.get(turnId)?.root ?? turnId;
   }
 
-  /** True when the turn is known (its input or a message of it was seen). */
-  knows(turnId: string): boolean {
-    return this.turns.has(turnId);
-  }
-
-  /** Registers a root turn about to be started by this client's own `input` (before the event is stored). */
-  expect(turnId: string): void {
-    this.turnFor(turnId);
+  /**
+   * Registers the root turn this client's own `input` is about to start
+   * (before the event is stored) and returns its id, which is the input
+   * event's id (PROTOCOL.md §17): `wanted` (the chat's user message id or run
+   * id) when it is a turn id the session has not seen yet, otherwise a new id.
+   */
+  startTurn(wanted: string | undefined): string {
+    const turn = isTurnId(wanted) && !this.turns.has(wanted) ? wanted : newId();
+    this.turnFor(turn);
+    return turn;
   }
 
   /** The most recent root turn that has not ended, if any. */
@@ -242,4 +246,18 @@ export class TurnTracker {
 
 function isOutcome(value: unknown): value is TurnOutcome {
   return value === "completed" || value === "cancelled" || value === "failed" || value === "interrupted";
+}
+
+/**
+ * What the chat adapters throw when the chat's last message is not a user
+ * message (a continuation after a client-side tool output or approval):
+ * Threadline answers those with its own events.
+ */
+export function userMessagesOnly(adapter: string, session: string): ThreadlineError {
+  return new ThreadlineError(
+    ErrorCode.INVALID_FRAME,
+    `${adapter} sends user messages only; answer an agent's client tool calls and approval ` +
+      "requests with session.answerTool / session.approve (tool.result / approval events, PROTOCOL.md §17)",
+    { session },
+  );
 }

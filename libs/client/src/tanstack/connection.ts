@@ -1,7 +1,7 @@
 import type { StreamChunk, UIMessage as TanStackMessage } from "@tanstack/ai";
 import type { RunAgentInputContext, SubscribeConnectionAdapter } from "@tanstack/ai-client";
-import { ErrorCode, isTurnId, type Message, newId, ThreadlineError } from "@threadline/protocol";
-import { TurnTracker } from "../ai-sdk/turn-tracker.ts";
+import { ErrorCode, type Message, ThreadlineError } from "@threadline/protocol";
+import { TurnTracker, userMessagesOnly } from "../ai-sdk/turn-tracker.ts";
 import { AsyncQueue } from "../async-queue.ts";
 import type { SessionHandle } from "../session-handle.ts";
 import { AguiChunkWriter } from "./agui-chunk-writer.ts";
@@ -108,18 +108,9 @@ class Connection implements ThreadlineConnection {
   ): Promise<void> => {
     const tracker = await this.tracker;
     const last = messages.at(-1);
-    if (last?.role !== "user") {
-      // A continuation after a client tool result or approval: Threadline has its own events for those.
-      throw new ThreadlineError(
-        ErrorCode.INVALID_FRAME,
-        "threadlineConnection sends user messages only; answer an agent's client tool calls and approval " +
-          "requests with session.answerTool / session.approve (tool.result / approval events, PROTOCOL.md §17)",
-        { session: tracker.session.id },
-      );
-    }
-    const runId = runContext?.runId;
-    const turn = isTurnId(runId) && !tracker.knows(runId) ? runId : newId();
-    tracker.expect(turn);
+    // A continuation after a client tool result or approval: Threadline has its own events for those.
+    if (last?.role !== "user") throw userMessagesOnly("threadlineConnection", tracker.session.id);
+    const turn = tracker.startTurn(runContext?.runId);
     this.lastRun = turn;
     const threadId = runContext?.threadId || tracker.session.id;
     // Chunks of the run go to every subscription; the feed is set up before the input is stored.
