@@ -296,4 +296,47 @@ describe("serveAgent", () => {
     expect(runs).not.toContain(turn);
     expect((await kv.get(`${session}.turn.${turn}`))?.json()).toMatchObject({ status: "interrupted", attempt: 3 });
   });
+
+  it("while an operator owns the session, input is marked skipped (no events); a turn already running is still taken over", async () => {
+    const session = `s${newId().slice(0, 8)}`;
+    const log = follow(session);
+    const kv = await new Kvm(nc).open("threadline-control");
+    const runs: string[] = [];
+    const server = await serveAgent({
+      agent,
+      name: "desk",
+      entry: true,
+      presence: false,
+      handler: (ctx) => {
+        runs.push(ctx.turn);
+      },
+    });
+    onTestFinished(() => server.stop());
+    await kv.create(
+      `${session}.owner`,
+      JSON.stringify({ owner: { kind: "operator", id: "olga" }, by: { kind: "operator", id: "olga" }, since: 1 }),
+    );
+    // Started before the take, its worker died since: the next worker still finishes it.
+    const running = newId();
+    await kv.create(
+      `${session}.turn.${running}`,
+      JSON.stringify({ status: "running", agent: "desk", worker: "ghost", attempt: 0, updatedAt: Date.now() }),
+    );
+    // Stored by a writer that creates no key (not the gateway): the pool creates it, final.
+    const ignored = await userEvent(session, { type: "input", data: { text: "anyone there?" } });
+    await userEvent(session, { type: "input", id: running, data: { text: "long job" } });
+
+    await waitFor(() => log.find("turn.end", running));
+    expect(log.find("turn.resumed", running)?.data).toMatchObject({ previousWorker: "ghost", attempt: 1 });
+    expect(log.find("turn.end", running)?.data).toEqual({ status: "completed" });
+    await waitFor(async () => (await kv.get(`${session}.turn.${ignored}`))?.json() !== undefined);
+    expect((await kv.get(`${session}.turn.${ignored}`))?.json()).toMatchObject({
+      status: "cancelled",
+      skipped: "operator",
+      agent: "desk",
+      worker: server.worker,
+    });
+    expect(runs).toEqual([running]);
+    expect(log.events.filter((e) => e.turn === ignored || e.ref === ignored)).toEqual([]);
+  });
 });
