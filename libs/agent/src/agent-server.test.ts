@@ -322,6 +322,13 @@ describe("serveAgent", () => {
       `${session}.turn.${running}`,
       JSON.stringify({ status: "running", agent: "desk", worker: "ghost", attempt: 0, updatedAt: Date.now() }),
     );
+    // Cancelled while pending: under the operator the pool stores no closing turn.end for it either.
+    const cancelled = newId();
+    await kv.create(
+      `${session}.turn.${cancelled}`,
+      JSON.stringify({ status: "cancelled", cancelEvent: "c1", updatedAt: Date.now() }),
+    );
+    await userEvent(session, { type: "input", id: cancelled, data: { text: "never mind" } });
     // Stored by a writer that creates no key (not the gateway): the pool creates it, final.
     const ignored = await userEvent(session, { type: "input", data: { text: "anyone there?" } });
     await userEvent(session, { type: "input", id: running, data: { text: "long job" } });
@@ -336,7 +343,16 @@ describe("serveAgent", () => {
       agent: "desk",
       worker: server.worker,
     });
+    await waitFor(async () => {
+      const info = await agent.jsm.consumers.info(agent.info.stream, "pool-desk");
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    });
     expect(runs).toEqual([running]);
-    expect(log.events.filter((e) => e.turn === ignored || e.ref === ignored)).toEqual([]);
+    expect(log.events.filter((e) => [ignored, cancelled].includes(e.turn ?? e.ref ?? ""))).toEqual([]);
+    expect((await kv.get(`${session}.turn.${cancelled}`))?.json()).toEqual({
+      status: "cancelled",
+      cancelEvent: "c1",
+      updatedAt: expect.any(Number),
+    });
   });
 });

@@ -65,8 +65,9 @@ export type Claim =
  * gets the same id back); any other final status → `ended` (finished by a
  * worker whose ack was lost). With `operatorOwned` (a user/operator input
  * while an operator owns the session) no entry or `pending` becomes
- * `cancelled` with `skipped: "operator"` → `skipped`; a turn already
- * running is still taken over. A lost CAS re-reads and decides again.
+ * `cancelled` with `skipped: "operator"` → `skipped`, a turn cancelled
+ * while pending → `ended` (no `turn.end`), a turn already running is still
+ * taken over. A lost CAS re-reads and decides again.
  */
 export async function claimTurn(
   control: ControlState,
@@ -103,7 +104,8 @@ export async function claimTurn(
     }
     const value = current.value;
     if (isFinalTurnStatus(value.status)) {
-      if (value.status !== "cancelled" || value.cancelEvent === undefined) return { kind: "ended" };
+      // Under an operator the pool stays silent: the cancel already closed the turn for clients (§17.8).
+      if (value.status !== "cancelled" || value.cancelEvent === undefined || operatorOwned) return { kind: "ended" };
       if (value.endEvent !== undefined) return { kind: "close-cancelled", endEvent: value.endEvent };
       const closing: TurnRecord = { ...value, agent: who.agent, worker: who.worker, endEvent: newId() };
       if ((await control.casTurn(session, route.turn, closing, current.revision)) === undefined) continue;
