@@ -1,9 +1,8 @@
-import { type ChildProcess, fork, spawn } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { TEST_JWT_SECRET } from "../integration/support/tokens.ts";
+import { gatewayProcessEnv, spawnService } from "../integration/support/service-process.ts";
 import { killOnExit, type WorkerMessage } from "./worker-process.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -113,48 +112,19 @@ export async function spawnScaleGateway(
   fdLimit: number,
   env: Record<string, string>,
 ): Promise<ScaleGateway> {
-  const proc = spawn(
-    "/bin/sh",
-    ["-c", raise(fdLimit), "sh", process.execPath, "--import", "tsx", "services/gateway/src/main.ts"],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        NATS_URL: natsUrl,
-        THREADLINE_JWT_SECRET: TEST_JWT_SECRET,
-        THREADLINE_GATEWAY_HOST: "127.0.0.1",
-        THREADLINE_GATEWAY_PORT: "0",
-        LOG_LEVEL: "warn",
-        ...env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  const forget = killOnExit(proc.pid);
-  const lines: string[] = [];
-  const exited = new Promise<void>((r) =>
-    proc.once("exit", () => {
-      forget();
-      r();
-    }),
-  );
-  const port = await new Promise<number>((resolvePort, reject) => {
-    const onLine = (line: string) => {
-      lines.push(line);
-      if (lines.length > 200) lines.shift();
-      if (line.includes('"gateway-ready"')) resolvePort(JSON.parse(line).port as number);
-    };
-    createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on("line", onLine);
-    createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on("line", onLine);
-    proc.once("exit", (code) => reject(new Error(`gateway exited (${code}) before ready:\n${lines.join("\n")}`)));
+  const service = await spawnService({
+    name: "gateway",
+    command: "/bin/sh",
+    args: ["-c", raise(fdLimit), "sh", process.execPath, "--import", "tsx", "services/gateway/src/main.ts"],
+    env: { ...gatewayProcessEnv(natsUrl, "warn"), ...env },
+    readyEvent: "gateway-ready",
+    keepLines: 200,
+    onSpawn: killOnExit,
   });
   return {
-    pid: proc.pid as number,
-    url: `ws://127.0.0.1:${port}/v1/ws`,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
-      await exited;
-    },
-    log: () => lines.join("\n"),
+    pid: service.pid,
+    url: `ws://127.0.0.1:${service.ready.port as number}/v1/ws`,
+    stop: () => service.signal("SIGKILL"),
+    log: service.log,
   };
 }
