@@ -1,37 +1,8 @@
-import { type ClientEvent, ErrorCode, type SessionEvent, type SessionRecord } from "@threadline/protocol";
+import { ErrorCode } from "@threadline/protocol";
 import type { UIMessage } from "ai";
 import { describe, expect, it } from "vitest";
-import type { SessionHandle } from "../session-handle.ts";
+import { fakeSession } from "../test-support/fake-session.ts";
 import { ThreadlineChatTransport } from "./chat-transport.ts";
-
-/** A session handle that records publishes and lets the test emit stored events. */
-function fakeSession() {
-  const published: ClientEvent[] = [];
-  let listener: ((record: SessionRecord) => void) | undefined;
-  let seq = 0;
-  const session = {
-    id: "s1",
-    onEvent(cb: (record: SessionRecord) => void) {
-      listener = cb;
-      return () => {
-        listener = undefined;
-      };
-    },
-    onError: () => () => {},
-    whenSynced: async () => {},
-    async publish(event: ClientEvent) {
-      published.push(event);
-      return { id: event.id ?? `p${published.length}`, seq: ++seq, duplicate: false };
-    },
-  } as unknown as SessionHandle;
-  const emit = (event: Partial<SessionEvent> & { type: string }) =>
-    listener?.({
-      session: "s1",
-      seq: ++seq,
-      event: { id: `e${seq}`, from: { kind: "agent", id: "bot" }, ts: 0, ...event },
-    });
-  return { session, published, emit };
-}
 
 const user = (id: string, text: string): UIMessage => ({ id, role: "user", parts: [{ type: "text", text }] });
 

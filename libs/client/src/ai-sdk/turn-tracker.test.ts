@@ -1,37 +1,7 @@
-import { ErrorCode, isTurnId, type SessionEvent, type SessionRecord, ThreadlineError } from "@threadline/protocol";
+import { ErrorCode, isTurnId, ThreadlineError } from "@threadline/protocol";
 import { describe, expect, it } from "vitest";
-import type { SessionHandle } from "../session-handle.ts";
+import { fakeSession } from "../test-support/fake-session.ts";
 import { TurnTracker, userMessagesOnly } from "./turn-tracker.ts";
-
-/** A session handle whose events the test emits (the tracker only uses onEvent). */
-function fakeSession() {
-  let listener: ((record: SessionRecord) => void) | undefined;
-  let errorListener: ((error: ThreadlineError) => void) | undefined;
-  let seq = 0;
-  const session = {
-    id: "s1",
-    onEvent(cb: (record: SessionRecord) => void) {
-      listener = cb;
-      return () => {
-        listener = undefined;
-      };
-    },
-    onError(cb: (error: ThreadlineError) => void) {
-      errorListener = cb;
-      return () => {
-        errorListener = undefined;
-      };
-    },
-  } as unknown as SessionHandle;
-  const fail = (error: ThreadlineError) => errorListener?.(error);
-  const emit = (event: Partial<SessionEvent> & { type: string }) =>
-    listener?.({
-      session: "s1",
-      seq: ++seq,
-      event: { id: `e${seq}`, from: { kind: "agent", id: "bot" }, ts: 0, ...event },
-    });
-  return { session, emit, fail };
-}
 
 const start = (id: string, turn: string) => ({
   type: "message.start",
