@@ -1,23 +1,10 @@
-import type { Message, MessagePart } from "@threadline/protocol";
+import type { MessagePart } from "@threadline/protocol";
 import { readUIMessageStream, type UIMessage, type UIMessageChunk } from "ai";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { turnView } from "../test-support/turn-view.ts";
 import type { TurnView } from "./turn-tracker.ts";
 import { UIChunkWriter } from "./ui-chunk-writer.ts";
-
-function view(parts: MessagePart[], outcome?: TurnView["outcome"]): TurnView {
-  const message: Message = {
-    id: "m1",
-    role: "assistant",
-    author: { kind: "agent", id: "bot" },
-    parts,
-    status: outcome ? "complete" : "streaming",
-    turn: "t1",
-    seq: 1,
-    textBytes: 0,
-  };
-  return { id: "t1", messages: [message], outcome };
-}
 
 /** What AbstractChat builds from the chunks (the AI SDK's own reader). */
 async function read(chunks: UIMessageChunk[]): Promise<UIMessage | undefined> {
@@ -130,9 +117,9 @@ describe("UIChunkWriter", () => {
           ops.forEach((o, i) => {
             parts = applyOp(parts, o);
             // Events are not always seen one by one (batched deltas, a reconnect's replay): sync at random points.
-            if (syncs[i]) chunks.push(...writer.sync(view(parts)));
+            if (syncs[i]) chunks.push(...writer.sync(turnView(parts)));
           });
-          chunks.push(...writer.finish(view(parts, { status: "completed" })));
+          chunks.push(...writer.finish(turnView(parts, { status: "completed" })));
           const message = await read(chunks);
           // The AI SDK shows a trailing step-start only after a later update (start-step alone writes none).
           const trimmed = (list: readonly object[]) => {
@@ -151,14 +138,14 @@ describe("UIChunkWriter", () => {
 
   it("a rewrite of an earlier text in the current step is sent as reset-step and the step again", () => {
     const writer = new UIChunkWriter();
-    writer.sync(view([{ type: "step-start" }, { type: "text", text: "garbled" }]));
-    const chunks = writer.sync(view([{ type: "step-start" }, { type: "text", text: "clean" }]));
+    writer.sync(turnView([{ type: "step-start" }, { type: "text", text: "garbled" }]));
+    const chunks = writer.sync(turnView([{ type: "step-start" }, { type: "text", text: "clean" }]));
     expect(chunks.map((c) => c.type)).toEqual(["reset-step", "text-start", "text-delta"]);
   });
 
   it("ends with the turn's outcome: cancelled -> abort, failed -> error, interrupted -> finish(interrupted)", () => {
     const end = (outcome: TurnView["outcome"]) =>
-      new UIChunkWriter().finish(view([{ type: "text", text: "hi" }], outcome)).slice(-2);
+      new UIChunkWriter().finish(turnView([{ type: "text", text: "hi" }], outcome)).slice(-2);
     expect(end({ status: "cancelled", reason: "stopped" })).toEqual([
       { type: "text-end", id: "p0" },
       { type: "abort", reason: "stopped" },

@@ -1,22 +1,8 @@
 import { StreamProcessor } from "@tanstack/ai-client";
-import type { Message, MessagePart } from "@threadline/protocol";
+import type { MessagePart } from "@threadline/protocol";
 import { describe, expect, it } from "vitest";
-import type { TurnView } from "../ai-sdk/turn-tracker.ts";
+import { turnView } from "../test-support/turn-view.ts";
 import { AguiChunkWriter } from "./agui-chunk-writer.ts";
-
-function view(parts: MessagePart[], outcome?: TurnView["outcome"]): TurnView {
-  const message: Message = {
-    id: "m1",
-    role: "assistant",
-    author: { kind: "agent", id: "bot" },
-    parts,
-    status: outcome ? "complete" : "streaming",
-    turn: "t1",
-    seq: 1,
-    textBytes: 0,
-  };
-  return { id: "t1", messages: [message], outcome };
-}
 
 const tool = (state: string, extra: Record<string, unknown> = {}) =>
   ({ type: "tool-weather", toolCallId: "c1", state, input: { city: "Oslo" }, ...extra }) as MessagePart;
@@ -29,17 +15,17 @@ describe("AguiChunkWriter", () => {
       for (const chunk of chunks) processor.processChunk(chunk);
     };
     // The states a reply goes through, as the session's events build them (synced at arbitrary points).
-    feed(writer.sync(view([])));
-    feed(writer.sync(view([{ type: "reasoning", text: "look it " }])));
-    feed(writer.sync(view([{ type: "reasoning", text: "look it up" }, tool("input-streaming")])));
-    feed(writer.sync(view([{ type: "reasoning", text: "look it up" }, tool("input-available")])));
+    feed(writer.sync(turnView([])));
+    feed(writer.sync(turnView([{ type: "reasoning", text: "look it " }])));
+    feed(writer.sync(turnView([{ type: "reasoning", text: "look it up" }, tool("input-streaming")])));
+    feed(writer.sync(turnView([{ type: "reasoning", text: "look it up" }, tool("input-available")])));
     const done = [
       { type: "reasoning", text: "look it up" },
       tool("output-available", { output: { celsius: 4 } }),
       { type: "text", text: "It is 4 °C." },
     ] as MessagePart[];
-    feed(writer.sync(view([...done.slice(0, 2), { type: "text", text: "It is" }])));
-    feed(writer.finish(view(done, { status: "completed" })));
+    feed(writer.sync(turnView([...done.slice(0, 2), { type: "text", text: "It is" }])));
+    feed(writer.finish(turnView(done, { status: "completed" })));
     processor.finalizeStream();
 
     const [reply] = processor.getMessages();
@@ -60,14 +46,19 @@ describe("AguiChunkWriter", () => {
 
   it("frames the run: RUN_STARTED first; RUN_FINISHED, or RUN_ERROR for a failed turn, last; nothing after", () => {
     const ok = new AguiChunkWriter("s1", "t1");
-    const chunks = [...ok.sync(view([{ type: "text", text: "hi" }])), ...ok.finish(view([], { status: "completed" }))];
+    const chunks = [
+      ...ok.sync(turnView([{ type: "text", text: "hi" }])),
+      ...ok.finish(turnView([], { status: "completed" })),
+    ];
     expect(chunks[0]).toMatchObject({ type: "RUN_STARTED", runId: "t1", threadId: "s1" });
     expect(chunks.at(-1)).toMatchObject({ type: "RUN_FINISHED", runId: "t1", finishReason: "stop" });
-    expect(ok.sync(view([{ type: "text", text: "hi there" }]))).toEqual([]);
+    expect(ok.sync(turnView([{ type: "text", text: "hi there" }]))).toEqual([]);
 
-    const failed = new AguiChunkWriter("s1", "t2").finish(view([], { status: "failed", error: "model overloaded" }));
+    const failed = new AguiChunkWriter("s1", "t2").finish(
+      turnView([], { status: "failed", error: "model overloaded" }),
+    );
     expect(failed.at(-1)).toMatchObject({ type: "RUN_ERROR", runId: "t2", message: "model overloaded" });
-    const cancelled = new AguiChunkWriter("s1", "t3").finish(view([], { status: "cancelled" }));
+    const cancelled = new AguiChunkWriter("s1", "t3").finish(turnView([], { status: "cancelled" }));
     expect(cancelled.at(-1)).toMatchObject({
       type: "RUN_FINISHED",
       finishReason: null,
