@@ -1,3 +1,5 @@
+import { killOnExit } from "./worker-process.ts";
+
 /**
  * Teardown registered right after each resource is created, run in reverse
  * order. Errors in one step do not skip the others; they are logged.
@@ -7,6 +9,18 @@ export class Cleanup {
 
   defer(what: string, fn: () => unknown): void {
     this.steps.push({ what, fn });
+  }
+
+  /**
+   * A child process (nats-server, gateway, worker): SIGKILLed if the bench
+   * exits before the cleanup runs (`killOnExit`), stopped by `stop` when it runs.
+   */
+  deferProcess(what: string, pid: number | undefined, stop: () => Promise<unknown>): void {
+    const forget = killOnExit(pid);
+    this.defer(what, async () => {
+      await stop();
+      forget();
+    });
   }
 
   async run(): Promise<void> {

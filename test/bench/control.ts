@@ -13,7 +13,6 @@ import type { Scenario, ScenarioOptions, ScenarioResult } from "./scenario.ts";
 import { round, summarize, wallClockMs } from "./stats.ts";
 import type { Cell } from "./table.ts";
 import { verdict } from "./table.ts";
-import { killOnExit } from "./worker-process.ts";
 
 const TARGETS = { cancelP99Ms: 50, toolRoundTripP99Ms: 50, takeoverP99Ms: 2000 };
 const LEASE_MS = 1000;
@@ -55,11 +54,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   try {
     options.progress("starting nats-server, gateway process, two worker processes");
     const nats = await startNatsServer();
-    const forgetNats = killOnExit(nats.pid);
-    cleanup.defer("nats-server", async () => {
-      await nats.stop();
-      forgetNats();
-    });
+    cleanup.deferProcess("nats-server", nats.pid, () => nats.stop());
     // Provision the stream and buckets before the workers and the gateway start.
     const provisioner = await connectAgent({ servers: nats.url, id: "bench-provisioner" });
     await provisioner.close();
@@ -71,21 +66,13 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       THREADLINE_LIMIT_USER_EVENTS_PER_SECOND: "100000",
       THREADLINE_LIMIT_USER_EVENT_BURST: "100000",
     });
-    const forgetGateway = killOnExit(gateway.pid);
-    cleanup.defer("gateway", async () => {
-      await gateway.stop();
-      forgetGateway();
-    });
+    cleanup.deferProcess("gateway", gateway.pid, () => gateway.stop());
     let workerCount = 0;
     const workers = new Set<WorkerProcess>();
     const spawnWorker = async () => {
       const w = await startWorkerProcess(nats.url, { worker: `w${workerCount++}`, leaseMs: LEASE_MS });
-      const forget = killOnExit(w.pid);
       workers.add(w);
-      cleanup.defer(`worker ${w.worker}`, async () => {
-        await w.kill("SIGKILL");
-        forget();
-      });
+      cleanup.deferProcess(`worker ${w.worker}`, w.pid, () => w.kill("SIGKILL"));
       return w;
     };
     await spawnWorker();

@@ -16,7 +16,7 @@ import { SseStream } from "./sse-stream.ts";
 import { LatencyRecorder, type LatencySummary, round } from "./stats.ts";
 import type { Table } from "./table.ts";
 import { verdict } from "./table.ts";
-import { killOnExit, startWorker, type WorkerProcess } from "./worker-process.ts";
+import { startWorker, type WorkerProcess } from "./worker-process.ts";
 
 const SOCKETS_PER_SESSION = 2;
 /** After the last publish, how long receivers get to receive everything that was stored. */
@@ -72,22 +72,14 @@ async function runDelivery(options: ScenarioOptions): Promise<ScenarioResult> {
   try {
     options.progress("starting nats-server");
     const nats = await startNatsServer();
-    const forgetNats = killOnExit(nats.pid);
-    cleanup.defer("nats-server", async () => {
-      await nats.stop();
-      forgetNats();
-    });
+    cleanup.deferProcess("nats-server", nats.pid, () => nats.stop());
     options.progress("starting gateway, agent publisher and SSE server processes");
     const [gateway, publisher, sseServer] = await Promise.all([
       spawnGateway(nats.url, { THREADLINE_GATEWAY_ID: "bench-gateway" }),
       startWorker(fileURLToPath(new URL("./agent-publisher.ts", import.meta.url)), { NATS_URL: nats.url }),
       startWorker(fileURLToPath(new URL("./sse-agent-server.ts", import.meta.url))),
     ]);
-    const forgetGateway = killOnExit(gateway.pid);
-    cleanup.defer("gateway", async () => {
-      await gateway.stop();
-      forgetGateway();
-    });
+    cleanup.deferProcess("gateway", gateway.pid, () => gateway.stop());
     cleanup.defer("agent publisher", () => publisher.stop());
     cleanup.defer("sse server", () => sseServer.stop());
 

@@ -60,11 +60,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   try {
     options.progress("starting nats-server (system account), gateway, two presence replicas");
     const nats = await startNatsServer({ systemAccount: true });
-    const forgetNats = killOnExit(nats.pid);
-    cleanup.defer("nats-server", async () => {
-      await nats.stop();
-      forgetNats();
-    });
+    cleanup.deferProcess("nats-server", nats.pid, () => nats.stop());
     const users = nats.users!;
     const gateway = await spawnGateway(nats.url, {
       THREADLINE_GATEWAY_ID: "bench-gateway",
@@ -73,18 +69,12 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       THREADLINE_PRESENCE_HEARTBEAT_MS: String(HEARTBEAT_MS),
       THREADLINE_LIMIT_IDLE_TIMEOUT_SECONDS: String(IDLE_TIMEOUT_S),
     });
-    const forgetGateway = killOnExit(gateway.pid);
-    cleanup.defer("gateway", async () => {
-      await gateway.stop();
-      forgetGateway();
-    });
+    cleanup.deferProcess("gateway", gateway.pid, () => gateway.stop());
     for (const id of ["p1", "p2"]) {
       const replica = await spawnPresence(nats.url, id, users);
-      const forget = killOnExit(replica.pid);
-      cleanup.defer(`presence ${id}`, async () => {
+      cleanup.deferProcess(`presence ${id}`, replica.pid, async () => {
         replica.kill("SIGTERM");
         await new Promise((r) => replica.once("exit", r));
-        forget();
       });
     }
 
@@ -162,11 +152,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       ),
     );
     for (const child of silentChildren) {
-      const forget = killOnExit(child.pid);
-      cleanup.defer("silent agent", async () => {
-        await child.kill("SIGKILL");
-        forget();
-      });
+      cleanup.deferProcess("silent agent", child.pid, () => child.kill("SIGKILL"));
     }
     await Promise.all(silentChildren.map((_, i) => seenAt("presence.join", `silent${i}`)));
     const t0 = wallClockMs();

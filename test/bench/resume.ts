@@ -12,7 +12,6 @@ import { ProcessSampler, type ProcessUsage } from "./process-sampler.ts";
 import type { Scenario, ScenarioOptions, ScenarioResult } from "./scenario.ts";
 import { LatencyRecorder, type LatencySummary, round, wallClockMs } from "./stats.ts";
 import { type Table, verdict } from "./table.ts";
-import { killOnExit } from "./worker-process.ts";
 
 const SESSION = "bench-resume";
 /**
@@ -79,17 +78,9 @@ async function runResume(options: ScenarioOptions): Promise<ScenarioResult> {
   try {
     options.progress("starting nats-server and gateway");
     const nats = await startNatsServer();
-    const forgetNats = killOnExit(nats.pid);
-    cleanup.defer("nats-server", async () => {
-      await nats.stop();
-      forgetNats();
-    });
+    cleanup.deferProcess("nats-server", nats.pid, () => nats.stop());
     const gateway = await spawnGateway(nats.url, { THREADLINE_GATEWAY_ID: "bench-gateway" });
-    const forgetGateway = killOnExit(gateway.pid);
-    cleanup.defer("gateway", async () => {
-      await gateway.stop();
-      forgetGateway();
-    });
+    cleanup.deferProcess("gateway", gateway.pid, () => gateway.stop());
 
     options.progress(
       `filling ${SESSION} with ${params.events} events (+${params.noise}% interleaved from other sessions)`,

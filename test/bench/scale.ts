@@ -7,7 +7,6 @@ import type { Scenario, ScenarioOptions, ScenarioResult } from "./scenario.ts";
 import { round, summarize, wallClockMs } from "./stats.ts";
 import type { Cell } from "./table.ts";
 import { verdict } from "./table.ts";
-import { killOnExit } from "./worker-process.ts";
 
 const TARGETS = { sockets: 50_000, rssPerSocketKb: 8, fanout10kP99Ms: 50 };
 /** File descriptors asked for every process (granted up to the hard limit). */
@@ -106,11 +105,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   try {
     options.progress("starting nats-server, the gateway and the plain uWS peer");
     const nats = await startNatsServer();
-    const forgetNats = killOnExit(nats.pid);
-    cleanup.defer("nats-server", async () => {
-      await nats.stop();
-      forgetNats();
-    });
+    cleanup.deferProcess("nats-server", nats.pid, () => nats.stop());
     const gateway = await spawnScaleGateway(nats.url, WANTED_FDS, {
       THREADLINE_GATEWAY_ID: "bench-scale",
       THREADLINE_PRESENCE_HEARTBEAT_MS: String(params.heartbeatMs),

@@ -23,7 +23,6 @@ import { ProcessSampler } from "./process-sampler.ts";
 import type { Scenario, ScenarioOptions, ScenarioResult } from "./scenario.ts";
 import { LatencyRecorder, round } from "./stats.ts";
 import { verdict } from "./table.ts";
-import { killOnExit } from "./worker-process.ts";
 
 const TARGETS = { reductionX: 10, addedP99Ms: 20, compactBytesRatio: 0.2 };
 /** Every token is 5 characters, so a delta's length says which tokens it carries. */
@@ -96,17 +95,9 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   try {
     options.progress("starting nats-server and a gateway process");
     const nats = await startNatsServer();
-    const forgetNats = killOnExit(nats.pid);
-    cleanup.defer("nats-server", async () => {
-      await nats.stop();
-      forgetNats();
-    });
+    cleanup.deferProcess("nats-server", nats.pid, () => nats.stop());
     const gateway = await spawnGateway(nats.url, { THREADLINE_GATEWAY_ID: "bench-streaming" });
-    const forgetGateway = killOnExit(gateway.pid);
-    cleanup.defer("gateway", async () => {
-      await gateway.stop();
-      forgetGateway();
-    });
+    cleanup.deferProcess("gateway", gateway.pid, () => gateway.stop());
     const agent = await connectAgent({ servers: nats.url, id: "bench-streamer" });
     cleanup.defer("agent", () => agent.close());
     const tokenFor = await mintToken({ sub: "reader" });
