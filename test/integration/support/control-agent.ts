@@ -1,6 +1,4 @@
-import { spawn } from "node:child_process";
 import { dirname, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import {
   createClient,
@@ -13,6 +11,7 @@ import type { SessionRecord } from "@threadline/protocol";
 import { waitFor } from "@threadline/test-kit";
 import { onTestFinished } from "vitest";
 import WebSocket from "ws";
+import { spawnService } from "./service-process.ts";
 import type { Stack } from "./stack.ts";
 import type { TokenClaims } from "./tokens.ts";
 
@@ -29,33 +28,21 @@ export async function startWorkerProcess(
   natsUrl: string,
   options: { worker: string; pool?: string; leaseMs?: number; agentId?: string },
 ): Promise<WorkerProcess> {
-  const proc = spawn(process.execPath, ["--import", "tsx", resolve(HERE, "control-worker-process.ts")], {
+  const service = await spawnService({
+    name: `worker ${options.worker}`,
+    command: process.execPath,
+    args: ["--import", "tsx", resolve(HERE, "control-worker-process.ts")],
     env: {
-      ...process.env,
       NATS_URL: natsUrl,
       WORKER: options.worker,
       POOL: options.pool ?? "assistant",
       AGENT_ID: options.agentId ?? "assistant",
       LEASE_MS: String(options.leaseMs ?? 1000),
     },
-    stdio: ["ignore", "pipe", "inherit"],
+    readyEvent: "worker-ready",
+    inheritStderr: true,
   });
-  const exited = new Promise<void>((done) => proc.once("exit", () => done()));
-  await new Promise<void>((ready, fail) => {
-    const lines = createInterface({ input: proc.stdout! });
-    lines.on("line", (line) => {
-      if (line.includes("worker-ready")) ready();
-    });
-    proc.once("exit", (code) => fail(new Error(`worker process exited with ${code} before it was ready`)));
-  });
-  return {
-    pid: proc.pid!,
-    worker: options.worker,
-    async kill(signal) {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      await exited;
-    },
-  };
+  return { pid: service.pid, worker: options.worker, kill: service.signal };
 }
 
 /** Every event a client session handle applies, in order, with helpers to wait for one. */

@@ -1,12 +1,11 @@
-import { spawn } from "node:child_process";
 import { dirname, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createPresenceService, loadPresenceConfig, type PresenceService } from "@threadline/presence";
 import { decodeMsgpack, type PresenceEventData, type SessionEvent } from "@threadline/protocol";
 import type { NatsServer } from "@threadline/test-kit";
 import { pino } from "pino";
+import { spawnService } from "./service-process.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -107,9 +106,11 @@ export async function startAgentProcess(
   options: { id: string; session: string; heartbeatMs?: number },
 ): Promise<AgentProcess> {
   const auth = appAuth(nats);
-  const proc = spawn(process.execPath, ["--import", "tsx", resolve(HERE, "presence-agent-process.ts")], {
+  const service = await spawnService({
+    name: `agent ${options.id}`,
+    command: process.execPath,
+    args: ["--import", "tsx", resolve(HERE, "presence-agent-process.ts")],
     env: {
-      ...process.env,
       NATS_URL: auth.servers,
       NATS_USER: auth.user ?? "",
       NATS_PASS: auth.pass ?? "",
@@ -117,21 +118,8 @@ export async function startAgentProcess(
       SESSION: options.session,
       HEARTBEAT_MS: String(options.heartbeatMs ?? 2000),
     },
-    stdio: ["ignore", "pipe", "inherit"],
+    readyEvent: "agent-present",
+    inheritStderr: true,
   });
-  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    const lines = createInterface({ input: proc.stdout! });
-    lines.on("line", (line) => {
-      if (line.includes("agent-present")) resolve();
-    });
-    proc.once("exit", (code) => reject(new Error(`agent process exited with ${code} before entering presence`)));
-  });
-  return {
-    pid: proc.pid!,
-    async kill(signal) {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      await exited;
-    },
-  };
+  return { pid: service.pid, kill: service.signal };
 }

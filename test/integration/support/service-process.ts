@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { TEST_JWT_SECRET } from "./tokens.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 
-/** A Threadline service (gateway, presence) started as its own process, past its ready log line. */
+/** A Threadline service (gateway, presence, a test's worker or agent) started as its own process, past its ready log line. */
 export interface ServiceProcess {
   readonly proc: ChildProcess;
   readonly pid: number;
@@ -16,7 +17,7 @@ export interface ServiceProcess {
   readonly exited: Promise<void>;
   /** Sends `signal` unless the process already exited; resolves once it has. */
   signal(signal: NodeJS.Signals): Promise<void>;
-  /** The last `keepLines` lines of stdout and stderr. */
+  /** The last `keepLines` lines of stdout (and stderr unless inherited). */
   log(): string;
 }
 
@@ -32,6 +33,8 @@ export interface SpawnServiceOptions {
   readyEvent: string;
   /** Log lines kept (older ones are dropped). Default 2000. */
   keepLines?: number;
+  /** Let the process write its stderr to the test's (it is not in `log()` then). Default false. */
+  inheritStderr?: boolean;
   /**
    * Called with the pid right after the spawn (before the service is ready),
    * e.g. to kill it when the runner exits; what it returns runs when the process exits.
@@ -47,7 +50,7 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Servic
   const proc = spawn(options.command, options.args, {
     cwd: ROOT,
     env: { ...process.env, ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", options.inheritStderr ? "inherit" : "pipe"],
   });
   const pid = proc.pid as number;
   const onExit = options.onSpawn?.(pid);
@@ -65,8 +68,8 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Servic
       if (lines.length > keep) lines.shift();
       if (line.includes(`"${options.readyEvent}"`)) resolveReady(JSON.parse(line));
     };
-    createInterface({ input: proc.stdout }).on("line", onLine);
-    createInterface({ input: proc.stderr }).on("line", onLine);
+    createInterface({ input: proc.stdout as Readable }).on("line", onLine);
+    if (proc.stderr) createInterface({ input: proc.stderr }).on("line", onLine);
     proc.once("exit", (code) =>
       reject(new Error(`${options.name} exited (${code}) before ready:\n${lines.join("\n")}`)),
     );
