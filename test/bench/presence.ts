@@ -1,7 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { dirname, resolve } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { connectAgent } from "@threadline/agent";
 import { decodeMsgpack, type EventFrame, encodeMsgpack, type PresenceEventData } from "@threadline/protocol";
 import { startNatsServer } from "@threadline/test-kit";
@@ -9,6 +5,7 @@ import WebSocket from "ws";
 import { spawnGateway } from "../integration/support/gateway-process.ts";
 import { startAgentProcess } from "../integration/support/presence.ts";
 import { RawSocket } from "../integration/support/raw-socket.ts";
+import { type ServiceProcess, spawnService } from "../integration/support/service-process.ts";
 import { mintToken } from "../integration/support/tokens.ts";
 import { Cleanup } from "./cleanup.ts";
 import type { Scenario, ScenarioOptions, ScenarioResult } from "./scenario.ts";
@@ -17,7 +14,6 @@ import type { Cell } from "./table.ts";
 import { verdict } from "./table.ts";
 import { killOnExit } from "./worker-process.ts";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const SESSION = "bench-presence";
 const TARGETS = { closeP99Ms: 100, sigkillP99Ms: 1000, leaveP99Ms: 100, silentP99Ms: 10_000 };
 const HEARTBEAT_MS = 2000;
@@ -72,10 +68,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     cleanup.deferProcess("gateway", gateway.pid, () => gateway.stop());
     for (const id of ["p1", "p2"]) {
       const replica = await spawnPresence(nats.url, id, users);
-      cleanup.deferProcess(`presence ${id}`, replica.pid, async () => {
-        replica.kill("SIGTERM");
-        await new Promise((r) => replica.once("exit", r));
-      });
+      cleanup.deferProcess(`presence ${id}`, replica.pid, () => replica.signal("SIGTERM"));
     }
 
     const observerToken = await mintToken({ sub: "observer" });
@@ -249,15 +242,17 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   }
 }
 
-async function spawnPresence(
+/** A presence replica process (application and system account users), once it printed its ready line. */
+function spawnPresence(
   natsUrl: string,
   id: string,
   users: { app: { user: string; pass: string }; sys: { user: string; pass: string } },
-): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, ["--import", "tsx", resolve(ROOT, "services/presence/src/main.ts")], {
-    cwd: ROOT,
+): Promise<ServiceProcess> {
+  return spawnService({
+    name: `presence ${id}`,
+    command: process.execPath,
+    args: ["--import", "tsx", "services/presence/src/main.ts"],
     env: {
-      ...process.env,
       NATS_URL: natsUrl,
       NATS_USER: users.app.user,
       NATS_PASS: users.app.pass,
@@ -267,15 +262,9 @@ async function spawnPresence(
       THREADLINE_PRESENCE_PORT: "-1",
       LOG_LEVEL: "warn",
     },
-    stdio: ["ignore", "pipe", "inherit"],
+    readyEvent: "presence-ready",
+    inheritStderr: true,
   });
-  await new Promise<void>((resolvePromise, reject) => {
-    createInterface({ input: proc.stdout! }).on("line", (line) => {
-      if (line.includes("presence-ready")) resolvePromise();
-    });
-    proc.once("exit", (code) => reject(new Error(`presence ${id} exited with ${code}`)));
-  });
-  return proc;
 }
 
 /** A bare WebSocket client attached to SESSION from `now`, calling `onEvent` for every event frame it receives. */
