@@ -1,3 +1,4 @@
+import { Kvm } from "@nats-io/kv";
 import { waitFor } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
 import { deviceClient, messageText, sessionLog, startWorkerProcess } from "./support/control-agent.ts";
@@ -59,4 +60,54 @@ test("a worker SIGKILLed mid-turn: another worker takes the turn over once the l
   // Exactly one turn.end, and the turn never started twice.
   expect(log.ofTurn(turn).filter((r) => r.event.type === "turn.end")).toHaveLength(1);
   expect(log.ofTurn(turn).filter((r) => r.event.type === "turn.start")).toHaveLength(1);
+});
+
+test("a worker SIGKILLed while its client tool call is open: the new worker closes the call interrupted (a late answer is refused), asks anew and finishes with that answer", async () => {
+  const stack = await startStack();
+  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const workers = await Promise.all(
+    ["worker-c", "worker-d"].map((worker) => startWorkerProcess(stack.nats.url, { worker, leaseMs: 1000 })),
+  );
+  for (const w of workers) onTestFinished(() => w.kill("SIGKILL"));
+  const tab = await deviceClient(stack, "alice", "tab").attach("takeover2", { from: "start" });
+  const log = sessionLog(tab);
+
+  const { id: turn } = await tab.publish({ type: "input", data: { text: "tool 20000" } });
+  const call = await log.next((r) => r.event.type === "tool.call" && r.event.turn === turn);
+  const start = log.records.find((r) => r.event.type === "turn.start" && r.event.turn === turn)!;
+  const victim = workers.find((w) => w.worker === (start.event.data as { worker: string }).worker)!;
+  await victim.kill("SIGKILL");
+
+  const resumed = await log.next((r) => r.event.type === "turn.resumed" && r.event.turn === turn, 30_000);
+  const closed = await log.next((r) => r.event.type === "call.closed" && r.event.ref === call.event.ref);
+  expect(closed.event.data).toEqual({ call: call.event.ref, reason: "interrupted" });
+  expect(closed.seq).toBeGreaterThan(resumed.seq);
+  // Nobody waits for the old call any more: answering it is refused, and the prompt is gone from the view.
+  await expect(
+    tab.publish({ type: "tool.result", ref: call.event.ref!, data: { result: { lat: 1, lng: 1 } } }),
+  ).rejects.toMatchObject({ code: "CALL_CLOSED" });
+  const kv = await new Kvm(stack.nc).open("threadline-control");
+  expect((await kv.get(`takeover2.call.${call.event.ref}`))?.json()).toMatchObject({
+    status: "closed",
+    reason: "interrupted",
+  });
+
+  // The handler runs again and asks with a new call id; that answer completes the turn.
+  const again = await log.next(
+    (r) => r.event.type === "tool.call" && r.event.turn === turn && r.event.ref !== call.event.ref,
+  );
+  expect(again.seq).toBeGreaterThan(resumed.seq);
+  expect(tab.control.calls.map((c) => c.call)).toEqual([again.event.ref]);
+  await tab.publish({ type: "tool.result", ref: again.event.ref!, data: { result: { lat: 2, lng: 2 } } });
+  const note = await log.next(
+    (r) =>
+      r.event.type === "note" &&
+      r.event.turn === turn &&
+      r.event.data !== undefined &&
+      (r.event.data as { text: string }).text === "tool answered",
+  );
+  expect(note.event.data).toMatchObject({ answer: { result: { lat: 2, lng: 2 } } });
+  expect((await log.next((r) => r.event.type === "turn.end" && r.event.turn === turn)).event.data).toEqual({
+    status: "completed",
+  });
 });

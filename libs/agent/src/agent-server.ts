@@ -15,6 +15,7 @@ import {
   type TurnStartData,
 } from "@threadline/protocol";
 import type { Agent } from "./agent.ts";
+import { closeOrphanedCall } from "./client-call.ts";
 import { controlFeedOf } from "./control-feed.ts";
 import { ControlState } from "./control-state.ts";
 import { natsError } from "./errors.ts";
@@ -404,6 +405,13 @@ class PoolWorker implements AgentServer {
         const end: MessageEndData = { status: "interrupted" };
         await this.publish(session, route.turn, { type: MessageEventType.END, ref: id, data: end });
       }
+      const callHost = {
+        session,
+        running,
+        control,
+        publish: (event: { type: string; ref: string; data: unknown }) => this.publish(session, route.turn, event),
+      };
+      for (const call of scan.openCalls) await closeOrphanedCall(callHost, call);
       if (giveUp) {
         // Every worker that ran this turn died or stalled in it: a poison input. End it for good.
         if (

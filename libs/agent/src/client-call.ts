@@ -165,16 +165,32 @@ async function closeCall(
   revision: number,
   reason: CallClosedReason,
 ): Promise<boolean> {
-  let current = { value: entry, revision };
+  let current: { value: ControlCallEntry; revision: number } | undefined = { value: entry, revision };
   for (;;) {
     if (current.value.status === "answered") return false;
     if (current.value.status === "closed") return true;
     const next: ControlCallEntry = { ...current.value, status: "closed", reason };
     if ((await control.casCall(session, call, next, current.revision)) !== undefined) return true;
-    const read = await control.getCall(session, call);
-    if (!read) return true;
-    current = read;
+    current = await control.getCall(session, call);
+    if (!current) return true;
   }
+}
+
+/**
+ * Closes a call its (dead) worker left open, for the worker taking the turn
+ * over (PROTOCOL.md §17.6): CAS the key to `closed` with reason
+ * `interrupted` and store `call.closed`, so clients drop the prompt and a
+ * late answer is refused with `CALL_CLOSED`. When a client's answer won the
+ * race, the call is closed as `answered` (the answer stays in the session;
+ * nobody waits for it). A call whose key is gone is closed `interrupted`.
+ */
+export async function closeOrphanedCall(host: CallHost, call: string): Promise<CallClosedReason> {
+  const { control, session } = host;
+  const current = await control.getCall(session, call);
+  const closed = !current || (await closeCall(control, session, call, current.value, current.revision, "interrupted"));
+  const reason: CallClosedReason = closed ? "interrupted" : "answered";
+  await publishClosed(host, call, reason);
+  return reason;
 }
 
 async function waitForAnswer(

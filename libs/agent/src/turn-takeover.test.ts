@@ -31,7 +31,7 @@ describe("scanForTakeover", () => {
       "t1",
       [],
     );
-    expect(scan).toEqual({ openMessages: ["m3", "m2"], cancel: undefined });
+    expect(scan).toEqual({ openMessages: ["m3", "m2"], openCalls: [], cancel: undefined });
   });
 
   it("finds the first cancel of the turn or an ancestor that the previous worker may have missed", async () => {
@@ -46,5 +46,22 @@ describe("scanForTakeover", () => {
     );
     expect(scan.openMessages).toEqual([]);
     expect(scan.cancel?.event.turn).toBe("root");
+  });
+
+  it("finds the turn's client calls requested and not closed, in request order; ignores other turns", async () => {
+    const scan = await scanForTakeover(
+      records([
+        { type: "tool.call", turn: "t1", ref: "c1" },
+        { type: "approval.request", turn: "t1", ref: "c2" },
+        { type: "tool.call", turn: "t2", ref: "other" },
+        { type: "tool.result", turn: "t1", ref: "c1" },
+        { type: "call.closed", turn: "t1", ref: "c1" },
+        { type: "tool.call", turn: "t1", ref: "c3" },
+      ]),
+      "t1",
+      [],
+    );
+    expect(scan.openCalls).toEqual(["c2", "c3"]);
+    expect(scan.openMessages).toEqual([]);
   });
 });

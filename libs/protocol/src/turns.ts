@@ -88,8 +88,12 @@ const APPROVERS: ReadonlySet<string> = new Set(["user", "operator"]);
 export type ProgressStatus = "running" | "done" | "failed" | "skipped";
 const PROGRESS_STATUSES: ReadonlySet<string> = new Set(["running", "done", "failed", "skipped"]);
 
-export type CallClosedReason = "answered" | "timeout" | "cancelled";
-const CALL_CLOSED_REASONS: ReadonlySet<string> = new Set(["answered", "timeout", "cancelled"]);
+/**
+ * Why a call takes no more answers: `interrupted` = its worker died and the
+ * worker that took the turn over closed it (the re-run handler asks anew).
+ */
+export type CallClosedReason = "answered" | "timeout" | "cancelled" | "interrupted";
+const CALL_CLOSED_REASONS: ReadonlySet<string> = new Set(["answered", "timeout", "cancelled", "interrupted"]);
 
 export type TurnResumedReason = "crashed" | "lease-expired";
 
@@ -439,7 +443,7 @@ export function turnEventProblem(type: string, event: ControlEventFields): strin
     default: // CALL_CLOSED
       if (!isCallId(data.call) || event.ref !== data.call) return "call.closed needs data.call = ref = a call id";
       if (!CALL_CLOSED_REASONS.has(data.reason as string))
-        return "call.closed reason must be answered | timeout | cancelled";
+        return "call.closed reason must be answered | timeout | cancelled | interrupted";
       return undefined;
   }
 }
