@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -203,6 +203,11 @@ describe("deploy/k8s", () => {
       expect([...missing].sort()).toEqual(overlay === "dev" ? [] : ["threadline-jwt", "threadline-nats"]);
     },
   );
+
+  it("the chaos suite runs the NATS configuration the manifests mount", async () => {
+    const { NATS_CONFIG_FILE } = await import("../chaos/support/chaos-stack.ts");
+    expect(NATS_CONFIG_FILE).toBe(join(K8S, "base/nats/nats.conf"));
+  });
 
   it.each(["dev", "prod"])("%s mounts the canonical NATS configuration files", (overlay) => {
     const data = find(rendered[overlay] ?? [], "ConfigMap", "nats-config").data as Record<string, string>;
@@ -426,6 +431,42 @@ describe("deploy/k8s", () => {
 });
 
 describe("Dockerfiles", () => {
+  // The images install `npm ci --omit=dev --workspace services/<service>`: that works only if every
+  // package the service's sources (and the workspace libraries they import) use is a declared
+  // dependency of its package.json — a root devDependency would be missing in the image.
+  it.each(["gateway", "presence"])("services/%s: every imported package is a declared dependency", (service) => {
+    const seen = new Set<string>();
+    const visit = (dir: string) => {
+      if (seen.has(dir)) return;
+      seen.add(dir);
+      const manifest = JSON.parse(read(`${dir}/package.json`)) as Record<string, Record<string, string> | undefined>;
+      const declared = new Set(
+        Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies, ...manifest.optionalDependencies }),
+      );
+      const files = readdirSync(join(ROOT, dir, "src"), { recursive: true, encoding: "utf8" }).filter(
+        (f) => f.endsWith(".ts") && !f.endsWith(".test.ts") && !f.includes("test-support"),
+      );
+      const imported = new Set<string>();
+      for (const file of files) {
+        for (const [, staticSpec, dynamicSpec] of read(join(dir, "src", file)).matchAll(
+          /^\s*(?:import|export)\b[^;]*?\bfrom\s+"([^".][^"]*)"|\bimport\(\s*"([^".][^"]*)"\s*\)/gm,
+        )) {
+          const spec = staticSpec ?? dynamicSpec ?? "";
+          if (spec.startsWith("node:")) continue;
+          imported.add(spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : (spec.split("/")[0] ?? spec));
+        }
+      }
+      expect([...imported].filter((name) => !declared.has(name)).sort(), dir).toEqual([]);
+      for (const name of imported) {
+        if (name.startsWith("@threadline/")) visit(`libs/${name.slice("@threadline/".length)}`);
+      }
+    };
+    visit(`services/${service}`);
+    expect(seen.has("libs/protocol")).toBe(true);
+    const manifest = JSON.parse(read(`services/${service}/package.json`)) as { dependencies: Record<string, string> };
+    expect(manifest.dependencies.tsx).toBeDefined();
+  });
+
   it.each([
     ["gateway", 8080],
     ["presence", 8081],
@@ -450,7 +491,15 @@ describe("Dockerfiles", () => {
     expect(runtime.find((i) => i.op === "EXPOSE")?.args).toBe(String(port));
     const cmd = JSON.parse(runtime.find((i) => i.op === "CMD")?.args ?? "null");
     expect(cmd).toEqual(["node", "--import", "tsx", `services/${service}/src/main.ts`]);
-    expect(instructions.some((i) => i.op === "RUN" && /npm ci\b/.test(i.args))).toBe(true);
+    // Production dependencies of this service only (see the next test for why that install suffices).
+    const install = instructions.find((i) => i.op === "RUN" && /npm ci\b/.test(i.args))?.args ?? "";
+    expect(install).toMatch(/--omit=dev\b/);
+    expect(install).toContain(`--workspace services/${service}`);
+    // Every file copied from the build context exists in the repository.
+    for (const copy of instructions.filter((i) => i.op === "COPY" && !i.args.includes("--from"))) {
+      const sources = copy.args.split(/\s+/).slice(0, -1);
+      for (const source of sources) expect(existsSync(join(ROOT, source)), `COPY ${source}`).toBe(true);
+    }
     // The build context must not carry the host's node_modules into the image.
     expect(read(`services/${service}/Dockerfile.dockerignore`)).toMatch(/^\*\*\/node_modules$/m);
     // The image the manifests run, and the port they probe.
