@@ -43,6 +43,7 @@ test("SIGKILL of a gateway: its clients resume on the other gateway with 0 loss"
     expect(summary.lost).toBe(0);
     expect(summary.duplicated).toBe(0);
     expect(summary.mismatchedViewers).toBe(0);
+    expect(summary.acked).toBe(summary.published);
     // The pinned-to-direct viewers really moved: each opened a socket to the survivor.
     for (const v of viewers.list.filter((v) => !v.spec.roaming)) expect(v.net.opened).toBeGreaterThanOrEqual(2);
   } finally {

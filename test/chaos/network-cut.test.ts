@@ -67,6 +67,7 @@ async function cutScenario(mode: "drop" | "stall", sessions: string[]) {
     expect(summary.lost).toBe(0);
     expect(summary.duplicated).toBe(0);
     expect(summary.mismatchedViewers).toBe(0);
+    expect(summary.acked).toBe(summary.published);
   } finally {
     await viewers.close();
   }
