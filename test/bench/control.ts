@@ -58,13 +58,16 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     // Provision the stream and buckets before the workers and the gateway start.
     const provisioner = await connectAgent({ servers: nats.url, id: "bench-provisioner" });
     await provisioner.close();
-    // One bench user publishes ~100 events/s (inputs, cancels, tool results): above the gateway's default
-    // per-user limit (50/s), which would answer RATE_LIMITED and make the client SDK retry after its
-    // backoff (250-400 ms outliers that measure the limiter, not the control path).
+    // One bench user on one socket publishes ~100-250 events/s (inputs, cancels, tool results back to
+    // back): above the gateway's default per-user limit (50/s) and per-socket frame limit (100/s, burst
+    // 200), which would answer RATE_LIMITED and make the client SDK retry after its backoff (170-400 ms
+    // outliers in 1-2 % of the calls that measure the limiter, not the control path).
     const gateway = await spawnGateway(nats.url, {
       THREADLINE_GATEWAY_ID: "bench-gateway",
       THREADLINE_LIMIT_USER_EVENTS_PER_SECOND: "100000",
       THREADLINE_LIMIT_USER_EVENT_BURST: "100000",
+      THREADLINE_LIMIT_FRAMES_PER_SECOND: "100000",
+      THREADLINE_LIMIT_FRAME_BURST: "100000",
     });
     cleanup.deferProcess("gateway", gateway.pid, () => gateway.stop());
     let workerCount = 0;
