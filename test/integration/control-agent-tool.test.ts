@@ -59,3 +59,38 @@ test("a client tool call is answered by a second device (later answers refused);
     reason: "timeout",
   });
 });
+
+test("a cancel while a client tool call is open rejects the call in the handler, closes it cancelled and refuses a late answer", async () => {
+  const stack = await startStack();
+  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const server = await serveAgent({ agent: stack.agent, name: "assistant", entry: true, handler: scriptedHandler });
+  onTestFinished(() => server.stop({ graceMs: 0 }));
+  const phone = await deviceClient(stack, "alice", "phone").attach("tool2", { from: "start" });
+  const laptop = await deviceClient(stack, "alice", "laptop").attach("tool2", { from: "start" });
+  const phoneLog = sessionLog(phone);
+
+  const { id: turn } = await phone.publish({ type: "input", data: { text: "tool 20000" } });
+  const call = await phoneLog.next((r) => r.event.type === "tool.call" && r.event.turn === turn);
+  await laptop.cancel(turn, "never mind");
+
+  const closed = await phoneLog.next((r) => r.event.type === "call.closed" && r.event.ref === call.event.ref);
+  expect(closed.event.data).toEqual({ call: call.event.ref, reason: "cancelled" });
+  const end = await phoneLog.next((r) => r.event.type === "turn.end" && r.event.turn === turn);
+  expect(end.event.data).toMatchObject({ status: "cancelled" });
+  expect(end.seq).toBeGreaterThan(closed.seq);
+  await expect(
+    phone.publish({ type: "tool.result", ref: call.event.ref!, data: { result: { lat: 1, lng: 1 } } }),
+  ).rejects.toMatchObject({ code: "CALL_CLOSED" });
+  const kv = await new Kvm(stack.nc).open("threadline-control");
+  expect((await kv.get(`tool2.call.${call.event.ref}`))?.json()).toMatchObject({
+    status: "closed",
+    reason: "cancelled",
+  });
+  // The handler's call rejected: it never saw an answer.
+  expect(
+    phoneLog
+      .ofTurn(turn)
+      .filter((r) => r.event.type === "note" && (r.event.data as { text: string }).text === "tool answered"),
+  ).toEqual([]);
+  expect(phone.control.calls).toEqual([]);
+});

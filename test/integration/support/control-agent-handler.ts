@@ -21,6 +21,7 @@ function sleep(ms: number): Promise<void> {
  * - `tool <timeoutMs>`: calls the client tool `geolocation` and reports the answer (or the error
  *   code) in a `note`.
  * - `approve`: asks for approval of `deploy` and reports the answer in a `note`.
+ * - `approve-operator`: the same for `refund`, answerable by operators only.
  * - `wait`: waits for the cancel.
  * - `signal-probe` (benchmark): publishes `armed`, waits for the cancel, reports when the signal fired (wall clock).
  * - `tool-probe N` (benchmark): N client tool calls in a row, reporting each one's duration.
@@ -44,6 +45,12 @@ export async function scriptedHandler(ctx: TurnContext): Promise<void> {
       return;
     case "approve": {
       const answer = await ctx.requestApproval("deploy", { details: { env: "prod" }, timeoutMs: 10_000 });
+      await ctx.publish({ type: "note", data: { text: "approval", answer } });
+      return;
+    }
+    case "approve-operator": {
+      // Only an operator may approve (e.g. a refund above the agent's limit).
+      const answer = await ctx.requestApproval("refund", { approvers: ["operator"], timeoutMs: 10_000 });
       await ctx.publish({ type: "note", data: { text: "approval", answer } });
       return;
     }

@@ -1,0 +1,63 @@
+import { serveAgent } from "@threadline/agent";
+import { expect, onTestFinished, test } from "vitest";
+import { deviceClient, sessionLog } from "./support/control-agent.ts";
+import { scriptedHandler } from "./support/control-agent-handler.ts";
+import { startStack } from "./support/stack.ts";
+
+test("an approval request is answered from a second device (a second answer is refused); one for operators only refuses the user and takes the operator's answer", async () => {
+  const stack = await startStack();
+  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const server = await serveAgent({ agent: stack.agent, name: "assistant", entry: true, handler: scriptedHandler });
+  onTestFinished(() => server.stop({ graceMs: 0 }));
+  const phone = await deviceClient(stack, "alice", "phone").attach("approval1", { from: "start" });
+  const laptop = await deviceClient(stack, "alice", "laptop").attach("approval1", { from: "start" });
+  const phoneLog = sessionLog(phone);
+
+  const { id: turn } = await phone.publish({ type: "input", data: { text: "approve" } });
+  const request = await phoneLog.next((r) => r.event.type === "approval.request" && r.event.turn === turn);
+  expect(request.event.data).toMatchObject({
+    action: "deploy",
+    details: { env: "prod" },
+    approvers: ["user", "operator"],
+    timeoutMs: 10_000,
+  });
+  const call = request.event.ref!;
+  await laptop.publish({ type: "approval", ref: call, data: { approved: true, reason: "looks right" } });
+  await expect(phone.publish({ type: "approval", ref: call, data: { approved: false } })).rejects.toMatchObject({
+    code: "CALL_ALREADY_ANSWERED",
+  });
+  const note = await phoneLog.next((r) => r.event.type === "note" && r.event.turn === turn);
+  expect(note.event.data).toMatchObject({
+    text: "approval",
+    answer: { approved: true, reason: "looks right", from: { kind: "user", id: "alice", device: "laptop" } },
+  });
+  expect((await phoneLog.next((r) => r.event.type === "call.closed" && r.event.ref === call)).event.data).toEqual({
+    call,
+    reason: "answered",
+  });
+
+  // Operators only: the customer's answer is refused (nothing stored), the operator's is taken.
+  const operator = await deviceClient(stack, "olga", "console", { role: "operator" }).attach("approval1", {
+    from: "start",
+  });
+  const { id: refund } = await phone.publish({ type: "input", data: { text: "approve-operator" } });
+  const refundRequest = await phoneLog.next((r) => r.event.type === "approval.request" && r.event.turn === refund);
+  expect(refundRequest.event.data).toMatchObject({ action: "refund", approvers: ["operator"] });
+  const refundCall = refundRequest.event.ref!;
+  await expect(phone.publish({ type: "approval", ref: refundCall, data: { approved: true } })).rejects.toMatchObject({
+    code: "FORBIDDEN",
+  });
+  await operator.publish({ type: "approval", ref: refundCall, data: { approved: false, reason: "over the limit" } });
+  const refundNote = await phoneLog.next((r) => r.event.type === "note" && r.event.turn === refund);
+  expect(refundNote.event.data).toMatchObject({
+    text: "approval",
+    answer: { approved: false, reason: "over the limit", from: { kind: "operator", id: "olga" } },
+  });
+  await phoneLog.next((r) => r.event.type === "turn.end" && r.event.turn === refund);
+  // The refused answer left no trace in the session: one answer per call, each from its accepted sender.
+  const answers = phoneLog.records.filter((r) => r.event.type === "approval");
+  expect(answers.map((r) => [r.event.ref, r.event.from.kind, r.event.from.device ?? null])).toEqual([
+    [call, "user", "laptop"],
+    [refundCall, "operator", "console"],
+  ]);
+});
