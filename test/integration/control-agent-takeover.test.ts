@@ -1,7 +1,7 @@
-import { Kvm } from "@nats-io/kv";
 import { waitFor } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
 import { deviceClient, messageText, sessionLog, startWorkerProcess } from "./support/control-agent.ts";
+import { ControlKv } from "./support/control-kv.ts";
 import { startStack } from "./support/stack.ts";
 
 test("a worker SIGKILLed mid-turn: another worker takes the turn over once the lease expires, ends the partial message interrupted, finishes; no event lost", async () => {
@@ -86,8 +86,8 @@ test("a worker SIGKILLed while its client tool call is open: the new worker clos
   await expect(
     tab.publish({ type: "tool.result", ref: call.event.ref!, data: { result: { lat: 1, lng: 1 } } }),
   ).rejects.toMatchObject({ code: "CALL_CLOSED" });
-  const kv = await new Kvm(stack.nc).open("threadline-control");
-  expect((await kv.get(`takeover2.call.${call.event.ref}`))?.json()).toMatchObject({
+  const kv = await ControlKv.open(stack.nc);
+  expect(await kv.call("takeover2", call.event.ref!)).toMatchObject({
     status: "closed",
     reason: "interrupted",
   });

@@ -3,6 +3,7 @@ import { serveAgent } from "@threadline/agent";
 import { expect, onTestFinished, test } from "vitest";
 import { deviceClient, sessionLog } from "./support/control-agent.ts";
 import { scriptedHandler } from "./support/control-agent-handler.ts";
+import { ControlKv } from "./support/control-kv.ts";
 import { startStack } from "./support/stack.ts";
 
 test("a client tool call is answered by a second device (later answers refused); an unanswered one times out and is closed", async () => {
@@ -81,8 +82,8 @@ test("a cancel while a client tool call is open rejects the call in the handler,
   await expect(
     phone.publish({ type: "tool.result", ref: call.event.ref!, data: { result: { lat: 1, lng: 1 } } }),
   ).rejects.toMatchObject({ code: "CALL_CLOSED" });
-  const kv = await new Kvm(stack.nc).open("threadline-control");
-  expect((await kv.get(`tool2.call.${call.event.ref}`))?.json()).toMatchObject({
+  const kv = await ControlKv.open(stack.nc);
+  expect(await kv.call("tool2", call.event.ref!)).toMatchObject({
     status: "closed",
     reason: "cancelled",
   });
