@@ -38,6 +38,9 @@ test("SIGKILL of a presence replica: every join and leave stored exactly once", 
   let killedAt = 0;
   /** ms from an enter/leave call until its event was stored, for transitions started after the kill. */
   const afterKillMs: number[] = [];
+  /** enter/leave calls made, and those whose bucket write resolved. */
+  let published = 0;
+  let acked = 0;
   const cycle = async (session: string, log: PresenceLog, seen: { n: number }) => {
     const presence = agent.presence(session);
     for (const [action, type] of [
@@ -45,7 +48,9 @@ test("SIGKILL of a presence replica: every join and leave stored exactly once", 
       [() => presence.leave(), "presence.leave"],
     ] as const) {
       const started = Date.now();
+      published++;
       await action();
+      acked++;
       const index = seen.n++;
       // The index-th transition of this agent in this session, whatever its type: a wrong order shows as a type mismatch.
       const event = await log.nth(index);
@@ -112,13 +117,17 @@ test("SIGKILL of a presence replica: every join and leave stored exactly once", 
     }
     const transitions = SESSIONS.length * (CYCLES_BEFORE + CYCLES_AFTER) * 2;
     console.log(
-      `[chaos] presence-replica-kill: published=${transitions} acked=${transitions} delivered=${stored} ` +
+      `[chaos] presence-replica-kill: published=${published} acked=${acked} delivered=${stored} ` +
         `lost=${missing} duplicated=${duplicated} | recovery maxTransitionAfterKillMs=${Math.max(...afterKillMs)} | ` +
         `replicas=2 killed=1 sessions=${SESSIONS.length}`,
     );
+    expect(published).toBe(transitions);
+    expect(acked).toBe(published);
     expect(stored).toBe(transitions);
     expect(duplicated).toBe(0);
     expect(missing).toBe(0);
+    // What the client received equals what is stored, per session (no duplicate delivered late).
+    for (const log of logs) expect(log.events).toHaveLength(CYCLES_BEFORE * 2 + CYCLES_AFTER * 2);
   } finally {
     await client.close();
   }
