@@ -33,6 +33,9 @@ it("a session-bound agent receives its session's input and control (iterables an
   const inputs: SubjectRecord[] = [];
   const controls: SubjectRecord[] = [];
   const stopInput = bound.onInput((r) => inputs.push(r));
+  // Stays subscribed: once it has an input, every listener subscribed at that moment has it too.
+  const stillListening: string[] = [];
+  bound.onInput((r) => stillListening.push(r.event.id));
   const iterated: string[] = [];
   void (async () => {
     for await (const r of bound.control()) iterated.push(r.event.type);
@@ -56,7 +59,9 @@ it("a session-bound agent receives its session's input and control (iterables an
   expect(members).toContainEqual(expect.objectContaining({ kind: "agent", id: "bound", status: "listening" }));
 
   stopInput();
-  await userEvent("bound1", "input", { data: { text: "after unsubscribe" } });
-  await bound.close();
+  const after = await userEvent("bound1", "input", { data: { text: "after unsubscribe" } });
+  await waitFor(() => stillListening.includes(after));
+  expect(stillListening).toEqual([input, after]);
   expect(inputs).toHaveLength(1);
+  await bound.close();
 });
