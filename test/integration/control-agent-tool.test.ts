@@ -77,7 +77,11 @@ test("a cancel while a client tool call is open rejects the call in the handler,
   const closed = await phoneLog.next((r) => r.event.type === "call.closed" && r.event.ref === call.event.ref);
   expect(closed.event.data).toEqual({ call: call.event.ref, reason: "cancelled" });
   const end = await phoneLog.next((r) => r.event.type === "turn.end" && r.event.turn === turn);
-  expect(end.event.data).toMatchObject({ status: "cancelled" });
+  // What the SDK stores for a cancelled turn: the cancel's reason, naming who cancelled it.
+  expect(end.event.data).toEqual({
+    status: "cancelled",
+    reason: expect.stringContaining("cancelled by user alice: never mind"),
+  });
   expect(end.seq).toBeGreaterThan(closed.seq);
   await expect(
     phone.publish({ type: "tool.result", ref: call.event.ref!, data: { result: { lat: 1, lng: 1 } } }),
@@ -87,11 +91,10 @@ test("a cancel while a client tool call is open rejects the call in the handler,
     status: "closed",
     reason: "cancelled",
   });
-  // The handler's call rejected: it never saw an answer.
-  expect(
-    phoneLog
-      .ofTurn(turn)
-      .filter((r) => r.event.type === "note" && (r.event.data as { text: string }).text === "tool answered"),
-  ).toEqual([]);
+  // The handler's call rejected with the turn's abort reason; it never saw an answer ("tool answered").
+  // turn.end is the turn's last event, so every note of the turn has reached the phone by now.
+  const notes = phoneLog.ofTurn(turn).filter((r) => r.event.type === "note");
+  expect(notes.map((r) => r.event.data)).toEqual([{ text: "tool failed", code: "TURN_ENDED" }]);
+  expect(notes[0]!.seq).toBeGreaterThan(closed.seq);
   expect(phone.control.calls).toEqual([]);
 });
