@@ -2,6 +2,7 @@ import { serveAgent } from "@threadline/agent";
 import { expect, onTestFinished, test } from "vitest";
 import { deviceClient, sessionLog } from "./support/control-agent.ts";
 import { scriptedHandler } from "./support/control-agent-handler.ts";
+import { ControlKv } from "./support/control-kv.ts";
 import { startStack } from "./support/stack.ts";
 
 test("an approval request is answered from a second device (a second answer is refused); one for operators only refuses the user and takes the operator's answer", async () => {
@@ -44,8 +45,24 @@ test("an approval request is answered from a second device (a second answer is r
   const refundRequest = await phoneLog.next((r) => r.event.type === "approval.request" && r.event.turn === refund);
   expect(refundRequest.event.data).toMatchObject({ action: "refund", approvers: ["operator"] });
   const refundCall = refundRequest.event.ref!;
+  // The gate's approver check (a user may control the session, but is no approver here).
   await expect(phone.publish({ type: "approval", ref: refundCall, data: { approved: true } })).rejects.toMatchObject({
     code: "FORBIDDEN",
+    message: expect.stringContaining("approvers: operator"),
+  });
+  // An observer may read the session but not control it: refused before the call is even looked at.
+  const observer = await deviceClient(stack, "oscar", "wall", { role: "observer" }).attach("approval1", {
+    from: "start",
+  });
+  await expect(observer.publish({ type: "approval", ref: refundCall, data: { approved: true } })).rejects.toMatchObject(
+    { code: "FORBIDDEN", message: expect.stringContaining("not allowed to control") },
+  );
+  const kv = await ControlKv.open(stack.nc);
+  expect(await kv.call("approval1", refundCall)).toMatchObject({
+    kind: "approval",
+    turn: refund,
+    status: "pending",
+    approvers: ["operator"],
   });
   await operator.publish({ type: "approval", ref: refundCall, data: { approved: false, reason: "over the limit" } });
   const refundNote = await phoneLog.next((r) => r.event.type === "note" && r.event.turn === refund);
@@ -54,6 +71,10 @@ test("an approval request is answered from a second device (a second answer is r
     answer: { approved: false, reason: "over the limit", from: { kind: "operator", id: "olga" } },
   });
   await phoneLog.next((r) => r.event.type === "turn.end" && r.event.turn === refund);
+  expect(await kv.call("approval1", refundCall)).toMatchObject({
+    status: "answered",
+    answeredBy: { kind: "operator", id: "olga", device: "console" },
+  });
   // The refused answer left no trace in the session: one answer per call, each from its accepted sender.
   const answers = phoneLog.records.filter((r) => r.event.type === "approval");
   expect(answers.map((r) => [r.event.ref, r.event.from.kind, r.event.from.device ?? null])).toEqual([
