@@ -1,10 +1,10 @@
 import { waitFor } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
 import { deviceClient, sessionLog, startWorkerProcess } from "./support/control-agent.ts";
-import { startStack } from "./support/stack.ts";
+import { startProcessStack } from "./support/stack.ts";
 
 test("a worker stalled (SIGSTOP) past its lease loses the turn to another worker; resumed, it stops without publishing into it", async () => {
-  const stack = await startStack();
+  const stack = await startProcessStack();
   onTestFinished(() => stack[Symbol.asyncDispose]());
   // Distinct participant ids, so the test can tell whose events are whose.
   const workers = await Promise.all(

@@ -2,10 +2,10 @@ import { waitFor } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
 import { deviceClient, messageText, sessionLog, startWorkerProcess } from "./support/control-agent.ts";
 import { ControlKv } from "./support/control-kv.ts";
-import { startStack } from "./support/stack.ts";
+import { startProcessStack } from "./support/stack.ts";
 
 test("a worker SIGKILLed mid-turn: another worker takes the turn over once the lease expires, ends the partial message interrupted, finishes; no event lost", async () => {
-  const stack = await startStack();
+  const stack = await startProcessStack();
   onTestFinished(() => stack[Symbol.asyncDispose]());
   const workers = await Promise.all(
     ["worker-a", "worker-b"].map((worker) => startWorkerProcess(stack.nats.url, { worker, leaseMs: 1000 })),
@@ -63,7 +63,7 @@ test("a worker SIGKILLed mid-turn: another worker takes the turn over once the l
 });
 
 test("a worker SIGKILLed while its client tool call is open: the new worker closes the call interrupted (a late answer is refused), asks anew and finishes with that answer", async () => {
-  const stack = await startStack();
+  const stack = await startProcessStack();
   onTestFinished(() => stack[Symbol.asyncDispose]());
   const workers = await Promise.all(
     ["worker-c", "worker-d"].map((worker) => startWorkerProcess(stack.nats.url, { worker, leaseMs: 1000 })),

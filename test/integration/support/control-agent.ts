@@ -74,7 +74,7 @@ export function messageText(records: SessionRecord[], id: string): string {
 
 /** A client (one browser tab / device) of `sub` on the stack's gateway, closed when the test ends. */
 export function deviceClient(
-  stack: Stack,
+  stack: Pick<Stack, "token"> & { gateway: { url: string } },
   sub: string,
   device: string,
   options: { storage?: PositionStorage; role?: TokenClaims["role"] } = {},

@@ -3,6 +3,7 @@ import { type Agent, connectAgent } from "@threadline/agent";
 import { createGateway, type Gateway, type GatewayConfig, loadConfig } from "@threadline/gateway";
 import { type NatsServer, startNatsServer } from "@threadline/test-kit";
 import { pino } from "pino";
+import { type GatewayProcess, spawnGateway } from "./gateway-process.ts";
 import { mintToken, TEST_JWT_SECRET, type TokenClaims } from "./tokens.ts";
 
 /** Gateway configuration for tests: random port, loopback, test secret, silent logs; env-style overrides. */
@@ -51,5 +52,36 @@ export async function startStack(
     agent,
     token: (claims) => mintToken({ sub: "alice", ...claims }),
     [Symbol.asyncDispose]: close,
+  };
+}
+
+/** Like {@link Stack}, with the gateway in its own process (`node services/gateway/src/main.ts`). */
+export interface ProcessStack extends AsyncDisposable {
+  nats: NatsServer;
+  /** A NATS connection of the test's own (to read the control bucket). */
+  nc: NatsConnection;
+  gateway: GatewayProcess;
+  agent: Agent;
+  token(claims: Partial<TokenClaims> & { sub?: string }): Promise<string>;
+}
+
+/** A real nats-server, a gateway process on a random port and an agent connection. */
+export async function startProcessStack(): Promise<ProcessStack> {
+  const nats = await startNatsServer();
+  const agent = await connectAgent({ servers: nats.url, id: "test-agent" });
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  const gateway = await spawnGateway(nats.url);
+  return {
+    nats,
+    nc,
+    gateway,
+    agent,
+    token: (claims) => mintToken({ sub: "alice", ...claims }),
+    [Symbol.asyncDispose]: async () => {
+      await gateway.stop();
+      await agent.close();
+      await nc.close();
+      await nats.stop();
+    },
   };
 }
