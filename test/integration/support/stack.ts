@@ -39,19 +39,24 @@ export async function startStack(
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
   });
   const agent = await connectAgent({ servers: nats.url, id: "test-agent" });
-  const close = async () => {
-    await gateway.close();
-    await agent.close();
-    await nc.close();
-    if (!options.nats) await nats.stop();
-  };
+  return assemble({ nats, nc, gateway, agent }, () => gateway.close(), !options.nats);
+}
+
+/** The stack's handle: tokens for user alice by default; disposal stops the gateway, then the connections. */
+function assemble<G>(
+  parts: { nats: NatsServer; nc: NatsConnection; gateway: G; agent: Agent },
+  stopGateway: () => Promise<void>,
+  stopNats: boolean,
+) {
   return {
-    nats,
-    nc,
-    gateway,
-    agent,
-    token: (claims) => mintToken({ sub: "alice", ...claims }),
-    [Symbol.asyncDispose]: close,
+    ...parts,
+    token: (claims: Partial<TokenClaims> & { sub?: string }) => mintToken({ sub: "alice", ...claims }),
+    [Symbol.asyncDispose]: async () => {
+      await stopGateway();
+      await parts.agent.close();
+      await parts.nc.close();
+      if (stopNats) await parts.nats.stop();
+    },
   };
 }
 
@@ -71,17 +76,5 @@ export async function startProcessStack(): Promise<ProcessStack> {
   const agent = await connectAgent({ servers: nats.url, id: "test-agent" });
   const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   const gateway = await spawnGateway(nats.url);
-  return {
-    nats,
-    nc,
-    gateway,
-    agent,
-    token: (claims) => mintToken({ sub: "alice", ...claims }),
-    [Symbol.asyncDispose]: async () => {
-      await gateway.stop();
-      await agent.close();
-      await nc.close();
-      await nats.stop();
-    },
-  };
+  return assemble({ nats, nc, gateway, agent }, () => gateway.stop(), true);
 }
