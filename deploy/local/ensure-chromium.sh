@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure a Chromium for the browser end-to-end tests (test/browser) is
 # installed and prints its path as the last line of stdout (everything else
-# goes to stderr). Used by `npm test` and .ci/run.
+# goes to stderr). Used by `npm test` (and so by .ci/run, which runs it).
 #
 # Looks at $CHROMIUM_BIN, then /usr/bin/chromium (Debian's package) and
 # `chromium` / `chromium-browser` on the PATH. When none is there and this runs
