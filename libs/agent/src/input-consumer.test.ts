@@ -1,6 +1,6 @@
 import { jetstream } from "@nats-io/jetstream";
 import { ErrorCode, encodeMsgpack } from "@threadline/protocol";
-import { startNatsServer as startTestNats, type NatsServer as TestNats } from "@threadline/test-kit";
+import { startNatsServer as startTestNats, type NatsServer as TestNats, waitFor } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Agent, connectAgent } from "./agent.ts";
 import type { SubjectRecord } from "./record-decoder.ts";
@@ -195,6 +195,10 @@ describe("agent.consumeInput", () => {
     });
     const first = await input("in-deleted", "first", "gone-1");
     await seen.until("gone-1");
+    // The handler has run; delete only once its ack is confirmed, else gone-1 is rightly delivered again.
+    await waitFor(
+      async () => (await agent.jsm.consumers.info(agent.info.stream, "deleted")).ack_floor.stream_seq >= first.seq,
+    );
     await agent.jsm.consumers.delete(agent.info.stream, "deleted");
     // Published while the durable is gone (usually before it is recreated): a fresh "new" durable would skip it.
     await input("in-deleted", "second", "gone-2");

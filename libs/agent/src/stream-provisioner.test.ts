@@ -98,12 +98,21 @@ describe("provisionThreadline", () => {
     expect(wrongSubjects.message).toMatch(/OTHER_SUBJECTS.*subjects \["os\.x\.>"\] do not include os\.>/);
 
     await jsm.streams.add({ name: "NO_REPUBLISH", subjects: ["nr.>"] });
-    const noRepublish = await provisionThreadline(nc, { stream: "NO_REPUBLISH", prefix: "nr" }).catch((e) => e);
-    expect(noRepublish).toMatchObject({ code: ErrorCode.UNAVAILABLE, retryable: false });
-    expect(noRepublish.message).toMatch(/republish is not configured.*cannot change republish/);
-    await expect(lookupThreadline(nc, { stream: "NO_REPUBLISH", prefix: "nr" })).rejects.toMatchObject({
+    await jsm.streams.add({ name: "NO_REPUBLISH_KEEP", subjects: ["nk.>"] });
+    await expect(lookupThreadline(nc, { stream: "NO_REPUBLISH_KEEP", prefix: "nk" })).rejects.toMatchObject({
       code: ErrorCode.UNAVAILABLE,
+      message: expect.stringMatching(/republish is not configured/),
     });
+    const noRepublish = await provisionThreadline(nc, { stream: "NO_REPUBLISH", prefix: "nr" }).catch((e) => e);
+    const [major = 0, minor = 0] = (nc.info?.version ?? "0.0").split(".").map(Number);
+    if (major > 2 || (major === 2 && minor >= 10)) {
+      // 2.10+ can add republish to an existing stream: provisioning does, and keeps the stream.
+      expect(noRepublish).not.toBeInstanceOf(Error);
+      expect((await jsm.streams.info("NO_REPUBLISH")).config.republish).toEqual({ src: "nr.>", dest: "live.nr.>" });
+    } else {
+      expect(noRepublish).toMatchObject({ code: ErrorCode.UNAVAILABLE, retryable: false });
+      expect(noRepublish.message).toMatch(/republish is not configured.*cannot change republish/);
+    }
     // nothing was deleted
     expect((await jsm.streams.info("NO_REPUBLISH")).config.subjects).toEqual(["nr.>"]);
   });
