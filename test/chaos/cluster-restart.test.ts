@@ -53,6 +53,7 @@ test("whole-cluster restart: everything recovers by itself, 0 acknowledged event
     });
     console.log(formatSummary(summary));
     expect(summary.lostAcked).toBe(0);
+    expect(summary.movedAcked).toBe(0);
     expect(summary.lost).toBe(0);
     expect(summary.duplicated).toBe(0);
     expect(summary.mismatchedViewers).toBe(0);

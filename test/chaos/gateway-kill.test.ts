@@ -40,6 +40,7 @@ test("SIGKILL of a gateway: its clients resume on the other gateway with 0 loss"
     const summary = await settle("gateway-kill", agents[0]!, load, viewers, { deliveryMs });
     console.log(formatSummary(summary));
     expect(summary.lostAcked).toBe(0);
+    expect(summary.movedAcked).toBe(0);
     expect(summary.lost).toBe(0);
     expect(summary.duplicated).toBe(0);
     expect(summary.mismatchedViewers).toBe(0);

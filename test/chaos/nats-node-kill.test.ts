@@ -60,6 +60,7 @@ test("SIGKILL of the stream leader, then restart: 0 acknowledged events lost, 0 
     });
     console.log(formatSummary(summary));
     expect(summary.lostAcked).toBe(0);
+    expect(summary.movedAcked).toBe(0);
     expect(summary.lost).toBe(0);
     expect(summary.duplicated).toBe(0);
     expect(summary.mismatchedViewers).toBe(0);

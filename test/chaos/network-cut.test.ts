@@ -64,6 +64,7 @@ async function cutScenario(mode: "drop" | "stall", sessions: string[]) {
     // The cut gateway's live feed really re-synced (after the reconnect, or after the silence of a stall).
     expect(resyncs).toBeGreaterThan(0);
     expect(summary.lostAcked).toBe(0);
+    expect(summary.movedAcked).toBe(0);
     expect(summary.lost).toBe(0);
     expect(summary.duplicated).toBe(0);
     expect(summary.mismatchedViewers).toBe(0);

@@ -12,6 +12,7 @@ export interface TickData {
 }
 
 interface Ack {
+  id: string;
   seq: number;
   sentAt: number;
   ackedAt: number;
@@ -31,8 +32,8 @@ export interface Load {
   acked(): number;
   /** Publish attempts that failed and were retried. */
   retries(): number;
-  /** Acknowledged sequence numbers of a session, in publish order. */
-  ackedSeqs(session: string): number[];
+  /** Acknowledged events of a session (event id and the seq the ack named), in publish order. */
+  ackedEvents(session: string): { id: string; seq: number }[];
   /**
    * Waits until every session has an acknowledged event first sent at or
    * after `since` (ms since the epoch); resolves to the time that took from
@@ -63,7 +64,7 @@ export function startLoad(
       for (;;) {
         try {
           const ack = await agent.publish(session, { id, type: TICK_TYPE, data });
-          list.push({ seq: ack.seq, sentAt: data.t, ackedAt: Date.now() });
+          list.push({ id, seq: ack.seq, sentAt: data.t, ackedAt: Date.now() });
           break;
         } catch {
           retries++;
@@ -78,7 +79,7 @@ export function startLoad(
     published: () => published,
     acked: () => [...acks.values()].reduce((sum, list) => sum + list.length, 0),
     retries: () => retries,
-    ackedSeqs: (session) => (acks.get(session) ?? []).map((a) => a.seq),
+    ackedEvents: (session) => (acks.get(session) ?? []).map(({ id, seq }) => ({ id, seq })),
     async recovered(since, timeoutMs = 60_000) {
       const at = await waitFor(
         () => {

@@ -10,8 +10,10 @@ export interface ChaosSummary {
   published: number;
   /** Load events the stream acknowledged (every published one: the load retries until acked). */
   acked: number;
-  /** Acknowledged events missing from the stream afterwards. */
+  /** Acknowledged events (by event id) missing from the stream afterwards. */
   lostAcked: number;
+  /** Acknowledged events stored afterwards under another seq than their ack named (the stream's history was rewritten). */
+  movedAcked: number;
   /** Load events applied by all viewers together. */
   delivered: number;
   /** Stored load events a viewer never applied (summed over viewers). */
@@ -49,19 +51,23 @@ export async function settle(
   await load.stop();
   const stored = new Map<string, number[]>();
   let lostAcked = 0;
+  let movedAcked = 0;
   let storedTwice = 0;
   for (const session of load.sessions) {
     const seqs: number[] = [];
-    const ids = new Set<string>();
+    const seqOf = new Map<string, number>();
     for await (const r of agent.history(session)) {
       if (r.event.type !== TICK_TYPE) continue;
       seqs.push(r.seq);
-      if (ids.has(r.event.id)) storedTwice++;
-      ids.add(r.event.id);
+      if (seqOf.has(r.event.id)) storedTwice++;
+      else seqOf.set(r.event.id, r.seq);
     }
     stored.set(session, seqs);
-    const have = new Set(seqs);
-    lostAcked += load.ackedSeqs(session).filter((seq) => !have.has(seq)).length;
+    for (const { id, seq } of load.ackedEvents(session)) {
+      const now = seqOf.get(id);
+      if (now === undefined) lostAcked++;
+      else if (now !== seq) movedAcked++;
+    }
   }
   const caughtUp = () =>
     viewers.list.every((v) => {
@@ -101,6 +107,7 @@ export async function settle(
     published: load.published(),
     acked: load.acked(),
     lostAcked,
+    movedAcked,
     delivered,
     lost,
     duplicated,
@@ -120,6 +127,6 @@ export function formatSummary(s: ChaosSummary): string {
       .join(" ");
   return (
     `[chaos] ${s.scenario}: published=${s.published} acked=${s.acked} delivered=${s.delivered} ` +
-    `lost=${s.lost + s.lostAcked} duplicated=${s.duplicated} | recovery ${pairs(s.recoveryMs)} | ${pairs(s.extra)}`
+    `lost=${s.lost + s.lostAcked} duplicated=${s.duplicated}${s.movedAcked ? ` movedAcked=${s.movedAcked}` : ""} | recovery ${pairs(s.recoveryMs)} | ${pairs(s.extra)}`
   );
 }
