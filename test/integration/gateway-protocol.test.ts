@@ -196,11 +196,12 @@ describe("gateway protocol", () => {
     await s.close();
   });
 
-  it("refuses a position from another epoch and one from the future", async () => {
+  it("refuses a position from another epoch, one from the future, and one naming another event", async () => {
     const id = session();
     const [seq] = await publishAgent(id, 1);
     const s = await socket();
     const attached = await s.request<AttachedFrame>({ op: "attach", session: id, from: "start" });
+    await s.waitEvents(id, 1);
     const stale = await s.request<ErrorFrame>({
       op: "attach",
       session: `${id}-b`,
@@ -212,7 +213,36 @@ describe("gateway protocol", () => {
       session: `${id}-c`,
       from: { epoch: attached.epoch, seq: seq! + 1_000_000 },
     });
-    expect(future).toMatchObject({ op: "error", code: "INVALID_POSITION" });
+    // Never handed out by the gateway: the stream lost it, or it was made up. Refused after the grace
+    // a lagging stream leader gets (PROTOCOL.md §8.1).
+    expect(future).toMatchObject({ op: "error", code: "INSUFFICIENT_STATE", retryable: false });
+    expect(future.message).toMatch(/after the stream's last seq/);
+    const stored = s.events(id)[0]!;
+    const resumed = await s.request<AttachedFrame>({
+      op: "attach",
+      session: `${id}-d`,
+      from: { epoch: attached.epoch, seq: stored.seq, id: stored.event.id },
+    });
+    expect(resumed).toMatchObject({ op: "error", code: "INSUFFICIENT_STATE" });
+    expect((resumed as unknown as ErrorFrame).message).toMatch(/no longer holds event/);
+    const right = await s.request({
+      op: "detach",
+      session: id,
+    });
+    expect(right.op).toBe("detached");
+    const same = await s.request<AttachedFrame>({
+      op: "attach",
+      session: id,
+      from: { epoch: attached.epoch, seq: stored.seq, id: stored.event.id },
+    });
+    expect(same).toMatchObject({ op: "attached", from: stored.seq });
+    const wrong = await s.request<ErrorFrame>({
+      op: "attach",
+      session: id,
+      from: { epoch: attached.epoch, seq: stored.seq, id: "not-that-event" },
+    });
+    expect(wrong).toMatchObject({ op: "error", code: "INSUFFICIENT_STATE" });
+    expect(wrong.message).toMatch(/holds event .* not not-that-event/);
     await s.close();
   });
 

@@ -26,7 +26,7 @@ describe("event dedupe by seq", () => {
     await iterating;
     expect(seqs).toEqual([11, 12, 14]);
     expect(iterated).toEqual([11, 12, 14]);
-    expect(handle.position).toEqual({ epoch: "e1", seq: 14 });
+    expect(handle.position).toEqual({ epoch: "e1", seq: 14, id: "ev-14" });
   });
 
   it("ignores events for sessions it is not attached to", async () => {

@@ -31,7 +31,7 @@ describe("hello / welcome / attach handshake", () => {
     await handle.whenSynced();
 
     expect(seqs).toEqual([3, 5]);
-    expect(handle.position).toEqual({ epoch: "e1", seq: 5 });
+    expect(handle.position).toEqual({ epoch: "e1", seq: 5, id: "ev-5" });
     expect(handle.synced).toBe(true);
     expect(await statusOf(client, "connected")).toMatchObject({ user: "alice", device: "dev-1" });
   });
@@ -76,7 +76,7 @@ describe("hello / welcome / attach handshake", () => {
     const detach = await conn.take("detach");
     conn.send({ op: "detached", rid: detach.rid, session: "s1" });
     await detaching;
-    expect(await storage.get("s1")).toEqual({ epoch: "e1", seq: 4 });
+    expect(await storage.get("s1")).toEqual({ epoch: "e1", seq: 4, id: "ev-4" });
   });
 
   it("rejects a second attach of a live session and invalid session ids", async () => {

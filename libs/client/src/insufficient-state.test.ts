@@ -24,7 +24,7 @@ describe("attachments that cannot continue", () => {
     const conn2 = await gw.nextConnection();
     await conn2.welcome();
     const reattach = await conn2.take("attach");
-    expect(reattach.from).toEqual({ epoch: "e1", seq: 4 });
+    expect(reattach.from).toEqual({ epoch: "e1", seq: 4, id: "ev-4" });
     conn2.send({
       op: "error",
       rid: reattach.rid,
@@ -123,11 +123,11 @@ describe("attachments that cannot continue", () => {
     await appliedSeq(handle, 6);
     conn.send({ op: "detached", session: "s1", code: "UNAVAILABLE", message: "history unreadable", retryable: true });
     const reattach = await conn.attached("e1", 6);
-    expect(reattach.from).toEqual({ epoch: "e1", seq: 6 });
+    expect(reattach.from).toEqual({ epoch: "e1", seq: 6, id: "ev-6" });
     conn.events("s1", 6, 8);
     conn.synced("s1", 8);
     await handle.whenSynced();
-    expect(handle.position).toEqual({ epoch: "e1", seq: 8 });
+    expect(handle.position).toEqual({ epoch: "e1", seq: 8, id: "ev-8" });
     expect(errors.map((e) => [e.code, e.retryable])).toEqual([["UNAVAILABLE", true]]);
   });
 });

@@ -1,4 +1,4 @@
-import { isPosition, type Position } from "@threadline/protocol";
+import { isPosition, type Position, toPosition } from "@threadline/protocol";
 
 /**
  * Where the client keeps the last applied position of each session, so a
@@ -27,10 +27,10 @@ export function memoryStorage(): PositionStorage {
   return {
     get: (session) => {
       const p = positions.get(session);
-      return p && { epoch: p.epoch, seq: p.seq };
+      return p && toPosition(p);
     },
     set: (session, position) => {
-      positions.set(session, { epoch: position.epoch, seq: position.seq });
+      positions.set(session, toPosition(position));
     },
     delete: (session) => {
       positions.delete(session);
@@ -64,10 +64,10 @@ export function webStorage(storage: StorageLike, prefix = "threadline:"): Positi
       } catch {
         return undefined;
       }
-      return isPosition(value) ? { epoch: value.epoch, seq: value.seq } : undefined;
+      return isPosition(value) ? toPosition(value) : undefined;
     },
     set: (session, position) => {
-      storage.setItem(key(session), JSON.stringify({ epoch: position.epoch, seq: position.seq }));
+      storage.setItem(key(session), JSON.stringify(toPosition(position)));
     },
     delete: (session) => {
       storage.removeItem(key(session));
@@ -83,7 +83,7 @@ const ignore = () => {};
 export async function readPosition(storage: PositionStorage, session: string): Promise<Position | undefined> {
   try {
     const value: unknown = await storage.get(session);
-    return isPosition(value) ? { epoch: value.epoch, seq: value.seq } : undefined;
+    return isPosition(value) ? toPosition(value) : undefined;
   } catch {
     return undefined;
   }
@@ -92,7 +92,7 @@ export async function readPosition(storage: PositionStorage, session: string): P
 /** Writes a position (a copy); failures are ignored, the in-memory position stays exact. */
 export function writePosition(storage: PositionStorage, session: string, position: Position): Promise<void> {
   try {
-    return Promise.resolve(storage.set(session, { epoch: position.epoch, seq: position.seq })).then(ignore, ignore);
+    return Promise.resolve(storage.set(session, toPosition(position))).then(ignore, ignore);
   } catch {
     return Promise.resolve();
   }

@@ -27,7 +27,7 @@ describe("reconnect and resume", () => {
     const conn2 = await gw.nextConnection();
     expect((await conn2.welcome()).token).toBe("tok-2");
     const reattach = await conn2.take("attach");
-    expect(reattach.from).toEqual({ epoch: "e1", seq: 5 });
+    expect(reattach.from).toEqual({ epoch: "e1", seq: 5, id: "ev-5" });
     conn2.send({ op: "attached", rid: reattach.rid, session: "s1", epoch: "e1", from: 5 });
     conn2.events("s1", 5, 7, 9); // 5 is a replay of what the client already applied
     conn2.synced("s1", 9);
@@ -78,7 +78,7 @@ describe("reconnect and resume", () => {
     const second = await conn2.take("attach");
     expect([first, second].map((f) => [f.session, f.from])).toEqual([
       ["a", { epoch: "e1", seq: 0 }],
-      ["b", { epoch: "e1", seq: 4 }],
+      ["b", { epoch: "e1", seq: 4, id: "ev-4" }],
     ]);
   });
 

@@ -9,6 +9,7 @@ import {
   ErrorCode,
   type EventFrame,
   type HandoffAction,
+  isEventId,
   isNewSeq,
   isSeq,
   type Position,
@@ -17,6 +18,7 @@ import {
   type SessionRecord,
   type SyncedFrame,
   ThreadlineError,
+  toPosition,
 } from "@threadline/protocol";
 import { AsyncQueue } from "./async-queue.ts";
 import { type BackoffPolicy, backoffDelay, canRetry } from "./backoff.ts";
@@ -371,7 +373,7 @@ export class SessionHandleImpl implements SessionHandle {
     if (this.state !== "starting") return;
     this.initialFrom = from;
     if (fromStorage && typeof from === "object") {
-      this.positionValue = { epoch: from.epoch, seq: from.seq };
+      this.positionValue = toPosition(from);
       this.storedSeq = from.seq;
     }
     this.state = "pending";
@@ -473,7 +475,7 @@ export class SessionHandleImpl implements SessionHandle {
 
   /** §14 steps 2 and 5: the last applied position, else the last attachment's start, else the app's choice. */
   private resumeFrom(): AttachFrom | undefined {
-    if (this.positionValue) return { epoch: this.positionValue.epoch, seq: this.positionValue.seq };
+    if (this.positionValue) return toPosition(this.positionValue);
     if (this.attachedAt) return { epoch: this.attachedAt.epoch, seq: this.attachedAt.from };
     return this.initialFrom;
   }
@@ -581,7 +583,9 @@ export class SessionHandleImpl implements SessionHandle {
     const last = this.positionValue?.seq ?? attachedAt.from;
     // §14 step 4: at or below the last applied seq is a replay of something already applied.
     if (!isSeq(frame.seq) || !isNewSeq(last, frame.seq)) return;
-    this.positionValue = { epoch: attachedAt.epoch, seq: frame.seq };
+    // The event's id goes with the position: the gateway checks the stream still holds it there (§8.1).
+    const id = frame.event && isEventId(frame.event.id) ? frame.event.id : undefined;
+    this.positionValue = { epoch: attachedAt.epoch, seq: frame.seq, ...(id === undefined ? {} : { id }) };
     this.storeWrites.schedule();
     if (this.autoAck) {
       this.ackTarget = frame.seq;

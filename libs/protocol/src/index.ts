@@ -90,7 +90,7 @@ export {
   utf8Length,
 } from "./messages.ts";
 export type { Position } from "./position.ts";
-export { comparePositions, epochFromStreamCreated, isPosition, isSeq, maxPosition } from "./position.ts";
+export { comparePositions, epochFromStreamCreated, isPosition, isSeq, maxPosition, toPosition } from "./position.ts";
 export type {
   PresenceDevice,
   PresenceEntry,
@@ -123,7 +123,7 @@ export {
 export type { PresenceTransition } from "./presence-tracker.ts";
 export { PresenceTracker } from "./presence-tracker.ts";
 export type { Sequenced, StreamState } from "./recovery.ts";
-export { checkResume, isNewSeq, mergeHistoryAndLive } from "./recovery.ts";
+export { checkPositionEvent, checkResume, isNewSeq, mergeHistoryAndLive } from "./recovery.ts";
 export type { ParsedSubject } from "./subjects.ts";
 export {
   DEFAULT_LIVE_PREFIX,

@@ -1,3 +1,5 @@
+import { isEventId } from "./ids.ts";
+
 /**
  * A position in the session log. `seq` is the JetStream stream sequence of
  * an event (global across sessions, so a session's seqs are increasing but
@@ -7,12 +9,34 @@
 export interface Position {
   epoch: string;
   seq: number;
+  /**
+   * Id of the session's event stored at `seq`, when the position is "after
+   * this event" (a client that applied it). The gateway checks that the
+   * stream still holds that event at `seq`, so a stream that lost events it
+   * had delivered (and stored others under the same seqs) is detected instead
+   * of resumed silently (PROTOCOL.md §8.1). Absent for positions that name no
+   * event (`attached.from` before any event arrived, server-held cursors).
+   */
+  id?: string;
 }
 
 export function isPosition(value: unknown): value is Position {
   if (typeof value !== "object" || value === null) return false;
   const p = value as Record<string, unknown>;
-  return typeof p.epoch === "string" && p.epoch.length > 0 && p.epoch.length <= 64 && isSeq(p.seq);
+  return (
+    typeof p.epoch === "string" &&
+    p.epoch.length > 0 &&
+    p.epoch.length <= 64 &&
+    isSeq(p.seq) &&
+    (p.id === undefined || isEventId(p.id))
+  );
+}
+
+/** A copy of `value` with only the Position fields (drops anything else a storage may have kept). */
+export function toPosition(value: Position): Position {
+  return value.id === undefined
+    ? { epoch: value.epoch, seq: value.seq }
+    : { epoch: value.epoch, seq: value.seq, id: value.id };
 }
 
 export function isSeq(value: unknown): value is number {

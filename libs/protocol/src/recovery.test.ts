@@ -1,6 +1,33 @@
 import { describe, expect, it } from "vitest";
 import { ErrorCode, ThreadlineError } from "./errors.ts";
-import { checkResume, isNewSeq, mergeHistoryAndLive } from "./recovery.ts";
+import { checkPositionEvent, checkResume, isNewSeq, mergeHistoryAndLive } from "./recovery.ts";
+
+describe("checkPositionEvent", () => {
+  const at = (id?: string) => ({ epoch: "e1", seq: 15, ...(id === undefined ? {} : { id }) });
+
+  it("accepts the event the position names, still stored at its seq", () => {
+    expect(() => checkPositionEvent(at("evt-a"), "evt-a")).not.toThrow();
+  });
+
+  it("does not check positions that name no event, or whose event expired", () => {
+    expect(() => checkPositionEvent(at(), "evt-b")).not.toThrow();
+    expect(() => checkPositionEvent(at(), undefined)).not.toThrow();
+    expect(() => checkPositionEvent(at("evt-a"), undefined, true)).not.toThrow();
+  });
+
+  it.each([
+    ["another event stored at the seq (history rewritten)", "evt-b", /holds event evt-b at seq 15, not evt-a/],
+    ["no event of the session at the seq", undefined, /no longer holds event evt-a at seq 15/],
+  ])("refuses %s with INSUFFICIENT_STATE", (_name, stored, message) => {
+    expect(() => checkPositionEvent(at("evt-a"), stored)).toThrow(
+      expect.objectContaining({
+        code: ErrorCode.INSUFFICIENT_STATE,
+        retryable: false,
+        message: expect.stringMatching(message),
+      }),
+    );
+  });
+});
 
 describe("checkResume", () => {
   const stream = { epoch: "e1", firstSeq: 10, lastSeq: 20 };
@@ -34,12 +61,13 @@ describe("checkResume", () => {
       { epoch: "e1", firstSeq: 21, lastSeq: 20 },
       ErrorCode.INSUFFICIENT_STATE,
     ],
-    ["one past the last seq (the future)", { epoch: "e1", seq: 21 }, stream, ErrorCode.INVALID_POSITION],
+    // The gateway handed the position out, so the stream lost what it had stored after lastSeq.
+    ["one past the last seq (history lost)", { epoch: "e1", seq: 21 }, stream, ErrorCode.INSUFFICIENT_STATE],
     [
       "any seq on an empty stream",
       { epoch: "e1", seq: 1 },
       { epoch: "e1", firstSeq: 0, lastSeq: 0 },
-      ErrorCode.INVALID_POSITION,
+      ErrorCode.INSUFFICIENT_STATE,
     ],
   ])("refuses %s", (_name, requested, state, code) => {
     const error = (() => {

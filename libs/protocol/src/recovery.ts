@@ -18,9 +18,14 @@ export interface StreamState {
 /**
  * Decides whether "every event of the session after `requested`" can be
  * replayed exactly. Throws `INSUFFICIENT_STATE` when the epoch differs (the
- * stream was recreated) or when events after `requested.seq` may already have
- * been removed by retention; `INVALID_POSITION` when the position lies in the
- * future of the stream. Never allows a silent partial replay.
+ * stream was recreated), when events after `requested.seq` may already have
+ * been removed by retention, or when the position lies beyond the stream's
+ * last seq: a position the gateway handed out is never in the future of the
+ * stream, so the stream has lost events it had stored (e.g. a cluster that
+ * came back without its newest writes), or the position was never issued.
+ * Either way the client's state cannot be continued. Callers that may read a
+ * stream state lagging behind a new leader wait a little before deciding
+ * (PROTOCOL.md §8.1). Never allows a silent partial replay.
  */
 export function checkResume(requested: Position, stream: StreamState): void {
   if (requested.epoch !== stream.epoch) {
@@ -31,8 +36,8 @@ export function checkResume(requested: Position, stream: StreamState): void {
   }
   if (requested.seq > stream.lastSeq) {
     throw new ThreadlineError(
-      ErrorCode.INVALID_POSITION,
-      `seq ${requested.seq} is after the stream's last seq ${stream.lastSeq}`,
+      ErrorCode.INSUFFICIENT_STATE,
+      `seq ${requested.seq} is after the stream's last seq ${stream.lastSeq}: the stream no longer has events it delivered; reload the session from the start`,
     );
   }
   // Events with seq in (requested.seq, firstSeq) were removed: the replay would have a hole.
@@ -42,6 +47,24 @@ export function checkResume(requested: Position, stream: StreamState): void {
       `events after seq ${requested.seq} have expired (stream starts at ${stream.firstSeq}); reload the session from the start`,
     );
   }
+}
+
+/**
+ * For a position naming an event (`id`): throws `INSUFFICIENT_STATE` unless
+ * the stream still stores that event at `seq`. `stored` is the id of the
+ * session's event stored at `seq`, `undefined` when the stream holds no event
+ * of this session there (another session's event, or none). Positions
+ * without an id, and positions whose event expired by retention (`expired`),
+ * are not checked.
+ */
+export function checkPositionEvent(requested: Position, stored: string | undefined, expired = false): void {
+  if (requested.id === undefined || expired || stored === requested.id) return;
+  throw new ThreadlineError(
+    ErrorCode.INSUFFICIENT_STATE,
+    stored === undefined
+      ? `the stream no longer holds event ${requested.id} at seq ${requested.seq}: its history was rewritten; reload the session from the start`
+      : `the stream holds event ${stored} at seq ${requested.seq}, not ${requested.id}: its history was rewritten; reload the session from the start`,
+  );
 }
 
 export interface Sequenced {

@@ -1,17 +1,23 @@
 import {
   type AttachFrame,
+  checkPositionEvent,
   checkResume,
   type DetachFrame,
   ErrorCode,
   isPosition,
+  type Position,
+  type StreamState,
   ThreadlineError,
 } from "@threadline/protocol";
 import { Attachment, type AttachmentSink } from "./attachment.ts";
 import { can, type Principal } from "./auth.ts";
 import type { ConnectionPort } from "./connection-port.ts";
 import { cursorKey } from "./cursor-store.ts";
+import { FeedRecord } from "./feed-record.ts";
 import type { FeedRegistry } from "./feed-registry.ts";
+import { HISTORY_LOSS_GRACE_MS } from "./live-source.ts";
 import { presenceOf } from "./presence-handler.ts";
+import type { SessionFeed } from "./session-feed.ts";
 
 /**
  * The attachments of one socket: `attach` (start position from the frame or
@@ -85,7 +91,7 @@ export class AttachHandler {
           cause: error,
         });
       }
-      const after = await this.resolveStart(frame, feed.currentEpoch, feed.lastSeq, (seq) => feed!.covers(seq));
+      const after = await this.resolveStart(frame, feed);
       if (conn.closed) {
         ctx.feeds.release(feed);
         return;
@@ -120,24 +126,36 @@ export class AttachHandler {
     }
   }
 
-  /** The seq after which the attachment starts. Throws INSUFFICIENT_STATE / INVALID_POSITION for unusable positions. */
-  private async resolveStart(
-    frame: AttachFrame,
-    epoch: string,
-    feedLast: number,
-    inRing: (seq: number) => boolean,
-  ): Promise<number> {
+  /**
+   * The seq after which the attachment starts. Throws INSUFFICIENT_STATE for
+   * a position that cannot be continued: another epoch, expired events, a
+   * seq beyond the stream's end, or (for a position naming its event) another
+   * event stored at the seq. A server-held cursor that does not fit starts
+   * from the whole history instead.
+   */
+  private async resolveStart(frame: AttachFrame, feed: SessionFeed): Promise<number> {
     const ctx = this.conn.ctx;
     const from = frame.from ?? "cursor";
-    if (from === "now") return feedLast;
+    if (from === "now") return feed.lastSeq;
     if (from === "start") return 0;
     const position =
       from === "cursor" ? await ctx.cursors.get(frame.session, this.conn.principal!.user, this.conn.device) : from;
     const isCursor = from === "cursor";
     if (!position || !isPosition(position)) return 0;
-    if (position.seq <= feedLast && position.epoch === epoch && inRing(position.seq)) return position.seq;
     try {
-      checkResume(position, await ctx.history.streamState());
+      if (position.seq <= feed.lastSeq && position.epoch === feed.currentEpoch && feed.covers(position.seq)) {
+        // Served from the feed's ring; it holds every event of the session after its base, so an event
+        // the position names is either there at its seq, or the stream no longer has it there.
+        if (position.id !== undefined && feed.covers(position.seq - 1)) {
+          checkPositionEvent(position, feed.recordAt(position.seq)?.event.id);
+        } else if (position.id !== undefined) {
+          await this.checkStoredEvent(frame.session, position);
+        }
+        return position.seq;
+      }
+      const state = await this.streamStateReaching(position.seq);
+      checkResume(position, state);
+      if (position.id !== undefined) await this.checkStoredEvent(frame.session, position, state);
     } catch (error) {
       // A server-held cursor that no longer fits (stream recreated, events expired) falls back to the
       // whole stored history: the device has no local state that could be left inconsistent.
@@ -147,6 +165,36 @@ export class AttachHandler {
         : error;
     }
     return position.seq;
+  }
+
+  /**
+   * The stream's state, re-read (every 250 ms, for up to HISTORY_LOSS_GRACE_MS)
+   * while its last seq is below `seq`: a new stream leader may report less
+   * than it holds until it has applied its log. A stream still behind has
+   * lost the events (checkResume then refuses the position).
+   */
+  private async streamStateReaching(seq: number): Promise<StreamState> {
+    const history = this.conn.ctx.history;
+    const deadline = Date.now() + HISTORY_LOSS_GRACE_MS;
+    for (;;) {
+      const state = await history.streamState();
+      if (state.lastSeq >= seq || Date.now() >= deadline || this.conn.closed) return state;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  /**
+   * Checks, at the stream leader, that the event the position names is still
+   * stored at its seq (unless retention removed it since).
+   */
+  private async checkStoredEvent(session: string, position: Position, known?: StreamState): Promise<void> {
+    const history = this.conn.ctx.history;
+    const state = known ?? (await history.streamState());
+    if (position.seq > 0 && position.seq < state.firstSeq) return checkPositionEvent(position, undefined, true);
+    const stored = position.seq > 0 ? await history.messageAt(position.seq) : undefined;
+    const record = stored ? FeedRecord.decode(session, position.seq, stored.subject, stored.data) : undefined;
+    const ofSession = record && sessionOfSubject(stored!.subject) === session ? record.event.id : undefined;
+    checkPositionEvent(position, ofSession);
   }
 
   detach(frame: DetachFrame): void {
@@ -237,4 +285,10 @@ export class AttachHandler {
   private cursorKeyFor(session: string): string {
     return cursorKey(session, this.conn.principal?.user ?? "", this.conn.device);
   }
+}
+
+/** Subjects are <prefix>.<session>.<lane>.<kind>.<id>: the session is the second token. */
+function sessionOfSubject(subject: string): string {
+  const start = subject.indexOf(".") + 1;
+  return subject.slice(start, subject.indexOf(".", start));
 }

@@ -98,6 +98,9 @@ describe("compact attachment", () => {
             async streamState(): Promise<StreamState> {
               return { epoch: "e1", firstSeq: 1, lastSeq: storedCount };
             },
+            async messageAt() {
+              return undefined;
+            },
             async *read(_session, after) {
               const rest = records.slice(0, published).filter((r) => r.seq > after);
               for (let i = 0; i < rest.length; i += 7) yield rest.slice(i, i + 7);

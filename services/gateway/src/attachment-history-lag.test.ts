@@ -38,6 +38,9 @@ test("a catch-up whose history replica lags behind the live feed reads again ins
     async streamState(): Promise<StreamState> {
       return { epoch: "e1", firstSeq: 1, lastSeq: 6 };
     },
+    async messageAt() {
+      return undefined;
+    },
     async *read(_session, after) {
       // The first read comes from a replica that has only applied up to seq 4.
       const upTo = reads++ === 0 ? 4 : 6;

@@ -14,8 +14,8 @@ import * as v from "valibot";
 const rid = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
 const seq = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
 const session = v.custom<string>(isSessionId, "session must match [A-Za-z0-9_-]{1,128}");
-const position = v.object({ epoch: v.pipe(v.string(), v.minLength(1), v.maxLength(64)), seq });
 const ref = v.custom<string>(isEventId, "must be 1-64 printable ASCII characters without spaces");
+const position = v.object({ epoch: v.pipe(v.string(), v.minLength(1), v.maxLength(64)), seq, id: v.optional(ref) });
 
 const schemas = {
   hello: v.object({

@@ -11,8 +11,19 @@ import { FeedRecord } from "./feed-record.ts";
  */
 export interface HistoryReader {
   streamState(): Promise<StreamState>;
+  /**
+   * The message stored at `seq`, asked of the stream leader (authoritative,
+   * unlike a direct get from a replica); `undefined` when the stream holds
+   * none there (never stored, deleted, expired, or lost).
+   */
+  messageAt(seq: number): Promise<StoredAt | undefined>;
   /** Yields the events in batches (one per fetch), so callers can send each batch in one go. */
   read(session: string, after: number): AsyncIterable<FeedRecord[]>;
+}
+
+export interface StoredAt {
+  subject: string;
+  data: Uint8Array;
 }
 
 export interface HistoryReaderOptions {
@@ -45,6 +56,11 @@ export function createHistoryReader(
         firstSeq: info.state.first_seq,
         lastSeq: info.state.last_seq,
       };
+    },
+
+    async messageAt(seq: number): Promise<StoredAt | undefined> {
+      const m = await jsm.streams.getMessage(options.stream, { seq });
+      return m ? { subject: m.subject, data: m.data } : undefined;
     },
 
     async *read(session: string, after: number): AsyncIterable<FeedRecord[]> {

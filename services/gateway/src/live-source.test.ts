@@ -1,8 +1,14 @@
 import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
-import type { StreamState } from "@threadline/protocol";
+import { ErrorCode, type StreamState, type ThreadlineError } from "@threadline/protocol";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { HistoryReader } from "./history-reader.ts";
-import { FirehoseSource, LIVE_HEARTBEAT_MS, LIVE_SILENCE_MS, type LiveMessage } from "./live-source.ts";
+import {
+  FirehoseSource,
+  HISTORY_LOSS_GRACE_MS,
+  LIVE_HEARTBEAT_MS,
+  LIVE_SILENCE_MS,
+  type LiveMessage,
+} from "./live-source.ts";
 
 // Unit test of the live source's liveness watchdog with a scripted
 // JetStream client (fake timers): a silent consumer is replaced from the last
@@ -11,11 +17,31 @@ import { FirehoseSource, LIVE_HEARTBEAT_MS, LIVE_SILENCE_MS, type LiveMessage } 
 
 interface FakeConsumer {
   startSeq: number | undefined;
+  /** Delivers the stream's message at `seq` (stored first if it is not yet). */
   deliver(seq: number): void;
+  /** What nats.js does when it re-creates an ordered consumer: the delivery sequence starts at 1 again. */
+  restartDeliveries(): void;
   closed: boolean;
 }
 
-function fakeJetStream(failures: { remaining: number }) {
+/** The stream: what is stored at each seq (the fake consumers deliver from it). */
+class FakeStream {
+  readonly messages = new Map<number, { subject: string; data: Uint8Array }>();
+  /** When set, stream info reports this last seq (a lagging or cut-back stream). */
+  reportedLast: number | undefined;
+  store(seq: number, body = `event ${seq}`): void {
+    this.messages.set(seq, { subject: `tl.s1.out.agent.a${seq}`, data: new TextEncoder().encode(body) });
+  }
+  /** Loses everything after `seq` (a cluster back without its newest writes). */
+  cutAfter(seq: number): void {
+    for (const k of [...this.messages.keys()]) if (k > seq) this.messages.delete(k);
+  }
+  get lastSeq(): number {
+    return this.reportedLast ?? Math.max(0, ...this.messages.keys());
+  }
+}
+
+function fakeJetStream(failures: { remaining: number }, stream = new FakeStream()) {
   const consumers: FakeConsumer[] = [];
   const js = {
     consumers: {
@@ -25,10 +51,25 @@ function fakeJetStream(failures: { remaining: number }) {
           throw new Error("timeout");
         }
         return {
-          async consume(options: { callback: (m: { seq: number; subject: string; data: Uint8Array }) => void }) {
+          async consume(options: {
+            callback: (m: {
+              seq: number;
+              subject: string;
+              data: Uint8Array;
+              info: { deliverySequence: number };
+            }) => void;
+          }) {
+            let delivered = 0;
             const fake: FakeConsumer = {
               startSeq: opts.opt_start_seq,
-              deliver: (seq) => options.callback({ seq, subject: `tl.s1.out.agent.a${seq}`, data: new Uint8Array() }),
+              deliver: (seq) => {
+                if (!stream.messages.has(seq)) stream.store(seq);
+                const m = stream.messages.get(seq)!;
+                options.callback({ seq, ...m, info: { deliverySequence: ++delivered } });
+              },
+              restartDeliveries: () => {
+                delivered = 0;
+              },
               closed: false,
             };
             consumers.push(fake);
@@ -44,15 +85,17 @@ function fakeJetStream(failures: { remaining: number }) {
       },
     },
   };
-  return { js: js as unknown as JetStreamClient, consumers };
+  const history: HistoryReader = {
+    async streamState(): Promise<StreamState> {
+      return { epoch: "e1", firstSeq: 1, lastSeq: stream.lastSeq };
+    },
+    async messageAt(seq: number) {
+      return stream.messages.get(seq);
+    },
+    async *read() {},
+  };
+  return { js: js as unknown as JetStreamClient, consumers, stream, history };
 }
-
-const history: HistoryReader = {
-  async streamState(): Promise<StreamState> {
-    return { epoch: "e1", firstSeq: 1, lastSeq: 0 };
-  },
-  async *read() {},
-};
 
 describe("FirehoseSource liveness", () => {
   beforeEach(() => {
@@ -63,7 +106,7 @@ describe("FirehoseSource liveness", () => {
   });
 
   it("keeps a consumer that delivers, replaces a silent one from the last delivered seq", async () => {
-    const { js, consumers } = fakeJetStream({ remaining: 0 });
+    const { js, consumers, history } = fakeJetStream({ remaining: 0 });
     const source = new FirehoseSource(js, "THREADLINE", "tl.>", history);
     const received: LiveMessage[] = [];
     await source.open("s1", (m) => received.push(m));
@@ -88,7 +131,7 @@ describe("FirehoseSource liveness", () => {
 
   it("retries a failed recovery until a consumer runs (no further recover() call needed)", async () => {
     const failures = { remaining: 0 };
-    const { js, consumers } = fakeJetStream(failures);
+    const { js, consumers, history } = fakeJetStream(failures);
     const source = new FirehoseSource(js, "THREADLINE", "tl.>", history);
     const received: number[] = [];
     await source.open("s1", (m) => received.push(m.seq));
@@ -103,6 +146,110 @@ describe("FirehoseSource liveness", () => {
       expect(consumers[1]!.startSeq).toBe(2);
       consumers[1]!.deliver(2);
       expect(received).toEqual([1, 2]);
+    } finally {
+      source.close();
+    }
+  });
+});
+
+describe("FirehoseSource lost history", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  async function delivering(count: number) {
+    const fake = fakeJetStream({ remaining: 0 });
+    const source = new FirehoseSource(fake.js, "THREADLINE", "tl.>", fake.history);
+    const received: number[] = [];
+    const lost: ThreadlineError[] = [];
+    await source.open(
+      "s1",
+      (m) => received.push(m.seq),
+      (e) => lost.push(e),
+    );
+    for (let seq = 1; seq <= count; seq++) fake.consumers[0]!.deliver(seq);
+    return { ...fake, source, received, lost };
+  }
+
+  it("a stream still holding the delivered tail: the recovery continues after it, nothing lost", async () => {
+    const { source, consumers, lost } = await delivering(10);
+    try {
+      await source.recover();
+      expect(lost).toEqual([]);
+      expect(consumers.at(-1)!.startSeq).toBe(11);
+    } finally {
+      source.close();
+    }
+  });
+
+  it("another event stored at the delivered seq (history rewritten): onLost at once, restart at the stream's end", async () => {
+    const { source, consumers, stream, lost, received } = await delivering(10);
+    try {
+      stream.cutAfter(7);
+      for (let seq = 8; seq <= 12; seq++) stream.store(seq, `rewritten ${seq}`);
+      await source.recover();
+      expect(lost).toHaveLength(1);
+      expect(lost[0]).toMatchObject({ code: ErrorCode.INSUFFICIENT_STATE, retryable: false });
+      expect(lost[0]!.message).toMatch(/another event at seq 10/);
+      expect(consumers.at(-1)!.startSeq).toBe(13);
+      // The registration was dropped: later events are not handed to it.
+      consumers.at(-1)!.deliver(13);
+      expect(received).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      // A new registration starts at the stream's end.
+      const again = await source.open("s1", () => {});
+      expect(again.after).toBe(13);
+    } finally {
+      source.close();
+    }
+  });
+
+  it("a stream behind the delivered tail: waits HISTORY_LOSS_GRACE_MS, then onLost", async () => {
+    const { source, consumers, stream, lost } = await delivering(10);
+    try {
+      stream.cutAfter(6);
+      await expect(source.recover()).rejects.toThrow(/below the delivered seq 10/);
+      await vi.advanceTimersByTimeAsync(HISTORY_LOSS_GRACE_MS - LIVE_HEARTBEAT_MS);
+      expect(lost).toEqual([]);
+      await vi.advanceTimersByTimeAsync(3 * LIVE_HEARTBEAT_MS);
+      expect(lost).toHaveLength(1);
+      expect(lost[0]!.message).toMatch(/last seq is 6, it had delivered seq 10/);
+      expect(consumers.at(-1)!.startSeq).toBe(7);
+    } finally {
+      source.close();
+    }
+  });
+
+  it("a new leader briefly reporting less than it holds is not lost history", async () => {
+    const { source, consumers, stream, lost } = await delivering(10);
+    try {
+      stream.reportedLast = 8;
+      await expect(source.recover()).rejects.toThrow(/below the delivered seq 10/);
+      await vi.advanceTimersByTimeAsync(LIVE_HEARTBEAT_MS);
+      stream.reportedLast = undefined;
+      await vi.advanceTimersByTimeAsync(LIVE_SILENCE_MS + LIVE_HEARTBEAT_MS);
+      expect(lost).toEqual([]);
+      expect(consumers.at(-1)!.startSeq).toBe(11);
+    } finally {
+      source.close();
+    }
+  });
+
+  it("a consumer nats.js replaced by itself: the tail before it is checked", async () => {
+    const { source, consumers, stream, lost, received } = await delivering(10);
+    try {
+      stream.cutAfter(7);
+      for (let seq = 8; seq <= 12; seq++) stream.store(seq, `rewritten ${seq}`);
+      // nats.js re-created the ordered consumer after the last seq it saw (10): its delivery sequence restarts.
+      consumers[0]!.restartDeliveries();
+      consumers[0]!.deliver(11);
+      expect(received.at(-1)).toBe(11);
+      await vi.advanceTimersByTimeAsync(LIVE_HEARTBEAT_MS);
+      expect(lost).toHaveLength(1);
+      expect(lost[0]!.message).toMatch(/another event at seq 10/);
+      expect(consumers.at(-1)!.startSeq).toBe(13);
     } finally {
       source.close();
     }

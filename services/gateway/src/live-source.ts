@@ -1,4 +1,5 @@
 import { type ConsumerMessages, DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
+import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 import type { HistoryReader } from "./history-reader.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 
@@ -14,10 +15,17 @@ export interface LiveMessage {
  * on `onMessage` receives every event of the session with seq > `after`, in
  * seq order, with no gaps, until `close()` — across NATS reconnects and
  * server restarts (an event may be repeated after a recovery; callers drop
- * seq ≤ what they have).
+ * seq ≤ what they have) — or until `onLost`: the stream no longer holds
+ * events the source already delivered (its history was cut back and maybe
+ * rewritten under the same seqs), so nothing delivered so far can be
+ * continued; the registration is dropped.
  */
 export interface LiveSource {
-  open(session: string, onMessage: (message: LiveMessage) => void): Promise<{ after: number; close(): void }>;
+  open(
+    session: string,
+    onMessage: (message: LiveMessage) => void,
+    onLost?: (error: ThreadlineError) => void,
+  ): Promise<{ after: number; close(): void }>;
   /** After a NATS reconnect: resume delivery now rather than after missed heartbeats. */
   recover(): Promise<void>;
   close(): void;
@@ -41,6 +49,21 @@ export const LIVE_HEARTBEAT_MS = 1_000;
 export const LIVE_SILENCE_MS = 3 * LIVE_HEARTBEAT_MS;
 /** Expiry of each pull request of the live consumer, ms (renewed continuously; bounds a lost pull). */
 export const LIVE_PULL_EXPIRES_MS = 5_000;
+/**
+ * How long the stream may report a last seq below the last event this
+ * gateway delivered before that counts as lost history, ms. A new stream
+ * leader may briefly report less than it will hold once it has applied its
+ * log; a stream that stays behind (or stores other events at the seqs) has
+ * lost them.
+ */
+export const HISTORY_LOSS_GRACE_MS = 5_000;
+
+/** The last event the source delivered: its seq and stored bytes. */
+interface Tail {
+  seq: number;
+  subject: string;
+  data: Uint8Array;
+}
 
 /**
  * One JetStream **ordered consumer per gateway** over the whole stream (the
@@ -62,10 +85,29 @@ export const LIVE_PULL_EXPIRES_MS = 5_000;
  *   a consumer can filter on many subjects, so a gateway could narrow it to
  *   its active sessions; with very large traffic, shard sessions across
  *   streams (deploy/SCALING.md).
+ *
+ * Lost history: whenever the consumer is replaced (by the gateway or by
+ * nats.js), the source first checks that the stream still stores the last
+ * event it delivered, byte for byte, at its seq. A JetStream cluster can come
+ * back from a whole-cluster outage without its newest writes (nats-server
+ * 2.9 did so in the chaos suite); agents then store new events under the
+ * seqs clients already saw. Continuing from the old seq would skip those
+ * events silently and every client position would point at other events, so
+ * instead every registration gets `onLost` (INSUFFICIENT_STATE: reload the
+ * session) and the source restarts at the stream's current end
+ * (PROTOCOL.md §8.4).
  */
 export class FirehoseSource implements LiveSource {
-  private readonly handlers = new Map<string, (message: LiveMessage) => void>();
+  private readonly handlers = new Map<
+    string,
+    { onMessage: (message: LiveMessage) => void; onLost?: (error: ThreadlineError) => void }
+  >();
   private lastSeq = 0;
+  private tail: Tail | undefined;
+  /** A delivered tail not yet confirmed after a consumer replacement (checked before and retried by the watchdog). */
+  private unverified: Tail | undefined;
+  /** Since when the stream has reported a last seq below `unverified.seq`, ms since the epoch. */
+  private behindSince: number | undefined;
   private messages: ConsumerMessages | undefined;
   private starting: Promise<void> | undefined;
   private resyncing: Promise<void> | undefined;
@@ -82,15 +124,20 @@ export class FirehoseSource implements LiveSource {
     private readonly metrics?: Pick<GatewayMetrics, "liveResyncs">,
   ) {}
 
-  async open(session: string, onMessage: (message: LiveMessage) => void): Promise<{ after: number; close(): void }> {
+  async open(
+    session: string,
+    onMessage: (message: LiveMessage) => void,
+    onLost?: (error: ThreadlineError) => void,
+  ): Promise<{ after: number; close(): void }> {
     this.starting ??= this.history.streamState().then((state) => this.consumeFrom(state.lastSeq));
     await this.starting;
-    this.handlers.set(session, onMessage);
+    const handler = { onMessage, onLost };
+    this.handlers.set(session, handler);
     return {
       // Synchronous with the registration: every event after this seq reaches `onMessage`.
       after: this.lastSeq,
       close: () => {
-        if (this.handlers.get(session) === onMessage) this.handlers.delete(session);
+        if (this.handlers.get(session) === handler) this.handlers.delete(session);
       },
     };
   }
@@ -103,15 +150,21 @@ export class FirehoseSource implements LiveSource {
    * Replaces the consumer with a new one from the last delivered seq; one
    * at a time (a call while one runs joins it). The old consumer is closed
    * once the new one runs; until then both may deliver, and the seq check
-   * drops what was already dispatched.
+   * drops what was already dispatched. First checks the delivered tail
+   * (lost history, see the class comment); `"verify"` only checks it (after
+   * nats.js replaced the consumer by itself) and replaces nothing unless the
+   * history was lost.
    */
-  private resync(reason: "reconnect" | "heartbeats-missed"): Promise<void> {
+  private resync(reason: "reconnect" | "heartbeats-missed" | "verify"): Promise<void> {
     if (!this.starting || this.closed) return Promise.resolve();
     this.resyncing ??= (async () => {
       try {
         await this.starting;
+        const lost = await this.checkTail();
+        if (!lost && reason === "verify") return;
         const old = this.messages;
-        this.metrics?.liveResyncs.inc({ reason });
+        this.metrics?.liveResyncs.inc({ reason: lost ? "history-lost" : reason });
+        if (lost) this.historyLost(lost);
         await this.consumeFrom(this.lastSeq);
         void old?.close().catch(() => {});
       } finally {
@@ -119,6 +172,55 @@ export class FirehoseSource implements LiveSource {
       }
     })();
     return this.resyncing;
+  }
+
+  /**
+   * Whether the stream lost the last delivered event (resolves to the
+   * stream's current end and the error to hand out) or still holds it
+   * (`undefined`). Throws while the stream reports less than was delivered
+   * for under HISTORY_LOSS_GRACE_MS, and on read errors: the caller retries.
+   */
+  private async checkTail(): Promise<{ lastSeq: number; error: ThreadlineError } | undefined> {
+    const tail = this.unverified ?? this.tail;
+    if (!tail) return undefined;
+    this.unverified = tail;
+    const state = await this.history.streamState();
+    let lost: string | undefined;
+    if (tail.seq < state.firstSeq) {
+      // Removed by retention since: nothing left to compare (and nothing to resume from either).
+    } else if (tail.seq > state.lastSeq) {
+      this.behindSince ??= Date.now();
+      if (Date.now() - this.behindSince < HISTORY_LOSS_GRACE_MS) {
+        throw new Error(`the stream's last seq ${state.lastSeq} is below the delivered seq ${tail.seq}; waiting`);
+      }
+      lost = `the stream's last seq is ${state.lastSeq}, it had delivered seq ${tail.seq}`;
+    } else {
+      const stored = await this.history.messageAt(tail.seq);
+      // A deleted message (none stored) is not a rewrite: seqs are never reused.
+      if (stored && (stored.subject !== tail.subject || !sameBytes(stored.data, tail.data))) {
+        lost = `the stream stores another event at seq ${tail.seq} than the one delivered`;
+      }
+    }
+    if (this.unverified === tail) this.unverified = undefined;
+    this.behindSince = undefined;
+    if (!lost) return undefined;
+    return {
+      lastSeq: state.lastSeq,
+      error: new ThreadlineError(
+        ErrorCode.INSUFFICIENT_STATE,
+        `the stream lost events it had delivered (${lost}); reload the session from the start`,
+      ),
+    };
+  }
+
+  /** Ends every registration with `error` and restarts the source at the stream's current end. */
+  private historyLost(lost: { lastSeq: number; error: ThreadlineError }): void {
+    const handlers = [...this.handlers.values()];
+    this.handlers.clear();
+    this.lastSeq = lost.lastSeq;
+    this.tail = undefined;
+    this.unverified = undefined;
+    for (const h of handlers) h.onLost?.(lost.error);
   }
 
   close(): void {
@@ -143,11 +245,19 @@ export class FirehoseSource implements LiveSource {
       callback: (m) => {
         this.lastActivity = Date.now();
         if (m.seq <= this.lastSeq) return;
+        if (m.info.deliverySequence === 1 && this.tail && !this.unverified) {
+          // A consumer's first message: if nats.js replaced the consumer by itself (after a gap or
+          // missed heartbeats), the tail delivered before it has not been checked. Check it now; the
+          // events after it are delivered meanwhile (they are the stream's, whatever it lost before).
+          this.unverified = this.tail;
+          this.resync("verify").catch(() => {});
+        }
         this.lastSeq = m.seq;
+        this.tail = { seq: m.seq, subject: m.subject, data: m.data };
         // Subjects are <prefix>.<session>.<lane>.<kind>.<id>: the session is the second token.
         const start = m.subject.indexOf(".") + 1;
         const session = m.subject.slice(start, m.subject.indexOf(".", start));
-        this.handlers.get(session)?.({ seq: m.seq, subject: m.subject, data: m.data });
+        this.handlers.get(session)?.onMessage({ seq: m.seq, subject: m.subject, data: m.data });
       },
     });
     const messages = this.messages;
@@ -167,9 +277,17 @@ export class FirehoseSource implements LiveSource {
     })().catch(() => {});
   }
 
-  /** Resyncs a consumer silent for `LIVE_SILENCE_MS`; runs every heartbeat, so a failed resync is retried. */
+  /**
+   * Resyncs a consumer silent for `LIVE_SILENCE_MS`, and re-checks a tail
+   * not yet confirmed; runs every heartbeat, so a failed resync is retried.
+   */
   private checkLiveness(): void {
-    if (this.closed || this.resyncing || Date.now() - this.lastActivity <= LIVE_SILENCE_MS) return;
-    this.resync("heartbeats-missed").catch(() => {});
+    if (this.closed || this.resyncing) return;
+    if (Date.now() - this.lastActivity > LIVE_SILENCE_MS) this.resync("heartbeats-missed").catch(() => {});
+    else if (this.unverified) this.resync("verify").catch(() => {});
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }

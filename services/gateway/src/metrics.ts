@@ -19,7 +19,8 @@ export interface GatewayMetrics {
   feedFailures: Counter<"reason">;
   /**
    * Live source re-syncs: `reconnect` (recreated after a NATS reconnect), `consumer-recreated` (nats.js
-   * recreated it after a gap), `heartbeats-missed` (the gateway recreated it: its node died or the link stalled).
+   * recreated it after a gap), `heartbeats-missed` (the gateway recreated it: its node died or the link stalled),
+   * `history-lost` (the stream no longer held the last delivered event: restarted at the stream's end).
    */
   liveResyncs: Counter<"reason">;
   invalidEvents: Counter;

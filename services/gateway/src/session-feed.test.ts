@@ -40,6 +40,9 @@ async function setup(lastSeq = 0, options = { ringMaxEvents: 1000, ringMaxBytes:
     async streamState(): Promise<StreamState> {
       return { epoch, firstSeq: 1, lastSeq };
     },
+    async messageAt() {
+      return undefined;
+    },
     async *read() {},
   };
   const feed = new SessionFeed(SESSION, live, history, options, createMetrics(), pino({ level: "silent" }));

@@ -42,6 +42,7 @@ export class SessionFeed {
   private epoch = "";
   private state: "starting" | "live" | "closed" = "starting";
   private source: { close(): void } | undefined;
+  private lostWhileStarting = false;
   /** Carries `session` in every line. */
   private readonly log: Logger;
 
@@ -100,6 +101,12 @@ export class SessionFeed {
     return this.ring.slice(lo);
   }
 
+  /** The ring's record at exactly `seq`, if it holds one (only meaningful when `covers(seq - 1)`). */
+  recordAt(seq: number): FeedRecord | undefined {
+    const [first] = this.after(seq - 1);
+    return first?.seq === seq ? first : undefined;
+  }
+
   /**
    * Called after a NATS reconnect: if the stream was recreated meanwhile (new
    * epoch), every position this feed handed out is void, so it ends its
@@ -133,10 +140,18 @@ export class SessionFeed {
     const state = await this.history.streamState();
     if (this.closed) return;
     this.epoch = state.epoch;
-    const source = await this.live.open(this.session, (m) => this.onLive(m));
+    const source = await this.live.open(
+      this.session,
+      (m) => this.onLive(m),
+      (error) => this.historyLost(error),
+    );
     if (this.closed) {
       source.close();
       return;
+    }
+    if (this.lostWhileStarting) {
+      this.lostWhileStarting = false;
+      return this.start();
     }
     this.baseSeq = source.after;
     this.lastSeqValue = source.after;
@@ -171,6 +186,22 @@ export class SessionFeed {
       this.baseSeq = evicted.seq;
     }
     for (const s of this.subscribers) s.onRecord(record);
+  }
+
+  /** The live source found the stream without events it had delivered: every position handed out is void. */
+  private historyLost(error: ThreadlineError): void {
+    if (this.state === "starting") {
+      // Lost before this feed handed anything out: start over (the source dropped its registration).
+      this.lostWhileStarting = true;
+      return;
+    }
+    if (this.state !== "live") return;
+    this.metrics.feedFailures.inc({ reason: "history-lost" });
+    this.log.error(
+      { lastSeq: this.lastSeqValue, err: error },
+      "stream lost delivered events; ending the feed's attachments",
+    );
+    this.fail(new ThreadlineError(error.code, error.message, { session: this.session }));
   }
 
   private fail(error: ThreadlineError): void {
