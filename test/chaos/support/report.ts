@@ -113,7 +113,12 @@ export async function settle(
     duplicated,
     mismatchedViewers,
     recoveryMs,
-    extra: { viewers: viewers.list.length, drops: viewers.drops(), publishRetries: load.retries() },
+    extra: {
+      viewers: viewers.list.length,
+      drops: viewers.drops(),
+      reloads: viewers.reloads(),
+      publishRetries: load.retries(),
+    },
     details,
   };
 }

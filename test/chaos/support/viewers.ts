@@ -1,4 +1,5 @@
 import { createClient, type ThreadlineClient } from "@threadline/client";
+import { ErrorCode } from "@threadline/protocol";
 import { waitFor } from "@threadline/test-kit";
 import { type ControlledWebSocket, controlledWebSocket } from "../../integration/support/controlled-websocket.ts";
 import { mintToken } from "../../integration/support/tokens.ts";
@@ -28,6 +29,12 @@ export interface Viewer {
   newestSentAt: number;
   /** Session errors reported to the handle (`CODE(retryable)`), the last 20, for failure output. */
   readonly errors: string[];
+  /**
+   * Times the viewer discarded what it had applied and attached from the
+   * start after INSUFFICIENT_STATE (PROTOCOL.md §14 step 6), e.g. because the
+   * stream lost events it had delivered (§8.4).
+   */
+  reloads: number;
 }
 
 /** Clients under chaos: attached viewers plus a monkey that drops roaming viewers' sockets at random. */
@@ -35,6 +42,8 @@ export interface Viewers {
   readonly list: Viewer[];
   /** Drops since the start. */
   drops(): number;
+  /** Reloads from the start, all viewers together. */
+  reloads(): number;
   /**
    * Waits until every viewer applied a load event first sent at or after
    * `since`; resolves to the time from `since` — how long live delivery
@@ -46,6 +55,42 @@ export interface Viewers {
   /** Stops the monkey (viewers stay attached). */
   calm(): void;
   close(): Promise<void>;
+}
+
+/**
+ * Attaches the viewer from the start and records what it applies. On
+ * INSUFFICIENT_STATE (the handle has ended) it does what an app must: drop
+ * its state and attach from the start again (retrying while that fails).
+ */
+async function attachFromStart(viewer: Viewer): Promise<void> {
+  const handle = await viewer.client.attach(viewer.spec.session, { from: "start" });
+  handle.onError((error) => {
+    viewer.errors.push(`${error.code}(${error.retryable ? "retryable" : "final"}): ${error.message}`);
+    if (viewer.errors.length > 20) viewer.errors.shift();
+    if (error.code !== ErrorCode.INSUFFICIENT_STATE || viewer.client.status.type === "closed") return;
+    viewer.reloads++;
+    viewer.received.length = 0;
+    viewer.lastSeq = 0;
+    void (async () => {
+      for (;;) {
+        try {
+          return await attachFromStart(viewer);
+        } catch (e) {
+          if (viewer.client.status.type === "closed") return;
+          viewer.errors.push(`reload failed: ${(e as Error).message}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    })();
+  });
+  handle.onEvent((record) => {
+    if (record.seq <= viewer.lastSeq) viewer.duplicates++;
+    viewer.lastSeq = record.seq;
+    if (record.event.type !== TICK_TYPE) return;
+    viewer.received.push(record.seq);
+    const { t } = record.event.data as TickData;
+    if (t > viewer.newestSentAt) viewer.newestSentAt = t;
+  });
 }
 
 export async function startViewers(
@@ -81,21 +126,10 @@ export async function startViewers(
         duplicates: 0,
         newestSentAt: 0,
         errors: [],
+        reloads: 0,
       };
       list.push(viewer);
-      const handle = await client.attach(spec.session, { from: "start" });
-      handle.onError((error) => {
-        viewer.errors.push(`${error.code}(${error.retryable ? "retryable" : "final"}): ${error.message}`);
-        if (viewer.errors.length > 20) viewer.errors.shift();
-      });
-      handle.onEvent((record) => {
-        if (record.seq <= viewer.lastSeq) viewer.duplicates++;
-        viewer.lastSeq = record.seq;
-        if (record.event.type !== TICK_TYPE) return;
-        viewer.received.push(record.seq);
-        const { t } = record.event.data as TickData;
-        if (t > viewer.newestSentAt) viewer.newestSentAt = t;
-      });
+      await attachFromStart(viewer);
     }
   } catch (error) {
     await close();
@@ -120,6 +154,7 @@ export async function startViewers(
   return {
     list,
     drops: () => drops,
+    reloads: () => list.reduce((sum, v) => sum + v.reloads, 0),
     async recovered(since, timeoutMs = 60_000) {
       await waitFor(() => list.every((v) => v.newestSentAt >= since), {
         timeoutMs,
