@@ -159,14 +159,32 @@ export function useSession(options: { session: string; user: string; role: "user
       });
       if (closed) void client.close();
       client.onStatus((s) => setStatus(label(s)));
-      const handle = await client.attach(session, { from: "start" });
-      handle.onEvent((record) => {
-        pending.push(record);
-        timer ??= setTimeout(() => flush(handle), RENDER_BATCH_MS);
-      });
-      handle.onError((e) => setError(e.message));
-      handle.presence.onChange(({ members }) => setMembers(members));
-      return handle;
+      const c = client;
+      // INSUFFICIENT_STATE ends the handle: the stream was recreated or lost events it had delivered
+      // (PROTOCOL.md §8.4). What was shown can no longer be continued, so rebuild it from the start.
+      const open = async (): Promise<SessionHandle> => {
+        const handle = await c.attach(session, { from: "start" });
+        handle.onEvent((record) => {
+          pending.push(record);
+          timer ??= setTimeout(() => flush(handle), RENDER_BATCH_MS);
+        });
+        handle.onError((e) => {
+          setError(e.message);
+          if (e.code !== ErrorCode.INSUFFICIENT_STATE || closed) return;
+          clearTimeout(timer);
+          timer = undefined;
+          pending = [];
+          setView(EMPTY_VIEW);
+          handleRef.current = open();
+          handleRef.current.then(
+            () => setError(undefined),
+            (error: unknown) => setError(error instanceof Error ? error.message : String(error)),
+          );
+        });
+        handle.presence.onChange(({ members }) => setMembers(members));
+        return handle;
+      };
+      return open();
     })();
     handleRef.current.catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
     return () => {
