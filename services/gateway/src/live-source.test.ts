@@ -140,12 +140,18 @@ describe("FirehoseSource liveness", () => {
       // The reconnect-triggered recovery fails (e.g. the stream leader is being elected), and so do the next tries.
       failures.remaining = 3;
       await expect(source.recover()).rejects.toThrow("timeout");
-      await vi.advanceTimersByTimeAsync(LIVE_SILENCE_MS + 4 * LIVE_HEARTBEAT_MS);
+      // The old consumer still delivers (it may survive the reconnect): the failed replacement is retried
+      // every heartbeat anyway, not only once the consumer falls silent.
+      for (let i = 1; i <= 2; i++) {
+        await vi.advanceTimersByTimeAsync(LIVE_HEARTBEAT_MS);
+        consumers[0]!.deliver(1 + i);
+      }
+      await vi.advanceTimersByTimeAsync(LIVE_HEARTBEAT_MS);
       expect(failures.remaining).toBe(0);
       expect(consumers).toHaveLength(2);
-      expect(consumers[1]!.startSeq).toBe(2);
-      consumers[1]!.deliver(2);
-      expect(received).toEqual([1, 2]);
+      expect(consumers[1]!.startSeq).toBe(4);
+      consumers[1]!.deliver(4);
+      expect(received).toEqual([1, 2, 3, 4]);
     } finally {
       source.close();
     }

@@ -108,6 +108,8 @@ export class FirehoseSource implements LiveSource {
   private unverified: Tail | undefined;
   /** Since when the stream has reported a last seq below `unverified.seq`, ms since the epoch. */
   private behindSince: number | undefined;
+  /** A consumer replacement that failed (e.g. the stream was not answering yet after a reconnect): retried by the watchdog. */
+  private pendingResync: "reconnect" | "heartbeats-missed" | undefined;
   private messages: ConsumerMessages | undefined;
   private starting: Promise<void> | undefined;
   private resyncing: Promise<void> | undefined;
@@ -163,10 +165,14 @@ export class FirehoseSource implements LiveSource {
         const lost = await this.checkTail();
         if (!lost && reason === "verify") return;
         const old = this.messages;
-        this.metrics?.liveResyncs.inc({ reason: lost ? "history-lost" : reason });
         if (lost) this.historyLost(lost);
         await this.consumeFrom(this.lastSeq);
+        this.metrics?.liveResyncs.inc({ reason: lost ? "history-lost" : reason });
+        this.pendingResync = undefined;
         void old?.close().catch(() => {});
+      } catch (error) {
+        if (reason !== "verify") this.pendingResync = reason;
+        throw error;
       } finally {
         this.resyncing = undefined;
       }
@@ -284,6 +290,7 @@ export class FirehoseSource implements LiveSource {
   private checkLiveness(): void {
     if (this.closed || this.resyncing) return;
     if (Date.now() - this.lastActivity > LIVE_SILENCE_MS) this.resync("heartbeats-missed").catch(() => {});
+    else if (this.pendingResync) this.resync(this.pendingResync).catch(() => {});
     else if (this.unverified) this.resync("verify").catch(() => {});
   }
 }

@@ -32,6 +32,28 @@ export interface ChaosStack extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/**
+ * The chaos suite runs the nats-server series the deployment ships (the
+ * Kubernetes image is 2.10): `npm run test:chaos` fetches Debian trixie's
+ * 2.10 when the machine has only Debian 12's 2.9.10. A 2.9.10 cluster came
+ * back from a whole-cluster restart with replicas disagreeing on which event
+ * is at which seq (acknowledged seqs later held other events) — see
+ * test/chaos/README.md; the gateway detects that (PROTOCOL.md §8.4) but
+ * cannot undo it, so 2.9 is not a supported cluster version.
+ */
+export const CLUSTER_MIN_VERSION = [2, 10] as const;
+
+async function requireClusterSeries(cluster: NatsCluster): Promise<void> {
+  const { version } = await cluster.servers[0]!.varz();
+  const [major = 0, minor = 0] = version.split(".").map(Number);
+  const [wantMajor, wantMinor] = CLUSTER_MIN_VERSION;
+  if (major > wantMajor || (major === wantMajor && minor >= wantMinor)) return;
+  throw new Error(
+    `the chaos suite needs nats-server >= ${wantMajor}.${wantMinor}, this is ${version}: ` +
+      `run it with \`npm run test:chaos\` (it fetches one) or set NATS_SERVER_BIN`,
+  );
+}
+
 /** nats.js client options for connections that must survive node restarts. */
 const RECONNECT = { maxReconnectAttempts: -1, reconnectTimeWait: 100 } as const;
 
@@ -84,6 +106,7 @@ export async function startChaosStack(): Promise<ChaosStack> {
   };
   const gatewayAuth = { NATS_USER: "gateway", NATS_PASS: PASSWORDS.TL_NATS_GATEWAY_PASS };
   try {
+    await requireClusterSeries(cluster);
     // Provisioned once, as the gateway user (it may create the stream and buckets), with 3 replicas.
     const nc = await connect({ servers: cluster.urls, user: "gateway", pass: PASSWORDS.TL_NATS_GATEWAY_PASS });
     try {
