@@ -85,7 +85,7 @@ async function runResume(options: ScenarioOptions): Promise<ScenarioResult> {
     options.progress(
       `filling ${SESSION} with ${params.events} events (+${params.noise}% interleaved from other sessions)`,
     );
-    const { seqs, epoch } = await fillSession(nats.url, params.events, params.noise);
+    const { seqs, ids, epoch } = await fillSession(nats.url, params.events, params.noise);
 
     const positions = randomPositions(seqs, params.reconnects + WARMUP, SEED);
     const expectedAfter = (index: number) => seqs.slice(index);
@@ -104,7 +104,8 @@ async function runResume(options: ScenarioOptions): Promise<ScenarioResult> {
         const t0 = wallClockMs();
         const socket = await GatewaySocket.connect(gateway.url, token, (frame) => received.push(frame.seq));
         const t1 = wallClockMs();
-        await socket.attach(SESSION, { epoch, seq });
+        // As a conforming client resumes: the position names the event it applied (the gateway checks it, §8.1).
+        await socket.attach(SESSION, seq === 0 ? { epoch, seq } : { epoch, seq, id: ids.get(seq) });
         const t2 = wallClockMs();
         if (socket.unexpected > 0) throw new Error(`unexpected frame: ${JSON.stringify(socket.lastUnexpected)}`);
         await socket.close();
@@ -158,10 +159,15 @@ async function runResume(options: ScenarioOptions): Promise<ScenarioResult> {
  * `noise` events per 100 of other sessions interleaved; returns the
  * session's seqs (sorted) and the epoch.
  */
-async function fillSession(natsUrl: string, events: number, noise: number): Promise<{ seqs: number[]; epoch: string }> {
+async function fillSession(
+  natsUrl: string,
+  events: number,
+  noise: number,
+): Promise<{ seqs: number[]; ids: Map<number, string>; epoch: string }> {
   const agent = await connectAgent({ servers: natsUrl, id: "bench-agent" });
   try {
     const seqs: number[] = [];
+    const ids = new Map<number, string>();
     let epoch = "";
     const inFlight = new Set<Promise<void>>();
     const publish = (session: string, n: number) => {
@@ -171,7 +177,10 @@ async function fillSession(natsUrl: string, events: number, noise: number): Prom
           data: { part: "text", delta: `token ${n} of a streamed reply `, n },
         })
         .then((r) => {
-          if (session === SESSION) seqs.push(r.seq);
+          if (session === SESSION) {
+            seqs.push(r.seq);
+            ids.set(r.seq, r.id);
+          }
           epoch = r.epoch;
         })
         .finally(() => inFlight.delete(p));
@@ -186,7 +195,7 @@ async function fillSession(natsUrl: string, events: number, noise: number): Prom
     }
     await Promise.all(inFlight);
     seqs.sort((a, b) => a - b);
-    return { seqs, epoch };
+    return { seqs, ids, epoch };
   } finally {
     await agent.close();
   }
