@@ -6,7 +6,10 @@ import { SignJWT } from "jose";
 
 /** Local development settings shared by `npm start`, the example agent and the terminal chat. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const DATA_DIR = join(ROOT, ".data");
+/** Local state (NATS store, generated config, the dev JWT secret); THREADLINE_DATA_DIR moves it (tests do). */
+export const DATA_DIR = process.env.THREADLINE_DATA_DIR
+  ? resolve(process.env.THREADLINE_DATA_DIR)
+  : join(ROOT, ".data");
 export const NATS_PORT = Number(process.env.THREADLINE_NATS_PORT ?? 4233);
 export const NATS_MONITOR_PORT = Number(process.env.THREADLINE_NATS_MONITOR_PORT ?? 8233);
 export const NATS_URL = process.env.NATS_URL ?? `nats://127.0.0.1:${NATS_PORT}`;

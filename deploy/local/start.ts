@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { createInterface } from "node:readline";
 import { POOL_NAMES } from "../../services/demo/src/agents/pools.ts";
 import { agentPasswordVariable, renderAccounts } from "../nats/permissions.ts";
@@ -200,7 +200,7 @@ try {
   const token = await devToken("demo-user");
   console.log(`
 Threadline is running.
-  NATS         ${NATS_URL}  (monitoring http://127.0.0.1:${NATS_MONITOR_PORT}, data in .data/nats)
+  NATS         ${NATS_URL}  (monitoring http://127.0.0.1:${NATS_MONITOR_PORT}, data in ${relative(ROOT, join(DATA_DIR, "nats")) || "."})
   Gateway      ${GATEWAY_URL}  (health http://127.0.0.1:${GATEWAY_PORT}/readyz, metrics /metrics)
   Presence     join/leave events in every session (metrics http://127.0.0.1:${PRESENCE_PORT}/metrics)
   Agents       ${POOL_NAMES.join(", ")} (services/demo/src/agents, one process and NATS user each)
