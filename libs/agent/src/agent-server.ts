@@ -67,7 +67,11 @@ export interface ServeAgentOptions {
   /** Inputs delivered and not yet acknowledged across all workers of the pool. Default 1000. */
   maxAckPending?: number;
   handler: TurnHandler;
-  /** Reports failures the pool survives (a failed turn setup is retried after `leaseMs`). Default `console.error`. */
+  /**
+   * Reports failures the pool survives (a failed turn setup is retried after `leaseMs`). Default: one JSON
+   * line on stderr, `{"level":"warn"|"error","service":"agent-pool","pool","code","msg","session"?,"event"?}`
+   * (`warn` for retryable errors such as NATS being unavailable; `error`, with the stack, otherwise).
+   */
   onError?: (error: unknown, record?: SubjectRecord) => void;
 }
 
@@ -162,7 +166,7 @@ function resolveOptions(options: ServeAgentOptions): Resolved {
     maxAckPending: options.maxAckPending ?? 1000,
     maxTakeovers: options.maxTakeovers ?? 3,
     handler: options.handler,
-    onError: options.onError ?? ((error, record) => console.error("threadline agent pool:", error, record?.event.id)),
+    onError: options.onError ?? ((error, record) => logPoolError(options.name, error, record)),
   };
   integerIn("concurrency", o.concurrency, 1, 10_000);
   integerIn("leaseMs", o.leaseMs, 300, 60_000);
@@ -555,4 +559,23 @@ function quietly(ack: () => void): void {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The default `onError`: one JSON line on stderr per failure the pool survives. */
+function logPoolError(pool: string, error: unknown, record?: SubjectRecord): void {
+  const e = error instanceof ThreadlineError ? error : undefined;
+  const retryable = e?.retryable === true;
+  const line: Record<string, unknown> = {
+    level: retryable ? "warn" : "error",
+    time: Date.now(),
+    service: "agent-pool",
+    pool,
+    code: e?.code ?? ErrorCode.INTERNAL,
+    msg: error instanceof Error ? error.message : String(error),
+  };
+  const session = e?.session ?? record?.session;
+  if (session !== undefined) line.session = session;
+  if (record) line.event = record.event.id;
+  if (!retryable && error instanceof Error && error.stack) line.stack = error.stack;
+  console.error(JSON.stringify(line));
 }

@@ -1,4 +1,4 @@
-import { JetStreamApiError } from "@nats-io/jetstream";
+import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
 import {
   ClosedConnectionError,
   DrainingConnectionError,
@@ -53,6 +53,15 @@ export function isTransientNatsError(error: unknown): boolean {
   if (error instanceof TimeoutError || error instanceof NoRespondersError) return true;
   if (error instanceof RequestError) return error.isNoResponders();
   if (error instanceof JetStreamApiError) return error.status === 503;
+  // A pull ended by the server itself going away or its consumer moving (409 "Server Shutdown",
+  // "Leadership Change"): a node restart or a rolling update, not a fault of the request.
+  // (JetStreamStatusError is not exported by @nats-io/jetstream: matched by name and code.)
+  if (error instanceof JetStreamError && error.name === "JetStreamStatusError") {
+    return (
+      (error as JetStreamError & { code?: unknown }).code === 409 &&
+      /server shutdown|leadership change/i.test(error.message)
+    );
+  }
   // jetstream.publish reports "no responders" as a JetStreamNotEnabled error (not exported by
   // @nats-io/jetstream) whose cause is the RequestError.
   const cause = error instanceof Error ? error.cause : undefined;
