@@ -15,7 +15,7 @@ import type { ConnectionPort } from "./connection-port.ts";
 import { cursorKey } from "./cursor-store.ts";
 import { FeedRecord } from "./feed-record.ts";
 import type { FeedRegistry } from "./feed-registry.ts";
-import { HISTORY_LOSS_GRACE_MS } from "./live-source.ts";
+import { HISTORY_LOSS_GRACE_MS, sessionOfSubject } from "./live-source.ts";
 import { presenceOf } from "./presence-handler.ts";
 import type { SessionFeed } from "./session-feed.ts";
 
@@ -285,10 +285,4 @@ export class AttachHandler {
   private cursorKeyFor(session: string): string {
     return cursorKey(session, this.conn.principal?.user ?? "", this.conn.device);
   }
-}
-
-/** Subjects are <prefix>.<session>.<lane>.<kind>.<id>: the session is the second token. */
-function sessionOfSubject(subject: string): string {
-  const start = subject.indexOf(".") + 1;
-  return subject.slice(start, subject.indexOf(".", start));
 }

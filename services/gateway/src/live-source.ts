@@ -260,10 +260,7 @@ export class FirehoseSource implements LiveSource {
         }
         this.lastSeq = m.seq;
         this.tail = { seq: m.seq, subject: m.subject, data: m.data };
-        // Subjects are <prefix>.<session>.<lane>.<kind>.<id>: the session is the second token.
-        const start = m.subject.indexOf(".") + 1;
-        const session = m.subject.slice(start, m.subject.indexOf(".", start));
-        this.handlers.get(session)?.onMessage({ seq: m.seq, subject: m.subject, data: m.data });
+        this.handlers.get(sessionOfSubject(m.subject))?.onMessage({ seq: m.seq, subject: m.subject, data: m.data });
       },
     });
     const messages = this.messages;
@@ -297,4 +294,10 @@ export class FirehoseSource implements LiveSource {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+/** Subjects are <prefix>.<session>.<lane>.<kind>.<id>: the session is the second token. */
+export function sessionOfSubject(subject: string): string {
+  const start = subject.indexOf(".") + 1;
+  return subject.slice(start, subject.indexOf(".", start));
 }
