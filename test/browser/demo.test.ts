@@ -244,6 +244,20 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     await a.screenshot({ path: screenshotPath("5-customer-after-handoff") });
   });
 
+  it("a customer who types that they want a person: the triage agent really asks for a human", async () => {
+    const session = newSession("typed-human");
+    const customer = await openCustomer(await newContext(), session);
+    await send(customer, "Can I speak to a person, please?");
+    await agentMessage(customer, "triage", "complete").waitFor();
+    const console = await (await newContext()).newPage();
+    await console.goto(`${stack.url}/operator?operator=omar`);
+    const row = console.locator(`[data-testid="session-row"][data-session="${session}"]`);
+    // Flagged on the desk by the agent's request, and the session itself holds a handoff request.
+    await row.filter({ hasText: "asks for a human" }).waitFor({ timeout: 15_000 });
+    await row.click();
+    await console.getByTestId("owner-state").filter({ hasText: "the customer asks for a human" }).waitFor();
+  });
+
   it("a client tool: the store finder asks the browser for its location and feeds it to the nearby-stores tool", async () => {
     const session = newSession("stores");
     const context = await newContext({ geolocation: true });

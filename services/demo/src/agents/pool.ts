@@ -6,7 +6,7 @@ import {
   type TurnContext as SdkTurnContext,
   serveAgent,
 } from "@threadline/agent";
-import type { ProgressStatus } from "@threadline/protocol";
+import { Lane, type ProgressStatus } from "@threadline/protocol";
 import { streamReply } from "./model.ts";
 
 /**
@@ -39,6 +39,12 @@ export interface TurnContext {
   requestApproval(action: string, details: unknown, options?: { timeoutMs?: number }): Promise<boolean>;
   /** Starts a sub-agent turn in pool `agent`; returns its turn id. */
   delegate(agent: string, input: { text: string }): Promise<string>;
+  /**
+   * Asks for a human: stores `handoff {action: "request"}` in the session's
+   * control lane (every device and the operator console see the request) and,
+   * in entry pools, flags the conversation on the support desk.
+   */
+  requestHuman(reason: string): Promise<void>;
 }
 
 export interface PoolOptions {
@@ -135,6 +141,20 @@ export async function servePool(options: PoolOptions): Promise<Pool> {
         })
       ).approved,
     delegate: async (target, input) => (await ctx.delegate(target, input)).turn,
+    requestHuman: async (reason) => {
+      await agent.publish(
+        ctx.session,
+        { type: "handoff", turn: ctx.turn, data: { action: "request", reason } },
+        { lane: Lane.CTL },
+      );
+      const from = ctx.input.event.from;
+      if (options.directory && from.kind === "user") {
+        await agent.publish(options.directory, {
+          type: "support.session",
+          data: { session: ctx.session, user: from.id, text: ctx.text ?? "", wantsHuman: true },
+        });
+      }
+    },
   });
 
   const server: AgentServer = await serveAgent({

@@ -18,6 +18,7 @@ const HUMAN = /\b(human|person|operator|someone real)\b/i;
 export async function triage(ctx: TurnContext): Promise<void> {
   const text = ctx.text;
   if (HUMAN.test(text)) {
+    await ctx.requestHuman("the customer asked for a human");
     await ctx.reply("Of course. I have asked a colleague from our support team to join this chat.");
     return;
   }

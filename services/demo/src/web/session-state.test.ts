@@ -70,12 +70,18 @@ describe("session fold", () => {
         from: "agent:triage",
         data: { session: "a", user: "alice", text: "a human please" },
       }),
-      record("support.session", { from: "agent:triage", data: { session: "b", user: "bob", text: "hi" } }),
+      // The triage agent asked for a human (it stored a handoff request in session a).
+      record("support.session", {
+        from: "agent:triage",
+        data: { session: "a", user: "alice", text: "a human please", wantsHuman: true },
+      }),
+      // Words alone do not flag a conversation: only the agent's request does.
+      record("support.session", { from: "agent:triage", data: { session: "b", user: "bob", text: "hi, human?" } }),
       record("support.session", { from: "agent:triage", data: { session: "a", user: "alice", text: "thanks" } }),
     ]);
     expect(state.conversations.map((c) => [c.session, c.lastText, c.wantsHuman])).toEqual([
       ["a", "thanks", true],
-      ["b", "hi", false],
+      ["b", "hi, human?", false],
     ]);
   });
 });

@@ -157,7 +157,8 @@ export function applyRecord(state: SessionState, record: SessionRecord): Session
           session,
           user: str(data.user) ?? "?",
           lastText: text,
-          wantsHuman: (prev?.wantsHuman ?? false) || /\bhuman\b/i.test(text),
+          // Set by the triage agent when it asks for a human (a handoff request in the session).
+          wantsHuman: (prev?.wantsHuman ?? false) || data.wantsHuman === true,
           seq,
         },
         ...next.conversations.filter((c) => c.session !== session),
