@@ -192,8 +192,10 @@ export class AttachHandler {
     const state = known ?? (await history.streamState());
     if (position.seq > 0 && position.seq < state.firstSeq) return checkPositionEvent(position, undefined, true);
     const stored = position.seq > 0 ? await history.messageAt(position.seq) : undefined;
-    const record = stored ? FeedRecord.decode(session, position.seq, stored.subject, stored.data) : undefined;
-    const ofSession = record && sessionOfSubject(stored!.subject) === session ? record.event.id : undefined;
+    const ofSession =
+      stored && sessionOfSubject(stored.subject) === session
+        ? FeedRecord.decode(session, position.seq, stored.subject, stored.data)?.event.id
+        : undefined;
     checkPositionEvent(position, ofSession);
   }
 

@@ -36,6 +36,11 @@ class FakeStream {
   cutAfter(seq: number): void {
     for (const k of [...this.messages.keys()]) if (k > seq) this.messages.delete(k);
   }
+  /** Loses everything after `seq`, then stores other events at seq + 1 … `through` (new writes under old seqs). */
+  rewriteAfter(seq: number, through: number): void {
+    this.cutAfter(seq);
+    for (let s = seq + 1; s <= through; s++) this.store(s, `rewritten ${s}`);
+  }
   get lastSeq(): number {
     return this.reportedLast ?? Math.max(0, ...this.messages.keys());
   }
@@ -194,8 +199,7 @@ describe("FirehoseSource lost history", () => {
   it("another event stored at the delivered seq (history rewritten): onLost at once, restart at the stream's end", async () => {
     const { source, consumers, stream, lost, received } = await delivering(10);
     try {
-      stream.cutAfter(7);
-      for (let seq = 8; seq <= 12; seq++) stream.store(seq, `rewritten ${seq}`);
+      stream.rewriteAfter(7, 12);
       await source.recover();
       expect(lost).toHaveLength(1);
       expect(lost[0]).toMatchObject({ code: ErrorCode.INSUFFICIENT_STATE, retryable: false });
@@ -246,8 +250,7 @@ describe("FirehoseSource lost history", () => {
   it("a consumer nats.js replaced by itself: the tail before it is checked", async () => {
     const { source, consumers, stream, lost, received } = await delivering(10);
     try {
-      stream.cutAfter(7);
-      for (let seq = 8; seq <= 12; seq++) stream.store(seq, `rewritten ${seq}`);
+      stream.rewriteAfter(7, 12);
       // nats.js re-created the ordered consumer after the last seq it saw (10): its delivery sequence restarts.
       consumers[0]!.restartDeliveries();
       consumers[0]!.deliver(11);
