@@ -1,5 +1,6 @@
 import { connect } from "@nats-io/transport-node";
-import { connectAgent, provisionThreadline } from "@threadline/agent";
+import { connectAgent } from "@threadline/agent";
+import { provisionThreadline } from "@threadline/store";
 import { startNatsServer } from "@threadline/test-kit";
 import { afterAll, expect, it } from "vitest";
 import { agentPasswordVariable, renderAccounts } from "../../deploy/nats/permissions.ts";

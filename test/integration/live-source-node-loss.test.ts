@@ -1,11 +1,12 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { connectAgent, provisionThreadline } from "@threadline/agent";
+import { connectAgent } from "@threadline/agent";
 import { Subjects } from "@threadline/protocol";
+import { createHistoryReader, provisionThreadline } from "@threadline/store";
 import { type NatsServer, startCluster, waitFor } from "@threadline/test-kit";
 import { expect, onTestFailed, onTestFinished, test } from "vitest";
-import { createHistoryReader } from "../../services/gateway/src/history-reader.ts";
 import { FirehoseSource, LIVE_HEARTBEAT_MS, LIVE_SILENCE_MS } from "../../services/gateway/src/live-source.ts";
+import { sessionHistory } from "../../services/gateway/src/session-history.ts";
 
 // Regression (chaos suite, NATS node kill): the gateway's firehose ordered
 // consumer is an R1 consumer on one node. When that node died while the
@@ -38,7 +39,10 @@ test("the live source recreates its consumer when the node hosting it dies", asy
     const server = cluster.servers[attempt % cluster.servers.length]!;
     const conn = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const js = jetstream(conn);
-    const history = createHistoryReader(js, await jetstreamManager(conn), { stream: info.stream, subjects });
+    const history = sessionHistory(
+      createHistoryReader(js, await jetstreamManager(conn), { stream: info.stream }),
+      subjects,
+    );
     const jsm = await jetstreamManager(conn);
     // Consumers of closed candidates linger (inactive threshold): find the one this candidate created.
     const before = new Set((await jsm.consumers.list(info.stream).next()).map((c) => c.name));

@@ -1,10 +1,10 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ErrorCode, encodeMsgpack, ThreadlineError } from "@threadline/protocol";
+import type { SubjectRecord } from "@threadline/store";
 import { startNatsServer as startTestNats, type NatsServer as TestNats } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Agent, connectAgent, createAgent } from "./agent.ts";
-import type { SubjectRecord } from "./record-decoder.ts";
 
 let nats: TestNats;
 let nc: NatsConnection;

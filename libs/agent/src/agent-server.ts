@@ -14,14 +14,13 @@ import {
   type TurnResumedData,
   type TurnStartData,
 } from "@threadline/protocol";
+import { ControlState, decodeRecord, RetryPolicy, retryDelay, type SubjectRecord, sleep } from "@threadline/store";
 import type { Agent } from "./agent.ts";
 import { closeOrphanedCall } from "./client-call.ts";
 import { controlFeedOf } from "./control-feed.ts";
-import { ControlState } from "./control-state.ts";
 import { natsError } from "./errors.ts";
 import { ensureDurable } from "./input-consumer.ts";
 import type { AgentPresence } from "./presence.ts";
-import { decodeRecord, type SubjectRecord } from "./record-decoder.ts";
 import { cancelReason, RunningTurn } from "./running-turn.ts";
 import { claimTurn, type Route, routeInput } from "./turn-claim.ts";
 import { createTurnContext, type ResumedInfo, type TurnContext } from "./turn-context.ts";
@@ -295,7 +294,7 @@ class PoolWorker implements AgentServer {
       } catch (error) {
         if (this.stopping || agent.nc.isClosed()) return;
         this.o.onError(natsError(`pulling input for pool ${this.name}`, error));
-        await sleep(Math.min(100 * 2 ** failures++, 5000));
+        await sleep(retryDelay(++failures, RetryPolicy.consumer));
         try {
           await ensureDurable(agent.jsm, agent.info.stream, this.config);
           consumer = await agent.js.consumers.get(agent.info.stream, o.durable);
@@ -555,10 +554,6 @@ function quietly(ack: () => void): void {
   } catch {
     // redelivered after the lease
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The default `onError`: one JSON line on stderr per failure the pool survives. */

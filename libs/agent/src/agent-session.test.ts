@@ -1,11 +1,11 @@
 import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { encodeMsgpack, newId, type SessionEvent } from "@threadline/protocol";
+import type { SubjectRecord } from "@threadline/store";
 import { type NatsServer, startNatsServer, waitFor } from "@threadline/test-kit";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Agent, connectAgent } from "./agent.ts";
 import { openSession } from "./agent-session.ts";
-import type { SubjectRecord } from "./record-decoder.ts";
 
 let nats: NatsServer;
 let nc: NatsConnection;

@@ -1,10 +1,10 @@
 import { type ConsumerMessages, DeliverPolicy } from "@nats-io/jetstream";
 import { ErrorCode, isSessionId, Lane, ThreadlineError } from "@threadline/protocol";
+import { decodeRecord, type SubjectRecord } from "@threadline/store";
 import type { Agent, AgentEvent, PublishAck, PublishOptions } from "./agent.ts";
 import { controlFeedOf } from "./control-feed.ts";
 import { natsError } from "./errors.ts";
 import type { AgentPresence, PresenceEnterOptions } from "./presence.ts";
-import { decodeRecord, type SubjectRecord } from "./record-decoder.ts";
 
 /** Events buffered per iterator for a slow reader; past it the iterator fails with `SLOW_CONSUMER`. */
 export const MAX_BUFFERED_SESSION_EVENTS = 1024;

@@ -13,18 +13,21 @@ import {
   ParticipantKind,
   type SessionEvent,
 } from "@threadline/protocol";
+import {
+  lookupThreadline,
+  type ProvisionOptions,
+  provisionThreadline,
+  RetryPolicy,
+  retryDelay,
+  type SubjectRecord,
+  sleep,
+  type ThreadlineStreamInfo,
+} from "@threadline/store";
 import { closedError, ErrorCode, isTransientNatsError, publishError, ThreadlineError } from "./errors.ts";
 import { type HistoryOptions, readHistory } from "./history-reader.ts";
 import { type ConsumeInputOptions, consumeInput, type InputConsumer, type InputHandler } from "./input-consumer.ts";
 import { type AgentPresence, type AgentPresenceOptions, SessionPresence } from "./presence.ts";
 import { PublishQueue } from "./publish-queue.ts";
-import type { SubjectRecord } from "./record-decoder.ts";
-import {
-  lookupThreadline,
-  type ProvisionOptions,
-  provisionThreadline,
-  type ThreadlineStreamInfo,
-} from "./stream-provisioner.ts";
 
 /** Options of {@link createAgent} (over a connection you own). */
 export interface AgentSetup {
@@ -172,8 +175,6 @@ const DEFAULTS = {
   publishRetries: 3,
 } as const;
 const LANES: ReadonlySet<string> = new Set(Object.values(Lane));
-const RETRY_BASE_MS = 100;
-const RETRY_MAX_MS = 2000;
 
 /**
  * Connects to NATS, provisions (or looks up) the stream and returns an agent
@@ -307,7 +308,7 @@ class ThreadlineAgent implements Agent {
   }
 
   history(session: string, options?: HistoryOptions): AsyncIterable<SubjectRecord> {
-    return readHistory(this.js, this.info, session, options);
+    return readHistory(this.js, this.jsm, this.info, session, options);
   }
 
   async consumeInput(handler: InputHandler, options: ConsumeInputOptions): Promise<InputConsumer> {
@@ -419,7 +420,7 @@ class ThreadlineAgent implements Agent {
         if (!isTransientNatsError(error) || attempt > this.publishRetries || this.nc.isClosed()) {
           throw publishError(error, session, id, attempt);
         }
-        await sleep(retryDelay(attempt));
+        await sleep(retryDelay(attempt, RetryPolicy.publish));
       }
     }
   }
@@ -435,13 +436,4 @@ function invalidEvent(session: string, message: string): ThreadlineError {
  */
 function headerBytes(id: string, stream: string): number {
   return "NATS/1.0\r\n".length + `Nats-Msg-Id: ${id}\r\n`.length + `Nats-Expected-Stream: ${stream}\r\n`.length + 2;
-}
-
-function retryDelay(attempt: number): number {
-  const base = Math.min(RETRY_BASE_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
-  return base / 2 + Math.random() * (base / 2);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -11,8 +11,7 @@ import {
   type ToolCallData,
   TurnEventType,
 } from "@threadline/protocol";
-import type { ControlState } from "./control-state.ts";
-import type { SubjectRecord } from "./record-decoder.ts";
+import type { ControlState, SubjectRecord } from "@threadline/store";
 import type { RunningTurn } from "./running-turn.ts";
 
 /** Default and bounds of a call's `timeoutMs`. */

@@ -1,9 +1,9 @@
 import { newId } from "@threadline/protocol";
+import type { SubjectRecord } from "@threadline/store";
 import { type NatsServer, startNatsServer, waitFor } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Agent, connectAgent } from "./agent.ts";
 import { controlFeedOf } from "./control-feed.ts";
-import type { SubjectRecord } from "./record-decoder.ts";
 
 let nats: NatsServer;
 let agent: Agent;

@@ -1,12 +1,12 @@
-import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
-import {
-  ClosedConnectionError,
-  DrainingConnectionError,
-  NoRespondersError,
-  RequestError,
-  TimeoutError,
-} from "@nats-io/transport-node";
 import { ErrorCode, ThreadlineError } from "@threadline/protocol";
+import {
+  closedError,
+  isClosedError,
+  isTransientNatsError,
+  JsErrCode,
+  jsApiErrorCode,
+  natsError,
+} from "@threadline/store";
 
 /**
  * The agent SDK throws only `ThreadlineError`s (from @threadline/protocol)
@@ -30,58 +30,17 @@ import { ErrorCode, ThreadlineError } from "@threadline/protocol";
  * Invalid *options* (a bad participant id, a negative limit) are programming
  * errors and throw `TypeError` / `RangeError` at construction instead.
  */
-export { ErrorCode, ThreadlineError };
-
-/** JetStream API error codes the SDK reacts to (nats-server `errors.json`). */
-export const JsErrCode = {
-  STREAM_NAME_IN_USE: 10058,
-  STREAM_NOT_FOUND: 10059,
-  STREAM_EXPECTED_MISMATCH: 10060,
-  STREAM_SUBJECT_OVERLAP: 10065,
-  STREAM_UPDATE_REPUBLISH: 10052,
-  MESSAGE_TOO_LARGE: 10054,
-  CONSUMER_NOT_FOUND: 10014,
-} as const;
-
-/**
- * Whether a failed NATS request may succeed if repeated: the reply timed out
- * (the request may or may not have been processed — JetStream dedupe makes a
- * publish retry safe), nobody answered (JetStream restarting, a leader
- * election, NATS reconnecting), or JetStream said it is temporarily unavailable (503).
- */
-export function isTransientNatsError(error: unknown): boolean {
-  if (error instanceof TimeoutError || error instanceof NoRespondersError) return true;
-  if (error instanceof RequestError) return error.isNoResponders();
-  if (error instanceof JetStreamApiError) return error.status === 503;
-  // A pull ended by the server itself going away or its consumer moving (409 "Server Shutdown",
-  // "Leadership Change"): a node restart or a rolling update, not a fault of the request.
-  // (JetStreamStatusError is not exported by @nats-io/jetstream: matched by name and code.)
-  if (error instanceof JetStreamError && error.name === "JetStreamStatusError") {
-    return (
-      (error as JetStreamError & { code?: unknown }).code === 409 &&
-      /server shutdown|leadership change/i.test(error.message)
-    );
-  }
-  // jetstream.publish reports "no responders" as a JetStreamNotEnabled error (not exported by
-  // @nats-io/jetstream) whose cause is the RequestError.
-  const cause = error instanceof Error ? error.cause : undefined;
-  return cause instanceof RequestError && cause.isNoResponders();
-}
-
-export function isClosedError(error: unknown): boolean {
-  return error instanceof ClosedConnectionError || error instanceof DrainingConnectionError;
-}
-
-export function jsApiErrorCode(error: unknown): number | undefined {
-  return error instanceof JetStreamApiError ? error.code : undefined;
-}
-
-export function closedError(what: string, session?: string, cause?: unknown): ThreadlineError {
-  return new ThreadlineError(ErrorCode.CLOSED, `${what}: the agent is closed`, {
-    ...(session === undefined ? {} : { session }),
-    ...(cause === undefined ? {} : { cause }),
-  });
-}
+/** NATS failures → typed errors: one implementation, in @threadline/store. */
+export {
+  closedError,
+  ErrorCode,
+  isClosedError,
+  isTransientNatsError,
+  JsErrCode,
+  jsApiErrorCode,
+  natsError,
+  ThreadlineError,
+};
 
 /** Turns the final failure of a publish (after retries) into a typed error. */
 export function publishError(error: unknown, session: string, id: string, attempts: number): ThreadlineError {
@@ -109,25 +68,4 @@ export function publishError(error: unknown, session: string, id: string, attemp
       : `event ${id} was rejected: ${reason}`,
     { session, cause: error, retryable: transient },
   );
-}
-
-/** Turns a failed NATS/JetStream call (other than a publish) into a typed error. */
-export function natsError(what: string, error: unknown, session?: string): ThreadlineError {
-  if (error instanceof ThreadlineError) return error;
-  const s = session === undefined ? {} : { session };
-  if (isClosedError(error)) return closedError(what, session, error);
-  const reason = error instanceof Error ? error.message : String(error);
-  if (jsApiErrorCode(error) === JsErrCode.STREAM_NOT_FOUND) {
-    return new ThreadlineError(ErrorCode.UNAVAILABLE, `${what}: the stream does not exist (${reason})`, {
-      ...s,
-      cause: error,
-    });
-  }
-  if (isTransientNatsError(error)) {
-    return new ThreadlineError(ErrorCode.UNAVAILABLE, `${what}: NATS is unavailable (${reason})`, {
-      ...s,
-      cause: error,
-    });
-  }
-  return new ThreadlineError(ErrorCode.INTERNAL, `${what}: ${reason}`, { ...s, cause: error, retryable: false });
 }

@@ -1,3 +1,4 @@
+export type { ProvisionOptions, StreamNames, SubjectRecord, ThreadlineStreamInfo, TurnRecord } from "@threadline/store";
 export type {
   Agent,
   AgentEvent,
@@ -13,7 +14,6 @@ export { serveAgent } from "./agent-server.ts";
 export type { AgentSession, OpenSessionOptions } from "./agent-session.ts";
 export { openSession } from "./agent-session.ts";
 export type { ApprovalAnswer, ApprovalOptions, CallOptions, ToolAnswer } from "./client-call.ts";
-export type { TurnRecord } from "./control-state.ts";
 export { ErrorCode, ThreadlineError } from "./errors.ts";
 export type { HistoryOptions } from "./history-reader.ts";
 export type { ConsumeInputOptions, InputConsumer, InputHandler } from "./input-consumer.ts";
@@ -26,11 +26,5 @@ export type {
 } from "./message-writer.ts";
 export { MESSAGE_WRITER_DEFAULTS, startMessage } from "./message-writer.ts";
 export type { AgentPresence, AgentPresenceOptions, PresenceEnterOptions } from "./presence.ts";
-export type { PresenceChange, PresenceFeed, PresenceFeedHandler } from "./presence-feed.ts";
-export { followPresence } from "./presence-feed.ts";
-export type { SubjectRecord } from "./record-decoder.ts";
-export { decodeRecord } from "./record-decoder.ts";
 export type { Steer } from "./running-turn.ts";
-export type { ProvisionOptions, StreamNames, ThreadlineStreamInfo } from "./stream-provisioner.ts";
-export { lookupThreadline, PROVISION_DEFAULTS, provisionThreadline } from "./stream-provisioner.ts";
 export type { DelegatedTurn, ResumedInfo, TurnContext, TurnHistoryOptions } from "./turn-context.ts";

@@ -1,9 +1,9 @@
 import { jetstream } from "@nats-io/jetstream";
 import { ErrorCode, encodeMsgpack } from "@threadline/protocol";
+import type { SubjectRecord } from "@threadline/store";
 import { startNatsServer as startTestNats, type NatsServer as TestNats, waitFor } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Agent, connectAgent } from "./agent.ts";
-import type { SubjectRecord } from "./record-decoder.ts";
 
 let nats: TestNats;
 let agent: Agent;

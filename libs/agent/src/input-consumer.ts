@@ -10,9 +10,15 @@ import {
   type JsMsg,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
+import {
+  decodeRecord,
+  RetryPolicy,
+  redeliveryDelay,
+  retryDelay,
+  type SubjectRecord,
+  type ThreadlineStreamInfo,
+} from "@threadline/store";
 import { ErrorCode, JsErrCode, jsApiErrorCode, natsError, ThreadlineError } from "./errors.ts";
-import { decodeRecord, type SubjectRecord } from "./record-decoder.ts";
-import type { ThreadlineStreamInfo } from "./stream-provisioner.ts";
 
 /** Handles one input event. Resolve → the event is acknowledged; throw → it is redelivered later. */
 export type InputHandler = (record: SubjectRecord) => Promise<void>;
@@ -117,7 +123,7 @@ export async function consumeInput(
       await handler(record);
     } catch (error) {
       clearInterval(heartbeat);
-      const delay = Math.min(o.nakDelayMs * 2 ** Math.max(0, m.info.deliveryCount - 1), MAX_NAK_DELAY_MS);
+      const delay = redeliveryDelay(m.info.deliveryCount, o.nakDelayMs, MAX_NAK_DELAY_MS);
       quietly(() => m.nak(delay));
       o.onError(error, record);
       return;
@@ -192,7 +198,7 @@ export async function consumeInput(
       } catch (error) {
         o.onError(natsError(`recreating input consumer ${o.durable}`, error));
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(100 * 2 ** attempt, 5000));
+          const timer = setTimeout(resolve, retryDelay(attempt + 1, RetryPolicy.consumer));
           wakeUp = () => {
             clearTimeout(timer);
             resolve();

@@ -1,10 +1,10 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { applyMessageEvent, ErrorCode, emptyMessageState, type Message, ThreadlineError } from "@threadline/protocol";
+import type { SubjectRecord } from "@threadline/store";
 import { type NatsServer, startNatsServer } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Agent, type AgentEvent, createAgent, type PublishAck } from "./agent.ts";
 import { type MessagePublisher, startMessage } from "./message-writer.ts";
-import type { SubjectRecord } from "./record-decoder.ts";
 
 let nats: NatsServer;
 let nc: NatsConnection;

@@ -20,7 +20,7 @@ import {
   presenceStatusProblem,
   ThreadlineError,
 } from "@threadline/protocol";
-import { followPresence, type PresenceFeed } from "./presence-feed.ts";
+import { followPresence, type PresenceFeed } from "@threadline/store";
 
 /** Options of `agent.presence(session, options)`. */
 export interface AgentPresenceOptions {

@@ -1,6 +1,6 @@
 import type { SessionEvent } from "@threadline/protocol";
+import type { SubjectRecord } from "@threadline/store";
 import { describe, expect, it } from "vitest";
-import type { SubjectRecord } from "./record-decoder.ts";
 import { MAX_BUFFERED_STEERS, RunningTurn } from "./running-turn.ts";
 
 let seq = 0;

@@ -1,5 +1,5 @@
 import { ControlEventType, ErrorCode, type Participant, ThreadlineError } from "@threadline/protocol";
-import type { SubjectRecord } from "./record-decoder.ts";
+import type { SubjectRecord } from "@threadline/store";
 
 /** A steer message for a running turn. */
 export interface Steer {

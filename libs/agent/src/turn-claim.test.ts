@@ -1,6 +1,6 @@
 import type { SessionEvent } from "@threadline/protocol";
+import type { SubjectRecord } from "@threadline/store";
 import { describe, expect, it } from "vitest";
-import type { SubjectRecord } from "./record-decoder.ts";
 import { routeInput } from "./turn-claim.ts";
 
 const record = (event: Partial<SessionEvent> & { type: string; from: SessionEvent["from"] }): SubjectRecord => ({

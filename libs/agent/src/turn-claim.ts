@@ -7,8 +7,7 @@ import {
   TurnEventType,
   type TurnRequestData,
 } from "@threadline/protocol";
-import type { ControlState, TurnRecord } from "./control-state.ts";
-import type { SubjectRecord } from "./record-decoder.ts";
+import type { ControlState, SubjectRecord, TurnRecord } from "@threadline/store";
 
 /** How an in-lane event maps to a turn of a pool. */
 export interface Route {

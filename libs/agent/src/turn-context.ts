@@ -7,6 +7,7 @@ import {
   type TurnRequestData,
   type TurnResumedReason,
 } from "@threadline/protocol";
+import type { ControlState, SubjectRecord, TurnRecord } from "@threadline/store";
 import type { Agent, AgentEvent, PublishAck } from "./agent.ts";
 import {
   type ApprovalAnswer,
@@ -18,9 +19,7 @@ import {
   type ToolAnswer,
   toolAnswer,
 } from "./client-call.ts";
-import type { ControlState, TurnRecord } from "./control-state.ts";
 import { type MessageWriter, type MessageWriterOptions, startMessage } from "./message-writer.ts";
-import type { SubjectRecord } from "./record-decoder.ts";
 import type { RunningTurn, Steer } from "./running-turn.ts";
 import { waitForTurnEnd } from "./turn-watch.ts";
 

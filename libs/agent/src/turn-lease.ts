@@ -1,5 +1,5 @@
 import { ErrorCode, ThreadlineError } from "@threadline/protocol";
-import type { ControlState } from "./control-state.ts";
+import type { ControlState } from "@threadline/store";
 
 /**
  * This worker's hold on a running turn, as the control bucket records it:

@@ -1,6 +1,6 @@
 import type { SessionEvent } from "@threadline/protocol";
+import type { SubjectRecord } from "@threadline/store";
 import { describe, expect, it } from "vitest";
-import type { SubjectRecord } from "./record-decoder.ts";
 import { scanForTakeover } from "./turn-takeover.ts";
 
 async function* records(events: (Partial<SessionEvent> & { type: string })[]): AsyncGenerator<SubjectRecord> {

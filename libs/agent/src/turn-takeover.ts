@@ -1,5 +1,5 @@
 import { ControlEventType, MessageEventType, TurnEventType } from "@threadline/protocol";
-import type { SubjectRecord } from "./record-decoder.ts";
+import type { SubjectRecord } from "@threadline/store";
 
 /** What a worker taking a turn over learns from the session's events stored after the turn's input. */
 export interface TakeoverScan {

@@ -1,6 +1,6 @@
 import { controlTurnKey, isFinalTurnStatus } from "@threadline/protocol";
-import type { ControlState, TurnRecord } from "./control-state.ts";
-import { closedError, natsError } from "./errors.ts";
+import type { ControlState, TurnRecord } from "@threadline/store";
+import { closedError } from "./errors.ts";
 
 /**
  * Resolves with a turn's control entry once its status is final, watching
@@ -16,13 +16,11 @@ export async function waitForTurnEnd(
 ): Promise<TurnRecord> {
   signal?.throwIfAborted();
   const key = controlTurnKey(session, turn);
-  const watch = await control.kv.watch({ key }).catch((error: unknown) => {
-    throw natsError(`watching ${key}`, error, session);
-  });
+  const watch = await control.watchTurn(session, turn);
   const onAbort = () => watch.stop();
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    for await (const entry of watch) {
+    for await (const entry of watch.entries) {
       if (entry.operation !== "PUT" || entry.length === 0) continue;
       const value = entry.json<TurnRecord>();
       if (isFinalTurnStatus(value.status)) return value;

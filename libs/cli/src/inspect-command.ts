@@ -46,7 +46,7 @@ export async function inspectCommand(argv: readonly string[], io: CliIO): Promis
   await using ctx = await openNatsContext(settings);
   const state = (await ctx.jsm.streams.info(ctx.info.stream)).state;
   const history = new SessionHistory();
-  for await (const record of readStored(ctx.js, ctx.info.stream, ctx.info.subjects, {
+  for await (const record of readStored(ctx.js, ctx.jsm, ctx.info.stream, ctx.info.subjects, {
     filter: ctx.info.subjects.session(session),
     startSeq: 1,
     follow: false,

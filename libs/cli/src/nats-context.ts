@@ -9,8 +9,8 @@ import {
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
-import { lookupThreadline, type ThreadlineStreamInfo } from "@threadline/agent";
 import { ErrorCode, ThreadlineError } from "@threadline/protocol";
+import { lookupThreadline, type ThreadlineStreamInfo } from "@threadline/store";
 import type { ConnectionSettings } from "./cli-options.ts";
 
 /** An open connection to Threadline's NATS, as every command uses it. */

@@ -1,6 +1,6 @@
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import { decodeRecord } from "@threadline/agent";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { ErrorCode, type SessionEvent, type Subjects, ThreadlineError } from "@threadline/protocol";
+import { createHistoryReader, decodeRecord, type StoredMessage } from "@threadline/store";
 
 /**
  * One stored message of a session as the CLI shows it. Unlike the SDKs, the
@@ -17,7 +17,7 @@ export interface TimelineRecord {
   problem?: string;
 }
 
-/** Messages pulled per request. */
+/** Messages pulled per request while following. */
 const PULL_BATCH = 256;
 
 export interface ReadOptions {
@@ -33,46 +33,61 @@ export interface ReadOptions {
 }
 
 /**
- * Reads stored messages in stream order through an ordered consumer (no acks,
- * memory storage; the client library recreates it from the last seen seq
- * after a gap or a NATS reconnect, so nothing is skipped or repeated).
- * Ends when caught up unless `follow`; a followed read ends on `signal`.
+ * Reads stored messages in stream order: what is stored when the call starts
+ * through the store's history reader (`@threadline/store`), then — with
+ * `follow` — every later message through an ordered consumer starting right
+ * after the last one read (no acks, memory storage; the client library
+ * recreates it from the last seen seq after a gap or a NATS reconnect, so
+ * nothing is skipped or repeated). A followed read ends on `signal`.
  */
 export async function* readStored(
   js: JetStreamClient,
+  jsm: JetStreamManager,
   stream: string,
   subjects: Subjects,
   options: ReadOptions,
 ): AsyncGenerator<TimelineRecord> {
-  const consumer = await js.consumers
-    .get(stream, { filter_subjects: options.filter, opt_start_seq: options.startSeq })
-    .catch((error: unknown) => {
-      throw new ThreadlineError(ErrorCode.UNAVAILABLE, `cannot read ${options.filter}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    });
-  let caughtUp = false;
-  const markCaughtUp = () => {
-    if (caughtUp) return;
-    caughtUp = true;
-    options.onCaughtUp?.();
-  };
+  let last = options.startSeq - 1;
+  const history = createHistoryReader(js, jsm, { stream });
   try {
-    const created = await consumer.info(true);
-    if (created.num_pending === 0) {
-      markCaughtUp();
-      if (!options.follow) return;
+    for await (const batch of history.read(options.filter, last)) {
+      for (const m of batch) {
+        yield decodeStored(subjects, m);
+        last = m.seq;
+      }
+      if (options.signal?.aborted) return;
     }
+  } catch (error) {
+    throw unavailable(options.filter, error);
+  }
+  options.onCaughtUp?.();
+  if (options.follow && !options.signal?.aborted) yield* follow(js, stream, subjects, options, last + 1);
+}
+
+async function* follow(
+  js: JetStreamClient,
+  stream: string,
+  subjects: Subjects,
+  options: ReadOptions,
+  startSeq: number,
+): AsyncGenerator<TimelineRecord> {
+  const consumer = await js.consumers
+    .get(stream, { filter_subjects: options.filter, opt_start_seq: startSeq })
+    .catch((error: unknown) => {
+      throw unavailable(options.filter, error);
+    });
+  try {
     const messages = await consumer.consume({ max_messages: PULL_BATCH });
     const stop = () => void messages.close();
     options.signal?.addEventListener("abort", stop, { once: true });
     try {
       for await (const m of messages) {
-        yield decodeStored(subjects, m);
-        if (m.info.pending === 0) {
-          markCaughtUp();
-          if (!options.follow) return;
-        }
+        yield decodeStored(subjects, {
+          seq: m.seq,
+          subject: m.subject,
+          data: m.data,
+          storedAt: Math.floor(m.info.timestampNanos / 1e6),
+        });
       }
     } finally {
       options.signal?.removeEventListener("abort", stop);
@@ -83,13 +98,20 @@ export async function* readStored(
   }
 }
 
+function unavailable(filter: string, error: unknown): ThreadlineError {
+  if (error instanceof ThreadlineError) return error;
+  return new ThreadlineError(ErrorCode.UNAVAILABLE, `cannot read ${filter}: ${(error as Error).message}`, {
+    cause: error,
+  });
+}
+
 /**
- * Decodes one stored message with the agent SDK's record decoder; where the SDK
+ * Decodes one stored message with the store's record decoder; where the SDKs
  * would skip the message (foreign subject, not a msgpack envelope), the record
  * keeps the decoder's reason in `problem` instead.
  */
-export function decodeStored(subjects: Subjects, m: Pick<JsMsg, "subject" | "seq" | "data" | "info">): TimelineRecord {
-  const stored = new Date(Math.floor(m.info.timestampNanos / 1e6));
+export function decodeStored(subjects: Subjects, m: StoredMessage): TimelineRecord {
+  const stored = new Date(m.storedAt);
   const decoded = decodeRecord(subjects, m.subject, m.seq, m.data);
   if (typeof decoded === "string") {
     return {

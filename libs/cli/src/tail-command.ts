@@ -80,7 +80,7 @@ export async function tailCommand(argv: readonly string[], io: CliIO): Promise<n
     }
     if (!json && follow) io.err(`-- caught up (stream seq ${lastSeq}); following ${session}, Ctrl-C to stop --`);
   };
-  for await (const record of readStored(ctx.js, ctx.info.stream, ctx.info.subjects, {
+  for await (const record of readStored(ctx.js, ctx.jsm, ctx.info.stream, ctx.info.subjects, {
     filter: ctx.info.subjects.session(session),
     startSeq,
     follow,

@@ -1,5 +1,11 @@
-import { type Encoding, isDeviceId, newId } from "@threadline/protocol";
-import { type BackoffOptions, type BackoffPolicy, resolveBackoff } from "./backoff.ts";
+import {
+  type BackoffOptions,
+  type BackoffPolicy,
+  type Encoding,
+  isDeviceId,
+  newId,
+  resolveBackoff,
+} from "@threadline/protocol";
 import { memoryStorage, type PositionStorage } from "./position-storage.ts";
 import type { WebSocketConstructorLike } from "./websocket-like.ts";
 

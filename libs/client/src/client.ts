@@ -2,9 +2,12 @@ import {
   type AckFrame,
   type AttachFrom,
   type AttachHistory,
+  type BackoffPolicy,
+  backoffDelay,
   type ClientEvent,
   CloseCode,
   type ControlOwnerEntry,
+  canRetry,
   DEFAULT_LIMITS,
   ErrorCode,
   type ErrorFrame,
@@ -19,7 +22,6 @@ import {
   ThreadlineError,
   type WelcomeFrame,
 } from "@threadline/protocol";
-import { type BackoffPolicy, backoffDelay, canRetry } from "./backoff.ts";
 import { type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from "./client-options.ts";
 import { errorForClose } from "./close-errors.ts";
 import { type ConnectionStatus, StatusFeed } from "./connection-status.ts";

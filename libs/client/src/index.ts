@@ -1,4 +1,4 @@
-export type { BackoffOptions } from "./backoff.ts";
+export type { BackoffOptions } from "@threadline/protocol";
 export type { AttachOptions, ThreadlineClient } from "./client.ts";
 export { createClient } from "./client.ts";
 export type { ClientOptions } from "./client-options.ts";

@@ -1,5 +1,8 @@
 import {
+  type BackoffPolicy,
+  backoffDelay,
   type ClientEvent,
+  canRetry,
   controlEventProblem,
   ErrorCode,
   encodedSize,
@@ -10,7 +13,6 @@ import {
   type PublishedFrame,
   ThreadlineError,
 } from "@threadline/protocol";
-import { type BackoffPolicy, backoffDelay, canRetry } from "./backoff.ts";
 
 export interface PublishResult {
   /** The event id (the caller's, or the one the client generated). */

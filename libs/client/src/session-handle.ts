@@ -3,8 +3,11 @@ import {
   type AttachedFrame,
   type AttachFrom,
   type AttachHistory,
+  type BackoffPolicy,
+  backoffDelay,
   type ClientEvent,
   type ControlOwnerEntry,
+  canRetry,
   type DetachedFrame,
   ErrorCode,
   type EventFrame,
@@ -21,7 +24,6 @@ import {
   toPosition,
 } from "@threadline/protocol";
 import { AsyncQueue } from "./async-queue.ts";
-import { type BackoffPolicy, backoffDelay, canRetry } from "./backoff.ts";
 import { ControlView, type SessionControlView } from "./control-view.ts";
 import { MessageView, type SessionMessagesView } from "./message-view.ts";
 import { forgetPosition, type PositionStorage, writePosition } from "./position-storage.ts";

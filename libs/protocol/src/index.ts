@@ -1,3 +1,5 @@
+export type { BackoffOptions, BackoffPolicy } from "./backoff.ts";
+export { backoffDelay, canRetry, DEFAULT_BACKOFF, resolveBackoff } from "./backoff.ts";
 export { CloseCode, isRetryableClose } from "./close-codes.ts";
 export type { Encoding } from "./codec.ts";
 export { decodeJson, decodeMsgpack, encodedSize, encodeFrame, encodeJson, encodeMsgpack, utf8 } from "./codec.ts";
@@ -133,6 +135,7 @@ export {
   Lane,
   ParticipantKind,
   Subjects,
+  sessionOfSubject,
 } from "./subjects.ts";
 export { isTraceparent, MAX_TRACEPARENT_LENGTH, traceIdOf } from "./trace.ts";
 export type {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MAX_PARTICIPANT_ID_LENGTH, MAX_SESSION_ID_LENGTH } from "./ids.ts";
-import { isParticipantKind, Lane, ParticipantKind, Subjects } from "./subjects.ts";
+import { isParticipantKind, Lane, ParticipantKind, Subjects, sessionOfSubject } from "./subjects.ts";
 
 describe("Subjects", () => {
   const subjects = new Subjects();
@@ -87,5 +87,18 @@ describe("Subjects", () => {
   it("isParticipantKind accepts exactly the table", () => {
     for (const kind of Object.values(ParticipantKind)) expect(isParticipantKind(kind)).toBe(true);
     for (const value of ["", "User", "bot", 1, null, undefined, {}]) expect(isParticipantKind(value)).toBe(false);
+  });
+});
+
+describe("sessionOfSubject", () => {
+  it.each([
+    ["tl.s1.out.agent.a1", "s1"],
+    ["tl.s-2.in.user.u", "s-2"],
+    ["live.tl.x", "tl"],
+    ["tl.s1", ""],
+    ["tl", ""],
+    ["", ""],
+  ])("%j → %j", (subject, session) => {
+    expect(sessionOfSubject(subject)).toBe(session);
   });
 });

@@ -93,3 +93,16 @@ export interface ParsedSubject {
   kind: ParticipantKind;
   participant: string;
 }
+
+/**
+ * The session token of a stored event subject (`<prefix>.<session>.<lane>.<kind>.<id>`:
+ * the second token), without validating the rest — the hot path of a feed
+ * that already filters on `<prefix>.>`. `""` when the subject has fewer than
+ * three tokens. Use `Subjects.parse` where the subject is not trusted.
+ */
+export function sessionOfSubject(subject: string): string {
+  const start = subject.indexOf(".") + 1;
+  if (start === 0) return "";
+  const end = subject.indexOf(".", start);
+  return end === -1 ? "" : subject.slice(start, end);
+}

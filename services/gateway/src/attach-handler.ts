@@ -7,15 +7,16 @@ import {
   isPosition,
   type Position,
   type StreamState,
+  sessionOfSubject,
   ThreadlineError,
 } from "@threadline/protocol";
+import { cursorKey } from "@threadline/store";
 import { Attachment, type AttachmentSink } from "./attachment.ts";
 import { can, type Principal } from "./auth.ts";
 import type { ConnectionPort } from "./connection-port.ts";
-import { cursorKey } from "./cursor-store.ts";
 import { FeedRecord } from "./feed-record.ts";
 import type { FeedRegistry } from "./feed-registry.ts";
-import { HISTORY_LOSS_GRACE_MS, sessionOfSubject } from "./live-source.ts";
+import { HISTORY_LOSS_GRACE_MS } from "./live-source.ts";
 import { presenceOf } from "./presence-handler.ts";
 import type { SessionFeed } from "./session-feed.ts";
 

@@ -11,10 +11,10 @@ import { pino } from "pino";
 import { describe, expect, test } from "vitest";
 import { Attachment, type AttachmentSink } from "./attachment.ts";
 import { FeedRecord } from "./feed-record.ts";
-import type { HistoryReader } from "./history-reader.ts";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import { createMetrics } from "./metrics.ts";
 import { SessionFeed } from "./session-feed.ts";
+import type { SessionHistory } from "./session-history.ts";
 
 // A compact attachment end to end inside the gateway (fake stream and socket): history read in
 // batches, the ring, live records, and a socket that refuses frames (the slow-socket path: the
@@ -94,7 +94,7 @@ describe("compact attachment", () => {
             async recover() {},
             close() {},
           };
-          const history: HistoryReader = {
+          const history: SessionHistory = {
             async streamState(): Promise<StreamState> {
               return { epoch: "e1", firstSeq: 1, lastSeq: storedCount };
             },

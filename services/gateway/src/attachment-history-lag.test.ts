@@ -3,10 +3,10 @@ import { pino } from "pino";
 import { expect, test } from "vitest";
 import { Attachment, type AttachmentSink } from "./attachment.ts";
 import { FeedRecord } from "./feed-record.ts";
-import type { HistoryReader } from "./history-reader.ts";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import { createMetrics } from "./metrics.ts";
 import { SessionFeed } from "./session-feed.ts";
+import type { SessionHistory } from "./session-history.ts";
 
 // Regression (chaos suite, whole-cluster restart: a viewer missed 2 events): the history read runs on
 // an R1 consumer that the server may place on any replica of the stream. A replica still catching up
@@ -34,7 +34,7 @@ test("a catch-up whose history replica lags behind the live feed reads again ins
     close() {},
   };
   let reads = 0;
-  const history: HistoryReader = {
+  const history: SessionHistory = {
     async streamState(): Promise<StreamState> {
       return { epoch: "e1", firstSeq: 1, lastSeq: 6 };
     },

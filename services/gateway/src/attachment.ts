@@ -1,9 +1,10 @@
 import { type AttachHistory, ErrorCode, mergeHistoryAndLive, ThreadlineError } from "@threadline/protocol";
+import { RetryPolicy, retryDelay, sleep } from "@threadline/store";
 import type { FeedRecord } from "./feed-record.ts";
-import type { HistoryReader } from "./history-reader.ts";
 import { MessageCompactor } from "./message-compactor.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { FeedSubscriber, SessionFeed } from "./session-feed.ts";
+import type { SessionHistory } from "./session-history.ts";
 
 /** Bytes of replayed frames sent under one cork. */
 const CORK_BYTES = 256 * 1024;
@@ -56,7 +57,7 @@ export class Attachment implements FeedSubscriber {
     readonly session: string,
     readonly feed: SessionFeed,
     private readonly sink: AttachmentSink,
-    private readonly history: HistoryReader,
+    private readonly history: SessionHistory,
     private readonly options: AttachmentOptions,
     private readonly metrics: GatewayMetrics,
     private readonly onEnd: (attachment: Attachment, error: ThreadlineError) => void,
@@ -149,7 +150,7 @@ export class Attachment implements FeedSubscriber {
             );
             return;
           }
-          await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** failures)));
+          await sleep(retryDelay(failures, RetryPolicy.historyRead));
           continue;
         }
         if (restart) {
@@ -169,7 +170,7 @@ export class Attachment implements FeedSubscriber {
             );
             return;
           }
-          await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** failures)));
+          await sleep(retryDelay(failures, RetryPolicy.historyRead));
           continue;
         }
         // History ended at the consumer's creation; the buffer holds what the feed delivered since

@@ -1,13 +1,13 @@
 import type { Limits, ThreadlineError } from "@threadline/protocol";
+import type { CursorStore } from "@threadline/store";
 import type { Authenticator, Principal } from "./auth.ts";
 import type { ControlGate } from "./control-gate.ts";
-import type { CursorStore } from "./cursor-store.ts";
 import type { EventPublisher } from "./event-publisher.ts";
 import type { FeedRegistry } from "./feed-registry.ts";
-import type { HistoryReader } from "./history-reader.ts";
 import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { PresenceWriter } from "./presence-writer.ts";
+import type { SessionHistory } from "./session-history.ts";
 import type { UserLimiter } from "./user-limiter.ts";
 
 /** What every socket of a gateway shares. */
@@ -17,7 +17,7 @@ export interface ConnectionContext {
   users: UserLimiter;
   auth: Authenticator;
   feeds: FeedRegistry;
-  history: HistoryReader;
+  history: SessionHistory;
   cursors: CursorStore;
   publisher: EventPublisher;
   metrics: GatewayMetrics;

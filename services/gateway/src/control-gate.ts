@@ -10,7 +10,7 @@ import {
   type SessionEvent,
   ThreadlineError,
 } from "@threadline/protocol";
-import type { ControlState } from "./control-state.ts";
+import type { ControlState } from "@threadline/store";
 import type { GatewayMetrics } from "./metrics.ts";
 
 /** Read → compare-and-set rounds before a contended control key gives up with UNAVAILABLE (retryable). */

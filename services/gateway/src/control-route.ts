@@ -1,5 +1,5 @@
+import type { ControlState } from "@threadline/store";
 import type { Authenticator } from "./auth.ts";
-import type { ControlState } from "./control-state.ts";
 import type { Logger } from "./logger.ts";
 import { sessionReadRoute } from "./session-read-route.ts";
 

@@ -1,9 +1,9 @@
 import { ErrorCode, ThreadlineError } from "@threadline/protocol";
-import type { HistoryReader } from "./history-reader.ts";
 import type { LiveSource } from "./live-source.ts";
 import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { SessionFeed, type SessionFeedOptions } from "./session-feed.ts";
+import type { SessionHistory } from "./session-history.ts";
 
 export interface FeedRegistryOptions extends SessionFeedOptions {
   /** Keep a feed this long after its last subscriber left, so reconnects resume from memory. */
@@ -24,7 +24,7 @@ export class FeedRegistry {
 
   constructor(
     private readonly live: LiveSource,
-    private readonly history: HistoryReader,
+    private readonly history: SessionHistory,
     private readonly options: FeedRegistryOptions,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,

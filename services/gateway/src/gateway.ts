@@ -2,23 +2,21 @@ import uWS from "uWebSockets.js";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { provisionThreadline } from "@threadline/agent";
 import { CloseCode, epochFromStreamCreated, Subjects } from "@threadline/protocol";
+import { ControlState, createCursorStore, createHistoryReader, provisionThreadline } from "@threadline/store";
 import { createAuthenticator } from "./auth.ts";
 import { ClientConnection, type ConnectionContext, type SocketData } from "./client-connection.ts";
 import type { GatewayConfig } from "./config.ts";
 import { ControlGate } from "./control-gate.ts";
 import { controlRoute } from "./control-route.ts";
-import { ControlState } from "./control-state.ts";
-import { createCursorStore } from "./cursor-store.ts";
 import { createEventPublisher } from "./event-publisher.ts";
 import { FeedRegistry } from "./feed-registry.ts";
-import { createHistoryReader } from "./history-reader.ts";
 import { FirehoseSource } from "./live-source.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics, type GatewayMetrics } from "./metrics.ts";
 import { presenceRoute } from "./presence-route.ts";
 import { createPresenceWriter } from "./presence-writer.ts";
+import { type SessionHistory, sessionHistory } from "./session-history.ts";
 import { admitUpgrade, type UpgradeDecision } from "./upgrade-policy.ts";
 import { UserLimiter } from "./user-limiter.ts";
 
@@ -83,16 +81,18 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
   }
   const kv = await new Kvm(nc).open(config.cursorBucket);
 
-  const history = createHistoryReader(js, jsm, {
-    stream: config.stream,
-    subjects,
-    onInvalid: () => metrics.invalidEvents.inc(),
-  });
-  const streamState = history.streamState.bind(history);
-  history.streamState = async () => {
-    const state = await streamState();
-    epoch = state.epoch;
-    return state;
+  // The gateway's idea of the stream's epoch follows every stream-state read (a recreated stream
+  // changes it), so the attach checks and the HTTP reads compare positions with the current one.
+  const stored = sessionHistory(createHistoryReader(js, jsm, { stream: config.stream }), subjects, () =>
+    metrics.invalidEvents.inc(),
+  );
+  const history: SessionHistory = {
+    ...stored,
+    async streamState() {
+      const state = await stored.streamState();
+      epoch = state.epoch;
+      return state;
+    },
   };
   const feeds = new FeedRegistry(
     new FirehoseSource(js, config.stream, subjects.all(), history, metrics),
@@ -106,7 +106,9 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     metrics,
     log,
   );
-  const cursors = createCursorStore(kv, config.cursorFlushMs, log);
+  const cursors = createCursorStore(kv, config.cursorFlushMs, (error, key) =>
+    log.warn({ err: error, key }, "cursor write failed; will retry"),
+  );
   const presence = createPresenceWriter(
     await new Kvm(nc).open(config.presenceBucket),
     nc,

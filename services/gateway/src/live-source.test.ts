@@ -1,7 +1,6 @@
 import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
 import { ErrorCode, type StreamState, type ThreadlineError } from "@threadline/protocol";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { HistoryReader } from "./history-reader.ts";
 import {
   FirehoseSource,
   HISTORY_LOSS_GRACE_MS,
@@ -9,6 +8,7 @@ import {
   LIVE_SILENCE_MS,
   type LiveMessage,
 } from "./live-source.ts";
+import type { SessionHistory } from "./session-history.ts";
 
 // Unit test of the live source's liveness watchdog with a scripted
 // JetStream client (fake timers): a silent consumer is replaced from the last
@@ -90,7 +90,7 @@ function fakeJetStream(failures: { remaining: number }, stream = new FakeStream(
       },
     },
   };
-  const history: HistoryReader = {
+  const history: SessionHistory = {
     async streamState(): Promise<StreamState> {
       return { epoch: "e1", firstSeq: 1, lastSeq: stream.lastSeq };
     },

@@ -1,7 +1,7 @@
 import { type ConsumerMessages, DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
-import { ErrorCode, ThreadlineError } from "@threadline/protocol";
-import type { HistoryReader } from "./history-reader.ts";
+import { ErrorCode, sessionOfSubject, ThreadlineError } from "@threadline/protocol";
 import type { GatewayMetrics } from "./metrics.ts";
+import type { SessionHistory } from "./session-history.ts";
 
 export interface LiveMessage {
   seq: number;
@@ -122,7 +122,7 @@ export class FirehoseSource implements LiveSource {
     private readonly js: JetStreamClient,
     private readonly stream: string,
     private readonly filter: string,
-    private readonly history: HistoryReader,
+    private readonly history: SessionHistory,
     private readonly metrics?: Pick<GatewayMetrics, "liveResyncs">,
   ) {}
 
@@ -294,10 +294,4 @@ export class FirehoseSource implements LiveSource {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
-}
-
-/** Subjects are <prefix>.<session>.<lane>.<kind>.<id>: the session is the second token. */
-export function sessionOfSubject(subject: string): string {
-  const start = subject.indexOf(".") + 1;
-  return subject.slice(start, subject.indexOf(".", start));
 }

@@ -1,10 +1,10 @@
 import { encodeMsgpack, type StreamState, Subjects } from "@threadline/protocol";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import type { HistoryReader } from "./history-reader.ts";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import { createMetrics } from "./metrics.ts";
 import { type FeedSubscriber, SessionFeed } from "./session-feed.ts";
+import type { SessionHistory } from "./session-history.ts";
 
 // Pure unit test of the feed's bookkeeping: the live source is a function the
 // test drives (so it can repeat and replay messages the way a recovering
@@ -36,7 +36,7 @@ async function setup(lastSeq = 0, options = { ringMaxEvents: 1000, ringMaxBytes:
     async recover() {},
     close() {},
   };
-  const history: HistoryReader = {
+  const history: SessionHistory = {
     async streamState(): Promise<StreamState> {
       return { epoch, firstSeq: 1, lastSeq };
     },

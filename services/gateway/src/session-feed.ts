@@ -1,9 +1,9 @@
 import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 import { FeedRecord } from "./feed-record.ts";
-import type { HistoryReader } from "./history-reader.ts";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import type { SessionHistory } from "./session-history.ts";
 
 /** Receives a feed's records. Called synchronously, in seq order, with no gaps. */
 export interface FeedSubscriber {
@@ -49,7 +49,7 @@ export class SessionFeed {
   constructor(
     readonly session: string,
     private readonly live: LiveSource,
-    private readonly history: HistoryReader,
+    private readonly history: SessionHistory,
     private readonly options: SessionFeedOptions,
     private readonly metrics: GatewayMetrics,
     log: Logger,

@@ -1,5 +1,4 @@
 import type { KV } from "@nats-io/kv";
-import type { PresenceChange } from "@threadline/agent";
 import {
   type LeaveReason,
   PRESENCE_EXPIRY_INTERVALS,
@@ -9,6 +8,7 @@ import {
   PresenceTracker,
   presenceKey,
 } from "@threadline/protocol";
+import type { PresenceChange } from "@threadline/store";
 import type { Logger } from "pino";
 import type { DisconnectedClient } from "./disconnect-advisories.ts";
 import type { PresenceMetrics } from "./metrics.ts";

@@ -8,6 +8,7 @@ import {
   type SessionEvent,
   type Subjects,
 } from "@threadline/protocol";
+import { RetryPolicy, retryDelay, sleep } from "@threadline/store";
 import type { Logger } from "pino";
 import type { PresenceMetrics } from "./metrics.ts";
 
@@ -68,7 +69,7 @@ export function createPresencePublisher(
           log.error({ err: error, session: transition.session, id: event.id }, "presence event not stored");
           return;
         }
-        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+        await sleep(retryDelay(attempt + 1, RetryPolicy.publish));
       }
     }
   }

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
-import { type Agent, connectAgent, provisionThreadline } from "@threadline/agent";
+import { type Agent, connectAgent } from "@threadline/agent";
+import { provisionThreadline } from "@threadline/store";
 import { type NatsCluster, type NodePlan, startCluster, startTcpProxy, type TcpProxy } from "@threadline/test-kit";
 import { type GatewayProcess, spawnGateway } from "../../integration/support/gateway-process.ts";
 import { type PresenceProcess, spawnPresence } from "./presence-process.ts";

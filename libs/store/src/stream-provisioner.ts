@@ -16,10 +16,12 @@ import {
   DEFAULT_PRESENCE_BUCKET,
   DEFAULT_STREAM_NAME,
   DEFAULT_SUBJECT_PREFIX,
+  ErrorCode,
   epochFromStreamCreated,
   Subjects,
+  ThreadlineError,
 } from "@threadline/protocol";
-import { ErrorCode, JsErrCode, jsApiErrorCode, ThreadlineError } from "./errors.ts";
+import { JsErrCode, jsApiErrorCode } from "./nats-errors.ts";
 
 /** Where the Threadline stream lives: its name and subject prefixes. */
 export interface StreamNames {

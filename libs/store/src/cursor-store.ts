@@ -1,6 +1,5 @@
 import type { KV } from "@nats-io/kv";
 import { isPosition, type Position } from "@threadline/protocol";
-import type { Logger } from "./logger.ts";
 
 /**
  * Durable per-device cursors: the last position a device acknowledged in a
@@ -24,7 +23,10 @@ export function cursorKey(session: string, user: string, device: string): string
   return `${session}.${user}.${device}`;
 }
 
-export function createCursorStore(kv: KV, flushMs: number, log: Logger): CursorStore {
+/** Where a failed cursor write is reported (it is retried on the next flush). */
+export type CursorWriteFailed = (error: unknown, key: string) => void;
+
+export function createCursorStore(kv: KV, flushMs: number, onWriteFailed: CursorWriteFailed): CursorStore {
   // Bounded by the number of live (socket, session) attachments: entries are removed when written.
   const dirty = new Map<string, Position>();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -38,7 +40,7 @@ export function createCursorStore(kv: KV, flushMs: number, log: Logger): CursorS
         try {
           await kv.put(key, JSON.stringify({ epoch: position.epoch, seq: position.seq, ts: Date.now() }));
         } catch (error) {
-          log.warn({ err: error, key }, "cursor write failed; will retry");
+          onWriteFailed(error, key);
           const newer = dirty.get(key);
           if (!newer || newer.seq < position.seq) dirty.set(key, position);
           schedule();

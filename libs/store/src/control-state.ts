@@ -1,5 +1,4 @@
-import { JetStreamApiError } from "@nats-io/jetstream";
-import type { KV, KvEntry } from "@nats-io/kv";
+import type { KV, KvEntry, KvWatchEntry } from "@nats-io/kv";
 import {
   type ControlCallEntry,
   type ControlOwnerEntry,
@@ -13,39 +12,76 @@ import {
   ErrorCode,
   ThreadlineError,
 } from "@threadline/protocol";
+import { closedError, isClosedError, JsErrCode, jsApiErrorCode } from "./nats-errors.ts";
 
-/** JetStream "wrong last sequence": a create or compare-and-set lost against another writer. */
-const WRONG_LAST_SEQUENCE = 10071;
-
+/** A value and the KV revision it was read at (the argument of the next compare-and-set). */
 export interface Versioned<T> {
   value: T;
   revision: number;
 }
 
+/** A turn entry of the control bucket as the agent SDK keeps it (`ControlTurnEntry` plus worker fields). */
+export interface TurnRecord extends ControlTurnEntry {
+  /** Takeovers so far (0 for the first worker). SDK field, ignored by the gateway. */
+  attempt?: number;
+  /**
+   * A turn cancelled while `pending`: the id of the `turn.end` the worker that picked its input up publishes
+   * (kept so that a redelivery re-publishes the same event, which the stream stores once). SDK field.
+   */
+  endEvent?: string;
+  /** `"operator"`: an entry pool did not run this input because an operator owned the session. SDK field. */
+  skipped?: "operator";
+}
+
 /**
- * The gateway's typed access to the control bucket (`threadline-control`,
- * PROTOCOL.md §17). Reads validate the stored JSON (an entry that does not
- * parse or validate reads as missing); `create`/`cas` resolve to the new
- * revision, or `undefined` when another writer got there first. NATS
- * failures become `ThreadlineError(UNAVAILABLE)` (retryable).
+ * Typed access to the control KV bucket (`threadline-control`, PROTOCOL.md
+ * §17) for every writer — gateways and agent workers alike. One key per fact;
+ * every write is a create or a compare-and-set on the revision read before,
+ * so several workers and gateways agree on who runs a turn and which answer
+ * to a call counts.
+ *
+ * Contract:
+ * - reads validate the stored JSON: an entry that does not parse or validate
+ *   reads as missing (a foreign writer cannot crash a reader);
+ * - `create*`/`cas*` resolve to the new revision, or `undefined` when another
+ *   writer got there first (JetStream "wrong last sequence"); the caller
+ *   re-reads and decides again;
+ * - a closed connection throws `ThreadlineError(CLOSED)`; every other failure
+ *   throws `ThreadlineError(UNAVAILABLE)` (retryable; retry with the same
+ *   event id).
  */
 export class ControlState {
   constructor(private readonly kv: KV) {}
 
-  getTurn(session: string, turn: string): Promise<Versioned<ControlTurnEntry> | undefined> {
+  getTurn(session: string, turn: string): Promise<Versioned<TurnRecord> | undefined> {
     return this.get(controlTurnKey(session, turn), controlTurnEntryProblem, session);
   }
 
-  createTurn(session: string, turn: string, value: ControlTurnEntry): Promise<number | undefined> {
+  createTurn(session: string, turn: string, value: TurnRecord): Promise<number | undefined> {
     return this.write(controlTurnKey(session, turn), value, 0, session);
   }
 
-  casTurn(session: string, turn: string, value: ControlTurnEntry, revision: number): Promise<number | undefined> {
+  casTurn(session: string, turn: string, value: TurnRecord, revision: number): Promise<number | undefined> {
     return this.write(controlTurnKey(session, turn), value, revision, session);
+  }
+
+  /** Every later change of one turn's entry (starting with its current value), until `stop()`. */
+  async watchTurn(session: string, turn: string): Promise<ControlWatch> {
+    const key = controlTurnKey(session, turn);
+    try {
+      const watch = await this.kv.watch({ key });
+      return { entries: watch, stop: () => watch.stop() };
+    } catch (error) {
+      throw unavailable(`watching control key ${key}`, session, error);
+    }
   }
 
   getCall(session: string, call: string): Promise<Versioned<ControlCallEntry> | undefined> {
     return this.get(controlCallKey(session, call), controlCallEntryProblem, session);
+  }
+
+  createCall(session: string, call: string, value: ControlCallEntry): Promise<number | undefined> {
+    return this.write(controlCallKey(session, call), value, 0, session);
   }
 
   casCall(session: string, call: string, value: ControlCallEntry, revision: number): Promise<number | undefined> {
@@ -54,6 +90,11 @@ export class ControlState {
 
   getOwner(session: string): Promise<Versioned<ControlOwnerEntry> | undefined> {
     return this.get(controlOwnerKey(session), controlOwnerEntryProblem, session);
+  }
+
+  /** The operator who owns the session; undefined when agents own it (no key, or `owner: null`). */
+  async operatorOwner(session: string): Promise<ControlOwnerEntry["owner"] | undefined> {
+    return (await this.getOwner(session))?.value.owner ?? undefined;
   }
 
   /** The revision of the owner key's current value; 0 when it has none (never written, or deleted). */
@@ -99,13 +140,20 @@ export class ControlState {
       const data = JSON.stringify(value);
       return revision === 0 ? await this.kv.create(key, data) : await this.kv.update(key, data, revision);
     } catch (error) {
-      if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) return undefined;
+      if (jsApiErrorCode(error) === JsErrCode.WRONG_LAST_SEQUENCE) return undefined;
       throw unavailable(`writing control key ${key}`, session, error);
     }
   }
 }
 
+/** A watch of one control key: its entries as the KV watcher yields them. */
+export interface ControlWatch {
+  entries: AsyncIterable<KvWatchEntry>;
+  stop(): void;
+}
+
 function unavailable(what: string, session: string, cause: unknown): ThreadlineError {
+  if (isClosedError(cause)) return closedError(what, session, cause);
   return new ThreadlineError(ErrorCode.UNAVAILABLE, `${what} failed; retry with the same event id`, {
     session,
     cause,

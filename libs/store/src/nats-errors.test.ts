@@ -3,7 +3,7 @@ import { JetStreamStatusError } from "@nats-io/jetstream/internal";
 import { TimeoutError } from "@nats-io/transport-node";
 import { ErrorCode } from "@threadline/protocol";
 import { describe, expect, it } from "vitest";
-import { isTransientNatsError, natsError } from "./errors.ts";
+import { isTransientNatsError, natsError } from "./nats-errors.ts";
 
 describe("isTransientNatsError / natsError", () => {
   it.each([

@@ -1,0 +1,134 @@
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { ErrorCode, epochFromStreamCreated, type StreamState, ThreadlineError } from "@threadline/protocol";
+import { natsError } from "./nats-errors.ts";
+
+/** One message as the stream stores it (not decoded: readers decode what they need). */
+export interface StoredMessage {
+  seq: number;
+  subject: string;
+  data: Uint8Array;
+  /** When the stream stored it, in ms since the epoch (server clock). */
+  storedAt: number;
+}
+
+/**
+ * Reads stored events from the Threadline stream — the one history reader of
+ * the gateway, the agent SDK and the CLI.
+ *
+ * Contract of `read(filter, after)`: yields, in seq order and in batches, every
+ * message matching `filter` (a session's `<prefix>.<session>.>`, or any
+ * subject filter) with seq > `after` that was stored when the call started,
+ * then ends. Messages stored later are the live feed's business. A read that
+ * cannot go on throws a typed `ThreadlineError` (`UNAVAILABLE` when NATS is
+ * away: the caller retries from the last seq it got); breaking out of the
+ * iteration releases the server-side resources.
+ */
+export interface HistoryReader {
+  /** The stream's epoch and first/last seq, as the stream leader reports them. */
+  streamState(): Promise<StreamState>;
+  /**
+   * The message stored at `seq`, asked of the stream leader (authoritative,
+   * unlike a direct get from a replica); `undefined` when the stream holds
+   * none there (never stored, deleted, expired, or lost).
+   */
+  messageAt(seq: number): Promise<StoredMessage | undefined>;
+  read(filter: string, after: number): AsyncIterable<StoredMessage[]>;
+}
+
+export interface HistoryReaderOptions {
+  stream: string;
+  /** Messages requested per pull (and so the largest batch). Default 256. */
+  batch?: number;
+}
+
+/** How long one pull waits for the messages the consumer said are pending. */
+const FETCH_EXPIRES_MS = 5_000;
+/** The server removes a read's consumer after this much inactivity if the reader died mid-read. */
+const INACTIVE_THRESHOLD_NS = 30_000_000_000;
+
+/**
+ * Uses one short-lived ephemeral pull consumer per read (memory storage, ack
+ * none, filtered). Its creation reply says exactly how many messages are
+ * pending, so the read pulls that many and never waits for an empty fetch to
+ * expire. The consumer is deleted afterwards and also expires by itself
+ * (`inactive_threshold`) if the reader dies mid-read.
+ */
+export function createHistoryReader(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  options: HistoryReaderOptions,
+): HistoryReader {
+  const batch = options.batch ?? 256;
+  const { stream } = options;
+  return {
+    async streamState(): Promise<StreamState> {
+      const info = await jsm.streams.info(stream);
+      return {
+        epoch: epochFromStreamCreated(info.created),
+        firstSeq: info.state.first_seq,
+        lastSeq: info.state.last_seq,
+      };
+    },
+
+    async messageAt(seq: number): Promise<StoredMessage | undefined> {
+      const m = await jsm.streams.getMessage(stream, { seq });
+      return m ? { seq: m.seq, subject: m.subject, data: m.data, storedAt: m.time.getTime() } : undefined;
+    },
+
+    async *read(filter: string, after: number): AsyncIterable<StoredMessage[]> {
+      const what = `reading ${filter} after ${after}`;
+      const ci = await jsm.consumers
+        .add(stream, {
+          filter_subject: filter,
+          ack_policy: AckPolicy.None,
+          mem_storage: true,
+          num_replicas: 1,
+          inactive_threshold: INACTIVE_THRESHOLD_NS,
+          ...(after === 0
+            ? { deliver_policy: DeliverPolicy.All }
+            : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 }),
+        })
+        .catch((error: unknown) => {
+          throw natsError(what, error);
+        });
+      let failed = false;
+      try {
+        let remaining = ci.num_pending;
+        if (remaining === 0) return;
+        const consumer = js.consumers.getConsumerFromInfo(ci);
+        while (remaining > 0) {
+          const got: StoredMessage[] = [];
+          try {
+            const messages = await consumer.fetch({
+              max_messages: Math.min(remaining, batch),
+              expires: FETCH_EXPIRES_MS,
+            });
+            for await (const m of messages) {
+              remaining--;
+              got.push({
+                seq: m.seq,
+                subject: m.subject,
+                data: m.data,
+                storedAt: Math.floor(m.info.timestampNanos / 1e6),
+              });
+              if (remaining === 0) break;
+            }
+          } catch (error) {
+            failed = true;
+            throw natsError(what, error);
+          }
+          if (got.length === 0) {
+            failed = true;
+            throw new ThreadlineError(ErrorCode.UNAVAILABLE, `${what}: stalled with ${remaining} messages pending`);
+          }
+          yield got;
+        }
+      } finally {
+        // Awaited (one round trip) so a finished or abandoned read leaves no consumer behind; after a
+        // failure NATS may be away, so it is not awaited and inactive_threshold removes the consumer.
+        const deleted = jsm.consumers.delete(stream, ci.name).catch(() => false);
+        if (!failed) await deleted;
+      }
+    },
+  };
+}

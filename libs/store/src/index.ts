@@ -1,0 +1,29 @@
+/**
+ * `@threadline/store` — Threadline's data on NATS JetStream, in one place:
+ * the stream (provisioning, lookup), record decoding, the one history reader,
+ * the control bucket (compare-and-set), the presence and cursor buckets, and
+ * NATS failures as typed errors. The agent SDK, the gateway, the presence
+ * service and the CLI build on it; it depends only on `@threadline/protocol`
+ * and the modular NATS client.
+ */
+export type { ControlWatch, TurnRecord, Versioned } from "./control-state.ts";
+export { ControlState } from "./control-state.ts";
+export type { CursorStore, CursorWriteFailed } from "./cursor-store.ts";
+export { createCursorStore, cursorKey } from "./cursor-store.ts";
+export type { HistoryReader, HistoryReaderOptions, StoredMessage } from "./history-reader.ts";
+export { createHistoryReader } from "./history-reader.ts";
+export {
+  closedError,
+  isClosedError,
+  isTransientNatsError,
+  JsErrCode,
+  jsApiErrorCode,
+  natsError,
+} from "./nats-errors.ts";
+export type { PresenceChange, PresenceFeed, PresenceFeedHandler } from "./presence-feed.ts";
+export { followPresence } from "./presence-feed.ts";
+export type { SubjectRecord } from "./record-decoder.ts";
+export { decodeRecord } from "./record-decoder.ts";
+export { RetryPolicy, redeliveryDelay, retryDelay, sleep } from "./retry.ts";
+export type { ProvisionOptions, StreamNames, ThreadlineStreamInfo } from "./stream-provisioner.ts";
+export { lookupThreadline, PROVISION_DEFAULTS, provisionThreadline } from "./stream-provisioner.ts";

@@ -1,0 +1,45 @@
+import { type BackoffPolicy, backoffDelay, resolveBackoff } from "@threadline/protocol";
+
+/**
+ * The retry schedules of Threadline's NATS side, in one table. Every delay is
+ * `backoffDelay(attempt, policy)` from `@threadline/protocol` (exponential,
+ * capped, with jitter; the same pure function the client SDK's reconnects use,
+ * PROTOCOL.md §14), so no component writes its own formula.
+ */
+export const RetryPolicy = {
+  /** A publish NATS did not confirm (agent SDK, presence service): 100 ms doubling to 2 s, ±50 %. */
+  publish: resolveBackoff({ initialDelayMs: 100, maxDelayMs: 2_000, jitter: 0.5 }),
+  /** Re-opening a consumer whose pull or creation failed (worker pools, input consumers): 100 ms doubling to 5 s, ±20 %. */
+  consumer: resolveBackoff({ initialDelayMs: 100, maxDelayMs: 5_000, jitter: 0.2 }),
+  /** A history read that failed or came back behind the live feed (gateway catch-up): 100 ms doubling to 2 s, ±20 %. */
+  historyRead: resolveBackoff({ initialDelayMs: 100, maxDelayMs: 2_000, jitter: 0.2 }),
+} as const satisfies Record<string, BackoffPolicy>;
+
+/**
+ * The redelivery delay of input whose handler failed, by delivery count
+ * (1-based): `nakDelayMs` doubling per delivery up to `maxMs`, without jitter
+ * (JetStream spreads redeliveries by their own ack times).
+ */
+export function redeliveryDelay(deliveryCount: number, nakDelayMs: number, maxMs: number): number {
+  const policy = resolveBackoff({ initialDelayMs: nakDelayMs, maxDelayMs: maxMs, jitter: 0 });
+  return backoffDelay(Math.max(1, deliveryCount), policy);
+}
+
+/** The delay before retry `attempt` (1-based) under `policy`. */
+export function retryDelay(attempt: number, policy: BackoffPolicy): number {
+  return backoffDelay(Math.max(1, attempt), policy);
+}
+
+/** Resolves after `ms`, or at once when `signal` fires (never rejects: callers check their own state). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
