@@ -20,7 +20,7 @@ import {
   presenceStatusProblem,
   ThreadlineError,
 } from "@threadline/protocol";
-import { followPresence, type PresenceFeed } from "@threadline/store";
+import { PresenceBucket, type PresenceFeed } from "@threadline/store";
 
 /** Options of `agent.presence(session, options)`. */
 export interface AgentPresenceOptions {
@@ -100,11 +100,9 @@ export class SessionPresence implements AgentPresence {
   private readonly heartbeatMs: number;
   private readonly bucket: string;
   private readonly maxBuffered: number;
-  private kv: Promise<KV> | undefined;
+  private presenceBucket: Promise<PresenceBucket> | undefined;
   private entry: PresenceEntry | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
-  /** Writes of this presence, serialised so a heartbeat never lands after the tombstone. */
-  private writes: Promise<unknown> = Promise.resolve();
   private feed: PresenceFeed | undefined;
   private readonly tracker = new PresenceTracker();
   private readonly listeners = new Set<(change: PresenceTransition) => void>();
@@ -287,8 +285,8 @@ export class SessionPresence implements AgentPresence {
     if (this.closed) return Promise.reject(new ThreadlineError(ErrorCode.CLOSED, "presence closed"));
     if (!this.feed) {
       const feed = (async () => {
-        const kv = await this.openKv();
-        return followPresence(kv, `${this.session}.>`, {
+        const bucket = await this.openBucket();
+        return bucket.follow(`${this.session}.>`, {
           onChange: (change) => {
             const transition = change.entry
               ? this.tracker.put(change.key, change.entry)
@@ -330,22 +328,14 @@ export class SessionPresence implements AgentPresence {
     }
   }
 
-  private openKv(): Promise<KV> {
-    this.kv ??= this.owner.openBucket(this.bucket);
-    return this.kv;
+  private openBucket(): Promise<PresenceBucket> {
+    this.presenceBucket ??= this.owner.openBucket(this.bucket).then((kv) => new PresenceBucket(kv, this.owner.nc));
+    return this.presenceBucket;
   }
 
   private write(entry: PresenceEntry): Promise<void> {
-    const run = async (): Promise<void> => {
-      const kv = await this.openKv();
-      const info = this.owner.nc.info;
-      const value: PresenceEntry = info
-        ? { ...entry, nats: { clientId: info.client_id, serverId: info.server_id, serverName: info.server_name } }
-        : entry;
-      await kv.put(presenceKey(this.session, "agent", entry.id, entry.connection), JSON.stringify(value));
-    };
-    const next = this.writes.then(run, run);
-    this.writes = next.catch(() => {});
-    return next;
+    return this.openBucket().then((bucket) =>
+      bucket.write(presenceKey(this.session, "agent", entry.id, entry.connection), entry),
+    );
   }
 }

@@ -20,6 +20,7 @@ export {
   jsApiErrorCode,
   natsError,
 } from "./nats-errors.ts";
+export { PresenceBucket } from "./presence-bucket.ts";
 export type { PresenceChange, PresenceFeed, PresenceFeedHandler } from "./presence-feed.ts";
 export { followPresence } from "./presence-feed.ts";
 export type { SubjectRecord } from "./record-decoder.ts";

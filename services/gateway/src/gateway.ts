@@ -3,7 +3,13 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { CloseCode, epochFromStreamCreated, Subjects } from "@threadline/protocol";
-import { ControlState, createCursorStore, createHistoryReader, provisionThreadline } from "@threadline/store";
+import {
+  ControlState,
+  createCursorStore,
+  createHistoryReader,
+  PresenceBucket,
+  provisionThreadline,
+} from "@threadline/store";
 import { createAuthenticator } from "./auth.ts";
 import { ClientConnection, type ConnectionContext, type SocketData } from "./client-connection.ts";
 import type { GatewayConfig } from "./config.ts";
@@ -110,7 +116,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     log.warn({ err: error, key }, "cursor write failed; will retry"),
   );
   const presence = createPresenceWriter(
-    await new Kvm(nc).open(config.presenceBucket),
+    new PresenceBucket(await new Kvm(nc).open(config.presenceBucket), nc),
     nc,
     config.presenceHeartbeatMs,
     log,

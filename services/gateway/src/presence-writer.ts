@@ -1,15 +1,6 @@
-import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import {
-  type LeaveReason,
-  PRESENCE_EXPIRY_INTERVALS,
-  type PresenceEntry,
-  type PresenceMember,
-  PresenceTracker,
-  parsePresenceKey,
-  presenceEntryProblem,
-  presenceKey,
-} from "@threadline/protocol";
+import { type LeaveReason, type PresenceEntry, type PresenceMember, presenceKey } from "@threadline/protocol";
+import type { PresenceBucket } from "@threadline/store";
 import type { Logger } from "./logger.ts";
 
 /** A socket attached to a session, as presence sees it. */
@@ -47,29 +38,15 @@ export interface PresenceWriter {
 /** Heartbeat writes are spread over this many slots per interval. */
 const HEARTBEAT_SLICES = 8;
 
-export function createPresenceWriter(kv: KV, nc: NatsConnection, heartbeatMs: number, log: Logger): PresenceWriter {
+export function createPresenceWriter(
+  bucket: PresenceBucket,
+  nc: NatsConnection,
+  heartbeatMs: number,
+  log: Logger,
+): PresenceWriter {
   const entries = new Map<string, PresenceEntry>();
-  const chains = new Map<string, Promise<void>>();
-
-  const write = (key: string, entry: PresenceEntry): Promise<void> => {
-    const info = nc.info;
-    const value: PresenceEntry = info
-      ? { ...entry, nats: { clientId: info.client_id, serverId: info.server_id, serverName: info.server_name } }
-      : entry;
-    const run = async (): Promise<void> => {
-      try {
-        await kv.put(key, JSON.stringify(value));
-      } catch (error) {
-        log.warn({ err: error, key }, "presence write failed");
-      }
-    };
-    const next = (chains.get(key) ?? Promise.resolve()).then(run);
-    chains.set(key, next);
-    void next.then(() => {
-      if (chains.get(key) === next) chains.delete(key);
-    });
-    return next;
-  };
+  const write = (key: string, entry: PresenceEntry): Promise<void> =>
+    bucket.write(key, entry).catch((error: unknown) => log.warn({ err: error, key }, "presence write failed"));
 
   // Heartbeats are spread over the interval: each entry has a slot, and every heartbeatMs/SLICES one
   // slot's entries are re-written. Re-writing all entries at once made a latency spike for every
@@ -137,37 +114,15 @@ export function createPresenceWriter(kv: KV, nc: NatsConnection, heartbeatMs: nu
       slots.delete(key);
       void write(key, { ...entry, gone: reason });
     },
-    async members(session) {
-      const tracker = new PresenceTracker();
-      const keys: string[] = [];
-      for await (const k of await kv.keys(`${session}.>`)) keys.push(k);
-      const now = Date.now();
-      await Promise.all(
-        keys.map(async (k) => {
-          const parsed = parsePresenceKey(k);
-          const entry = parsed ? await kv.get(k) : null;
-          if (!parsed || !entry || entry.operation !== "PUT") return;
-          let value: unknown;
-          try {
-            value = entry.json();
-          } catch {
-            return;
-          }
-          if (presenceEntryProblem(value, parsed)) return;
-          const e = value as PresenceEntry;
-          // Tombstones and entries whose heartbeats stopped (not yet expired by the presence service) are not members.
-          if (e.gone || now - entry.created.getTime() > PRESENCE_EXPIRY_INTERVALS * e.heartbeatMs) return;
-          tracker.put(parsed, e);
-        }),
-      );
-      return tracker.members(session);
+    members(session) {
+      return bucket.members(session);
     },
     get size() {
       return entries.size;
     },
     async close() {
       clearInterval(heartbeat);
-      await Promise.all([...chains.values()]);
+      await bucket.settled();
     },
   };
 }

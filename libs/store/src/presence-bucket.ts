@@ -1,0 +1,91 @@
+import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  PRESENCE_EXPIRY_INTERVALS,
+  type PresenceEntry,
+  type PresenceMember,
+  PresenceTracker,
+  parsePresenceKey,
+  presenceEntryProblem,
+} from "@threadline/protocol";
+import { natsError } from "./nats-errors.ts";
+import { followPresence, type PresenceFeed, type PresenceFeedHandler } from "./presence-feed.ts";
+
+/**
+ * The presence KV bucket (`threadline-presence`, PROTOCOL.md §16) for the
+ * writers of entries (gateway sockets, agents) and their readers.
+ *
+ * Contract:
+ * - `write(key, entry)` stores the entry stamped with this connection's NATS
+ *   identity (`nats.clientId/serverId/serverName`: the presence service maps
+ *   disconnect advisories by it); writes of one key are serialised in call
+ *   order, so a heartbeat never lands after its tombstone. A failed write
+ *   rejects with a typed `ThreadlineError` and does not block later writes.
+ * - `members(session)` reads the bucket now: valid live entries only
+ *   (tombstones and entries whose heartbeats stopped for
+ *   `PRESENCE_EXPIRY_INTERVALS` intervals are not members).
+ * - `follow(filter, handler)`: the snapshot, then every change (see `followPresence`).
+ */
+export class PresenceBucket {
+  private readonly chains = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly kv: KV,
+    private readonly nc: NatsConnection,
+  ) {}
+
+  write(key: string, entry: PresenceEntry): Promise<void> {
+    const run = async (): Promise<void> => {
+      const info = this.nc.info;
+      const value: PresenceEntry = info
+        ? { ...entry, nats: { clientId: info.client_id, serverId: info.server_id, serverName: info.server_name } }
+        : entry;
+      try {
+        await this.kv.put(key, JSON.stringify(value));
+      } catch (error) {
+        throw natsError(`writing presence key ${key}`, error);
+      }
+    };
+    const next = (this.chains.get(key) ?? Promise.resolve()).then(run, run);
+    const settled = next.catch(() => {});
+    this.chains.set(key, settled);
+    void settled.then(() => {
+      if (this.chains.get(key) === settled) this.chains.delete(key);
+    });
+    return next;
+  }
+
+  async members(session: string): Promise<PresenceMember[]> {
+    const tracker = new PresenceTracker();
+    const keys: string[] = [];
+    for await (const k of await this.kv.keys(`${session}.>`)) keys.push(k);
+    const now = Date.now();
+    await Promise.all(
+      keys.map(async (k) => {
+        const parsed = parsePresenceKey(k);
+        const entry = parsed ? await this.kv.get(k) : null;
+        if (!parsed || !entry || entry.operation !== "PUT") return;
+        let value: unknown;
+        try {
+          value = entry.json();
+        } catch {
+          return;
+        }
+        if (presenceEntryProblem(value, parsed)) return;
+        const e = value as PresenceEntry;
+        if (e.gone || now - entry.created.getTime() > PRESENCE_EXPIRY_INTERVALS * e.heartbeatMs) return;
+        tracker.put(parsed, e);
+      }),
+    );
+    return tracker.members(session);
+  }
+
+  follow(filter: string, handler: PresenceFeedHandler): PresenceFeed {
+    return followPresence(this.kv, filter, handler);
+  }
+
+  /** Resolves when every write issued so far has settled. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.chains.values()]);
+  }
+}
