@@ -6,7 +6,7 @@ import { ErrorCode, type ThreadlineError } from "@threadline/protocol";
 import { startNatsServer, waitFor } from "@threadline/test-kit";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import WebSocket from "ws";
-import { HISTORY_LOSS_GRACE_MS } from "../../services/gateway/src/live-source.ts";
+import { HISTORY_LOSS_GRACE_MS } from "../../services/gateway/src/start-resolution.ts";
 import { type Stack, startStack } from "./support/stack.ts";
 
 // A stream that comes back without events it had delivered (a JetStream

@@ -1,24 +1,20 @@
 import {
   type AttachFrame,
-  checkPositionEvent,
-  checkResume,
   type DetachFrame,
   ErrorCode,
-  isPosition,
   type Position,
-  type StreamState,
   sessionOfSubject,
   ThreadlineError,
 } from "@threadline/protocol";
-import { cursorKey } from "@threadline/store";
+import { cursorKey, sleep } from "@threadline/store";
 import { Attachment, type AttachmentSink } from "./attachment.ts";
 import { can, type Principal } from "./auth.ts";
 import type { ConnectionPort } from "./connection-port.ts";
 import { FeedRecord } from "./feed-record.ts";
 import type { FeedRegistry } from "./feed-registry.ts";
-import { HISTORY_LOSS_GRACE_MS } from "./live-source.ts";
 import { presenceOf } from "./presence-handler.ts";
 import type { SessionFeed } from "./session-feed.ts";
+import { HISTORY_LOSS_GRACE_MS, resolveStartStep, type StartFacts } from "./start-resolution.ts";
 
 /**
  * The attachments of one socket: `attach` (start position from the frame or
@@ -46,7 +42,7 @@ export class AttachHandler {
     const { rid, session } = frame;
     const conn = this.conn;
     const ctx = conn.ctx;
-    const principal = conn.principal!;
+    const principal = this.principal;
     if (!can(principal, session, "read")) {
       conn.sendError(
         new ThreadlineError(ErrorCode.FORBIDDEN, `not allowed to read session ${session}`, { session }),
@@ -128,76 +124,58 @@ export class AttachHandler {
   }
 
   /**
-   * The seq after which the attachment starts. Throws INSUFFICIENT_STATE for
-   * a position that cannot be continued: another epoch, expired events, a
-   * seq beyond the stream's end, or (for a position naming its event) another
-   * event stored at the seq. A server-held cursor that does not fit starts
-   * from the whole history instead.
+   * The seq after which the attachment starts: drives the pure
+   * `resolveStartStep` (start-resolution.ts), reading each fact it asks for.
+   * Throws the `INSUFFICIENT_STATE` it decides on.
    */
   private async resolveStart(frame: AttachFrame, feed: SessionFeed): Promise<number> {
+    const { session } = frame;
     const ctx = this.conn.ctx;
-    const from = frame.from ?? "cursor";
-    if (from === "now") return feed.lastSeq;
-    if (from === "start") return 0;
-    const position =
-      from === "cursor" ? await ctx.cursors.get(frame.session, this.conn.principal!.user, this.conn.device) : from;
-    const isCursor = from === "cursor";
-    if (!position || !isPosition(position)) return 0;
-    try {
-      if (position.seq <= feed.lastSeq && position.epoch === feed.currentEpoch && feed.covers(position.seq)) {
-        // Served from the feed's ring; it holds every event of the session after its base, so an event
-        // the position names is either there at its seq, or the stream no longer has it there.
-        if (position.id !== undefined && feed.covers(position.seq - 1)) {
-          checkPositionEvent(position, feed.recordAt(position.seq)?.event.id);
-        } else if (position.id !== undefined) {
-          await this.checkStoredEvent(frame.session, position);
-        }
-        return position.seq;
-      }
-      const state = await this.streamStateReaching(position.seq);
-      checkResume(position, state);
-      if (position.id !== undefined) await this.checkStoredEvent(frame.session, position, state);
-    } catch (error) {
-      // A server-held cursor that no longer fits (stream recreated, events expired) falls back to the
-      // whole stored history: the device has no local state that could be left inconsistent.
-      if (isCursor) return 0;
-      throw error instanceof ThreadlineError
-        ? new ThreadlineError(error.code, error.message, { session: frame.session })
-        : error;
-    }
-    return position.seq;
-  }
-
-  /**
-   * The stream's state, re-read (every 250 ms, for up to HISTORY_LOSS_GRACE_MS)
-   * while its last seq is below `seq`: a new stream leader may report less
-   * than it holds until it has applied its log. A stream still behind has
-   * lost the events (checkResume then refuses the position).
-   */
-  private async streamStateReaching(seq: number): Promise<StreamState> {
-    const history = this.conn.ctx.history;
-    const deadline = Date.now() + HISTORY_LOSS_GRACE_MS;
+    const facts: StartFacts = {
+      from: frame.from ?? "cursor",
+      feed: {
+        lastSeq: feed.lastSeq,
+        epoch: feed.currentEpoch,
+        covers: (seq) => feed.covers(seq),
+        idAt: (seq) => feed.recordAt(seq)?.event.id,
+      },
+    };
+    const graceEnds = Date.now() + HISTORY_LOSS_GRACE_MS;
     for (;;) {
-      const state = await history.streamState();
-      if (state.lastSeq >= seq || Date.now() >= deadline || this.conn.closed) return state;
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      const step = resolveStartStep(facts);
+      if (step.type === "start") return step.after;
+      if (step.type === "refuse") throw new ThreadlineError(step.error.code, step.error.message, { session });
+      if (step.delayMs) await sleep(step.delayMs);
+      switch (step.fact) {
+        case "cursor":
+          facts.cursor = (await ctx.cursors.get(session, this.principal.user, this.conn.device)) ?? null;
+          break;
+        case "state":
+          facts.state = await ctx.history.streamState();
+          facts.graceOver = Date.now() >= graceEnds || this.conn.closed;
+          break;
+        case "stored":
+          facts.stored = await this.storedEventId(
+            session,
+            (facts.from === "cursor" ? facts.cursor : facts.from) as Position,
+          );
+          break;
+      }
     }
   }
 
-  /**
-   * Checks, at the stream leader, that the event the position names is still
-   * stored at its seq (unless retention removed it since).
-   */
-  private async checkStoredEvent(session: string, position: Position, known?: StreamState): Promise<void> {
-    const history = this.conn.ctx.history;
-    const state = known ?? (await history.streamState());
-    if (position.seq > 0 && position.seq < state.firstSeq) return checkPositionEvent(position, undefined, true);
-    const stored = position.seq > 0 ? await history.messageAt(position.seq) : undefined;
-    const ofSession =
-      stored && sessionOfSubject(stored.subject) === session
-        ? FeedRecord.decode(session, position.seq, stored.subject, stored.data)?.event.id
-        : undefined;
-    checkPositionEvent(position, ofSession);
+  /** The id of the session's event stored at `seq`, asked of the stream leader; null when none of the session is there. */
+  private async storedEventId(session: string, position: Position): Promise<string | null> {
+    const stored = await this.conn.ctx.history.messageAt(position.seq);
+    if (!stored || sessionOfSubject(stored.subject) !== session) return null;
+    return FeedRecord.decode(session, position.seq, stored.subject, stored.data)?.event.id ?? null;
+  }
+
+  /** The socket's verified principal: frames other than `hello` reach this handler only after authentication. */
+  private get principal(): Principal {
+    const principal = this.conn.principal;
+    if (!principal) throw new ThreadlineError(ErrorCode.INTERNAL, "attach handling before authentication");
+    return principal;
   }
 
   detach(frame: DetachFrame): void {
@@ -234,7 +212,7 @@ export class AttachHandler {
       );
       return;
     }
-    conn.ctx.cursors.set(session, conn.principal!.user, conn.device, { epoch: attachment.feed.currentEpoch, seq });
+    conn.ctx.cursors.set(session, this.principal.user, conn.device, { epoch: attachment.feed.currentEpoch, seq });
   }
 
   /** After a refresh with narrower grants, ends attachments the new token may no longer read. */

@@ -1,14 +1,9 @@
 import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
 import { ErrorCode, type StreamState, type ThreadlineError } from "@threadline/protocol";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import {
-  FirehoseSource,
-  HISTORY_LOSS_GRACE_MS,
-  LIVE_HEARTBEAT_MS,
-  LIVE_SILENCE_MS,
-  type LiveMessage,
-} from "./live-source.ts";
+import { FirehoseSource, LIVE_HEARTBEAT_MS, LIVE_SILENCE_MS, type LiveMessage } from "./live-source.ts";
 import type { SessionHistory } from "./session-history.ts";
+import { HISTORY_LOSS_GRACE_MS } from "./start-resolution.ts";
 
 // Unit test of the live source's liveness watchdog with a scripted
 // JetStream client (fake timers): a silent consumer is replaced from the last

@@ -2,6 +2,7 @@ import { type ConsumerMessages, DeliverPolicy, type JetStreamClient } from "@nat
 import { ErrorCode, sessionOfSubject, ThreadlineError } from "@threadline/protocol";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { SessionHistory } from "./session-history.ts";
+import { HISTORY_LOSS_GRACE_MS } from "./start-resolution.ts";
 
 export interface LiveMessage {
   seq: number;
@@ -49,14 +50,6 @@ export const LIVE_HEARTBEAT_MS = 1_000;
 export const LIVE_SILENCE_MS = 3 * LIVE_HEARTBEAT_MS;
 /** Expiry of each pull request of the live consumer, ms (renewed continuously; bounds a lost pull). */
 export const LIVE_PULL_EXPIRES_MS = 5_000;
-/**
- * How long the stream may report a last seq below the last event this
- * gateway delivered before that counts as lost history, ms. A new stream
- * leader may briefly report less than it will hold once it has applied its
- * log; a stream that stays behind (or stores other events at the seqs) has
- * lost them.
- */
-export const HISTORY_LOSS_GRACE_MS = 5_000;
 
 /** The last event the source delivered: its seq and stored bytes. */
 interface Tail {
