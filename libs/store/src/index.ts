@@ -12,6 +12,8 @@ export type { CursorStore, CursorWriteFailed } from "./cursor-store.ts";
 export { createCursorStore, cursorKey } from "./cursor-store.ts";
 export type { HistoryReader, HistoryReaderOptions, StoredMessage } from "./history-reader.ts";
 export { createHistoryReader } from "./history-reader.ts";
+export type { MemoryStreamOptions } from "./memory-stream.ts";
+export { MemoryCursorStore, MemoryStream, subjectMatches } from "./memory-stream.ts";
 export {
   closedError,
   isClosedError,

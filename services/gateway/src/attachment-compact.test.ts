@@ -1,22 +1,16 @@
-import {
-  applyMessageEvent,
-  emptyMessageState,
-  encodeMsgpack,
-  type SessionEvent,
-  type StreamState,
-  Subjects,
-} from "@threadline/protocol";
+import { applyMessageEvent, emptyMessageState, encodeMsgpack, type SessionEvent, Subjects } from "@threadline/protocol";
+import { MemoryStream } from "@threadline/store";
 import fc from "fast-check";
 import { pino } from "pino";
 import { describe, expect, test } from "vitest";
 import { Attachment, type AttachmentSink } from "./attachment.ts";
-import { FeedRecord } from "./feed-record.ts";
+import type { FeedRecord } from "./feed-record.ts";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import { createMetrics } from "./metrics.ts";
 import { SessionFeed } from "./session-feed.ts";
-import type { SessionHistory } from "./session-history.ts";
+import { sessionHistory } from "./session-history.ts";
 
-// A compact attachment end to end inside the gateway (fake stream and socket): history read in
+// A compact attachment end to end inside the gateway (the store's in-memory stream, a fake socket): history read in
 // batches, the ring, live records, and a socket that refuses frames (the slow-socket path: the
 // attachment falls behind and catches up again through a new compactor pass). Whatever the refusals,
 // the frames it queued fold into the same messages as the stream.
@@ -81,9 +75,10 @@ describe("compact attachment", () => {
         async (script, split, refuseAt, ring) => {
           const all = events(script);
           const storedCount = Math.min(all.length, split);
-          const records = all.map((e, i) => new FeedRecord(SESSION, i + 1, SUBJECT, e, undefined));
           // What the stream holds: the stored prefix, then every record the live source delivered.
-          let published = storedCount;
+          const stream = new MemoryStream({ epoch: "e1", batch: 7 });
+          let stored = 0;
+          while (stored < storedCount) stream.append(SUBJECT, encodeMsgpack(all[stored++]));
           let deliverLive: (m: LiveMessage) => void = () => {};
           const live: LiveSource = {
             async open(_session, onMessage) {
@@ -94,18 +89,7 @@ describe("compact attachment", () => {
             async recover() {},
             close() {},
           };
-          const history: SessionHistory = {
-            async streamState(): Promise<StreamState> {
-              return { epoch: "e1", firstSeq: 1, lastSeq: storedCount };
-            },
-            async messageAt() {
-              return undefined;
-            },
-            async *read(_session, after) {
-              const rest = records.slice(0, published).filter((r) => r.seq > after);
-              for (let i = 0; i < rest.length; i += 7) yield rest.slice(i, i + 7);
-            },
-          };
+          const history = sessionHistory(stream, subjects);
           const metrics = createMetrics();
           const feed = new SessionFeed(
             SESSION,
@@ -117,7 +101,7 @@ describe("compact attachment", () => {
           );
           await feed.ready;
           const send = (seq: number) => {
-            published = Math.max(published, seq);
+            while (stored < seq) stream.append(SUBJECT, encodeMsgpack(all[stored++]));
             deliverLive({ seq, subject: SUBJECT, data: encodeMsgpack(all[seq - 1]) });
           };
           if (ring) for (let seq = 1; seq <= storedCount; seq++) send(seq);
