@@ -40,6 +40,19 @@ describe("gateway protocol", () => {
     await s.close();
   });
 
+  it("a second attach to a session while the first is being answered gets ATTACH_IN_PROGRESS (retryable); the first succeeds", async () => {
+    const id = session();
+    await publishAgent(id, 3);
+    const s = await socket();
+    // Both frames go out before the gateway can answer the first (it reads the stream first).
+    const first = s.request<AttachedFrame>({ op: "attach", session: id, from: "start" });
+    const second = s.request<ErrorFrame>({ op: "attach", session: id, from: "start" });
+    expect(await second).toMatchObject({ op: "error", code: "ATTACH_IN_PROGRESS", retryable: true, session: id });
+    expect(await first).toMatchObject({ op: "attached", session: id, from: 0 });
+    await s.waitEvents(id, 3);
+    await s.close();
+  });
+
   it("delivers history, then synced, then live events; two sockets see identical sequences", async () => {
     const id = session();
     const history = await publishAgent(id, 5, "h");

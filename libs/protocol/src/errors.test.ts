@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ErrorCode, isErrorCode, isRetryableCode, ThreadlineError, type WireError } from "./errors.ts";
 
 const RETRYABLE_CODES = [
+  "ATTACH_IN_PROGRESS",
   "RATE_LIMITED",
   "TOO_MANY_CONNECTIONS",
   "TOO_MANY_PENDING",

@@ -30,6 +30,8 @@ export const ErrorCode = {
   INSUFFICIENT_STATE: "INSUFFICIENT_STATE",
   /** The operation names a session this socket is not attached to. */
   NOT_ATTACHED: "NOT_ATTACHED",
+  /** Another `attach` to the same session is still being answered on this socket; retry after its reply. */
+  ATTACH_IN_PROGRESS: "ATTACH_IN_PROGRESS",
   /** The socket already holds `limits.maxSessionsPerSocket` attachments. */
   TOO_MANY_SESSIONS: "TOO_MANY_SESSIONS",
   /** The socket exceeded `limits.framesPerSecond` (burst `limits.frameBurst`). */
@@ -69,6 +71,7 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** Codes for which repeating the request later (same event id for publishes) can succeed. */
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ErrorCode.ATTACH_IN_PROGRESS,
   ErrorCode.RATE_LIMITED,
   ErrorCode.TOO_MANY_CONNECTIONS,
   ErrorCode.TOO_MANY_PENDING,

@@ -52,7 +52,9 @@ export class AttachHandler {
     }
     if (this.attaching.has(session)) {
       conn.sendError(
-        new ThreadlineError(ErrorCode.INVALID_FRAME, `an attach to ${session} is already in progress`, { session }),
+        new ThreadlineError(ErrorCode.ATTACH_IN_PROGRESS, `an attach to ${session} is already in progress`, {
+          session,
+        }),
         rid,
       );
       return;
