@@ -1,6 +1,9 @@
+export { pinnedFrom, subjectAuthor } from "./author.ts";
 export { CloseCode, isRetryableClose } from "./close-codes.ts";
 export type { Encoding } from "./codec.ts";
 export { decodeJson, decodeMsgpack, encodedSize, encodeFrame, encodeJson, encodeMsgpack, utf8 } from "./codec.ts";
+export type { PublishedEvent } from "./dedupe.ts";
+export { dedupeKey, duplicateAckProblem, parseDedupeKey } from "./dedupe.ts";
 export type { Participant, SessionEvent, SessionRecord } from "./envelope.ts";
 export { CLIENT_EVENT_LANES, clientEventLane } from "./envelope.ts";
 export type { WireError } from "./errors.ts";
