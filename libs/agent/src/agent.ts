@@ -2,6 +2,8 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import {
+  dedupeKey,
+  duplicateAckProblem,
   encodeMsgpack,
   isEventId,
   isEventType,
@@ -11,6 +13,7 @@ import {
   Lane,
   newId,
   ParticipantKind,
+  type PublishedEvent,
   type SessionEvent,
 } from "@threadline/protocol";
 import { closedError, ErrorCode, isTransientNatsError, publishError, ThreadlineError } from "./errors.ts";
@@ -77,7 +80,7 @@ export interface AgentEvent<TData = unknown> {
   data?: TData;
   turn?: string;
   ref?: string;
-  /** Event id and `Nats-Msg-Id`; pass your own to make a re-publish idempotent. Default `newId()`. */
+  /** Event id (stored with `Nats-Msg-Id: <session>/<id>`); pass your own to make a re-publish idempotent. Default `newId()`. */
   id?: string;
 }
 
@@ -289,7 +292,7 @@ class ThreadlineAgent implements Agent {
       throw invalidEvent(session, `event data cannot be encoded: ${(error as Error).message}`);
     }
     const limit = this.maxMessageBytes();
-    const size = payload.byteLength + headerBytes(envelope.id, this.info.stream);
+    const size = payload.byteLength + headerBytes(dedupeKey(session, envelope.id), this.info.stream);
     if (limit >= 0 && size > limit) {
       throw new ThreadlineError(
         ErrorCode.EVENT_TOO_LARGE,
@@ -303,7 +306,9 @@ class ThreadlineAgent implements Agent {
     // publishes to one session are stored in call order even when an attempt times out and is
     // retried — pipelining on the connection alone could let a later event overtake a retried
     // one. Different sessions publish concurrently, up to maxInFlight.
-    return this.queue.run(session, payload.byteLength, () => this.send(session, subject, envelope.id, payload));
+    return this.queue.run(session, payload.byteLength, () =>
+      this.send(session, { subject, id: envelope.id, type: envelope.type }, payload),
+    );
   }
 
   history(session: string, options?: HistoryOptions): AsyncIterable<SubjectRecord> {
@@ -406,21 +411,51 @@ class ThreadlineAgent implements Agent {
     return server < 0 ? stream : Math.min(stream, server);
   }
 
-  private async send(session: string, subject: string, id: string, payload: Uint8Array): Promise<PublishAck> {
+  private async send(session: string, published: PublishedEvent, payload: Uint8Array): Promise<PublishAck> {
+    const { subject, id } = published;
     for (let attempt = 1; ; attempt++) {
+      let ack: { seq: number; duplicate: boolean };
       try {
-        const ack = await this.js.publish(subject, payload, {
-          msgID: id,
+        ack = await this.js.publish(subject, payload, {
+          msgID: dedupeKey(session, id),
           expect: { streamName: this.info.stream },
           timeout: this.publishTimeoutMs,
         });
-        return { id, seq: ack.seq, duplicate: ack.duplicate, epoch: this.info.epoch };
       } catch (error) {
         if (!isTransientNatsError(error) || attempt > this.publishRetries || this.nc.isClosed()) {
           throw publishError(error, session, id, attempt);
         }
         await sleep(retryDelay(attempt));
+        continue;
       }
+      if (ack.duplicate) await this.checkDuplicate(session, published, ack.seq);
+      return { id, seq: ack.seq, duplicate: ack.duplicate, epoch: this.info.epoch };
+    }
+  }
+
+  /**
+   * A duplicate ack is reported only when the message stored at its seq is this
+   * event (same subject, id and type; PROTOCOL.md §3.3): another publisher may
+   * hold the session's dedupe key for this id.
+   */
+  private async checkDuplicate(session: string, published: PublishedEvent, seq: number): Promise<void> {
+    let stored: { subject: string; data: Uint8Array } | undefined;
+    try {
+      stored = (await this.jsm.streams.getMessage(this.info.stream, { seq })) ?? undefined;
+    } catch (error) {
+      throw new ThreadlineError(
+        ErrorCode.UNAVAILABLE,
+        `event ${published.id} may already be stored at seq ${seq}; could not confirm it, retry with the same id`,
+        { session, cause: error },
+      );
+    }
+    const problem = duplicateAckProblem(published, stored);
+    if (problem) {
+      throw new ThreadlineError(
+        ErrorCode.EVENT_ID_CONFLICT,
+        `event id ${published.id} is already used by another event within the duplicate window (seq ${seq}: ${problem}); nothing was stored, publish with a new id`,
+        { session },
+      );
     }
   }
 }
@@ -430,11 +465,11 @@ function invalidEvent(session: string, message: string): ThreadlineError {
 }
 
 /**
- * Bytes the headers add to a stored message: `NATS/1.0\r\n`, `Nats-Msg-Id: <id>\r\n`,
+ * Bytes the headers add to a stored message: `NATS/1.0\r\n`, `Nats-Msg-Id: <session>/<id>\r\n`,
  * `Nats-Expected-Stream: <stream>\r\n`, `\r\n`. The stream's `max_msg_size` counts headers + payload.
  */
-function headerBytes(id: string, stream: string): number {
-  return "NATS/1.0\r\n".length + `Nats-Msg-Id: ${id}\r\n`.length + `Nats-Expected-Stream: ${stream}\r\n`.length + 2;
+function headerBytes(msgId: string, stream: string): number {
+  return "NATS/1.0\r\n".length + `Nats-Msg-Id: ${msgId}\r\n`.length + `Nats-Expected-Stream: ${stream}\r\n`.length + 2;
 }
 
 function retryDelay(attempt: number): number {

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import {
   clientEventLane,
+  dedupeKey,
+  duplicateAckProblem,
   ErrorCode,
   encodeMsgpack,
   isEventId,
@@ -24,7 +26,9 @@ export const PUBLISH_HELP = `Usage: threadline publish <session> <type> [--text 
 Stores one event in the session directly in the stream (not through a gateway,
 so no token is involved: the NATS user's permissions decide what it may write).
 Prints the stored seq. Re-running with the same --id stores it once (the
-stream deduplicates ids within its duplicate window, 2 minutes by default).
+stream deduplicates ids per session within its duplicate window, 2 minutes by
+default); an --id already used by another event of the session (another
+author, lane or type) fails with EVENT_ID_CONFLICT and stores nothing.
 
   <type>              event type, e.g. input, cancel, note.added
       --text <t>      data = {"text": <t>}
@@ -74,7 +78,7 @@ export async function publishCommand(argv: readonly string[], io: CliIO): Promis
   let ack: { seq: number; duplicate: boolean };
   try {
     ack = await ctx.js.publish(subject, encodeMsgpack(envelope), {
-      msgID: envelope.id,
+      msgID: dedupeKey(session, envelope.id),
       expect: { streamName: ctx.info.stream },
     });
   } catch (error) {
@@ -86,6 +90,18 @@ export async function publishCommand(argv: readonly string[], io: CliIO): Promis
         cause: error,
       },
     );
+  }
+  if (ack.duplicate) {
+    // A duplicate ack is only this event when the message stored at its seq is it (PROTOCOL.md §3.3).
+    const stored = (await ctx.jsm.streams.getMessage(ctx.info.stream, { seq: ack.seq })) ?? undefined;
+    const problem = duplicateAckProblem({ subject, id: envelope.id, type: envelope.type }, stored);
+    if (problem) {
+      throw new ThreadlineError(
+        ErrorCode.EVENT_ID_CONFLICT,
+        `event id ${envelope.id} is already used by another event within the duplicate window (seq ${ack.seq}: ${problem}); nothing was stored, use another --id`,
+        { session },
+      );
+    }
   }
   const result = { session, id: envelope.id, seq: ack.seq, epoch: ctx.info.epoch, duplicate: ack.duplicate, subject };
   io.out(

@@ -123,7 +123,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     feeds,
     history,
     cursors,
-    publisher: createEventPublisher(js, subjects, config.stream, 5_000),
+    publisher: createEventPublisher(js, subjects, config.stream, 5_000, (seq) => history.messageAt(seq)),
     metrics,
     log,
     slowTimeoutMs: config.slowTimeoutMs,
