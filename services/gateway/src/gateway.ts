@@ -87,6 +87,19 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     stream: config.stream,
     subjects,
     onInvalid: () => metrics.invalidEvents.inc(),
+    onForged: (record) => {
+      metrics.forgedAuthors.inc({ path: "history" });
+      log.warn(
+        {
+          session: record.session,
+          seq: record.seq,
+          subject: record.subject,
+          claimed: record.forgedFrom,
+          from: record.event.from,
+        },
+        "stored event claims another author than its subject; delivered with the subject's author",
+      );
+    },
   });
   const streamState = history.streamState.bind(history);
   history.streamState = async () => {

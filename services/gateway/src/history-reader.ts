@@ -33,6 +33,8 @@ export interface HistoryReaderOptions {
   batch?: number;
   /** Called for stored payloads that are not valid envelopes. */
   onInvalid?: (subject: string, seq: number) => void;
+  /** Called for events whose `from` was replaced by the author their subject pins (`FeedRecord.forgedFrom`). */
+  onForged?: (record: FeedRecord) => void;
 }
 
 /**
@@ -86,8 +88,10 @@ export function createHistoryReader(
             got++;
             remaining--;
             const record = FeedRecord.decode(session, m.seq, m.subject, m.data);
-            if (record) records.push(record);
-            else options.onInvalid?.(m.subject, m.seq);
+            if (record) {
+              if (record.forgedFrom) options.onForged?.(record);
+              records.push(record);
+            } else options.onInvalid?.(m.subject, m.seq);
             if (remaining === 0) break;
           }
           if (got === 0) throw new Error(`history read of ${session} stalled with ${remaining} events pending`);
