@@ -20,10 +20,14 @@ import { fileURLToPath, pathToFileURL } from "node:url";
  * What each identity may do (prefix `tl`, stream `THREADLINE`):
  * - agent `<id>`: publish only `tl.*.out.agent.<id>`, `tl.*.ctl.agent.<id>`
  *   and `tl.*.in.agent.<id>` (its own output and control lanes, and
- *   `turn.request` for sub-agents), its own presence keys, the control bucket
- *   (turn, call and owner keys, PROTOCOL.md §17), and the JetStream API calls
- *   to read sessions (consumers, direct get) and consume input; never another
- *   agent's or a user's lane, never stream admin.
+ *   `turn.request` for sub-agents), its own presence keys, the control keys
+ *   its role writes — `<session>.turn.<id>` (claims, takeovers, final status)
+ *   and `<session>.call.<id>` (its client calls) — and the JetStream API calls
+ *   to read sessions and buckets (consumers, direct get) and consume input;
+ *   never `<session>.owner` (only the gateway, on an operator's handoff) or
+ *   any other control key, another agent's or a user's lane, stream admin.
+ *   (Turn and call keys are per session, and a pool serves every session, so
+ *   they cannot be narrowed further by subject.)
  * - gateway: publish client events only as users/operators
  *   (`tl.*.{in,ctl}.{user,operator}.*`), provision the stream and its buckets,
  *   run consumers, write cursors, presence of its sockets and the control
@@ -92,7 +96,8 @@ export function renderAccounts(options: AccountsOptions): string {
             `${prefix}.*.ctl.agent.${id}`,
             `${prefix}.*.in.agent.${id}`,
             `$KV.${presence}.*.agent.${id}.*`,
-            `$KV.${control}.>`,
+            `$KV.${control}.*.turn.*`,
+            `$KV.${control}.*.call.*`,
             ...common,
             ...readStream(stream),
             ...readStream(`KV_${presence}`),

@@ -2,7 +2,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { connectAgent } from "@threadline/agent";
 import { createClient, type SessionHandle } from "@threadline/client";
-import { encodeMsgpack, newId, type SessionEvent, type SessionRecord } from "@threadline/protocol";
+import { dedupeKey, encodeMsgpack, newId, type SessionEvent, type SessionRecord } from "@threadline/protocol";
 import { startNatsServer } from "@threadline/test-kit";
 import WebSocket from "ws";
 import { startWorkerProcess, type WorkerProcess } from "../integration/support/control-agent.ts";
@@ -130,7 +130,7 @@ async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       };
       const t0 = wallClockMs();
       await jetstream(direct).publish("tl.bench-control.ctl.user.bench-user", encodeMsgpack(event), {
-        msgID: event.id,
+        msgID: dedupeKey("bench-control", event.id),
       });
       const fired = await feed.next(
         (r) => r.event.type === "note" && r.event.turn === turn && noteText(r) === "signal fired",

@@ -6,6 +6,7 @@ import {
   controlOwnerKey,
   controlTurnKey,
   DEFAULT_CONTROL_BUCKET,
+  dedupeKey,
   encodeMsgpack,
   type SessionEvent,
 } from "@threadline/protocol";
@@ -27,7 +28,9 @@ const S = "insp-1";
 /** Stores an envelope as any participant (the agent SDK only publishes as itself). */
 async function store(lane: string, event: Omit<SessionEvent, "ts"> & { ts?: number }): Promise<number> {
   const subject = `tl.${S}.${lane}.${event.from.kind}.${event.from.id}`;
-  const ack = await triage.js.publish(subject, encodeMsgpack({ ts: Date.now(), ...event }), { msgID: event.id });
+  const ack = await triage.js.publish(subject, encodeMsgpack({ ts: Date.now(), ...event }), {
+    msgID: dedupeKey(S, event.id),
+  });
   return ack.seq;
 }
 

@@ -60,6 +60,30 @@ describe("threadline publish", () => {
     });
   });
 
+  // Regression (issue 13 §1): a duplicate ack was reported as stored whoever held the id.
+  it("the same --id in another session is stored; held by another author of the session it is EVENT_ID_CONFLICT", async () => {
+    const err: string[] = [];
+    const out: string[] = [];
+    const io = {
+      out: (l: string) => out.push(l),
+      err: (l: string) => err.push(l),
+      env: auth,
+      signal: new AbortController().signal,
+      now: Date.now,
+    };
+    const publish = (session: string, as: string) =>
+      runCli(["publish", session, "input", "--text", "hi", "--as", as, "--id", "evt-cli-shared", "--json"], io);
+    expect(await publish("pub-c1", "user:alice")).toBe(0);
+    expect(await publish("pub-c2", "user:bob")).toBe(0);
+    const [a, b] = out.map((l) => JSON.parse(l) as { seq: number; duplicate: boolean });
+    expect(a?.duplicate).toBe(false);
+    expect(b).toMatchObject({ duplicate: false });
+    expect(b?.seq).not.toBe(a?.seq);
+    expect(await publish("pub-c1", "user:bob")).toBe(1);
+    expect(err.join("\n")).toContain("EVENT_ID_CONFLICT");
+    expect((await history("pub-c1")).map((r) => r.event.from.id)).toEqual(["alice"]);
+  });
+
   it("takes JSON data from a flag, a file or stdin, with turn, ref and a traceparent", async () => {
     const trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     const inline = await runCliProcess(

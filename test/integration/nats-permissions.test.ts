@@ -130,6 +130,25 @@ describe("NATS permissions (deploy/nats)", () => {
     });
   });
 
+  // Regression (issue 13 §4): agents could write any key of the control bucket, e.g. make themselves owner.
+  it.each([
+    ["the session owner (only the gateway writes it, on an operator's handoff)", "perm-keys.owner"],
+    ["a key outside the turn/call layout", "perm-keys.anything"],
+    ["a deeper key under turn", "perm-keys.turn.t1.x"],
+  ])("an agent writing %s to the control bucket is refused by the server", async (_name, key) => {
+    const kv = await new Kvm(jetstream(rawA, { timeout: 1_000 })).open("threadline-control");
+    const owner = JSON.stringify({ owner: null, by: { kind: "agent", id: "agent-a" }, since: Date.now() });
+    await expect(kv.put(key, owner)).rejects.toThrow(/permissions violation/i);
+    const gatewayKv = await new Kvm(gatewayNc).open("threadline-control");
+    expect(await gatewayKv.get(key)).toBeNull();
+  });
+
+  it("an agent writes the control keys its role needs: turn and call keys", async () => {
+    const kv = await new Kvm(jetstream(rawA, { timeout: 1_000 })).open("threadline-control");
+    await expect(kv.create("perm-keys.turn.t2", JSON.stringify({ status: "running" }))).resolves.toBeGreaterThan(0);
+    await expect(kv.create("perm-keys.call.c2", JSON.stringify({ status: "pending" }))).resolves.toBeGreaterThan(0);
+  });
+
   it("an agent cannot administer the stream", async () => {
     const jsm = await jetstreamManager(rawA, { timeout: 1_000 });
     await expect(jsm.streams.delete("THREADLINE")).rejects.toThrow();

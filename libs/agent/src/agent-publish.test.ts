@@ -87,6 +87,30 @@ describe("agent.publish", () => {
     expect(stored.map((r) => [r.seq, r.event.data])).toEqual([[first.seq, { n: 1 }]]);
   });
 
+  // Regression (issue 13 §1): dedupe was stream-wide, so an id used in one session swallowed another's event.
+  it("the same id in two sessions is stored in both; each ack names its own seq", async () => {
+    const a = await agent.publish("dup-a", { id: "evt-shared", type: "note", data: { s: "a" } });
+    const b = await agent.publish("dup-b", { id: "evt-shared", type: "note", data: { s: "b" } });
+    expect(a.duplicate).toBe(false);
+    expect(b).toMatchObject({ id: "evt-shared", duplicate: false });
+    expect(b.seq).not.toBe(a.seq);
+    expect((await history(agent, "dup-b")).map((r) => [r.seq, r.event.data])).toEqual([[b.seq, { s: "b" }]]);
+  });
+
+  it("a duplicate ack for another author's event with the same id is EVENT_ID_CONFLICT, not a stored ack", async () => {
+    const other = await createAgent(nc, { id: "other-writer" });
+    const first = await other.publish("dup-c", { id: "evt-taken", type: "note", data: { by: "other" } });
+    const error = await agent.publish("dup-c", { id: "evt-taken", type: "note" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ThreadlineError);
+    expect(error).toMatchObject({ code: ErrorCode.EVENT_ID_CONFLICT, retryable: false, session: "dup-c" });
+    // The same author publishing the same id with another type is not a retry either.
+    await expect(other.publish("dup-c", { id: "evt-taken", type: "note.other" })).rejects.toMatchObject({
+      code: ErrorCode.EVENT_ID_CONFLICT,
+    });
+    expect((await history(agent, "dup-c")).map((r) => r.seq)).toEqual([first.seq]);
+    await other.close();
+  });
+
   it("1000 concurrent publishes across sessions: never more than maxInFlight awaiting acks; each session stored in call order", async () => {
     const bounded = await createAgent(nc, { id: "burst", maxInFlight: 8, provision: false });
     const tracker = trackInFlight(bounded.js);
@@ -164,7 +188,8 @@ describe("agent.publish", () => {
     const envelopeBytes = (id: string, text: string) =>
       encodeMsgpack({ id, type: "note", from: { kind: "agent", id: "big" }, ts: Date.now(), data: { text } })
         .byteLength;
-    const headers = (id: string) => `NATS/1.0\r\nNats-Msg-Id: ${id}\r\nNats-Expected-Stream: SMALL\r\n\r\n`.length;
+    // The dedupe key is `<session>/<id>` (PROTOCOL.md §3.3); the session here is "big".
+    const headers = (id: string) => `NATS/1.0\r\nNats-Msg-Id: big/${id}\r\nNats-Expected-Stream: SMALL\r\n\r\n`.length;
     let length = 3000;
     while (envelopeBytes("at-limit", "x".repeat(length)) + headers("at-limit") < 4096) length++;
     expect(envelopeBytes("at-limit", "x".repeat(length)) + headers("at-limit")).toBe(4096);

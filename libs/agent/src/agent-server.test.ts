@@ -1,7 +1,7 @@
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { decodeMsgpack, encodeMsgpack, newId, type SessionEvent } from "@threadline/protocol";
+import { decodeMsgpack, dedupeKey, encodeMsgpack, newId, type SessionEvent } from "@threadline/protocol";
 import { type NatsServer, startNatsServer, waitFor } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { type Agent, connectAgent } from "./agent.ts";
@@ -26,7 +26,9 @@ afterAll(async () => {
 async function userEvent(session: string, event: Omit<SessionEvent, "from" | "ts" | "id"> & { id?: string }) {
   const lane = event.type === "input" ? "in" : "ctl";
   const full: SessionEvent = { id: newId(), ts: Date.now(), from: { kind: "user", id: "alice" }, ...event };
-  await jetstream(nc).publish(`tl.${session}.${lane}.user.alice`, encodeMsgpack(full), { msgID: full.id });
+  await jetstream(nc).publish(`tl.${session}.${lane}.user.alice`, encodeMsgpack(full), {
+    msgID: dedupeKey(session, full.id),
+  });
   return full.id;
 }
 

@@ -373,13 +373,19 @@ class PoolWorker implements AgentServer {
     if (claim.kind === "close-cancelled") {
       // Cancelled before any worker ran it: the pool stores the turn's end, so every reader sees it closed.
       const end: TurnEndData = { status: "cancelled", reason: "cancelled before a worker started it" };
-      await this.agent.publish(session, {
-        id: claim.endEvent,
-        type: TurnEventType.END,
-        turn: route.turn,
-        ref: record.event.id,
-        data: end,
-      });
+      try {
+        await this.agent.publish(session, {
+          id: claim.endEvent,
+          type: TurnEventType.END,
+          turn: route.turn,
+          ref: record.event.id,
+          data: end,
+        });
+      } catch (error) {
+        // The id from the key was stored by another worker of the pool under another participant id
+        // (the duplicate is not "ours", §3.3): that worker's turn.end closes the turn.
+        if (!(error instanceof ThreadlineError && error.code === ErrorCode.EVENT_ID_CONFLICT)) throw error;
+      }
       return "ack";
     }
     let revision = claim.revision;

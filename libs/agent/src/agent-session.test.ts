@@ -1,6 +1,6 @@
 import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { encodeMsgpack, newId, type SessionEvent } from "@threadline/protocol";
+import { dedupeKey, encodeMsgpack, newId, type SessionEvent } from "@threadline/protocol";
 import type { SubjectRecord } from "@threadline/store";
 import { type NatsServer, startNatsServer, waitFor } from "@threadline/test-kit";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -24,7 +24,9 @@ afterAll(async () => {
 async function userEvent(session: string, type: string, extra: Partial<SessionEvent> = {}): Promise<string> {
   const lane = type === "input" ? "in" : "ctl";
   const event: SessionEvent = { id: newId(), type, ts: Date.now(), from: { kind: "user", id: "alice" }, ...extra };
-  await jetstream(nc).publish(`tl.${session}.${lane}.user.alice`, encodeMsgpack(event), { msgID: event.id });
+  await jetstream(nc).publish(`tl.${session}.${lane}.user.alice`, encodeMsgpack(event), {
+    msgID: dedupeKey(session, event.id),
+  });
   return event.id;
 }
 

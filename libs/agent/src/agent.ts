@@ -2,6 +2,7 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import {
+  dedupeKey,
   encodeMsgpack,
   isEventId,
   isEventType,
@@ -11,10 +12,13 @@ import {
   Lane,
   newId,
   ParticipantKind,
+  type PublishedEvent,
   type SessionEvent,
 } from "@threadline/protocol";
 import {
+  confirmDuplicateAck,
   lookupThreadline,
+  type MessageAt,
   type ProvisionOptions,
   provisionThreadline,
   RetryPolicy,
@@ -80,7 +84,7 @@ export interface AgentEvent<TData = unknown> {
   data?: TData;
   turn?: string;
   ref?: string;
-  /** Event id and `Nats-Msg-Id`; pass your own to make a re-publish idempotent. Default `newId()`. */
+  /** Event id (stored with `Nats-Msg-Id: <session>/<id>`); pass your own to make a re-publish idempotent. Default `newId()`. */
   id?: string;
 }
 
@@ -249,6 +253,9 @@ class ThreadlineAgent implements Agent {
   private readonly consumers = new Set<InputConsumer>();
   private readonly presences = new Set<SessionPresence>();
   private readonly buckets = new Map<string, Promise<KV>>();
+  /** The message stored at a seq, asked of the stream leader (confirms duplicate acks). */
+  private readonly messageAt: MessageAt = async (seq) =>
+    (await this.jsm.streams.getMessage(this.info.stream, { seq })) ?? undefined;
   private accepting = true;
   private closing: Promise<void> | undefined;
 
@@ -290,7 +297,7 @@ class ThreadlineAgent implements Agent {
       throw invalidEvent(session, `event data cannot be encoded: ${(error as Error).message}`);
     }
     const limit = this.maxMessageBytes();
-    const size = payload.byteLength + headerBytes(envelope.id, this.info.stream);
+    const size = payload.byteLength + headerBytes(dedupeKey(session, envelope.id), this.info.stream);
     if (limit >= 0 && size > limit) {
       throw new ThreadlineError(
         ErrorCode.EVENT_TOO_LARGE,
@@ -304,7 +311,9 @@ class ThreadlineAgent implements Agent {
     // publishes to one session are stored in call order even when an attempt times out and is
     // retried — pipelining on the connection alone could let a later event overtake a retried
     // one. Different sessions publish concurrently, up to maxInFlight.
-    return this.queue.run(session, payload.byteLength, () => this.send(session, subject, envelope.id, payload));
+    return this.queue.run(session, payload.byteLength, () =>
+      this.send(session, { subject, id: envelope.id, type: envelope.type }, payload),
+    );
   }
 
   history(session: string, options?: HistoryOptions): AsyncIterable<SubjectRecord> {
@@ -407,21 +416,25 @@ class ThreadlineAgent implements Agent {
     return server < 0 ? stream : Math.min(stream, server);
   }
 
-  private async send(session: string, subject: string, id: string, payload: Uint8Array): Promise<PublishAck> {
+  private async send(session: string, published: PublishedEvent, payload: Uint8Array): Promise<PublishAck> {
+    const { subject, id } = published;
     for (let attempt = 1; ; attempt++) {
+      let ack: { seq: number; duplicate: boolean };
       try {
-        const ack = await this.js.publish(subject, payload, {
-          msgID: id,
+        ack = await this.js.publish(subject, payload, {
+          msgID: dedupeKey(session, id),
           expect: { streamName: this.info.stream },
           timeout: this.publishTimeoutMs,
         });
-        return { id, seq: ack.seq, duplicate: ack.duplicate, epoch: this.info.epoch };
       } catch (error) {
         if (!isTransientNatsError(error) || attempt > this.publishRetries || this.nc.isClosed()) {
           throw publishError(error, session, id, attempt);
         }
         await sleep(retryDelay(attempt, RetryPolicy.publish));
+        continue;
       }
+      if (ack.duplicate) await confirmDuplicateAck(this.messageAt, session, published, ack.seq);
+      return { id, seq: ack.seq, duplicate: ack.duplicate, epoch: this.info.epoch };
     }
   }
 }
@@ -431,9 +444,9 @@ function invalidEvent(session: string, message: string): ThreadlineError {
 }
 
 /**
- * Bytes the headers add to a stored message: `NATS/1.0\r\n`, `Nats-Msg-Id: <id>\r\n`,
+ * Bytes the headers add to a stored message: `NATS/1.0\r\n`, `Nats-Msg-Id: <session>/<id>\r\n`,
  * `Nats-Expected-Stream: <stream>\r\n`, `\r\n`. The stream's `max_msg_size` counts headers + payload.
  */
-function headerBytes(id: string, stream: string): number {
-  return "NATS/1.0\r\n".length + `Nats-Msg-Id: ${id}\r\n`.length + `Nats-Expected-Stream: ${stream}\r\n`.length + 2;
+function headerBytes(msgId: string, stream: string): number {
+  return "NATS/1.0\r\n".length + `Nats-Msg-Id: ${msgId}\r\n`.length + `Nats-Expected-Stream: ${stream}\r\n`.length + 2;
 }

@@ -20,7 +20,11 @@ import {
  * - `TOO_MANY_PENDING`: the publish queue is full (see `AgentOptions.maxWaiting`);
  * - `PUBLISH_FAILED`: NATS did not confirm the event after the retries; safe to
  *   retry with the same event id;
- * - `UNAVAILABLE`: the stream is missing or incompatible with Threadline;
+ * - `EVENT_ID_CONFLICT`: the stream answered "duplicate" but the message it
+ *   holds under the session's dedupe key is not this event (another author,
+ *   lane or type used the id within the duplicate window); nothing was stored;
+ * - `UNAVAILABLE`: the stream is missing or incompatible with Threadline; or a
+ *   duplicate ack could not be checked (retry with the same event id);
  * - `CLOSED`: the agent (or its connection) was closed; also the abort reason
  *   of a turn handed over by `AgentServer.stop()` after its grace period;
  * - `TURN_ENDED`: the abort reason of a cancelled turn (`ctx.signal.reason`,

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import {
   clientEventLane,
+  dedupeKey,
   ErrorCode,
   encodeMsgpack,
   isEventId,
@@ -14,6 +15,7 @@ import {
   type SessionEvent,
   ThreadlineError,
 } from "@threadline/protocol";
+import { confirmDuplicateAck } from "@threadline/store";
 import type { CliIO } from "./cli-io.ts";
 import { CONNECTION_HELP, connectionSettings, type ParsedValues, parseCommandLine, UsageError } from "./cli-options.ts";
 import { openNatsContext } from "./nats-context.ts";
@@ -24,7 +26,9 @@ export const PUBLISH_HELP = `Usage: threadline publish <session> <type> [--text 
 Stores one event in the session directly in the stream (not through a gateway,
 so no token is involved: the NATS user's permissions decide what it may write).
 Prints the stored seq. Re-running with the same --id stores it once (the
-stream deduplicates ids within its duplicate window, 2 minutes by default).
+stream deduplicates ids per session within its duplicate window, 2 minutes by
+default); an --id already used by another event of the session (another
+author, lane or type) fails with EVENT_ID_CONFLICT and stores nothing.
 
   <type>              event type, e.g. input, cancel, note.added
       --text <t>      data = {"text": <t>}
@@ -74,7 +78,7 @@ export async function publishCommand(argv: readonly string[], io: CliIO): Promis
   let ack: { seq: number; duplicate: boolean };
   try {
     ack = await ctx.js.publish(subject, encodeMsgpack(envelope), {
-      msgID: envelope.id,
+      msgID: dedupeKey(session, envelope.id),
       expect: { streamName: ctx.info.stream },
     });
   } catch (error) {
@@ -85,6 +89,14 @@ export async function publishCommand(argv: readonly string[], io: CliIO): Promis
         session,
         cause: error,
       },
+    );
+  }
+  if (ack.duplicate) {
+    await confirmDuplicateAck(
+      async (seq) => (await ctx.jsm.streams.getMessage(ctx.info.stream, { seq })) ?? undefined,
+      session,
+      { subject, id: envelope.id, type: envelope.type },
+      ack.seq,
     );
   }
   const result = { session, id: envelope.id, seq: ack.seq, epoch: ctx.info.epoch, duplicate: ack.duplicate, subject };

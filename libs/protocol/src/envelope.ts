@@ -9,9 +9,11 @@ export interface Participant {
 }
 
 /**
- * Every event stored in a session. `id` is unique per event and is used as
- * the JetStream `Nats-Msg-Id`, so a publisher's retry with the same id within
- * the stream's duplicate window is stored once.
+ * Every event stored in a session. `id` is unique per event in its session; it
+ * is stored with the JetStream `Nats-Msg-Id` `<session>/<id>` (`dedupeKey`,
+ * PROTOCOL.md §3.3), so a publisher's retry with the same id within the
+ * stream's duplicate window is stored once, and the same id in another session
+ * is another event.
  */
 export interface SessionEvent<TData = unknown> {
   id: string;

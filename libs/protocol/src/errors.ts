@@ -52,6 +52,13 @@ export const ErrorCode = {
   CALL_ALREADY_ANSWERED: "CALL_ALREADY_ANSWERED",
   /** The call was closed (timed out or its turn was cancelled) before this answer. */
   CALL_CLOSED: "CALL_CLOSED",
+  /**
+   * The event id is already taken, within the stream's duplicate window, by an
+   * event this publish did not write (another author in the session, or a
+   * foreign message under the session's dedupe key, PROTOCOL.md §9). Nothing
+   * was stored; publish the event again with a new id.
+   */
+  EVENT_ID_CONFLICT: "EVENT_ID_CONFLICT",
   /** Agent SDK: a message writer was used after its message ended (PROTOCOL.md §18). */
   MESSAGE_ENDED: "MESSAGE_ENDED",
   /** NATS did not store the event (timeout, no responders). Safe to retry with the same event id. */

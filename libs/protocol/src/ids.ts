@@ -25,7 +25,7 @@ export function isDeviceId(value: unknown): value is string {
   return typeof value === "string" && value.length > 0 && value.length <= MAX_DEVICE_ID_LENGTH && TOKEN.test(value);
 }
 
-/** Event ids double as `Nats-Msg-Id`; any printable ASCII without spaces, 1–64 chars. */
+/** Event ids (stored under `Nats-Msg-Id` `<session>/<id>`, see dedupe.ts); any printable ASCII without spaces, 1–64 chars. */
 export function isEventId(value: unknown): value is string {
   return (
     typeof value === "string" && value.length > 0 && value.length <= MAX_EVENT_ID_LENGTH && /^[\x21-\x7e]+$/.test(value)

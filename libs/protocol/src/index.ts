@@ -1,8 +1,11 @@
+export { pinnedFrom, subjectAuthor } from "./author.ts";
 export type { BackoffOptions, BackoffPolicy } from "./backoff.ts";
 export { backoffDelay, canRetry, DEFAULT_BACKOFF, resolveBackoff } from "./backoff.ts";
 export { CloseCode, isRetryableClose } from "./close-codes.ts";
 export type { Encoding } from "./codec.ts";
 export { decodeJson, decodeMsgpack, encodedSize, encodeFrame, encodeJson, encodeMsgpack, utf8 } from "./codec.ts";
+export type { PublishedEvent } from "./dedupe.ts";
+export { dedupeKey, duplicateAckProblem, parseDedupeKey } from "./dedupe.ts";
 export type { Participant, SessionEvent, SessionRecord } from "./envelope.ts";
 export { CLIENT_EVENT_LANES, clientEventLane } from "./envelope.ts";
 export type { WireError } from "./errors.ts";

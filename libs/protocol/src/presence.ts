@@ -197,8 +197,8 @@ export function presenceMetadataProblem(metadata: unknown): string | undefined {
 }
 
 /**
- * The event id (and `Nats-Msg-Id`) of the presence event caused by the KV
- * entry with `revision`: every presence service replica derives the same id
+ * The event id of the presence event caused by the KV entry with `revision`
+ * (stored under the dedupe key `<session>/<id>`, dedupe.ts): every presence service replica derives the same id
  * from the same bucket change, so the stream stores each transition once.
  */
 export function presenceEventId(revision: number, type: PresenceEventType): string {

@@ -10,6 +10,8 @@ export type { ControlWatch, TurnRecord, Versioned } from "./control-state.ts";
 export { ControlState } from "./control-state.ts";
 export type { CursorStore, CursorWriteFailed } from "./cursor-store.ts";
 export { createCursorStore, cursorKey } from "./cursor-store.ts";
+export type { MessageAt } from "./duplicate-ack.ts";
+export { confirmDuplicateAck } from "./duplicate-ack.ts";
 export type { HistoryReader, HistoryReaderOptions, StoredMessage } from "./history-reader.ts";
 export { createHistoryReader } from "./history-reader.ts";
 export type { MemoryStreamOptions } from "./memory-stream.ts";

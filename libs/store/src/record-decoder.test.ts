@@ -16,6 +16,18 @@ describe("decodeRecord", () => {
     expect(decodeRecord(subjects, "live.tl.s1.out.agent.a", 7, encodeMsgpack(event))).toMatchObject({ session: "s1" });
   });
 
+  // Regression (issue 13 §4): an agent's claimed identity was taken at its word by readers of the stream.
+  it("pins from to the author the subject names; forgedFrom keeps the claim", () => {
+    const forged = { ...event, type: "approval", from: { kind: "operator", id: "olga", device: "d" } };
+    expect(decodeRecord(subjects, "tl.s1.ctl.agent.a", 7, encodeMsgpack(forged))).toEqual({
+      session: "s1",
+      seq: 7,
+      subject: "tl.s1.ctl.agent.a",
+      event: { ...forged, from: { kind: "agent", id: "a" } },
+      forgedFrom: { kind: "operator", id: "olga", device: "d" },
+    });
+  });
+
   it.each([
     ["foreign subject", "other.s1.out.agent.a", encodeMsgpack(event), /not a Threadline event subject/],
     ["unknown lane", "tl.s1.nope.agent.a", encodeMsgpack(event), /not a Threadline event subject/],

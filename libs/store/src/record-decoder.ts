@@ -4,6 +4,7 @@ import {
   isEventType,
   isParticipantId,
   isParticipantKind,
+  type Participant,
   type SessionEvent,
   type SessionRecord,
   type Subjects,
@@ -12,6 +13,11 @@ import {
 /** A stored event with the subject it was stored under (`<prefix>.<session>.<lane>.<kind>.<participant>`). */
 export interface SubjectRecord<TData = unknown> extends SessionRecord<TData> {
   subject: string;
+  /**
+   * The `from` the stored envelope claimed when it differed from the author
+   * the subject names; `event.from` is then that author (PROTOCOL.md §4).
+   */
+  forgedFrom?: Participant;
 }
 
 /**
@@ -20,6 +26,12 @@ export interface SubjectRecord<TData = unknown> extends SessionRecord<TData> {
  * payload is not a msgpack `SessionEvent` envelope — something other than a
  * Threadline publisher wrote it; readers skip (history) or terminate
  * (input consumers) such messages rather than failing the whole read.
+ *
+ * `event.from` is pinned to the author the subject names, as the gateway
+ * does for clients (PROTOCOL.md §4): NATS permissions pin each publisher to
+ * its own subjects, not to what it writes in the envelope, so an agent
+ * claiming to be a user or an operator (a forged `approval` on its own
+ * control lane) is read as itself; `forgedFrom` keeps the claim.
  */
 export function decodeRecord(
   subjects: Subjects,
@@ -37,7 +49,12 @@ export function decodeRecord(
   }
   const problem = envelopeProblem(value);
   if (problem) return problem;
-  return { session: parsed.session, seq, subject, event: value as SessionEvent };
+  const event = value as SessionEvent;
+  if (event.from.kind === parsed.kind && event.from.id === parsed.participant) {
+    return { session: parsed.session, seq, subject, event };
+  }
+  const pinned = { ...event, from: { kind: parsed.kind, id: parsed.participant } };
+  return { session: parsed.session, seq, subject, event: pinned, forgedFrom: event.from };
 }
 
 function envelopeProblem(value: unknown): string | undefined {

@@ -1,5 +1,6 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import {
+  dedupeKey,
   ErrorCode,
   encodeMsgpack,
   type Lane,
@@ -7,6 +8,7 @@ import {
   type Subjects,
   ThreadlineError,
 } from "@threadline/protocol";
+import { confirmDuplicateAck, type MessageAt } from "@threadline/store";
 
 export interface PublishResult {
   seq: number;
@@ -14,9 +16,13 @@ export interface PublishResult {
 }
 
 /**
- * Stores client events in the stream. The event id is the `Nats-Msg-Id`, so
- * a client that re-sends after a lost acknowledgement gets the original seq
- * back (`duplicate: true`) instead of a second copy.
+ * Stores client events in the stream under `Nats-Msg-Id: <session>/<event id>`
+ * (`dedupeKey`), so a client that re-sends after a lost acknowledgement gets
+ * the original seq back (`duplicate: true`) instead of a second copy, and an
+ * id used in another session never collides. A duplicate acknowledgement is
+ * checked against the message stored at its seq before it is reported: it
+ * must be this event (same subject — session, lane, author — id and type);
+ * otherwise the publish fails with `EVENT_ID_CONFLICT` (nothing was stored).
  */
 export interface EventPublisher {
   publish(session: string, lane: Lane, event: SessionEvent): Promise<PublishResult>;
@@ -27,17 +33,19 @@ export function createEventPublisher(
   subjects: Subjects,
   stream: string,
   timeoutMs: number,
+  /** The message the stream holds at `seq` (asked of the leader), to check duplicate acks. */
+  messageAt: MessageAt,
 ): EventPublisher {
   return {
     async publish(session, lane, event) {
       const subject = subjects.event(session, lane, event.from.kind, event.from.id);
+      let ack: { seq: number; duplicate: boolean };
       try {
-        const ack = await js.publish(subject, encodeMsgpack(event), {
-          msgID: event.id,
+        ack = await js.publish(subject, encodeMsgpack(event), {
+          msgID: dedupeKey(session, event.id),
           expect: { streamName: stream },
           timeout: timeoutMs,
         });
-        return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
         throw new ThreadlineError(
           ErrorCode.PUBLISH_FAILED,
@@ -48,6 +56,9 @@ export function createEventPublisher(
           },
         );
       }
+      if (ack.duplicate)
+        await confirmDuplicateAck(messageAt, session, { subject, id: event.id, type: event.type }, ack.seq);
+      return { seq: ack.seq, duplicate: ack.duplicate };
     },
   };
 }

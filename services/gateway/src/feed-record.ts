@@ -5,6 +5,8 @@ import {
   encodeMsgpack,
   isEventId,
   isEventType,
+  type Participant,
+  pinnedFrom,
   type SessionEvent,
 } from "@threadline/protocol";
 
@@ -24,6 +26,11 @@ export class FeedRecord {
     readonly subject: string,
     readonly event: SessionEvent,
     private raw: Uint8Array | undefined,
+    /**
+     * The `from` the stored envelope claimed when it differed from the author
+     * its subject pins; `event.from` is then the subject's author (PROTOCOL.md §4).
+     */
+    readonly forgedFrom?: Participant,
   ) {}
 
   /** Approximate retained bytes, for the feed ring's byte bound. */
@@ -61,8 +68,15 @@ export class FeedRecord {
 
   /**
    * Decodes a stored message. Returns undefined for payloads that are not a
-   * valid envelope (a misbehaving publisher): those are skipped and counted,
-   * never forwarded to clients.
+   * valid envelope (a misbehaving publisher), and for subjects that name no
+   * author: those are skipped and counted, never forwarded to clients.
+   *
+   * Every path that delivers to clients (live feed, history, compact
+   * catch-up) decodes here, so this is where `from` is pinned to the author
+   * the subject names (NATS permissions pin each identity to its own
+   * subjects, deploy/nats): an envelope claiming someone else — an agent
+   * writing `from: {kind: "operator"}` on its own lane — is delivered with the
+   * subject's author instead, and `forgedFrom` keeps the claim for the log.
    */
   static decode(session: string, seq: number, subject: string, data: Uint8Array): FeedRecord | undefined {
     let event: unknown;
@@ -72,6 +86,12 @@ export class FeedRecord {
       return undefined;
     }
     if (!isEnvelope(event)) return undefined;
+    const from = pinnedFrom(subject, event.from);
+    if (from === undefined) return undefined;
+    if (from !== event.from) {
+      // Re-encoded on demand: the stored bytes carry the forged author.
+      return new FeedRecord(session, seq, subject, { ...event, from }, undefined, event.from);
+    }
     // Copy: the NATS client may hand out views into a larger read buffer that the ring would otherwise pin.
     return new FeedRecord(session, seq, subject, event, data.slice());
   }

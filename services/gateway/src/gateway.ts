@@ -89,9 +89,22 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
 
   // The gateway's idea of the stream's epoch follows every stream-state read (a recreated stream
   // changes it), so the attach checks and the HTTP reads compare positions with the current one.
-  const stored = sessionHistory(createHistoryReader(js, jsm, { stream: config.stream }), subjects, () =>
-    metrics.invalidEvents.inc(),
-  );
+  const stored = sessionHistory(createHistoryReader(js, jsm, { stream: config.stream }), subjects, {
+    onInvalid: () => metrics.invalidEvents.inc(),
+    onForged: (record) => {
+      metrics.forgedAuthors.inc({ path: "history" });
+      log.warn(
+        {
+          session: record.session,
+          seq: record.seq,
+          subject: record.subject,
+          claimed: record.forgedFrom,
+          from: record.event.from,
+        },
+        "stored event claims another author than its subject; delivered with the subject's author",
+      );
+    },
+  });
   const history: SessionHistory = {
     ...stored,
     async streamState() {
@@ -131,7 +144,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     feeds,
     history,
     cursors,
-    publisher: createEventPublisher(js, subjects, config.stream, 5_000),
+    publisher: createEventPublisher(js, subjects, config.stream, 5_000, (seq) => history.messageAt(seq)),
     metrics,
     log,
     slowTimeoutMs: config.slowTimeoutMs,

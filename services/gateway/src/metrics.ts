@@ -24,6 +24,7 @@ export interface GatewayMetrics {
    */
   liveResyncs: Counter<"reason">;
   invalidEvents: Counter;
+  forgedAuthors: Counter<"path">;
 }
 
 export function createMetrics(): GatewayMetrics {
@@ -99,6 +100,12 @@ export function createMetrics(): GatewayMetrics {
     invalidEvents: new Counter({
       name: "threadline_gateway_invalid_events_total",
       help: "Stored payloads that are not valid envelopes (skipped)",
+      ...r,
+    }),
+    forgedAuthors: new Counter({
+      name: "threadline_gateway_forged_authors_total",
+      help: "Stored events whose from differs from the author their subject pins; delivered with the subject's author",
+      labelNames: ["path"],
       ...r,
     }),
   };

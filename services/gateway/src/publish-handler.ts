@@ -142,8 +142,12 @@ export class PublishHandler {
             error instanceof ThreadlineError
               ? error
               : new ThreadlineError(ErrorCode.PUBLISH_FAILED, "publish failed", { session });
-          // Typed refusals (control state, limits) are the client's business; failed stores are ours.
-          const failedStore = e.code === ErrorCode.PUBLISH_FAILED || e.code === ErrorCode.UNAVAILABLE;
+          // Typed refusals (control state, limits) are the client's business; failed stores are ours,
+          // and so is an id conflict (another author, or a foreign publisher, holds the dedupe key).
+          const failedStore =
+            e.code === ErrorCode.PUBLISH_FAILED ||
+            e.code === ErrorCode.UNAVAILABLE ||
+            e.code === ErrorCode.EVENT_ID_CONFLICT;
           ctx.log[failedStore ? "warn" : "debug"](
             { err: error, session, turn: envelope.turn, event: envelope.id, type: envelope.type, code: e.code },
             "client event not stored",

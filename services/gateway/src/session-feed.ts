@@ -169,6 +169,13 @@ export class SessionFeed {
       this.lastSeqValue = live.seq;
       return;
     }
+    if (record.forgedFrom) {
+      this.metrics.forgedAuthors.inc({ path: "live" });
+      this.log.warn(
+        { seq: live.seq, subject: live.subject, claimed: record.forgedFrom, from: record.event.from },
+        "stored event claims another author than its subject; delivered with the subject's author",
+      );
+    }
     this.push(record);
   }
 

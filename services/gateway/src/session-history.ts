@@ -17,11 +17,17 @@ export interface SessionHistory {
   read(session: string, after: number): AsyncIterable<FeedRecord[]>;
 }
 
-/** `onInvalid` is told of stored payloads that are not valid envelopes (skipped). */
+export interface SessionHistoryHooks {
+  /** A stored payload that is not a valid envelope, or whose subject names no author (skipped). */
+  onInvalid?: (subject: string, seq: number) => void;
+  /** An event whose `from` was replaced by the author its subject pins (`FeedRecord.forgedFrom`). */
+  onForged?: (record: FeedRecord) => void;
+}
+
 export function sessionHistory(
   reader: HistoryReader,
   subjects: Subjects,
-  onInvalid?: (subject: string, seq: number) => void,
+  hooks: SessionHistoryHooks = {},
 ): SessionHistory {
   return {
     streamState: () => reader.streamState(),
@@ -31,8 +37,10 @@ export function sessionHistory(
         const records: FeedRecord[] = [];
         for (const m of batch) {
           const record = FeedRecord.decode(session, m.seq, m.subject, m.data);
-          if (record) records.push(record);
-          else onInvalid?.(m.subject, m.seq);
+          if (record) {
+            if (record.forgedFrom) hooks.onForged?.(record);
+            records.push(record);
+          } else hooks.onInvalid?.(m.subject, m.seq);
         }
         if (records.length > 0) yield records;
       }

@@ -1,5 +1,6 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import {
+  dedupeKey,
   encodeMsgpack,
   Lane,
   PRESENCE_PARTICIPANT_ID,
@@ -52,7 +53,7 @@ export function createPresencePublisher(
     for (let attempt = 1; ; attempt++) {
       try {
         const ack = await js.publish(subject, payload, {
-          msgID: event.id,
+          msgID: dedupeKey(transition.session, event.id),
           expect: { streamName: stream },
           timeout: 5000,
         });
