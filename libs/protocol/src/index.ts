@@ -1,6 +1,15 @@
 export { CloseCode, isRetryableClose } from "./close-codes.ts";
 export type { Encoding } from "./codec.ts";
-export { decodeJson, decodeMsgpack, encodedSize, encodeFrame, encodeJson, encodeMsgpack, utf8 } from "./codec.ts";
+export {
+  decodeJson,
+  decodeMsgpack,
+  encodedSize,
+  encodeFrame,
+  encodeJson,
+  encodeMsgpack,
+  msgpackExtensionType,
+  utf8,
+} from "./codec.ts";
 export type { Participant, SessionEvent, SessionRecord } from "./envelope.ts";
 export { CLIENT_EVENT_LANES, clientEventLane } from "./envelope.ts";
 export type { WireError } from "./errors.ts";
@@ -44,7 +53,7 @@ export {
   newId,
 } from "./ids.ts";
 export type { Limits } from "./limits.ts";
-export { DEFAULT_LIMITS } from "./limits.ts";
+export { DEFAULT_LIMITS, MAX_TOKEN_BYTES } from "./limits.ts";
 export type {
   DataPart,
   FilePart,
