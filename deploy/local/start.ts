@@ -154,6 +154,9 @@ try {
       NATS_PASS: NATS_GATEWAY.pass,
       THREADLINE_GATEWAY_PORT: String(GATEWAY_PORT),
       THREADLINE_GATEWAY_HOST: "127.0.0.1",
+      // The demo's pages (served on DEMO_PORT) open the socket and read the HTTP API (CORS) from another origin.
+      THREADLINE_ALLOWED_ORIGINS:
+        process.env.THREADLINE_ALLOWED_ORIGINS ?? `http://127.0.0.1:${DEMO_PORT},http://localhost:${DEMO_PORT}`,
     },
     /gateway-ready/,
   );

@@ -1,8 +1,9 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { findProduct } from "../../services/demo/src/agents/catalog.ts";
 import { researchReply } from "../../services/demo/src/agents/research.ts";
 import { launchChromium, screenshotPath } from "./support/chromium.ts";
+import { ConsoleErrors } from "./support/console-errors.ts";
 import { type DemoStack, startDemoStack } from "./support/demo-stack.ts";
 
 /**
@@ -12,15 +13,25 @@ import { type DemoStack, startDemoStack } from "./support/demo-stack.ts";
  */
 let stack: DemoStack;
 let browser: Browser;
-const contexts: BrowserContext[] = [];
+/** The current flow's browser contexts and their console-error collectors (closed after each flow). */
+const contexts = new Map<BrowserContext, ConsoleErrors>();
 
 beforeAll(async () => {
   stack = await startDemoStack();
   browser = await launchChromium();
 }, 120_000);
 
+// Every flow ends without console errors or uncaught exceptions in any of its pages (CORS failures
+// included). None is filtered: no flow provokes one on purpose.
+afterEach(async () => {
+  const errors = [...contexts.values()].flatMap((c) => c.errors());
+  for (const c of contexts.keys()) await c.close().catch(() => {});
+  contexts.clear();
+  expect(errors).toEqual([]);
+});
+
 afterAll(async () => {
-  for (const c of contexts) await c.close().catch(() => {});
+  for (const c of contexts.keys()) await c.close().catch(() => {});
   await browser?.close();
   await stack?.close();
 }, 60_000);
@@ -37,7 +48,7 @@ async function newContext(options: { geolocation?: boolean } = {}): Promise<Brow
       ? { geolocation: { latitude: 52.51, longitude: 13.42 }, permissions: ["geolocation"] }
       : {}),
   });
-  contexts.push(context);
+  contexts.set(context, new ConsoleErrors(context));
   return context;
 }
 
@@ -126,6 +137,7 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     await streaming.waitFor({ timeout: 30_000 });
     // Some text has arrived, more is coming.
     await expect.poll(async () => (await streaming.textContent())?.length ?? 0, POLL).toBeGreaterThan(40);
+    // No console error expected even offline: the demo's socket does not dial while navigator.onLine is false.
     await context.setOffline(true);
     await page
       .getByTestId("connection-status")

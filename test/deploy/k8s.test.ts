@@ -285,6 +285,9 @@ describe("deploy/k8s", () => {
       expect(find(objects, "PodDisruptionBudget", name).spec.maxUnavailable).toBe(1);
     expect(find(objects, "ConfigMap", "threadline-config").data.THREADLINE_REPLICAS).toBe("3");
     expect(find(objects, "ConfigMap", "threadline-gateway-config").data.THREADLINE_PRESENCE_HEARTBEAT_MS).toBe("15000");
+    // Browser origins are explicit in production (WebSocket 4504 and CORS, PROTOCOL.md §5.1): never "any".
+    const origins = find(objects, "ConfigMap", "threadline-gateway-config").data.THREADLINE_ALLOWED_ORIGINS ?? "";
+    expect(origins).toMatch(/^https:\/\/[^*,\s]+(,https:\/\/[^*,\s]+)*$/);
     expect(find(objects, "Deployment", "presence").spec.replicas).toBe(2);
     expect(find(objects, "HorizontalPodAutoscaler", "gateway").spec.minReplicas).toBeGreaterThanOrEqual(2);
     // The HPA owns the gateway count: a fixed `replicas` would be reset by every apply.

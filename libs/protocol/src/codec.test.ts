@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { decodeJson, decodeMsgpack, encodedSize, encodeFrame, encodeJson, encodeMsgpack, utf8 } from "./codec.ts";
+import {
+  decodeJson,
+  decodeMsgpack,
+  encodedSize,
+  encodeFrame,
+  encodeJson,
+  encodeMsgpack,
+  msgpackExtensionType,
+  utf8,
+} from "./codec.ts";
 
 const values: [string, unknown][] = [
   ["a frame", { op: "publish", rid: 1, session: "s1", event: { type: "input", data: { text: "hi" } } }],
@@ -87,6 +96,47 @@ describe("msgpack", () => {
     expect(encodedSize(undefined)).toBe(0);
     expect(encodedSize({ a: 1 })).toBe(4);
     expect(encodedSize("x".repeat(300))).toBe(encodeMsgpack("x".repeat(300)).byteLength);
+  });
+});
+
+describe("msgpackExtensionType", () => {
+  // {"a": <value>} around each extension header form.
+  const inMap = (...value: number[]) => Uint8Array.of(0x81, 0xa1, 0x61, ...value);
+  it.each([
+    ["fixext 1", inMap(0xd4, 0x05, 0x01), 5],
+    ["fixext 4 timestamp", inMap(0xd6, 0xff, 0, 0, 0, 1), -1],
+    ["fixext 16", inMap(0xd8, 0x07, ...new Array(16).fill(0)), 7],
+    ["ext 8", inMap(0xc7, 0x02, 0x73, 0x90, 0x90), 0x73],
+    ["ext 16", inMap(0xc8, 0x00, 0x01, 0x10, 0x00), 0x10],
+    ["ext 32", inMap(0xc9, 0x00, 0x00, 0x00, 0x01, 0xf0, 0x00), -16],
+  ])("finds %s", (_name, bytes, type) => {
+    expect(msgpackExtensionType(bytes)).toBe(type);
+  });
+
+  it("finds an extension nested in arrays and maps after other values", () => {
+    const before = encodeMsgpack({ op: "publish", rid: 7, n: [1, -1, 300, 70_000, 2 ** 40, 1.5, "s", true, null] });
+    // Replace the last value (null, 0xc0) with a timestamp extension.
+    const bytes = Uint8Array.from([...before.subarray(0, before.length - 1), 0xd6, 0xff, 0, 0, 0, 1]);
+    expect(msgpackExtensionType(bytes)).toBe(-1);
+  });
+
+  it("does not mistake extension-like bytes inside strings, binaries and numbers for extensions", () => {
+    const value = {
+      s: "\u00d4\u00c7",
+      b: Uint8Array.of(0xd4, 0xd6, 0xc7, 0xc9),
+      n: 0xd4d5,
+      f: -0.00123,
+      big: 2 ** 53 - 1,
+    };
+    const bytes = encodeMsgpack(value);
+    expect([...bytes].some((b) => b === 0xd4 || b === 0xc7)).toBe(true);
+    expect(msgpackExtensionType(bytes)).toBeUndefined();
+    for (const [, v] of values) expect(msgpackExtensionType(encodeMsgpack(v))).toBeUndefined();
+  });
+
+  it("stops at truncated input instead of reading past it", () => {
+    expect(msgpackExtensionType(Uint8Array.of(0x92, 0xd9, 0xff, 0x61))).toBeUndefined();
+    expect(msgpackExtensionType(Uint8Array.of(0xdd, 0xff, 0xff, 0xff, 0xff))).toBeUndefined();
   });
 });
 

@@ -3,7 +3,16 @@ export type { BackoffOptions, BackoffPolicy } from "./backoff.ts";
 export { backoffDelay, canRetry, DEFAULT_BACKOFF, resolveBackoff } from "./backoff.ts";
 export { CloseCode, isRetryableClose } from "./close-codes.ts";
 export type { Encoding } from "./codec.ts";
-export { decodeJson, decodeMsgpack, encodedSize, encodeFrame, encodeJson, encodeMsgpack, utf8 } from "./codec.ts";
+export {
+  decodeJson,
+  decodeMsgpack,
+  encodedSize,
+  encodeFrame,
+  encodeJson,
+  encodeMsgpack,
+  msgpackExtensionType,
+  utf8,
+} from "./codec.ts";
 export type { PublishedEvent } from "./dedupe.ts";
 export { dedupeKey, duplicateAckProblem, parseDedupeKey } from "./dedupe.ts";
 export type { Participant, SessionEvent, SessionRecord } from "./envelope.ts";
@@ -49,7 +58,7 @@ export {
   newId,
 } from "./ids.ts";
 export type { Limits } from "./limits.ts";
-export { DEFAULT_LIMITS } from "./limits.ts";
+export { DEFAULT_LIMITS, MAX_TOKEN_BYTES } from "./limits.ts";
 export type {
   DataPart,
   FilePart,

@@ -45,3 +45,12 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   idleTimeoutSeconds: 10,
   maxBufferedBytes: 1024 * 1024,
 });
+
+/**
+ * Largest client token (JWT compact serialization) the gateway verifies, in
+ * bytes, wherever it arrives (`hello`, the upgrade's `Authorization` header,
+ * the HTTP routes). A larger token is refused with `AUTH_FAILED` like any
+ * other bad token (PROTOCOL.md §6.1). A `hello` carrying one fits in the
+ * default `maxFrameBytes` with room to spare.
+ */
+export const MAX_TOKEN_BYTES = 16 * 1024;

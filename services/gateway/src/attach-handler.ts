@@ -197,11 +197,12 @@ export class AttachHandler {
     conn.sendFrame({ op: "detached", rid: frame.rid, session: frame.session });
   }
 
-  ack(session: string, seq: number): void {
+  /** A cursor write; errors carry `session`, and the frame's `rid` when it had one (§7.1: ack needs none). */
+  ack(session: string, seq: number, rid?: number): void {
     const conn = this.conn;
     const attachment = this.attachments.get(session);
     if (!attachment) {
-      conn.sendError(new ThreadlineError(ErrorCode.NOT_ATTACHED, `not attached to ${session}`, { session }));
+      conn.sendError(new ThreadlineError(ErrorCode.NOT_ATTACHED, `not attached to ${session}`, { session }), rid);
       return;
     }
     if (seq > attachment.lastSent) {
@@ -211,6 +212,7 @@ export class AttachHandler {
           `ack of seq ${seq} beyond the last delivered seq ${attachment.lastSent}`,
           { session },
         ),
+        rid,
       );
       return;
     }

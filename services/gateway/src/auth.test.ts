@@ -28,6 +28,8 @@ describe("auth", () => {
     ["unknown role", () => sign({ sub: "a", role: "root" }), "AUTH_FAILED"],
     ["wildcard in the middle", () => sign({ sub: "a", grants: [{ session: "a*b", can: ["read"] }] }), "AUTH_FAILED"],
     ["unknown capability", () => sign({ sub: "a", grants: [{ session: "*", can: ["delete"] }] }), "AUTH_FAILED"],
+    // Validly signed, but larger than MAX_TOKEN_BYTES (16 KiB).
+    ["an oversized token", () => sign({ sub: "a", pad: "x".repeat(20_000) }), "AUTH_FAILED"],
   ])("rejects %s", async (_name, token, code) => {
     const error = await auth.verify(await token()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ThreadlineError);

@@ -1,5 +1,11 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { ErrorCode, isParticipantId, type ParticipantKind, ThreadlineError } from "@threadline/protocol";
+import {
+  ErrorCode,
+  isParticipantId,
+  MAX_TOKEN_BYTES,
+  type ParticipantKind,
+  ThreadlineError,
+} from "@threadline/protocol";
 import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from "jose";
 
 export type Role = "user" | "operator" | "observer" | "admin";
@@ -92,6 +98,14 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
 
   return {
     async verify(token: string): Promise<Principal> {
+      // Checked here so every path (hello, refresh, upgrade header, HTTP routes) refuses it the same way.
+      const bytes = Buffer.byteLength(token, "utf8");
+      if (bytes > MAX_TOKEN_BYTES) {
+        throw new ThreadlineError(
+          ErrorCode.AUTH_FAILED,
+          `token of ${bytes} bytes exceeds the limit of ${MAX_TOKEN_BYTES} bytes`,
+        );
+      }
       let payload: Record<string, unknown>;
       try {
         const result = await jwtVerify(token, getKey, {

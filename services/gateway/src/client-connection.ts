@@ -7,6 +7,8 @@ import {
   type Encoding,
   ErrorCode,
   encodeFrame,
+  MAX_TOKEN_BYTES,
+  msgpackExtensionType,
   newId,
   ThreadlineError,
 } from "@threadline/protocol";
@@ -16,7 +18,7 @@ import type { Principal } from "./auth.ts";
 import { ConnectionAuth } from "./connection-auth.ts";
 import type { ConnectionContext, ConnectionPort } from "./connection-port.ts";
 import type { FeedRecord } from "./feed-record.ts";
-import { FrameError, parseClientFrame } from "./frame-schema.ts";
+import { FrameError, parseClientFrame, ridOf } from "./frame-schema.ts";
 import { handlePresenceFrame } from "./presence-handler.ts";
 import { PublishHandler } from "./publish-handler.ts";
 import { TokenBucket } from "./token-bucket.ts";
@@ -29,7 +31,10 @@ export interface SocketData {
   remote: string;
 }
 
-/** Frames tolerated while the `hello` token is being verified. */
+/**
+ * Frames tolerated while the `hello` token is being verified; they are handled after `welcome`.
+ * Each one beyond gets `RATE_LIMITED` (retryable) with its `rid`, so the client can send it again.
+ */
 const MAX_QUEUED_BEFORE_AUTH = 64;
 
 const PROTOCOL_ERRORS: ReadonlySet<string> = new Set([
@@ -100,6 +105,17 @@ export class ClientConnection implements AttachmentSink, ConnectionPort {
   onMessage(message: ArrayBuffer, isBinary: boolean): void {
     if (this.closedFlag) return;
     if (message.byteLength > this.ctx.limits.maxFrameBytes) {
+      if (!this.principal && !this.auth.authenticating) {
+        // This can only be the `hello` (nothing else is accepted yet), and one this large can only carry an
+        // oversized token: refuse it like any bad token instead of leaving an unauthenticated socket open.
+        this.auth.refuse(
+          new ThreadlineError(
+            ErrorCode.AUTH_FAILED,
+            `hello frame of ${message.byteLength} bytes exceeds maxFrameBytes ${this.ctx.limits.maxFrameBytes} (tokens are limited to ${MAX_TOKEN_BYTES} bytes)`,
+          ),
+        );
+        return;
+      }
       this.protocolError(
         new FrameError(
           ErrorCode.FRAME_TOO_LARGE,
@@ -113,18 +129,32 @@ export class ClientConnection implements AttachmentSink, ConnectionPort {
     const data = new Uint8Array(message.slice(0));
     if (!this.principal) {
       if (this.auth.authenticating) {
-        if (this.queued.length >= MAX_QUEUED_BEFORE_AUTH) {
-          this.sendError(
-            new ThreadlineError(ErrorCode.RATE_LIMITED, "too many frames before authentication completed"),
-          );
-          return;
-        }
-        this.queued.push({ data, binary: isBinary });
+        if (this.queued.length >= MAX_QUEUED_BEFORE_AUTH) this.refuseUnqueued(data, isBinary);
+        else this.queued.push({ data, binary: isBinary });
         return;
       }
       this.encoding = isBinary ? "msgpack" : "json";
     }
     this.handleData(data, isBinary);
+  }
+
+  /** A frame beyond the queue of frames awaiting `welcome`: refused, with its `rid` so the client can resend it. */
+  private refuseUnqueued(data: Uint8Array, isBinary: boolean): void {
+    let decoded: unknown;
+    try {
+      decoded = isBinary ? decodeMsgpack(data) : decodeJson(data);
+    } catch {
+      // Unreadable: it would have been BAD_FRAME anyway; the error below goes out without a rid.
+    }
+    const session = (decoded as { session?: unknown } | undefined)?.session;
+    this.sendError(
+      new ThreadlineError(
+        ErrorCode.RATE_LIMITED,
+        `more than ${MAX_QUEUED_BEFORE_AUTH} frames while hello is being verified; send it again after welcome`,
+        typeof session === "string" ? { session } : undefined,
+      ),
+      ridOf(decoded),
+    );
   }
 
   onDrain(): void {
@@ -203,6 +233,8 @@ export class ClientConnection implements AttachmentSink, ConnectionPort {
 
   private handleData(data: Uint8Array, isBinary: boolean): void {
     let frame: ClientFrame;
+    // The frame's rid, echoed by every error about it; `ack` has no reply but a rid it carries is echoed too.
+    let rid: number | undefined;
     try {
       let decoded: unknown;
       try {
@@ -217,14 +249,24 @@ export class ClientConnection implements AttachmentSink, ConnectionPort {
           undefined,
         );
       }
+      if (isBinary) {
+        const extension = msgpackExtensionType(data);
+        if (extension !== undefined) {
+          throw new FrameError(
+            ErrorCode.BAD_FRAME,
+            `msgpack extension type ${extension} is not allowed in frames (timestamps: send a number or string)`,
+            ridOf(decoded),
+          );
+        }
+      }
       frame = parseClientFrame(decoded);
+      rid = "rid" in frame ? frame.rid : ridOf(decoded);
     } catch (error) {
       this.protocolError(
         error instanceof FrameError ? error : new FrameError(ErrorCode.BAD_FRAME, "unreadable frame", undefined),
       );
       return;
     }
-    const rid = "rid" in frame ? frame.rid : undefined;
     if (!this.bucket.take()) {
       this.ctx.metrics.clientErrors.inc({ code: ErrorCode.RATE_LIMITED });
       if (++this.rateLimitedInARow > this.ctx.limits.maxRateLimitedFrames) {
@@ -260,7 +302,7 @@ export class ClientConnection implements AttachmentSink, ConnectionPort {
         this.publishes.publish(frame);
         return;
       case "ack":
-        this.attachments.ack(frame.session, frame.seq);
+        this.attachments.ack(frame.session, frame.seq, rid);
         return;
       case "ping":
         this.sendFrame({ op: "pong", rid: frame.rid, ts: Date.now() });

@@ -25,8 +25,10 @@ export interface GatewayConfig {
   nats: { servers: string[]; user?: string | undefined; pass?: string | undefined; token?: string | undefined };
   jwt: AuthConfig;
   /**
-   * Browser origins allowed to open sockets (exact `scheme://host[:port]`), or undefined for any.
-   * A socket whose `Origin` header is not listed is closed with 4504 right after the upgrade.
+   * Browser origins allowed to use the gateway (exact `scheme://host[:port]`), or undefined for any
+   * (`THREADLINE_ALLOWED_ORIGINS`). A socket whose `Origin` header is not listed is closed with 4504
+   * right after the upgrade; the HTTP API answers CORS (preflight and `Access-Control-Allow-Origin`)
+   * for listed origins only (cors.ts).
    */
   allowedOrigins: readonly string[] | undefined;
   /** Accept `?access_token=` on the upgrade URL (off by default: URLs end up in logs). */

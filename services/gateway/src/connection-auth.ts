@@ -122,6 +122,11 @@ export class ConnectionAuth {
     }, delay);
   }
 
+  /** Refuses the socket's first `hello` for a reason found before verification (e.g. a frame too large). */
+  refuse(error: ThreadlineError): void {
+    this.authFailed(error);
+  }
+
   private authFailed(error: ThreadlineError): void {
     this.conn.ctx.metrics.authFailures.inc({ code: error.code });
     this.conn.sendError(error);

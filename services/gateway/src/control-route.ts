@@ -11,8 +11,17 @@ import { sessionReadRoute } from "./session-read-route.ts";
  * null when the key is missing or invalid (the agents own the session);
  * errors are `{code, message, retryable}` with 400/401/403/503.
  */
-export function controlRoute(auth: Authenticator, control: ControlState, log: Logger) {
-  return sessionReadRoute(auth, log, "control", async (session) => ({
-    owner: (await control.getOwner(session))?.value ?? null,
-  }));
+export function controlRoute(
+  auth: Authenticator,
+  control: ControlState,
+  log: Logger,
+  allowedOrigins: readonly string[] | undefined,
+) {
+  return sessionReadRoute(
+    auth,
+    log,
+    "control",
+    async (session) => ({ owner: (await control.getOwner(session))?.value ?? null }),
+    allowedOrigins,
+  );
 }

@@ -20,7 +20,9 @@ const position = v.object({ epoch: v.pipe(v.string(), v.minLength(1), v.maxLengt
 const schemas = {
   hello: v.object({
     op: v.literal("hello"),
-    token: v.optional(v.pipe(v.string(), v.maxLength(16 * 1024))),
+    // Size is checked by the authenticator (AUTH_FAILED, PROTOCOL.md §6.1), not here: a schema error
+    // would leave an unauthenticated socket open.
+    token: v.optional(v.string()),
     device: v.optional(v.custom<string>(isDeviceId, "device must match [A-Za-z0-9_-]{1,64}")),
   }),
   attach: v.object({
@@ -68,7 +70,7 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
     throw new FrameError(ErrorCode.BAD_FRAME, "a frame must be a map/object with an `op` field", undefined);
   }
   const raw = decoded as Record<string, unknown>;
-  const frameRid = typeof raw.rid === "number" && Number.isSafeInteger(raw.rid) && raw.rid >= 0 ? raw.rid : undefined;
+  const frameRid = ridOf(raw);
   if (typeof raw.op !== "string" || !OPS.has(raw.op)) {
     throw new FrameError(ErrorCode.UNKNOWN_OP, `unknown op ${JSON.stringify(raw.op)}`, frameRid);
   }
@@ -79,6 +81,13 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
     throw new FrameError(ErrorCode.INVALID_FRAME, `${raw.op}: ${path ? `${path}: ` : ""}${issue.message}`, frameRid);
   }
   return result.output as ClientFrame;
+}
+
+/** The `rid` of a decoded frame when it has a valid one (a non-negative safe integer), else undefined. */
+export function ridOf(decoded: unknown): number | undefined {
+  if (typeof decoded !== "object" || decoded === null) return undefined;
+  const rid = (decoded as Record<string, unknown>).rid;
+  return typeof rid === "number" && Number.isSafeInteger(rid) && rid >= 0 ? rid : undefined;
 }
 
 /** A ThreadlineError that remembers the offending frame's `rid`. */

@@ -15,6 +15,7 @@ import { ClientConnection, type ConnectionContext, type SocketData } from "./cli
 import type { GatewayConfig } from "./config.ts";
 import { ControlGate } from "./control-gate.ts";
 import { controlRoute } from "./control-route.ts";
+import { corsPreflight } from "./cors.ts";
 import { createEventPublisher } from "./event-publisher.ts";
 import { FeedRegistry } from "./feed-registry.ts";
 import { FirehoseSource } from "./live-source.ts";
@@ -60,7 +61,8 @@ export function uwsImplementation(): "native" | "fallback" {
 /**
  * Composition root of the edge gateway: wires auth, the feed registry, the
  * history reader, the cursor store and the publisher behind a uWebSockets.js
- * app serving `/v1/ws`, `/healthz`, `/readyz` and `/metrics`.
+ * app serving `/v1/ws`, `/healthz`, `/readyz`, `/metrics` and the HTTP API
+ * (`/v1/sessions/:id/presence|control`, with CORS for the allowed origins).
  */
 export async function createGateway(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {
   const log = deps.logger ?? createLogger(config.logLevel);
@@ -266,8 +268,12 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       });
     });
   });
-  app.get("/v1/sessions/:session/presence", presenceRoute(auth, presence, log));
-  app.get("/v1/sessions/:session/control", controlRoute(auth, controlState, log));
+  // The HTTP API is read by browser pages of other origins (the demo, apps): CORS for the allowed origins.
+  const preflight = corsPreflight(config.allowedOrigins);
+  app.options("/v1/sessions/:session/presence", preflight);
+  app.options("/v1/sessions/:session/control", preflight);
+  app.get("/v1/sessions/:session/presence", presenceRoute(auth, presence, log, config.allowedOrigins));
+  app.get("/v1/sessions/:session/control", controlRoute(auth, controlState, log, config.allowedOrigins));
   app.any("/*", (res) => {
     res.writeStatus("404 Not Found").end("not found");
   });

@@ -8,6 +8,17 @@ import { sessionReadRoute } from "./session-read-route.ts";
  * authorized like attach (read on the session). 200 `{session, members}`;
  * errors are `{code, message, retryable}` with 400/401/403/503.
  */
-export function presenceRoute(auth: Authenticator, presence: PresenceWriter, log: Logger) {
-  return sessionReadRoute(auth, log, "presence", async (session) => ({ members: await presence.members(session) }));
+export function presenceRoute(
+  auth: Authenticator,
+  presence: PresenceWriter,
+  log: Logger,
+  allowedOrigins: readonly string[] | undefined,
+) {
+  return sessionReadRoute(
+    auth,
+    log,
+    "presence",
+    async (session) => ({ members: await presence.members(session) }),
+    allowedOrigins,
+  );
 }

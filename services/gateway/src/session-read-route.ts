@@ -1,6 +1,7 @@
 import type { HttpRequest, HttpResponse } from "uWebSockets.js";
 import { isSessionId, ThreadlineError } from "@threadline/protocol";
 import { type Authenticator, can } from "./auth.ts";
+import { corsHeaders } from "./cors.ts";
 import type { Logger } from "./logger.ts";
 
 /**
@@ -8,12 +9,15 @@ import type { Logger } from "./logger.ts";
  * authorized like attach (read on the session). 200 `{session, ...read(session)}`;
  * errors are `{code, message, retryable}` with 400 (`INVALID_SESSION`),
  * 401 (`AUTH_FAILED` / `TOKEN_EXPIRED`), 403 (`FORBIDDEN`) and 503 (`UNAVAILABLE`).
+ * Every answer, errors included, carries the CORS headers for the request's
+ * `Origin` (cors.ts), so a page of an allowed origin can read it.
  */
 export function sessionReadRoute(
   auth: Authenticator,
   log: Logger,
   what: string,
   read: (session: string) => Promise<Record<string, unknown>>,
+  allowedOrigins: readonly string[] | undefined,
 ) {
   return (res: HttpResponse, req: HttpRequest): void => {
     let aborted = false;
@@ -22,10 +26,13 @@ export function sessionReadRoute(
     });
     const session = req.getParameter(0) ?? "";
     const authorization = req.getHeader("authorization");
+    const cors = corsHeaders(req.getHeader("origin"), allowedOrigins);
     const reply = (status: string, body: unknown): void => {
       if (aborted) return;
       res.cork(() => {
-        res.writeStatus(status).writeHeader("content-type", "application/json").end(JSON.stringify(body));
+        res.writeStatus(status);
+        for (const [name, value] of cors) res.writeHeader(name, value);
+        res.writeHeader("content-type", "application/json").end(JSON.stringify(body));
       });
     };
     void (async () => {

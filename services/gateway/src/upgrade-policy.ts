@@ -1,4 +1,5 @@
 import { CloseCode } from "@threadline/protocol";
+import { isAllowedOrigin } from "./cors.ts";
 
 /** What the WebSocket upgrade request carried that matters for admission. */
 export interface UpgradeRequest {
@@ -29,11 +30,8 @@ export type UpgradeDecision =
   | { ok: false; code: number; reason: string; metric: "forbidden_origin" | "query_token" };
 
 export function admitUpgrade(request: UpgradeRequest, policy: UpgradePolicy): UpgradeDecision {
-  if (policy.allowedOrigins && request.origin !== "") {
-    const origin = request.origin.replace(/\/+$/, "");
-    if (!policy.allowedOrigins.includes(origin)) {
-      return { ok: false, code: CloseCode.FORBIDDEN_ORIGIN, reason: "origin not allowed", metric: "forbidden_origin" };
-    }
+  if (request.origin !== "" && !isAllowedOrigin(request.origin, policy.allowedOrigins)) {
+    return { ok: false, code: CloseCode.FORBIDDEN_ORIGIN, reason: "origin not allowed", metric: "forbidden_origin" };
   }
   if (request.queryToken !== "" && !policy.allowQueryToken) {
     return {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { type NatsServer, startNatsServer } from "@threadline/test-kit";
+import { freePort, type NatsServer, startNatsServer } from "@threadline/test-kit";
 import { POOL_NAMES } from "../../../services/demo/src/agents/pools.ts";
 import { startDemoServer } from "../../../services/demo/src/server/demo-server.ts";
 import { type GatewayProcess, spawnGateway } from "../../integration/support/gateway-process.ts";
@@ -83,13 +83,17 @@ export async function startDemoStack(): Promise<DemoStack> {
     cleanup.push(() => rmSync(dist, { recursive: true, force: true }));
     const nats = await startNatsServer();
     cleanup.push(() => nats.stop());
-    const gateway = await spawnGateway(nats.url);
+    // The gateway allows exactly the demo's origin (WebSocket and CORS), as `npm start` configures it.
+    const demoPort = await freePort();
+    const demoOrigin = `http://127.0.0.1:${demoPort}`;
+    const gateway = await spawnGateway(nats.url, { THREADLINE_ALLOWED_ORIGINS: demoOrigin });
     cleanup.push(() => gateway.stop());
     const presence: RunningPresence = await startPresence(nats);
     cleanup.push(() => presence.close());
     const agents = await Promise.all(POOL_NAMES.map((pool) => spawnAgent(pool, nats.url, lines)));
     cleanup.push(() => Promise.all(agents.map(stopProcess)).then(() => {}));
     const server = await startDemoServer({
+      port: demoPort,
       root: dist,
       gatewayUrl: gateway.url,
       gatewayHttpUrl: `http://127.0.0.1:${gateway.port}`,
