@@ -42,7 +42,7 @@ export class AttachHandler {
     const { rid, session } = frame;
     const conn = this.conn;
     const ctx = conn.ctx;
-    const principal = this.principal;
+    const principal = this.conn.authenticated();
     if (!can(principal, session, "read")) {
       conn.sendError(
         new ThreadlineError(ErrorCode.FORBIDDEN, `not allowed to read session ${session}`, { session }),
@@ -150,7 +150,7 @@ export class AttachHandler {
       if (step.delayMs) await sleep(step.delayMs);
       switch (step.fact) {
         case "cursor":
-          facts.cursor = (await ctx.cursors.get(session, this.principal.user, this.conn.device)) ?? null;
+          facts.cursor = (await ctx.cursors.get(session, this.conn.authenticated().user, this.conn.device)) ?? null;
           break;
         case "state":
           facts.state = await ctx.history.streamState();
@@ -171,13 +171,6 @@ export class AttachHandler {
     const stored = await this.conn.ctx.history.messageAt(position.seq);
     if (!stored || sessionOfSubject(stored.subject) !== session) return null;
     return FeedRecord.decode(session, position.seq, stored.subject, stored.data)?.event.id ?? null;
-  }
-
-  /** The socket's verified principal: frames other than `hello` reach this handler only after authentication. */
-  private get principal(): Principal {
-    const principal = this.conn.principal;
-    if (!principal) throw new ThreadlineError(ErrorCode.INTERNAL, "attach handling before authentication");
-    return principal;
   }
 
   detach(frame: DetachFrame): void {
@@ -216,7 +209,10 @@ export class AttachHandler {
       );
       return;
     }
-    conn.ctx.cursors.set(session, this.principal.user, conn.device, { epoch: attachment.feed.currentEpoch, seq });
+    conn.ctx.cursors.set(session, this.conn.authenticated().user, conn.device, {
+      epoch: attachment.feed.currentEpoch,
+      seq,
+    });
   }
 
   /** After a refresh with narrower grants, ends attachments the new token may no longer read. */

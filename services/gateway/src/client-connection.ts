@@ -92,6 +92,12 @@ export class ClientConnection implements AttachmentSink, ConnectionPort {
     return this.auth.principal;
   }
 
+  authenticated(): Principal {
+    const principal = this.auth.principal;
+    if (!principal) throw new ThreadlineError(ErrorCode.INTERNAL, "a frame handler ran before authentication");
+    return principal;
+  }
+
   get device(): string {
     return this.auth.device;
   }

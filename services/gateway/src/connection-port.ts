@@ -45,6 +45,11 @@ export interface ConnectionPort {
   readonly ctx: ConnectionContext;
   readonly closed: boolean;
   readonly principal: Principal | undefined;
+  /**
+   * The principal of an authenticated socket; throws `INTERNAL` before `hello`
+   * succeeded (frame handlers other than auth run only after it).
+   */
+  authenticated(): Principal;
   readonly device: string;
   sendFrame(frame: object): void;
   /** Sends a typed `error` frame (and counts it in the client error metric). */

@@ -5,35 +5,44 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { CloseCode, epochFromStreamCreated, Subjects } from "@threadline/protocol";
 import {
   ControlState,
+  type CursorStore,
   createCursorStore,
   createHistoryReader,
+  type HistoryReader,
   PresenceBucket,
   provisionThreadline,
 } from "@threadline/store";
 import { createAuthenticator } from "./auth.ts";
-import { ClientConnection, type ConnectionContext, type SocketData } from "./client-connection.ts";
+import type { ClientConnection, ConnectionContext } from "./client-connection.ts";
 import type { GatewayConfig } from "./config.ts";
 import { ControlGate } from "./control-gate.ts";
-import { controlRoute } from "./control-route.ts";
-import { corsPreflight } from "./cors.ts";
 import { createEventPublisher } from "./event-publisher.ts";
 import { FeedRegistry } from "./feed-registry.ts";
+import { registerHttpRoutes } from "./http-routes.ts";
 import { FirehoseSource } from "./live-source.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics, type GatewayMetrics } from "./metrics.ts";
-import { presenceRoute } from "./presence-route.ts";
+import { watchNatsStatus } from "./nats-status.ts";
 import { createPresenceWriter } from "./presence-writer.ts";
-import { type SessionHistory, sessionHistory } from "./session-history.ts";
-import { admitUpgrade, type UpgradeDecision } from "./upgrade-policy.ts";
+import { sessionHistory } from "./session-history.ts";
+import { registerSocketRoute } from "./socket-route.ts";
+import { trackStreamEpoch } from "./stream-epoch.ts";
 import { UserLimiter } from "./user-limiter.ts";
 
-/** Socket data plus the admission refusal decided in the upgrade handler (closed right after open). */
-type UpgradeData = SocketData & { refusal?: Extract<UpgradeDecision, { ok: false }> };
-
+/**
+ * What the gateway runs on. `nc` carries the live feed, publishes and the
+ * buckets; the store parts default to the NATS implementations of
+ * `@threadline/store` and may be replaced (e.g. by its in-memory ones) where
+ * a test wants to control what the stream or the cursors hold.
+ */
 export interface GatewayDeps {
   /** A connected NATS client; the gateway does not close it. */
   nc: NatsConnection;
   logger?: Logger;
+  /** The stream's history (catch-up reads, stream state, the message at a seq). Default: the store's NATS reader. */
+  history?: HistoryReader;
+  /** Per-device cursors. Default: the store's KV cursor store on `config.cursorBucket`. */
+  cursors?: CursorStore;
 }
 
 export interface Gateway extends AsyncDisposable {
@@ -72,7 +81,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
 
-  let epoch: string;
+  let initialEpoch: string;
   if (config.provision) {
     const info = await provisionThreadline(nc, {
       stream: config.stream,
@@ -83,15 +92,13 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       presenceBucket: config.presenceBucket,
       controlBucket: config.controlBucket,
     });
-    epoch = info.epoch;
+    initialEpoch = info.epoch;
   } else {
-    epoch = epochFromStreamCreated((await jsm.streams.info(config.stream)).created);
+    initialEpoch = epochFromStreamCreated((await jsm.streams.info(config.stream)).created);
   }
-  const kv = await new Kvm(nc).open(config.cursorBucket);
 
-  // The gateway's idea of the stream's epoch follows every stream-state read (a recreated stream
-  // changes it), so the attach checks and the HTTP reads compare positions with the current one.
-  const stored = sessionHistory(createHistoryReader(js, jsm, { stream: config.stream }), subjects, {
+  const reader = deps.history ?? createHistoryReader(js, jsm, { stream: config.stream });
+  const stored = sessionHistory(reader, subjects, {
     onInvalid: () => metrics.invalidEvents.inc(),
     onForged: (record) => {
       metrics.forgedAuthors.inc({ path: "history" });
@@ -107,14 +114,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       );
     },
   });
-  const history: SessionHistory = {
-    ...stored,
-    async streamState() {
-      const state = await stored.streamState();
-      epoch = state.epoch;
-      return state;
-    },
-  };
+  const epoch = trackStreamEpoch(stored, initialEpoch);
+  const history = epoch.history;
   const feeds = new FeedRegistry(
     new FirehoseSource(js, config.stream, subjects.all(), history, metrics),
     history,
@@ -127,9 +128,11 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     metrics,
     log,
   );
-  const cursors = createCursorStore(kv, config.cursorFlushMs, (error, key) =>
-    log.warn({ err: error, key }, "cursor write failed; will retry"),
-  );
+  const cursors =
+    deps.cursors ??
+    createCursorStore(await new Kvm(nc).open(config.cursorBucket), config.cursorFlushMs, (error, key) =>
+      log.warn({ err: error, key }, "cursor write failed; will retry"),
+    );
   const presence = createPresenceWriter(
     new PresenceBucket(await new Kvm(nc).open(config.presenceBucket), nc),
     nc,
@@ -151,27 +154,12 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     log,
     slowTimeoutMs: config.slowTimeoutMs,
     attachmentBuffer: config.attachmentBuffer,
-    epoch: () => epoch,
+    epoch: () => epoch.current(),
     presence,
     control,
   };
 
-  // The live source (an ordered consumer) recovers from reconnects by itself; after one, resume it at
-  // once and make sure the stream was not recreated meanwhile, which would void every position handed out.
-  let natsUp = !nc.isClosed();
-  void (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === "disconnect") {
-        natsUp = false;
-        log.warn({ server: status.server }, "NATS disconnected");
-      } else if (status.type === "reconnect") {
-        natsUp = true;
-        metrics.natsReconnects.inc();
-        log.info({ server: status.server }, "NATS reconnected");
-        void feeds.recoverAll();
-      }
-    }
-  })();
+  const nats = watchNatsStatus(nc, log, metrics, () => void feeds.recoverAll());
 
   const sockets = new Set<ClientConnection>();
   let draining = false;
@@ -179,103 +167,15 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
   const app = config.tls
     ? uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile })
     : uWS.App();
-  app.ws<UpgradeData>("/v1/ws", {
-    maxPayloadLength: config.limits.maxPayloadBytes,
-    idleTimeout: config.limits.idleTimeoutSeconds,
-    sendPingsAutomatically: true,
-    // Above maxBufferedBytes an attachment leaves the live feed; this hard cap only guards against bugs.
-    maxBackpressure: config.limits.maxBufferedBytes * 2 + config.ringMaxBytes + config.limits.maxPayloadBytes,
-    closeOnBackpressureLimit: 0,
-    upgrade: (res, req, context) => {
-      if (draining) {
-        res.writeStatus("503 Service Unavailable").end("draining");
-        return;
-      }
-      // Headers and query must be read before any await/upgrade: uWS invalidates `req` afterwards.
-      const decision = admitUpgrade(
-        {
-          origin: req.getHeader("origin"),
-          authorization: req.getHeader("authorization"),
-          queryToken: req.getQuery("access_token") || req.getQuery("token") || "",
-        },
-        config,
-      );
-      const offered = req.getHeader("sec-websocket-protocol");
-      const protocol = offered
-        .split(",")
-        .map((p) => p.trim())
-        .includes("threadline.v1")
-        ? "threadline.v1"
-        : "";
-      const data: UpgradeData = {
-        upgradeToken: decision.ok ? decision.token : undefined,
-        remote: Buffer.from(res.getRemoteAddressAsText()).toString(),
-        ...(decision.ok ? {} : { refusal: decision }),
-      };
-      res.upgrade(
-        data,
-        req.getHeader("sec-websocket-key"),
-        protocol,
-        req.getHeader("sec-websocket-extensions"),
-        context,
-      );
-    },
-    open: (ws) => {
-      const data = ws.getUserData();
-      if (data.refusal) {
-        metrics.authFailures.inc({ code: data.refusal.metric });
-        ws.end(data.refusal.code, data.refusal.reason);
-        return;
-      }
-      const connection = new ClientConnection(ws, ctx, data.upgradeToken);
-      data.connection = connection;
-      sockets.add(connection);
-      metrics.connections.set(sockets.size);
-    },
-    message: (ws, message, isBinary) => {
-      ws.getUserData().connection?.onMessage(message, isBinary);
-    },
-    drain: (ws) => {
-      ws.getUserData().connection?.onDrain();
-    },
-    close: (ws) => {
-      const connection = ws.getUserData().connection;
-      if (!connection) return;
-      connection.onClose();
-      sockets.delete(connection);
-      metrics.connections.set(sockets.size);
-    },
-  });
-  app.get("/healthz", (res) => {
-    res.writeHeader("content-type", "text/plain").end("ok");
-  });
-  app.get("/readyz", (res) => {
-    const ready = !draining && natsUp && !nc.isClosed();
-    res
-      .writeStatus(ready ? "200 OK" : "503 Service Unavailable")
-      .writeHeader("content-type", "text/plain")
-      .end(ready ? "ready" : "not ready");
-  });
-  app.get("/metrics", (res) => {
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    void metrics.registry.metrics().then((body) => {
-      if (aborted) return;
-      res.cork(() => {
-        res.writeHeader("content-type", metrics.registry.contentType).end(body);
-      });
-    });
-  });
-  // The HTTP API is read by browser pages of other origins (the demo, apps): CORS for the allowed origins.
-  const preflight = corsPreflight(config.allowedOrigins);
-  app.options("/v1/sessions/:session/presence", preflight);
-  app.options("/v1/sessions/:session/control", preflight);
-  app.get("/v1/sessions/:session/presence", presenceRoute(auth, presence, log, config.allowedOrigins));
-  app.get("/v1/sessions/:session/control", controlRoute(auth, controlState, log, config.allowedOrigins));
-  app.any("/*", (res) => {
-    res.writeStatus("404 Not Found").end("not found");
+  registerSocketRoute(app, { config, ctx, metrics, sockets, draining: () => draining });
+  registerHttpRoutes(app, {
+    config,
+    auth,
+    presence,
+    controlState,
+    metrics,
+    log,
+    ready: () => !draining && nats.up,
   });
 
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
@@ -286,7 +186,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
   });
   const port = uWS.us_socket_local_port(listenSocket);
   log.info(
-    { port, gatewayId: config.gatewayId, uws: uwsImplementation(), stream: config.stream, epoch },
+    { port, gatewayId: config.gatewayId, uws: uwsImplementation(), stream: config.stream, epoch: epoch.current() },
     "gateway listening",
   );
 

@@ -33,7 +33,7 @@ export class PublishHandler {
     const { rid, session, event } = frame;
     const conn = this.conn;
     const ctx = conn.ctx;
-    const principal = conn.principal!;
+    const principal = conn.authenticated();
     const lane = clientEventLane(event.type);
     if (!lane) {
       conn.sendError(
