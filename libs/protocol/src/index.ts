@@ -67,14 +67,11 @@ export type {
   MessageAuthor,
   MessageEndData,
   MessageEndStatus,
-  MessageOutcome,
   MessagePart,
   MessagePartData,
-  MessageRecord,
   MessageRole,
   MessageSnapshotData,
   MessageStartData,
-  MessageState,
   MessageStatus,
   MessageUpdateData,
   ReasoningPart,
@@ -84,19 +81,22 @@ export type {
   TextLikeType,
   TextPart,
   ToolPart,
-} from "./messages.ts";
+} from "./message-types.ts";
 export {
-  applyMessageEvent,
-  emptyMessageState,
-  findMessage,
   isMessageEndStatus,
-  isMessageEventType,
   isMessageId,
   MAX_MESSAGE_DELTA_BYTES,
   MAX_MESSAGE_PARTS,
   MAX_MESSAGE_TEXT_BYTES,
   MAX_MESSAGES,
   MessageEventType,
+} from "./message-types.ts";
+export type { MessageOutcome, MessageRecord, MessageState } from "./messages.ts";
+export {
+  applyMessageEvent,
+  emptyMessageState,
+  findMessage,
+  isMessageEventType,
   MessageRejection,
   messagePartProblem,
   messageSnapshotData,

@@ -1,10 +1,9 @@
 import { describe, expect, test } from "vitest";
 import type { SessionEvent } from "./envelope.ts";
+import { MAX_MESSAGE_DELTA_BYTES, MAX_MESSAGE_PARTS } from "./message-types.ts";
 import {
   applyMessageEvent,
   emptyMessageState,
-  MAX_MESSAGE_DELTA_BYTES,
-  MAX_MESSAGE_PARTS,
   type MessageState,
   messageSnapshotData,
   stepMessageEvent,
