@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one benchmark scenario (sockets × sessions at scale) with its own process setup and report.
 import { connectAgent } from "@threadline/agent";
 import { startNatsServer } from "@threadline/test-kit";
 import { Cleanup } from "./cleanup.ts";

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one benchmark scenario (token streaming, per-token vs batched) with both writers, the catch-up and the report.
 import {
   type Agent,
   connectAgent,

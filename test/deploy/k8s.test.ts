@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one behaviour (the Kubernetes manifests render and run), with the rendering and the process harness it needs.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";

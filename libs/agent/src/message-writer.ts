@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one class (the batching writer) whose window, byte cap, part limits and publish order share one state.
 import {
   ErrorCode,
   isMessageId,
