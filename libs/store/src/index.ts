@@ -32,3 +32,5 @@ export { decodeRecord } from "./record-decoder.ts";
 export { RetryPolicy, redeliveryDelay, retryDelay, sleep } from "./retry.ts";
 export type { ProvisionOptions, StreamNames, ThreadlineStreamInfo } from "./stream-provisioner.ts";
 export { lookupThreadline, PROVISION_DEFAULTS, provisionThreadline } from "./stream-provisioner.ts";
+export type { NatsAuth } from "./env-settings.ts";
+export { ConfigError, EnvReader } from "./env-settings.ts";

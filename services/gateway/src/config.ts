@@ -13,6 +13,7 @@ import {
   MAX_PRESENCE_HEARTBEAT_MS,
   MIN_PRESENCE_HEARTBEAT_MS,
 } from "@threadline/protocol";
+import { ConfigError, EnvReader } from "@threadline/store";
 import { type AuthConfig, algorithmOfPublicKey } from "./auth.ts";
 import type { UserLimits } from "./user-limiter.ts";
 
@@ -62,12 +63,7 @@ export interface GatewayConfig {
   logLevel: string;
 }
 
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  constructor(readonly problems: string[]) {
-    super(`invalid gateway configuration:\n  - ${problems.join("\n  - ")}`);
-  }
-}
+export { ConfigError };
 
 const LIMIT_ENV: Record<keyof Limits, string> = {
   maxFrameBytes: "THREADLINE_LIMIT_MAX_FRAME_BYTES",
@@ -89,24 +85,10 @@ const LIMIT_ENV: Record<keyof Limits, string> = {
  * problem at once, so a misconfigured deployment fails at start with a clear message.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
-  const problems: string[] = [];
-  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === "") return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name} must be an integer in [${min}, ${max}] (got ${JSON.stringify(raw)})`);
-      return fallback;
-    }
-    return n;
-  };
-  const token = (name: string, fallback: string): string => {
-    const value = env[name] || fallback;
-    if (!/^[A-Za-z0-9_-]+$/.test(value))
-      problems.push(`${name} must match [A-Za-z0-9_-]+ (got ${JSON.stringify(value)})`);
-    return value;
-  };
-
+  const read = new EnvReader(env);
+  const problems = read.problems;
+  const int = read.int.bind(read);
+  const token = read.token.bind(read);
   const secret = env.THREADLINE_JWT_SECRET || undefined;
   const publicKeyPem = env.THREADLINE_JWT_PUBLIC_KEY?.replace(/\\n/g, "\n") || undefined;
   const jwksUrl = env.THREADLINE_JWT_JWKS_URL || undefined;
@@ -125,14 +107,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (jwksUrl && !/^https?:\/\/[^\s]+$/.test(jwksUrl))
     problems.push(`THREADLINE_JWT_JWKS_URL must be an http(s) URL (got ${JSON.stringify(jwksUrl)})`);
-  const bool = (name: string, fallback: boolean): boolean => {
-    const raw = (env[name] ?? "").toLowerCase();
-    if (raw === "") return fallback;
-    if (raw === "true" || raw === "1") return true;
-    if (raw === "false" || raw === "0") return false;
-    problems.push(`${name} must be true or false (got ${JSON.stringify(env[name])})`);
-    return fallback;
-  };
+  const bool = read.bool.bind(read);
   const certFile = env.THREADLINE_TLS_CERT || undefined;
   const keyFile = env.THREADLINE_TLS_KEY || undefined;
   if (Boolean(certFile) !== Boolean(keyFile))
@@ -154,12 +129,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         `THREADLINE_ALLOWED_ORIGINS entries must be scheme://host[:port] or * (got ${JSON.stringify(origin)})`,
       );
   }
-  const servers = (env.NATS_URL || "nats://127.0.0.1:4222")
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const provision = (env.THREADLINE_PROVISION ?? "true").toLowerCase();
-  if (!["true", "false", "1", "0"].includes(provision)) problems.push("THREADLINE_PROVISION must be true or false");
 
   const limits = { ...DEFAULT_LIMITS };
   for (const [key, name] of Object.entries(LIMIT_ENV) as [keyof Limits, string][]) {
@@ -175,12 +144,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: env.THREADLINE_GATEWAY_HOST || "0.0.0.0",
     port: int("THREADLINE_GATEWAY_PORT", 8080, 0, 65535),
     gatewayId: token("THREADLINE_GATEWAY_ID", hostname().replace(/[^A-Za-z0-9_-]/g, "-") || "gateway"),
-    nats: {
-      servers,
-      user: env.NATS_USER || undefined,
-      pass: env.NATS_PASS || undefined,
-      token: env.NATS_TOKEN || undefined,
-    },
+    nats: read.nats(),
     jwt: {
       secret,
       publicKeyPem,
@@ -207,7 +171,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       MAX_PRESENCE_HEARTBEAT_MS,
     ),
     replicas: int("THREADLINE_REPLICAS", 1, 1, 5),
-    provision: provision === "true" || provision === "1",
+    provision: bool("THREADLINE_PROVISION", true),
     limits,
     userLimits: {
       maxSocketsPerUser: int("THREADLINE_LIMIT_MAX_SOCKETS_PER_USER", 32, 1),
@@ -226,6 +190,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
   if (config.livePrefix === config.subjectPrefix)
     problems.push("THREADLINE_LIVE_PREFIX must differ from THREADLINE_SUBJECT_PREFIX");
-  if (problems.length > 0) throw new ConfigError(problems);
+  read.check("gateway");
   return config;
 }

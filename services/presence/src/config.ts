@@ -1,12 +1,6 @@
 import { hostname } from "node:os";
 import { DEFAULT_PRESENCE_BUCKET, DEFAULT_STREAM_NAME, DEFAULT_SUBJECT_PREFIX } from "@threadline/protocol";
-
-/** NATS credentials of one connection. */
-export interface NatsAuth {
-  user?: string | undefined;
-  pass?: string | undefined;
-  token?: string | undefined;
-}
+import { ConfigError, EnvReader, type NatsAuth } from "@threadline/store";
 
 /** Everything the presence service needs to run. `loadPresenceConfig` builds it from the environment (see README). */
 export interface PresenceConfig {
@@ -33,69 +27,33 @@ export interface PresenceConfig {
   logLevel: string;
 }
 
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  constructor(readonly problems: string[]) {
-    super(`invalid presence configuration:\n  - ${problems.join("\n  - ")}`);
-  }
-}
+export { ConfigError, type NatsAuth };
 
 /** Reads and validates the configuration; throws a ConfigError listing every problem. */
 export function loadPresenceConfig(env: Record<string, string | undefined> = process.env): PresenceConfig {
-  const problems: string[] = [];
-  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === "") return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name} must be an integer in [${min}, ${max}] (got ${JSON.stringify(raw)})`);
-      return fallback;
-    }
-    return n;
-  };
-  const token = (name: string, fallback: string): string => {
-    const value = env[name] || fallback;
-    if (!/^[A-Za-z0-9_-]+$/.test(value))
-      problems.push(`${name} must match [A-Za-z0-9_-]+ (got ${JSON.stringify(value)})`);
-    return value;
-  };
-  const list = (raw: string): string[] =>
-    raw
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean);
-  const servers = list(env.NATS_URL || "nats://127.0.0.1:4222");
-  const provision = (env.THREADLINE_PROVISION ?? "true").toLowerCase();
-  if (!["true", "false", "1", "0"].includes(provision)) problems.push("THREADLINE_PROVISION must be true or false");
-  const sysUser = env.NATS_SYS_USER || undefined;
-  const sysToken = env.NATS_SYS_TOKEN || undefined;
+  const read = new EnvReader(env);
+  const { int, token } = bind(read);
+  const sysUser = read.string("NATS_SYS_USER");
+  const sysToken = read.string("NATS_SYS_TOKEN");
   const config: PresenceConfig = {
     presenceId: token("THREADLINE_PRESENCE_ID", hostname().replace(/[^A-Za-z0-9_-]/g, "-") || "presence"),
-    nats: {
-      servers,
-      user: env.NATS_USER || undefined,
-      pass: env.NATS_PASS || undefined,
-      token: env.NATS_TOKEN || undefined,
-    },
-    sysNats:
-      sysUser || sysToken
-        ? {
-            servers: list(env.NATS_SYS_URL || env.NATS_URL || "nats://127.0.0.1:4222"),
-            user: sysUser,
-            pass: env.NATS_SYS_PASS || undefined,
-            token: sysToken,
-          }
-        : undefined,
+    nats: read.nats(),
+    sysNats: sysUser || sysToken ? read.nats("NATS_SYS", env.NATS_URL || "nats://127.0.0.1:4222") : undefined,
     stream: token("THREADLINE_STREAM", DEFAULT_STREAM_NAME),
     subjectPrefix: token("THREADLINE_SUBJECT_PREFIX", DEFAULT_SUBJECT_PREFIX),
     presenceBucket: token("THREADLINE_PRESENCE_BUCKET", DEFAULT_PRESENCE_BUCKET),
     replicas: int("THREADLINE_REPLICAS", 1, 1, 5),
-    provision: provision === "true" || provision === "1",
+    provision: read.bool("THREADLINE_PROVISION", true),
     sweepMs: int("THREADLINE_PRESENCE_SWEEP_MS", 250, 10, 60_000),
     reconcileWindowMs: int("THREADLINE_PRESENCE_RECONCILE_WINDOW_MS", 110_000, 0),
     httpPort: int("THREADLINE_PRESENCE_PORT", 8081, -1, 65535),
     logLevel: env.LOG_LEVEL || "info",
   };
-  if (problems.length > 0) throw new ConfigError(problems);
+  read.check("presence");
   return config;
+}
+
+/** The reader's methods as plain functions (the table above reads better without `read.`). */
+function bind(read: EnvReader) {
+  return { int: read.int.bind(read), token: read.token.bind(read) };
 }
