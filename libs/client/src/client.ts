@@ -67,11 +67,12 @@ export interface ThreadlineClient extends AsyncDisposable {
 export interface AttachOptions {
   from?: AttachFrom;
   /**
-   * How a catch-up is delivered (PROTOCOL.md §8.5): `"compact"` gets each
-   * completed message as one `message.snapshot` event instead of its deltas
-   * (same `messages` view, far fewer bytes); `"full"` gets every stored event.
-   * Default `"compact"` in browsers, `"full"` elsewhere (Node services such
-   * as loggers or bridges usually want every event).
+   * How a catch-up is delivered (PROTOCOL.md §8.5): `"full"` (default, on
+   * every platform) gets every stored event; `"compact"` gets each completed
+   * message as one `message.snapshot` event instead of its deltas (same
+   * `messages` view, far fewer bytes — pass it for chat UIs that replay long
+   * histories). `onEvent` / `events()` see the snapshots instead of the deltas.
+   * @example await client.attach("s-42", { from: "start", history: "compact" });
    */
   history?: AttachHistory;
   /** Ack the cursor automatically as events are applied (coalesced to ≤ 4/s per session, and on detach). Default true. */
@@ -175,7 +176,8 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     if (opts.history !== undefined && opts.history !== "compact" && opts.history !== "full") {
       throw new ThreadlineError(ErrorCode.INVALID_FRAME, 'history must be "compact" or "full"', { session });
     }
-    const history = opts.history ?? (isBrowser() ? "compact" : "full");
+    // The same default everywhere (an environment sniff made browsers and Node see different events).
+    const history = opts.history ?? "full";
     const handle = new SessionHandleImpl(session, { autoAck: opts.autoAck ?? true, history }, this);
     this.sessions.set(session, handle);
     // The gateway must see a previous handle's detach before this attach.
@@ -587,10 +589,4 @@ function detachHandlers(socket: WebSocketLike): void {
 
 function startTimer(ms: number, fn: () => void): ReturnType<typeof setTimeout> | undefined {
   return ms > 0 && Number.isFinite(ms) ? setTimeout(fn, ms) : undefined;
-}
-
-/** True in a browser (a `window` with a `document`): attachments default to `history: "compact"` there. */
-function isBrowser(): boolean {
-  const g = globalThis as { window?: unknown; document?: unknown };
-  return typeof g.window === "object" && typeof g.document === "object";
 }
