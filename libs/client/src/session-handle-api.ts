@@ -33,7 +33,8 @@ export interface SessionHandle extends AsyncDisposable, SessionControls {
   /** Replay reached live at least once on the current attachment (reset while disconnected). */
   readonly synced: boolean;
   /**
-   * Events applied from now on, in order, without duplicates, across reconnects.
+   * Events applied from now on (first the replay backlog, see `onEvent`), in
+   * order, without duplicates, across reconnects.
    * Ends when the handle detaches or the client closes; throws the terminal
    * error when the attachment fails (e.g. `INSUFFICIENT_STATE`). A consumer
    * more than `highWaterMark` (default 10000) events behind gets the buffered
