@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { testClient } from "./test-support/client-fixture.ts";
 import { FakeGateway } from "./test-support/fake-gateway.ts";
 
-// The attach frame's `history` (PROTOCOL.md §8.5): compact by default in browsers, full (the wire default) in Node.
+// The attach frame's `history` (PROTOCOL.md §8.5): full (the wire default) unless compact is asked for, on every platform.
+// Regression (issue 14): browsers used to get compact by default and Node full, silently.
 
 const g = globalThis as { window?: unknown; document?: unknown };
 afterEach(() => {
@@ -29,8 +30,10 @@ describe("attach history", () => {
     expect(await attachFrame({ history: "compact" }, false)).toMatchObject({ history: "compact" });
   });
 
-  it("browser: compact by default, full on request", async () => {
-    expect(await attachFrame({}, true)).toMatchObject({ op: "attach", session: "s1", history: "compact" });
+  it("browser: the same default as Node (full), compact on request", async () => {
+    expect(await attachFrame({}, true)).toMatchObject({ op: "attach", session: "s1" });
+    expect(await attachFrame({}, true)).not.toHaveProperty("history");
+    expect(await attachFrame({ history: "compact" }, true)).toMatchObject({ history: "compact" });
     expect(await attachFrame({ history: "full" }, true)).not.toHaveProperty("history");
   });
 

@@ -1,3 +1,4 @@
+// Over 400 lines: the socket lifecycle (handshake, pings, reconnects) and the per-session/request multiplexing share one socket's state; splitting them is follow-up work.
 import {
   type AckFrame,
   type AttachFrom,
@@ -22,6 +23,7 @@ import {
   ThreadlineError,
   type WelcomeFrame,
 } from "@threadline/protocol";
+import type { AttachOptions, ThreadlineClient } from "./client-api.ts";
 import { type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from "./client-options.ts";
 import { errorForClose } from "./close-errors.ts";
 import { type ConnectionStatus, StatusFeed } from "./connection-status.ts";
@@ -29,54 +31,10 @@ import { type PositionStorage, readPosition } from "./position-storage.ts";
 import { type OutgoingEvent, PublishQueue, type PublishResult, type PublishTransport } from "./publish-queue.ts";
 import { RequestTracker } from "./request-tracker.ts";
 import { type SessionHandle, SessionHandleImpl, type SessionHost } from "./session-handle.ts";
+import { controlSnapshot, presenceSnapshot, type ResourceTarget } from "./session-resources.ts";
 import { decodeServerFrame, encodeClientFrame, OPEN, type WebSocketLike } from "./websocket-like.ts";
 
-/**
- * A connection to a Threadline gateway carrying any number of sessions over
- * one WebSocket. Connects lazily on the first `attach()`, reconnects with
- * backoff after retryable closes, and resumes every session from its exact
- * position. `await using client = createClient(…)` closes it on scope exit.
- */
-export interface ThreadlineClient extends AsyncDisposable {
-  readonly status: ConnectionStatus;
-  /** Calls `cb` on every status change. Returns an unsubscribe function. */
-  onStatus(cb: (status: ConnectionStatus) => void): () => void;
-  /** The current status, then every change (unread statuses beyond 64 drop the oldest); ends after `closed`. */
-  statuses(): AsyncIterable<ConnectionStatus>;
-  /**
-   * Attaches a session; resolves once the gateway confirmed (`attached`), so
-   * register `onEvent`/`events()` right after the `await` to see the replay.
-   * `from` defaults to the position in `storage`, else the device cursor
-   * (`"cursor"`). Waits while the client is (re)connecting. Rejects with the
-   * gateway's error (`FORBIDDEN`, `INSUFFICIENT_STATE`, `TOO_MANY_SESSIONS`, …),
-   * with `INVALID_FRAME` if this client already has a live handle for the
-   * session, or `CLOSED` if the client closes first.
-   * @example
-   *   const chat = await client.attach("s-42", { from: "start" });
-   *   for await (const { seq, event } of chat.events()) render(seq, event);
-   */
-  attach(session: string, opts?: AttachOptions): Promise<SessionHandle>;
-  /**
-   * Closes the socket (code 1000) for good: flushes acks and stored positions,
-   * ends every handle's iterators, rejects pending attaches and publishes with
-   * `CLOSED`. Idempotent.
-   */
-  close(): Promise<void>;
-}
-
-export interface AttachOptions {
-  from?: AttachFrom;
-  /**
-   * How a catch-up is delivered (PROTOCOL.md §8.5): `"compact"` gets each
-   * completed message as one `message.snapshot` event instead of its deltas
-   * (same `messages` view, far fewer bytes); `"full"` gets every stored event.
-   * Default `"compact"` in browsers, `"full"` elsewhere (Node services such
-   * as loggers or bridges usually want every event).
-   */
-  history?: AttachHistory;
-  /** Ack the cursor automatically as events are applied (coalesced to ≤ 4/s per session, and on detach). Default true. */
-  autoAck?: boolean;
-}
+export type { AttachOptions, ThreadlineClient } from "./client-api.ts";
 
 /**
  * Creates a client. Nothing connects until the first `attach()`.
@@ -175,7 +133,8 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     if (opts.history !== undefined && opts.history !== "compact" && opts.history !== "full") {
       throw new ThreadlineError(ErrorCode.INVALID_FRAME, 'history must be "compact" or "full"', { session });
     }
-    const history = opts.history ?? (isBrowser() ? "compact" : "full");
+    // The same default everywhere (an environment sniff made browsers and Node see different events).
+    const history = opts.history ?? "full";
     const handle = new SessionHandleImpl(session, { autoAck: opts.autoAck ?? true, history }, this);
     this.sessions.set(session, handle);
     // The gateway must see a previous handle's detach before this attach.
@@ -256,35 +215,18 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     return this.publishes.publish(session, event);
   }
 
-  async presenceSnapshot(session: string): Promise<PresenceMember[]> {
-    const body = await this.sessionResource(session, "presence");
-    if (!Array.isArray(body.members)) throw this.snapshotError(session, "presence", body);
-    return body.members as PresenceMember[];
+  presenceSnapshot(session: string): Promise<PresenceMember[]> {
+    return presenceSnapshot(this.resourceTarget(), session);
   }
 
-  async controlSnapshot(session: string): Promise<ControlOwnerEntry | null> {
-    const body = await this.sessionResource(session, "control");
-    if (!("owner" in body)) throw this.snapshotError(session, "control", body);
-    return body.owner as ControlOwnerEntry | null;
+  controlSnapshot(session: string): Promise<ControlOwnerEntry | null> {
+    return controlSnapshot(this.resourceTarget(), session);
   }
 
-  /** `GET /v1/sessions/<session>/<what>` on the current gateway with the token; the JSON body, or UNAVAILABLE. */
-  private async sessionResource(session: string, what: string): Promise<Record<string, unknown>> {
+  /** The current gateway's WebSocket URL and the token, for its HTTP session resources. */
+  private resourceTarget(): ResourceTarget {
     const urls = this.options.urls;
-    const wsUrl = new URL(urls[this.urlIndex % urls.length]!);
-    wsUrl.protocol = wsUrl.protocol === "wss:" ? "https:" : "http:";
-    wsUrl.pathname = wsUrl.pathname.replace(/\/v1\/ws\/?$/, "") + `/v1/sessions/${encodeURIComponent(session)}/${what}`;
-    wsUrl.search = "";
-    const token = await this.options.token();
-    const response = await fetch(wsUrl, token ? { headers: { authorization: `Bearer ${token}` } } : {});
-    const body = (await response.json()) as Record<string, unknown>;
-    if (!response.ok) throw this.snapshotError(session, what, body, response.status);
-    return body;
-  }
-
-  private snapshotError(session: string, what: string, body: Record<string, unknown>, status = 200): ThreadlineError {
-    const message = typeof body.message === "string" ? body.message : "";
-    return new ThreadlineError(ErrorCode.UNAVAILABLE, `${what} snapshot: ${status} ${message}`, { session });
+    return { wsUrl: urls[this.urlIndex % urls.length]!, token: this.options.token };
   }
 
   dropConnection(error: ThreadlineError): void {
@@ -587,10 +529,4 @@ function detachHandlers(socket: WebSocketLike): void {
 
 function startTimer(ms: number, fn: () => void): ReturnType<typeof setTimeout> | undefined {
   return ms > 0 && Number.isFinite(ms) ? setTimeout(fn, ms) : undefined;
-}
-
-/** True in a browser (a `window` with a `document`): attachments default to `history: "compact"` there. */
-function isBrowser(): boolean {
-  const g = globalThis as { window?: unknown; document?: unknown };
-  return typeof g.window === "object" && typeof g.document === "object";
 }

@@ -1,4 +1,16 @@
-export type { BackoffOptions } from "@threadline/protocol";
+// Errors and close codes, so apps can branch on `error.code` without a second dependency (README "Errors").
+export type {
+  AttachFrom,
+  AttachHistory,
+  BackoffOptions,
+  ClientEvent,
+  HandoffAction,
+  Position,
+  PresenceMember,
+  SessionEvent,
+  SessionRecord,
+} from "@threadline/protocol";
+export { CloseCode, ErrorCode, isRetryableClose, ThreadlineError } from "@threadline/protocol";
 export type { AttachOptions, ThreadlineClient } from "./client.ts";
 export { createClient } from "./client.ts";
 export type { ClientOptions } from "./client-options.ts";

@@ -45,6 +45,8 @@ export class PresenceView implements SessionPresenceView {
   private readonly listeners = new Set<(change: PresenceViewChange) => void>();
 
   private desired: { status: string; metadata?: Record<string, unknown> } | undefined;
+  /** The snapshot seeded the view (or is being fetched). */
+  private seeded = false;
 
   constructor(
     private readonly session: string,
@@ -61,6 +63,19 @@ export class PresenceView implements SessionPresenceView {
     }
     this.desired = { status, ...(options.metadata === undefined ? {} : { metadata: options.metadata }) };
     await this.send(status, options.metadata);
+  }
+
+  /**
+   * After a sync: events replayed from a cursor or `now` miss earlier joins, so the view is seeded
+   * from the gateway's snapshot once. A failed snapshot leaves the event-built view and is retried
+   * after the next sync.
+   */
+  seedOnce(): void {
+    if (this.seeded) return;
+    this.seeded = true;
+    this.refresh().catch(() => {
+      this.seeded = false;
+    });
   }
 
   /** After a (re-)attach: the new socket's entry starts `active`; re-send the status the app set. */
