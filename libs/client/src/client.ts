@@ -118,7 +118,7 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     const previous = this.sessions.get(session);
     if (previous && !previous.ended) {
       throw new ThreadlineError(
-        ErrorCode.INVALID_FRAME,
+        ErrorCode.ALREADY_ATTACHED,
         `session ${session} is already attached by this client; use its handle or detach it first`,
         { session, retryable: false },
       );

@@ -87,7 +87,8 @@ describe("hello / welcome / attach handshake", () => {
     await conn.welcome();
     await conn.attached("e1", 0);
     await attaching;
-    await expect(client.attach("s1")).rejects.toMatchObject({ code: "INVALID_FRAME" });
+    // Issue 14: a duplicate attach was INVALID_FRAME, a code PROTOCOL.md gives malformed frames.
+    await expect(client.attach("s1")).rejects.toMatchObject({ code: "ALREADY_ATTACHED", retryable: false });
     await expect(client.attach("bad id!")).rejects.toMatchObject({ code: "INVALID_SESSION" });
   });
 

@@ -32,6 +32,8 @@ export const ErrorCode = {
   NOT_ATTACHED: "NOT_ATTACHED",
   /** Another `attach` to the same session is still being answered on this socket; retry after its reply. */
   ATTACH_IN_PROGRESS: "ATTACH_IN_PROGRESS",
+  /** Client-side: `attach()` of a session the client already holds a live handle for (use that handle, or detach first). */
+  ALREADY_ATTACHED: "ALREADY_ATTACHED",
   /** The socket already holds `limits.maxSessionsPerSocket` attachments. */
   TOO_MANY_SESSIONS: "TOO_MANY_SESSIONS",
   /** The socket exceeded `limits.framesPerSecond` (burst `limits.frameBurst`). */
