@@ -11,7 +11,7 @@ export function toolErrorLine(tool: string, error: unknown): string {
   if (error instanceof ThreadlineError) {
     const hint =
       error.code === ErrorCode.AUTH_FAILED
-        ? ` (the token is signed with the secret in ${DATA_DIR}: is THREADLINE_DATA_DIR the one npm start uses?)`
+        ? ` (signed with ${process.env.THREADLINE_JWT_SECRET ? "THREADLINE_JWT_SECRET" : `the secret in ${DATA_DIR}`}: are THREADLINE_DATA_DIR and THREADLINE_JWT_SECRET those of the running npm start?)`
         : "";
     return `${tool}: ${error.code}: ${error.message}${hint}`;
   }

@@ -167,6 +167,15 @@ test("npm start runs the whole system, the tools find it, crashed processes come
     expect(run.stderr).not.toMatch(/\n\s+at /);
   }
   expect(existsSync(join(emptyDataDir, "dev-jwt-secret"))).toBe(false);
+  // A token the gateway refuses (another secret): one typed line, no stack trace.
+  const refused = await runTool("deploy/local/chat.ts", ["npm-start-smoke"], {
+    ...env,
+    THREADLINE_JWT_SECRET: "not-the-secret-of-this-npm-start-0123456789",
+  });
+  expect(refused.code).not.toBe(0);
+  expect(refused.stderr.trim().split("\n")).toEqual([
+    expect.stringMatching(/^chat: AUTH_FAILED: .*THREADLINE_DATA_DIR/),
+  ]);
 
   // Regression: a SIGKILLed gateway made the launcher stop everything. Now it is restarted (one line each),
   // NATS and the rest keep their pids, and chat works again; an agent and nats-server itself likewise.
