@@ -34,7 +34,7 @@ import { Supervisor } from "./supervisor.ts";
  * process with prefixed logs, supervised (./supervisor.ts: a crashed process
  * is restarted with backoff, the others keep running). While it runs,
  * `<dataDir>/launcher.json` tells the tools where everything is. Ctrl-C stops
- * the agents and the demo server, then presence, the gateway, then NATS.
+ * the agents and the demo server, then presence and the gateway, then NATS.
  */
 const DEMO_PORT = Number(process.env.DEMO_PORT ?? 5173);
 
@@ -96,7 +96,7 @@ const supervisor = new Supervisor({
     writeLauncherFile(launcherInfo);
   },
 });
-/** How long each process may take to stop before SIGKILL: the sum stays under 5 s. */
+/** How long each process may take to stop before SIGKILL; three tiers (agents and demo, gateway and presence, NATS): under 5 s in all. */
 const STOP_MS = { agents: 1500, services: 1500, nats: 1500 };
 
 let shuttingDown = false;
@@ -163,7 +163,7 @@ try {
   });
   await supervisor.start({
     name: "presence",
-    tier: 2,
+    tier: 1,
     stopMs: STOP_MS.services,
     command: process.execPath,
     args: [...tsx, "services/presence/src/main.ts"],
@@ -184,7 +184,7 @@ try {
     POOL_NAMES.map((pool) =>
       supervisor.start({
         name: pool,
-        tier: 3,
+        tier: 2,
         stopMs: STOP_MS.agents,
         command: process.execPath,
         args: [...tsx, "services/demo/src/agents/main.ts", pool],
@@ -200,7 +200,7 @@ try {
   });
   await supervisor.start({
     name: "demo",
-    tier: 3,
+    tier: 2,
     stopMs: STOP_MS.agents,
     command: process.execPath,
     args: [...tsx, "services/demo/src/server/main.ts"],

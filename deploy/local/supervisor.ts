@@ -24,7 +24,7 @@ export interface ChildSpec {
   env: Record<string, string>;
   /** A line of its output that says it is ready. */
   readyLine: RegExp;
-  /** Stop order: higher tiers stop first (agents 3, services 2, gateway 1, nats 0). */
+  /** Stop order: higher tiers stop first, a tier's processes in parallel (npm start: agents and demo 2, gateway and presence 1, nats 0). */
   tier: number;
   /** How long it may take to stop on SIGTERM before it gets SIGKILL. */
   stopMs: number;
