@@ -318,7 +318,7 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
   // Regression: at 390 px the composer overflowed (Stop cut off, "Talk to a human" off-screen).
   it("a phone (390 × 844): every composer button is on screen and nothing scrolls sideways", async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
-    contexts.push(context);
+    contexts.set(context, new ConsoleErrors(context));
     const page = await openCustomer(context, newSession("phone"));
     for (const id of ["composer-input", "send", "steer", "stop", "ask-human"]) {
       const box = await page.getByTestId(id).boundingBox();
