@@ -10,6 +10,7 @@ export default defineConfig({
       "libs/*/src/**/*.test.ts",
       "services/*/src/**/*.test.ts",
       "test/kit/src/**/*.test.ts",
+      "deploy/local/**/*.test.ts",
       "test/integration/**/*.test.ts",
       "test/deploy/**/*.test.ts",
       // Real Chromium against the whole demo stack; these files set their own (longer) timeouts.

@@ -1,10 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SignJWT } from "jose";
 
-/** Local development settings shared by `npm start`, the example agent and the terminal chat. */
+/**
+ * Local development settings shared by `npm start`, the example agent, the
+ * terminal chat and `npm run token`. The tools find a running `npm start` of
+ * the same data directory through `<dataDir>/launcher.json`.
+ */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 /** Local state (NATS store, generated config, the dev JWT secret); THREADLINE_DATA_DIR moves it (tests do). */
 export const DATA_DIR = process.env.THREADLINE_DATA_DIR
@@ -37,23 +41,117 @@ export const GATEWAY_PORT = Number(process.env.THREADLINE_GATEWAY_PORT ?? 8080);
 export const GATEWAY_URL = process.env.THREADLINE_URL ?? `ws://127.0.0.1:${GATEWAY_PORT}/v1/ws`;
 
 /**
- * The HS256 secret of the local stack: THREADLINE_JWT_SECRET if set, else a
- * random one generated once into `.data/dev-jwt-secret` (git-ignored).
+ * A tool (terminal chat, token minting) cannot find what it needs: one line
+ * saying what to set, printed without a stack trace (see `runTool`).
+ */
+export class DevSetupError extends Error {
+  override readonly name = "DevSetupError";
+}
+
+const SECRET_FILE = join(DATA_DIR, "dev-jwt-secret");
+/** Written by `npm start` while it runs (0600: it holds development passwords); removed when it stops. */
+export const LAUNCHER_FILE = join(DATA_DIR, "launcher.json");
+
+/** What a running `npm start` tells the tools in `<dataDir>/launcher.json`. */
+export interface LauncherInfo {
+  /** The launcher's pid: the file counts only while this process lives. */
+  pid: number;
+  dataDir: string;
+  natsUrl: string;
+  natsMonitorUrl: string;
+  gatewayUrl: string;
+  gatewayHttpUrl: string;
+  presenceMetricsUrl: string;
+  demoUrl: string;
+  /** Where tokens' HS256 key comes from: this file, or the launcher's THREADLINE_JWT_SECRET. */
+  jwtSecret: { file: string } | { env: "THREADLINE_JWT_SECRET" };
+  /** NATS settings for `threadline` (the CLI): the gateway's user, which may read everything it inspects. */
+  cli: { servers: string; user: string; pass: string };
+  /** Current pid of every supervised process, rewritten on each restart. */
+  processes: Record<string, number>;
+}
+
+/** Writes launcher.json atomically, readable by the owner only. */
+export function writeLauncherFile(info: LauncherInfo): void {
+  mkdirSync(DATA_DIR, { recursive: true });
+  const tmp = `${LAUNCHER_FILE}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, LAUNCHER_FILE);
+}
+
+export function removeLauncherFile(): void {
+  rmSync(LAUNCHER_FILE, { force: true });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The running `npm start` of this data directory, if any (a file left by a killed launcher is ignored). */
+export function runningLauncher(): LauncherInfo | undefined {
+  let info: LauncherInfo;
+  try {
+    info = JSON.parse(readFileSync(LAUNCHER_FILE, "utf8")) as LauncherInfo;
+  } catch {
+    return undefined;
+  }
+  return typeof info.pid === "number" && alive(info.pid) ? info : undefined;
+}
+
+/**
+ * The gateway URL the tools use: THREADLINE_URL or THREADLINE_GATEWAY_PORT
+ * when set, else the running launcher's, else the default.
+ */
+export function toolGatewayUrl(): string {
+  if (process.env.THREADLINE_URL || process.env.THREADLINE_GATEWAY_PORT) return GATEWAY_URL;
+  return runningLauncher()?.gatewayUrl ?? GATEWAY_URL;
+}
+
+const WHAT_TO_SET =
+  "start `npm start` first, or set THREADLINE_DATA_DIR to the data directory of the running `npm start` (or THREADLINE_JWT_SECRET to its secret)";
+
+/**
+ * The HS256 secret of the local stack, for the tools: THREADLINE_JWT_SECRET if
+ * set, else the one `npm start` generated into `<dataDir>/dev-jwt-secret`.
+ * Never creates one (a second secret signs tokens no gateway accepts): throws
+ * DevSetupError saying what to set instead.
  */
 export function devSecret(): string {
   if (process.env.THREADLINE_JWT_SECRET) return process.env.THREADLINE_JWT_SECRET;
-  const file = join(DATA_DIR, "dev-jwt-secret");
-  if (!existsSync(file)) {
-    mkdirSync(DATA_DIR, { recursive: true });
-    writeFileSync(file, randomBytes(32).toString("hex"), { mode: 0o600 });
+  const launcher = runningLauncher();
+  if (launcher && "env" in launcher.jwtSecret) {
+    throw new DevSetupError(
+      `the running npm start (pid ${launcher.pid}) signs with THREADLINE_JWT_SECRET from its environment: set the same here`,
+    );
   }
-  return readFileSync(file, "utf8").trim();
+  if (!existsSync(SECRET_FILE)) throw new DevSetupError(`no development secret in ${SECRET_FILE}: ${WHAT_TO_SET}`);
+  return readFileSync(SECRET_FILE, "utf8").trim();
+}
+
+/**
+ * For `npm start` only: THREADLINE_JWT_SECRET if set, else the secret in
+ * `<dataDir>/dev-jwt-secret`, generated once (0600, git-ignored).
+ */
+export function ensureDevSecret(): { secret: string; source: LauncherInfo["jwtSecret"] } {
+  if (process.env.THREADLINE_JWT_SECRET) {
+    return { secret: process.env.THREADLINE_JWT_SECRET, source: { env: "THREADLINE_JWT_SECRET" } };
+  }
+  if (!existsSync(SECRET_FILE)) {
+    mkdirSync(DATA_DIR, { recursive: true });
+    writeFileSync(SECRET_FILE, randomBytes(32).toString("hex"), { mode: 0o600 });
+  }
+  return { secret: readFileSync(SECRET_FILE, "utf8").trim(), source: { file: SECRET_FILE } };
 }
 
 /** Mints a token for the local stack (development only: real deployments mint tokens in their own backend). */
 export async function devToken(
   sub: string,
-  options: { role?: string; sessions?: string; ttlSeconds?: number } = {},
+  options: { role?: string; sessions?: string; ttlSeconds?: number; secret?: string } = {},
 ): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({
@@ -64,5 +162,5 @@ export async function devToken(
     .setSubject(sub)
     .setIssuedAt(now)
     .setExpirationTime(now + (options.ttlSeconds ?? 12 * 3600))
-    .sign(new TextEncoder().encode(devSecret()));
+    .sign(new TextEncoder().encode(options.secret ?? devSecret()));
 }

@@ -8,11 +8,13 @@
  *   npm run token -- --user otto --role observer --sessions 'support-1,support-2'
  *
  * Prints the token on stdout (and its claims on stderr). Signed with the
- * local HS256 secret (THREADLINE_JWT_SECRET, else `.data/dev-jwt-secret`).
+ * local HS256 secret: THREADLINE_JWT_SECRET, else the one `npm start`
+ * generated into `<dataDir>/dev-jwt-secret` (THREADLINE_DATA_DIR; it never
+ * creates one — a token no gateway accepts helps nobody).
  */
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
-import { devSecret } from "./dev-env.ts";
+import { DevSetupError, devSecret } from "./dev-env.ts";
 
 const ROLES = ["user", "operator", "observer", "admin"] as const;
 const CAPS = ["read", "write", "control"] as const;
@@ -61,6 +63,14 @@ let jwt = new SignJWT(claims)
   .setExpirationTime(now + ttl);
 if (values.issuer) jwt = jwt.setIssuer(values.issuer);
 if (values.audience) jwt = jwt.setAudience(values.audience);
-const token = await jwt.sign(new TextEncoder().encode(devSecret()));
+let secret: string;
+try {
+  secret = devSecret();
+} catch (error) {
+  if (!(error instanceof DevSetupError)) throw error;
+  console.error(`mint-token: ${error.message}`);
+  process.exit(2);
+}
+const token = await jwt.sign(new TextEncoder().encode(secret));
 console.error(JSON.stringify({ sub: user, ...claims, exp: now + ttl }));
 console.log(token);

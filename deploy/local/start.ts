@@ -1,15 +1,16 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { createInterface } from "node:readline";
 import { POOL_NAMES } from "../../services/demo/src/agents/pools.ts";
 import { agentPasswordVariable, renderAccounts } from "../nats/permissions.ts";
 import {
   DATA_DIR,
-  devSecret,
   devToken,
+  ensureDevSecret,
   GATEWAY_PORT,
   GATEWAY_URL,
+  LAUNCHER_FILE,
+  type LauncherInfo,
   NATS_GATEWAY,
   NATS_MONITOR_PORT,
   NATS_PASSWORDS,
@@ -19,15 +20,21 @@ import {
   NATS_URL,
   PRESENCE_PORT,
   ROOT,
+  removeLauncherFile,
+  runningLauncher,
+  writeLauncherFile,
 } from "./dev-env.ts";
+import { Supervisor } from "./supervisor.ts";
 
 /**
  * `npm start`: a local nats-server (JetStream, a system account, data in
  * .data/nats), the gateway, the presence service, the demo's agent pools
  * (services/demo: triage, orders, returns, research, stores) and the demo web
  * app (built with Vite, served with a dev-only token endpoint), each a child
- * process with prefixed logs.
- * Ctrl-C stops them gracefully.
+ * process with prefixed logs, supervised (./supervisor.ts: a crashed process
+ * is restarted with backoff, the others keep running). While it runs,
+ * `<dataDir>/launcher.json` tells the tools where everything is. Ctrl-C stops
+ * the agents and the demo server, then presence and the gateway, then NATS.
  */
 const DEMO_PORT = Number(process.env.DEMO_PORT ?? 5173);
 
@@ -48,8 +55,6 @@ function natsConfig(): { path: string; passwords: Record<string, string> } {
     passwords[agentPasswordVariable(id)] = process.env[agentPasswordVariable(id)] ?? `${id}-dev`;
   return { path, passwords };
 }
-const children: { name: string; proc: ChildProcess }[] = [];
-
 function natsServerBinary(): string {
   const out = execFileSync("bash", [join(ROOT, "deploy/local/ensure-nats-server.sh")], {
     encoding: "utf8",
@@ -60,58 +65,51 @@ function natsServerBinary(): string {
   return path;
 }
 
-function start(
-  name: string,
-  command: string,
-  args: string[],
-  env: Record<string, string>,
-  readyLine: RegExp,
-): Promise<ChildProcess> {
-  const proc = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  children.push({ name, proc });
-  return new Promise((resolve, reject) => {
-    let ready = false;
-    const onLine = (line: string) => {
-      if (!ready && readyLine.test(line)) {
-        ready = true;
-        resolve(proc);
-      }
-      if (process.env.THREADLINE_QUIET !== "1") console.log(`[${name}] ${line}`);
-    };
-    createInterface({ input: proc.stdout! }).on("line", onLine);
-    createInterface({ input: proc.stderr! }).on("line", onLine);
-    proc.on("exit", (code, signal) => {
-      if (!ready) reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`));
-      else if (!shuttingDown) {
-        console.error(`[${name}] exited unexpectedly (code ${code}, signal ${signal}); stopping`);
-        void shutdown(1);
-      }
-    });
-  });
+const already = runningLauncher();
+if (already) {
+  console.error(
+    `npm start is already running for ${DATA_DIR} (pid ${already.pid}); stop it first, or set THREADLINE_DATA_DIR`,
+  );
+  process.exit(1);
 }
+const { secret, source: secretSource } = ensureDevSecret();
+const launcherInfo: LauncherInfo = {
+  pid: process.pid,
+  dataDir: DATA_DIR,
+  natsUrl: NATS_URL,
+  natsMonitorUrl: `http://127.0.0.1:${NATS_MONITOR_PORT}`,
+  gatewayUrl: GATEWAY_URL,
+  gatewayHttpUrl: `http://127.0.0.1:${GATEWAY_PORT}`,
+  presenceMetricsUrl: `http://127.0.0.1:${PRESENCE_PORT}/metrics`,
+  demoUrl: `http://127.0.0.1:${DEMO_PORT}/`,
+  jwtSecret: secretSource,
+  cli: { servers: NATS_URL, user: NATS_GATEWAY.user, pass: NATS_GATEWAY.pass },
+  processes: {},
+};
+const supervisor = new Supervisor({
+  cwd: ROOT,
+  echo: process.env.THREADLINE_QUIET !== "1",
+  // launcher.json always names the current pid of every process (tests and tools read it).
+  onPids: (pids) => {
+    if (shuttingDown) return;
+    launcherInfo.processes = pids;
+    writeLauncherFile(launcherInfo);
+  },
+});
+/** How long each process may take to stop before SIGKILL; three tiers (agents and demo, gateway and presence, NATS): under 5 s in all. */
+const STOP_MS = { agents: 1500, services: 1500, nats: 1500 };
 
 let shuttingDown = false;
 async function shutdown(code: number): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
-  for (const { proc } of [...children].reverse()) {
-    if (proc.exitCode !== null || proc.signalCode !== null) continue;
-    proc.kill("SIGTERM");
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        proc.kill("SIGKILL");
-        resolve();
-      }, 10_000);
-      proc.once("exit", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
+  removeLauncherFile();
+  await supervisor.stop();
   process.exit(code);
 }
-process.on("SIGINT", () => void shutdown(0));
-process.on("SIGTERM", () => void shutdown(0));
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void shutdown(0));
+// Children run in their own process groups: whatever ends the launcher must not leave them behind.
+process.on("exit", () => supervisor.killAll());
 // npm does not forward SIGTERM to scripts: if our parent goes away, stop the children too.
 const parent = process.ppid;
 setInterval(() => {
@@ -123,10 +121,12 @@ try {
   const store = join(DATA_DIR, "nats");
   mkdirSync(store, { recursive: true });
   const natsConf = natsConfig();
-  await start(
-    "nats",
-    nats,
-    [
+  await supervisor.start({
+    name: "nats",
+    tier: 0,
+    stopMs: STOP_MS.nats,
+    command: nats,
+    args: [
       "-c",
       natsConf.path,
       "-a",
@@ -139,16 +139,18 @@ try {
       "-sd",
       store,
     ],
-    { ...NATS_PASSWORDS, ...natsConf.passwords },
-    /Server is ready/,
-  );
+    env: { ...NATS_PASSWORDS, ...natsConf.passwords },
+    readyLine: /Server is ready/,
+  });
   const tsx = ["--import", "tsx"];
-  const common = { NATS_URL, THREADLINE_JWT_SECRET: devSecret() };
-  await start(
-    "gateway",
-    process.execPath,
-    [...tsx, "services/gateway/src/main.ts"],
-    {
+  const common = { NATS_URL, THREADLINE_JWT_SECRET: secret };
+  await supervisor.start({
+    name: "gateway",
+    tier: 1,
+    stopMs: STOP_MS.services,
+    command: process.execPath,
+    args: [...tsx, "services/gateway/src/main.ts"],
+    env: {
       ...common,
       NATS_USER: NATS_GATEWAY.user,
       NATS_PASS: NATS_GATEWAY.pass,
@@ -157,14 +159,18 @@ try {
       // The demo's pages (served on DEMO_PORT) open the socket and read the HTTP API (CORS) from another origin.
       THREADLINE_ALLOWED_ORIGINS:
         process.env.THREADLINE_ALLOWED_ORIGINS ?? `http://127.0.0.1:${DEMO_PORT},http://localhost:${DEMO_PORT}`,
+      // Stopped by the launcher within STOP_MS.services: do not wait for sockets longer than that.
+      THREADLINE_DRAIN_TIMEOUT_MS: String(STOP_MS.services + 500),
     },
-    /gateway-ready/,
-  );
-  await start(
-    "presence",
-    process.execPath,
-    [...tsx, "services/presence/src/main.ts"],
-    {
+    readyLine: /gateway-ready/,
+  });
+  await supervisor.start({
+    name: "presence",
+    tier: 1,
+    stopMs: STOP_MS.services,
+    command: process.execPath,
+    args: [...tsx, "services/presence/src/main.ts"],
+    env: {
       ...common,
       NATS_USER: NATS_PRESENCE.user,
       NATS_PASS: NATS_PRESENCE.pass,
@@ -174,18 +180,20 @@ try {
       THREADLINE_PROVISION: "false",
       THREADLINE_PRESENCE_PORT: String(PRESENCE_PORT),
     },
-    /presence-ready/,
-  );
+    readyLine: /presence-ready/,
+  });
   // The demo's agent pools replace the example agent (both would answer every input as entry pools).
   await Promise.all(
     POOL_NAMES.map((pool) =>
-      start(
-        pool,
-        process.execPath,
-        [...tsx, "services/demo/src/agents/main.ts", pool],
-        { NATS_URL, NATS_USER: pool, NATS_PASS: natsConf.passwords[agentPasswordVariable(pool)]! },
-        /agent-ready/,
-      ),
+      supervisor.start({
+        name: pool,
+        tier: 2,
+        stopMs: STOP_MS.agents,
+        command: process.execPath,
+        args: [...tsx, "services/demo/src/agents/main.ts", pool],
+        env: { NATS_URL, NATS_USER: pool, NATS_PASS: natsConf.passwords[agentPasswordVariable(pool)]! },
+        readyLine: /agent-ready/,
+      }),
     ),
   );
   console.log("[demo] building the web app (vite build)…");
@@ -193,14 +201,17 @@ try {
     cwd: join(ROOT, "services/demo"),
     stdio: ["ignore", "inherit", "inherit"],
   });
-  await start(
-    "demo",
-    process.execPath,
-    [...tsx, "services/demo/src/server/main.ts"],
-    { ...common, THREADLINE_URL: GATEWAY_URL, DEMO_PORT: String(DEMO_PORT) },
-    /demo-ready/,
-  );
-  const token = await devToken("demo-user");
+  await supervisor.start({
+    name: "demo",
+    tier: 2,
+    stopMs: STOP_MS.agents,
+    command: process.execPath,
+    args: [...tsx, "services/demo/src/server/main.ts"],
+    env: { ...common, THREADLINE_URL: GATEWAY_URL, DEMO_PORT: String(DEMO_PORT) },
+    readyLine: /demo-ready/,
+  });
+  supervisor.booted();
+  const token = await devToken("demo-user", { secret });
   console.log(`
 Threadline is running.
   NATS         ${NATS_URL}  (monitoring http://127.0.0.1:${NATS_MONITOR_PORT}, data in ${relative(ROOT, join(DATA_DIR, "nats")) || "."})
@@ -219,7 +230,8 @@ Chat from a terminal (run it in two terminals to see two devices share one sessi
 A token for user "demo-user" (12 h), for your own clients:
   ${token}
 
-Ctrl-C stops everything.`);
+Settings for the tools (terminal chat, npm run token, threadline): ${relative(ROOT, LAUNCHER_FILE) || LAUNCHER_FILE}
+A crashed process is restarted (backoff 250 ms doubling to 10 s); Ctrl-C stops everything.`);
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);
   await shutdown(1);

@@ -222,6 +222,8 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     await console.goto(`${stack.url}/operator?operator=olga`);
     const row = console.locator(`[data-testid="session-row"][data-session="${session}"]`);
     await row.filter({ hasText: "asks for a human" }).waitFor({ timeout: 15_000 });
+    // Regression: rows showed only the user ("carl", "carl"): each names its session.
+    expect(await row.getByTestId("session-id").textContent()).toBe(session);
     await row.click();
     // The whole history, as the customer sees it.
     await expect
@@ -232,6 +234,7 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
 
     await console.getByTestId("take-over").click();
     await console.getByTestId("owner-state").filter({ hasText: "owned by olga" }).waitFor();
+    await row.filter({ hasText: "with olga" }).waitFor();
     for (const page of [a, b]) await page.getByTestId("owner").filter({ hasText: "olga" }).waitFor();
     await console.getByTestId("operator-input").fill("Hi, I am Olga from the support team. How can I help?");
     await console.getByTestId("operator-send").click();
@@ -246,6 +249,9 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     await console.locator('[data-testid="message"]').filter({ hasText: "crackle" }).waitFor();
     await console.getByTestId("hand-back").click();
     await console.getByTestId("owner-state").filter({ hasText: "agents are answering" }).waitFor();
+    // Regression: the row kept "asks for a human" after the hand back.
+    await row.and(console.locator('[data-asks-human="false"]')).waitFor();
+    expect(await row.textContent()).not.toMatch(/asks for a human|with olga/);
     await send(a, "hello again");
     await agentMessage(a, "triage", "complete").nth(2).waitFor({ timeout: 15_000 });
     const after = await messages(a);
@@ -307,6 +313,22 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     expect(await turn(a).locator('[data-step="payment"][data-status="done"]').count()).toBe(1);
     await agentMessage(a, "orders", "complete").waitFor();
     expect((await messages(a)).at(-1)!.text).toContain("$1199 was charged");
+  });
+
+  // Regression: at 390 px the composer overflowed (Stop cut off, "Talk to a human" off-screen).
+  it("a phone (390 × 844): every composer button is on screen and nothing scrolls sideways", async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    contexts.set(context, new ConsoleErrors(context));
+    const page = await openCustomer(context, newSession("phone"));
+    for (const id of ["composer-input", "send", "steer", "stop", "ask-human"]) {
+      const box = await page.getByTestId(id).boundingBox();
+      expect(box, id).not.toBeNull();
+      expect(box!.x, id).toBeGreaterThanOrEqual(0);
+      expect(box!.x + box!.width, id).toBeLessThanOrEqual(390);
+      expect(box!.y + box!.height, id).toBeLessThanOrEqual(844);
+    }
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: screenshotPath("8-phone") });
   });
 
   it("steer: what the customer says from another tab while the research runs shapes its answer", async () => {

@@ -47,7 +47,7 @@ export const CONNECTION_FLAGS = {
 } as const satisfies Record<string, OptionSpec>;
 
 export const CONNECTION_HELP = `Connection (flags override the environment):
-  -s, --server <urls>       NATS URL(s), comma separated   [NATS_URL, default nats://127.0.0.1:4222]
+  -s, --server <urls>       NATS URL(s), comma separated   [NATS_URL, else a running npm start's (.data/launcher.json), else nats://127.0.0.1:4222]
       --user <name>         NATS user                      [NATS_USER]
       --password <pass>     NATS password                  [NATS_PASS or NATS_PASSWORD]
       --token <token>       NATS token                     [NATS_TOKEN]

@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --import tsx
 import { runCli } from "./cli.ts";
+import { withLocalLauncher } from "./local-launcher.ts";
 
 // Ctrl-C / SIGTERM end a following command (tail) cleanly; a second signal exits at once.
 const controller = new AbortController();
@@ -15,10 +16,12 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
-process.exitCode = await runCli(process.argv.slice(2), {
+const argv = process.argv.slice(2);
+process.exitCode = await runCli(argv, {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
-  env: process.env,
+  // No connection settings at all: the running local `npm start`, if there is one (launcher.json).
+  env: withLocalLauncher(process.env, argv, process.cwd()),
   signal: controller.signal,
   now: Date.now,
 });

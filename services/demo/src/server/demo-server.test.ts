@@ -18,11 +18,12 @@ beforeAll(async () => {
   mkdirSync(join(root, "assets"));
   writeFileSync(join(root, "index.html"), "<!doctype html><title>shell</title>");
   writeFileSync(join(root, "assets", "app.js"), "console.log(1)");
-  // A stand-in for the gateway's presence endpoint: records the Authorization header it got.
+  // A stand-in for the gateway's presence and control endpoints: records the Authorization header it got.
   gateway = createServer((req, res) => {
     seenAuth.push(req.headers.authorization ?? "");
+    const [, , , session, route] = req.url?.split("/") ?? [];
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify({ session: req.url?.split("/")[3], members: [] }));
+    res.end(JSON.stringify(route === "control" ? { session, owner: null } : { session, members: [] }));
   });
   await new Promise<void>((ok) => gateway.listen(0, "127.0.0.1", () => ok()));
   const { port } = gateway.address() as AddressInfo;
@@ -75,6 +76,16 @@ describe("demo server", () => {
     const { payload } = await jwtVerify(seenAuth.at(-1)!.replace("Bearer ", ""), new TextEncoder().encode(SECRET));
     expect(payload.role).toBe("operator");
     expect((await fetch(`${server.url}/api/presence/bad%20id`)).status).toBe(404);
+  });
+
+  it("proxies the owner entry with an operator token", async () => {
+    expect(await (await fetch(`${server.url}/api/control/support-1`)).json()).toEqual({
+      session: "support-1",
+      owner: null,
+    });
+    const { payload } = await jwtVerify(seenAuth.at(-1)!.replace("Bearer ", ""), new TextEncoder().encode(SECRET));
+    expect(payload.role).toBe("operator");
+    expect((await fetch(`${server.url}/api/control/bad%20id`)).status).toBe(404);
   });
 
   it("serves the build, the app shell for app routes, and nothing outside the build", async () => {

@@ -17,6 +17,9 @@ import { SignJWT } from "jose";
  * - `GET /api/presence/<session>` → the gateway's member snapshot
  *   (`GET /v1/sessions/:id/presence`), fetched with an operator token, for
  *   the operator console's session list.
+ * - `GET /api/control/<session>` → the session's owner entry
+ *   (`GET /v1/sessions/:id/control`), likewise: the list shows who handles a
+ *   conversation and clears "asks for a human" once it was handed back.
  * - anything else: a file of the build, or `index.html` (the app routes
  *   `/` to the customer view and `/operator` to the operator console).
  */
@@ -79,9 +82,9 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
       if (role !== "user" && role !== "operator") return json(res, 400, { error: "role must be user or operator" });
       return json(res, 200, { token: await mint(user, role) });
     }
-    const presence = /^\/api\/presence\/([A-Za-z0-9_-]{1,128})$/.exec(url.pathname);
-    if (presence) {
-      const upstream = await fetch(`${options.gatewayHttpUrl}/v1/sessions/${presence[1]}/presence`, {
+    const read = /^\/api\/(presence|control)\/([A-Za-z0-9_-]{1,128})$/.exec(url.pathname);
+    if (read) {
+      const upstream = await fetch(`${options.gatewayHttpUrl}/v1/sessions/${read[2]}/${read[1]}`, {
         headers: { authorization: `Bearer ${await mint("demo-console", "operator")}` },
       });
       res.writeHead(upstream.status, { "content-type": "application/json", "cache-control": "no-store" });

@@ -21,6 +21,7 @@ const SUGGESTIONS = [
   "Research the Aurora headphones and compare them",
   "I want to buy the Aurora headphones and return order 1042",
   "Find a store near me",
+  "I want to buy the Nimbus laptop",
 ];
 
 /** The customer's chat: one session shared by every tab and device of the user. */

@@ -11,58 +11,101 @@ const MAX_LISTED = 50;
 /** Presence of the listed conversations is re-read this often (and whenever the list changes). */
 const PRESENCE_REFRESH_MS = 5000;
 
-function SessionList({ onOpen, open }: { onOpen: (session: string) => void; open: string | undefined }) {
+/** `GET /api/control/<session>`: the owner entry (PROTOCOL.md §17.7); `owner: null` inside means handed back. */
+interface OwnerEntry {
+  owner: { kind: string; id: string } | null;
+  since: number;
+}
+
+function SessionList({
+  onOpen,
+  open,
+  changed,
+}: {
+  onOpen: (session: string) => void;
+  open: string | undefined;
+  /** Bumped when the open conversation changes hands: re-read the owners at once. */
+  changed: number;
+}) {
   const desk = useSession({ session: DIRECTORY_SESSION, user: "operator-console", role: "operator" });
   const [presence, setPresence] = useState<Record<string, PresenceMember[]>>({});
+  const [owners, setOwners] = useState<Record<string, OwnerEntry | null>>({});
   const rows = desk.view.fold.conversations.slice(0, MAX_LISTED);
   const key = rows.map((r) => `${r.session}:${r.seq}`).join(",");
-  // biome-ignore lint/correctness/useExhaustiveDependencies: refetch presence when the list changes
+  // biome-ignore lint/correctness/useExhaustiveDependencies: refetch presence and owners when the list changes
   useEffect(() => {
+    const read = <T,>(route: string, session: string, apply: (body: T) => void) =>
+      fetch(`/api/${route}/${session}`)
+        .then((r) => (r.ok ? (r.json() as Promise<T>) : undefined))
+        .then((body) => body && apply(body))
+        .catch(() => {});
     const load = () => {
       for (const row of rows) {
-        fetch(`/api/presence/${row.session}`)
-          .then((r) => (r.ok ? (r.json() as Promise<{ members: PresenceMember[] }>) : undefined))
-          .then((body) => body && setPresence((p) => ({ ...p, [row.session]: body.members })))
-          .catch(() => {});
+        void read<{ members: PresenceMember[] }>("presence", row.session, (body) =>
+          setPresence((p) => ({ ...p, [row.session]: body.members })),
+        );
+        void read<{ owner: OwnerEntry | null }>("control", row.session, (body) =>
+          setOwners((o) => ({ ...o, [row.session]: body.owner })),
+        );
       }
     };
     load();
     const timer = setInterval(load, PRESENCE_REFRESH_MS);
     return () => clearInterval(timer);
-  }, [key]);
+  }, [key, changed]);
   return (
     <nav className="sessions" data-testid="session-list">
       <h3>Active conversations</h3>
       {rows.length === 0 && <div className="empty">No conversations yet.</div>}
-      {rows.map((r) => (
-        <button
-          type="button"
-          key={r.session}
-          className={`session-row ${open === r.session ? "open" : ""} ${r.wantsHuman ? "wants-human" : ""} ${
-            presence[r.session] && !presence[r.session]!.some((m) => m.kind === "user") ? "left" : ""
-          }`}
-          data-testid="session-row"
-          data-session={r.session}
-          onClick={() => onOpen(r.session)}
-        >
-          <div className="who">
-            {r.user} {r.wantsHuman && <span className="flag">asks for a human</span>}
-          </div>
-          <div className="last">{r.lastText}</div>
-          <div className="here">
-            {(presence[r.session] ?? []).map((m) => (
-              <span key={`${m.kind}.${m.id}`} className={`mini ${m.kind}`}>
-                {m.name ?? m.id}
+      {rows.map((r) => {
+        const entry = owners[r.session];
+        const handler = entry?.owner;
+        // Handed back to the agents after the customer asked: the request was dealt with.
+        const handedBack = entry !== undefined && entry !== null && !handler && entry.since >= (r.askedAt ?? 0);
+        const asks = r.wantsHuman && !handler && !handedBack;
+        const left = presence[r.session] && !presence[r.session]!.some((m) => m.kind === "user");
+        return (
+          <button
+            type="button"
+            key={r.session}
+            className={`session-row ${open === r.session ? "open" : ""} ${asks ? "wants-human" : ""} ${left ? "left" : ""}`}
+            data-testid="session-row"
+            data-session={r.session}
+            data-asks-human={asks}
+            onClick={() => onOpen(r.session)}
+          >
+            <div className="who">
+              <span className="user">{r.user}</span>
+              <span className="sid" data-testid="session-id">
+                {r.session}
               </span>
-            ))}
-          </div>
-        </button>
-      ))}
+              {handler && <span className="flag with">with {handler.id}</span>}
+              {asks && <span className="flag">asks for a human</span>}
+            </div>
+            <div className="last">{r.lastText}</div>
+            <div className="here">
+              {(presence[r.session] ?? []).map((m) => (
+                <span key={`${m.kind}.${m.id}`} className={`mini ${m.kind}`}>
+                  {m.name ?? m.id}
+                </span>
+              ))}
+            </div>
+          </button>
+        );
+      })}
     </nav>
   );
 }
 
-function OpenSession({ session, operator }: { session: string; operator: string }) {
+function OpenSession({
+  session,
+  operator,
+  onOwnerChange,
+}: {
+  session: string;
+  operator: string;
+  onOwnerChange: () => void;
+}) {
   const { view, status, position, members, send, handoff, error } = useSession({
     session,
     user: operator,
@@ -71,6 +114,9 @@ function OpenSession({ session, operator }: { session: string; operator: string 
   const [text, setText] = useState("");
   const owner = view.owner;
   const mine = owner?.id === operator;
+  // The session list re-reads owners when this conversation is taken over or handed back.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: only a change of owner matters
+  useEffect(() => onOwnerChange(), [owner?.id]);
   return (
     <section className="open-session" data-testid="open-session" data-session={session}>
       <header>
@@ -136,6 +182,7 @@ function OpenSession({ session, operator }: { session: string; operator: string 
 /** The operator console: conversations on the left, one opened on the right. */
 export function OperatorApp({ operator, initial }: { operator: string; initial: string | undefined }) {
   const [open, setOpen] = useState<string | undefined>(initial);
+  const [changed, setChanged] = useState(0);
   return (
     <div className="app operator">
       <header className="console-head">
@@ -145,9 +192,9 @@ export function OperatorApp({ operator, initial }: { operator: string; initial: 
         <span className="me">signed in as {operator}</span>
       </header>
       <div className="console">
-        <SessionList onOpen={setOpen} open={open} />
+        <SessionList onOpen={setOpen} open={open} changed={changed} />
         {open ? (
-          <OpenSession key={open} session={open} operator={operator} />
+          <OpenSession key={open} session={open} operator={operator} onOwnerChange={() => setChanged((c) => c + 1)} />
         ) : (
           <div className="placeholder">Open a conversation.</div>
         )}

@@ -3,7 +3,10 @@ import { describe, expect, it } from "vitest";
 import { applyRecord, EMPTY_SESSION, type SessionState, TIMELINE_LIMIT } from "./session-state.ts";
 
 let seq = 0;
-function record(type: string, fields: { from?: string; turn?: string; data?: unknown } = {}): SessionRecord {
+function record(
+  type: string,
+  fields: { from?: string; turn?: string; data?: unknown; ts?: number } = {},
+): SessionRecord {
   seq++;
   const [kind, id] = (fields.from ?? "agent:research").split(":") as [string, string];
   return {
@@ -13,7 +16,7 @@ function record(type: string, fields: { from?: string; turn?: string; data?: unk
       id: `e${seq}`,
       type,
       from: { kind, id },
-      ts: 0,
+      ts: fields.ts ?? 0,
       ...(fields.turn ? { turn: fields.turn } : {}),
       ...(fields.data === undefined ? {} : { data: fields.data }),
     },
@@ -83,5 +86,18 @@ describe("session fold", () => {
       ["a", "thanks", true],
       ["b", "hi, human?", false],
     ]);
+  });
+
+  // The console clears "asks for a human" once the session was handed back after this time.
+  it("remembers when the newest request for a human was made", () => {
+    const asked = (ts: number, wantsHuman?: boolean) =>
+      record("support.session", {
+        from: "agent:triage",
+        ts,
+        data: { session: "a", user: "alice", text: "x", ...(wantsHuman ? { wantsHuman } : {}) },
+      });
+    expect(fold([asked(100), asked(200, true), asked(300)]).conversations[0]?.askedAt).toBe(200);
+    expect(fold([asked(200, true), asked(500, true)]).conversations[0]?.askedAt).toBe(500);
+    expect(fold([asked(100)]).conversations[0]?.askedAt).toBeUndefined();
   });
 });

@@ -38,6 +38,8 @@ export interface Conversation {
   user: string;
   lastText: string;
   wantsHuman: boolean;
+  /** When the newest request for a human was made (ms since the epoch): a hand back after it clears the flag. */
+  askedAt?: number;
   seq: number;
 }
 
@@ -159,6 +161,7 @@ export function applyRecord(state: SessionState, record: SessionRecord): Session
           lastText: text,
           // Set by the triage agent when it asks for a human (a handoff request in the session).
           wantsHuman: (prev?.wantsHuman ?? false) || data.wantsHuman === true,
+          ...(data.wantsHuman === true ? { askedAt: event.ts } : prev?.askedAt ? { askedAt: prev.askedAt } : {}),
           seq,
         },
         ...next.conversations.filter((c) => c.session !== session),
