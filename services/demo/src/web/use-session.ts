@@ -163,7 +163,8 @@ export function useSession(options: { session: string; user: string; role: "user
       // INSUFFICIENT_STATE ends the handle: the stream was recreated or lost events it had delivered
       // (PROTOCOL.md §8.4). What was shown can no longer be continued, so rebuild it from the start.
       const open = async (): Promise<SessionHandle> => {
-        const handle = await c.attach(session, { from: "start" });
+        // Compact catch-up (PROTOCOL.md §8.5): completed messages come as one snapshot each on a refresh.
+        const handle = await c.attach(session, { from: "start", history: "compact" });
         handle.onEvent((record) => {
           pending.push(record);
           timer ??= setTimeout(() => flush(handle), RENDER_BATCH_MS);
