@@ -26,7 +26,7 @@ export interface WorkerProcess {
 
 export async function startWorkerProcess(
   natsUrl: string,
-  options: { worker: string; pool?: string; leaseMs?: number; agentId?: string },
+  options: { worker: string; pool?: string; leaseMs?: number; orphanAfterMs?: number; agentId?: string },
 ): Promise<WorkerProcess> {
   const service = await spawnService({
     name: `worker ${options.worker}`,
@@ -38,6 +38,7 @@ export async function startWorkerProcess(
       POOL: options.pool ?? "assistant",
       AGENT_ID: options.agentId ?? "assistant",
       LEASE_MS: String(options.leaseMs ?? 1000),
+      ...(options.orphanAfterMs === undefined ? {} : { ORPHAN_AFTER_MS: String(options.orphanAfterMs) }),
     },
     readyEvent: "worker-ready",
     inheritStderr: true,

@@ -11,6 +11,7 @@ const server = await serveAgent({
   entry: env.ENTRY !== "false",
   concurrency: Number(env.CONCURRENCY ?? 8),
   leaseMs: Number(env.LEASE_MS ?? 1000),
+  ...(env.ORPHAN_AFTER_MS ? { orphanAfterMs: Number(env.ORPHAN_AFTER_MS) } : {}),
   worker: env.WORKER,
   handler: scriptedHandler,
   onError: (error) => console.error("worker error:", error),
