@@ -4,7 +4,12 @@ import { connectAgent, serveAgent } from "@threadline/agent";
 import { scriptedHandler } from "./control-agent-handler.ts";
 
 const env = process.env;
-const agent = await connectAgent({ servers: env.NATS_URL ?? "nats://127.0.0.1:4222", id: env.AGENT_ID ?? "agent" });
+const agent = await connectAgent({
+  servers: (env.NATS_URL ?? "nats://127.0.0.1:4222").split(","),
+  id: env.AGENT_ID ?? "agent",
+  ...(env.NATS_USER ? { user: env.NATS_USER, pass: env.NATS_PASS } : {}),
+  ...(env.PROVISION === "false" ? { provision: false } : {}),
+});
 const server = await serveAgent({
   agent,
   name: env.POOL ?? "assistant",
