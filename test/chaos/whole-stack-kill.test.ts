@@ -1,6 +1,6 @@
 import type { SessionHandle } from "@threadline/client";
 import { waitFor } from "@threadline/test-kit";
-import { afterAll, beforeAll, expect, onTestFailed, test } from "vitest";
+import { afterAll, beforeAll, expect, onTestFailed, onTestFinished, test } from "vitest";
 import {
   deviceClient,
   type SessionLog,
@@ -43,7 +43,7 @@ afterAll(async () => {
 });
 
 async function workers(names: string[]): Promise<WorkerProcess[]> {
-  return Promise.all(
+  const started = await Promise.all(
     names.map((worker) =>
       startWorkerProcess("", {
         worker,
@@ -54,6 +54,23 @@ async function workers(names: string[]): Promise<WorkerProcess[]> {
       }),
     ),
   );
+  for (const w of started) onTestFinished(() => w.kill("SIGKILL"));
+  return started;
+}
+
+/**
+ * Starts a service as a supervisor would: a gateway exits when a JetStream request at startup times
+ * out (a cluster that just restarted may still be electing), and is started again.
+ */
+async function supervised<T>(start: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
 
 const turnEnd = (log: SessionLog, turn: string) =>
@@ -101,8 +118,13 @@ test("whole-stack SIGKILL mid-turn across 20 sessions: every turn taken over or 
   const restartAt = Date.now();
   await Promise.all(stack.cluster.servers.map((s) => s.restart()));
   await stack.cluster.metaLeader();
-  const gateway = await stack.spawnGateway("gw-after");
-  await Promise.all([stack.spawnPresence("pa-after"), stack.spawnPresence("pb-after")]);
+  // The stream takes acks again (its Raft group elected a leader) before the services come back.
+  const publishMs = await load.recovered(restartAt, 60_000);
+  const gateway = await supervised(() => stack.spawnGateway("gw-after"));
+  await Promise.all([
+    supervised(() => stack.spawnPresence("pa-after")),
+    supervised(() => stack.spawnPresence("pb-after")),
+  ]);
   const restartMs = Date.now() - restartAt;
 
   // Stop pressed on another device while no worker runs: the cancels are stored, nobody acts on them yet.
@@ -142,7 +164,6 @@ test("whole-stack SIGKILL mid-turn across 20 sessions: every turn taken over or 
   const count = (status: string) => ends.filter((e) => statusOf(e) === status).length;
   const takenOver = SESSIONS.filter((s) => resumed(logs.get(s)!, turns.get(s)!) !== undefined).length;
 
-  const publishMs = await load.recovered(restartAt, 60_000);
   const viewers = await startViewers(SESSIONS.map((session) => ({ session, urls: [gateway.url], roaming: false })));
   try {
     const summary = await settle("whole-stack-kill", agents[0]!, load, viewers, {
