@@ -6,6 +6,7 @@ import {
   controlCallKey,
   controlOwnerKey,
   controlTurnKey,
+  type TurnEndData,
 } from "@threadline/protocol";
 import { jsApiErrorCode, natsError } from "./errors.ts";
 
@@ -17,10 +18,19 @@ export interface TurnRecord extends ControlTurnEntry {
   /** Takeovers so far (0 for the first worker). SDK field, ignored by the gateway. */
   attempt?: number;
   /**
-   * A turn cancelled while `pending`: the id of the `turn.end` the worker that picked its input up publishes
-   * (kept so that a redelivery re-publishes the same event, which the stream stores once). SDK field.
+   * Final entries: the id of the turn's `turn.end` (a turn cancelled while `pending`: the one the worker that
+   * picked its input up publishes), kept so that a redelivery re-publishes the same event, which the stream
+   * stores once. SDK field.
    */
   endEvent?: string;
+  /**
+   * Final entries: the `turn.end` data stored with id `endEvent`, written with the final status before the
+   * event is published, so a worker that finds the entry final and the event missing (its writer died in
+   * between) stores the same event. SDK field.
+   */
+  end?: TurnEndData;
+  /** The worker that ended the turn because its own worker was gone (the orphan sweep). SDK field. */
+  closedBy?: string;
   /** `"operator"`: an entry pool did not run this input because an operator owned the session. SDK field. */
   skipped?: "operator";
 }
