@@ -302,6 +302,37 @@ describe("serveAgent", () => {
     expect((await kv.get(`${session}.turn.${turn}`))?.json()).toMatchObject({ status: "interrupted", attempt: 3 });
   });
 
+  // Regression (issue 13): a worker that died between the final CAS and its turn.end left the turn running for readers.
+  it("a redelivered input whose entry is final and names its turn.end stores that turn.end (same id), once", async () => {
+    const session = `s${newId().slice(0, 8)}`;
+    const log = follow(session);
+    const turn = newId();
+    const endEvent = newId();
+    const kv = await new Kvm(nc).open("threadline-control");
+    const end = { status: "completed" };
+    await kv.create(
+      `${session}.turn.${turn}`,
+      JSON.stringify({ status: "completed", agent: "closer", worker: "ghost", updatedAt: Date.now(), endEvent, end }),
+    );
+    await userEvent(session, { type: "input", id: turn, data: { text: "done already" } });
+    const runs: string[] = [];
+    const server = await serveAgent({
+      agent,
+      name: "closer",
+      entry: true,
+      presence: false,
+      startAt: "all",
+      handler: (ctx) => {
+        runs.push(ctx.turn);
+      },
+    });
+    onTestFinished(() => server.stop());
+    await waitFor(() => log.find("turn.end", turn));
+    expect(log.find("turn.end", turn)).toMatchObject({ id: endEvent, ref: turn, data: end });
+    expect(runs).not.toContain(turn);
+    expect(log.events.filter((e) => e.type === "turn.start" && e.turn === turn)).toEqual([]);
+  });
+
   it("while an operator owns the session, input is marked skipped (no events); a turn already running is still taken over", async () => {
     const session = `s${newId().slice(0, 8)}`;
     const log = follow(session);

@@ -4,8 +4,6 @@ import { nanos } from "@nats-io/transport-node";
 import {
   DEFAULT_CONTROL_BUCKET,
   ErrorCode,
-  type MessageEndData,
-  MessageEventType,
   newId,
   ThreadlineError,
   type TurnEndData,
@@ -14,17 +12,26 @@ import {
   type TurnResumedData,
   type TurnStartData,
 } from "@threadline/protocol";
-import { ControlState, decodeRecord, RetryPolicy, retryDelay, type SubjectRecord, sleep } from "@threadline/store";
+import {
+  ControlState,
+  decodeRecord,
+  RetryPolicy,
+  retryDelay,
+  type SubjectRecord,
+  sleep,
+  type TurnRecord,
+} from "@threadline/store";
 import type { Agent } from "./agent.ts";
-import { closeOrphanedCall } from "./client-call.ts";
 import { controlFeedOf } from "./control-feed.ts";
 import { natsError } from "./errors.ts";
 import { ensureDurable } from "./input-consumer.ts";
 import type { AgentPresence } from "./presence.ts";
 import { cancelReason, RunningTurn } from "./running-turn.ts";
 import { claimTurn, type Route, routeInput } from "./turn-claim.ts";
+import { type ClosedTurnRecord, closeLeftovers, namesItsEnd, publishTurnClose } from "./turn-close.ts";
 import { createTurnContext, type ResumedInfo, type TurnContext } from "./turn-context.ts";
 import { TurnLease } from "./turn-lease.ts";
+import { TurnSweeper } from "./turn-sweeper.ts";
 import { scanForTakeover } from "./turn-takeover.ts";
 
 /** Runs one turn. Return when done (→ `completed`); throw (→ `failed`); honour `ctx.signal` (→ `cancelled`). */
@@ -47,6 +54,15 @@ export interface ServeAgentOptions {
    * `leaseMs` after its last confirmation. Default 1000; 300–60000.
    */
   leaseMs?: number;
+  /**
+   * Orphan bound, ms. A running turn's control entry carries `leaseUntil`, which its worker renews every
+   * `orphanAfterMs / 3`; a turn whose lease ran out (its worker died and its input was not redelivered:
+   * a lost or recreated durable, an input acked by a worker that died before `turn.end`) is ended by a
+   * live worker of the pool — `cancelled` when a cancel of it is stored, else `interrupted` — no later
+   * than `1.25 × orphanAfterMs + 2 s` after the worker died or a worker of the pool started, whichever is
+   * later (PROTOCOL.md §17.6 "Orphaned turns"). Default 10000; at least 3 × `leaseMs`, at most 3600000.
+   */
+  orphanAfterMs?: number;
   /** This worker's id in `turn.start` / `turn.resumed` and the control bucket. Default `<agent id>-<8 random chars>`. */
   worker?: string;
   /** Enter the session's presence (status `busy`) while running turns there. Default true. */
@@ -97,6 +113,8 @@ const POOL_NAME = /^[A-Za-z0-9_-]{1,58}$/;
 const MAX_REMEMBERED_CANCELS = 10_000;
 const FETCH_EXPIRES_MS = 5000;
 const DEFAULT_STOP_GRACE_MS = 10_000;
+/** A final turn's `turn.end` is re-published on redelivery only this soon after it was decided: well inside the stream's duplicate window (default 2 min). */
+const REPUBLISH_END_WITHIN_MS = 60_000;
 
 /**
  * Serves one agent pool from this process. Every worker of pool `name` shares
@@ -156,6 +174,7 @@ function resolveOptions(options: ServeAgentOptions): Resolved {
     entry: options.entry ?? false,
     concurrency: options.concurrency ?? 8,
     leaseMs: options.leaseMs ?? 1000,
+    orphanAfterMs: options.orphanAfterMs ?? 10_000,
     // newId() starts with a ms timestamp: take its random tail, so workers started in the same ms differ.
     worker: options.worker ?? `${options.agent.id.slice(0, 100)}-${newId().slice(-8)}`,
     presence: options.presence ?? true,
@@ -171,6 +190,7 @@ function resolveOptions(options: ServeAgentOptions): Resolved {
   integerIn("leaseMs", o.leaseMs, 300, 60_000);
   integerIn("maxAckPending", o.maxAckPending, o.concurrency, 1_000_000);
   integerIn("maxTakeovers", o.maxTakeovers, 0, 1000);
+  integerIn("orphanAfterMs", o.orphanAfterMs, 3 * o.leaseMs, 3_600_000);
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(o.worker)) throw new TypeError("worker must be 1-128 characters of [A-Za-z0-9_-]");
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(o.durable)) throw new TypeError("durable must be 1-64 characters of [A-Za-z0-9_-]");
   if (o.startAt !== "new" && o.startAt !== "all") throw new TypeError('startAt must be "new" or "all"');
@@ -199,6 +219,7 @@ class PoolWorker implements AgentServer {
   private batch: ConsumerMessages | undefined;
   private slotFreed: (() => void) | undefined;
   private unsubscribe: (() => void) | undefined;
+  private sweeper: TurnSweeper | undefined;
 
   constructor(
     private readonly agent: Agent,
@@ -216,10 +237,22 @@ class PoolWorker implements AgentServer {
 
   async start(): Promise<void> {
     this.unsubscribe = await controlFeedOf(this.agent).subscribe("*", (record) => this.onControl(record));
+    const { orphanAfterMs, leaseMs } = this.o;
+    this.sweeper = new TurnSweeper({
+      agent: this.agent,
+      control: this.control,
+      pool: this.name,
+      worker: this.worker,
+      everyMs: Math.floor(orphanAfterMs / 4),
+      timing: { startedAt: Date.now(), startGraceMs: Math.max(orphanAfterMs / 2, 3 * leaseMs) },
+      onError: (error) => this.o.onError(error),
+    });
+    this.sweeper.start();
     this.closed = this.pull()
       .catch((error: unknown) => this.o.onError(natsError(`agent pool ${this.name} stopped`, error)))
       .then(async () => {
         this.stopping = true;
+        await this.sweeper?.stop();
         while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
         this.unsubscribe?.();
       });
@@ -368,8 +401,28 @@ class PoolWorker implements AgentServer {
     const { control, o } = this;
     // While an operator owns the session, user/operator input starts no turn: the operator answers.
     const operatorOwned = route.fromUser && (await control.operatorOwner(session)) !== undefined;
-    const claim = await claimTurn(control, record, route, { agent: this.name, worker: this.worker }, operatorOwned);
-    if (claim.kind === "ended" || claim.kind === "skipped") return "ack";
+    const who = { agent: this.name, worker: this.worker, orphanAfterMs: o.orphanAfterMs };
+    const claim = await claimTurn(control, record, route, who, operatorOwned);
+    if (claim.kind === "skipped") return "ack";
+    if (claim.kind === "ended") {
+      // Final already. Its closer may have died between the final CAS and its turn.end: while the stream's
+      // duplicate window still covers the first attempt, store the same event again (kept once).
+      const closed = claim.entry;
+      if (
+        namesItsEnd(closed) &&
+        closed.agent === this.name &&
+        Date.now() - closed.updatedAt < REPUBLISH_END_WITHIN_MS
+      ) {
+        await this.agent.publish(session, {
+          id: closed.endEvent,
+          type: TurnEventType.END,
+          turn: route.turn,
+          ref: record.event.id,
+          data: closed.end,
+        });
+      }
+      return "ack";
+    }
     if (claim.kind === "close-cancelled") {
       // Cancelled before any worker ran it: the pool stores the turn's end, so every reader sees it closed.
       const end: TurnEndData = { status: "cancelled", reason: "cancelled before a worker started it" };
@@ -388,8 +441,8 @@ class PoolWorker implements AgentServer {
       }
       return "ack";
     }
-    let revision = claim.revision;
-    let entry = claim.entry;
+    const revision = claim.revision;
+    const entry = claim.entry;
     let resumed: ResumedInfo | undefined;
     let cancel = this.rememberedCancel(running);
     if (claim.kind === "takeover") {
@@ -410,36 +463,18 @@ class PoolWorker implements AgentServer {
       if (!giveUp) {
         await this.publish(session, route.turn, { type: TurnEventType.RESUMED, ref: record.event.id, data });
       }
-      for (const id of scan.openMessages) {
-        const end: MessageEndData = { status: "interrupted" };
-        await this.publish(session, route.turn, { type: MessageEventType.END, ref: id, data: end });
-      }
-      const callHost = {
-        session,
-        running,
-        control,
-        publish: (event: { type: string; ref: string; data: unknown }) => this.publish(session, route.turn, event),
-      };
-      for (const call of scan.openCalls) await closeOrphanedCall(callHost, call);
       if (giveUp) {
         // Every worker that ran this turn died or stalled in it: a poison input. End it for good.
-        if (
-          (await control.casTurn(
-            session,
-            route.turn,
-            { ...entry, status: "interrupted", updatedAt: Date.now() },
-            revision,
-          )) === undefined
-        ) {
-          return "lost";
-        }
         const end: TurnEndData = {
           status: "interrupted",
           reason: `the turn was taken over ${o.maxTakeovers} times; its workers keep crashing or stalling`,
         };
-        await this.publish(session, route.turn, { type: TurnEventType.END, ref: record.event.id, data: end });
+        const closed = finalEntry(entry, end);
+        if ((await control.casTurn(session, route.turn, closed, revision)) === undefined) return "lost";
+        await publishTurnClose({ agent: this.agent, control }, session, route.turn, closed, scan);
         return "ack";
       }
+      await closeLeftovers({ agent: this.agent, control }, session, route.turn, scan);
       resumed = { ...data, interrupted: scan.openMessages };
     } else {
       const data: TurnStartData = { agent: this.name, worker: this.worker };
@@ -451,7 +486,9 @@ class PoolWorker implements AgentServer {
 
     // Lease: the in-progress acks keep the input ours at the server; the control entry tells us
     // if another worker took the turn anyway (we stalled past the lease): then stop, silently.
-    const lease = new TurnLease(control, session, route.turn, revision, o.leaseMs, (reason) => running.abort(reason));
+    const lease = new TurnLease(control, session, route.turn, { revision, entry }, o, (reason) =>
+      running.abort(reason),
+    );
     lease.start();
 
     let status: TurnEndStatus = "completed";
@@ -483,21 +520,28 @@ class PoolWorker implements AgentServer {
         }
       }
     } finally {
-      lease.end();
+      await lease.end();
     }
     if (lease.lost) return "lost";
     if (this.handedOver.has(running)) return "hand-over";
     if (running.signal.aborted) status = "cancelled";
 
-    entry = { ...entry, status, updatedAt: Date.now() };
-    const next = await control.casTurn(session, route.turn, entry, revision);
-    if (next === undefined) return "lost"; // taken over meanwhile: the new owner reports the turn
-    revision = next;
     const end: TurnEndData = { status };
     const reason = running.signal.reason;
     if (status === "cancelled" && reason instanceof Error) end.reason = reason.message.slice(0, 1024);
     if (failure !== undefined) end.error = failure.slice(0, 1024);
-    await this.publish(session, route.turn, { type: TurnEventType.END, ref: record.event.id, data: end });
+    // The final entry names its turn.end (id and data) before the event is stored: a worker that finds the
+    // entry final after this one died stores the same event (publishTurnClose), so no reader waits for ever.
+    const closed = finalEntry(lease.held.entry, end);
+    const next = await control.casTurn(session, route.turn, closed, lease.held.revision);
+    if (next === undefined) return "lost"; // taken over or swept meanwhile: the new owner reports the turn
+    await this.agent.publish(session, {
+      id: closed.endEvent,
+      type: TurnEventType.END,
+      turn: route.turn,
+      ref: record.event.id,
+      data: end,
+    });
     return "ack";
   }
 
@@ -551,6 +595,11 @@ class PoolWorker implements AgentServer {
     this.presences.delete(session);
     void held.presence.close().catch((error: unknown) => this.o.onError(error));
   }
+}
+
+/** The final control entry of a turn, naming the `turn.end` that reports it. */
+function finalEntry(entry: TurnRecord, end: TurnEndData): ClosedTurnRecord {
+  return { ...entry, status: end.status, updatedAt: Date.now(), endEvent: newId(), end };
 }
 
 /** Acks are publishes; on a closed connection they throw, and the server redelivers anyway. */

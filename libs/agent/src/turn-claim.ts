@@ -52,7 +52,8 @@ export type Claim =
   | { kind: "close-cancelled"; endEvent: string }
   /** Not started because an operator owns the session: marked final, nothing to publish. */
   | { kind: "skipped" }
-  | { kind: "ended" };
+  /** Final already (a worker whose ack was lost finished it): `entry` says how, so its `turn.end` can be checked. */
+  | { kind: "ended"; entry: TurnRecord };
 
 /**
  * Claims a turn in the control bucket for `worker`, with create/CAS so that
@@ -62,7 +63,7 @@ export type Claim =
  * `pending` (the gateway set `cancelEvent`) → `close-cancelled` once, the
  * entry recording the closing worker and the `turn.end` id (a redelivery
  * gets the same id back); any other final status → `ended` (finished by a
- * worker whose ack was lost). With `operatorOwned` (a user/operator input
+ * worker whose ack was lost, or by the orphan sweep). With `operatorOwned` (a user/operator input
  * while an operator owns the session) no entry or `pending` becomes
  * `cancelled` with `skipped: "operator"` → `skipped`, a turn cancelled
  * while pending → `ended` (no `turn.end`), a turn already running is still
@@ -72,7 +73,7 @@ export async function claimTurn(
   control: ControlState,
   record: SubjectRecord,
   route: Route,
-  who: { agent: string; worker: string },
+  who: { agent: string; worker: string; orphanAfterMs: number },
   operatorOwned = false,
 ): Promise<Claim> {
   const { session } = record;
@@ -83,6 +84,7 @@ export async function claimTurn(
       worker: who.worker,
       inputSeq: record.seq,
       updatedAt: Date.now(),
+      leaseUntil: Date.now() + who.orphanAfterMs,
     };
     if (route.parent !== undefined) base.parent = route.parent;
     if (route.ancestors.length > 0) base.ancestors = route.ancestors;
@@ -104,7 +106,9 @@ export async function claimTurn(
     const value = current.value;
     if (isFinalTurnStatus(value.status)) {
       // Under an operator the pool stays silent: the cancel already closed the turn for clients (§17.8).
-      if (value.status !== "cancelled" || value.cancelEvent === undefined || operatorOwned) return { kind: "ended" };
+      if (value.status !== "cancelled" || value.cancelEvent === undefined || operatorOwned) {
+        return { kind: "ended", entry: value };
+      }
       if (value.endEvent !== undefined) return { kind: "close-cancelled", endEvent: value.endEvent };
       const closing: TurnRecord = { ...value, agent: who.agent, worker: who.worker, endEvent: newId() };
       if ((await control.casTurn(session, route.turn, closing, current.revision)) === undefined) continue;

@@ -31,7 +31,14 @@ describe("scanForTakeover", () => {
       "t1",
       [],
     );
-    expect(scan).toEqual({ openMessages: ["m3", "m2"], openCalls: [], cancel: undefined });
+    expect(scan).toEqual({ openMessages: ["m3", "m2"], openCalls: [], cancel: undefined, endStored: false });
+  });
+
+  it("tells whether the turn's turn.end is stored (another turn's does not count)", async () => {
+    const other = await scanForTakeover(records([{ type: "turn.end", turn: "t2", data: {} }]), "t1", []);
+    expect(other.endStored).toBe(false);
+    const own = await scanForTakeover(records([{ type: "turn.end", turn: "t1", data: {} }]), "t1", []);
+    expect(own.endStored).toBe(true);
   });
 
   it("finds the first cancel of the turn or an ancestor that the previous worker may have missed", async () => {

@@ -9,6 +9,8 @@ export interface TakeoverScan {
   openCalls: string[];
   /** The first stored `cancel` of the turn or of an ancestor, if any (the previous worker may have missed it). */
   cancel: SubjectRecord | undefined;
+  /** Whether a `turn.end` of the turn is stored (a worker finished it; only the ack may have been lost). */
+  endStored: boolean;
 }
 
 /**
@@ -26,17 +28,19 @@ export async function scanForTakeover(
   const open = new Set<string>();
   const calls = new Set<string>();
   let cancel: SubjectRecord | undefined;
+  let endStored = false;
   for await (const record of events) {
     const e = record.event;
     if (e.type === ControlEventType.CANCEL && e.turn !== undefined) {
       if (!cancel && (e.turn === turn || ancestors.includes(e.turn))) cancel = record;
       continue;
     }
+    if (e.turn === turn && e.type === TurnEventType.END) endStored = true;
     if (e.turn !== turn || e.ref === undefined) continue;
     if (e.type === MessageEventType.START) open.add(e.ref);
     else if (e.type === MessageEventType.END) open.delete(e.ref);
     else if (e.type === TurnEventType.TOOL_CALL || e.type === TurnEventType.APPROVAL_REQUEST) calls.add(e.ref);
     else if (e.type === TurnEventType.CALL_CLOSED) calls.delete(e.ref);
   }
-  return { openMessages: [...open], openCalls: [...calls], cancel };
+  return { openMessages: [...open], openCalls: [...calls], cancel, endStored };
 }

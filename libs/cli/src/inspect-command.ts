@@ -14,7 +14,10 @@ Reads the session's whole history, its presence entries, device cursors and
 control state (turns, calls, owner) and prints: participants and presence,
 turns and their status, message count, device cursors and how far behind
 each is, and anomalies:
-  turn-orphaned        a turn runs (longer than --orphan-after) but its agent has no presence
+  turn-orphaned        a running turn has no live worker: its control entry's lease (leaseUntil,
+                       renewed by the worker) ran out, whatever ran after it; for entries
+                       without a lease: running longer than --orphan-after and its worker
+                       has no presence in the session
   turn-unstarted       an input / turn.request older than --unstarted-after was not picked up
   turn-state-mismatch  the control bucket and the turn events disagree
   message-open         a message never ended although its turn ended / its agent is gone

@@ -63,6 +63,42 @@ describe("buildReport anomalies", () => {
     expect(report({ history, presence: [presenceEntry("w1", NOW)] }).anomalies).toEqual([]);
   });
 
+  // Regression (issue 13): the orphan was reported only until the next turn of the pool made its agent present again.
+  it("turn-orphaned for a running turn whose worker is gone, whatever ran after it", () => {
+    const history = historyOf([
+      { seq: 1, type: "input", id: "t1" },
+      { seq: 2, type: "turn.start", turn: "t1", data: { agent: "pool", worker: "w1" } },
+      { seq: 3, type: "input", id: "t2" },
+      { seq: 4, type: "turn.start", turn: "t2", data: { agent: "pool", worker: "w2" } },
+      { seq: 5, type: "turn.end", turn: "t2", data: { status: "completed" } },
+    ]);
+    // The pool's agent is present again (a worker running a later turn), w1 is not.
+    const presence = [presenceEntry("a", NOW, { metadata: { worker: "w3" } })];
+    expect(report({ history, presence }).anomalies.map((a) => a.kind)).toEqual(["turn-orphaned"]);
+    // With the worker present (its presence metadata names it), the turn is not orphaned.
+    const withWorker = [presenceEntry("a", NOW, { metadata: { worker: "w1" } })];
+    expect(report({ history, presence: withWorker }).anomalies).toEqual([]);
+  });
+
+  it("turn-orphaned by the control entry's lease: expired is orphaned at once, current is not, presence aside", () => {
+    const history = historyOf([
+      { seq: 1, type: "input", id: "t1" },
+      { seq: 2, type: "turn.start", turn: "t1", data: { agent: "pool", worker: "w1" } },
+    ]);
+    const entry = (leaseUntil: number) => [
+      {
+        key: "s.turn.t1",
+        written: NOW,
+        value: { status: "running", agent: "pool", worker: "w1", updatedAt: NOW - 1000, leaseUntil },
+      },
+    ];
+    const present = [presenceEntry("a", NOW, { metadata: { worker: "w1" } })];
+    const expired = report({ history, control: entry(NOW - 60_000), presence: present, orphanAfterMs: 3_600_000 });
+    expect(expired.anomalies.map((a) => a.kind)).toEqual(["turn-orphaned"]);
+    expect(expired.anomalies[0]?.message).toMatch(/stopped renewing its lease 1m00s ago/);
+    expect(report({ history, control: entry(NOW + 5000) }).anomalies).toEqual([]);
+  });
+
   it("turn-unstarted after the threshold; a started or ended turn is not", () => {
     const waiting = historyOf([{ seq: 1, type: "input", id: "t1" }]);
     expect(report({ history: waiting }).anomalies.map((a) => a.kind)).toEqual(["turn-unstarted"]);

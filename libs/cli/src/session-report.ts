@@ -8,6 +8,7 @@ import {
   parseControlKey,
   parsePresenceKey,
   presenceEntryProblem,
+  turnLiveness,
 } from "@threadline/protocol";
 import type { KvRecord } from "./kv-entries.ts";
 import type { SessionHistory } from "./session-history.ts";
@@ -25,7 +26,11 @@ export interface ReportInput {
   unreadable?: { bucket: string; reason: string }[];
   /** A request (input / turn.request) older than this without turn.start is reported. Default 30 s. */
   unstartedAfterMs?: number;
-  /** A running turn older than this whose agent is not present is reported. Default 10 s. */
+  /**
+   * Turns whose control entry has no `leaseUntil` (an SDK that does not renew it): a running turn older
+   * than this whose worker is not present is reported. Default 10 s. Entries with `leaseUntil` are judged
+   * by it alone (`turnLiveness`).
+   */
   orphanAfterMs?: number;
 }
 
@@ -132,7 +137,7 @@ export function buildReport(input: ReportInput): SessionReport {
   const members = presenceReport(input, found);
   const presentIds = new Set([...members.values()].filter((m) => m.connections.some((c) => !c.stale)).map((m) => m.id));
   const control = controlReport(input, found);
-  const turns = turnReports(input, control.turns, presentIds, found);
+  const turns = turnReports(input, control.turns, { ids: presentIds, workers: presentWorkers(input) }, found);
   const messages = messageReport(history, presentIds, found);
   const cursors = cursorReports(input, found);
   if (history.invalid > 0) {
@@ -209,6 +214,18 @@ function presenceReport(input: ReportInput, found: Findings): Map<string, Member
   return members;
 }
 
+/** Worker ids (`metadata.worker`) of live, fresh presence connections: pool workers enter while running turns. */
+function presentWorkers(input: ReportInput): Set<string> {
+  const workers = new Set<string>();
+  for (const record of input.presence) {
+    const entry = (record.value ?? {}) as Partial<PresenceEntry>;
+    const worker = entry.metadata?.worker;
+    if (typeof worker !== "string" || entry.gone !== undefined || typeof entry.heartbeatMs !== "number") continue;
+    if (!isStalePresence({ heartbeatMs: entry.heartbeatMs }, record.written, input.now)) workers.add(worker);
+  }
+  return workers;
+}
+
 /** The control bucket's turns, calls and owner. */
 function controlReport(
   input: ReportInput,
@@ -246,7 +263,7 @@ function controlReport(
 function turnReports(
   input: ReportInput,
   controlTurns: Map<string, ControlTurnEntry>,
-  presentIds: ReadonlySet<string>,
+  present: { ids: ReadonlySet<string>; workers: ReadonlySet<string> },
   found: Findings,
 ): TurnReport[] {
   const { now, history } = input;
@@ -289,16 +306,8 @@ function turnReports(
       });
     }
     const running = !ended && (h?.status === "running" || c?.status === "running");
-    const runningSince = h?.startTs ?? c?.updatedAt ?? now;
-    if (running && now - runningSince > (input.orphanAfterMs ?? DEFAULT_ORPHAN_AFTER_MS)) {
-      const candidates = [h?.agentParticipant, worker, agent].filter((x): x is string => x !== undefined);
-      if (!candidates.some((x) => presentIds.has(x))) {
-        anomalies.push({
-          kind: "turn-orphaned",
-          message: `turn ${id} has been running for ${age(now - runningSince)} but its agent (${candidates.join(", ") || "unknown"}) has no presence in the session: the worker may be gone`,
-        });
-      }
-    }
+    const orphan = running ? orphanProblem(id, input, h, c, worker, agent, present) : undefined;
+    if (orphan) anomalies.push({ kind: "turn-orphaned", message: orphan });
     const requested = h?.requestTs;
     if (
       h &&
@@ -315,6 +324,35 @@ function turnReports(
   }
 
   return turns;
+}
+
+/**
+ * Why a running turn has no live worker, or undefined. An entry with `leaseUntil` says it by itself: the
+ * worker renews it while it runs, whatever else ran in the session since (regression, issue 13: a later
+ * turn's agent presence hid the orphan). Without it, presence is the hint: the turn's worker
+ * (`metadata.worker` of a presence connection, or a participant of that id) — not the pool's agent id,
+ * which every later turn of the pool makes present again.
+ */
+function orphanProblem(
+  id: string,
+  input: ReportInput,
+  h: { startTs?: number; agentParticipant?: string } | undefined,
+  c: ControlTurnEntry | undefined,
+  worker: string | undefined,
+  agent: string | undefined,
+  present: { ids: ReadonlySet<string>; workers: ReadonlySet<string> },
+): string | undefined {
+  const { now } = input;
+  const liveness = c ? turnLiveness(c, now) : "unknown";
+  if (liveness === "alive") return undefined;
+  if (liveness === "orphaned" && c?.leaseUntil !== undefined) {
+    return `turn ${id} is running but its worker ${worker ?? "unknown"} stopped renewing its lease ${age(now - c.leaseUntil)} ago: the worker is gone (a live worker of pool ${agent ?? "unknown"} ends it, PROTOCOL.md §17.6)`;
+  }
+  const runningSince = h?.startTs ?? c?.updatedAt ?? now;
+  if (now - runningSince <= (input.orphanAfterMs ?? DEFAULT_ORPHAN_AFTER_MS)) return undefined;
+  const candidates = worker !== undefined ? [worker] : [h?.agentParticipant, agent].filter((x) => x !== undefined);
+  if (candidates.some((x) => present.ids.has(x) || present.workers.has(x))) return undefined;
+  return `turn ${id} has been running for ${age(now - runningSince)} but its ${worker !== undefined ? "worker" : "agent"} (${candidates.join(", ") || "unknown"}) has no presence in the session: the worker may be gone`;
 }
 
 /** Streamed messages by status; open ones whose turn ended or whose agent left are anomalies. */

@@ -150,6 +150,8 @@ export {
   sessionOfSubject,
 } from "./subjects.ts";
 export { isTraceparent, MAX_TRACEPARENT_LENGTH, traceIdOf } from "./trace.ts";
+export type { TurnLiveness } from "./turn-liveness.ts";
+export { TURN_LEASE_GRACE_MS, turnLiveness } from "./turn-liveness.ts";
 export type {
   ApprovalData,
   ApprovalRequestData,

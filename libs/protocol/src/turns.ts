@@ -214,6 +214,12 @@ export interface ControlTurnEntry {
   updatedAt: number;
   /** Set by the gateway when a `cancel` ended the turn while it was `pending`: that cancel event's id. */
   cancelEvent?: string;
+  /**
+   * `running` turns: ms since the Unix epoch until which the worker vouches that it runs the turn. The
+   * worker renews it while the turn runs; past it (plus {@link TURN_LEASE_GRACE_MS}) the worker is gone
+   * and a live worker of the pool ends the turn (§17.6 "Orphaned turns").
+   */
+  leaseUntil?: number;
 }
 
 export type ControlCallStatus = "pending" | "answered" | "closed";
@@ -455,6 +461,7 @@ export function controlTurnEntryProblem(value: unknown): string | undefined {
   if (typeof value.updatedAt !== "number") return "updatedAt must be a number";
   if (value.parent !== undefined && !isTurnId(value.parent)) return "parent must be a turn id";
   if (value.inputSeq !== undefined && !Number.isSafeInteger(value.inputSeq)) return "inputSeq must be an integer";
+  if (value.leaseUntil !== undefined && typeof value.leaseUntil !== "number") return "leaseUntil must be a number";
   return ancestorsProblem(value.ancestors, false);
 }
 

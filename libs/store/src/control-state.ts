@@ -11,6 +11,7 @@ import {
   controlTurnKey,
   ErrorCode,
   ThreadlineError,
+  type TurnEndData,
 } from "@threadline/protocol";
 import { closedError, isClosedError, JsErrCode, jsApiErrorCode } from "./nats-errors.ts";
 
@@ -25,10 +26,19 @@ export interface TurnRecord extends ControlTurnEntry {
   /** Takeovers so far (0 for the first worker). SDK field, ignored by the gateway. */
   attempt?: number;
   /**
-   * A turn cancelled while `pending`: the id of the `turn.end` the worker that picked its input up publishes
-   * (kept so that a redelivery re-publishes the same event, which the stream stores once). SDK field.
+   * Final entries: the id of the turn's `turn.end` (a turn cancelled while `pending`: the one the worker that
+   * picked its input up publishes), kept so that a redelivery re-publishes the same event, which the stream
+   * stores once. SDK field.
    */
   endEvent?: string;
+  /**
+   * Final entries: the `turn.end` data stored with id `endEvent`, written with the final status before the
+   * event is published, so a worker that finds the entry final and the event missing (its writer died in
+   * between) stores the same event. SDK field.
+   */
+  end?: TurnEndData;
+  /** The worker that ended the turn because its own worker was gone (the orphan sweep). SDK field. */
+  closedBy?: string;
   /** `"operator"`: an entry pool did not run this input because an operator owned the session. SDK field. */
   skipped?: "operator";
 }
@@ -65,15 +75,14 @@ export class ControlState {
     return this.write(controlTurnKey(session, turn), value, revision, session);
   }
 
-  /** Every later change of one turn's entry (starting with its current value), until `stop()`. */
-  async watchTurn(session: string, turn: string): Promise<ControlWatch> {
-    const key = controlTurnKey(session, turn);
-    try {
-      const watch = await this.kv.watch({ key });
-      return { entries: watch, stop: () => watch.stop() };
-    } catch (error) {
-      throw unavailable(`watching control key ${key}`, session, error);
-    }
+  /** One turn's entry: its current value, then every change, until `stop()`. */
+  watchTurn(session: string, turn: string): Promise<ControlWatch> {
+    return this.watch(controlTurnKey(session, turn), session);
+  }
+
+  /** Every session's turn entries (`*.turn.*`): current values first, then every change, until `stop()`. */
+  watchTurns(): Promise<ControlWatch> {
+    return this.watch("*.turn.*");
   }
 
   getCall(session: string, call: string): Promise<Versioned<ControlCallEntry> | undefined> {
@@ -105,6 +114,15 @@ export class ControlState {
   /** Writes the owner entry if the key is still at `revision` (0 = absent). */
   casOwner(session: string, value: ControlOwnerEntry, revision: number): Promise<number | undefined> {
     return this.write(controlOwnerKey(session), value, revision, session);
+  }
+
+  private async watch(key: string, session?: string): Promise<ControlWatch> {
+    try {
+      const watch = await this.kv.watch({ key });
+      return { entries: watch, stop: () => watch.stop() };
+    } catch (error) {
+      throw unavailable(`watching control key ${key}`, session, error);
+    }
   }
 
   private async get<T>(
@@ -152,10 +170,10 @@ export interface ControlWatch {
   stop(): void;
 }
 
-function unavailable(what: string, session: string, cause: unknown): ThreadlineError {
+function unavailable(what: string, session: string | undefined, cause: unknown): ThreadlineError {
   if (isClosedError(cause)) return closedError(what, session, cause);
   return new ThreadlineError(ErrorCode.UNAVAILABLE, `${what} failed; retry with the same event id`, {
-    session,
+    ...(session === undefined ? {} : { session }),
     cause,
   });
 }

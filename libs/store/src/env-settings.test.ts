@@ -10,7 +10,12 @@ describe("EnvReader", () => {
     expect(env.bool("B", true)).toBe(false);
     expect(env.bool("MISSING", true)).toBe(true);
     expect(env.list("L", "")).toEqual(["a", "b"]);
-    expect(env.nats()).toEqual({ servers: ["nats://x:1", "nats://y:2"], user: undefined, pass: undefined, token: undefined });
+    expect(env.nats()).toEqual({
+      servers: ["nats://x:1", "nats://y:2"],
+      user: undefined,
+      pass: undefined,
+      token: undefined,
+    });
     expect(() => env.check("test")).not.toThrow();
   });
 

@@ -11,6 +11,8 @@ export const RetryPolicy = {
   publish: resolveBackoff({ initialDelayMs: 100, maxDelayMs: 2_000, jitter: 0.5 }),
   /** Re-opening a consumer whose pull or creation failed (worker pools, input consumers): 100 ms doubling to 5 s, ±20 %. */
   consumer: resolveBackoff({ initialDelayMs: 100, maxDelayMs: 5_000, jitter: 0.2 }),
+  /** Re-opening a KV watch that ended (reconnect, server restart): 250 ms doubling to 5 s, ±20 %. */
+  watch: resolveBackoff({ initialDelayMs: 250, maxDelayMs: 5_000, jitter: 0.2 }),
   /** A history read that failed or came back behind the live feed (gateway catch-up): 100 ms doubling to 2 s, ±20 %. */
   historyRead: resolveBackoff({ initialDelayMs: 100, maxDelayMs: 2_000, jitter: 0.2 }),
 } as const satisfies Record<string, BackoffPolicy>;

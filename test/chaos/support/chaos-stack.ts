@@ -28,6 +28,12 @@ export interface ChaosStack extends AsyncDisposable {
    * server list rotated by `index` to spread agents over the nodes.
    */
   agent(index?: number): Promise<Agent>;
+  /** Starts another gateway process connected to the three nodes (after the first ones were killed); stopped by `close()`. */
+  spawnGateway(id: string): Promise<GatewayProcess>;
+  /** Starts another presence replica process; stopped by `close()`. */
+  spawnPresence(id: string): Promise<PresenceProcess>;
+  /** How an agent worker process connects: the node URLs and the `example-agent` user (env for the worker). */
+  readonly agentEnv: Record<string, string>;
   /** Logs of the gateways, presence replicas and nodes, for failure output. */
   logs(): string;
   close(): Promise<void>;
@@ -125,8 +131,12 @@ export async function startChaosStack(): Promise<ChaosStack> {
       THREADLINE_GATEWAY_ID: "gw-proxied",
     });
     cleanup.push(() => proxied.kill());
-    const presence: PresenceProcess[] = [];
-    for (const id of ["pa", "pb"]) {
+    const gatewayOf = async (id: string) => {
+      const gateway = await spawnGateway(cluster.urls.join(","), { ...gatewayEnv, THREADLINE_GATEWAY_ID: id });
+      cleanup.push(() => gateway.kill());
+      return gateway;
+    };
+    const presenceOf = async (id: string) => {
       const replica = await spawnPresence(id, {
         NATS_URL: cluster.urls.join(","),
         NATS_USER: "presence",
@@ -137,9 +147,10 @@ export async function startChaosStack(): Promise<ChaosStack> {
         THREADLINE_PROVISION: "false",
         THREADLINE_REPLICAS: "3",
       });
-      presence.push(replica);
       cleanup.push(() => replica.kill());
-    }
+      return replica;
+    };
+    const presence = [await presenceOf("pa"), await presenceOf("pb")];
     const agents: Agent[] = [];
     cleanup.push(() => Promise.all(agents.map((a) => a.close())));
     const stack: ChaosStack = {
@@ -148,6 +159,15 @@ export async function startChaosStack(): Promise<ChaosStack> {
       direct,
       proxied,
       presence,
+      spawnGateway: gatewayOf,
+      spawnPresence: presenceOf,
+      agentEnv: {
+        NATS_URL: cluster.urls.join(","),
+        NATS_USER: AGENT_ID,
+        NATS_PASS: PASSWORDS.TL_NATS_AGENT_EXAMPLE_AGENT_PASS,
+        AGENT_ID,
+        PROVISION: "false",
+      },
       async agent(index = 0) {
         const n = cluster.urls.length;
         const servers = cluster.urls.map((_, i) => cluster.urls[(i + index) % n] as string);

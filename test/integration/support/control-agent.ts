@@ -26,7 +26,16 @@ export interface WorkerProcess {
 
 export async function startWorkerProcess(
   natsUrl: string,
-  options: { worker: string; pool?: string; leaseMs?: number; agentId?: string },
+  options: {
+    worker: string;
+    pool?: string;
+    leaseMs?: number;
+    orphanAfterMs?: number;
+    agentId?: string;
+    concurrency?: number;
+    /** More environment for the worker (NATS_USER / NATS_PASS / PROVISION=false / a comma-separated NATS_URL). */
+    env?: Record<string, string>;
+  },
 ): Promise<WorkerProcess> {
   const service = await spawnService({
     name: `worker ${options.worker}`,
@@ -38,6 +47,9 @@ export async function startWorkerProcess(
       POOL: options.pool ?? "assistant",
       AGENT_ID: options.agentId ?? "assistant",
       LEASE_MS: String(options.leaseMs ?? 1000),
+      ...(options.orphanAfterMs === undefined ? {} : { ORPHAN_AFTER_MS: String(options.orphanAfterMs) }),
+      ...(options.concurrency === undefined ? {} : { CONCURRENCY: String(options.concurrency) }),
+      ...options.env,
     },
     readyEvent: "worker-ready",
     inheritStderr: true,
