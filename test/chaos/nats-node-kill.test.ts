@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, onTestFailed, test } from "vitest";
+import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { type ChaosStack, startChaosStack } from "./support/chaos-stack.ts";
 import { startLoad } from "./support/load.ts";
 import { formatSummary, settle } from "./support/report.ts";
@@ -42,7 +43,7 @@ test("SIGKILL of the stream leader, then restart: 0 acknowledged events lost, 0 
   );
   try {
     await viewers.warmedUp(150);
-    const info = await agents[0]!.jsm.streams.info(agents[0]!.info.stream);
+    const info = await connectionOf(agents[0]!).jsm.streams.info(agents[0]!.info.stream);
     const leader = stack.cluster.servers.find((s) => s.name === info.cluster?.leader);
     expect(leader, `stream leader ${info.cluster?.leader}`).toBeDefined();
     const killedAt = Date.now();

@@ -2,6 +2,7 @@ import type { Agent } from "@threadline/agent";
 import type { SessionHandle } from "@threadline/client";
 import { waitFor } from "@threadline/test-kit";
 import { afterAll, beforeAll, expect, onTestFailed, onTestFinished, test } from "vitest";
+import { connectionOf } from "../../libs/agent/src/agent.ts";
 import {
   deviceClient,
   type SessionLog,
@@ -68,7 +69,7 @@ async function workers(names: string[]): Promise<WorkerProcess[]> {
 
 /** Takes the pool's pending inputs of `sessions` off its durable with an ack (the others are nak'ed: redelivered at once). */
 async function ackInputs(agent: Agent, sessions: ReadonlySet<string>): Promise<void> {
-  const consumer = await agent.js.consumers.get(agent.info.stream, "pool-assistant");
+  const consumer = await connectionOf(agent).js.consumers.get(agent.info.stream, "pool-assistant");
   const acked = new Set<string>();
   await waitFor(
     async () => {

@@ -3,6 +3,7 @@ import { connectAgent, serveAgent } from "@threadline/agent";
 import { type ControlTurnEntry, controlTurnKey, DEFAULT_CONTROL_BUCKET } from "@threadline/protocol";
 import { startNatsServer, waitFor } from "@threadline/test-kit";
 import { afterAll, expect, it, onTestFinished } from "vitest";
+import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { runCliProcess } from "../../libs/cli/src/test-support/cli-process.ts";
 
 // `threadline inspect` against the real worker pool (agent SDK serveAgent): a running turn as
@@ -39,7 +40,7 @@ it("shows a pool's running turn, and reports it orphaned once its worker is gone
   );
   expect(published.code).toBe(0);
   await running;
-  const control = await new Kvm(agent.js).open(DEFAULT_CONTROL_BUCKET);
+  const control = await new Kvm(connectionOf(agent).js).open(DEFAULT_CONTROL_BUCKET);
   await waitFor(
     async () => (await control.get(controlTurnKey("pool-s1", "turn-1")))?.json<ControlTurnEntry>().status === "running",
   );

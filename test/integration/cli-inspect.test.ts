@@ -12,6 +12,7 @@ import {
 } from "@threadline/protocol";
 import { startNatsServer } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { runCliProcess } from "../../libs/cli/src/test-support/cli-process.ts";
 
 // `threadline inspect` and `threadline sessions` as processes against a real nats-server,
@@ -28,7 +29,7 @@ const S = "insp-1";
 /** Stores an envelope as any participant (the agent SDK only publishes as itself). */
 async function store(lane: string, event: Omit<SessionEvent, "ts"> & { ts?: number }): Promise<number> {
   const subject = `tl.${S}.${lane}.${event.from.kind}.${event.from.id}`;
-  const ack = await triage.js.publish(subject, encodeMsgpack({ ts: Date.now(), ...event }), {
+  const ack = await connectionOf(triage).js.publish(subject, encodeMsgpack({ ts: Date.now(), ...event }), {
     msgID: dedupeKey(S, event.id),
   });
   return ack.seq;
@@ -109,10 +110,12 @@ beforeAll(async () => {
     data: { status: "completed" },
   });
   // Not an envelope → invalid-events.
-  seq.junk = (await triage.js.publish(`tl.${S}.out.agent.junk`, new TextEncoder().encode("not msgpack {"))).seq;
+  seq.junk = (
+    await connectionOf(triage).js.publish(`tl.${S}.out.agent.junk`, new TextEncoder().encode("not msgpack {"))
+  ).seq;
   await triage.publish("elsewhere", { type: "note" });
 
-  const kvm = new Kvm(triage.js);
+  const kvm = new Kvm(connectionOf(triage).js);
   const cursors = await kvm.open("threadline-cursors");
   await cursors.put(`${S}.alice.tab-1`, JSON.stringify({ epoch: triage.info.epoch, seq: seq.start1, ts: Date.now() }));
   await cursors.put(`${S}.bob.phone`, JSON.stringify({ epoch: triage.info.epoch, seq: 1_000_000, ts: Date.now() }));

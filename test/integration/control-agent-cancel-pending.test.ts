@@ -2,6 +2,7 @@ import { Kvm } from "@nats-io/kv";
 import { serveAgent, type TurnHandler } from "@threadline/agent";
 import { waitFor } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
+import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { deviceClient, sessionLog } from "./support/control-agent.ts";
 import { startStack } from "./support/stack.ts";
 
@@ -53,7 +54,7 @@ test("a turn cancelled while pending: the worker that picks its input up stores 
   });
   onTestFinished(() => replay.stop({ graceMs: 0 }));
   await waitFor(async () => {
-    const info = await stack.agent.jsm.consumers.info(stack.agent.info.stream, "pool-assistant-replay");
+    const info = await connectionOf(stack.agent).jsm.consumers.info(stack.agent.info.stream, "pool-assistant-replay");
     return info.ack_floor.stream_seq >= inputSeq && info.num_ack_pending === 0;
   });
   await replay.stop({ graceMs: 0 });

@@ -2,6 +2,7 @@ import { Kvm } from "@nats-io/kv";
 import { serveAgent } from "@threadline/agent";
 import { waitFor } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
+import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { deviceClient, sessionLog } from "./support/control-agent.ts";
 import { scriptedHandler } from "./support/control-agent-handler.ts";
 import { startStack } from "./support/stack.ts";
@@ -24,7 +25,7 @@ test("handoff to an operator and back: the entry pool stays silent while the ope
   const operatorLog = sessionLog(operator);
   const kv = await new Kvm(stack.nc).open("threadline-control");
   const consumerAcked = async (seq: number) => {
-    const info = await stack.agent.jsm.consumers.info(stack.agent.info.stream, "pool-assistant");
+    const info = await connectionOf(stack.agent).jsm.consumers.info(stack.agent.info.stream, "pool-assistant");
     return info.ack_floor.stream_seq >= seq && info.num_ack_pending === 0;
   };
 

@@ -1,4 +1,5 @@
 import { expect, onTestFinished, test } from "vitest";
+import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { deviceClient, sessionLog, startWorkerProcess, type WorkerProcess } from "./support/control-agent.ts";
 import { ControlKv } from "./support/control-kv.ts";
 import { type ProcessStack, startProcessStack } from "./support/stack.ts";
@@ -23,7 +24,7 @@ async function twoWorkers(stack: ProcessStack, names: [string, string]): Promise
 
 /** What a lost consumer state looks like to the pool: the durable is gone, the survivor recreates it from "new". */
 async function loseTheDurable(stack: ProcessStack): Promise<void> {
-  await stack.agent.jsm.consumers.delete(stack.agent.info.stream, "pool-assistant");
+  await connectionOf(stack.agent).jsm.consumers.delete(stack.agent.info.stream, "pool-assistant");
 }
 
 // Regression (issue 13): after a crash a turn whose input was not redelivered stayed "running" for ever.

@@ -2,6 +2,7 @@ import { Kvm } from "@nats-io/kv";
 import { connectAgent } from "@threadline/agent";
 import { startNatsServer } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
+import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { appAuth, presenceEventLog, startAgentProcess, startPresence } from "./support/presence.ts";
 
 test("two presence replicas store each transition exactly once (join, update, leave, crash, timeout)", async () => {
@@ -21,7 +22,7 @@ test("two presence replicas store each transition exactly once (join, update, le
   await me.update("thinking");
   await me.leave();
   // A silent participant: one entry (300 ms heartbeat interval) and then no heartbeat again → expired after ~900 ms.
-  const kv = await new Kvm(agent.js).open("threadline-presence");
+  const kv = await new Kvm(connectionOf(agent).js).open("threadline-presence");
   const silent = {
     kind: "agent",
     id: "silent",

@@ -3,6 +3,7 @@ import { ErrorCode, encodeMsgpack, type SessionRecord, traceIdOf } from "@thread
 import { waitFor } from "@threadline/test-kit";
 import { afterAll, describe, expect, it, onTestFinished } from "vitest";
 import WebSocket from "ws";
+import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { RawSocket } from "./support/raw-socket.ts";
 import { startStack } from "./support/stack.ts";
 
@@ -58,7 +59,7 @@ describe("trace propagation", () => {
 
   it("the gateway passes a stored trace through unvalidated; receivers ignore an invalid one", async () => {
     // Written by some other publisher, bypassing the SDK's check.
-    await stack.agent.js.publish(
+    await connectionOf(stack.agent).js.publish(
       "tl.trace-s3.out.agent.legacy",
       encodeMsgpack({
         id: "legacy-1",

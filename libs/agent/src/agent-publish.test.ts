@@ -4,7 +4,7 @@ import { ErrorCode, encodeMsgpack, ThreadlineError } from "@threadline/protocol"
 import type { SubjectRecord } from "@threadline/store";
 import { startNatsServer as startTestNats, type NatsServer as TestNats } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Agent, connectAgent, createAgent } from "./agent.ts";
+import { type Agent, connectAgent, connectionOf, createAgent } from "./agent.ts";
 
 let nats: TestNats;
 let nc: NatsConnection;
@@ -113,7 +113,7 @@ describe("agent.publish", () => {
 
   it("1000 concurrent publishes across sessions: never more than maxInFlight awaiting acks; each session stored in call order", async () => {
     const bounded = await createAgent(nc, { id: "burst", maxInFlight: 8, provision: false });
-    const tracker = trackInFlight(bounded.js);
+    const tracker = trackInFlight(connectionOf(bounded).js);
     const sessions = Array.from({ length: 10 }, (_, i) => `burst-${i}`);
     const acks = await Promise.all(
       Array.from({ length: 1000 }, (_, i) =>
@@ -221,7 +221,7 @@ describe("agent.publish", () => {
     const closing = own.close();
     const acks = await Promise.all(pending);
     await closing;
-    expect(own.nc.isClosed()).toBe(true);
+    expect(connectionOf(own).nc.isClosed()).toBe(true);
     expect(new Set(acks.map((a) => a.seq)).size).toBe(50);
     await expect(own.publish("closing", { type: "note" })).rejects.toMatchObject({ code: ErrorCode.CLOSED });
     expect((await history(agent, "closing")).map((r) => (r.event.data as { i: number }).i)).toEqual(

@@ -4,7 +4,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { decodeMsgpack, dedupeKey, encodeMsgpack, newId, type SessionEvent } from "@threadline/protocol";
 import { type NatsServer, startNatsServer, waitFor } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { type Agent, connectAgent } from "./agent.ts";
+import { type Agent, connectAgent, connectionOf } from "./agent.ts";
 import { serveAgent } from "./agent-server.ts";
 import type { TurnContext } from "./turn-context.ts";
 
@@ -380,7 +380,7 @@ describe("serveAgent", () => {
       worker: server.worker,
     });
     await waitFor(async () => {
-      const info = await agent.jsm.consumers.info(agent.info.stream, "pool-desk");
+      const info = await connectionOf(agent).jsm.consumers.info(agent.info.stream, "pool-desk");
       return info.num_pending === 0 && info.num_ack_pending === 0;
     });
     expect(runs).toEqual([running]);

@@ -22,6 +22,7 @@ import {
   type TurnRecord,
 } from "@threadline/store";
 import type { Agent } from "./agent.ts";
+import { connectionOf } from "./agent.ts";
 import { controlFeedOf } from "./control-feed.ts";
 import { natsError } from "./errors.ts";
 import { ensureDurable } from "./input-consumer.ts";
@@ -145,7 +146,7 @@ const REPUBLISH_END_WITHIN_MS = 60_000;
 export async function serveAgent(options: ServeAgentOptions): Promise<AgentServer> {
   const o = resolveOptions(options);
   const { agent } = options;
-  const control = new ControlState(await new Kvm(agent.js).open(o.controlBucket));
+  const control = new ControlState(await new Kvm(connectionOf(agent).js).open(o.controlBucket));
   const config: Partial<ConsumerConfig> = {
     durable_name: o.durable,
     ack_policy: AckPolicy.Explicit,
@@ -155,7 +156,7 @@ export async function serveAgent(options: ServeAgentOptions): Promise<AgentServe
     filter_subject: agent.info.subjects.allInput(),
     deliver_policy: o.startAt === "all" ? DeliverPolicy.All : DeliverPolicy.New,
   };
-  await ensureDurable(agent.jsm, agent.info.stream, config);
+  await ensureDurable(connectionOf(agent).jsm, agent.info.stream, config);
   const worker = new PoolWorker(agent, control, o, config);
   await worker.start();
   return worker;
@@ -300,7 +301,7 @@ class PoolWorker implements AgentServer {
   /** Pulls as many inputs as there are free slots, until stopped. */
   private async pull(): Promise<void> {
     const { agent, o } = this;
-    let consumer = await agent.js.consumers.get(agent.info.stream, o.durable);
+    let consumer = await connectionOf(agent).js.consumers.get(agent.info.stream, o.durable);
     let failures = 0;
     while (!this.stopping) {
       while (this.tasks.size >= o.concurrency && !this.stopping) {
@@ -308,7 +309,7 @@ class PoolWorker implements AgentServer {
           this.slotFreed = resolve;
         });
       }
-      if (this.stopping || agent.nc.isClosed()) return;
+      if (this.stopping || connectionOf(agent).nc.isClosed()) return;
       try {
         const batch = await consumer.fetch({
           max_messages: o.concurrency - this.tasks.size,
@@ -325,12 +326,12 @@ class PoolWorker implements AgentServer {
         }
         failures = 0;
       } catch (error) {
-        if (this.stopping || agent.nc.isClosed()) return;
+        if (this.stopping || connectionOf(agent).nc.isClosed()) return;
         this.o.onError(natsError(`pulling input for pool ${this.name}`, error));
         await sleep(retryDelay(++failures, RetryPolicy.consumer));
         try {
-          await ensureDurable(agent.jsm, agent.info.stream, this.config);
-          consumer = await agent.js.consumers.get(agent.info.stream, o.durable);
+          await ensureDurable(connectionOf(agent).jsm, agent.info.stream, this.config);
+          consumer = await connectionOf(agent).js.consumers.get(agent.info.stream, o.durable);
         } catch (reopen) {
           this.o.onError(natsError(`reopening the consumer of pool ${this.name}`, reopen));
         }

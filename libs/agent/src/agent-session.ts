@@ -2,6 +2,7 @@ import { type ConsumerMessages, DeliverPolicy } from "@nats-io/jetstream";
 import { ErrorCode, isSessionId, Lane, ThreadlineError } from "@threadline/protocol";
 import { decodeRecord, type SubjectRecord } from "@threadline/store";
 import type { Agent, AgentEvent, PublishAck, PublishOptions } from "./agent.ts";
+import { connectionOf } from "./agent.ts";
 import { controlFeedOf } from "./control-feed.ts";
 import { natsError } from "./errors.ts";
 import type { AgentPresence, PresenceEnterOptions } from "./presence.ts";
@@ -68,7 +69,7 @@ export async function openSession(
   const unsubscribeControl = await controlFeedOf(agent).subscribe(session, (r) => emit(controlListeners, r));
   let inputs: ConsumerMessages;
   try {
-    const consumer = await agent.js.consumers.get(agent.info.stream, {
+    const consumer = await connectionOf(agent).js.consumers.get(agent.info.stream, {
       filter_subjects: `${agent.info.subjects.prefix}.${session}.${Lane.IN}.>`,
       deliver_policy: DeliverPolicy.New,
     });

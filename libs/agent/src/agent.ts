@@ -126,9 +126,7 @@ export interface PublishStats {
 export interface Agent extends AsyncDisposable {
   readonly id: string;
   readonly kind: "agent" | "system";
-  readonly nc: NatsConnection;
-  readonly js: JetStreamClient;
-  readonly jsm: JetStreamManager;
+  /** The stream this agent publishes to: its name, subject prefixes and epoch. */
   readonly info: ThreadlineStreamInfo;
   /**
    * Stores an event in `session` (subject `<prefix>.<session>.<lane>.<kind>.<id>`)
@@ -244,6 +242,26 @@ function validateSetup(options: AgentSetup): void {
   }
 }
 
+/**
+ * The NATS handles behind an agent. The SDK's own parts (worker pools,
+ * session bindings) reach NATS through these; an agent author never needs
+ * them, so they are not on `Agent` nor exported from the package index.
+ */
+export interface AgentConnection {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+}
+
+const connections = new WeakMap<Agent, AgentConnection>();
+
+/** The NATS handles of an agent made by `connectAgent` / `createAgent`; throws `TypeError` for any other object. */
+export function connectionOf(agent: Agent): AgentConnection {
+  const connection = connections.get(agent);
+  if (!connection) throw new TypeError("not an agent made by connectAgent or createAgent");
+  return connection;
+}
+
 class ThreadlineAgent implements Agent {
   readonly id: string;
   readonly kind: "agent" | "system";
@@ -267,6 +285,7 @@ class ThreadlineAgent implements Agent {
     options: AgentSetup,
     private readonly ownsConnection: boolean,
   ) {
+    connections.set(this, this);
     this.id = options.id;
     this.kind = options.kind ?? ParticipantKind.AGENT;
     this.publishTimeoutMs = options.publishTimeoutMs ?? DEFAULTS.publishTimeoutMs;

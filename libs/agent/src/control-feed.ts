@@ -2,6 +2,7 @@ import { type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStr
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Lane } from "@threadline/protocol";
 import { decodeRecord, type SubjectRecord, type ThreadlineStreamInfo } from "@threadline/store";
+import { type Agent, connectionOf } from "./agent.ts";
 import { natsError } from "./errors.ts";
 
 /** Receives every control event of one session (or of all sessions, for `"*"`), in stream order. */
@@ -128,14 +129,14 @@ export class ControlFeed {
   }
 }
 
-const feeds = new WeakMap<ControlFeedOwner, ControlFeed>();
+const feeds = new WeakMap<Agent, ControlFeed>();
 
 /** The control feed of an agent connection, created on first use and shared by everything using that agent. */
-export function controlFeedOf(owner: ControlFeedOwner): ControlFeed {
-  let feed = feeds.get(owner);
+export function controlFeedOf(agent: Agent): ControlFeed {
+  let feed = feeds.get(agent);
   if (!feed) {
-    feed = new ControlFeed(owner);
-    feeds.set(owner, feed);
+    feed = new ControlFeed({ ...connectionOf(agent), info: agent.info });
+    feeds.set(agent, feed);
   }
   return feed;
 }

@@ -4,7 +4,7 @@ import { ErrorCode, encodeMsgpack, ThreadlineError } from "@threadline/protocol"
 import type { SubjectRecord } from "@threadline/store";
 import { startNatsServer as startTestNats, type NatsServer as TestNats } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Agent, createAgent } from "./agent.ts";
+import { type Agent, connectionOf, createAgent } from "./agent.ts";
 
 let nats: TestNats;
 let nc: NatsConnection;
@@ -74,7 +74,7 @@ describe("agent.history", () => {
     }
     expect(seen).toBe(3);
     const consumers = [];
-    for await (const c of agent.jsm.consumers.list(agent.info.stream)) consumers.push(c.name);
+    for await (const c of connectionOf(agent).jsm.consumers.list(agent.info.stream)) consumers.push(c.name);
     expect(consumers).toEqual([]);
   });
 

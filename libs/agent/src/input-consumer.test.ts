@@ -3,7 +3,7 @@ import { ErrorCode, encodeMsgpack } from "@threadline/protocol";
 import type { SubjectRecord } from "@threadline/store";
 import { startNatsServer as startTestNats, type NatsServer as TestNats, waitFor } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Agent, connectAgent } from "./agent.ts";
+import { type Agent, connectAgent, connectionOf } from "./agent.ts";
 
 let nats: TestNats;
 let agent: Agent;
@@ -52,7 +52,7 @@ const input = (session: string, text: string, id?: string) =>
   agent.publish(session, { type: "input", data: { text }, ...(id ? { id } : {}) }, { lane: "in" });
 
 async function consumerState(durable: string) {
-  const ci = await agent.jsm.consumers.info(agent.info.stream, durable);
+  const ci = await connectionOf(agent).jsm.consumers.info(agent.info.stream, durable);
   return { ackPending: ci.num_ack_pending, redelivered: ci.num_redelivered, pending: ci.num_pending };
 }
 
@@ -125,7 +125,7 @@ describe("agent.consumeInput", () => {
       durable: "strict",
       onError: (e) => errors.push(e),
     });
-    await jetstream(agent.nc).publish("tl.in-bad.in.user.u", encodeMsgpack({ not: "an envelope" }));
+    await jetstream(connectionOf(agent).nc).publish("tl.in-bad.in.user.u", encodeMsgpack({ not: "an envelope" }));
     const good = await input("in-bad", "fine");
     await seen.done;
     await consumer.stop();
@@ -197,9 +197,10 @@ describe("agent.consumeInput", () => {
     await seen.until("gone-1");
     // The handler has run; delete only once its ack is confirmed, else gone-1 is rightly delivered again.
     await waitFor(
-      async () => (await agent.jsm.consumers.info(agent.info.stream, "deleted")).ack_floor.stream_seq >= first.seq,
+      async () =>
+        (await connectionOf(agent).jsm.consumers.info(agent.info.stream, "deleted")).ack_floor.stream_seq >= first.seq,
     );
-    await agent.jsm.consumers.delete(agent.info.stream, "deleted");
+    await connectionOf(agent).jsm.consumers.delete(agent.info.stream, "deleted");
     // Published while the durable is gone (usually before it is recreated): a fresh "new" durable would skip it.
     await input("in-deleted", "second", "gone-2");
     await input("in-deleted", "third", "gone-3");
@@ -208,7 +209,7 @@ describe("agent.consumeInput", () => {
     expect(seen.records.map((r) => r.event.id)).toEqual(["gone-1", "gone-2", "gone-3"]);
     expect(errors).toEqual([]);
     // recreated by the worker, starting right after the last acknowledged input
-    const ci = await agent.jsm.consumers.info(agent.info.stream, "deleted");
+    const ci = await connectionOf(agent).jsm.consumers.info(agent.info.stream, "deleted");
     expect(ci.config).toMatchObject({ deliver_policy: "by_start_sequence", opt_start_seq: first.seq + 1 });
   }, 20_000);
 
@@ -224,7 +225,7 @@ describe("agent.consumeInput", () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await input("in-restart", `before ${i}`)).id);
     const reconnected = (async () => {
-      for await (const s of agent.nc.status()) if (s.type === "reconnect") return;
+      for await (const s of connectionOf(agent).nc.status()) if (s.type === "reconnect") return;
     })();
     await nats.restart();
     await reconnected;

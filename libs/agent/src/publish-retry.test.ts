@@ -1,6 +1,6 @@
 import { startNatsServer as startTestNats, type NatsServer as TestNats } from "@threadline/test-kit";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type Agent, connectAgent, type PublishAck } from "./agent.ts";
+import { type Agent, connectAgent, connectionOf, type PublishAck } from "./agent.ts";
 
 // A nats-server restart in the middle of a publishing loop: publishes that time out or
 // meet "no responders" while the client reconnects are retried with the same event id,
@@ -28,14 +28,14 @@ it("retries through a server restart: all events stored once, in order", async (
   const acks: PublishAck[] = [];
   let restart: Promise<void> | undefined;
   let failedAttempts = 0;
-  const original = agent.js.publish.bind(agent.js);
-  agent.js.publish = (...args) =>
+  const original = connectionOf(agent).js.publish.bind(connectionOf(agent).js);
+  connectionOf(agent).js.publish = (...args) =>
     original(...args).catch((error: unknown) => {
       failedAttempts++;
       throw error;
     });
   const reconnected = (async () => {
-    for await (const s of agent.nc.status()) if (s.type === "reconnect") return;
+    for await (const s of connectionOf(agent).nc.status()) if (s.type === "reconnect") return;
   })();
   // Several publishes in flight for one session at a time is what the caller does here (no await per event).
   const publishing = Promise.all(

@@ -10,6 +10,7 @@ import {
 import type { ControlState, TurnRecord } from "@threadline/store";
 import { RetryPolicy, retryDelay, sleep } from "@threadline/store";
 import type { Agent } from "./agent.ts";
+import { connectionOf } from "./agent.ts";
 import { natsError } from "./errors.ts";
 import { cancelReason } from "./running-turn.ts";
 import { type ClosedTurnRecord, publishTurnClose } from "./turn-close.ts";
@@ -100,7 +101,7 @@ export class TurnSweeper {
   private async watchLoop(): Promise<void> {
     const { agent } = this.o;
     let failures = 0;
-    while (!this.stopped && !agent.nc.isClosed()) {
+    while (!this.stopped && !connectionOf(agent).nc.isClosed()) {
       try {
         const watch = await this.o.control.watchTurns();
         this.watch = watch;
@@ -112,10 +113,10 @@ export class TurnSweeper {
         }
         stopOnReconnect.cancel();
       } catch (error) {
-        if (this.stopped || agent.nc.isClosed()) return;
+        if (this.stopped || connectionOf(agent).nc.isClosed()) return;
         this.o.onError(natsError(`watching the turns of pool ${this.o.pool}`, error));
       }
-      if (this.stopped || agent.nc.isClosed()) return;
+      if (this.stopped || connectionOf(agent).nc.isClosed()) return;
       await sleep(retryDelay(++failures, RetryPolicy.watch));
     }
   }
@@ -124,7 +125,7 @@ export class TurnSweeper {
   private stopOnReconnect(watch: { stop(): void }): { cancel(): void } {
     let cancelled = false;
     void (async () => {
-      for await (const status of this.o.agent.nc.status()) {
+      for await (const status of connectionOf(this.o.agent).nc.status()) {
         if (cancelled) return;
         if (status.type === "reconnect") {
           watch.stop();
