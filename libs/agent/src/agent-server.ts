@@ -1,121 +1,28 @@
 import { AckPolicy, type ConsumerConfig, type ConsumerMessages, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
+
+export type { AgentServer, ServeAgentOptions, TurnHandler } from "./serve-options.ts";
+
 import { nanos } from "@nats-io/transport-node";
-import {
-  DEFAULT_CONTROL_BUCKET,
-  ErrorCode,
-  newId,
-  ThreadlineError,
-  type TurnEndData,
-  type TurnEndStatus,
-  TurnEventType,
-  type TurnResumedData,
-  type TurnStartData,
-} from "@threadline/protocol";
-import {
-  ControlState,
-  decodeRecord,
-  RetryPolicy,
-  retryDelay,
-  type SubjectRecord,
-  sleep,
-  type TurnRecord,
-} from "@threadline/store";
+import { ErrorCode, ThreadlineError } from "@threadline/protocol";
+import { ControlState, decodeRecord, RetryPolicy, retryDelay, type SubjectRecord, sleep } from "@threadline/store";
 import type { Agent } from "./agent.ts";
 import { connectionOf } from "./agent.ts";
 import { controlFeedOf } from "./control-feed.ts";
 import { natsError } from "./errors.ts";
 import { ensureDurable } from "./input-consumer.ts";
 import type { AgentPresence } from "./presence.ts";
-import { cancelReason, RunningTurn } from "./running-turn.ts";
-import { claimTurn, type Route, routeInput } from "./turn-claim.ts";
-import { type ClosedTurnRecord, closeLeftovers, namesItsEnd, publishTurnClose } from "./turn-close.ts";
-import { createTurnContext, type ResumedInfo, type TurnContext } from "./turn-context.ts";
-import { TurnLease } from "./turn-lease.ts";
+import { RunningTurn } from "./running-turn.ts";
+import { type AgentServer, type Resolved, resolveOptions, type ServeAgentOptions } from "./serve-options.ts";
+import { routeInput } from "./turn-claim.ts";
+import { runTurn, type TurnRunnerHost } from "./turn-runner.ts";
 import { TurnSweeper } from "./turn-sweeper.ts";
-import { scanForTakeover } from "./turn-takeover.ts";
 
-/** Runs one turn. Return when done (→ `completed`); throw (→ `failed`); honour `ctx.signal` (→ `cancelled`). */
-export type TurnHandler = (ctx: TurnContext) => Promise<void> | void;
-
-/** Options of {@link serveAgent}. */
-export interface ServeAgentOptions {
-  /** The connected agent the workers publish as (`from` = its id) and consume with. */
-  agent: Agent;
-  /** Pool name (`[A-Za-z0-9_-]`, ≤ 58): `turn.request`s with `data.agent === name` go to this pool. */
-  name: string;
-  /** Entry pools also take user/operator `input` events (turn id = the input's id). Default false. */
-  entry?: boolean;
-  /** Turns this process runs at once; it pulls only as many inputs as it has free slots. Default 8. */
-  concurrency?: number;
-  /**
-   * Lease of a running turn, ms: the durable's ack wait. The worker confirms
-   * it every `leaseMs / 3` (in-progress ack); a worker that stops doing so
-   * (crashed, stalled, partitioned) loses the turn to another worker about
-   * `leaseMs` after its last confirmation. Default 1000; 300–60000.
-   */
-  leaseMs?: number;
-  /**
-   * Orphan bound, ms. A running turn's control entry carries `leaseUntil`, which its worker renews every
-   * `orphanAfterMs / 3`; a turn whose lease ran out (its worker died and its input was not redelivered:
-   * a lost or recreated durable, an input acked by a worker that died before `turn.end`) is ended by a
-   * live worker of the pool — `cancelled` when a cancel of it is stored, else `interrupted` — no later
-   * than `1.25 × orphanAfterMs + 2 s` after the worker died or a worker of the pool started, whichever is
-   * later (PROTOCOL.md §17.6 "Orphaned turns"). Default 10000; at least 3 × `leaseMs`, at most 3600000.
-   */
-  orphanAfterMs?: number;
-  /** This worker's id in `turn.start` / `turn.resumed` and the control bucket. Default `<agent id>-<8 random chars>`. */
-  worker?: string;
-  /** Enter the session's presence (status `busy`) while running turns there. Default true. */
-  presence?: boolean;
-  /** The control KV bucket. Default `"threadline-control"`. */
-  controlBucket?: string;
-  /** Durable consumer name shared by the pool's workers. Default `pool-<name>`. */
-  durable?: string;
-  /**
-   * Takeovers of one turn before the SDK gives up on it: the next worker to
-   * find it ends the turn `interrupted` (its open messages too) instead of
-   * running it again — an input that keeps killing its workers. Default 3.
-   */
-  maxTakeovers?: number;
-  /** Where a durable that does not exist yet starts (see `ConsumeInputOptions.startAt`). Default `"new"`. */
-  startAt?: "new" | "all";
-  /** Inputs delivered and not yet acknowledged across all workers of the pool. Default 1000. */
-  maxAckPending?: number;
-  handler: TurnHandler;
-  /**
-   * Reports failures the pool survives (a failed turn setup is retried after `leaseMs`). Default: one JSON
-   * line on stderr, `{"level":"warn"|"error","service":"agent-pool","pool","code","msg","session"?,"event"?}`
-   * (`warn` for retryable errors such as NATS being unavailable; `error`, with the stack, otherwise).
-   */
-  onError?: (error: unknown, record?: SubjectRecord) => void;
-}
-
-/** A running worker of a pool. */
-export interface AgentServer extends AsyncDisposable {
-  readonly name: string;
-  readonly worker: string;
-  /** Turns running in this process. */
-  readonly running: number;
-  /**
-   * Stops pulling input and waits up to `graceMs` (default 10000) for the
-   * running turns to end. Turns still running then are handed over: their
-   * signal fires (reason `CLOSED`), nothing more is published for them, and
-   * their input is returned to the pool at once, so another worker takes
-   * them over (`turn.resumed`). Idempotent.
-   */
-  stop(options?: { graceMs?: number }): Promise<void>;
-  /** Settles when the worker ended (after `stop()`, or when the connection closed). */
-  readonly closed: Promise<void>;
-}
-
-const POOL_NAME = /^[A-Za-z0-9_-]{1,58}$/;
 /** Cancels remembered for turns not (yet) running here, so a turn started right after its cancel still stops. */
 const MAX_REMEMBERED_CANCELS = 10_000;
 const FETCH_EXPIRES_MS = 5000;
 const DEFAULT_STOP_GRACE_MS = 10_000;
 /** A final turn's `turn.end` is re-published on redelivery only this soon after it was decided: well inside the stream's duplicate window (default 2 min). */
-const REPUBLISH_END_WITHIN_MS = 60_000;
 
 /**
  * Serves one agent pool from this process. Every worker of pool `name` shares
@@ -162,48 +69,6 @@ export async function serveAgent(options: ServeAgentOptions): Promise<AgentServe
   return worker;
 }
 
-type Resolved = Required<Omit<ServeAgentOptions, "agent">>;
-
-function resolveOptions(options: ServeAgentOptions): Resolved {
-  if (!options?.agent) throw new TypeError("serveAgent needs options.agent (from connectAgent / createAgent)");
-  if (typeof options.name !== "string" || !POOL_NAME.test(options.name)) {
-    throw new TypeError(`name must be 1-58 characters of [A-Za-z0-9_-], got ${JSON.stringify(options.name)}`);
-  }
-  if (typeof options.handler !== "function") throw new TypeError("handler must be a function");
-  const o: Resolved = {
-    name: options.name,
-    entry: options.entry ?? false,
-    concurrency: options.concurrency ?? 8,
-    leaseMs: options.leaseMs ?? 1000,
-    orphanAfterMs: options.orphanAfterMs ?? 10_000,
-    // newId() starts with a ms timestamp: take its random tail, so workers started in the same ms differ.
-    worker: options.worker ?? `${options.agent.id.slice(0, 100)}-${newId().slice(-8)}`,
-    presence: options.presence ?? true,
-    controlBucket: options.controlBucket ?? DEFAULT_CONTROL_BUCKET,
-    durable: options.durable ?? `pool-${options.name}`,
-    startAt: options.startAt ?? "new",
-    maxAckPending: options.maxAckPending ?? 1000,
-    maxTakeovers: options.maxTakeovers ?? 3,
-    handler: options.handler,
-    onError: options.onError ?? ((error, record) => logPoolError(options.name, error, record)),
-  };
-  integerIn("concurrency", o.concurrency, 1, 10_000);
-  integerIn("leaseMs", o.leaseMs, 300, 60_000);
-  integerIn("maxAckPending", o.maxAckPending, o.concurrency, 1_000_000);
-  integerIn("maxTakeovers", o.maxTakeovers, 0, 1000);
-  integerIn("orphanAfterMs", o.orphanAfterMs, 3 * o.leaseMs, 3_600_000);
-  if (!/^[A-Za-z0-9_-]{1,128}$/.test(o.worker)) throw new TypeError("worker must be 1-128 characters of [A-Za-z0-9_-]");
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(o.durable)) throw new TypeError("durable must be 1-64 characters of [A-Za-z0-9_-]");
-  if (o.startAt !== "new" && o.startAt !== "all") throw new TypeError('startAt must be "new" or "all"');
-  return o;
-}
-
-function integerIn(name: string, value: number, min: number, max: number): void {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
-  }
-}
-
 class PoolWorker implements AgentServer {
   readonly name: string;
   readonly worker: string;
@@ -234,6 +99,21 @@ class PoolWorker implements AgentServer {
 
   get running(): number {
     return this.turns.size;
+  }
+
+  /** What a turn's run needs from its worker. */
+  private get turnHost(): TurnRunnerHost {
+    return {
+      agent: this.agent,
+      control: this.control,
+      pool: this.name,
+      worker: this.worker,
+      options: this.o,
+      rememberedCancel: (running) => this.rememberedCancel(running),
+      handedOver: (running) => this.handedOver.has(running),
+      enterPresence: (session) => this.enterPresence(session),
+      leavePresence: (session) => this.leavePresence(session),
+    };
   }
 
   async start(): Promise<void> {
@@ -371,7 +251,7 @@ class PoolWorker implements AgentServer {
     this.register(running);
     const heartbeat = setInterval(() => quietly(() => m.working()), Math.floor(this.o.leaseMs / 3));
     try {
-      const outcome = await this.runTurn(record, route, running);
+      const outcome = await runTurn(this.turnHost, record, route, running);
       clearInterval(heartbeat);
       if (outcome === "ack") {
         await m.ackAck().catch((error: unknown) => this.o.onError(natsError("acking input", error), record));
@@ -388,174 +268,12 @@ class PoolWorker implements AgentServer {
     }
   }
 
-  /**
-   * Runs one turn. Resolves `ack` when the input is done with, `lost` when
-   * another worker owns the turn now (no ack: that worker's delivery is
-   * live), `hand-over` when this worker stopped mid-turn (nak: redeliver now).
-   */
-  private async runTurn(
-    record: SubjectRecord,
-    route: Route,
-    running: RunningTurn,
-  ): Promise<"ack" | "lost" | "hand-over"> {
-    const { session } = record;
-    const { control, o } = this;
-    // While an operator owns the session, user/operator input starts no turn: the operator answers.
-    const operatorOwned = route.fromUser && (await control.operatorOwner(session)) !== undefined;
-    const who = { agent: this.name, worker: this.worker, orphanAfterMs: o.orphanAfterMs };
-    const claim = await claimTurn(control, record, route, who, operatorOwned);
-    if (claim.kind === "skipped") return "ack";
-    if (claim.kind === "ended") {
-      // Final already. Its closer may have died between the final CAS and its turn.end: while the stream's
-      // duplicate window still covers the first attempt, store the same event again (kept once).
-      const closed = claim.entry;
-      if (
-        namesItsEnd(closed) &&
-        closed.agent === this.name &&
-        Date.now() - closed.updatedAt < REPUBLISH_END_WITHIN_MS
-      ) {
-        await this.agent.publish(session, {
-          id: closed.endEvent,
-          type: TurnEventType.END,
-          turn: route.turn,
-          ref: record.event.id,
-          data: closed.end,
-        });
-      }
-      return "ack";
-    }
-    if (claim.kind === "close-cancelled") {
-      // Cancelled before any worker ran it: the pool stores the turn's end, so every reader sees it closed.
-      const end: TurnEndData = { status: "cancelled", reason: "cancelled before a worker started it" };
-      try {
-        await this.agent.publish(session, {
-          id: claim.endEvent,
-          type: TurnEventType.END,
-          turn: route.turn,
-          ref: record.event.id,
-          data: end,
-        });
-      } catch (error) {
-        // The id from the key was stored by another worker of the pool under another participant id
-        // (the duplicate is not "ours", §3.3): that worker's turn.end closes the turn.
-        if (!(error instanceof ThreadlineError && error.code === ErrorCode.EVENT_ID_CONFLICT)) throw error;
-      }
-      return "ack";
-    }
-    const revision = claim.revision;
-    const entry = claim.entry;
-    let resumed: ResumedInfo | undefined;
-    let cancel = this.rememberedCancel(running);
-    if (claim.kind === "takeover") {
-      const scan = await scanForTakeover(
-        this.agent.history(session, { after: record.seq }),
-        route.turn,
-        route.ancestors,
-      );
-      cancel ??= scan.cancel;
-      const data: TurnResumedData = {
-        agent: this.name,
-        worker: this.worker,
-        previousWorker: claim.previousWorker,
-        reason: "lease-expired",
-        attempt: entry.attempt ?? 1,
-      };
-      const giveUp = data.attempt > o.maxTakeovers;
-      if (!giveUp) {
-        await this.publish(session, route.turn, { type: TurnEventType.RESUMED, ref: record.event.id, data });
-      }
-      if (giveUp) {
-        // Every worker that ran this turn died or stalled in it: a poison input. End it for good.
-        const end: TurnEndData = {
-          status: "interrupted",
-          reason: `the turn was taken over ${o.maxTakeovers} times; its workers keep crashing or stalling`,
-        };
-        const closed = finalEntry(entry, end);
-        if ((await control.casTurn(session, route.turn, closed, revision)) === undefined) return "lost";
-        await publishTurnClose({ agent: this.agent, control }, session, route.turn, closed, scan);
-        return "ack";
-      }
-      await closeLeftovers({ agent: this.agent, control }, session, route.turn, scan);
-      resumed = { ...data, interrupted: scan.openMessages };
-    } else {
-      const data: TurnStartData = { agent: this.name, worker: this.worker };
-      if (route.parent !== undefined) data.parent = route.parent;
-      if (route.ancestors.length > 0) data.ancestors = route.ancestors;
-      await this.publish(session, route.turn, { type: TurnEventType.START, ref: record.event.id, data });
-    }
-    if (cancel) running.abort(cancelReason(cancel));
-
-    // Lease: the in-progress acks keep the input ours at the server; the control entry tells us
-    // if another worker took the turn anyway (we stalled past the lease): then stop, silently.
-    const lease = new TurnLease(control, session, route.turn, { revision, entry }, o, (reason) =>
-      running.abort(reason),
-    );
-    lease.start();
-
-    let status: TurnEndStatus = "completed";
-    let failure: string | undefined;
-    try {
-      if (!running.signal.aborted) {
-        await this.enterPresence(session);
-        try {
-          await o.handler(
-            createTurnContext({
-              agent: this.agent,
-              control,
-              running,
-              pool: this.name,
-              worker: this.worker,
-              input: record,
-              parent: route.parent,
-              resumed,
-              guard: () => lease.guard(),
-            }),
-          );
-        } catch (error) {
-          if (!running.signal.aborted) {
-            status = "failed";
-            failure = error instanceof Error ? error.message : String(error);
-          }
-        } finally {
-          this.leavePresence(session);
-        }
-      }
-    } finally {
-      await lease.end();
-    }
-    if (lease.lost) return "lost";
-    if (this.handedOver.has(running)) return "hand-over";
-    if (running.signal.aborted) status = "cancelled";
-
-    const end: TurnEndData = { status };
-    const reason = running.signal.reason;
-    if (status === "cancelled" && reason instanceof Error) end.reason = reason.message.slice(0, 1024);
-    if (failure !== undefined) end.error = failure.slice(0, 1024);
-    // The final entry names its turn.end (id and data) before the event is stored: a worker that finds the
-    // entry final after this one died stores the same event (publishTurnClose), so no reader waits for ever.
-    const closed = finalEntry(lease.held.entry, end);
-    const next = await control.casTurn(session, route.turn, closed, lease.held.revision);
-    if (next === undefined) return "lost"; // taken over or swept meanwhile: the new owner reports the turn
-    await this.agent.publish(session, {
-      id: closed.endEvent,
-      type: TurnEventType.END,
-      turn: route.turn,
-      ref: record.event.id,
-      data: end,
-    });
-    return "ack";
-  }
-
   private rememberedCancel(running: RunningTurn): SubjectRecord | undefined {
     for (const turn of [running.turn, ...running.ancestors]) {
       const cancel = this.recentCancels.get(`${running.session}/${turn}`);
       if (cancel) return cancel;
     }
     return undefined;
-  }
-
-  private publish(session: string, turn: string, event: { type: string; ref: string; data: unknown }) {
-    return this.agent.publish(session, { ...event, turn });
   }
 
   private register(running: RunningTurn): void {
@@ -598,11 +316,6 @@ class PoolWorker implements AgentServer {
   }
 }
 
-/** The final control entry of a turn, naming the `turn.end` that reports it. */
-function finalEntry(entry: TurnRecord, end: TurnEndData): ClosedTurnRecord {
-  return { ...entry, status: end.status, updatedAt: Date.now(), endEvent: newId(), end };
-}
-
 /** Acks are publishes; on a closed connection they throw, and the server redelivers anyway. */
 function quietly(ack: () => void): void {
   try {
@@ -610,23 +323,4 @@ function quietly(ack: () => void): void {
   } catch {
     // redelivered after the lease
   }
-}
-
-/** The default `onError`: one JSON line on stderr per failure the pool survives. */
-function logPoolError(pool: string, error: unknown, record?: SubjectRecord): void {
-  const e = error instanceof ThreadlineError ? error : undefined;
-  const retryable = e?.retryable === true;
-  const line: Record<string, unknown> = {
-    level: retryable ? "warn" : "error",
-    time: Date.now(),
-    service: "agent-pool",
-    pool,
-    code: e?.code ?? ErrorCode.INTERNAL,
-    msg: error instanceof Error ? error.message : String(error),
-  };
-  const session = e?.session ?? record?.session;
-  if (session !== undefined) line.session = session;
-  if (record) line.event = record.event.id;
-  if (!retryable && error instanceof Error && error.stack) line.stack = error.stack;
-  console.error(JSON.stringify(line));
 }

@@ -1,6 +1,5 @@
 import {
   INPUT_EVENT_TYPE,
-  isFinalTurnStatus,
   isTurnId,
   MAX_TURN_DEPTH,
   newId,
@@ -8,6 +7,7 @@ import {
   type TurnRequestData,
 } from "@threadline/protocol";
 import type { ControlState, SubjectRecord, TurnRecord } from "@threadline/store";
+import { planClaim } from "./turn-rules.ts";
 
 /** How an in-lane event maps to a turn of a pool. */
 export interface Route {
@@ -78,7 +78,7 @@ export async function claimTurn(
 ): Promise<Claim> {
   const { session } = record;
   for (;;) {
-    const base: TurnRecord = {
+    const running: TurnRecord = {
       status: "running",
       agent: who.agent,
       worker: who.worker,
@@ -86,39 +86,34 @@ export async function claimTurn(
       updatedAt: Date.now(),
       leaseUntil: Date.now() + who.orphanAfterMs,
     };
-    if (route.parent !== undefined) base.parent = route.parent;
-    if (route.ancestors.length > 0) base.ancestors = route.ancestors;
+    if (route.parent !== undefined) running.parent = route.parent;
+    if (route.ancestors.length > 0) running.ancestors = route.ancestors;
     const current = await control.getTurn(session, route.turn);
-    if (operatorOwned && (!current || current.value.status === "pending")) {
-      const skipped: TurnRecord = { ...current?.value, ...base, status: "cancelled", skipped: "operator" };
-      const revision = current
-        ? await control.casTurn(session, route.turn, skipped, current.revision)
-        : await control.createTurn(session, route.turn, skipped);
-      if (revision !== undefined) return { kind: "skipped" };
-      continue;
+    const plan = planClaim(current, running, operatorOwned, newId);
+    if (!plan.write) {
+      if (plan.outcome === "ended") return { kind: "ended", entry: current!.value };
+      return { kind: "close-cancelled", endEvent: current!.value.endEvent! };
     }
-    if (!current) {
-      const entry = { ...base, attempt: 0 };
-      const revision = await control.createTurn(session, route.turn, entry);
-      if (revision !== undefined) return { kind: "start", revision, entry };
-      continue;
+    const { value, revision } = plan.write;
+    const written =
+      revision === 0
+        ? await control.createTurn(session, route.turn, value)
+        : await control.casTurn(session, route.turn, value, revision);
+    if (written === undefined) continue; // another writer got there first: read and decide again
+    switch (plan.outcome) {
+      case "skipped":
+        return { kind: "skipped" };
+      case "close-cancelled":
+        return { kind: "close-cancelled", endEvent: value.endEvent! };
+      case "start":
+        return { kind: "start", revision: written, entry: value };
+      case "takeover":
+        return {
+          kind: "takeover",
+          revision: written,
+          entry: value,
+          previousWorker: current?.value.worker ?? "unknown",
+        };
     }
-    const value = current.value;
-    if (isFinalTurnStatus(value.status)) {
-      // Under an operator the pool stays silent: the cancel already closed the turn for clients (§17.8).
-      if (value.status !== "cancelled" || value.cancelEvent === undefined || operatorOwned) {
-        return { kind: "ended", entry: value };
-      }
-      if (value.endEvent !== undefined) return { kind: "close-cancelled", endEvent: value.endEvent };
-      const closing: TurnRecord = { ...value, agent: who.agent, worker: who.worker, endEvent: newId() };
-      if ((await control.casTurn(session, route.turn, closing, current.revision)) === undefined) continue;
-      return { kind: "close-cancelled", endEvent: closing.endEvent! };
-    }
-    const attempt = value.status === "pending" ? 0 : (value.attempt ?? 0) + 1;
-    const entry = { ...base, attempt };
-    const revision = await control.casTurn(session, route.turn, entry, current.revision);
-    if (revision === undefined) continue;
-    if (value.status === "pending") return { kind: "start", revision, entry };
-    return { kind: "takeover", revision, entry, previousWorker: value.worker ?? "unknown" };
   }
 }
