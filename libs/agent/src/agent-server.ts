@@ -5,11 +5,17 @@ export type { AgentServer, ServeAgentOptions, TurnHandler } from "./serve-option
 
 import { nanos } from "@nats-io/transport-node";
 import { ErrorCode, ThreadlineError } from "@threadline/protocol";
-import { ControlState, decodeRecord, RetryPolicy, retryDelay, type SubjectRecord, sleep } from "@threadline/store";
-import type { Agent } from "./agent.ts";
-import { connectionOf } from "./agent.ts";
+import {
+  ControlState,
+  decodeRecord,
+  natsError,
+  RetryPolicy,
+  retryDelay,
+  type SubjectRecord,
+  sleep,
+} from "@threadline/store";
+import { type Agent, connectionOf } from "./agent.ts";
 import { controlFeedOf } from "./control-feed.ts";
-import { natsError } from "./errors.ts";
 import { ensureDurable } from "./input-consumer.ts";
 import type { AgentPresence } from "./presence.ts";
 import { RunningTurn } from "./running-turn.ts";

@@ -1,10 +1,8 @@
 import { type ConsumerMessages, DeliverPolicy } from "@nats-io/jetstream";
-import { ErrorCode, isSessionId, Lane, ThreadlineError } from "@threadline/protocol";
-import { decodeRecord, type SubjectRecord } from "@threadline/store";
-import type { Agent, AgentEvent, PublishAck, PublishOptions } from "./agent.ts";
-import { connectionOf } from "./agent.ts";
+import { checkSessionId, ErrorCode, Lane, ThreadlineError } from "@threadline/protocol";
+import { decodeRecord, natsError, type SubjectRecord } from "@threadline/store";
+import { type Agent, type AgentEvent, connectionOf, type PublishAck, type PublishOptions } from "./agent.ts";
 import { controlFeedOf } from "./control-feed.ts";
-import { natsError } from "./errors.ts";
 import type { AgentPresence, PresenceEnterOptions } from "./presence.ts";
 
 /** Events buffered per iterator for a slow reader; past it the iterator fails with `SLOW_CONSUMER`. */
@@ -51,9 +49,7 @@ export async function openSession(
   session: string,
   options: OpenSessionOptions = {},
 ): Promise<AgentSession> {
-  if (!isSessionId(session)) {
-    throw new ThreadlineError(ErrorCode.INVALID_SESSION, `invalid session id: ${JSON.stringify(session)}`);
-  }
+  checkSessionId(session);
   const inputListeners = new Set<(record: SubjectRecord) => void>();
   const controlListeners = new Set<(record: SubjectRecord) => void>();
   const closeHooks = new Set<() => void>();

@@ -2,21 +2,25 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import {
+  checkSessionId,
   dedupeKey,
+  ErrorCode,
   encodeMsgpack,
   isEventId,
   isEventType,
   isParticipantId,
-  isSessionId,
   isTraceparent,
   Lane,
   newId,
   ParticipantKind,
   type PublishedEvent,
   type SessionEvent,
+  ThreadlineError,
 } from "@threadline/protocol";
 import {
+  closedError,
   confirmDuplicateAck,
+  isTransientNatsError,
   lookupThreadline,
   type MessageAt,
   type ProvisionOptions,
@@ -27,7 +31,7 @@ import {
   sleep,
   type ThreadlineStreamInfo,
 } from "@threadline/store";
-import { closedError, ErrorCode, isTransientNatsError, publishError, ThreadlineError } from "./errors.ts";
+import { publishError } from "./errors.ts";
 import { type HistoryOptions, readHistory } from "./history-reader.ts";
 import { type ConsumeInputOptions, consumeInput, type InputConsumer, type InputHandler } from "./input-consumer.ts";
 import { type AgentPresence, type AgentPresenceOptions, SessionPresence } from "./presence.ts";
@@ -299,9 +303,7 @@ class ThreadlineAgent implements Agent {
 
   async publish<TData>(session: string, event: AgentEvent<TData>, options: PublishOptions = {}): Promise<PublishAck> {
     if (!this.accepting) throw closedError("publish", session);
-    if (!isSessionId(session)) {
-      throw new ThreadlineError(ErrorCode.INVALID_SESSION, `invalid session id: ${JSON.stringify(session)}`);
-    }
+    checkSessionId(session);
     const lane = options.lane ?? Lane.OUT;
     if (!LANES.has(lane)) throw invalidEvent(session, `invalid lane ${JSON.stringify(lane)}`);
     if (options.traceparent !== undefined && !isTraceparent(options.traceparent)) {

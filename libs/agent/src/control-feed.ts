@@ -1,9 +1,8 @@
 import { type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Lane } from "@threadline/protocol";
-import { decodeRecord, type SubjectRecord, type ThreadlineStreamInfo } from "@threadline/store";
+import { decodeRecord, natsError, type SubjectRecord, type ThreadlineStreamInfo } from "@threadline/store";
 import { type Agent, connectionOf } from "./agent.ts";
-import { natsError } from "./errors.ts";
 
 /** Receives every control event of one session (or of all sessions, for `"*"`), in stream order. */
 export type ControlListener = (record: SubjectRecord) => void;

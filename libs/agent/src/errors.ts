@@ -1,12 +1,5 @@
 import { ErrorCode, ThreadlineError } from "@threadline/protocol";
-import {
-  closedError,
-  isClosedError,
-  isTransientNatsError,
-  JsErrCode,
-  jsApiErrorCode,
-  natsError,
-} from "@threadline/store";
+import { closedError, isClosedError, isTransientNatsError, JsErrCode, jsApiErrorCode } from "@threadline/store";
 
 /**
  * The agent SDK throws only `ThreadlineError`s (from @threadline/protocol)
@@ -34,17 +27,7 @@ import {
  * Invalid *options* (a bad participant id, a negative limit) are programming
  * errors and throw `TypeError` / `RangeError` at construction instead.
  */
-/** NATS failures → typed errors: one implementation, in @threadline/store. */
-export {
-  closedError,
-  ErrorCode,
-  isClosedError,
-  isTransientNatsError,
-  JsErrCode,
-  jsApiErrorCode,
-  natsError,
-  ThreadlineError,
-};
+export { ErrorCode, ThreadlineError };
 
 /** Turns the final failure of a publish (after retries) into a typed error. */
 export function publishError(error: unknown, session: string, id: string, attempts: number): ThreadlineError {

@@ -1,5 +1,5 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { ErrorCode, isSeq, isSessionId, ThreadlineError } from "@threadline/protocol";
+import { checkSessionId, ErrorCode, isSeq, ThreadlineError } from "@threadline/protocol";
 import { createHistoryReader, decodeRecord, type SubjectRecord, type ThreadlineStreamInfo } from "@threadline/store";
 
 export interface HistoryOptions {
@@ -30,9 +30,7 @@ export function readHistory(
   session: string,
   options: HistoryOptions = {},
 ): AsyncIterable<SubjectRecord> {
-  if (!isSessionId(session)) {
-    throw new ThreadlineError(ErrorCode.INVALID_SESSION, `invalid session id: ${JSON.stringify(session)}`);
-  }
+  checkSessionId(session);
   const after = options.after ?? 0;
   if (!isSeq(after)) {
     throw new ThreadlineError(

@@ -10,15 +10,18 @@ import {
   type JsMsg,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
+import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 import {
   decodeRecord,
+  JsErrCode,
+  jsApiErrorCode,
+  natsError,
   RetryPolicy,
   redeliveryDelay,
   retryDelay,
   type SubjectRecord,
   type ThreadlineStreamInfo,
 } from "@threadline/store";
-import { ErrorCode, JsErrCode, jsApiErrorCode, natsError, ThreadlineError } from "./errors.ts";
 
 /** Handles one input event. Resolve → the event is acknowledged; throw → it is redelivered later. */
 export type InputHandler = (record: SubjectRecord) => Promise<void>;

@@ -1,10 +1,10 @@
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
+  checkSessionId,
   DEFAULT_PRESENCE_BUCKET,
   DEFAULT_PRESENCE_HEARTBEAT_MS,
   ErrorCode,
-  isSessionId,
   type LeaveReason,
   MAX_PRESENCE_HEARTBEAT_MS,
   MAX_PRESENCE_NAME_LENGTH,
@@ -115,9 +115,7 @@ export class SessionPresence implements AgentPresence {
     readonly session: string,
     options: AgentPresenceOptions = {},
   ) {
-    if (!isSessionId(session)) {
-      throw new ThreadlineError(ErrorCode.INVALID_SESSION, `invalid session id: ${JSON.stringify(session)}`);
-    }
+    checkSessionId(session);
     validatePresenceOptions(options);
     this.heartbeatMs = options.heartbeatMs ?? DEFAULT_PRESENCE_HEARTBEAT_MS;
     this.bucket = options.bucket ?? DEFAULT_PRESENCE_BUCKET;

@@ -1,4 +1,4 @@
-import { ErrorCode, ThreadlineError } from "./errors.ts";
+import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 
 export interface PublishQueueLimits {
   /** Tasks running at once (publishes awaiting a stream ack). */

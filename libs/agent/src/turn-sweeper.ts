@@ -7,11 +7,8 @@ import {
   type TurnEndData,
   turnLiveness,
 } from "@threadline/protocol";
-import type { ControlState, TurnRecord } from "@threadline/store";
-import { RetryPolicy, retryDelay, sleep } from "@threadline/store";
-import type { Agent } from "./agent.ts";
-import { connectionOf } from "./agent.ts";
-import { natsError } from "./errors.ts";
+import { type ControlState, natsError, RetryPolicy, retryDelay, sleep, type TurnRecord } from "@threadline/store";
+import { type Agent, connectionOf } from "./agent.ts";
 import { cancelReason } from "./running-turn.ts";
 import { type ClosedTurnRecord, publishTurnClose } from "./turn-close.ts";
 import { scanForTakeover } from "./turn-takeover.ts";

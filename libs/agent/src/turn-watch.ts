@@ -1,6 +1,5 @@
 import { controlTurnKey, isFinalTurnStatus } from "@threadline/protocol";
-import type { ControlState, TurnRecord } from "@threadline/store";
-import { closedError } from "./errors.ts";
+import { type ControlState, closedError, type TurnRecord } from "@threadline/store";
 
 /**
  * Resolves with a turn's control entry once its status is final, watching

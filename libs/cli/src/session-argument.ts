@@ -1,4 +1,4 @@
-import { ErrorCode, isSessionId, ThreadlineError } from "@threadline/protocol";
+import { checkSessionId } from "@threadline/protocol";
 import { UsageError } from "./cli-options.ts";
 
 /** The `<session>` positional of a command: exactly one, a valid session id. */
@@ -8,11 +8,6 @@ export function sessionArgument(positionals: readonly string[], extra = 0): stri
   if (positionals.length > 1 + extra) {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1 + extra])}`);
   }
-  if (!isSessionId(session)) {
-    throw new ThreadlineError(
-      ErrorCode.INVALID_SESSION,
-      `invalid session id ${JSON.stringify(session)} ([A-Za-z0-9_-], 1-128 chars)`,
-    );
-  }
+  checkSessionId(session);
   return session;
 }

@@ -9,12 +9,12 @@ import {
   CloseCode,
   type ControlOwnerEntry,
   canRetry,
+  checkSessionId,
   DEFAULT_LIMITS,
   ErrorCode,
   type ErrorFrame,
   isPosition,
   isRetryableClose,
-  isSessionId,
   type Limits,
   type PresenceMember,
   type PublishedFrame,
@@ -100,12 +100,7 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
 
   async attach(session: string, opts: AttachOptions = {}): Promise<SessionHandle> {
     if (this.finished) throw this.closedError();
-    if (!isSessionId(session)) {
-      throw new ThreadlineError(
-        ErrorCode.INVALID_SESSION,
-        `session id ${JSON.stringify(session)} must match [A-Za-z0-9_-]{1,128}`,
-      );
-    }
+    checkSessionId(session);
     if (opts.from !== undefined && !isAttachFrom(opts.from)) {
       throw new ThreadlineError(
         ErrorCode.INVALID_POSITION,

@@ -3,6 +3,8 @@
  * subject tokens and KV key tokens, so they are restricted to characters that
  * are safe in both: ASCII letters, digits, `_` and `-`.
  */
+import { ErrorCode, ThreadlineError } from "./errors.ts";
+
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
 export const MAX_SESSION_ID_LENGTH = 128;
@@ -13,6 +15,19 @@ export const MAX_EVENT_TYPE_LENGTH = 64;
 
 export function isSessionId(value: unknown): value is string {
   return typeof value === "string" && value.length > 0 && value.length <= MAX_SESSION_ID_LENGTH && TOKEN.test(value);
+}
+
+/**
+ * Throws `INVALID_SESSION` unless `value` is a session id: what every SDK
+ * does with a malformed id before anything is sent (PROTOCOL.md §11).
+ */
+export function checkSessionId(value: unknown): asserts value is string {
+  if (!isSessionId(value)) {
+    throw new ThreadlineError(
+      ErrorCode.INVALID_SESSION,
+      `invalid session id ${JSON.stringify(value)}: must match [A-Za-z0-9_-]{1,${MAX_SESSION_ID_LENGTH}}`,
+    );
+  }
 }
 
 export function isParticipantId(value: unknown): value is string {

@@ -45,6 +45,7 @@ export type {
 } from "./frames.ts";
 export { CLIENT_OPS, PROTOCOL_VERSION, SUBPROTOCOL } from "./frames.ts";
 export {
+  checkSessionId,
   isDeviceId,
   isEventId,
   isEventType,

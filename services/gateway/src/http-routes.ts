@@ -2,12 +2,11 @@ import type uWS from "uWebSockets.js";
 import type { ControlState } from "@threadline/store";
 import type { Authenticator } from "./auth.ts";
 import type { GatewayConfig } from "./config.ts";
-import { controlRoute } from "./control-route.ts";
 import { corsPreflight } from "./cors.ts";
 import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
-import { presenceRoute } from "./presence-route.ts";
 import type { PresenceWriter } from "./presence-writer.ts";
+import { sessionReadRoute } from "./session-read-route.ts";
 
 export interface HttpRoutesDeps {
   config: GatewayConfig;
@@ -53,8 +52,31 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, deps: HttpRoutesDeps):
   const preflight = corsPreflight(config.allowedOrigins);
   app.options("/v1/sessions/:session/presence", preflight);
   app.options("/v1/sessions/:session/control", preflight);
-  app.get("/v1/sessions/:session/presence", presenceRoute(auth, presence, log, config.allowedOrigins));
-  app.get("/v1/sessions/:session/control", controlRoute(auth, controlState, log, config.allowedOrigins));
+  // Both read a session like attach does (read grant; `Authorization: Bearer <token>`); errors are
+  // `{code, message, retryable}` with 400/401/403/503 (session-read-route.ts).
+  // 200 `{session, members}`: who is there (PROTOCOL.md §16).
+  app.get(
+    "/v1/sessions/:session/presence",
+    sessionReadRoute(
+      auth,
+      log,
+      "presence",
+      async (session) => ({ members: await presence.members(session) }),
+      config.allowedOrigins,
+    ),
+  );
+  // 200 `{session, owner}`: the `<session>.owner` entry `{owner, by, since, reason?}` of the control bucket, or
+  // null when the key is missing or invalid — the agents own the session (PROTOCOL.md §17.7).
+  app.get(
+    "/v1/sessions/:session/control",
+    sessionReadRoute(
+      auth,
+      log,
+      "control",
+      async (session) => ({ owner: (await controlState.getOwner(session))?.value ?? null }),
+      config.allowedOrigins,
+    ),
+  );
   app.any("/*", (res) => {
     res.writeStatus("404 Not Found").end("not found");
   });
