@@ -18,6 +18,7 @@ export type { HistoryReader, HistoryReaderOptions, StoredMessage } from "./histo
 export { createHistoryReader } from "./history-reader.ts";
 export type { MemoryStreamOptions } from "./memory-stream.ts";
 export { MemoryCursorStore, MemoryStream, subjectMatches } from "./memory-stream.ts";
+export { connectNats, loadConfigOrExit } from "./nats-connect.ts";
 export {
   closedError,
   isClosedError,

@@ -1,30 +1,14 @@
 #!/usr/bin/env -S node --import tsx
-import { connect } from "@nats-io/transport-node";
-import { ConfigError, loadConfig } from "./config.ts";
+import { connectNats, loadConfigOrExit } from "@threadline/store";
+import { loadConfig } from "./config.ts";
 import { createGateway } from "./gateway.ts";
 import { createLogger } from "./logger.ts";
 
 /** Process entry: config from env, NATS connection, gateway, graceful shutdown on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit(() => loadConfig());
   const log = createLogger(config.logLevel);
-  const nc = await connect({
-    servers: config.nats.servers,
-    name: `threadline-gateway-${config.gatewayId}`,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    ...(config.nats.user ? { user: config.nats.user, pass: config.nats.pass } : {}),
-    ...(config.nats.token ? { token: config.nats.token } : {}),
-  });
+  const nc = await connectNats(config.nats, `threadline-gateway-${config.gatewayId}`);
   const gateway = await createGateway(config, { nc, logger: log });
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

@@ -1,34 +1,16 @@
 #!/usr/bin/env -S node --import tsx
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connectNats, loadConfigOrExit } from "@threadline/store";
 import { pino } from "pino";
-import { ConfigError, loadPresenceConfig, type NatsAuth } from "./config.ts";
+import { loadPresenceConfig } from "./config.ts";
 import { createPresenceService } from "./presence-service.ts";
 
 /** Process entry: config from env, NATS connections (application + optional system account), graceful shutdown. */
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadPresenceConfig>;
-  try {
-    config = loadPresenceConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit(() => loadPresenceConfig());
   const log = pino({ name: "presence", level: config.logLevel, base: { service: "presence" } });
-  const open = (servers: string[], auth: NatsAuth, name: string): Promise<NatsConnection> =>
-    connect({
-      servers,
-      name,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      ...(auth.user ? { user: auth.user, pass: auth.pass } : {}),
-      ...(auth.token ? { token: auth.token } : {}),
-    });
-  const nc = await open(config.nats.servers, config.nats, `threadline-presence-${config.presenceId}`);
+  const nc = await connectNats(config.nats, `threadline-presence-${config.presenceId}`);
   const sys = config.sysNats
-    ? await open(config.sysNats.servers, config.sysNats, `threadline-presence-sys-${config.presenceId}`)
+    ? await connectNats(config.sysNats, `threadline-presence-sys-${config.presenceId}`)
     : undefined;
   const service = await createPresenceService(config, { nc, ...(sys ? { sys } : {}), logger: log });
   let stopping = false;
