@@ -12,8 +12,23 @@ function delivery(limit?: number): EventDelivery {
   return new EventDelivery("s1", () => undefined, limit);
 }
 
+/** Seqs of every event `d` hands to a listener added now (backlog included). */
+function listen(d: EventDelivery): number[] {
+  const seqs: number[] = [];
+  d.onEvent((r) => seqs.push(r.seq));
+  return seqs;
+}
+
 /** Lets queued microtasks (a new listener's backlog hand-over) run. */
 const microtasks = () => Promise.resolve();
+
+/** What a listener added now has received once the backlog hand-over ran and `seq` was delivered. */
+async function seenByNewListener(d: EventDelivery, seq: number): Promise<number[]> {
+  const seqs = listen(d);
+  await microtasks();
+  d.deliverEvent(record(seq));
+  return seqs;
+}
 
 describe("EventDelivery", () => {
   // Replaces the one-macrotask hold (setTimeout 0) that made listeners registered after `await attach()` see the replay.
@@ -22,11 +37,9 @@ describe("EventDelivery", () => {
     d.deliverEvent(record(1));
     d.deliverEvent(record(2));
     d.deliverSynced(2);
-    const a: number[] = [];
-    const b: number[] = [];
+    const a = listen(d);
+    const b = listen(d);
     const syncs: number[] = [];
-    d.onEvent((r) => a.push(r.seq));
-    d.onEvent((r) => b.push(r.seq));
     d.onSynced((seq) => syncs.push(seq));
     const iterator = d.events()[Symbol.asyncIterator]();
     expect(a).toEqual([]); // never called from inside onEvent()
@@ -45,8 +58,7 @@ describe("EventDelivery", () => {
   it("a listener's backlog always comes before a newer delivery to it", () => {
     const d = delivery();
     d.deliverEvent(record(1));
-    const seqs: number[] = [];
-    d.onEvent((r) => seqs.push(r.seq));
+    const seqs = listen(d);
     d.deliverEvent(record(2)); // synchronously, before the hand-over microtask
     expect(seqs).toEqual([1, 2]);
   });
@@ -56,11 +68,7 @@ describe("EventDelivery", () => {
     d.deliverEvent(record(1));
     d.onEvent(() => {});
     d.deliverEvent(record(2));
-    const late: number[] = [];
-    d.onEvent((r) => late.push(r.seq));
-    await microtasks();
-    d.deliverEvent(record(3));
-    expect(late).toEqual([3]);
+    expect(await seenByNewListener(d, 3)).toEqual([3]);
   });
 
   it("an unsubscribed listener gets nothing more, not even its backlog", async () => {
@@ -76,11 +84,7 @@ describe("EventDelivery", () => {
   it("stops keeping the backlog beyond its limit: later consumers start at live", async () => {
     const d = delivery(2);
     for (const seq of [1, 2, 3]) d.deliverEvent(record(seq));
-    const seqs: number[] = [];
-    d.onEvent((r) => seqs.push(r.seq));
-    await microtasks();
-    d.deliverEvent(record(4));
-    expect(seqs).toEqual([4]);
+    expect(await seenByNewListener(d, 4)).toEqual([4]);
   });
 
   it("after the end, new iterators end at once (failing with the end's error)", async () => {

@@ -1,17 +1,10 @@
 import type { SessionRecord } from "@threadline/protocol";
 import { describe, expect, it } from "vitest";
-import { testClient } from "./test-support/client-fixture.ts";
-import { FakeGateway } from "./test-support/fake-gateway.ts";
+import { attachedSession } from "./test-support/attached-session.ts";
 
 describe("events() backpressure", () => {
   it("a consumer more than highWaterMark behind gets the buffered events, then SLOW_CONSUMER; the handle goes on", async () => {
-    const gw = await FakeGateway.start();
-    const { client } = testClient(gw.url);
-    const attaching = client.attach("s1");
-    const conn = await gw.nextConnection();
-    await conn.welcome();
-    await conn.attached("e1", 0);
-    const handle = await attaching;
+    const { conn, handle } = await attachedSession();
     const slow = handle.events({ highWaterMark: 3 });
     const everything = handle.events();
     conn.events("s1", 1, 2, 3, 4, 5);

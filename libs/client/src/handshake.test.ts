@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { memoryStorage } from "./position-storage.ts";
+import { attachedSession, pendingAttach } from "./test-support/attached-session.ts";
 import { recordSeqs, statusOf, testClient } from "./test-support/client-fixture.ts";
 import { FakeGateway } from "./test-support/fake-gateway.ts";
+
+/** A memory storage holding position e1/7 for s1. */
+function storageAt7() {
+  const storage = memoryStorage();
+  storage.set("s1", { epoch: "e1", seq: 7 });
+  return storage;
+}
 
 describe("hello / welcome / attach handshake", () => {
   it("connects lazily, sends hello first in a binary frame, then attaches after welcome", async () => {
@@ -22,7 +30,7 @@ describe("hello / welcome / attach handshake", () => {
     expect(conn.received.every((r) => r.binary)).toBe(true);
 
     // attached, events and synced in one burst: `ws` may deliver them all in one tick.
-    conn.send({ op: "attached", rid: attach.rid, session: "s1", epoch: "e1", from: 0 });
+    conn.answerAttach(attach, "e1", 0);
     conn.events("s1", 3, 5);
     conn.synced("s1", 5);
     const handle = await attaching;
@@ -37,16 +45,8 @@ describe("hello / welcome / attach handshake", () => {
   });
 
   it("resumes the first attach from the position in storage and drops events at or below it", async () => {
-    const gw = await FakeGateway.start();
-    const storage = memoryStorage();
-    storage.set("s1", { epoch: "e1", seq: 7 });
-    const { client } = testClient(gw.url, { storage });
-    const attaching = client.attach("s1");
-    const conn = await gw.nextConnection();
-    await conn.welcome();
-    const attach = await conn.attached("e1", 7);
+    const { conn, attach, handle } = await attachedSession({ client: { storage: storageAt7() }, from: 7 });
     expect(attach.from).toEqual({ epoch: "e1", seq: 7 });
-    const handle = await attaching;
     expect(handle.position).toEqual({ epoch: "e1", seq: 7 });
     const seqs = recordSeqs(handle);
     conn.events("s1", 6, 7, 8);
@@ -56,16 +56,9 @@ describe("hello / welcome / attach handshake", () => {
   });
 
   it("sends an explicit from as given, and writes the applied position to storage on detach", async () => {
-    const gw = await FakeGateway.start();
-    const storage = memoryStorage();
-    storage.set("s1", { epoch: "e1", seq: 7 });
-    const { client } = testClient(gw.url, { storage });
-    const attaching = client.attach("s1", { from: "start" });
-    const conn = await gw.nextConnection();
-    await conn.welcome();
-    const attach = await conn.attached("e1", 0);
+    const storage = storageAt7();
+    const { conn, attach, handle } = await attachedSession({ client: { storage }, attach: { from: "start" } });
     expect(attach.from).toBe("start");
-    const handle = await attaching;
     const seqs = recordSeqs(handle);
     conn.events("s1", 2, 4);
     conn.synced("s1", 4);
@@ -80,26 +73,15 @@ describe("hello / welcome / attach handshake", () => {
   });
 
   it("rejects a second attach of a live session and invalid session ids", async () => {
-    const gw = await FakeGateway.start();
-    const { client } = testClient(gw.url);
-    const attaching = client.attach("s1");
-    const conn = await gw.nextConnection();
-    await conn.welcome();
-    await conn.attached("e1", 0);
-    await attaching;
+    const { client } = await attachedSession();
     // Issue 14: a duplicate attach was INVALID_FRAME, a code PROTOCOL.md gives malformed frames.
     await expect(client.attach("s1")).rejects.toMatchObject({ code: "ALREADY_ATTACHED", retryable: false });
     await expect(client.attach("bad id!")).rejects.toMatchObject({ code: "INVALID_SESSION" });
   });
 
   it("rejects attach with the gateway's error", async () => {
-    const gw = await FakeGateway.start();
-    const { client } = testClient(gw.url);
-    const attaching = client.attach("s1");
-    const conn = await gw.nextConnection();
-    await conn.welcome();
-    const attach = await conn.take("attach");
-    conn.send({ op: "error", rid: attach.rid, session: "s1", code: "FORBIDDEN", message: "no", retryable: false });
+    const { conn, attaching } = await pendingAttach();
+    conn.error(await conn.take("attach"), "FORBIDDEN", "no");
     await expect(attaching).rejects.toMatchObject({ code: "FORBIDDEN", session: "s1" });
   });
 });

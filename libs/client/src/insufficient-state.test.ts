@@ -1,19 +1,13 @@
 import type { ThreadlineError } from "@threadline/protocol";
 import { describe, expect, it } from "vitest";
 import { memoryStorage } from "./position-storage.ts";
-import { appliedSeq, testClient } from "./test-support/client-fixture.ts";
-import { FakeGateway } from "./test-support/fake-gateway.ts";
+import { attachedSession, pendingAttach } from "./test-support/attached-session.ts";
+import { appliedSeq } from "./test-support/client-fixture.ts";
 
 describe("attachments that cannot continue", () => {
   it("INSUFFICIENT_STATE on a re-attach surfaces via onError, detaches and is not retried", async () => {
-    const gw = await FakeGateway.start();
     const storage = memoryStorage();
-    const { client } = testClient(gw.url, { storage });
-    const attaching = client.attach("s1");
-    const conn1 = await gw.nextConnection();
-    await conn1.welcome();
-    await conn1.attached("e1", 0);
-    const handle = await attaching;
+    const { gw, client, conn: conn1, handle } = await attachedSession({ client: { storage } });
     const errors: ThreadlineError[] = [];
     handle.onError((e) => errors.push(e));
     const iterator = handle.events()[Symbol.asyncIterator]();
@@ -21,18 +15,10 @@ describe("attachments that cannot continue", () => {
     expect((await iterator.next()).value?.seq).toBe(4);
 
     conn1.terminate();
-    const conn2 = await gw.nextConnection();
-    await conn2.welcome();
+    const conn2 = await gw.nextWelcomed();
     const reattach = await conn2.take("attach");
     expect(reattach.from).toEqual({ epoch: "e1", seq: 4, id: "ev-4" });
-    conn2.send({
-      op: "error",
-      rid: reattach.rid,
-      session: "s1",
-      code: "INSUFFICIENT_STATE",
-      message: "epoch changed",
-      retryable: false,
-    });
+    conn2.error(reattach, "INSUFFICIENT_STATE", "epoch changed");
     await expect(iterator.next()).rejects.toMatchObject({ code: "INSUFFICIENT_STATE" });
     expect(errors.map((e) => [e.code, e.session])).toEqual([["INSUFFICIENT_STATE", "s1"]]);
     await expect(handle.whenSynced()).rejects.toMatchObject({ code: "INSUFFICIENT_STATE" });
@@ -40,8 +26,7 @@ describe("attachments that cannot continue", () => {
 
     // Not re-attached on the next socket: the first attach there is the app's new one, from "start".
     conn2.terminate();
-    const conn3 = await gw.nextConnection();
-    await conn3.welcome();
+    const conn3 = await gw.nextWelcomed();
     const again = client.attach("s1", { from: "start" });
     expect((await conn3.attached("e2", 0)).from).toBe("start");
     await again;
@@ -49,43 +34,20 @@ describe("attachments that cannot continue", () => {
   });
 
   it("a first attach from an unusable stored position rejects with INSUFFICIENT_STATE and forgets it", async () => {
-    const gw = await FakeGateway.start();
     const storage = memoryStorage();
     storage.set("s1", { epoch: "old", seq: 10 });
-    const { client } = testClient(gw.url, { storage });
-    const attaching = client.attach("s1");
-    const conn = await gw.nextConnection();
-    await conn.welcome();
+    const { conn, attaching } = await pendingAttach({ client: { storage } });
     const attach = await conn.take("attach");
     expect(attach.from).toEqual({ epoch: "old", seq: 10 });
-    conn.send({
-      op: "error",
-      rid: attach.rid,
-      session: "s1",
-      code: "INSUFFICIENT_STATE",
-      message: "x",
-      retryable: false,
-    });
+    conn.error(attach, "INSUFFICIENT_STATE", "x");
     await expect(attaching).rejects.toMatchObject({ code: "INSUFFICIENT_STATE" });
     expect(await storage.get("s1")).toBeUndefined();
   });
 
   it("an INSUFFICIENT_STATE error frame without rid ends the attachment", async () => {
-    const gw = await FakeGateway.start();
-    const { client } = testClient(gw.url);
-    const attaching = client.attach("s1");
-    const conn = await gw.nextConnection();
-    await conn.welcome();
-    await conn.attached("e1", 0);
-    const handle = await attaching;
+    const { client, conn, handle } = await attachedSession();
     const failed = new Promise<ThreadlineError>((resolve) => handle.onError(resolve));
-    conn.send({
-      op: "error",
-      session: "s1",
-      code: "INSUFFICIENT_STATE",
-      message: "stream recreated",
-      retryable: false,
-    });
+    conn.error({ session: "s1" }, "INSUFFICIENT_STATE", "stream recreated");
     expect((await failed).code).toBe("INSUFFICIENT_STATE");
     await expect(handle.publish({ type: "input" })).rejects.toMatchObject({ code: "INSUFFICIENT_STATE" });
     // The session can be attached again (the old handle is gone).
@@ -95,13 +57,7 @@ describe("attachments that cannot continue", () => {
   });
 
   it("a gateway-ended attachment (detached without rid, not retryable) surfaces via onError", async () => {
-    const gw = await FakeGateway.start();
-    const { client } = testClient(gw.url);
-    const attaching = client.attach("s1");
-    const conn = await gw.nextConnection();
-    await conn.welcome();
-    await conn.attached("e1", 0);
-    const handle = await attaching;
+    const { conn, handle } = await attachedSession();
     const failed = new Promise<ThreadlineError>((resolve) => handle.onError(resolve));
     conn.send({ op: "detached", session: "s1", code: "INSUFFICIENT_STATE", message: "recreated", retryable: false });
     expect(await failed).toMatchObject({ code: "INSUFFICIENT_STATE", retryable: false });
@@ -110,13 +66,7 @@ describe("attachments that cannot continue", () => {
   });
 
   it("a gateway-ended attachment with retryable: true is re-attached from the position (PROTOCOL.md §8.4)", async () => {
-    const gw = await FakeGateway.start();
-    const { client } = testClient(gw.url);
-    const attaching = client.attach("s1");
-    const conn = await gw.nextConnection();
-    await conn.welcome();
-    await conn.attached("e1", 0);
-    const handle = await attaching;
+    const { conn, handle } = await attachedSession();
     const errors: ThreadlineError[] = [];
     handle.onError((e) => errors.push(e));
     conn.events("s1", 6);

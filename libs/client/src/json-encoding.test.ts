@@ -19,15 +19,7 @@ describe('encoding: "json"', () => {
     const publishing = handle.publish({ type: "input", data: { text: "über ✓" } });
     const publish = await conn.take("publish");
     expect(publish.event.data).toEqual({ text: "über ✓" });
-    conn.send({
-      op: "published",
-      rid: publish.rid,
-      session: "s1",
-      id: publish.event.id,
-      seq: 3,
-      epoch: "e1",
-      duplicate: false,
-    });
+    conn.published(publish, 3);
     await publishing;
 
     expect(seqs).toEqual([2]);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { attachedSession } from "./test-support/attached-session.ts";
 import { statusOf, testClient } from "./test-support/client-fixture.ts";
 import { FakeGateway } from "./test-support/fake-gateway.ts";
 
@@ -12,7 +13,7 @@ describe("terminal closes", () => {
     const attaching = client.attach("s1");
     const conn = await gw.nextConnection();
     await conn.take("hello");
-    conn.send({ op: "error", code: "AUTH_FAILED", message: "bad signature", retryable: false });
+    conn.error({}, "AUTH_FAILED", "bad signature");
     conn.close(4500, "auth failed");
 
     const closed = await statusOf(client, "closed");
@@ -29,13 +30,7 @@ describe("terminal closes", () => {
   });
 
   it("a terminal close while connected rejects pending publishes and ends the session's iterators", async () => {
-    const gw = await FakeGateway.start();
-    const { client } = testClient(gw.url);
-    const attaching = client.attach("s1");
-    const conn = await gw.nextConnection();
-    await conn.welcome();
-    await conn.attached("e1", 0);
-    const handle = await attaching;
+    const { gw, client, conn, handle } = await attachedSession();
     const iterator = handle.events()[Symbol.asyncIterator]();
     const publishing = handle.publish({ type: "input", data: { text: "hi" } });
     await conn.take("publish");
@@ -63,13 +58,7 @@ describe("terminal closes", () => {
   });
 
   it("close() ends iterators cleanly, rejects later calls and closes the socket with 1000", async () => {
-    const gw = await FakeGateway.start();
-    const { client } = testClient(gw.url);
-    const attaching = client.attach("s1");
-    const conn = await gw.nextConnection();
-    await conn.welcome();
-    await conn.attached("e1", 0);
-    const handle = await attaching;
+    const { client, conn, handle } = await attachedSession();
     const iterator = handle.events()[Symbol.asyncIterator]();
     await client.close();
     expect(await iterator.next()).toEqual({ value: undefined, done: true });
@@ -84,9 +73,8 @@ describe("terminal closes", () => {
     let calls = 0;
     const { client } = testClient(gw.url, { token: () => `t${++calls}` });
     void client.attach("s1").catch(() => {});
-    const conn1 = await gw.nextConnection();
-    await conn1.welcome();
-    conn1.send({ op: "error", code: "TOKEN_EXPIRED", message: "expired", retryable: false });
+    const conn1 = await gw.nextWelcomed();
+    conn1.error({}, "TOKEN_EXPIRED", "expired");
     conn1.close(4501, "token expired");
     const conn2 = await gw.nextConnection();
     expect((await conn2.welcome()).token).toBe("t2");

@@ -6,18 +6,24 @@ import { ThreadlineChatTransport } from "./chat-transport.ts";
 
 const user = (id: string, text: string): UIMessage => ({ id, role: "user", parts: [{ type: "text", text }] });
 
+/** A transport over a fake session that has sent user message `u1` ("hello"); `abort` is that request's controller. */
+async function sentHello() {
+  const { session, published } = fakeSession();
+  const transport = new ThreadlineChatTransport({ session });
+  const abort = new AbortController();
+  await transport.sendMessages({
+    trigger: "submit-message",
+    chatId: "c",
+    messageId: undefined,
+    messages: [user("u1", "hello")],
+    abortSignal: abort.signal,
+  });
+  return { transport, published, abort };
+}
+
 describe("ThreadlineChatTransport", () => {
   it("publishes the user message as an input whose id is the turn id, and cancels that turn on abort", async () => {
-    const { session, published } = fakeSession();
-    const transport = new ThreadlineChatTransport({ session });
-    const abort = new AbortController();
-    await transport.sendMessages({
-      trigger: "submit-message",
-      chatId: "c",
-      messageId: undefined,
-      messages: [user("u1", "hello")],
-      abortSignal: abort.signal,
-    });
+    const { published, abort } = await sentHello();
     expect(published).toEqual([
       { id: "u1", type: "input", data: { text: "hello", parts: [{ type: "text", text: "hello" }] } },
     ]);
@@ -50,16 +56,7 @@ describe("ThreadlineChatTransport", () => {
   });
 
   it("after close() an abort publishes nothing (leaving the page or unmounting keeps the reply running)", async () => {
-    const { session, published } = fakeSession();
-    const transport = new ThreadlineChatTransport({ session });
-    const abort = new AbortController();
-    await transport.sendMessages({
-      trigger: "submit-message",
-      chatId: "c",
-      messageId: undefined,
-      messages: [user("u1", "hello")],
-      abortSignal: abort.signal,
-    });
+    const { transport, published, abort } = await sentHello();
     transport.close();
     abort.abort();
     await Promise.resolve();

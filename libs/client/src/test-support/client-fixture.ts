@@ -73,3 +73,18 @@ export function appliedSeq(handle: SessionHandle, seq: number): Promise<void> {
     });
   });
 }
+
+/**
+ * Iterates `handle.events()` from now on until the event with `lastSeq`,
+ * collecting the seqs; `done` settles once the loop broke (or failed).
+ */
+export function iterateUntil(handle: SessionHandle, lastSeq: number): { seqs: number[]; done: Promise<void> } {
+  const seqs: number[] = [];
+  const done = (async () => {
+    for await (const record of handle.events()) {
+      seqs.push(record.seq);
+      if (record.seq === lastSeq) break;
+    }
+  })();
+  return { seqs, done };
+}

@@ -8,6 +8,7 @@ import {
   encodeFrame,
   type HelloFrame,
   type Limits,
+  type PublishFrame,
   type SessionEvent,
 } from "@threadline/protocol";
 import { onTestFinished } from "vitest";
@@ -66,6 +67,13 @@ export class FakeGateway {
       timeoutMs,
       () => `no new connection within ${timeoutMs} ms (${this.connections.length} so far)`,
     );
+  }
+
+  /** The next socket the client opens, its `hello` answered with `welcome`. */
+  async nextWelcomed(overrides: WelcomeOverrides = {}): Promise<FakeConnection> {
+    const connection = await this.nextConnection();
+    await connection.welcome(overrides);
+    return connection;
   }
 
   async close(): Promise<void> {
@@ -136,7 +144,7 @@ export class FakeConnection {
   }
 
   /** Waits for `hello` and answers `welcome`. */
-  async welcome(overrides: { limits?: Partial<Limits>; user?: string } = {}): Promise<HelloFrame> {
+  async welcome(overrides: WelcomeOverrides = {}): Promise<HelloFrame> {
     const hello = await this.take("hello");
     this.send({
       op: "welcome",
@@ -153,8 +161,29 @@ export class FakeConnection {
   /** Waits for `attach` and answers `attached {epoch, from}`. */
   async attached(epoch: string, from: number): Promise<AttachFrame> {
     const attach = await this.take("attach");
-    this.send({ op: "attached", rid: attach.rid, session: attach.session, epoch, from });
+    this.answerAttach(attach, epoch, from);
     return attach;
+  }
+
+  /** Answers an `attach` already taken with `attached {epoch, from}`. */
+  answerAttach(attach: AttachFrame, epoch: string, from: number): void {
+    this.send({ op: "attached", rid: attach.rid, session: attach.session, epoch, from });
+  }
+
+  /** Answers `publish` with `published` at `seq` (of epoch `e1`). */
+  published(publish: PublishFrame, seq: number, duplicate = false): void {
+    const { rid, session, event } = publish;
+    this.send({ op: "published", rid, session, id: event.id, seq, epoch: "e1", duplicate });
+  }
+
+  /**
+   * Sends an `error` frame: the reply to `request` when it has a rid, else an
+   * error about its session (or the connection, given `{}`).
+   */
+  error(request: { rid?: number; session?: string }, code: string, message: string, retryable = false): void {
+    const { rid, session } = request;
+    const about = { ...(rid === undefined ? {} : { rid }), ...(session === undefined ? {} : { session }) };
+    this.send({ op: "error", ...about, code, message, retryable });
   }
 
   /** Sends `event` frames for `seqs` of `session`. */
@@ -174,6 +203,11 @@ export class FakeConnection {
   close(code: number, reason = ""): void {
     this.socket.close(code, reason);
   }
+}
+
+export interface WelcomeOverrides {
+  limits?: Partial<Limits>;
+  user?: string;
 }
 
 /** A stored event whose text names its seq, for readable assertions. */
