@@ -61,6 +61,8 @@ export const CLIENT_EVENT_LANES: Readonly<Record<string, Lane>> = Object.freeze(
   approval: Lane.CTL,
   /** Ask for / hand over ownership of the session. */
   handoff: Lane.CTL,
+  /** Change a shared state object (PROTOCOL.md §19): `data` is a state operation. */
+  state: Lane.ST,
 });
 
 /** The lane a client event type is stored in, or undefined when clients may not publish it. */

@@ -32,6 +32,12 @@ export const ErrorCode = {
   NOT_ATTACHED: "NOT_ATTACHED",
   /** Another `attach` to the same session is still being answered on this socket; retry after its reply. */
   ATTACH_IN_PROGRESS: "ATTACH_IN_PROGRESS",
+  /** A state operation's `ifVersion` does not match the object's version (PROTOCOL.md §19.3). */
+  STATE_CONFLICT: "STATE_CONFLICT",
+  /** A state object would exceed its size, the session its object count, or a list its length (§19.3). */
+  STATE_TOO_LARGE: "STATE_TOO_LARGE",
+  /** A state operation's path does not lead where the operation needs (§19.3). */
+  STATE_PATH: "STATE_PATH",
   /** Client-side: `attach()` of a session the client already holds a live handle for (use that handle, or detach first). */
   ALREADY_ATTACHED: "ALREADY_ATTACHED",
   /** The socket already holds `limits.maxSessionsPerSocket` attachments. */

@@ -1,6 +1,7 @@
 import type { SessionEvent } from "./envelope.ts";
 import type { Limits } from "./limits.ts";
 import type { Position } from "./position.ts";
+import type { StateObject } from "./state.ts";
 import type { ParticipantKind } from "./subjects.ts";
 
 /** Protocol version, negotiated as the WebSocket subprotocol `threadline.v1`. */
@@ -37,6 +38,11 @@ export interface AttachFrame {
    * (PROTOCOL.md §8.5).
    */
   history?: AttachHistory;
+  /**
+   * `true`: send a `state` frame (every shared state object as of `from`)
+   * right after `attached` (PROTOCOL.md §19.5). Default false.
+   */
+  state?: boolean;
 }
 /** Replay mode of an attachment (PROTOCOL.md §8.5). */
 export type AttachHistory = "compact" | "full";
@@ -155,7 +161,16 @@ export interface PresenceSetFrame {
   session: string;
   status: string;
 }
+/** Every shared state object of a session as of `seq` (= the attachment's `from`), PROTOCOL.md §19.5. */
+export interface StateFrame {
+  op: "state";
+  session: string;
+  seq: number;
+  objects: Record<string, StateObject>;
+}
+
 export type ServerFrame =
+  | StateFrame
   | PresenceSetFrame
   | WelcomeFrame
   | AttachedFrame

@@ -40,6 +40,7 @@ export type {
   PublishedFrame,
   PublishFrame,
   ServerFrame,
+  StateFrame,
   SyncedFrame,
   WelcomeFrame,
 } from "./frames.ts";
@@ -139,6 +140,33 @@ export type { PresenceTransition } from "./presence-tracker.ts";
 export { PresenceTracker } from "./presence-tracker.ts";
 export type { Sequenced, StreamState } from "./recovery.ts";
 export { checkPositionEvent, checkResume, isNewSeq, mergeHistoryAndLive } from "./recovery.ts";
+export type {
+  JsonValue,
+  PathSegment,
+  SessionState,
+  StateObject,
+  StateOp,
+  StateOpKind,
+  StateOutcome,
+  StateRecord,
+} from "./state.ts";
+export {
+  AGENT_OBJECT_PREFIX,
+  checkStateOp,
+  emptySessionState,
+  foldState,
+  isObjectName,
+  jsonBytes,
+  mayWriteObject,
+  mergePatch,
+  previewStateOp,
+  STATE_EVENT_TYPE,
+  StateLimits,
+  StateRejection,
+  stateOpProblem,
+  stateRejectionError,
+  stepState,
+} from "./state.ts";
 export type { ParsedSubject } from "./subjects.ts";
 export {
   DEFAULT_LIVE_PREFIX,

@@ -20,6 +20,8 @@ export interface Limits {
   maxRateLimitedFrames: number;
   /** Publishes awaiting a stream ack per socket. Above: `TOO_MANY_PENDING`. */
   maxPendingPublishes: number;
+  /** `state` operations a socket may publish per second (PROTOCOL.md §19.4); above: `RATE_LIMITED`. */
+  maxStateOpsPerSecond: number;
   /** Invalid frames tolerated per socket before closing with 4503. */
   maxProtocolErrors: number;
   /** Time allowed between the upgrade and a successful `hello`. Above: close 4502. */
@@ -39,6 +41,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   frameBurst: 200,
   maxRateLimitedFrames: 100,
   maxPendingPublishes: 64,
+  maxStateOpsPerSecond: 50,
   maxProtocolErrors: 20,
   authTimeoutMs: 10_000,
   // Also the bound on detecting a silently dead browser (presence leave): the gateway pings idle sockets itself.

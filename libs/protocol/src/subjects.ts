@@ -6,8 +6,9 @@ import { isParticipantId, isSessionId } from "./ids.ts";
  * - `ctl` — control signals for running work: cancel, steer, tool results, approvals, handoff.
  * - `out` — agent output: messages, progress, tool calls, turn lifecycle.
  * - `sys` — system events: presence and session metadata, written by Threadline services.
+ * - `st`  — shared state operations (`state` events, PROTOCOL.md §19), by users, operators and agents.
  */
-export const Lane = { IN: "in", CTL: "ctl", OUT: "out", SYS: "sys" } as const;
+export const Lane = { IN: "in", CTL: "ctl", OUT: "out", SYS: "sys", ST: "st" } as const;
 export type Lane = (typeof Lane)[keyof typeof Lane];
 const LANES: ReadonlySet<string> = new Set(Object.values(Lane));
 
