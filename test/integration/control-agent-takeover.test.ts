@@ -1,16 +1,12 @@
 import { waitFor } from "@threadline/test-kit";
-import { expect, onTestFinished, test } from "vitest";
-import { deviceClient, messageText, sessionLog, startWorkerProcess } from "./support/control-agent.ts";
+import { expect, test } from "vitest";
+import { deviceClient, messageText, sessionLog, startWorkers } from "./support/control-agent.ts";
 import { ControlKv } from "./support/control-kv.ts";
-import { startProcessStack } from "./support/stack.ts";
+import { testProcessStack } from "./support/stack.ts";
 
 test("a worker SIGKILLed mid-turn: another worker takes the turn over once the lease expires, ends the partial message interrupted, finishes; no event lost", async () => {
-  const stack = await startProcessStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const workers = await Promise.all(
-    ["worker-a", "worker-b"].map((worker) => startWorkerProcess(stack.nats.url, { worker, leaseMs: 1000 })),
-  );
-  for (const w of workers) onTestFinished(() => w.kill("SIGKILL"));
+  const stack = await testProcessStack();
+  const workers = await startWorkers(stack.nats.url, ["worker-a", "worker-b"], { leaseMs: 1000 });
   const tab = await deviceClient(stack, "alice", "tab").attach("takeover1", { from: "start" });
   const log = sessionLog(tab);
 
@@ -63,12 +59,8 @@ test("a worker SIGKILLed mid-turn: another worker takes the turn over once the l
 });
 
 test("a worker SIGKILLed while its client tool call is open: the new worker closes the call interrupted (a late answer is refused), asks anew and finishes with that answer", async () => {
-  const stack = await startProcessStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const workers = await Promise.all(
-    ["worker-c", "worker-d"].map((worker) => startWorkerProcess(stack.nats.url, { worker, leaseMs: 1000 })),
-  );
-  for (const w of workers) onTestFinished(() => w.kill("SIGKILL"));
+  const stack = await testProcessStack();
+  const workers = await startWorkers(stack.nats.url, ["worker-c", "worker-d"], { leaseMs: 1000 });
   const tab = await deviceClient(stack, "alice", "tab").attach("takeover2", { from: "start" });
   const log = sessionLog(tab);
 

@@ -57,6 +57,17 @@ export async function startWorkerProcess(
   return { pid: service.pid, worker: options.worker, kill: service.signal };
 }
 
+/** `startWorkerProcess` for each of `names` (started together), SIGKILLed when the test finishes. */
+export async function startWorkers(
+  natsUrl: string,
+  names: string[],
+  options: Omit<Parameters<typeof startWorkerProcess>[1], "worker"> = {},
+): Promise<WorkerProcess[]> {
+  const workers = await Promise.all(names.map((worker) => startWorkerProcess(natsUrl, { ...options, worker })));
+  for (const w of workers) onTestFinished(() => w.kill("SIGKILL"));
+  return workers;
+}
+
 /** Every event a client session handle applies, in order, with helpers to wait for one. */
 export interface SessionLog {
   readonly records: SessionRecord[];
@@ -101,4 +112,16 @@ export function deviceClient(
   });
   onTestFinished(() => client.close());
   return client;
+}
+
+/** One device client of `sub` per name in `devices`, each attached to `session` from the start, in order. */
+export async function attachDevices<const D extends readonly string[]>(
+  stack: Parameters<typeof deviceClient>[0],
+  session: string,
+  devices: D,
+  sub = "alice",
+): Promise<{ -readonly [K in keyof D]: SessionHandle }> {
+  const handles: SessionHandle[] = [];
+  for (const device of devices) handles.push(await deviceClient(stack, sub, device).attach(session, { from: "start" }));
+  return handles as { -readonly [K in keyof D]: SessionHandle };
 }
