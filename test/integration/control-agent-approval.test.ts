@@ -1,13 +1,10 @@
 import { expect, test } from "vitest";
-import { attachDevices, deviceClient, sessionLog } from "./support/control-agent.ts";
-import { serveScripted } from "./support/control-agent-handler.ts";
+import { deviceClient, sessionLog } from "./support/control-agent.ts";
 import { ControlKv } from "./support/control-kv.ts";
-import { testStack } from "./support/stack.ts";
+import { scriptedSession } from "./support/scripted-pool.ts";
 
 test("an approval request is answered from a second device (a second answer is refused); one for operators only refuses the user and takes the operator's answer", async () => {
-  const stack = await testStack();
-  await serveScripted(stack);
-  const [phone, laptop] = await attachDevices(stack, "approval1", ["phone", "laptop"]);
+  const { stack, phone, laptop } = await scriptedSession("approval1", ["phone", "laptop"]);
   const phoneLog = sessionLog(phone);
 
   const { id: turn } = await phone.publish({ type: "input", data: { text: "approve" } });

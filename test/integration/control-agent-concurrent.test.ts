@@ -1,6 +1,6 @@
 import { expect, test } from "vitest";
 import { deviceClient, messageText, sessionLog } from "./support/control-agent.ts";
-import { serveScripted } from "./support/control-agent-handler.ts";
+import { serveScripted } from "./support/scripted-pool.ts";
 import { testStack } from "./support/stack.ts";
 
 test("two concurrent turns in one session interleave; cancelling one leaves the other to complete", async () => {

@@ -3,7 +3,7 @@ import { waitFor } from "@threadline/test-kit";
 import { expect, test } from "vitest";
 import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { deviceClient, sessionLog } from "./support/control-agent.ts";
-import { serveScripted } from "./support/control-agent-handler.ts";
+import { serveScripted } from "./support/scripted-pool.ts";
 import { testStack } from "./support/stack.ts";
 
 test("handoff to an operator and back: the entry pool stays silent while the operator owns the session", async () => {

@@ -1,6 +1,6 @@
 import { expect, test } from "vitest";
 import { connectionOf } from "../../libs/agent/src/agent.ts";
-import { deviceClient, sessionLog, startWorkers, type WorkerProcess } from "./support/control-agent.ts";
+import { attachTab, deviceClient, runnerOf, startWorkers, type WorkerProcess } from "./support/control-agent.ts";
 import { ControlKv } from "./support/control-kv.ts";
 import { type ProcessStack, testProcessStack } from "./support/stack.ts";
 
@@ -25,13 +25,11 @@ async function loseTheDurable(stack: ProcessStack): Promise<void> {
 test("a worker SIGKILLed mid-turn whose input is never redelivered: a live worker ends the turn interrupted within the bound, and its open message", async () => {
   const stack = await testProcessStack();
   const workers = await twoWorkers(stack, ["orphan-a", "orphan-b"]);
-  const tab = await deviceClient(stack, "alice", "tab").attach("orphan1", { from: "start" });
-  const log = sessionLog(tab);
+  const { tab, log } = await attachTab(stack, "orphan1");
 
   const { id: turn } = await tab.publish({ type: "input", data: { text: "stream 100000" } });
   const start = await log.next((r) => r.event.type === "turn.start" && r.event.turn === turn);
-  const victim = workers.find((w) => w.worker === (start.event.data as { worker: string }).worker)!;
-  const survivor = workers.find((w) => w !== victim)!;
+  const { victim, survivor } = runnerOf(workers, start);
   const message = await log.next((r) => r.event.type === "message.start" && r.event.turn === turn);
 
   await victim.kill("SIGKILL");
@@ -64,11 +62,10 @@ test("a worker SIGKILLed mid-turn whose input is never redelivered: a live worke
 test("a cancel from another device of a turn whose worker is gone ends it cancelled within the bound", async () => {
   const stack = await testProcessStack();
   const workers = await twoWorkers(stack, ["orphan-c", "orphan-d"]);
-  const tab = await deviceClient(stack, "alice", "tab").attach("orphan2", { from: "start" });
-  const log = sessionLog(tab);
+  const { tab, log } = await attachTab(stack, "orphan2");
   const { id: turn } = await tab.publish({ type: "input", data: { text: "stream 100000" } });
   const start = await log.next((r) => r.event.type === "turn.start" && r.event.turn === turn);
-  const victim = workers.find((w) => w.worker === (start.event.data as { worker: string }).worker)!;
+  const { victim } = runnerOf(workers, start);
   await log.next((r) => r.event.type === "message.append" && r.event.turn === turn);
 
   await victim.kill("SIGKILL");

@@ -4,8 +4,8 @@ import { createGateway } from "@threadline/gateway";
 import { pino } from "pino";
 import { expect, onTestFinished, test } from "vitest";
 import { deviceClient, sessionLog } from "./support/control-agent.ts";
-import { serveScripted } from "./support/control-agent-handler.ts";
 import { startPermissionedNats } from "./support/permissioned-nats.ts";
+import { serveScripted } from "./support/scripted-pool.ts";
 import { type Stack, testGatewayConfig } from "./support/stack.ts";
 import { mintToken } from "./support/tokens.ts";
 

@@ -1,13 +1,10 @@
 import { waitFor } from "@threadline/test-kit";
 import { expect, test } from "vitest";
-import { attachDevices, messageText, sessionLog } from "./support/control-agent.ts";
-import { serveScripted } from "./support/control-agent-handler.ts";
-import { testStack } from "./support/stack.ts";
+import { messageText, sessionLog } from "./support/control-agent.ts";
+import { scriptedSession } from "./support/scripted-pool.ts";
 
 test("a steer from another device reaches the running turn and changes its output", async () => {
-  const stack = await testStack();
-  await serveScripted(stack);
-  const [phone, laptop] = await attachDevices(stack, "steer1", ["phone", "laptop"]);
+  const { phone, laptop } = await scriptedSession("steer1", ["phone", "laptop"]);
   const log = sessionLog(laptop);
 
   const { id: turn } = await phone.publish({ type: "input", data: { text: "stream 60" } });

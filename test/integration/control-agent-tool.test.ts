@@ -1,14 +1,11 @@
 import { Kvm } from "@nats-io/kv";
 import { expect, test } from "vitest";
-import { attachDevices, sessionLog } from "./support/control-agent.ts";
-import { serveScripted } from "./support/control-agent-handler.ts";
+import { sessionLog } from "./support/control-agent.ts";
 import { ControlKv } from "./support/control-kv.ts";
-import { testStack } from "./support/stack.ts";
+import { scriptedSession } from "./support/scripted-pool.ts";
 
 test("a client tool call is answered by a second device (later answers refused); an unanswered one times out and is closed", async () => {
-  const stack = await testStack();
-  await serveScripted(stack);
-  const [phone, laptop] = await attachDevices(stack, "tool1", ["phone", "laptop"]);
+  const { stack, phone, laptop } = await scriptedSession("tool1", ["phone", "laptop"]);
   const phoneLog = sessionLog(phone);
   const laptopLog = sessionLog(laptop);
 
@@ -58,9 +55,7 @@ test("a client tool call is answered by a second device (later answers refused);
 });
 
 test("a cancel while a client tool call is open rejects the call in the handler, closes it cancelled and refuses a late answer", async () => {
-  const stack = await testStack();
-  await serveScripted(stack);
-  const [phone, laptop] = await attachDevices(stack, "tool2", ["phone", "laptop"]);
+  const { stack, phone, laptop } = await scriptedSession("tool2", ["phone", "laptop"]);
   const phoneLog = sessionLog(phone);
 
   const { id: turn } = await phone.publish({ type: "input", data: { text: "tool 20000" } });

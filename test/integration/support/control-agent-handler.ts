@@ -1,13 +1,5 @@
-import {
-  type Agent,
-  type AgentServer,
-  type ServeAgentOptions,
-  serveAgent,
-  ThreadlineError,
-  type TurnContext,
-} from "@threadline/agent";
+import { ThreadlineError, type TurnContext } from "@threadline/agent";
 import { newId } from "@threadline/protocol";
-import { onTestFinished } from "vitest";
 
 /** Pause between streamed deltas of the scripted handler. */
 export const DELTA_INTERVAL_MS = 10;
@@ -19,25 +11,6 @@ function wallClockMs(): number {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * The pool `assistant` (an entry pool) running {@link scriptedHandler} on the stack's agent; `options`
- * override any of that. Stopped without grace when the test finishes.
- */
-export async function serveScripted(
-  stack: { agent: Agent },
-  options: Partial<ServeAgentOptions> = {},
-): Promise<AgentServer> {
-  const server = await serveAgent({
-    agent: stack.agent,
-    name: "assistant",
-    entry: true,
-    handler: scriptedHandler,
-    ...options,
-  });
-  onTestFinished(() => server.stop({ graceMs: 0 }));
-  return server;
 }
 
 /**

@@ -68,6 +68,28 @@ export async function startWorkers(
   return workers;
 }
 
+/** Of two workers, the one that runs the turn `start` (its `turn.start` record) and the other one. */
+export function runnerOf(
+  workers: WorkerProcess[],
+  start: SessionRecord,
+): { victim: WorkerProcess; survivor: WorkerProcess } {
+  const name = (start.event.data as { worker: string }).worker;
+  const victim = workers.find((w) => w.worker === name);
+  const survivor = workers.find((w) => w !== victim);
+  if (!victim || !survivor)
+    throw new Error(`turn.start names worker ${name}, not one of ${workers.map((w) => w.worker)}`);
+  return { victim, survivor };
+}
+
+/** A device `tab` of alice attached to `session` from the start, and the log of what it applies. */
+export async function attachTab(
+  stack: Parameters<typeof deviceClient>[0],
+  session: string,
+): Promise<{ tab: SessionHandle; log: SessionLog }> {
+  const tab = await deviceClient(stack, "alice", "tab").attach(session, { from: "start" });
+  return { tab, log: sessionLog(tab) };
+}
+
 /** Every event a client session handle applies, in order, with helpers to wait for one. */
 export interface SessionLog {
   readonly records: SessionRecord[];
