@@ -1,6 +1,6 @@
 import { test } from "vitest";
 import { formatSummary, settle } from "./support/report.ts";
-import { expectNoLoss, useChaosStack, withTraffic } from "./support/scenario.ts";
+import { expectNoLoss, pinned, roaming, useChaosStack, withTraffic } from "./support/scenario.ts";
 
 // Every NATS node is stopped at once (SIGTERM) and started again on the same
 // ports and stores while agents publish and clients watch. Nothing is
@@ -13,15 +13,10 @@ const chaosStack = useChaosStack();
 test("whole-cluster restart: everything recovers by itself, 0 acknowledged events lost, 0 duplicates", async () => {
   const stack = chaosStack();
   const { direct, proxied, cluster } = stack;
-  const viewersOf = (session: string) => [
-    { session, urls: [direct.url], roaming: false },
-    { session, urls: [proxied.url], roaming: false },
-    { session, urls: [direct.url, proxied.url], roaming: true },
-    { session, urls: [proxied.url, direct.url], roaming: true },
-  ];
+  const mix = [pinned(direct), pinned(proxied), roaming(direct, proxied), roaming(proxied, direct)];
   await withTraffic(
     stack,
-    { sessions: ["cr-1", "cr-2", "cr-3", "cr-4"], viewersOf },
+    { sessions: ["cr-1", "cr-2", "cr-3", "cr-4"], viewers: mix },
     async ({ agents, load, viewers }) => {
       const stoppedAt = Date.now();
       await Promise.all(cluster.servers.map((s) => s.kill("SIGTERM")));

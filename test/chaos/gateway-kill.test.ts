@@ -1,6 +1,6 @@
 import { expect, test } from "vitest";
 import { formatSummary, settle } from "./support/report.ts";
-import { expectNoLoss, useChaosStack, withTraffic } from "./support/scenario.ts";
+import { expectNoLoss, pinned, roaming, useChaosStack, withTraffic } from "./support/scenario.ts";
 
 // A gateway process is SIGKILLed under load: its clients (configured with
 // both gateways, as an app without a load balancer would be) reconnect to
@@ -12,16 +12,11 @@ const chaosStack = useChaosStack();
 test("SIGKILL of a gateway: its clients resume on the other gateway with 0 loss", async () => {
   const stack = chaosStack();
   const { direct, proxied } = stack;
-  const viewersOf = (session: string) => [
-    // Served by the gateway that dies until it dies, then by the other one.
-    { session, urls: [direct.url, proxied.url], roaming: false },
-    { session, urls: [direct.url, proxied.url], roaming: false },
-    { session, urls: [direct.url, proxied.url], roaming: true },
-    { session, urls: [proxied.url, direct.url], roaming: true },
-  ];
+  // The pinned ones are served by the gateway that dies until it dies, then by the other one.
+  const mix = [pinned(direct, proxied), pinned(direct, proxied), roaming(direct, proxied), roaming(proxied, direct)];
   await withTraffic(
     stack,
-    { sessions: ["gk-1", "gk-2", "gk-3", "gk-4"], viewersOf },
+    { sessions: ["gk-1", "gk-2", "gk-3", "gk-4"], viewers: mix },
     async ({ agents, load, viewers }) => {
       const killedAt = Date.now();
       await direct.kill();

@@ -1,7 +1,7 @@
 import { expect, test } from "vitest";
 import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { formatSummary, settle } from "./support/report.ts";
-import { expectNoLoss, useChaosStack, withTraffic } from "./support/scenario.ts";
+import { expectNoLoss, pinned, roaming, useChaosStack, withTraffic } from "./support/scenario.ts";
 
 // One NATS node — the stream's leader — is SIGKILLed under load and
 // restarted: no acknowledged event is lost, viewers (on both gateways, some
@@ -22,15 +22,10 @@ const DELIVERY_RECOVERY_BOUND_MS = 30_000;
 test("SIGKILL of the stream leader, then restart: 0 acknowledged events lost, 0 duplicates", async () => {
   const stack = chaosStack();
   const { direct, proxied } = stack;
-  const viewersOf = (session: string) => [
-    { session, urls: [direct.url, proxied.url], roaming: true },
-    { session, urls: [proxied.url, direct.url], roaming: true },
-    { session, urls: [direct.url], roaming: false },
-    { session, urls: [proxied.url], roaming: false },
-  ];
+  const mix = [roaming(direct, proxied), roaming(proxied, direct), pinned(direct), pinned(proxied)];
   await withTraffic(
     stack,
-    { sessions: ["nk-1", "nk-2", "nk-3", "nk-4"], viewersOf },
+    { sessions: ["nk-1", "nk-2", "nk-3", "nk-4"], viewers: mix },
     async ({ agents, load, viewers }) => {
       const info = await connectionOf(agents[0]!).jsm.streams.info(agents[0]!.info.stream);
       const leader = stack.cluster.servers.find((s) => s.name === info.cluster?.leader);

@@ -1,7 +1,7 @@
 import { waitFor } from "@threadline/test-kit";
 import { expect, test } from "vitest";
 import { formatSummary, settle } from "./support/report.ts";
-import { expectNoLoss, useChaosStack, withTraffic } from "./support/scenario.ts";
+import { expectNoLoss, pinned, roaming, useChaosStack, withTraffic } from "./support/scenario.ts";
 
 // The network between one gateway and NATS breaks (the test kit's TCP proxy
 // sits on every route from that gateway to the cluster): either every
@@ -27,13 +27,8 @@ async function liveResyncs(port: number): Promise<number> {
 async function cutScenario(mode: "drop" | "stall", sessions: string[]) {
   const stack = chaosStack();
   const { direct, proxied, proxies } = stack;
-  const viewersOf = (session: string) => [
-    { session, urls: [proxied.url], roaming: false },
-    { session, urls: [proxied.url], roaming: false },
-    { session, urls: [proxied.url, direct.url], roaming: true },
-    { session, urls: [direct.url, proxied.url], roaming: true },
-  ];
-  await withTraffic(stack, { sessions, agentIndexes: [0, 2], viewersOf }, async ({ agents, load, viewers }) => {
+  const mix = [pinned(proxied), pinned(proxied), roaming(proxied, direct), roaming(direct, proxied)];
+  await withTraffic(stack, { sessions, agentIndexes: [0, 2], viewers: mix }, async ({ agents, load, viewers }) => {
     const resyncsBefore = await liveResyncs(proxied.port);
     for (const p of proxies) p[mode]();
     // Agents (connected directly) keep publishing during the outage: the events wait in the stream.

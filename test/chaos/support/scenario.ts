@@ -26,6 +26,19 @@ export function useChaosStack(): () => ChaosStack {
   };
 }
 
+/** A viewer of each session of a scenario: {@link ViewerSpec} but the session. */
+export type ViewerMix = Omit<ViewerSpec, "session">;
+
+/** A viewer that tries these gateways in this order and is never dropped by the monkey. */
+export function pinned(...gateways: { url: string }[]): ViewerMix {
+  return { urls: gateways.map((g) => g.url), roaming: false };
+}
+
+/** A viewer that tries these gateways in this order and whose socket the monkey drops at random. */
+export function roaming(...gateways: { url: string }[]): ViewerMix {
+  return { urls: gateways.map((g) => g.url), roaming: true };
+}
+
 /** What a scenario runs under: agents publishing load to every session and viewers watching them, warmed up. */
 export interface Traffic {
   readonly agents: Agent[];
@@ -35,18 +48,20 @@ export interface Traffic {
 
 /**
  * Starts load on `sessions` (agents `agentIndexes` of the stack, connected one after the other) and
- * the viewers `viewersOf` names for each session, waits until every viewer applied 150 events, runs
+ * the `viewers` on each session (in that order), waits until every viewer applied 150 events, runs
  * `scenario` and closes the viewers whatever happens.
  */
 export async function withTraffic(
   stack: ChaosStack,
-  options: { sessions: string[]; agentIndexes?: number[]; viewersOf: (session: string) => ViewerSpec[] },
+  options: { sessions: string[]; agentIndexes?: number[]; viewers: ViewerMix[] },
   scenario: (traffic: Traffic) => Promise<void>,
 ): Promise<void> {
   const agents: Agent[] = [];
   for (const index of options.agentIndexes ?? [0, 1]) agents.push(await stack.agent(index));
   const load = startLoad(agents, options.sessions);
-  const viewers = await startViewers(options.sessions.flatMap(options.viewersOf));
+  const viewers = await startViewers(
+    options.sessions.flatMap((session) => options.viewers.map((viewer) => ({ session, ...viewer }))),
+  );
   try {
     await viewers.warmedUp(150);
     await scenario({ agents, load, viewers });
