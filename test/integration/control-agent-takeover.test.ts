@@ -1,13 +1,10 @@
 import { waitFor } from "@threadline/test-kit";
 import { expect, test } from "vitest";
-import { attachTab, messageText, runnerOf, startWorkers } from "./support/control-agent.ts";
+import { messageText, runnerOf, workerSession } from "./support/control-agent.ts";
 import { ControlKv } from "./support/control-kv.ts";
-import { testProcessStack } from "./support/stack.ts";
 
 test("a worker SIGKILLed mid-turn: another worker takes the turn over once the lease expires, ends the partial message interrupted, finishes; no event lost", async () => {
-  const stack = await testProcessStack();
-  const workers = await startWorkers(stack.nats.url, ["worker-a", "worker-b"], { leaseMs: 1000 });
-  const { tab, log } = await attachTab(stack, "takeover1");
+  const { stack, workers, tab, log } = await workerSession("takeover1", ["worker-a", "worker-b"], { leaseMs: 1000 });
 
   const { id: turn } = await tab.publish({ type: "input", data: { text: "stream 150" } });
   const start = await log.next((r) => r.event.type === "turn.start" && r.event.turn === turn);
@@ -57,9 +54,7 @@ test("a worker SIGKILLed mid-turn: another worker takes the turn over once the l
 });
 
 test("a worker SIGKILLed while its client tool call is open: the new worker closes the call interrupted (a late answer is refused), asks anew and finishes with that answer", async () => {
-  const stack = await testProcessStack();
-  const workers = await startWorkers(stack.nats.url, ["worker-c", "worker-d"], { leaseMs: 1000 });
-  const { tab, log } = await attachTab(stack, "takeover2");
+  const { stack, workers, tab, log } = await workerSession("takeover2", ["worker-c", "worker-d"], { leaseMs: 1000 });
 
   const { id: turn } = await tab.publish({ type: "input", data: { text: "tool 20000" } });
   const call = await log.next((r) => r.event.type === "tool.call" && r.event.turn === turn);

@@ -12,7 +12,7 @@ import { waitFor } from "@threadline/test-kit";
 import { onTestFinished } from "vitest";
 import WebSocket from "ws";
 import { spawnService } from "./service-process.ts";
-import type { Stack } from "./stack.ts";
+import { type ProcessStack, type Stack, testProcessStack } from "./stack.ts";
 import type { TokenClaims } from "./tokens.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -88,6 +88,20 @@ export async function attachTab(
 ): Promise<{ tab: SessionHandle; log: SessionLog }> {
   const tab = await deviceClient(stack, "alice", "tab").attach(session, { from: "start" });
   return { tab, log: sessionLog(tab) };
+}
+
+/**
+ * A process stack for one test, pool workers `workerNames` ({@link startWorkers} with `workerOptions`)
+ * and alice's tab on `session` with its log.
+ */
+export async function workerSession(
+  session: string,
+  workerNames: string[],
+  workerOptions: Omit<Parameters<typeof startWorkerProcess>[1], "worker">,
+): Promise<{ stack: ProcessStack; workers: WorkerProcess[]; tab: SessionHandle; log: SessionLog }> {
+  const stack = await testProcessStack();
+  const workers = await startWorkers(stack.nats.url, workerNames, workerOptions);
+  return { stack, workers, ...(await attachTab(stack, session)) };
 }
 
 /** Every event a client session handle applies, in order, with helpers to wait for one. */
