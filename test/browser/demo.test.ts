@@ -250,7 +250,8 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     await console.getByTestId("hand-back").click();
     await console.getByTestId("owner-state").filter({ hasText: "agents are answering" }).waitFor();
     // Regression: the row kept "asks for a human" after the hand back.
-    await row.and(console.locator('[data-asks-human="false"]')).waitFor();
+    // (The row reads the owner by polling: wait for the hand back to reach it, then check both flags.)
+    await row.filter({ hasNotText: "with olga" }).and(console.locator('[data-asks-human="false"]')).waitFor();
     expect(await row.textContent()).not.toMatch(/asks for a human|with olga/);
     await send(a, "hello again");
     await agentMessage(a, "triage", "complete").nth(2).waitFor({ timeout: 15_000 });

@@ -1,9 +1,7 @@
 import { waitFor } from "@threadline/test-kit";
-import { afterAll, beforeAll, expect, onTestFailed, test } from "vitest";
-import { type ChaosStack, startChaosStack } from "./support/chaos-stack.ts";
-import { startLoad } from "./support/load.ts";
+import { expect, test } from "vitest";
 import { formatSummary, settle } from "./support/report.ts";
-import { startViewers, type ViewerSpec } from "./support/viewers.ts";
+import { expectNoLoss, pinned, roaming, useChaosStack, withTraffic } from "./support/scenario.ts";
 
 // The network between one gateway and NATS breaks (the test kit's TCP proxy
 // sits on every route from that gateway to the cluster): either every
@@ -12,13 +10,7 @@ import { startViewers, type ViewerSpec } from "./support/viewers.ts";
 // that gateway stay on it (pinned) or roam; when the network comes back the
 // gateway's live feed re-syncs from the stream and no client misses an event.
 
-let stack: ChaosStack;
-beforeAll(async () => {
-  stack = await startChaosStack();
-});
-afterAll(async () => {
-  await stack?.close();
-});
+const chaosStack = useChaosStack();
 
 /** How long the network stays broken. Longer than the live feed's heartbeat detection (2 × 1 s). */
 const OUTAGE_MS = Number(process.env.CHAOS_OUTAGE_MS ?? 4_000);
@@ -33,19 +25,10 @@ async function liveResyncs(port: number): Promise<number> {
 }
 
 async function cutScenario(mode: "drop" | "stall", sessions: string[]) {
-  onTestFailed(() => console.error(stack.logs()));
-  const agents = [await stack.agent(0), await stack.agent(2)];
-  const load = startLoad(agents, sessions);
+  const stack = chaosStack();
   const { direct, proxied, proxies } = stack;
-  const specs: ViewerSpec[] = sessions.flatMap((session) => [
-    { session, urls: [proxied.url], roaming: false },
-    { session, urls: [proxied.url], roaming: false },
-    { session, urls: [proxied.url, direct.url], roaming: true },
-    { session, urls: [direct.url, proxied.url], roaming: true },
-  ]);
-  const viewers = await startViewers(specs);
-  try {
-    await viewers.warmedUp(150);
+  const mix = [pinned(proxied), pinned(proxied), roaming(proxied, direct), roaming(direct, proxied)];
+  await withTraffic(stack, { sessions, agentIndexes: [0, 2], viewers: mix }, async ({ agents, load, viewers }) => {
     const resyncsBefore = await liveResyncs(proxied.port);
     for (const p of proxies) p[mode]();
     // Agents (connected directly) keep publishing during the outage: the events wait in the stream.
@@ -69,15 +52,8 @@ async function cutScenario(mode: "drop" | "stall", sessions: string[]) {
     expect(publishedDuringOutage).toBeGreaterThan(0);
     // The cut gateway's live feed really re-synced (after the reconnect, or after the silence of a stall).
     expect(resyncs).toBeGreaterThan(0);
-    expect(summary.lostAcked).toBe(0);
-    expect(summary.movedAcked).toBe(0);
-    expect(summary.lost).toBe(0);
-    expect(summary.duplicated).toBe(0);
-    expect(summary.mismatchedViewers).toBe(0);
-    expect(summary.acked).toBe(summary.published);
-  } finally {
-    await viewers.close();
-  }
+    expectNoLoss(summary);
+  });
 }
 
 test("drop: every connection of one gateway to NATS reset and refused, then healed: clients see no loss", async () => {

@@ -1,10 +1,11 @@
 import { createClient } from "@threadline/client";
 import type { PresenceEventData, SessionEvent } from "@threadline/protocol";
 import { waitFor } from "@threadline/test-kit";
-import { afterAll, beforeAll, expect, onTestFailed, test } from "vitest";
+import { expect, test } from "vitest";
 import WebSocket from "ws";
 import { mintToken } from "../integration/support/tokens.ts";
-import { AGENT_ID, type ChaosStack, startChaosStack } from "./support/chaos-stack.ts";
+import { AGENT_ID } from "./support/chaos-stack.ts";
+import { useChaosStack } from "./support/scenario.ts";
 
 type PresenceEvent = SessionEvent<PresenceEventData>;
 
@@ -20,20 +21,14 @@ interface PresenceLog {
 // same event id (the stream keeps one), so with one gone the survivor alone
 // must still store each join and leave: none missing, none twice.
 
-let stack: ChaosStack;
-beforeAll(async () => {
-  stack = await startChaosStack();
-});
-afterAll(async () => {
-  await stack?.close();
-});
+const chaosStack = useChaosStack();
 
 const SESSIONS = ["pk-1", "pk-2", "pk-3", "pk-4"];
 const CYCLES_BEFORE = 3;
 const CYCLES_AFTER = 4;
 
 test("SIGKILL of a presence replica: every join and leave stored exactly once", async () => {
-  onTestFailed(() => console.error(stack.logs()));
+  const stack = chaosStack();
   const agent = await stack.agent(1);
   let killedAt = 0;
   /** ms from an enter/leave call until its event was stored, for transitions started after the kill. */

@@ -1,7 +1,7 @@
 import type { Agent } from "@threadline/agent";
 import type { SessionHandle } from "@threadline/client";
 import { waitFor } from "@threadline/test-kit";
-import { afterAll, beforeAll, expect, onTestFailed, onTestFinished, test } from "vitest";
+import { expect, onTestFinished, test } from "vitest";
 import { connectionOf } from "../../libs/agent/src/agent.ts";
 import {
   deviceClient,
@@ -11,9 +11,9 @@ import {
   type WorkerProcess,
 } from "../integration/support/control-agent.ts";
 import { mintToken } from "../integration/support/tokens.ts";
-import { type ChaosStack, startChaosStack } from "./support/chaos-stack.ts";
 import { startLoad } from "./support/load.ts";
 import { formatSummary, settle } from "./support/report.ts";
+import { expectNoLoss, useChaosStack } from "./support/scenario.ts";
 import { startViewers } from "./support/viewers.ts";
 
 // The whole stack dies at once mid-turn (issue 13): every NATS node, both gateways, both presence
@@ -43,13 +43,7 @@ const SLACK_MS = 5000;
 /** Each turn streams this many deltas, 10 ms apart: a re-run after the takeover ends within seconds. */
 const TURN_TEXT = "stream 500";
 
-let stack: ChaosStack;
-beforeAll(async () => {
-  stack = await startChaosStack();
-});
-afterAll(async () => {
-  await stack?.close();
-});
+const chaosStack = useChaosStack();
 
 async function workers(names: string[]): Promise<WorkerProcess[]> {
   const started = await Promise.all(
@@ -59,7 +53,7 @@ async function workers(names: string[]): Promise<WorkerProcess[]> {
         leaseMs: LEASE_MS,
         orphanAfterMs: ORPHAN_AFTER_MS,
         concurrency: 16,
-        env: stack.agentEnv,
+        env: chaosStack().agentEnv,
       }),
     ),
   );
@@ -108,7 +102,7 @@ const resumed = (log: SessionLog, turn: string) =>
   log.records.find((r) => r.event.type === "turn.resumed" && r.event.turn === turn);
 
 test("whole-stack SIGKILL mid-turn across 20 sessions: every turn taken over or ended within the bound, none left running, 0 acknowledged events lost", async () => {
-  onTestFailed(() => console.error(stack.logs()));
+  const stack = chaosStack();
   const before = await workers(["wk-a", "wk-b"]);
   const agents = [await stack.agent(0), await stack.agent(1)];
   const load = startLoad(agents, SESSIONS, { intervalMs: 100 });
@@ -222,12 +216,7 @@ test("whole-stack SIGKILL mid-turn across 20 sessions: every turn taken over or 
       else if (ACKED.has(e.session)) expect(statusOf(e), e.session).toBe("interrupted");
       else expect(statusOf(e), e.session).toBe("completed");
     }
-    expect(summary.lostAcked).toBe(0);
-    expect(summary.movedAcked).toBe(0);
-    expect(summary.lost).toBe(0);
-    expect(summary.duplicated).toBe(0);
-    expect(summary.mismatchedViewers).toBe(0);
-    expect(summary.acked).toBe(summary.published);
+    expectNoLoss(summary);
   } finally {
     await viewers.close();
   }

@@ -1,21 +1,16 @@
 import { Kvm } from "@nats-io/kv";
-import { connectAgent, serveAgent } from "@threadline/agent";
+import { serveAgent } from "@threadline/agent";
 import { type ControlTurnEntry, controlTurnKey, DEFAULT_CONTROL_BUCKET } from "@threadline/protocol";
-import { startNatsServer, waitFor } from "@threadline/test-kit";
-import { afterAll, expect, it, onTestFinished } from "vitest";
+import { waitFor } from "@threadline/test-kit";
+import { expect, it, onTestFinished } from "vitest";
 import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { runCliProcess } from "../../libs/cli/src/test-support/cli-process.ts";
+import { startCliTarget } from "./support/cli-target.ts";
 
 // `threadline inspect` against the real worker pool (agent SDK serveAgent): a running turn as
 // the pool records it (events + control bucket + worker presence), then the same turn after its
 // worker stopped without ending it — reported as turn-orphaned once the lease it renewed ran out.
-const nats = await startNatsServer();
-const agent = await connectAgent({ servers: nats.url, id: "shop" });
-afterAll(async () => {
-  await agent.close();
-  await nats.stop();
-});
-const env = { NATS_URL: nats.url };
+const { agent, env } = await startCliTarget("shop");
 
 it("shows a pool's running turn, and reports it orphaned once its worker is gone", async () => {
   let started!: () => void;

@@ -1,5 +1,4 @@
 import { Kvm } from "@nats-io/kv";
-import { connectAgent } from "@threadline/agent";
 import {
   type ControlOwnerEntry,
   type ControlTurnEntry,
@@ -10,20 +9,14 @@ import {
   encodeMsgpack,
   type SessionEvent,
 } from "@threadline/protocol";
-import { startNatsServer } from "@threadline/test-kit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { runCliProcess } from "../../libs/cli/src/test-support/cli-process.ts";
+import { startCliTarget } from "./support/cli-target.ts";
 
 // `threadline inspect` and `threadline sessions` as processes against a real nats-server,
 // on a session built to contain one of each anomaly the report knows about.
-const nats = await startNatsServer();
-const triage = await connectAgent({ servers: nats.url, id: "triage" });
-afterAll(async () => {
-  await triage.close();
-  await nats.stop();
-});
-const env = { NATS_URL: nats.url };
+const { agent: triage, env } = await startCliTarget("triage");
 const S = "insp-1";
 
 /** Stores an envelope as any participant (the agent SDK only publishes as itself). */

@@ -1,26 +1,17 @@
 import { connect } from "@nats-io/transport-node";
 import { connectAgent } from "@threadline/agent";
 import { provisionThreadline } from "@threadline/store";
-import { startNatsServer } from "@threadline/test-kit";
 import { afterAll, expect, it } from "vitest";
-import { agentPasswordVariable, renderAccounts } from "../../deploy/nats/permissions.ts";
 import { runCliProcess } from "../../libs/cli/src/test-support/cli-process.ts";
+import { startPermissionedNats } from "./support/permissioned-nats.ts";
 
 // The CLI under the shipped NATS permission model (deploy/nats/accounts.conf, as `npm start` runs it):
 // as the gateway user it reads everything and writes user input; as an agent it can only do what
 // that agent may, and says clearly what it could not read or write.
-const PASSWORDS: Record<string, string> = {
-  TL_NATS_GATEWAY_PASS: "gateway-cli-pass",
-  TL_NATS_PRESENCE_PASS: "presence-cli-pass",
-  TL_NATS_SYS_PASS: "sys-cli-pass",
-  [agentPasswordVariable("agent-a")]: "agent-a-cli-pass",
-};
-Object.assign(process.env, PASSWORDS);
-const nats = await startNatsServer({ config: renderAccounts({ agents: ["agent-a"] }) });
-const gatewayUser = { user: "gateway", pass: PASSWORDS.TL_NATS_GATEWAY_PASS as string };
+const { nats, gateway: gatewayUser, agentPass: passOf } = await startPermissionedNats("cli", ["agent-a"]);
 const provisioner = await connect({ servers: nats.url, ...gatewayUser });
 await provisionThreadline(provisioner);
-const agentPass = PASSWORDS[agentPasswordVariable("agent-a")] as string;
+const agentPass = passOf("agent-a");
 const agent = await connectAgent({
   servers: nats.url,
   user: "agent-a",

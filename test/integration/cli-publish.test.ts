@@ -159,30 +159,22 @@ describe("threadline publish", () => {
   });
 
   it("authenticates with flags, and reports a refused login as UNAVAILABLE", async () => {
-    const ok = await runCliProcess([
-      "publish",
-      "pub-s4",
-      "note",
-      "--server",
-      nats.url,
-      "--user",
-      app.user,
-      "--password",
-      app.pass,
-      "--json",
-    ]);
+    const login = (password: string, ...more: string[]) =>
+      runCliProcess([
+        "publish",
+        "pub-s4",
+        "note",
+        "--server",
+        nats.url,
+        "--user",
+        app.user,
+        "--password",
+        password,
+        ...more,
+      ]);
+    const ok = await login(app.pass, "--json");
     expect(ok.code).toBe(0);
-    const refused = await runCliProcess([
-      "publish",
-      "pub-s4",
-      "note",
-      "--server",
-      nats.url,
-      "--user",
-      app.user,
-      "--password",
-      "wrong",
-    ]);
+    const refused = await login("wrong");
     expect(refused.code).toBe(1);
     expect(refused.stderr.join("\n")).toMatch(/UNAVAILABLE: cannot connect to NATS .*(authorization|Authorization)/);
     expect(await history("pub-s4")).toHaveLength(1);

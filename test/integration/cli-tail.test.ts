@@ -1,15 +1,10 @@
-import { connectAgent } from "@threadline/agent";
-import { startNatsServer, waitFor } from "@threadline/test-kit";
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { waitFor } from "@threadline/test-kit";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { runCliProcess, spawnCli } from "../../libs/cli/src/test-support/cli-process.ts";
+import { startCliTarget } from "./support/cli-target.ts";
 
 // `threadline tail` as a process against a real nats-server.
-const nats = await startNatsServer();
-const agent = await connectAgent({ servers: nats.url, id: "triage" });
-afterAll(async () => {
-  await agent.close();
-  await nats.stop();
-});
+const { nats, agent } = await startCliTarget("triage");
 
 const seqs: number[] = [];
 beforeAll(async () => {

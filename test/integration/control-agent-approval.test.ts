@@ -1,17 +1,10 @@
-import { serveAgent } from "@threadline/agent";
-import { expect, onTestFinished, test } from "vitest";
+import { expect, test } from "vitest";
 import { deviceClient, sessionLog } from "./support/control-agent.ts";
-import { scriptedHandler } from "./support/control-agent-handler.ts";
 import { ControlKv } from "./support/control-kv.ts";
-import { startStack } from "./support/stack.ts";
+import { scriptedSession } from "./support/scripted-pool.ts";
 
 test("an approval request is answered from a second device (a second answer is refused); one for operators only refuses the user and takes the operator's answer", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const server = await serveAgent({ agent: stack.agent, name: "assistant", entry: true, handler: scriptedHandler });
-  onTestFinished(() => server.stop({ graceMs: 0 }));
-  const phone = await deviceClient(stack, "alice", "phone").attach("approval1", { from: "start" });
-  const laptop = await deviceClient(stack, "alice", "laptop").attach("approval1", { from: "start" });
+  const { stack, phone, laptop } = await scriptedSession("approval1", ["phone", "laptop"]);
   const phoneLog = sessionLog(phone);
 
   const { id: turn } = await phone.publish({ type: "input", data: { text: "approve" } });

@@ -1,20 +1,11 @@
-import { serveAgent } from "@threadline/agent";
-import { expect, onTestFinished, test } from "vitest";
+import { expect, test } from "vitest";
 import { deviceClient, messageText, sessionLog } from "./support/control-agent.ts";
-import { scriptedHandler } from "./support/control-agent-handler.ts";
-import { startStack } from "./support/stack.ts";
+import { serveScripted } from "./support/scripted-pool.ts";
+import { testStack } from "./support/stack.ts";
 
 test("two concurrent turns in one session interleave; cancelling one leaves the other to complete", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const server = await serveAgent({
-    agent: stack.agent,
-    name: "researcher",
-    entry: true,
-    concurrency: 4,
-    handler: scriptedHandler,
-  });
-  onTestFinished(() => server.stop({ graceMs: 0 }));
+  const stack = await testStack();
+  await serveScripted(stack, { name: "researcher", concurrency: 4 });
   const session = await deviceClient(stack, "alice", "tab").attach("concurrent1", { from: "start" });
   const log = sessionLog(session);
 

@@ -1,22 +1,14 @@
 import { Kvm } from "@nats-io/kv";
-import { serveAgent } from "@threadline/agent";
 import { waitFor } from "@threadline/test-kit";
-import { expect, onTestFinished, test } from "vitest";
+import { expect, test } from "vitest";
 import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { deviceClient, sessionLog } from "./support/control-agent.ts";
-import { scriptedHandler } from "./support/control-agent-handler.ts";
-import { startStack } from "./support/stack.ts";
+import { serveScripted } from "./support/scripted-pool.ts";
+import { testStack } from "./support/stack.ts";
 
 test("handoff to an operator and back: the entry pool stays silent while the operator owns the session", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const server = await serveAgent({
-    agent: stack.agent,
-    name: "assistant",
-    entry: true,
-    handler: scriptedHandler,
-  });
-  onTestFinished(() => server.stop({ graceMs: 0 }));
+  const stack = await testStack();
+  const server = await serveScripted(stack);
   const user = await deviceClient(stack, "alice", "tab").attach("handoff1", { from: "start" });
   const operator = await deviceClient(stack, "olga", "console", { role: "operator" }).attach("handoff1", {
     from: "start",

@@ -1,8 +1,8 @@
-import { expect, onTestFinished, test } from "vitest";
+import { expect, test } from "vitest";
 import { connectionOf } from "../../libs/agent/src/agent.ts";
-import { deviceClient, sessionLog, startWorkerProcess, type WorkerProcess } from "./support/control-agent.ts";
+import { deviceClient, runnerOf, workerSession } from "./support/control-agent.ts";
 import { ControlKv } from "./support/control-kv.ts";
-import { type ProcessStack, startProcessStack } from "./support/stack.ts";
+import type { ProcessStack } from "./support/stack.ts";
 
 // Orphan sweep (PROTOCOL.md §17.6 "Orphaned turns"): a turn whose worker is gone and whose input is never
 // redelivered is ended by a live worker of the pool within 1.25 × orphanAfterMs + 2 s.
@@ -12,15 +12,8 @@ const BOUND_MS = 1.25 * ORPHAN_AFTER_MS + 2000;
 /** Scheduling slack on a loaded 2-core machine on top of the documented bound. */
 const SLACK_MS = 5000;
 
-async function twoWorkers(stack: ProcessStack, names: [string, string]): Promise<WorkerProcess[]> {
-  const workers = await Promise.all(
-    names.map((worker) =>
-      startWorkerProcess(stack.nats.url, { worker, leaseMs: LEASE_MS, orphanAfterMs: ORPHAN_AFTER_MS }),
-    ),
-  );
-  for (const w of workers) onTestFinished(() => w.kill("SIGKILL"));
-  return workers;
-}
+/** Worker processes renew their lease every LEASE_MS and sweep orphans after ORPHAN_AFTER_MS. */
+const WORKER_OPTIONS = { leaseMs: LEASE_MS, orphanAfterMs: ORPHAN_AFTER_MS };
 
 /** What a lost consumer state looks like to the pool: the durable is gone, the survivor recreates it from "new". */
 async function loseTheDurable(stack: ProcessStack): Promise<void> {
@@ -29,16 +22,11 @@ async function loseTheDurable(stack: ProcessStack): Promise<void> {
 
 // Regression (issue 13): after a crash a turn whose input was not redelivered stayed "running" for ever.
 test("a worker SIGKILLed mid-turn whose input is never redelivered: a live worker ends the turn interrupted within the bound, and its open message", async () => {
-  const stack = await startProcessStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const workers = await twoWorkers(stack, ["orphan-a", "orphan-b"]);
-  const tab = await deviceClient(stack, "alice", "tab").attach("orphan1", { from: "start" });
-  const log = sessionLog(tab);
+  const { stack, workers, tab, log } = await workerSession("orphan1", ["orphan-a", "orphan-b"], WORKER_OPTIONS);
 
   const { id: turn } = await tab.publish({ type: "input", data: { text: "stream 100000" } });
   const start = await log.next((r) => r.event.type === "turn.start" && r.event.turn === turn);
-  const victim = workers.find((w) => w.worker === (start.event.data as { worker: string }).worker)!;
-  const survivor = workers.find((w) => w !== victim)!;
+  const { victim, survivor } = runnerOf(workers, start);
   const message = await log.next((r) => r.event.type === "message.start" && r.event.turn === turn);
 
   await victim.kill("SIGKILL");
@@ -69,14 +57,10 @@ test("a worker SIGKILLed mid-turn whose input is never redelivered: a live worke
 
 // Regression (issue 13): the Stop button stored a cancel of a turn whose worker was gone, and no turn.end followed.
 test("a cancel from another device of a turn whose worker is gone ends it cancelled within the bound", async () => {
-  const stack = await startProcessStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const workers = await twoWorkers(stack, ["orphan-c", "orphan-d"]);
-  const tab = await deviceClient(stack, "alice", "tab").attach("orphan2", { from: "start" });
-  const log = sessionLog(tab);
+  const { stack, workers, tab, log } = await workerSession("orphan2", ["orphan-c", "orphan-d"], WORKER_OPTIONS);
   const { id: turn } = await tab.publish({ type: "input", data: { text: "stream 100000" } });
   const start = await log.next((r) => r.event.type === "turn.start" && r.event.turn === turn);
-  const victim = workers.find((w) => w.worker === (start.event.data as { worker: string }).worker)!;
+  const { victim } = runnerOf(workers, start);
   await log.next((r) => r.event.type === "message.append" && r.event.turn === turn);
 
   await victim.kill("SIGKILL");

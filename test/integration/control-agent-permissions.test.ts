@@ -1,28 +1,20 @@
 import { connect } from "@nats-io/transport-node";
-import { connectAgent, serveAgent } from "@threadline/agent";
+import { connectAgent } from "@threadline/agent";
 import { createGateway } from "@threadline/gateway";
-import { startNatsServer } from "@threadline/test-kit";
 import { pino } from "pino";
 import { expect, onTestFinished, test } from "vitest";
-import { agentPasswordVariable, renderAccounts } from "../../deploy/nats/permissions.ts";
 import { deviceClient, sessionLog } from "./support/control-agent.ts";
-import { scriptedHandler } from "./support/control-agent-handler.ts";
+import { startPermissionedNats } from "./support/permissioned-nats.ts";
+import { serveScripted } from "./support/scripted-pool.ts";
 import { type Stack, testGatewayConfig } from "./support/stack.ts";
 import { mintToken } from "./support/tokens.ts";
 
 // serveAgent under the shipped NATS permission model (deploy/nats/permissions.ts), as the example agent of
 // `npm start` runs: a least-privilege agent user runs turns, receives cancels and answers to its tool calls.
 test("a pool worker with the shipped least-privilege agent user runs turns, is cancelled, gets tool results", async () => {
-  const passwords: Record<string, string> = {
-    TL_NATS_GATEWAY_PASS: "gateway-test-pass",
-    TL_NATS_PRESENCE_PASS: "presence-test-pass",
-    TL_NATS_SYS_PASS: "sys-test-pass",
-    [agentPasswordVariable("helper")]: "helper-test-pass",
-  };
-  Object.assign(process.env, passwords);
-  const nats = await startNatsServer({ config: renderAccounts({ agents: ["helper"] }) });
+  const { nats, gateway: gatewayUser, agentPass } = await startPermissionedNats("test", ["helper"]);
   onTestFinished(() => nats.stop());
-  const gatewayNc = await connect({ servers: nats.url, user: "gateway", pass: passwords.TL_NATS_GATEWAY_PASS });
+  const gatewayNc = await connect({ servers: nats.url, ...gatewayUser });
   onTestFinished(() => gatewayNc.close());
   const gateway = await createGateway(testGatewayConfig(nats.url), {
     nc: gatewayNc,
@@ -32,20 +24,13 @@ test("a pool worker with the shipped least-privilege agent user runs turns, is c
   const agent = await connectAgent({
     servers: nats.url,
     user: "helper",
-    pass: passwords[agentPasswordVariable("helper")]!,
+    pass: agentPass("helper"),
     id: "helper",
     provision: false,
   });
   onTestFinished(() => agent.close());
   const errors: unknown[] = [];
-  const server = await serveAgent({
-    agent,
-    name: "helper",
-    entry: true,
-    handler: scriptedHandler,
-    onError: (e) => errors.push(e),
-  });
-  onTestFinished(() => server.stop({ graceMs: 0 }));
+  await serveScripted({ agent }, { name: "helper", onError: (e) => errors.push(e) });
 
   const stack = { gateway, token: (claims) => mintToken({ sub: "alice", ...claims }) } as Stack;
   const tab = await deviceClient(stack, "alice", "tab").attach("perm1", { from: "start" });

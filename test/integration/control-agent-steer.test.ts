@@ -1,17 +1,10 @@
-import { serveAgent } from "@threadline/agent";
 import { waitFor } from "@threadline/test-kit";
-import { expect, onTestFinished, test } from "vitest";
-import { deviceClient, messageText, sessionLog } from "./support/control-agent.ts";
-import { scriptedHandler } from "./support/control-agent-handler.ts";
-import { startStack } from "./support/stack.ts";
+import { expect, test } from "vitest";
+import { messageText, sessionLog } from "./support/control-agent.ts";
+import { scriptedSession } from "./support/scripted-pool.ts";
 
 test("a steer from another device reaches the running turn and changes its output", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const server = await serveAgent({ agent: stack.agent, name: "assistant", entry: true, handler: scriptedHandler });
-  onTestFinished(() => server.stop({ graceMs: 0 }));
-  const phone = await deviceClient(stack, "alice", "phone").attach("steer1", { from: "start" });
-  const laptop = await deviceClient(stack, "alice", "laptop").attach("steer1", { from: "start" });
+  const { phone, laptop } = await scriptedSession("steer1", ["phone", "laptop"]);
   const log = sessionLog(laptop);
 
   const { id: turn } = await phone.publish({ type: "input", data: { text: "stream 60" } });

@@ -1,23 +1,14 @@
 import { waitFor } from "@threadline/test-kit";
-import { expect, onTestFinished, test } from "vitest";
-import { deviceClient, messageText, sessionLog, startWorkerProcess } from "./support/control-agent.ts";
+import { expect, test } from "vitest";
+import { messageText, runnerOf, workerSession } from "./support/control-agent.ts";
 import { ControlKv } from "./support/control-kv.ts";
-import { startProcessStack } from "./support/stack.ts";
 
 test("a worker SIGKILLed mid-turn: another worker takes the turn over once the lease expires, ends the partial message interrupted, finishes; no event lost", async () => {
-  const stack = await startProcessStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const workers = await Promise.all(
-    ["worker-a", "worker-b"].map((worker) => startWorkerProcess(stack.nats.url, { worker, leaseMs: 1000 })),
-  );
-  for (const w of workers) onTestFinished(() => w.kill("SIGKILL"));
-  const tab = await deviceClient(stack, "alice", "tab").attach("takeover1", { from: "start" });
-  const log = sessionLog(tab);
+  const { stack, workers, tab, log } = await workerSession("takeover1", ["worker-a", "worker-b"], { leaseMs: 1000 });
 
   const { id: turn } = await tab.publish({ type: "input", data: { text: "stream 150" } });
   const start = await log.next((r) => r.event.type === "turn.start" && r.event.turn === turn);
-  const victim = workers.find((w) => w.worker === (start.event.data as { worker: string }).worker)!;
-  const survivor = workers.find((w) => w !== victim)!;
+  const { victim, survivor } = runnerOf(workers, start);
   const first = await log.next((r) => r.event.type === "message.start" && r.event.turn === turn);
   const partial = first.event.ref!;
   await waitFor(() => log.records.filter((r) => r.event.ref === partial).length >= 10);
@@ -63,19 +54,12 @@ test("a worker SIGKILLed mid-turn: another worker takes the turn over once the l
 });
 
 test("a worker SIGKILLed while its client tool call is open: the new worker closes the call interrupted (a late answer is refused), asks anew and finishes with that answer", async () => {
-  const stack = await startProcessStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const workers = await Promise.all(
-    ["worker-c", "worker-d"].map((worker) => startWorkerProcess(stack.nats.url, { worker, leaseMs: 1000 })),
-  );
-  for (const w of workers) onTestFinished(() => w.kill("SIGKILL"));
-  const tab = await deviceClient(stack, "alice", "tab").attach("takeover2", { from: "start" });
-  const log = sessionLog(tab);
+  const { stack, workers, tab, log } = await workerSession("takeover2", ["worker-c", "worker-d"], { leaseMs: 1000 });
 
   const { id: turn } = await tab.publish({ type: "input", data: { text: "tool 20000" } });
   const call = await log.next((r) => r.event.type === "tool.call" && r.event.turn === turn);
   const start = log.records.find((r) => r.event.type === "turn.start" && r.event.turn === turn)!;
-  const victim = workers.find((w) => w.worker === (start.event.data as { worker: string }).worker)!;
+  const { victim } = runnerOf(workers, start);
   await victim.kill("SIGKILL");
 
   const resumed = await log.next((r) => r.event.type === "turn.resumed" && r.event.turn === turn, 30_000);

@@ -1,18 +1,11 @@
 import { Kvm } from "@nats-io/kv";
-import { serveAgent } from "@threadline/agent";
-import { expect, onTestFinished, test } from "vitest";
-import { deviceClient, sessionLog } from "./support/control-agent.ts";
-import { scriptedHandler } from "./support/control-agent-handler.ts";
+import { expect, test } from "vitest";
+import { sessionLog } from "./support/control-agent.ts";
 import { ControlKv } from "./support/control-kv.ts";
-import { startStack } from "./support/stack.ts";
+import { scriptedSession } from "./support/scripted-pool.ts";
 
 test("a client tool call is answered by a second device (later answers refused); an unanswered one times out and is closed", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const server = await serveAgent({ agent: stack.agent, name: "assistant", entry: true, handler: scriptedHandler });
-  onTestFinished(() => server.stop({ graceMs: 0 }));
-  const phone = await deviceClient(stack, "alice", "phone").attach("tool1", { from: "start" });
-  const laptop = await deviceClient(stack, "alice", "laptop").attach("tool1", { from: "start" });
+  const { stack, phone, laptop } = await scriptedSession("tool1", ["phone", "laptop"]);
   const phoneLog = sessionLog(phone);
   const laptopLog = sessionLog(laptop);
 
@@ -62,12 +55,7 @@ test("a client tool call is answered by a second device (later answers refused);
 });
 
 test("a cancel while a client tool call is open rejects the call in the handler, closes it cancelled and refuses a late answer", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const server = await serveAgent({ agent: stack.agent, name: "assistant", entry: true, handler: scriptedHandler });
-  onTestFinished(() => server.stop({ graceMs: 0 }));
-  const phone = await deviceClient(stack, "alice", "phone").attach("tool2", { from: "start" });
-  const laptop = await deviceClient(stack, "alice", "laptop").attach("tool2", { from: "start" });
+  const { stack, phone, laptop } = await scriptedSession("tool2", ["phone", "laptop"]);
   const phoneLog = sessionLog(phone);
 
   const { id: turn } = await phone.publish({ type: "input", data: { text: "tool 20000" } });

@@ -1,24 +1,14 @@
 import { type ErrorFrame, newId, type PublishedFrame } from "@threadline/protocol";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ControlKv, storedEvents } from "./support/control-kv.ts";
+import { describe, expect, it } from "vitest";
+import { useControlGateway } from "./support/control-gateway.ts";
+import { storedEvents } from "./support/control-kv.ts";
 import { RawSocket } from "./support/raw-socket.ts";
-import { type Stack, startStack } from "./support/stack.ts";
 
-let stack: Stack;
-let kv: ControlKv;
-let counter = 0;
-const session = () => `ctl-bad-${process.pid}-${++counter}`;
-
-beforeAll(async () => {
-  stack = await startStack();
-  kv = await ControlKv.open(stack.nc);
-});
-afterAll(async () => {
-  await stack?.[Symbol.asyncDispose]();
-});
+const fx = useControlGateway("ctl-bad");
+const session = fx.session;
 
 async function socket(sub = "alice", role: "user" | "operator" = "user"): Promise<RawSocket> {
-  return RawSocket.connect(stack.gateway.url, await stack.token({ sub, role }), { device: `${sub}-tab` });
+  return RawSocket.connect(fx.stack.gateway.url, await fx.stack.token({ sub, role }), { device: `${sub}-tab` });
 }
 
 function publish(
@@ -30,7 +20,7 @@ function publish(
 }
 
 async function refusals(type: string, code: string): Promise<number> {
-  const metric = await stack.gateway.metrics.registry
+  const metric = await fx.stack.gateway.metrics.registry
     .getSingleMetric("threadline_gateway_control_refusals_total")
     ?.get();
   return metric?.values.find((v) => v.labels.type === type && v.labels.code === code)?.value ?? 0;
@@ -52,13 +42,13 @@ describe("control events: bad input gets a typed error and stores nothing", () =
     });
     expect(await refusals("cancel", "TURN_NOT_FOUND")).toBe(before + 1);
 
-    await kv.putTurn(id, "done1", { status: "completed" });
+    await fx.kv.putTurn(id, "done1", { status: "completed" });
     expect(await publish(s, id, { type: "cancel", turn: "done1" })).toMatchObject({ code: "TURN_ENDED" });
     expect(await publish(s, id, { type: "steer", turn: "done1", data: { text: "x" } })).toMatchObject({
       code: "TURN_ENDED",
     });
-    expect((await kv.turn(id, "done1"))?.status).toBe("completed");
-    expect(await storedEvents(stack.agent, id)).toEqual([]);
+    expect((await fx.kv.turn(id, "done1"))?.status).toBe("completed");
+    expect(await storedEvents(fx.stack.agent, id)).toEqual([]);
     await s.close();
   });
 
@@ -71,19 +61,19 @@ describe("control events: bad input gets a typed error and stores nothing", () =
     expect(await publish(s, id, { type: "approval", ref: "c-none", data: { approved: true } })).toMatchObject({
       code: "CALL_NOT_FOUND",
     });
-    await kv.putCall(id, "c-tool", { turn: "t1", kind: "tool" });
+    await fx.kv.putCall(id, "c-tool", { turn: "t1", kind: "tool" });
     expect(await publish(s, id, { type: "approval", ref: "c-tool", data: { approved: true } })).toMatchObject({
       code: "CALL_NOT_FOUND",
     });
-    expect((await kv.call(id, "c-tool"))?.status).toBe("pending");
-    expect(await storedEvents(stack.agent, id)).toEqual([]);
+    expect((await fx.kv.call(id, "c-tool"))?.status).toBe("pending");
+    expect(await storedEvents(fx.stack.agent, id)).toEqual([]);
     await s.close();
   });
 
   it("a second answer → CALL_ALREADY_ANSWERED; a retry of the first (same id) is stored once", async () => {
     const id = session();
     const [a, b] = [await socket("alice"), await socket("alice")];
-    await kv.putCall(id, "c1", { turn: "t1" });
+    await fx.kv.putCall(id, "c1", { turn: "t1" });
     const firstId = newId();
     const first = await a.request<PublishedFrame>({
       op: "publish",
@@ -100,9 +90,9 @@ describe("control events: bad input gets a typed error and stores nothing", () =
       event: { id: firstId, type: "tool.result", ref: "c1", data: { result: { lat: 1 } } },
     });
     expect(retry).toMatchObject({ op: "published", seq: first.seq, duplicate: true });
-    const call = await kv.call(id, "c1");
+    const call = await fx.kv.call(id, "c1");
     expect(call).toMatchObject({ status: "answered", answer: firstId, answeredBy: { kind: "user", id: "alice" } });
-    const stored = await storedEvents(stack.agent, id);
+    const stored = await storedEvents(fx.stack.agent, id);
     expect(stored.map((e) => [e.type, e.id, e.turn])).toEqual([["tool.result", firstId, "t1"]]);
     await Promise.all([a.close(), b.close()]);
   });
@@ -110,16 +100,16 @@ describe("control events: bad input gets a typed error and stores nothing", () =
   it("an answer to a closed or expired call → CALL_CLOSED", async () => {
     const id = session();
     const s = await socket();
-    await kv.putCall(id, "closed", { turn: "t1", status: "closed", reason: "timeout" });
-    await kv.putCall(id, "expired", { turn: "t1", deadline: Date.now() - 1 });
+    await fx.kv.putCall(id, "closed", { turn: "t1", status: "closed", reason: "timeout" });
+    await fx.kv.putCall(id, "expired", { turn: "t1", deadline: Date.now() - 1 });
     expect(await publish(s, id, { type: "tool.result", ref: "closed", data: { error: "late" } })).toMatchObject({
       code: "CALL_CLOSED",
     });
     expect(await publish(s, id, { type: "tool.result", ref: "expired", data: { result: 1 } })).toMatchObject({
       code: "CALL_CLOSED",
     });
-    expect((await kv.call(id, "expired"))?.status).toBe("pending");
-    expect(await storedEvents(stack.agent, id)).toEqual([]);
+    expect((await fx.kv.call(id, "expired"))?.status).toBe("pending");
+    expect(await storedEvents(fx.stack.agent, id)).toEqual([]);
     await s.close();
   });
 
@@ -127,15 +117,15 @@ describe("control events: bad input gets a typed error and stores nothing", () =
     const id = session();
     const user = await socket("alice");
     const operator = await socket("olivia", "operator");
-    await kv.putCall(id, "pay", { turn: "t1", kind: "approval", approvers: ["operator"] });
+    await fx.kv.putCall(id, "pay", { turn: "t1", kind: "approval", approvers: ["operator"] });
     expect(await publish(user, id, { type: "approval", ref: "pay", data: { approved: true } })).toMatchObject({
       code: "FORBIDDEN",
     });
-    expect((await kv.call(id, "pay"))?.status).toBe("pending");
+    expect((await fx.kv.call(id, "pay"))?.status).toBe("pending");
     expect(
       await publish(operator, id, { type: "approval", ref: "pay", data: { approved: false, reason: "no" } }),
     ).toMatchObject({ op: "published" });
-    const stored = await storedEvents(stack.agent, id);
+    const stored = await storedEvents(fx.stack.agent, id);
     expect(stored.map((e) => [e.type, e.from.kind, e.from.id])).toEqual([["approval", "operator", "olivia"]]);
     await Promise.all([user.close(), operator.close()]);
   });
@@ -143,11 +133,11 @@ describe("control events: bad input gets a typed error and stores nothing", () =
   it("an answer naming another turn than the call's → INVALID_FRAME", async () => {
     const id = session();
     const s = await socket();
-    await kv.putCall(id, "c1", { turn: "t1" });
+    await fx.kv.putCall(id, "c1", { turn: "t1" });
     expect(await publish(s, id, { type: "tool.result", turn: "t2", ref: "c1", data: { result: 1 } })).toMatchObject({
       code: "INVALID_FRAME",
     });
-    expect((await kv.call(id, "c1"))?.status).toBe("pending");
+    expect((await fx.kv.call(id, "c1"))?.status).toBe("pending");
     await s.close();
   });
 
@@ -157,8 +147,8 @@ describe("control events: bad input gets a typed error and stores nothing", () =
     for (const action of ["take", "release"]) {
       expect(await publish(s, id, { type: "handoff", data: { action } })).toMatchObject({ code: "FORBIDDEN" });
     }
-    expect(await kv.owner(id)).toBeUndefined();
-    expect(await storedEvents(stack.agent, id)).toEqual([]);
+    expect(await fx.kv.owner(id)).toBeUndefined();
+    expect(await storedEvents(fx.stack.agent, id)).toEqual([]);
     await s.close();
   });
 
@@ -179,7 +169,7 @@ describe("control events: bad input gets a typed error and stores nothing", () =
       const reply = await s.request<ErrorFrame>({ op: "publish", session: id, event: { id: newId(), ...event } });
       expect(reply, JSON.stringify(event)).toMatchObject({ op: "error", code: "INVALID_FRAME", session: id });
     }
-    expect(await storedEvents(stack.agent, id)).toEqual([]);
+    expect(await storedEvents(fx.stack.agent, id)).toEqual([]);
     await s.close();
   });
 });

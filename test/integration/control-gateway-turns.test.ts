@@ -1,25 +1,15 @@
 import { type ErrorFrame, newId, type PublishedFrame, type SessionEvent } from "@threadline/protocol";
 import { waitFor } from "@threadline/test-kit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ControlKv, storedEvents } from "./support/control-kv.ts";
+import { describe, expect, it } from "vitest";
+import { useControlGateway } from "./support/control-gateway.ts";
+import { storedEvents } from "./support/control-kv.ts";
 import { RawSocket } from "./support/raw-socket.ts";
-import { type Stack, startStack } from "./support/stack.ts";
 
-let stack: Stack;
-let kv: ControlKv;
-let counter = 0;
-const session = () => `ctl-turns-${process.pid}-${++counter}`;
-
-beforeAll(async () => {
-  stack = await startStack();
-  kv = await ControlKv.open(stack.nc);
-});
-afterAll(async () => {
-  await stack?.[Symbol.asyncDispose]();
-});
+const fx = useControlGateway("ctl-turns");
+const session = fx.session;
 
 async function tab(device: string, sub = "alice"): Promise<RawSocket> {
-  return RawSocket.connect(stack.gateway.url, await stack.token({ sub }), { device });
+  return RawSocket.connect(fx.stack.gateway.url, await fx.stack.token({ sub }), { device });
 }
 
 /** Publishes an input from `s`; its id is the turn id. */
@@ -36,8 +26,8 @@ async function startTurn(s: RawSocket, id: string): Promise<string> {
 
 /** Plays the worker: the turn is running and announced. */
 async function runTurn(id: string, turn: string): Promise<void> {
-  await kv.putTurn(id, turn, { status: "running", agent: "planner", worker: "test-agent" });
-  await stack.agent.publish(id, {
+  await fx.kv.putTurn(id, turn, { status: "running", agent: "planner", worker: "test-agent" });
+  await fx.stack.agent.publish(id, {
     type: "turn.start",
     turn,
     ref: turn,
@@ -50,11 +40,11 @@ describe("turns through the gateway", () => {
     const id = session();
     const a = await tab("tab-a");
     const turn = await startTurn(a, id);
-    expect(await kv.turn(id, turn)).toMatchObject({ status: "pending" });
+    expect(await fx.kv.turn(id, turn)).toMatchObject({ status: "pending" });
     // The worker moves it on; a duplicate of the input (same id) does not reset it.
-    await kv.putTurn(id, turn, { status: "running" });
+    await fx.kv.putTurn(id, turn, { status: "running" });
     await a.request({ op: "publish", session: id, event: { id: turn, type: "input", data: { text: "plan my trip" } } });
-    expect(await kv.turn(id, turn)).toMatchObject({ status: "running" });
+    expect(await fx.kv.turn(id, turn)).toMatchObject({ status: "running" });
     await a.close();
   });
 
@@ -77,7 +67,7 @@ describe("turns through the gateway", () => {
       event: { type: "cancel", turn, from: { kind: "user", id: "alice", device: "tab-b" }, data: { reason: "stop" } },
     });
     // A running turn is stopped by its worker; the gateway leaves its entry to the worker.
-    expect((await kv.turn(id, turn))?.status).toBe("running");
+    expect((await fx.kv.turn(id, turn))?.status).toBe("running");
     await Promise.all([a.close(), b.close()]);
   });
 
@@ -89,7 +79,7 @@ describe("turns through the gateway", () => {
     const cancel = { op: "publish", session: id, event: { id: cancelId, type: "cancel", turn } };
     const first = await a.request<PublishedFrame>(cancel);
     expect(first).toMatchObject({ op: "published", duplicate: false });
-    expect(await kv.turn(id, turn)).toMatchObject({ status: "cancelled", cancelEvent: cancelId });
+    expect(await fx.kv.turn(id, turn)).toMatchObject({ status: "cancelled", cancelEvent: cancelId });
     expect(await a.request<PublishedFrame>(cancel)).toMatchObject({ seq: first.seq, duplicate: true });
     expect(
       await a.request<ErrorFrame>({ op: "publish", session: id, event: { type: "steer", turn, data: { text: "x" } } }),
@@ -97,7 +87,7 @@ describe("turns through the gateway", () => {
     expect(await a.request<ErrorFrame>({ op: "publish", session: id, event: { type: "cancel", turn } })).toMatchObject({
       code: "TURN_ENDED",
     });
-    expect((await storedEvents(stack.agent, id)).map((e) => e.type)).toEqual(["input", "cancel"]);
+    expect((await storedEvents(fx.stack.agent, id)).map((e) => e.type)).toEqual(["input", "cancel"]);
     await a.close();
   });
 
@@ -109,7 +99,7 @@ describe("turns through the gateway", () => {
     expect(
       await a.request({ op: "publish", session: id, event: { type: "steer", turn, data: { text: "cheaper" } } }),
     ).toMatchObject({ op: "published" });
-    const steer = (await storedEvents(stack.agent, id)).find((e) => e.type === "steer");
+    const steer = (await storedEvents(fx.stack.agent, id)).find((e) => e.type === "steer");
     expect(steer).toMatchObject({ turn, data: { text: "cheaper" }, from: { device: "tab-a" } });
     await a.close();
   });
@@ -123,16 +113,16 @@ describe("turns through the gateway", () => {
       await a.request({ op: "attach", session: id, from: "start" });
       const turn = await startTurn(a, id);
       await runTurn(id, turn);
-      const aGone = waitFor(() => stack.gateway.connections === 1, { timeoutMs: 10_000 });
+      const aGone = waitFor(() => fx.stack.gateway.connections === 1, { timeoutMs: 10_000 });
       if (how === "close") await a.close();
       else a.terminate();
       await aGone;
       // Anything the close caused would be stored before this marker.
-      const marker = await stack.agent.publish(id, { type: "note", turn, data: { text: "still working" } });
+      const marker = await fx.stack.agent.publish(id, { type: "note", turn, data: { text: "still working" } });
       await watcher.next((f) => f.op === "event" && f.session === id && f.seq === marker.seq);
-      const stored: SessionEvent[] = await storedEvents(stack.agent, id);
+      const stored: SessionEvent[] = await storedEvents(fx.stack.agent, id);
       expect(stored.map((e) => e.type)).toEqual(["input", "turn.start", "note"]);
-      expect((await kv.turn(id, turn))?.status).toBe("running");
+      expect((await fx.kv.turn(id, turn))?.status).toBe("running");
       await watcher.close();
     }
   });

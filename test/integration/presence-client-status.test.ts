@@ -2,17 +2,13 @@ import { createClient } from "@threadline/client";
 import { waitFor } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
 import { controlledWebSocket } from "./support/controlled-websocket.ts";
-import { presenceEventLog, startPresence } from "./support/presence.ts";
+import { watchPresence } from "./support/presence.ts";
 import { RawSocket } from "./support/raw-socket.ts";
-import { startStack } from "./support/stack.ts";
+import { testStack } from "./support/stack.ts";
 
 test("a client sets its status and metadata; it survives a resume; oversized metadata is refused by SDK and gateway", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const presence = await startPresence(stack.nats);
-  onTestFinished(() => presence.close());
-  const log = presenceEventLog(presence.nc, "status");
-  onTestFinished(() => log.stop());
+  const stack = await testStack();
+  const { log } = await watchPresence(stack.nats, "status");
 
   const net = controlledWebSocket();
   const client = createClient({

@@ -3,11 +3,10 @@ import { waitFor } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
 import { controlledWebSocket } from "./support/controlled-websocket.ts";
 import { startPresence } from "./support/presence.ts";
-import { startStack } from "./support/stack.ts";
+import { testStack } from "./support/stack.ts";
 
 test("client session.presence: member snapshot on attach, live changes, unchanged across a resume", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const stack = await testStack();
   const presence = await startPresence(stack.nats);
   onTestFinished(() => presence.close());
   // The agent was there before the client: an attach from `now` replays no join, the snapshot supplies it.

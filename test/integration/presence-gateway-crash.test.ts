@@ -1,17 +1,14 @@
 import { startNatsServer } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
 import { spawnGateway } from "./support/gateway-process.ts";
-import { presenceEventLog, startPresence } from "./support/presence.ts";
+import { watchPresence } from "./support/presence.ts";
 import { RawSocket } from "./support/raw-socket.ts";
 import { mintToken } from "./support/tokens.ts";
 
 test("a SIGKILLed gateway: its users leave as crashed (disconnect advisory of the gateway's NATS connection)", async () => {
   const nats = await startNatsServer({ systemAccount: true });
   onTestFinished(() => nats.stop());
-  const presence = await startPresence(nats);
-  onTestFinished(() => presence.close());
-  const log = presenceEventLog(presence.nc, "gw");
-  onTestFinished(() => log.stop());
+  const { presence, log } = await watchPresence(nats, "gw");
   // Heartbeats every 20 s: expiry would take a minute, so a prompt leave can only come from the advisory.
   const gateway = await spawnGateway(nats.url, {
     NATS_USER: nats.users!.app.user,

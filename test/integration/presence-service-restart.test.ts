@@ -1,15 +1,12 @@
 import { connectAgent } from "@threadline/agent";
 import { startNatsServer } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
-import { appAuth, presenceEventLog, startPresence } from "./support/presence.ts";
+import { appAuth, startPresence, watchPresence } from "./support/presence.ts";
 
 test("a restarted presence service rebuilds its view and emits no false leave or join; a leave it missed is published once", async () => {
   const nats = await startNatsServer({ systemAccount: true });
   onTestFinished(() => nats.stop());
-  const first = await startPresence(nats);
-  onTestFinished(() => first.close());
-  const log = presenceEventLog(first.nc, "stay");
-  onTestFinished(() => log.stop());
+  const { presence: first, log } = await watchPresence(nats, "stay");
 
   const agent = await connectAgent({ ...appAuth(nats), id: "stayer" });
   onTestFinished(() => agent.close());

@@ -1,15 +1,11 @@
 import { expect, onTestFinished, test } from "vitest";
-import { presenceEventLog, startPresence } from "./support/presence.ts";
+import { watchPresence } from "./support/presence.ts";
 import { RawSocket } from "./support/raw-socket.ts";
-import { startStack } from "./support/stack.ts";
+import { testStack } from "./support/stack.ts";
 
 test("a closed tab leaves at once (reason closed); a user with three sockets joins once, updates per device, leaves after the last", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
-  const presence = await startPresence(stack.nats);
-  onTestFinished(() => presence.close());
-  const log = presenceEventLog(presence.nc, "tabs");
-  onTestFinished(() => log.stop());
+  const stack = await testStack();
+  const { log } = await watchPresence(stack.nats, "tabs");
   const token = await stack.token({ sub: "alice" });
 
   const tabs: RawSocket[] = [];
@@ -53,8 +49,7 @@ test("a closed tab leaves at once (reason closed); a user with three sockets joi
 });
 
 test("GET /v1/sessions/:id/presence is authorized like attach", async () => {
-  const stack = await startStack();
-  onTestFinished(() => stack[Symbol.asyncDispose]());
+  const stack = await testStack();
   const url = `http://127.0.0.1:${stack.gateway.port}/v1/sessions/private/presence`;
   expect((await fetch(url)).status).toBe(401);
   const bad = await fetch(url, { headers: { authorization: "Bearer nope" } });

@@ -1,30 +1,22 @@
 import { connectAgent } from "@threadline/agent";
 import { createClient } from "@threadline/client";
-import { startNatsServer, waitFor } from "@threadline/test-kit";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { waitFor } from "@threadline/test-kit";
+import { expect, it } from "vitest";
 import { controlledWebSocket } from "./support/controlled-websocket.ts";
-import { type GatewayProcess, spawnGateway } from "./support/gateway-process.ts";
+import { useGatewayProcesses } from "./support/gateway-process.ts";
 import { mintToken } from "./support/tokens.ts";
 
 // Two gateway processes on one NATS; the one serving the clients is SIGKILLed
 // mid-stream. Clients reconnect to the other and resume with no loss and no
 // duplicates.
 
-let nats: Awaited<ReturnType<typeof startNatsServer>>;
-let a: GatewayProcess;
-let b: GatewayProcess;
-beforeAll(async () => {
-  nats = await startNatsServer();
-  a = await spawnGateway(nats.url);
-  b = await spawnGateway(nats.url, { THREADLINE_PROVISION: "false" });
-});
-afterAll(async () => {
-  await a?.kill();
-  await b?.kill();
-  await nats?.stop();
-});
+const stack = useGatewayProcesses({}, { THREADLINE_PROVISION: "false" });
 
 it("clients of a SIGKILLed gateway resume losslessly on the other gateway", async () => {
+  const {
+    nats,
+    gateways: [a, b],
+  } = stack;
   const agent = await connectAgent({ servers: nats.url, id: "failover-agent" });
   const session = "failover";
   const total = 3000;

@@ -1,9 +1,9 @@
 import { connectAgent } from "@threadline/agent";
 import { createClient } from "@threadline/client";
-import { startNatsServer, waitFor } from "@threadline/test-kit";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { waitFor } from "@threadline/test-kit";
+import { expect, it } from "vitest";
 import { controlledWebSocket } from "./support/controlled-websocket.ts";
-import { type GatewayProcess, spawnGateway } from "./support/gateway-process.ts";
+import { useGatewayProcesses } from "./support/gateway-process.ts";
 import { mintToken } from "./support/tokens.ts";
 
 // A client stops reading while an agent streams ~60 MB into its session. The
@@ -11,18 +11,13 @@ import { mintToken } from "./support/tokens.ts";
 // falls off the live feed), and when the client reads again it catches up
 // from the stream with nothing lost.
 
-let nats: Awaited<ReturnType<typeof startNatsServer>>;
-let gateway: GatewayProcess;
-beforeAll(async () => {
-  nats = await startNatsServer();
-  gateway = await spawnGateway(nats.url, { THREADLINE_SLOW_TIMEOUT_MS: "120000" });
-});
-afterAll(async () => {
-  await gateway?.kill();
-  await nats?.stop();
-});
+const stack = useGatewayProcesses({ THREADLINE_SLOW_TIMEOUT_MS: "120000" });
 
 it("keeps gateway memory bounded for a stalled socket and catches it up losslessly", async () => {
+  const {
+    nats,
+    gateways: [gateway],
+  } = stack;
   const agent = await connectAgent({ servers: nats.url, id: "firehose" });
   const session = "slow";
   const total = 9000;

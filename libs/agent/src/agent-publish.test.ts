@@ -1,24 +1,11 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ErrorCode, encodeMsgpack, ThreadlineError } from "@threadline/protocol";
 import type { SubjectRecord } from "@threadline/store";
-import { startNatsServer as startTestNats, type NatsServer as TestNats } from "@threadline/test-kit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type Agent, connectAgent, connectionOf, createAgent } from "./agent.ts";
+import { useAgent } from "./test-support/nats-fixture.ts";
 
-let nats: TestNats;
-let nc: NatsConnection;
-let agent: Agent;
-beforeAll(async () => {
-  nats = await startTestNats();
-  nc = await connect({ servers: nats.url });
-  agent = await createAgent(nc, { id: "writer" });
-});
-afterAll(async () => {
-  await agent?.close();
-  await nc?.close();
-  await nats?.stop();
-});
+const fx = useAgent({ id: "writer" });
 
 async function history(a: Agent, session: string): Promise<SubjectRecord[]> {
   const out: SubjectRecord[] = [];
@@ -46,11 +33,11 @@ function trackInFlight(js: JetStreamClient): { max: () => number } {
 describe("agent.publish", () => {
   it("stores the envelope with from/ts stamped, on <prefix>.<session>.<lane>.<kind>.<id>", async () => {
     const before = Date.now();
-    const ack = await agent.publish("env", { type: "message.append", turn: "t1", ref: "m1", data: { delta: "hi" } });
-    const ctl = await agent.publish("env", { type: "tool.call", data: { name: "x" } }, { lane: "ctl" });
-    expect(ack).toMatchObject({ duplicate: false, epoch: agent.info.epoch });
+    const ack = await fx.agent.publish("env", { type: "message.append", turn: "t1", ref: "m1", data: { delta: "hi" } });
+    const ctl = await fx.agent.publish("env", { type: "tool.call", data: { name: "x" } }, { lane: "ctl" });
+    expect(ack).toMatchObject({ duplicate: false, epoch: fx.agent.info.epoch });
     expect(ctl.seq).toBeGreaterThan(ack.seq);
-    const [first, second] = await history(agent, "env");
+    const [first, second] = await history(fx.agent, "env");
     expect(first).toMatchObject({
       session: "env",
       seq: ack.seq,
@@ -69,50 +56,50 @@ describe("agent.publish", () => {
   });
 
   it("a system participant publishes under its kind", async () => {
-    const system = await createAgent(nc, { id: "presence", kind: "system" });
+    const system = await createAgent(fx.nc, { id: "presence", kind: "system" });
     const ack = await system.publish("sys-s", { type: "presence.join", data: { who: "u1" } }, { lane: "sys" });
     const [record] = await history(system, "sys-s");
     expect(record).toMatchObject({ seq: ack.seq, subject: "tl.sys-s.sys.system.presence" });
     expect(record?.event.from).toEqual({ kind: "system", id: "presence" });
     await system.close();
-    expect(nc.isClosed()).toBe(false); // createAgent does not own the connection
+    expect(fx.nc.isClosed()).toBe(false); // createAgent does not own the connection
   });
 
   it("publishing the same id twice stores it once: duplicate, same seq", async () => {
-    const first = await agent.publish("dup", { id: "evt-dup-1", type: "note", data: { n: 1 } });
-    const again = await agent.publish("dup", { id: "evt-dup-1", type: "note", data: { n: 2 } });
+    const first = await fx.agent.publish("dup", { id: "evt-dup-1", type: "note", data: { n: 1 } });
+    const again = await fx.agent.publish("dup", { id: "evt-dup-1", type: "note", data: { n: 2 } });
     expect(first).toMatchObject({ id: "evt-dup-1", duplicate: false });
     expect(again).toMatchObject({ id: "evt-dup-1", duplicate: true, seq: first.seq });
-    const stored = await history(agent, "dup");
+    const stored = await history(fx.agent, "dup");
     expect(stored.map((r) => [r.seq, r.event.data])).toEqual([[first.seq, { n: 1 }]]);
   });
 
   // Regression (issue 13 §1): dedupe was stream-wide, so an id used in one session swallowed another's event.
   it("the same id in two sessions is stored in both; each ack names its own seq", async () => {
-    const a = await agent.publish("dup-a", { id: "evt-shared", type: "note", data: { s: "a" } });
-    const b = await agent.publish("dup-b", { id: "evt-shared", type: "note", data: { s: "b" } });
+    const a = await fx.agent.publish("dup-a", { id: "evt-shared", type: "note", data: { s: "a" } });
+    const b = await fx.agent.publish("dup-b", { id: "evt-shared", type: "note", data: { s: "b" } });
     expect(a.duplicate).toBe(false);
     expect(b).toMatchObject({ id: "evt-shared", duplicate: false });
     expect(b.seq).not.toBe(a.seq);
-    expect((await history(agent, "dup-b")).map((r) => [r.seq, r.event.data])).toEqual([[b.seq, { s: "b" }]]);
+    expect((await history(fx.agent, "dup-b")).map((r) => [r.seq, r.event.data])).toEqual([[b.seq, { s: "b" }]]);
   });
 
   it("a duplicate ack for another author's event with the same id is EVENT_ID_CONFLICT, not a stored ack", async () => {
-    const other = await createAgent(nc, { id: "other-writer" });
+    const other = await createAgent(fx.nc, { id: "other-writer" });
     const first = await other.publish("dup-c", { id: "evt-taken", type: "note", data: { by: "other" } });
-    const error = await agent.publish("dup-c", { id: "evt-taken", type: "note" }).catch((e: unknown) => e);
+    const error = await fx.agent.publish("dup-c", { id: "evt-taken", type: "note" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ThreadlineError);
     expect(error).toMatchObject({ code: ErrorCode.EVENT_ID_CONFLICT, retryable: false, session: "dup-c" });
     // The same author publishing the same id with another type is not a retry either.
     await expect(other.publish("dup-c", { id: "evt-taken", type: "note.other" })).rejects.toMatchObject({
       code: ErrorCode.EVENT_ID_CONFLICT,
     });
-    expect((await history(agent, "dup-c")).map((r) => r.seq)).toEqual([first.seq]);
+    expect((await history(fx.agent, "dup-c")).map((r) => r.seq)).toEqual([first.seq]);
     await other.close();
   });
 
   it("1000 concurrent publishes across sessions: never more than maxInFlight awaiting acks; each session stored in call order", async () => {
-    const bounded = await createAgent(nc, { id: "burst", maxInFlight: 8, provision: false });
+    const bounded = await createAgent(fx.nc, { id: "burst", maxInFlight: 8, provision: false });
     const tracker = trackInFlight(connectionOf(bounded).js);
     const sessions = Array.from({ length: 10 }, (_, i) => `burst-${i}`);
     const acks = await Promise.all(
@@ -133,7 +120,7 @@ describe("agent.publish", () => {
   });
 
   it("past maxInFlight + maxWaiting, publish rejects at once with TOO_MANY_PENDING and stores nothing for it", async () => {
-    const small = await createAgent(nc, { id: "small", maxInFlight: 2, maxWaiting: 3, provision: false });
+    const small = await createAgent(fx.nc, { id: "small", maxInFlight: 2, maxWaiting: 3, provision: false });
     const results = await Promise.allSettled(
       Array.from({ length: 10 }, (_, i) => small.publish(`pending-${i % 3}`, { id: `pending-${i}`, type: "note" })),
     );
@@ -154,7 +141,7 @@ describe("agent.publish", () => {
 
   it("an invalid session id or event field throws a typed error without publishing", async () => {
     for (const session of ["", "a.b", "a b", "*", ">", "x".repeat(129)]) {
-      const error = await agent.publish(session, { type: "note" }).catch((e: unknown) => e);
+      const error = await fx.agent.publish(session, { type: "note" }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ThreadlineError);
       expect(error).toMatchObject({ code: ErrorCode.INVALID_SESSION, retryable: false });
     }
@@ -170,17 +157,17 @@ describe("agent.publish", () => {
       [{ type: "note", data: circular }],
     ];
     for (const [event, options] of invalid) {
-      await expect(agent.publish("fields", event, options)).rejects.toMatchObject({
+      await expect(fx.agent.publish("fields", event, options)).rejects.toMatchObject({
         code: ErrorCode.INVALID_FRAME,
         session: "fields",
         retryable: false,
       });
     }
-    expect(await history(agent, "fields")).toEqual([]);
+    expect(await history(fx.agent, "fields")).toEqual([]);
   });
 
   it("an event above the stream's max_msg_size (headers included) throws EVENT_TOO_LARGE; one at the limit is stored", async () => {
-    const limited = await createAgent(nc, {
+    const limited = await createAgent(fx.nc, {
       id: "big",
       provision: { stream: "SMALL", prefix: "sm", livePrefix: "smlive", maxMsgSize: 4096, cursorBucket: "sm-cursors" },
     });
@@ -204,7 +191,7 @@ describe("agent.publish", () => {
     expect((await history(limited, "big")).map((r) => r.event.id)).toEqual(["at-limit"]);
 
     // If the agent's view of the limit is stale, the server's refusal maps to the same typed error.
-    const stale = await createAgent(nc, {
+    const stale = await createAgent(fx.nc, {
       id: "big",
       info: { ...limited.info, config: { ...limited.info.config, max_msg_size: -1 } },
     });
@@ -216,7 +203,7 @@ describe("agent.publish", () => {
   });
 
   it("close() lets accepted publishes finish, drains its own connection, then refuses with CLOSED", async () => {
-    const own = await connectAgent({ servers: nats.url, id: "closer", provision: false });
+    const own = await connectAgent({ servers: fx.nats.url, id: "closer", provision: false });
     const pending = Array.from({ length: 50 }, (_, i) => own.publish("closing", { type: "note", data: { i } }));
     const closing = own.close();
     const acks = await Promise.all(pending);
@@ -224,14 +211,14 @@ describe("agent.publish", () => {
     expect(connectionOf(own).nc.isClosed()).toBe(true);
     expect(new Set(acks.map((a) => a.seq)).size).toBe(50);
     await expect(own.publish("closing", { type: "note" })).rejects.toMatchObject({ code: ErrorCode.CLOSED });
-    expect((await history(agent, "closing")).map((r) => (r.event.data as { i: number }).i)).toEqual(
+    expect((await history(fx.agent, "closing")).map((r) => (r.event.data as { i: number }).i)).toEqual(
       Array.from({ length: 50 }, (_, i) => i),
     );
   });
 
   it("rejects invalid options", async () => {
-    await expect(createAgent(nc, { id: "bad id" })).rejects.toBeInstanceOf(TypeError);
-    await expect(createAgent(nc, { id: "ok", kind: "user" as never })).rejects.toBeInstanceOf(TypeError);
-    await expect(createAgent(nc, { id: "ok", maxInFlight: 0 })).rejects.toBeInstanceOf(RangeError);
+    await expect(createAgent(fx.nc, { id: "bad id" })).rejects.toBeInstanceOf(TypeError);
+    await expect(createAgent(fx.nc, { id: "ok", kind: "user" as never })).rejects.toBeInstanceOf(TypeError);
+    await expect(createAgent(fx.nc, { id: "ok", maxInFlight: 0 })).rejects.toBeInstanceOf(RangeError);
   });
 });

@@ -1,32 +1,21 @@
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { decodeMsgpack, dedupeKey, encodeMsgpack, newId, type SessionEvent } from "@threadline/protocol";
-import { type NatsServer, startNatsServer, waitFor } from "@threadline/test-kit";
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { waitFor } from "@threadline/test-kit";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { type Agent, connectAgent, connectionOf } from "./agent.ts";
-import { serveAgent } from "./agent-server.ts";
+import { type AgentServer, serveAgent } from "./agent-server.ts";
+import type { ServeAgentOptions } from "./serve-options.ts";
+import { useAgent } from "./test-support/nats-fixture.ts";
 import type { TurnContext } from "./turn-context.ts";
 
-let nats: NatsServer;
-let nc: NatsConnection;
-let agent: Agent;
-beforeAll(async () => {
-  nats = await startNatsServer();
-  agent = await connectAgent({ servers: nats.url, id: "helper" });
-  nc = await connect({ servers: nats.url });
-});
-afterAll(async () => {
-  await nc?.close();
-  await agent?.close();
-  await nats?.stop();
-});
+const fx = useAgent({ id: "helper", ownConnection: true });
 
 /** Stores a client-shaped event as the gateway would (lane from the type, `from` = user alice). */
 async function userEvent(session: string, event: Omit<SessionEvent, "from" | "ts" | "id"> & { id?: string }) {
   const lane = event.type === "input" ? "in" : "ctl";
   const full: SessionEvent = { id: newId(), ts: Date.now(), from: { kind: "user", id: "alice" }, ...event };
-  await jetstream(nc).publish(`tl.${session}.${lane}.user.alice`, encodeMsgpack(full), {
+  await jetstream(fx.nc).publish(`tl.${session}.${lane}.user.alice`, encodeMsgpack(full), {
     msgID: dedupeKey(session, full.id),
   });
   return full.id;
@@ -35,7 +24,7 @@ async function userEvent(session: string, event: Omit<SessionEvent, "from" | "ts
 /** Every event of `session` as stored from now on (the stream's republish). */
 function follow(session: string) {
   const events: SessionEvent[] = [];
-  const sub = nc.subscribe(`live.tl.${session}.>`, {
+  const sub = fx.nc.subscribe(`live.tl.${session}.>`, {
     callback: (_e, m) => {
       events.push(decodeMsgpack(m.data) as SessionEvent);
     },
@@ -48,13 +37,24 @@ function follow(session: string) {
   };
 }
 
+/** A fresh session and the events stored to it from now on. */
+function newSession() {
+  const session = `s${newId().slice(0, 8)}`;
+  return { session, log: follow(session) };
+}
+
+/** `serveAgent` with the file's agent unless another is given, stopped when the test finishes. */
+async function serve(options: Omit<ServeAgentOptions, "agent"> & { agent?: Agent }): Promise<AgentServer> {
+  const server = await serveAgent({ agent: fx.agent, ...options });
+  onTestFinished(() => server.stop());
+  return server;
+}
+
 describe("serveAgent", () => {
   it("runs a turn per user input: turn.start, output, turn.end completed; the control entry ends completed", async () => {
-    const session = `s${newId().slice(0, 8)}`;
-    const log = follow(session);
+    const { session, log } = newSession();
     const seenHistory: string[][] = [];
-    const server = await serveAgent({
-      agent,
+    const server = await serve({
       name: "echo",
       entry: true,
       presence: false,
@@ -64,7 +64,6 @@ describe("serveAgent", () => {
         await ctx.publish({ type: "note", data: { text: `echo ${ctx.text}` } });
       },
     });
-    onTestFinished(() => server.stop());
     const turn = await userEvent(session, { type: "input", data: { text: "hi" } });
     await waitFor(() => log.find("turn.end", turn) !== undefined);
     const types = log.events.filter((e) => e.turn === turn).map((e) => e.type);
@@ -74,15 +73,13 @@ describe("serveAgent", () => {
     expect(log.find("turn.end", turn)?.data).toEqual({ status: "completed" });
     // ctx.history() rebuilds the context: the session so far, up to this turn's start.
     expect(seenHistory).toEqual([["input", "turn.start"]]);
-    const kv = await new Kvm(nc).open("threadline-control");
+    const kv = await new Kvm(fx.nc).open("threadline-control");
     expect((await kv.get(`${session}.turn.${turn}`))?.json()).toMatchObject({ status: "completed", agent: "echo" });
   });
 
   it("ctx.startMessage streams a message of the turn; a cancel ends it cancelled with the turn", async () => {
-    const session = `s${newId().slice(0, 8)}`;
-    const log = follow(session);
-    const server = await serveAgent({
-      agent,
+    const { session, log } = newSession();
+    await serve({
       name: "writer-pool",
       entry: true,
       presence: false,
@@ -94,7 +91,6 @@ describe("serveAgent", () => {
         await message.closed;
       },
     });
-    onTestFinished(() => server.stop());
     const short = await userEvent(session, { type: "input", data: { text: "short" } });
     await waitFor(() => log.find("turn.end", short));
     expect(log.events.filter((e) => e.turn === short).map((e) => e.type)).toEqual([
@@ -115,11 +111,9 @@ describe("serveAgent", () => {
   });
 
   it("a cancel aborts the signal; the turn ends cancelled; a throw ends failed; non-entry pools ignore input", async () => {
-    const session = `s${newId().slice(0, 8)}`;
-    const log = follow(session);
+    const { session, log } = newSession();
     const started: TurnContext[] = [];
-    const server = await serveAgent({
-      agent,
+    await serve({
       name: "waiter",
       entry: true,
       presence: false,
@@ -129,9 +123,7 @@ describe("serveAgent", () => {
         await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
       },
     });
-    onTestFinished(() => server.stop());
-    const ignoring = await serveAgent({ agent, name: "specialist", presence: false, handler: () => {} });
-    onTestFinished(() => ignoring.stop());
+    await serve({ name: "specialist", presence: false, handler: () => {} });
 
     const turn = await userEvent(session, { type: "input", data: { text: "wait" } });
     await waitFor(() => started.length === 1);
@@ -153,12 +145,11 @@ describe("serveAgent", () => {
   });
 
   it("delegate: the sub-agent pool runs under its own identity; cancelling the parent cancels the sub-turn", async () => {
-    const session = `s${newId().slice(0, 8)}`;
-    const log = follow(session);
-    const writerAgent = await connectAgent({ servers: nats.url, id: "writer-agent", provision: false });
+    const { session, log } = newSession();
+    const writerAgent = await connectAgent({ servers: fx.nats.url, id: "writer-agent", provision: false });
     onTestFinished(() => writerAgent.close());
     const subSignals: AbortSignal[] = [];
-    const writer = await serveAgent({
+    await serve({
       agent: writerAgent,
       name: "writer",
       handler: async (ctx) => {
@@ -168,10 +159,8 @@ describe("serveAgent", () => {
         await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
       },
     });
-    onTestFinished(() => writer.stop());
     const results: unknown[] = [];
-    const orchestrator = await serveAgent({
-      agent,
+    await serve({
       name: "orchestrator",
       entry: true,
       handler: async (ctx) => {
@@ -181,7 +170,6 @@ describe("serveAgent", () => {
         results.push(await long.done());
       },
     });
-    onTestFinished(() => orchestrator.stop());
 
     const turn = await userEvent(session, { type: "input", data: { text: "write" } });
     await waitFor(() => subSignals.length === 2);
@@ -205,11 +193,9 @@ describe("serveAgent", () => {
   });
 
   it("requestApproval resolves with the first answer; a worker whose turn was taken over aborts and publishes nothing more", async () => {
-    const session = `s${newId().slice(0, 8)}`;
-    const log = follow(session);
+    const { session, log } = newSession();
     const seen: { ctx: TurnContext; answer?: unknown; publishError?: unknown }[] = [];
-    const server = await serveAgent({
-      agent,
+    const server = await serve({
       name: "careful",
       entry: true,
       leaseMs: 300,
@@ -224,7 +210,6 @@ describe("serveAgent", () => {
         entry.publishError = await ctx.publish({ type: "note", data: { text: "too late" } }).catch((e) => e);
       },
     });
-    onTestFinished(() => server.stop());
 
     const deploy = await userEvent(session, { type: "input", data: { text: "deploy" } });
     await waitFor(() => log.find("approval.request", deploy));
@@ -238,7 +223,7 @@ describe("serveAgent", () => {
     // Another worker takes the turn over (as after a stall past the lease): this one's signal fires.
     const stalled = await userEvent(session, { type: "input", data: { text: "wait" } });
     await waitFor(() => seen.length === 2);
-    const kv = await new Kvm(nc).open("threadline-control");
+    const kv = await new Kvm(fx.nc).open("threadline-control");
     const entry = await kv.get(`${session}.turn.${stalled}`);
     await kv.update(
       `${session}.turn.${stalled}`,
@@ -254,23 +239,22 @@ describe("serveAgent", () => {
     await waitFor(() => server.running === 0);
     // What is stored (the follower may lag): the worker that lost the turn published nothing after turn.start.
     const stored: string[] = [];
-    for await (const r of agent.history(session)) if (r.event.turn === stalled) stored.push(r.event.type);
+    for await (const r of fx.agent.history(session)) if (r.event.turn === stalled) stored.push(r.event.type);
     expect(stored).toEqual(["turn.start"]);
     expect((await kv.get(`${session}.turn.${stalled}`))?.json()).toMatchObject({ status: "running", worker: "other" });
   });
 
   it("a turn taken over more than maxTakeovers times is ended interrupted instead of run again", async () => {
-    const session = `s${newId().slice(0, 8)}`;
-    const log = follow(session);
+    const { session, log } = newSession();
     // As left behind by workers that kept dying in this turn: running, 2 takeovers, an open message.
     const turn = newId();
-    const kv = await new Kvm(nc).open("threadline-control");
+    const kv = await new Kvm(fx.nc).open("threadline-control");
     await kv.create(
       `${session}.turn.${turn}`,
       JSON.stringify({ status: "running", agent: "fragile", worker: "ghost", attempt: 2, updatedAt: Date.now() }),
     );
     await userEvent(session, { type: "input", id: turn, data: { text: "poison" } });
-    await agent.publish(session, {
+    await fx.agent.publish(session, {
       type: "message.start",
       turn,
       ref: "m-ghost",
@@ -278,8 +262,7 @@ describe("serveAgent", () => {
     });
     // A new pool reading all stored input finds it (earlier tests' turns are final: acked unrun).
     const runs: string[] = [];
-    const server = await serveAgent({
-      agent,
+    await serve({
       name: "fragile",
       entry: true,
       presence: false,
@@ -289,7 +272,6 @@ describe("serveAgent", () => {
         runs.push(ctx.turn);
       },
     });
-    onTestFinished(() => server.stop());
 
     await waitFor(() => log.find("turn.end", turn));
     expect(log.find("turn.end", turn)?.data).toMatchObject({
@@ -304,11 +286,10 @@ describe("serveAgent", () => {
 
   // Regression (issue 13): a worker that died between the final CAS and its turn.end left the turn running for readers.
   it("a redelivered input whose entry is final and names its turn.end stores that turn.end (same id), once", async () => {
-    const session = `s${newId().slice(0, 8)}`;
-    const log = follow(session);
+    const { session, log } = newSession();
     const turn = newId();
     const endEvent = newId();
-    const kv = await new Kvm(nc).open("threadline-control");
+    const kv = await new Kvm(fx.nc).open("threadline-control");
     const end = { status: "completed" };
     await kv.create(
       `${session}.turn.${turn}`,
@@ -316,8 +297,7 @@ describe("serveAgent", () => {
     );
     await userEvent(session, { type: "input", id: turn, data: { text: "done already" } });
     const runs: string[] = [];
-    const server = await serveAgent({
-      agent,
+    await serve({
       name: "closer",
       entry: true,
       presence: false,
@@ -326,7 +306,6 @@ describe("serveAgent", () => {
         runs.push(ctx.turn);
       },
     });
-    onTestFinished(() => server.stop());
     await waitFor(() => log.find("turn.end", turn));
     expect(log.find("turn.end", turn)).toMatchObject({ id: endEvent, ref: turn, data: end });
     expect(runs).not.toContain(turn);
@@ -334,12 +313,10 @@ describe("serveAgent", () => {
   });
 
   it("while an operator owns the session, input is marked skipped (no events); a turn already running is still taken over", async () => {
-    const session = `s${newId().slice(0, 8)}`;
-    const log = follow(session);
-    const kv = await new Kvm(nc).open("threadline-control");
+    const { session, log } = newSession();
+    const kv = await new Kvm(fx.nc).open("threadline-control");
     const runs: string[] = [];
-    const server = await serveAgent({
-      agent,
+    const server = await serve({
       name: "desk",
       entry: true,
       presence: false,
@@ -347,7 +324,6 @@ describe("serveAgent", () => {
         runs.push(ctx.turn);
       },
     });
-    onTestFinished(() => server.stop());
     await kv.create(
       `${session}.owner`,
       JSON.stringify({ owner: { kind: "operator", id: "olga" }, by: { kind: "operator", id: "olga" }, since: 1 }),
@@ -380,7 +356,7 @@ describe("serveAgent", () => {
       worker: server.worker,
     });
     await waitFor(async () => {
-      const info = await connectionOf(agent).jsm.consumers.info(agent.info.stream, "pool-desk");
+      const info = await connectionOf(fx.agent).jsm.consumers.info(fx.agent.info.stream, "pool-desk");
       return info.num_pending === 0 && info.num_ack_pending === 0;
     });
     expect(runs).toEqual([running]);

@@ -1,37 +1,24 @@
 import { jetstream } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { dedupeKey, encodeMsgpack, newId, type SessionEvent } from "@threadline/protocol";
 import type { SubjectRecord } from "@threadline/store";
-import { type NatsServer, startNatsServer, waitFor } from "@threadline/test-kit";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { type Agent, connectAgent } from "./agent.ts";
+import { waitFor } from "@threadline/test-kit";
+import { expect, it } from "vitest";
 import { openSession } from "./agent-session.ts";
+import { useAgent } from "./test-support/nats-fixture.ts";
 
-let nats: NatsServer;
-let nc: NatsConnection;
-let agent: Agent;
-beforeAll(async () => {
-  nats = await startNatsServer();
-  agent = await connectAgent({ servers: nats.url, id: "bound" });
-  nc = await connect({ servers: nats.url });
-});
-afterAll(async () => {
-  await nc?.close();
-  await agent?.close();
-  await nats?.stop();
-});
+const fx = useAgent({ id: "bound", ownConnection: true });
 
 async function userEvent(session: string, type: string, extra: Partial<SessionEvent> = {}): Promise<string> {
   const lane = type === "input" ? "in" : "ctl";
   const event: SessionEvent = { id: newId(), type, ts: Date.now(), from: { kind: "user", id: "alice" }, ...extra };
-  await jetstream(nc).publish(`tl.${session}.${lane}.user.alice`, encodeMsgpack(event), {
+  await jetstream(fx.nc).publish(`tl.${session}.${lane}.user.alice`, encodeMsgpack(event), {
     msgID: dedupeKey(session, event.id),
   });
   return event.id;
 }
 
 it("a session-bound agent receives its session's input and control (iterables and callbacks), publishes, is present", async () => {
-  await using bound = await openSession(agent, "bound1", { presence: { status: "listening" } });
+  await using bound = await openSession(fx.agent, "bound1", { presence: { status: "listening" } });
   const inputs: SubjectRecord[] = [];
   const controls: SubjectRecord[] = [];
   const stopInput = bound.onInput((r) => inputs.push(r));
@@ -55,7 +42,7 @@ it("a session-bound agent receives its session's input and control (iterables an
 
   const ack = await bound.publish({ type: "note", turn: input, data: { text: "hi back" } });
   const stored: SubjectRecord[] = [];
-  for await (const r of agent.history("bound1")) stored.push(r);
+  for await (const r of fx.agent.history("bound1")) stored.push(r);
   expect(stored.find((r) => r.seq === ack.seq)?.event).toMatchObject({ from: { kind: "agent", id: "bound" } });
   const members = await bound.presence.members();
   expect(members).toContainEqual(expect.objectContaining({ kind: "agent", id: "bound", status: "listening" }));

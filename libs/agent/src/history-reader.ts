@@ -1,6 +1,12 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { checkSessionId, ErrorCode, isSeq, ThreadlineError } from "@threadline/protocol";
-import { createHistoryReader, decodeRecord, type SubjectRecord, type ThreadlineStreamInfo } from "@threadline/store";
+import {
+  createHistoryReader,
+  decodeRecord,
+  readResuming,
+  type SubjectRecord,
+  type ThreadlineStreamInfo,
+} from "@threadline/store";
 
 export interface HistoryOptions {
   /** Yield only events with seq > `after`. Default 0 (the whole stored history). */
@@ -17,8 +23,9 @@ export interface HistoryOptions {
  * reader (`@threadline/store`: one short-lived filtered consumer, removed when
  * the iteration ends, also on `break`). The iteration yields every event of
  * the session with seq > `after` that was stored when it started, then ends.
- * A failed read throws a typed `ThreadlineError` (`UNAVAILABLE`: retry with
- * `after` = the last seq you got).
+ * A read NATS interrupts (a reconnect, a node restarting) resumes after the
+ * last event it yielded (`readResuming`); one that keeps failing throws a
+ * typed `ThreadlineError` (`UNAVAILABLE`: read again from the last seq you got).
  *
  * Validation happens on the call (not on first iteration): an invalid
  * session id or `after` throws `ThreadlineError` at once.
@@ -53,7 +60,7 @@ async function* read(
   onInvalid: HistoryOptions["onInvalid"],
 ): AsyncGenerator<SubjectRecord> {
   const reader = createHistoryReader(js, jsm, { stream: info.stream });
-  for await (const batch of reader.read(info.subjects.session(session), after)) {
+  for await (const batch of readResuming(reader, info.subjects.session(session), after)) {
     for (const m of batch) {
       const record = decodeRecord(info.subjects, m.subject, m.seq, m.data);
       if (typeof record === "string") onInvalid?.({ subject: m.subject, seq: m.seq, problem: record });

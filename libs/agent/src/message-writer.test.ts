@@ -1,28 +1,15 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { applyMessageEvent, ErrorCode, emptyMessageState, type Message, ThreadlineError } from "@threadline/protocol";
 import type { SubjectRecord } from "@threadline/store";
-import { type NatsServer, startNatsServer } from "@threadline/test-kit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Agent, type AgentEvent, createAgent, type PublishAck } from "./agent.ts";
+import { describe, expect, it } from "vitest";
+import type { AgentEvent, PublishAck } from "./agent.ts";
 import { type MessagePublisher, startMessage } from "./message-writer.ts";
+import { useAgent } from "./test-support/nats-fixture.ts";
 
-let nats: NatsServer;
-let nc: NatsConnection;
-let agent: Agent;
-beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
-  agent = await createAgent(nc, { id: "writer" });
-});
-afterAll(async () => {
-  await agent?.close();
-  await nc?.close();
-  await nats?.stop();
-});
+const fx = useAgent({ id: "writer" });
 
 async function stored(session: string): Promise<SubjectRecord[]> {
   const out: SubjectRecord[] = [];
-  for await (const r of agent.history(session)) out.push(r);
+  for await (const r of fx.agent.history(session)) out.push(r);
   return out;
 }
 
@@ -41,8 +28,8 @@ function gated(): MessagePublisher & { open(): void; maxConcurrent: number } {
   });
   let current = 0;
   const publisher = {
-    id: agent.id,
-    kind: agent.kind,
+    id: fx.agent.id,
+    kind: fx.agent.kind,
     maxConcurrent: 0,
     open() {
       gate = undefined;
@@ -52,7 +39,7 @@ function gated(): MessagePublisher & { open(): void; maxConcurrent: number } {
       current++;
       publisher.maxConcurrent = Math.max(publisher.maxConcurrent, current);
       try {
-        const ack = await agent.publish(session, event);
+        const ack = await fx.agent.publish(session, event);
         if (gate) await gate;
         return ack;
       } finally {
@@ -67,7 +54,7 @@ const tokens = (n: number) => Array.from({ length: n }, (_, i) => `tok${i} `);
 
 describe("message writer", () => {
   it("batches deltas within the window: far fewer events, same text, in order", async () => {
-    const writer = startMessage(agent, "batch", { turn: "t1", flushMs: 20 });
+    const writer = startMessage(fx.agent, "batch", { turn: "t1", flushMs: 20 });
     const words = tokens(200);
     for (const w of words) await writer.append(w);
     await writer.end();
@@ -86,7 +73,7 @@ describe("message writer", () => {
   });
 
   it("flushMs 0 publishes every awaited append as its own event", async () => {
-    const writer = startMessage(agent, "per-token", { flushMs: 0 });
+    const writer = startMessage(fx.agent, "per-token", { flushMs: 0 });
     const words = tokens(30);
     for (const w of words) await writer.append(w);
     await writer.end();
@@ -95,7 +82,7 @@ describe("message writer", () => {
   });
 
   it("end flushes the buffer at once, before the window passes", async () => {
-    const writer = startMessage(agent, "end-flush", { flushMs: 60_000 });
+    const writer = startMessage(fx.agent, "end-flush", { flushMs: 60_000 });
     void writer.append("never ");
     void writer.append("waits", { type: "text" });
     void writer.append("hmm", { type: "reasoning" });
@@ -109,7 +96,7 @@ describe("message writer", () => {
 
   it("the abort signal flushes and ends the message cancelled; later writes are ignored", async () => {
     const controller = new AbortController();
-    const writer = startMessage(agent, "abort", { flushMs: 60_000, signal: controller.signal });
+    const writer = startMessage(fx.agent, "abort", { flushMs: 60_000, signal: controller.signal });
     await writer.append("partial ");
     await writer.append("answer");
     controller.abort();
@@ -130,7 +117,7 @@ describe("message writer", () => {
   });
 
   it("tool parts, updates and text interleave in call order", async () => {
-    const writer = startMessage(agent, "parts", { flushMs: 50 });
+    const writer = startMessage(fx.agent, "parts", { flushMs: 50 });
     void writer.append("Looking up");
     void writer.setPart(1, { type: "tool-search", toolCallId: "c1", state: "input-available", input: { q: "x" } });
     void writer.setPart(1, {
@@ -149,7 +136,7 @@ describe("message writer", () => {
       { type: "text", text: "Found 3", state: "done" },
     ]);
     // Republish = clean state.
-    const retry = startMessage(agent, "parts", { id: "retried" });
+    const retry = startMessage(fx.agent, "parts", { id: "retried" });
     await retry.append("garbl");
     await retry.update([{ type: "text", text: "clean" }]);
     await retry.end();
@@ -158,7 +145,7 @@ describe("message writer", () => {
   });
 
   it("deltas above maxBytes are split on character boundaries", async () => {
-    const writer = startMessage(agent, "split", { maxBytes: 64 });
+    const writer = startMessage(fx.agent, "split", { maxBytes: 64 });
     const text = "é😀abc".repeat(100);
     await writer.append(text);
     await writer.end();
@@ -193,15 +180,15 @@ describe("message writer", () => {
   });
 
   it("misuse throws typed errors", async () => {
-    const writer = startMessage(agent, "misuse", { flushMs: 0 });
+    const writer = startMessage(fx.agent, "misuse", { flushMs: 0 });
     expect(() => writer.append("x", { part: 3 })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FRAME }));
     expect(() => writer.setPart(0, { text: "no type" } as never)).toThrow(ThreadlineError);
     await writer.append("x");
     expect(() => writer.append("y", { part: 0, type: "reasoning" })).toThrow(/not a reasoning part/);
     await writer.end();
     expect(() => writer.append("late")).toThrow(expect.objectContaining({ code: ErrorCode.MESSAGE_ENDED }));
-    expect(() => startMessage(agent, "misuse", { id: "not a token" })).toThrow(ThreadlineError);
-    expect(() => startMessage(agent, "misuse", { maxBytes: 1e9 })).toThrow(RangeError);
+    expect(() => startMessage(fx.agent, "misuse", { id: "not a token" })).toThrow(ThreadlineError);
+    expect(() => startMessage(fx.agent, "misuse", { maxBytes: 1e9 })).toThrow(RangeError);
   });
 
   it("a failed publish fails the writer: writes and end reject with the error", async () => {

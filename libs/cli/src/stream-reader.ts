@@ -1,6 +1,6 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { ErrorCode, type SessionEvent, type Subjects, ThreadlineError } from "@threadline/protocol";
-import { createHistoryReader, decodeRecord, type StoredMessage } from "@threadline/store";
+import { createHistoryReader, decodeRecord, readResuming, type StoredMessage } from "@threadline/store";
 
 /**
  * One stored message of a session as the CLI shows it. Unlike the SDKs, the
@@ -50,7 +50,7 @@ export async function* readStored(
   let last = options.startSeq - 1;
   const history = createHistoryReader(js, jsm, { stream });
   try {
-    for await (const batch of history.read(options.filter, last)) {
+    for await (const batch of readResuming(history, options.filter, last)) {
       for (const m of batch) {
         yield decodeStored(subjects, m);
         last = m.seq;

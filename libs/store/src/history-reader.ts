@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { ErrorCode, epochFromStreamCreated, type StreamState, ThreadlineError } from "@threadline/protocol";
 import { natsError } from "./nats-errors.ts";
+import { RetryPolicy, retryDelay, sleep } from "./retry.ts";
 
 /** One message as the stream stores it (not decoded: readers decode what they need). */
 export interface StoredMessage {
@@ -131,4 +132,36 @@ export function createHistoryReader(
       }
     },
   };
+}
+
+/**
+ * `reader.read(filter, after)`, resumed after the last message it yielded
+ * when a read fails with a retryable error (NATS reconnecting, a node
+ * restarting: `UNAVAILABLE`), waiting `RetryPolicy.historyRead` between
+ * attempts; after `maxAttempts` consecutive failures the last error is
+ * thrown. Nothing is yielded twice and nothing is skipped: each attempt
+ * starts right after the last seq yielded. For readers without their own
+ * retry loop (the agent SDK, the CLI); the gateway's catch-up has its own.
+ */
+export async function* readResuming(
+  reader: HistoryReader,
+  filter: string,
+  after: number,
+  maxAttempts = 8,
+): AsyncIterable<StoredMessage[]> {
+  let last = after;
+  let failures = 0;
+  for (;;) {
+    try {
+      for await (const batch of reader.read(filter, last)) {
+        failures = 0;
+        last = batch[batch.length - 1]?.seq ?? last;
+        yield batch;
+      }
+      return;
+    } catch (error) {
+      if (!(error instanceof ThreadlineError && error.retryable) || ++failures >= maxAttempts) throw error;
+      await sleep(retryDelay(failures, RetryPolicy.historyRead));
+    }
+  }
 }

@@ -15,7 +15,7 @@ export { confirmDuplicateAck } from "./duplicate-ack.ts";
 export type { NatsAuth } from "./env-settings.ts";
 export { ConfigError, EnvReader } from "./env-settings.ts";
 export type { HistoryReader, HistoryReaderOptions, StoredMessage } from "./history-reader.ts";
-export { createHistoryReader } from "./history-reader.ts";
+export { createHistoryReader, readResuming } from "./history-reader.ts";
 export type { MemoryStreamOptions } from "./memory-stream.ts";
 export { MemoryCursorStore, MemoryStream, subjectMatches } from "./memory-stream.ts";
 export { connectNats, loadConfigOrExit } from "./nats-connect.ts";

@@ -10,6 +10,8 @@ describe("isTransientNatsError / natsError", () => {
     ["a request timeout", new TimeoutError()],
     ["a pull ended by the server shutting down (409)", new JetStreamStatusError("Server Shutdown", 409)],
     ["a pull ended by a consumer leadership change (409)", new JetStreamStatusError("Leadership Change", 409)],
+    // Regression (chaos, whole-stack kill): a history read right after a cluster restart failed INTERNAL.
+    ["a pull answered no responders (503)", new JetStreamStatusError("no responders", 503)],
     [
       "JetStream temporarily unavailable (503)",
       new JetStreamApiError({ code: 503, err_code: 10008, description: "JetStream system temporarily unavailable" }),

@@ -42,11 +42,12 @@ export function isTransientNatsError(error: unknown): boolean {
   // A pull ended by the server itself going away or its consumer moving (409 "Server Shutdown",
   // "Leadership Change"): a node restart or a rolling update, not a fault of the request.
   // (JetStreamStatusError is not exported by @nats-io/jetstream: matched by name and code.)
+  // A pull answered 503 "no responders": the consumer's node is restarting or not reachable yet (a
+  // cluster restart, a node kill) — the same condition as a request's no responders.
   if (error instanceof JetStreamError && error.name === "JetStreamStatusError") {
-    return (
-      (error as JetStreamError & { code?: unknown }).code === 409 &&
-      /server shutdown|leadership change/i.test(error.message)
-    );
+    const code = (error as JetStreamError & { code?: unknown }).code;
+    if (code === 503) return true;
+    return code === 409 && /server shutdown|leadership change/i.test(error.message);
   }
   // jetstream.publish reports "no responders" as a JetStreamNotEnabled error (not exported by
   // @nats-io/jetstream) whose cause is the RequestError.

@@ -12,7 +12,7 @@ import { waitFor } from "@threadline/test-kit";
 import { onTestFinished } from "vitest";
 import WebSocket from "ws";
 import { spawnService } from "./service-process.ts";
-import type { Stack } from "./stack.ts";
+import { type ProcessStack, type Stack, testProcessStack } from "./stack.ts";
 import type { TokenClaims } from "./tokens.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -55,6 +55,53 @@ export async function startWorkerProcess(
     inheritStderr: true,
   });
   return { pid: service.pid, worker: options.worker, kill: service.signal };
+}
+
+/** `startWorkerProcess` for each of `names` (started together), SIGKILLed when the test finishes. */
+export async function startWorkers(
+  natsUrl: string,
+  names: string[],
+  options: Omit<Parameters<typeof startWorkerProcess>[1], "worker"> = {},
+): Promise<WorkerProcess[]> {
+  const workers = await Promise.all(names.map((worker) => startWorkerProcess(natsUrl, { ...options, worker })));
+  for (const w of workers) onTestFinished(() => w.kill("SIGKILL"));
+  return workers;
+}
+
+/** Of two workers, the one that runs the turn `start` (its `turn.start` record) and the other one. */
+export function runnerOf(
+  workers: WorkerProcess[],
+  start: SessionRecord,
+): { victim: WorkerProcess; survivor: WorkerProcess } {
+  const name = (start.event.data as { worker: string }).worker;
+  const victim = workers.find((w) => w.worker === name);
+  const survivor = workers.find((w) => w !== victim);
+  if (!victim || !survivor)
+    throw new Error(`turn.start names worker ${name}, not one of ${workers.map((w) => w.worker)}`);
+  return { victim, survivor };
+}
+
+/** A device `tab` of alice attached to `session` from the start, and the log of what it applies. */
+export async function attachTab(
+  stack: Parameters<typeof deviceClient>[0],
+  session: string,
+): Promise<{ tab: SessionHandle; log: SessionLog }> {
+  const tab = await deviceClient(stack, "alice", "tab").attach(session, { from: "start" });
+  return { tab, log: sessionLog(tab) };
+}
+
+/**
+ * A process stack for one test, pool workers `workerNames` ({@link startWorkers} with `workerOptions`)
+ * and alice's tab on `session` with its log.
+ */
+export async function workerSession(
+  session: string,
+  workerNames: string[],
+  workerOptions: Omit<Parameters<typeof startWorkerProcess>[1], "worker">,
+): Promise<{ stack: ProcessStack; workers: WorkerProcess[]; tab: SessionHandle; log: SessionLog }> {
+  const stack = await testProcessStack();
+  const workers = await startWorkers(stack.nats.url, workerNames, workerOptions);
+  return { stack, workers, ...(await attachTab(stack, session)) };
 }
 
 /** Every event a client session handle applies, in order, with helpers to wait for one. */
@@ -101,4 +148,16 @@ export function deviceClient(
   });
   onTestFinished(() => client.close());
   return client;
+}
+
+/** One device client of `sub` per name in `devices`, each attached to `session` from the start, in order. */
+export async function attachDevices<const D extends readonly string[]>(
+  stack: Parameters<typeof deviceClient>[0],
+  session: string,
+  devices: D,
+  sub = "alice",
+): Promise<{ -readonly [K in keyof D]: SessionHandle }> {
+  const handles: SessionHandle[] = [];
+  for (const device of devices) handles.push(await deviceClient(stack, sub, device).attach(session, { from: "start" }));
+  return handles as { -readonly [K in keyof D]: SessionHandle };
 }

@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { type NatsServer, startNatsServer } from "@threadline/test-kit";
+import { afterAll, beforeAll } from "vitest";
 import { gatewayProcessEnv, spawnService } from "./service-process.ts";
 
 /** A gateway running as its own process (so it can be SIGKILLed and its memory measured). */
@@ -39,4 +41,31 @@ export async function spawnGateway(natsUrl: string, env: Record<string, string> 
     [Symbol.asyncDispose]: () => handle.kill(),
   };
   return handle;
+}
+
+/**
+ * A nats-server and one gateway process per entry of `envs` (extra environment, spawned in order)
+ * for a test file: started before its first test; the gateways killed and the server stopped after
+ * its last. Read it inside tests.
+ */
+export function useGatewayProcesses<const E extends readonly Record<string, string>[]>(
+  ...envs: E
+): { readonly nats: NatsServer; readonly gateways: { -readonly [K in keyof E]: GatewayProcess } } {
+  let nats: NatsServer | undefined;
+  const gateways: GatewayProcess[] = [];
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    for (const env of envs) gateways.push(await spawnGateway(nats.url, env));
+  });
+  afterAll(async () => {
+    for (const gateway of gateways) await gateway.kill();
+    await nats?.stop();
+  });
+  return {
+    get nats() {
+      if (!nats) throw new Error("the nats-server is not started (use it inside a test)");
+      return nats;
+    },
+    gateways: gateways as { -readonly [K in keyof E]: GatewayProcess },
+  };
 }

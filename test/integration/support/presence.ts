@@ -5,6 +5,7 @@ import { createPresenceService, loadPresenceConfig, type PresenceService } from 
 import { decodeMsgpack, type PresenceEventData, type SessionEvent } from "@threadline/protocol";
 import type { NatsServer } from "@threadline/test-kit";
 import { pino } from "pino";
+import { onTestFinished } from "vitest";
 import { spawnService } from "./service-process.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -50,6 +51,18 @@ export async function startPresence(nats: NatsServer, env: Record<string, string
     return closed;
   };
   return { service, nc, close, [Symbol.asyncDispose]: close };
+}
+
+/** An in-process presence service and the presence events of `session`, both stopped when the test finishes. */
+export async function watchPresence(
+  nats: NatsServer,
+  session: string,
+): Promise<{ presence: RunningPresence; log: PresenceEventLog }> {
+  const presence = await startPresence(nats);
+  onTestFinished(() => presence.close());
+  const log = presenceEventLog(presence.nc, session);
+  onTestFinished(() => log.stop());
+  return { presence, log };
 }
 
 export type PresenceEvent = SessionEvent<PresenceEventData>;

@@ -3,6 +3,7 @@ import { type Agent, connectAgent } from "@threadline/agent";
 import { createGateway, type Gateway, type GatewayConfig, loadConfig } from "@threadline/gateway";
 import { type NatsServer, startNatsServer } from "@threadline/test-kit";
 import { pino } from "pino";
+import { onTestFinished } from "vitest";
 import { type GatewayProcess, spawnGateway } from "./gateway-process.ts";
 import { mintToken, TEST_JWT_SECRET, type TokenClaims } from "./tokens.ts";
 
@@ -77,4 +78,18 @@ export async function startProcessStack(): Promise<ProcessStack> {
   const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   const gateway = await spawnGateway(nats.url);
   return assemble({ nats, nc, gateway, agent }, () => gateway.stop(), true);
+}
+
+/** {@link startStack} for one test: disposed when the test finishes. */
+export async function testStack(options: Parameters<typeof startStack>[0] = {}): Promise<Stack> {
+  const stack = await startStack(options);
+  onTestFinished(() => stack[Symbol.asyncDispose]());
+  return stack;
+}
+
+/** {@link startProcessStack} for one test: disposed when the test finishes. */
+export async function testProcessStack(): Promise<ProcessStack> {
+  const stack = await startProcessStack();
+  onTestFinished(() => stack[Symbol.asyncDispose]());
+  return stack;
 }
