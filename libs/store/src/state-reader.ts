@@ -1,6 +1,6 @@
 import { emptySessionState, type SessionState, type Subjects, stepState } from "@threadline/protocol";
 import type { HistoryReader } from "./history-reader.ts";
-import { decodeRecord } from "./record-decoder.ts";
+import { decodeRecord, type SubjectRecord } from "./record-decoder.ts";
 
 export interface FoldStoredStateOptions {
   /** A state to continue from (its `seq`: the fold is complete up to there); default empty. */
@@ -9,6 +9,8 @@ export interface FoldStoredStateOptions {
   upToSeq?: number;
   /** A stored `st` message that is not a valid event (skipped, like every reader skips it). */
   onInvalid?: (subject: string, seq: number, problem: string) => void;
+  /** Each decoded state record folded (e.g. to remember the event ids a writer already stored). */
+  onRecord?: (record: SubjectRecord) => void;
 }
 
 /**
@@ -44,6 +46,7 @@ export async function foldStoredState(
         options.onInvalid?.(m.subject, m.seq, record);
         continue;
       }
+      options.onRecord?.(record);
       state = stepState(state, record).state;
     }
   }

@@ -20,22 +20,26 @@ function setup() {
   let duringFold: (() => void) | undefined;
   const source: StateSource = {
     streamState: () => stream.streamState(),
-    async fold(session, start, upToSeq) {
+    async fold(session, start, upToSeq, onRecord) {
       folds++;
       const hook = duringFold;
       duringFold = undefined;
       hook?.();
-      return foldStoredState(stream, subjects, session, { start, ...(upToSeq === undefined ? {} : { upToSeq }) });
+      return foldStoredState(stream, subjects, session, {
+        start,
+        ...(upToSeq === undefined ? {} : { upToSeq }),
+        ...(onRecord === undefined ? {} : { onRecord }),
+      });
     },
   };
   let feed: SessionFeed | undefined;
   let deliver: (m: LiveMessage) => void = () => {};
   const cache = new SessionStateCache(source, { maxSessions: 2, feedOf: () => feed, feedWaitMs: 50 });
   /** Stores a state op (and an input when `type` says so) and returns its live message. */
-  const store = (data: object, type = "state"): LiveMessage => {
+  const store = (data: object, type = "state", id = `e${Math.random().toString(36).slice(2)}`): LiveMessage => {
     const subject = subjects.event(S, type === "state" ? "st" : "in", "user", "u1");
     const payload = encodeMsgpack({
-      id: `e${stream.streamState.length}${Math.random()}`,
+      id,
       type,
       from: { kind: "user", id: "u1" },
       ts: 0,
@@ -94,12 +98,14 @@ describe("SessionStateCache", () => {
     const seen: unknown[] = [];
     const r = await t.cache.write(
       S,
+      "id",
       (state) => seen.push(objectValue(state, "cart")),
       async () => ({ seq: t.store(set("cart", 2)).seq }),
     );
     expect(r.seq).toBe(3);
     await t.cache.write(
       S,
+      "id",
       (state) => seen.push(objectValue(state, "cart")),
       async () => ({ seq: 3 }),
     );
@@ -111,6 +117,7 @@ describe("SessionStateCache", () => {
     let stored = 0;
     const failing = t.cache.write(
       S,
+      "id",
       () => {
         throw new Error("no");
       },
@@ -119,6 +126,7 @@ describe("SessionStateCache", () => {
     await expect(failing).rejects.toThrow("no");
     await t.cache.write(
       S,
+      "id",
       () => {},
       async () => ({ seq: ++stored }),
     );
@@ -150,16 +158,30 @@ describe("SessionStateCache", () => {
     await t.openFeed();
     await t.cache.write(
       S,
+      "id",
       () => {},
       async () => ({ seq: t.store(set("a", 1)).seq }),
     ); // never delivered
     const seen: unknown[] = [];
     await t.cache.write(
       S,
+      "id",
       (state) => seen.push(objectValue(state, "a")),
       async () => ({ seq: 1 }),
     );
     expect(seen).toEqual([1]);
+  });
+
+  it("skips the check for a resent op it already folded (the publisher answers the duplicate)", async () => {
+    const t = setup();
+    t.store(set("cart", 1, { ifVersion: 0 }), "state", "op-1");
+    let stored = 0;
+    const refuse = () => {
+      throw new Error("conflict");
+    };
+    await t.cache.write(S, "op-1", refuse, async () => ({ seq: ++stored }));
+    await expect(t.cache.write(S, "op-2", refuse, async () => ({ seq: ++stored }))).rejects.toThrow("conflict");
+    expect(stored).toBe(1);
   });
 
   it("starts over after a new stream epoch", async () => {

@@ -1,12 +1,27 @@
-import { emptySessionState, type SessionState, type StreamState, stepState } from "@threadline/protocol";
+import {
+  emptySessionState,
+  type SessionState,
+  STATE_EVENT_TYPE,
+  type StateRecord,
+  type StreamState,
+  stepState,
+} from "@threadline/protocol";
 import type { FeedRecord } from "./feed-record.ts";
 import type { FeedSubscriber, SessionFeed } from "./session-feed.ts";
 
 /** Where a view's state comes from when it is not (or no longer) kept current by a live feed. */
 export interface StateSource {
   streamState(): Promise<StreamState>;
-  /** The fold of the session's stored state events after `start.seq`, stopping after `upToSeq` (store: `foldStoredState`). */
-  fold(session: string, start: SessionState, upToSeq?: number): Promise<SessionState>;
+  /**
+   * The fold of the session's stored state events after `start.seq`, stopping after `upToSeq`
+   * (store: `foldStoredState`); `onRecord` sees each state record folded.
+   */
+  fold(
+    session: string,
+    start: SessionState,
+    upToSeq?: number,
+    onRecord?: (record: StateRecord) => void,
+  ): Promise<SessionState>;
 }
 
 export interface StateCacheOptions {
@@ -40,6 +55,12 @@ export interface StateCacheOptions {
  * on other gateways and agents can still race; the stream's fold is the
  * judge (§19.4), this only avoids storing what is certain to fail.
  *
+ * A client resending a stored op (same event id, after a lost `published`,
+ * PROTOCOL.md §14) must get `published {duplicate: true}`, not a refusal
+ * from a view that already includes its op: each view remembers the ids of
+ * its last `RECENT_IDS` state events, and `write` skips the check for them
+ * (the publisher then answers the duplicate).
+ *
  * Bounded: at most `maxSessions` views (LRU), each at most `maxObjects`
  * objects of `maxObjectBytes` (state.ts limits), i.e. ~6.4 MB worst case per
  * session; evicted views are rebuilt from the stream when used again.
@@ -66,13 +87,14 @@ export class SessionStateCache {
    */
   write<R extends { seq: number }>(
     session: string,
+    eventId: string,
     check: (state: SessionState) => void,
     store: () => Promise<R>,
   ): Promise<R> {
     const view = this.view(session);
     return view.serialize(async () => {
       await this.refresh(view, session, view.written);
-      check(view.state);
+      if (!view.recentIds.has(eventId)) check(view.state);
       const result = await store();
       view.written = Math.max(view.written, result.seq);
       return result;
@@ -123,7 +145,7 @@ export class SessionStateCache {
     try {
       const stream = await this.source.streamState();
       if (view.invalid || view.epoch !== stream.epoch || stream.lastSeq < view.state.seq) view.reset(stream.epoch);
-      const folded = await this.source.fold(session, view.state);
+      const folded = await this.source.fold(session, view.state, undefined, (record) => view.remember(record));
       // Complete up to the stream's last seq read before the fold began (the read contract).
       view.folded(folded, stream.lastSeq);
     } catch (error) {
@@ -132,6 +154,9 @@ export class SessionStateCache {
     }
   }
 }
+
+/** State event ids a view remembers (see SessionStateCache: resent ops). */
+const RECENT_IDS = 1024;
 
 /** One session's view (see SessionStateCache). */
 class StateView implements FeedSubscriber {
@@ -148,6 +173,8 @@ class StateView implements FeedSubscriber {
   private buffer: FeedRecord[] | undefined;
   private waiters: { seq: number; resolve: (reached: boolean) => void }[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  /** Ids of the last RECENT_IDS state events folded (insertion order: oldest first). */
+  readonly recentIds = new Set<string>();
 
   /** Kept current by an open feed (and not in the middle of a history read). */
   get live(): boolean {
@@ -190,6 +217,7 @@ class StateView implements FeedSubscriber {
     this.state = emptySessionState();
     this.lastStateSeq = 0;
     this.written = 0;
+    this.recentIds.clear();
     this.epoch = epoch;
     this.invalid = false;
   }
@@ -220,7 +248,14 @@ class StateView implements FeedSubscriber {
     });
   }
 
+  remember(record: StateRecord): void {
+    if (record.event.type !== STATE_EVENT_TYPE) return;
+    this.recentIds.add(record.event.id);
+    if (this.recentIds.size > RECENT_IDS) this.recentIds.delete(this.recentIds.values().next().value as string);
+  }
+
   private apply(record: FeedRecord): void {
+    if (record.seq > this.state.seq) this.remember(record);
     const { state, outcome } = stepState(this.state, record);
     if (outcome !== "duplicate" && outcome !== "not_a_state_event") this.lastStateSeq = record.seq;
     this.state = state;
