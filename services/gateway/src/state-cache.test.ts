@@ -153,6 +153,18 @@ describe("SessionStateCache", () => {
     expect(await t.cache.snapshot(S, 2)).toMatchObject({ cart: { value: 2, version: 2 } });
   });
 
+  it("a live view is complete up to the feed's last seq, including a skipped payload that is no event", async () => {
+    const t = setup();
+    t.store(set("cart", 1));
+    await t.openFeed();
+    await t.cache.snapshot(S, 1);
+    const junk = t.stream.append(subjects.event(S, "out", "agent", "a"), new Uint8Array([0xc1]));
+    t.deliver({ seq: junk.seq, subject: junk.subject, data: junk.data });
+    const folds = t.folds();
+    expect(await t.cache.snapshot(S, junk.seq)).toMatchObject({ cart: { value: 1 } });
+    expect(t.folds()).toBe(folds);
+  });
+
   it("waits for the feed to deliver its own write, and reads the history when the feed is behind", async () => {
     const t = setup();
     await t.openFeed();

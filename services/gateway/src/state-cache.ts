@@ -135,7 +135,7 @@ export class SessionStateCache {
   /** Brings `view` to at least `minSeq` (a stored seq) and to what the stream held when called. */
   private async refresh(view: StateView, session: string, minSeq: number): Promise<void> {
     if (view.live) {
-      if (view.state.seq >= minSeq) return;
+      if (view.through >= minSeq) return;
       if (await view.waitFor(minSeq, this.feedWaitMs)) return;
     }
     view.detach();
@@ -179,6 +179,14 @@ class StateView implements FeedSubscriber {
   /** Kept current by an open feed (and not in the middle of a history read). */
   get live(): boolean {
     return this.feed?.started === true && this.buffer === undefined && !this.invalid;
+  }
+
+  /**
+   * The position the objects are complete up to. While live, that is the feed's last seq: the feed
+   * dispatches every record to the view, and skips only payloads that are not events (no state).
+   */
+  get through(): number {
+    return this.live ? Math.max(this.state.seq, this.feed!.lastSeq) : this.state.seq;
   }
 
   serialize<T>(task: () => Promise<T>): Promise<T> {
