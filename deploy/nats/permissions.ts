@@ -18,9 +18,9 @@ import { fileURLToPath, pathToFileURL } from "node:url";
  * or print one to stdout by leaving out `--write`.
  *
  * What each identity may do (prefix `tl`, stream `THREADLINE`):
- * - agent `<id>`: publish only `tl.*.out.agent.<id>`, `tl.*.ctl.agent.<id>`
- *   and `tl.*.in.agent.<id>` (its own output and control lanes, and
- *   `turn.request` for sub-agents), its own presence keys, the control keys
+ * - agent `<id>`: publish only `tl.*.out.agent.<id>`, `tl.*.ctl.agent.<id>`,
+ *   `tl.*.in.agent.<id>` and `tl.*.st.agent.<id>` (its own output, control
+ *   and shared-state lanes, and `turn.request` for sub-agents), its own presence keys, the control keys
  *   its role writes — `<session>.turn.<id>` (claims, takeovers, final status)
  *   and `<session>.call.<id>` (its client calls) — and the JetStream API calls
  *   to read sessions and buckets (consumers, direct get) and consume input;
@@ -29,7 +29,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
  *   (Turn and call keys are per session, and a pool serves every session, so
  *   they cannot be narrowed further by subject.)
  * - gateway: publish client events only as users/operators
- *   (`tl.*.{in,ctl}.{user,operator}.*`), provision the stream and its buckets,
+ *   (`tl.*.{in,ctl,st}.{user,operator}.*`), provision the stream and its buckets,
  *   run consumers, write cursors, presence of its sockets and the control
  *   bucket (pending turns, answered calls, the session owner).
  * - presence: publish only `tl.*.sys.system.presence`, watch/tombstone the
@@ -95,6 +95,7 @@ export function renderAccounts(options: AccountsOptions): string {
             `${prefix}.*.out.agent.${id}`,
             `${prefix}.*.ctl.agent.${id}`,
             `${prefix}.*.in.agent.${id}`,
+            `${prefix}.*.st.agent.${id}`,
             `$KV.${presence}.*.agent.${id}.*`,
             `$KV.${control}.*.turn.*`,
             `$KV.${control}.*.call.*`,
@@ -114,6 +115,8 @@ export function renderAccounts(options: AccountsOptions): string {
             `${prefix}.*.in.operator.*`,
             `${prefix}.*.ctl.user.*`,
             `${prefix}.*.ctl.operator.*`,
+            `${prefix}.*.st.user.*`,
+            `${prefix}.*.st.operator.*`,
             `$KV.${cursors}.>`,
             `$KV.${presence}.*.user.*.*`,
             `$KV.${presence}.*.operator.*.*`,

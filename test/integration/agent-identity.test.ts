@@ -24,7 +24,7 @@ const PASSWORDS: Record<string, string> = {
 let nats: NatsServer;
 let gatewayNc: NatsConnection;
 let gateway: Gateway;
-/** A raw connection authenticated as agent-a: it may publish only on `tl.*.{out,ctl,in}.agent.agent-a`. */
+/** A raw connection authenticated as agent-a: it may publish only on `tl.*.{out,ctl,in,st}.agent.agent-a`. */
 let rawA: NatsConnection;
 let counter = 0;
 

@@ -18,6 +18,12 @@ const PUBLISHES = [
   { name: "handoff request", event: { type: "handoff", data: { action: "request" } }, needs: "control" },
   { name: "handoff take", event: { type: "handoff", data: { action: "take" } }, needs: "operator" },
   { name: "handoff release", event: { type: "handoff", data: { action: "release" } }, needs: "operator" },
+  { name: "state", event: { type: "state", data: { object: "cart", op: "set", path: [], value: 1 } }, needs: "write" },
+  {
+    name: "state on an agent- object",
+    event: { type: "state", data: { object: "agent-plan", op: "set", path: [], value: 1 } },
+    needs: "operator",
+  },
   { name: "message.append (agent lane)", event: { type: "message.append", data: {} }, needs: "agent" },
   { name: "turn.start (agent lane)", event: { type: "turn.start", data: {} }, needs: "agent" },
   { name: "presence.join (sys lane)", event: { type: "presence.join", data: {} }, needs: "agent" },

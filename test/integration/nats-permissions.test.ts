@@ -89,9 +89,21 @@ describe("NATS permissions (deploy/nats)", () => {
     ["into a user's input lane", "tl.perm-1.in.user.alice"],
     ["into a user's control lane", "tl.perm-1.ctl.user.alice"],
     ["into the system lane", "tl.perm-1.sys.system.presence"],
+    ["as another agent (state lane)", "tl.perm-1.st.agent.agent-b"],
+    ["into a user's state lane", "tl.perm-1.st.user.alice"],
   ])("an agent publishing %s is refused by the server", async (_name, subject) => {
     expect(await tryPublish(subject)).toMatch(/^refused: .*permissions violation/i);
     expect(await stored(subject)).toBe(0);
+  });
+
+  it("an agent publishes state ops on its own st lane; the gateway publishes users' (PROTOCOL.md §19.4)", async () => {
+    expect(await tryPublish("tl.perm-st.st.agent.agent-a")).toBe("stored");
+    const s = await RawSocket.connect(gateway.url, await mintToken({ sub: "alice" }));
+    onTestFinished(() => s.close());
+    const op = { object: "cart", op: "set", path: [], value: { items: 1 } };
+    const published = await s.request({ op: "publish", session: "perm-st", event: { type: "state", data: op } });
+    expect(published).toMatchObject({ op: "published" });
+    expect(await stored("tl.perm-st.st.user.alice")).toBe(1);
   });
 
   it("an agent publishes turn.request into its own input lane", async () => {

@@ -3,6 +3,7 @@ import {
   type DetachFrame,
   ErrorCode,
   type Position,
+  type StateFrame,
   sessionOfSubject,
   ThreadlineError,
 } from "@threadline/protocol";
@@ -91,6 +92,9 @@ export class AttachHandler {
         });
       }
       const after = await this.resolveStart(frame, feed);
+      // The state as of `after` (PROTOCOL.md §19.5), read before the attachment exists: nothing of the
+      // session is sent until `attached` and this snapshot are out, and the catch-up starts after `after`.
+      const objects = frame.state ? await this.snapshot(session, after) : undefined;
       if (conn.closed) {
         ctx.feeds.release(feed);
         return;
@@ -110,6 +114,8 @@ export class AttachHandler {
       ctx.metrics.attachments.inc();
       feed.add(attachment);
       conn.sendFrame({ op: "attached", rid, session, epoch: feed.currentEpoch, from: after });
+      // Synchronous with `attached`: the attachment sends events only from its catch-up, which starts below.
+      if (objects) conn.sendFrame({ op: "state", session, seq: after, objects } satisfies StateFrame);
       ctx.log.debug({ session, user: principal.user, device: conn.device, from: after }, "attached");
       void attachment.catchUp();
     } catch (error) {
@@ -163,6 +169,19 @@ export class AttachHandler {
           );
           break;
       }
+    }
+  }
+
+  /** Every state object of the session as of `seq`; a failed read is a retryable `UNAVAILABLE`. */
+  private async snapshot(session: string, seq: number): Promise<StateFrame["objects"]> {
+    try {
+      return await this.conn.ctx.state.snapshot(session, seq);
+    } catch (error) {
+      if (error instanceof ThreadlineError && error.code === ErrorCode.UNAVAILABLE) throw error;
+      throw new ThreadlineError(ErrorCode.UNAVAILABLE, "the session state could not be read; retry", {
+        session,
+        cause: error,
+      });
     }
   }
 

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { ThreadlineError } from "@threadline/protocol";
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from "jose";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { can, createAuthenticator, principalFromClaims, requiresOperator } from "./auth.ts";
+import { can, canWriteState, createAuthenticator, principalFromClaims, requiresOperator } from "./auth.ts";
 
 const secret = "unit-test-secret-unit-test-secret-0123";
 const sign = (claims: Record<string, unknown>, exp = Math.floor(Date.now() / 1000) + 60, key = secret) =>
@@ -59,6 +59,30 @@ describe("auth", () => {
     expect(can(observer, "s", "read")).toBe(true);
     expect(can(observer, "s", "write")).toBe(false);
     expect(can(observer, "s", "control")).toBe(false);
+  });
+
+  it("narrows the state objects a grant writes to its `state` patterns; without one, every object", () => {
+    const p = principalFromClaims({
+      sub: "u",
+      grants: [
+        { session: "shop-*", can: ["read", "write"], state: ["cart", "page-*"] },
+        { session: "notes", can: ["write"] },
+        { session: "ro", can: ["read"], state: ["cart"] },
+      ],
+    });
+    expect(canWriteState(p, "shop-1", "cart")).toBe(true);
+    expect(canWriteState(p, "shop-1", "page-home")).toBe(true);
+    expect(canWriteState(p, "shop-1", "carts")).toBe(false);
+    expect(canWriteState(p, "shop-1", "checklist")).toBe(false);
+    expect(canWriteState(p, "notes", "anything")).toBe(true);
+    expect(canWriteState(p, "ro", "cart")).toBe(false);
+    const observer = principalFromClaims({ sub: "o", role: "observer", grants: [{ session: "*", can: ["write"] }] });
+    expect(canWriteState(observer, "s", "cart")).toBe(false);
+    for (const state of ["cart", ["a.b"], ["*x"], [""], Array(65).fill("a")]) {
+      expect(() => principalFromClaims({ sub: "u", grants: [{ session: "*", can: ["write"], state }] })).toThrow(
+        /grants\[0\]\.state/,
+      );
+    }
   });
 });
 

@@ -15,6 +15,12 @@ export interface Grant {
   /** A session id, a prefix pattern ending in `*`, or `*` for every session. */
   session: string;
   can: readonly Capability[];
+  /**
+   * The state objects (PROTOCOL.md §19.4) this grant lets its holder write:
+   * names, exact or ending in `*`. Absent: every object the holder's kind
+   * may write.
+   */
+  state?: readonly string[];
 }
 
 /** The verified identity behind a socket. The gateway stamps `from` on client events from it. */
@@ -153,14 +159,22 @@ export function principalFromClaims(claims: Record<string, unknown>): Principal 
     throw fail("`grants` must be an array of at most 256 grants");
   const grants: Grant[] = rawGrants.map((g, i) => {
     if (typeof g !== "object" || g === null) throw fail(`grants[${i}] must be an object`);
-    const { session, can } = g as Record<string, unknown>;
+    const { session, can, state } = g as Record<string, unknown>;
     if (typeof session !== "string" || !/^(\*|[A-Za-z0-9_-]{1,128}\*?)$/.test(session)) {
       throw fail(`grants[${i}].session must be a session id, a prefix ending in *, or *`);
     }
     if (!Array.isArray(can) || !can.every((c) => typeof c === "string" && CAPS.has(c))) {
       throw fail(`grants[${i}].can must list read, write and/or control`);
     }
-    return { session, can: can as Capability[] };
+    if (
+      state !== undefined &&
+      (!Array.isArray(state) ||
+        state.length > 64 ||
+        !state.every((p) => typeof p === "string" && /^[A-Za-z0-9_-]{0,64}\*?$/.test(p) && p.length > 0))
+    ) {
+      throw fail(`grants[${i}].state must list at most 64 state object names, each exact or ending in *`);
+    }
+    return { session, can: can as Capability[], ...(state === undefined ? {} : { state: state as string[] }) };
   });
   const exp = typeof claims.exp === "number" ? claims.exp * 1000 : undefined;
   const kind: ParticipantKind = role === "operator" || role === "admin" ? "operator" : "user";
@@ -177,6 +191,23 @@ function matches(pattern: string, session: string): boolean {
 export function can(principal: Principal, session: string, capability: Capability): boolean {
   if (principal.role === "observer" && capability !== "read") return false;
   return principal.grants.some((g) => g.can.includes(capability) && matches(g.session, session));
+}
+
+/**
+ * Whether `principal` may write state object `object` of `session` as far as
+ * its token says (PROTOCOL.md §19.4): some grant matching the session gives
+ * `write` and either has no `state` list or lists a pattern matching the
+ * object. (The stream-level rule — users never write `agent-` objects — is
+ * `mayWriteObject`, checked as well.)
+ */
+export function canWriteState(principal: Principal, session: string, object: string): boolean {
+  if (principal.role === "observer") return false;
+  return principal.grants.some(
+    (g) =>
+      g.can.includes("write") &&
+      matches(g.session, session) &&
+      (g.state === undefined || g.state.some((pattern) => matches(pattern, object))),
+  );
 }
 
 /** `handoff` actions any participant with `control` may send; every other handoff action is operator-only. */

@@ -56,6 +56,8 @@ export interface GatewayConfig {
   ringMaxBytes: number;
   feedLingerMs: number;
   maxFeeds: number;
+  /** Sessions whose shared state the gateway keeps in memory, LRU (`THREADLINE_STATE_CACHE_SESSIONS`, state-cache.ts). */
+  stateCacheSessions: number;
   cursorFlushMs: number;
   slowTimeoutMs: number;
   attachmentBuffer: number;
@@ -183,6 +185,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ringMaxBytes: int("THREADLINE_RING_BYTES", 1024 * 1024, 1024),
     feedLingerMs: int("THREADLINE_FEED_LINGER_MS", 30_000, 0),
     maxFeeds: int("THREADLINE_MAX_FEEDS", 100_000, 1),
+    stateCacheSessions: int("THREADLINE_STATE_CACHE_SESSIONS", 10_000, 1),
     cursorFlushMs: int("THREADLINE_CURSOR_FLUSH_MS", 1_000, 10),
     slowTimeoutMs: int("THREADLINE_SLOW_TIMEOUT_MS", 30_000, 100),
     attachmentBuffer: int("THREADLINE_ATTACHMENT_BUFFER", 10_000, 1),

@@ -8,6 +8,7 @@ import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { PresenceWriter } from "./presence-writer.ts";
 import type { SessionHistory } from "./session-history.ts";
+import type { SessionStateCache } from "./state-cache.ts";
 import type { UserLimiter } from "./user-limiter.ts";
 
 /** What every socket of a gateway shares. */
@@ -32,6 +33,8 @@ export interface ConnectionContext {
   presence: PresenceWriter;
   /** Checks inputs and control events against the control bucket before they are stored (control-gate.ts). */
   control: ControlGate;
+  /** Each session's shared state as this gateway sees it: state-op pre-checks and attach snapshots (state-cache.ts). */
+  state: SessionStateCache;
 }
 
 /**

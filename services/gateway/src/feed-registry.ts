@@ -60,6 +60,12 @@ export class FeedRegistry {
     return entry.feed;
   }
 
+  /** The session's open feed, if any (no reference counted: for observers such as the state cache). */
+  active(session: string): SessionFeed | undefined {
+    const feed = this.feeds.get(session)?.feed;
+    return feed && !feed.closed ? feed : undefined;
+  }
+
   release(feed: SessionFeed): void {
     const entry = this.feeds.get(feed.session);
     if (!entry || entry.feed !== feed) return;

@@ -31,6 +31,7 @@ const schemas = {
     session,
     from: v.optional(v.union([position, v.picklist(["start", "now", "cursor"])])),
     history: v.optional(v.picklist(["compact", "full"])),
+    state: v.optional(v.boolean()),
   }),
   detach: v.object({ op: v.literal("detach"), rid, session }),
   publish: v.object({

@@ -8,6 +8,7 @@ import {
   type CursorStore,
   createCursorStore,
   createHistoryReader,
+  foldStoredState,
   type HistoryReader,
   PresenceBucket,
   provisionThreadline,
@@ -26,6 +27,7 @@ import { watchNatsStatus } from "./nats-status.ts";
 import { createPresenceWriter } from "./presence-writer.ts";
 import { sessionHistory } from "./session-history.ts";
 import { registerSocketRoute } from "./socket-route.ts";
+import { SessionStateCache } from "./state-cache.ts";
 import { trackStreamEpoch } from "./stream-epoch.ts";
 import { UserLimiter } from "./user-limiter.ts";
 
@@ -142,6 +144,19 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
   const controlState = new ControlState(await new Kvm(nc).open(config.controlBucket));
   const control = new ControlGate(controlState, metrics);
   const auth = createAuthenticator(config.jwt);
+  const state = new SessionStateCache(
+    {
+      streamState: () => history.streamState(),
+      fold: (session, start, upToSeq, onRecord) =>
+        foldStoredState(reader, subjects, session, {
+          start,
+          ...(upToSeq === undefined ? {} : { upToSeq }),
+          ...(onRecord === undefined ? {} : { onRecord }),
+          onInvalid: () => metrics.invalidEvents.inc(),
+        }),
+    },
+    { maxSessions: config.stateCacheSessions, feedOf: (session) => feeds.active(session) },
+  );
   const ctx: ConnectionContext = {
     limits: config.limits,
     users: new UserLimiter(config.userLimits, metrics.registry),
@@ -157,6 +172,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     epoch: () => epoch.current(),
     presence,
     control,
+    state,
   };
 
   const nats = watchNatsStatus(nc, log, metrics, () => void feeds.recoverAll());
@@ -199,6 +215,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       await cursors.close().catch((error: unknown) => log.warn({ err: error }, "cursor flush on shutdown failed"));
       await presence.close();
       feeds.closeAll();
+      state.clear();
       log.info({ gatewayId: config.gatewayId }, "gateway stopped");
     })();
     return closing;

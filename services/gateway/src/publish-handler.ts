@@ -3,31 +3,57 @@ import {
   controlEventProblem,
   ErrorCode,
   encodedSize,
+  Lane,
+  mayWriteObject,
   newId,
   type PublishFrame,
+  previewStateOp,
   type SessionEvent,
+  STATE_EVENT_TYPE,
+  type StateOp,
+  stateOpProblem,
+  stateRejectionError,
   ThreadlineError,
 } from "@threadline/protocol";
-import { can, describeEvent, requiresOperator } from "./auth.ts";
+import { can, canWriteState, describeEvent, type Principal, requiresOperator } from "./auth.ts";
 import type { ConnectionPort } from "./connection-port.ts";
+import { TokenBucket } from "./token-bucket.ts";
 
 /**
  * `publish` frames of one socket: the event type must be a client type, the
  * token must grant the lane's capability (`write` for `in`, `control` for
  * `ctl`), the user's cross-socket event rate, `maxEventBytes` and
  * `maxPendingPublishes` are enforced, inputs and control events must be
- * well-formed and pass the control state (control-gate.ts), then the event
- * is stored with `from` stamped from the token and answered with
+ * well-formed and pass the control state (control-gate.ts), state ops
+ * (`write` on lane `st`) must be valid, writable by the author and its token,
+ * within `maxStateOpsPerSecond` and pass the pre-check against the gateway's
+ * view of the session's state (state-cache.ts, PROTOCOL.md §19.4); then the
+ * event is stored with `from` stamped from the token and answered with
  * `published` (or a typed error; a refused event is not stored).
  */
 export class PublishHandler {
   private pendingPublishes = 0;
+  /** State ops of this socket (PROTOCOL.md §19.4: `maxStateOpsPerSecond`, burst of one second's worth). */
+  private readonly stateOps: TokenBucket;
 
   constructor(
     private readonly conn: ConnectionPort,
     /** The epoch to report in `published` for a session. */
     private readonly epochOf: (session: string) => string,
-  ) {}
+  ) {
+    const rate = conn.ctx.limits.maxStateOpsPerSecond;
+    this.stateOps = new TokenBucket(rate, rate);
+  }
+
+  private stateRefusal(principal: Principal, session: string, data: unknown): ThreadlineError | undefined {
+    return stateRefusalOf(
+      principal,
+      session,
+      data,
+      () => this.stateOps.take(),
+      this.conn.ctx.limits.maxStateOpsPerSecond,
+    );
+  }
 
   publish(frame: PublishFrame): void {
     const { rid, session, event } = frame;
@@ -44,7 +70,7 @@ export class PublishHandler {
       );
       return;
     }
-    const capability = lane === "in" ? "write" : "control";
+    const capability = lane === Lane.CTL ? "control" : "write";
     if (!can(principal, session, capability)) {
       conn.sendError(
         new ThreadlineError(
@@ -68,6 +94,13 @@ export class PublishHandler {
         rid,
       );
       return;
+    }
+    if (event.type === STATE_EVENT_TYPE) {
+      const refusal = this.stateRefusal(principal, session, event.data);
+      if (refusal) {
+        conn.sendError(refusal, rid);
+        return;
+      }
     }
     if (!ctx.users.takeEvent(principal.user)) {
       conn.sendError(
@@ -116,9 +149,22 @@ export class PublishHandler {
       ...(event.data === undefined ? {} : { data: event.data }),
     };
     this.pendingPublishes++;
-    ctx.control
-      .admit(session, envelope)
-      .then(() => ctx.publisher.publish(session, lane, envelope))
+    const stored =
+      event.type === STATE_EVENT_TYPE
+        ? ctx.state.write(
+            session,
+            envelope.id,
+            (state) => {
+              // The verdict the fold would reach were the op stored now: refuse what is certain to fail.
+              const verdict = previewStateOp(state, envelope.data as StateOp, envelope.from);
+              if (verdict !== "applied" && verdict !== "not_a_state_event") {
+                throw stateRejectionError(verdict, (envelope.data as StateOp).object, session);
+              }
+            },
+            () => ctx.publisher.publish(session, lane, envelope),
+          )
+        : ctx.control.admit(session, envelope).then(() => ctx.publisher.publish(session, lane, envelope));
+    stored
       .then(
         (result) => {
           ctx.metrics.publishes.inc({ result: result.duplicate ? "duplicate" : "stored" });
@@ -159,6 +205,41 @@ export class PublishHandler {
         this.pendingPublishes--;
       });
   }
+}
+
+/**
+ * Why a state op may not be stored, checked before anything else costs (PROTOCOL.md §19.4):
+ * malformed → INVALID_FRAME; an object the author's kind or token may not write → FORBIDDEN;
+ * over the socket's `maxStateOpsPerSecond` → RATE_LIMITED (retryable).
+ */
+function stateRefusalOf(
+  principal: Principal,
+  session: string,
+  data: unknown,
+  takeToken: () => boolean,
+  rate: number,
+): ThreadlineError | undefined {
+  const problem = stateOpProblem(data);
+  if (problem) return new ThreadlineError(ErrorCode.INVALID_FRAME, `state: ${problem}`, { session });
+  const object = (data as StateOp).object;
+  if (!mayWriteObject(principal.kind, object)) {
+    return new ThreadlineError(
+      ErrorCode.FORBIDDEN,
+      `${principal.kind}s may not write state object ${object} (agent- objects are written by agents and operators)`,
+      { session },
+    );
+  }
+  if (!canWriteState(principal, session, object)) {
+    return new ThreadlineError(ErrorCode.FORBIDDEN, `the token does not grant writing state object ${object}`, {
+      session,
+    });
+  }
+  if (!takeToken()) {
+    return new ThreadlineError(ErrorCode.RATE_LIMITED, `more than ${rate} state operations per second on this socket`, {
+      session,
+    });
+  }
+  return undefined;
 }
 
 /** A typed refusal by the control state (as opposed to a failed store). */

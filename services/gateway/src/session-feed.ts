@@ -76,6 +76,11 @@ export class SessionFeed {
     return this.state === "closed";
   }
 
+  /** Started and not closed: subscribers added now get every record after `lastSeq`. */
+  get started(): boolean {
+    return this.state === "live";
+  }
+
   add(subscriber: FeedSubscriber): void {
     this.subscribers.add(subscriber);
   }

@@ -5,7 +5,8 @@ export const TEST_JWT_SECRET = "threadline-test-secret-0123456789abcdef";
 export interface TokenClaims {
   sub: string;
   role?: "user" | "operator" | "observer" | "admin";
-  grants?: { session: string; can: ("read" | "write" | "control")[] }[];
+  /** `state`: the state objects the grant lets its holder write (PROTOCOL.md §19.4). */
+  grants?: { session: string; can: ("read" | "write" | "control")[]; state?: string[] }[];
   /** Seconds from now; negative for an already expired token. Default 1 hour. */
   expiresIn?: number;
   secret?: string;
