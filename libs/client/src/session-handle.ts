@@ -31,7 +31,7 @@ import {
   type SessionInput,
   type SessionState,
 } from "./session-machine.ts";
-import { checkObjectName, type StateHandle, StateHandleImpl, type StateHost } from "./state-handle.ts";
+import { type StateHandle, StateHandles } from "./state-handle.ts";
 import { type StateChange, StateView } from "./state-view.ts";
 
 export type { SessionHandle, SessionHandleOptions, SessionHost } from "./session-handle-api.ts";
@@ -67,7 +67,7 @@ export class SessionHandleImpl implements SessionHandle {
   private readonly messageView = new MessageView();
   private readonly controlView = new ControlView(() => this.host.controlSnapshot(this.id));
   private readonly stateView: StateView;
-  private readonly stateHandles = new Map<string, StateHandle>();
+  private readonly stateHandles: StateHandles;
 
   constructor(
     readonly id: string,
@@ -83,6 +83,12 @@ export class SessionHandleImpl implements SessionHandle {
       () => this.machine.phase === "attached",
     );
     this.stateView = new StateView(id);
+    this.stateHandles = new StateHandles({
+      session: id,
+      view: this.stateView,
+      participant: () => host.participant ?? { kind: "user", id: "" },
+      publish: (event) => this.publish(event),
+    });
     this.presenceView = new PresenceView(id, () => host.presenceSnapshot(id), presenceSender(host, id));
     this.firstAttach = new Promise<SessionHandle>((resolve, reject) => {
       this.resolveFirstAttach = resolve;
@@ -108,19 +114,7 @@ export class SessionHandleImpl implements SessionHandle {
   }
 
   state<T extends StateObject["value"] = StateObject["value"]>(name: string): StateHandle<T> {
-    checkObjectName(name, this.id);
-    let handle = this.stateHandles.get(name);
-    if (!handle) {
-      const host: StateHost = {
-        session: this.id,
-        view: this.stateView,
-        participant: () => this.host.participant ?? { kind: "user", id: "" },
-        publish: (event) => this.publish(event),
-      };
-      handle = new StateHandleImpl(name, host);
-      this.stateHandles.set(name, handle);
-    }
-    return handle as StateHandle<T>;
+    return this.stateHandles.get<T>(name);
   }
 
   states(): Readonly<Record<string, StateObject>> {

@@ -86,6 +86,24 @@ export function checkObjectName(name: unknown, session: string): asserts name is
   }
 }
 
+/** A session's state handles: one per object name, for the session handle's life. */
+export class StateHandles {
+  private readonly handles = new Map<string, StateHandle>();
+
+  constructor(private readonly host: StateHost) {}
+
+  /** The handle of object `name`; throws `INVALID_FRAME` for a malformed name. */
+  get<T extends JsonValue = JsonValue>(name: string): StateHandle<T> {
+    checkObjectName(name, this.host.session);
+    let handle = this.handles.get(name);
+    if (!handle) {
+      handle = new StateHandleImpl(name, this.host);
+      this.handles.set(name, handle);
+    }
+    return handle as StateHandle<T>;
+  }
+}
+
 export class StateHandleImpl<T extends JsonValue = JsonValue> implements StateHandle<T> {
   constructor(
     readonly name: string,
