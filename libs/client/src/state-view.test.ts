@@ -59,5 +59,8 @@ describe("StateView", () => {
     view.apply(record(1, { object: "a", op: "set", path: [], value: { list: [1] } }));
     const value = view.object("a")?.value as { list: number[] };
     expect(() => value.list.push(2)).toThrow(TypeError);
+    expect(() => {
+      (view.state.objects as Record<string, unknown>).b = 1;
+    }).toThrow(TypeError);
   });
 });

@@ -1,6 +1,5 @@
 import {
   ErrorCode,
-  emptySessionState,
   type JsonValue,
   type Participant,
   type SessionRecord,
@@ -49,7 +48,7 @@ interface PendingWrite {
  * settles when the fold reaches it or when the handle ends.
  */
 export class StateView {
-  private current: SessionState = emptySessionState();
+  private current: SessionState = frozenEmpty();
   private readonly listeners = new Set<(change: StateChange) => void>();
   private readonly pending = new Map<string, PendingWrite>();
 
@@ -78,6 +77,8 @@ export class StateView {
     if (record.event.type !== STATE_EVENT_TYPE) return;
     const name = (record.event.data as { object?: unknown } | undefined)?.object;
     if (outcome === "applied" && typeof name === "string") {
+      // The fold copies the map before changing it, so freezing it (and the changed object) is safe.
+      Object.freeze(state.objects);
       const object = state.objects[name];
       if (object) deepFreeze(object);
       this.notify(name, object, record.seq, record.event.from);
@@ -95,12 +96,12 @@ export class StateView {
     for (const [name, object] of Object.entries(objects)) {
       if (isStateObject(object)) next[name] = deepFreeze(object);
     }
-    this.swap({ seq, objects: next });
+    this.swap({ seq, objects: Object.freeze(next) });
   }
 
   /** Drops every object (the state belonged to another epoch). */
   reset(): void {
-    this.swap(emptySessionState());
+    this.swap(frozenEmpty());
   }
 
   /**
@@ -182,6 +183,10 @@ export class StateView {
     };
     notifyAll(this.listeners, change);
   }
+}
+
+function frozenEmpty(): SessionState {
+  return { seq: 0, objects: Object.freeze({}) };
 }
 
 function isStateObject(value: unknown): value is StateObject {
