@@ -15,8 +15,10 @@ export interface ThreadlineClient extends AsyncDisposable {
   /** The current status, then every change (unread statuses beyond 64 drop the oldest); ends after `closed`. */
   statuses(): AsyncIterable<ConnectionStatus>;
   /**
-   * Attaches a session; resolves once the gateway confirmed (`attached`), so
-   * register `onEvent`/`events()` right after the `await` to see the replay.
+   * Attaches a session; resolves once the gateway confirmed (`attached`) and
+   * the shared state snapshot it asked for is applied (PROTOCOL.md §19.5), so
+   * register `onEvent`/`events()` right after the `await` to see the replay,
+   * and `state(name).get()` is current.
    * `from` defaults to the position in `storage`, else the device cursor
    * (`"cursor"`). Waits while the client is (re)connecting. Rejects with the
    * gateway's error (`FORBIDDEN`, `INSUFFICIENT_STATE`, `TOO_MANY_SESSIONS`, …),

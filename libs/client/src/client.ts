@@ -66,6 +66,8 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
   private socket: WebSocketLike | undefined;
   private welcomed = false;
   private limitsValue: Limits = DEFAULT_LIMITS;
+  /** Who the gateway says this client is (the latest `welcome`). */
+  participant: { kind: string; id: string } | undefined;
   /** Reconnect attempts since the last `welcome` (0 while connected or on the first connection). */
   private attempt = 0;
   /** Index into `options.urls` of the endpoint the next connection attempt uses. */
@@ -312,6 +314,9 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
       case "event":
         this.sessions.get(frame.session)?.handleEvent(frame);
         return;
+      case "state":
+        this.sessions.get(frame.session)?.handleState(frame);
+        return;
       case "synced":
         this.sessions.get(frame.session)?.handleSynced(frame);
         return;
@@ -326,6 +331,7 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
 
   private onWelcome(frame: WelcomeFrame): void {
     this.limitsValue = mergeLimits(frame.limits);
+    this.participant = { kind: String(frame.kind), id: String(frame.user) };
     if (this.welcomed) return; // the reply to a token refresh: nothing else changes
     clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;

@@ -25,7 +25,8 @@ describe("hello / welcome / attach handshake", () => {
     expect(hello).toEqual({ op: "hello", token: "tok", device: "dev-1" });
 
     const attach = await conn.take("attach");
-    expect(attach).toEqual({ op: "attach", rid: attach.rid, session: "s1" }); // no `from`: the device cursor
+    // No `from`: the device cursor; no local state for it yet, so a state snapshot is asked for (PROTOCOL.md §19.5).
+    expect(attach).toEqual({ op: "attach", rid: attach.rid, session: "s1", state: true });
     expect(conn.received[0]?.frame.op).toBe("hello");
     expect(conn.received.every((r) => r.binary)).toBe(true);
 

@@ -5,12 +5,16 @@ export type {
   BackoffOptions,
   ClientEvent,
   HandoffAction,
+  JsonValue,
+  PathSegment,
   Position,
   PresenceMember,
   SessionEvent,
   SessionRecord,
+  StateObject,
+  StateOp,
 } from "@threadline/protocol";
-export { CloseCode, ErrorCode, isRetryableClose, ThreadlineError } from "@threadline/protocol";
+export { CloseCode, ErrorCode, isRetryableClose, StateLimits, ThreadlineError } from "@threadline/protocol";
 export type { AttachOptions, ThreadlineClient } from "./client.ts";
 export { createClient } from "./client.ts";
 export type { ClientOptions } from "./client-options.ts";
@@ -23,4 +27,6 @@ export type { PresenceViewChange, SessionPresenceView } from "./presence-view.ts
 export type { PublishResult } from "./publish-queue.ts";
 export type { SessionControls } from "./session-controls.ts";
 export type { SessionHandle } from "./session-handle.ts";
+export type { StateHandle, StatePath, StateWriteOptions } from "./state-handle.ts";
+export type { StateChange } from "./state-view.ts";
 export type { WebSocketConstructorLike, WebSocketLike } from "./websocket-like.ts";

@@ -76,3 +76,26 @@ export async function readmeErrorExample(
     if (s.type === "closed" && s.code === CloseCode.TOKEN_EXPIRED) redirectToLogin();
   });
 }
+
+/** The README's "Shared state" example, type-checked against the real exports (never called). */
+export async function readmeStateExample(
+  shop: SessionHandle,
+  app: { render(value: unknown): void; reloadAndRetry(): void; log(object: string, value: unknown): void },
+): Promise<void> {
+  const cart = shop.state<{ items: { sku: string; qty: number }[] }>("cart");
+  cart.get()?.items.at(0)?.qty;
+  cart.subscribe(({ value, version, updatedBy, seq }) => app.render([value, version, updatedBy, seq]));
+  await shop.state("page").set([], { product: "sku-42" });
+  await cart.insert("items", { sku: "sku-42", qty: 1 });
+  await cart.increment(["items", 0, "qty"]);
+  await cart.merge({ coupon: "SPRING" });
+  await cart.remove("items", 0);
+  await cart.delete("coupon");
+  try {
+    await cart.set("note", "gift", { ifVersion: cart.version });
+  } catch (e) {
+    if (e instanceof ThreadlineError && e.code === ErrorCode.STATE_CONFLICT) app.reloadAndRetry();
+  }
+  shop.states();
+  shop.onStateChange(({ object, value }) => app.log(object, value));
+}

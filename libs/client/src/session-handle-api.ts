@@ -9,6 +9,7 @@ import type {
   PresenceMember,
   ServerFrame,
   SessionRecord,
+  StateObject,
   ThreadlineError,
 } from "@threadline/protocol";
 import type { SessionMessagesView } from "./message-view.ts";
@@ -16,6 +17,8 @@ import type { PositionStorage } from "./position-storage.ts";
 import type { SessionPresenceView } from "./presence-view.ts";
 import type { PublishResult } from "./publish-queue.ts";
 import type { SessionControls } from "./session-controls.ts";
+import type { StateHandle } from "./state-handle.ts";
+import type { StateChange } from "./state-view.ts";
 
 /**
  * One attached session. Obtained from `client.attach()`; lives until
@@ -98,6 +101,22 @@ export interface SessionHandle extends AsyncDisposable, SessionControls {
    * @example session.messages.onChange(({ messages }) => render(messages));
    */
   readonly messages: SessionMessagesView;
+  /**
+   * Shared state object `name` of the session (PROTOCOL.md §19): read it,
+   * subscribe to its changes from any device or agent, and change it. The
+   * same handle for the same name; it stays valid for the handle's life.
+   * Throws `INVALID_FRAME` for a name not matching `[A-Za-z0-9_-]{1,64}`.
+   * `attach()` resolves once the state is loaded, so `get()` is current at once.
+   * @example
+   *   const page = session.state("page");
+   *   page.subscribe(({ value }) => console.log("now viewing", value));
+   *   await page.set([], { product: "sku-42" });
+   */
+  state<T extends StateObject["value"] = StateObject["value"]>(name: string): StateHandle<T>;
+  /** Every shared state object the handle holds now (frozen values). */
+  states(): Readonly<Record<string, StateObject>>;
+  /** Calls `cb` on every applied change of any state object. Returns an unsubscribe function. */
+  onStateChange(cb: (change: StateChange) => void): () => void;
 }
 
 /** What a session handle needs from the client. */
@@ -105,6 +124,8 @@ export interface SessionHost {
   /** True while a welcomed socket can carry frames. */
   readonly ready: boolean;
   readonly storage: PositionStorage;
+  /** Who this client is (`welcome` kind and user); undefined before the first welcome. */
+  readonly participant: { kind: string; id: string } | undefined;
   /** Backoff for re-attaching after the gateway ended an attachment with a retryable error. */
   readonly reattachPolicy: BackoffPolicy;
   /** Sends a frame without a reply. False when no welcomed socket. */
@@ -115,7 +136,7 @@ export interface SessionHost {
    */
   request(
     frame:
-      | { op: "attach"; session: string; from?: AttachFrom; history?: AttachHistory }
+      | { op: "attach"; session: string; from?: AttachFrom; history?: AttachHistory; state?: boolean }
       | { op: "detach"; session: string }
       | { op: "presence"; session: string; status: string; metadata?: Record<string, unknown> },
   ): {

@@ -10,6 +10,8 @@ import {
   isSeq,
   type Position,
   type SessionRecord,
+  type StateFrame,
+  type StateObject,
   type SyncedFrame,
   ThreadlineError,
 } from "@threadline/protocol";
@@ -29,6 +31,8 @@ import {
   type SessionInput,
   type SessionState,
 } from "./session-machine.ts";
+import { type StateHandle, StateHandles } from "./state-handle.ts";
+import { type StateChange, StateView } from "./state-view.ts";
 
 export type { SessionHandle, SessionHandleOptions, SessionHost } from "./session-handle-api.ts";
 
@@ -39,7 +43,7 @@ export type { SessionHandle, SessionHandleOptions, SessionHost } from "./session
  * (`PositionSync`), views and listeners (`EventDelivery`).
  */
 export class SessionHandleImpl implements SessionHandle {
-  private state: SessionState = initialSessionState;
+  private machine: SessionState = initialSessionState;
   /** rid and generation of the `attach` awaiting its reply. */
   private attachRequest: { rid: number | undefined; generation: number } | undefined;
   private attachInFlight: Promise<void> | undefined;
@@ -62,20 +66,29 @@ export class SessionHandleImpl implements SessionHandle {
   private readonly presenceView: PresenceView;
   private readonly messageView = new MessageView();
   private readonly controlView = new ControlView(() => this.host.controlSnapshot(this.id));
+  private readonly stateView: StateView;
+  private readonly stateHandles: StateHandles;
 
   constructor(
     readonly id: string,
     private readonly options: SessionHandleOptions,
     private readonly host: SessionHost,
   ) {
-    this.delivery = new EventDelivery(id, () => this.state.position?.seq);
+    this.delivery = new EventDelivery(id, () => this.machine.position?.seq);
     this.sync = new PositionSync(
       id,
       host.storage,
       (frame) => host.send(frame),
-      () => this.state.position,
-      () => this.state.phase === "attached",
+      () => this.machine.position,
+      () => this.machine.phase === "attached",
     );
+    this.stateView = new StateView(id);
+    this.stateHandles = new StateHandles({
+      session: id,
+      view: this.stateView,
+      participant: () => host.participant ?? { kind: "user", id: "" },
+      publish: (event) => this.publish(event),
+    });
     this.presenceView = new PresenceView(id, () => host.presenceSnapshot(id), presenceSender(host, id));
     this.firstAttach = new Promise<SessionHandle>((resolve, reject) => {
       this.resolveFirstAttach = resolve;
@@ -84,7 +97,7 @@ export class SessionHandleImpl implements SessionHandle {
   }
 
   get position(): Position | undefined {
-    const position = this.state.position;
+    const position = this.machine.position;
     return position && { ...position };
   }
 
@@ -100,13 +113,25 @@ export class SessionHandleImpl implements SessionHandle {
     return this.controlView;
   }
 
+  state<T extends StateObject["value"] = StateObject["value"]>(name: string): StateHandle<T> {
+    return this.stateHandles.get<T>(name);
+  }
+
+  states(): Readonly<Record<string, StateObject>> {
+    return this.stateView.state.objects;
+  }
+
+  onStateChange(cb: (change: StateChange) => void): () => void {
+    return this.stateView.onChange(cb);
+  }
+
   get synced(): boolean {
-    return this.state.synced;
+    return this.machine.synced;
   }
 
   /** True once the handle ended (detached, failed, or the client closed); a new attach may replace it after `detaching`. */
   get ended(): boolean {
-    return this.state.phase === "detached";
+    return this.machine.phase === "detached";
   }
 
   /** Resolves when an in-progress `detach()` has told the gateway. */
@@ -136,7 +161,7 @@ export class SessionHandleImpl implements SessionHandle {
   }
 
   whenSynced(): Promise<void> {
-    if (this.state.synced) return Promise.resolve();
+    if (this.machine.synced) return Promise.resolve();
     if (this.ended) return Promise.reject(this.endError ?? this.detachedError());
     return new Promise((resolve, reject) => {
       this.syncWaiters.push({ resolve, reject });
@@ -158,7 +183,7 @@ export class SessionHandleImpl implements SessionHandle {
 
   ack(seq?: number): void {
     if (this.ended) return;
-    const last = this.state.position?.seq;
+    const last = this.machine.position?.seq;
     const target = seq ?? last;
     if (target === undefined) return;
     if (!isSeq(target) || last === undefined || target > last) {
@@ -218,6 +243,11 @@ export class SessionHandleImpl implements SessionHandle {
     this.dispatch({ type: "event", seq: frame.seq, event: frame.event });
   }
 
+  /** The snapshot an attach with `state: true` asked for (PROTOCOL.md §19.5). */
+  handleState(frame: StateFrame): void {
+    this.dispatch({ type: "stateSnapshot", seq: frame.seq, objects: frame.objects });
+  }
+
   handleSynced(frame: SyncedFrame): void {
     this.dispatch({ type: "synced", seq: frame.seq });
   }
@@ -252,15 +282,15 @@ export class SessionHandleImpl implements SessionHandle {
   // ---- the machine's effects -------------------------------------------------------
 
   private dispatch(input: SessionInput): void {
-    const step = reduceSession(this.state, input, { session: this.id, reattachPolicy: this.host.reattachPolicy });
-    this.state = step.state;
+    const step = reduceSession(this.machine, input, { session: this.id, reattachPolicy: this.host.reattachPolicy });
+    this.machine = step.state;
     for (const effect of step.effects) this.run(effect);
   }
 
   private run(effect: SessionEffect): void {
     switch (effect.type) {
       case "sendAttach":
-        this.sendAttach(effect.from, effect.generation);
+        this.sendAttach(effect.from, effect.generation, effect.state);
         return;
       case "positionStored":
         this.sync.stored(effect.seq);
@@ -271,6 +301,12 @@ export class SessionHandleImpl implements SessionHandle {
       case "attached":
         if (effect.epochChanged) this.sync.resetAcks();
         this.sync.attachedFrom(effect.from);
+        return;
+      case "replaceState":
+        this.stateView.replace(effect.seq, effect.objects);
+        return;
+      case "resetState":
+        this.stateView.reset();
         return;
       case "resolveFirstAttach":
         this.resolveFirstAttach(this);
@@ -314,13 +350,14 @@ export class SessionHandleImpl implements SessionHandle {
     }
   }
 
-  private sendAttach(from: AttachFrom | undefined, generation: number): void {
+  private sendAttach(from: AttachFrom | undefined, generation: number, state: boolean): void {
     const { rid, reply } = this.host.request({
       op: "attach",
       session: this.id,
       ...(from === undefined ? {} : { from }),
       // "full" is the wire default: the frame only names compact.
       ...(this.options.history === "compact" ? { history: "compact" as const } : {}),
+      ...(state ? { state: true } : {}),
     });
     this.attachRequest = { rid, generation };
     this.attachInFlight = reply.then(noop, noop);
@@ -338,6 +375,8 @@ export class SessionHandleImpl implements SessionHandle {
     this.sync.scheduleStore();
     if (this.options.autoAck) this.sync.ackUpTo(seq);
     const record: SessionRecord = { session: this.id, seq, event };
+    // State first: a listener of any view or event reads the state as of this event.
+    this.stateView.apply(record);
     this.presenceView.apply(event);
     this.messageView.apply(record);
     this.controlView.apply(record);
@@ -366,6 +405,7 @@ export class SessionHandleImpl implements SessionHandle {
     const waiters = this.syncWaiters;
     this.syncWaiters = [];
     for (const w of waiters) w.reject(reason);
+    this.stateView.end(reason);
     this.delivery.end(error);
   }
 

@@ -11,6 +11,7 @@ import {
 
 const context = { session: "s1", reattachPolicy: resolveBackoff({ maxAttempts: 3 }) };
 
+const objectAt = (version: number) => ({ value: { n: version }, version, updatedBy: { kind: "user", id: "u1" } });
 const ev = (id: string): SessionEvent => ({ id, type: "note", data: {}, ts: 0 }) as unknown as SessionEvent;
 const err = (code: ErrorCode, retryable: boolean) => new ThreadlineError(code, code, { session: "s1", retryable });
 const INSUFFICIENT = err(ErrorCode.INSUFFICIENT_STATE, false);
@@ -27,6 +28,8 @@ const attached: SessionState = {
   phase: "attached",
   attachedAt: { epoch: "e1", from: 0 },
   firstAttachSettled: true,
+  // Attached from "start": the handle folds the state from the empty one.
+  stateHeld: true,
 };
 const applied: SessionState = { ...attached, position: { epoch: "e1", seq: 5, id: "ev-5" } };
 const synced: SessionState = { ...applied, synced: true };
@@ -73,7 +76,7 @@ const rows: Row[] = [
     state: pending,
     input: { type: "connectionReady" },
     next: { phase: "attaching", generation: 1, synced: false },
-    effects: [{ type: "sendAttach", from: "start", generation: 1 }],
+    effects: [{ type: "sendAttach", from: "start", generation: 1, state: false }],
   },
   {
     name: "a socket while attached changes nothing",
@@ -100,8 +103,8 @@ const rows: Row[] = [
     name: "re-attached in a new epoch forgets the old epoch's position",
     state: { ...applied, phase: "attaching", generation: 4 },
     input: { type: "attached", generation: 4, epoch: "e2", from: 0 },
-    next: { phase: "attached", position: undefined, attachedAt: { epoch: "e2", from: 0 } },
-    effects: [{ type: "attached", from: 0, epochChanged: true }],
+    next: { phase: "attached", position: undefined, attachedAt: { epoch: "e2", from: 0 }, stateHeld: false },
+    effects: [{ type: "attached", from: 0, epochChanged: true }, { type: "resetState" }],
   },
   {
     name: "a malformed `from` counts as 0",
@@ -109,6 +112,114 @@ const rows: Row[] = [
     input: { type: "attached", generation: 1, epoch: "e1", from: "x" },
     next: { attachedAt: { epoch: "e1", from: 0 } },
     effects: [{ type: "attached", from: 0, epochChanged: false }, { type: "resolveFirstAttach" }],
+  },
+  // ---- shared state (PROTOCOL.md §19.5): when an attach asks for a snapshot
+  {
+    name: "a first attach from the cursor asks for a state snapshot",
+    state: { ...pending, initialFrom: undefined },
+    input: { type: "connectionReady" },
+    next: { phase: "attaching", awaitingState: true },
+    effects: [{ type: "sendAttach", from: undefined, generation: 1, state: true }],
+  },
+  {
+    name: 'a first attach from "now" asks for a state snapshot',
+    state: { ...pending, initialFrom: "now" },
+    input: { type: "connectionReady" },
+    next: { awaitingState: true },
+    effects: [{ type: "sendAttach", from: "now", generation: 1, state: true }],
+  },
+  {
+    name: "a first attach from a stored position asks for one (storage keeps positions, not state)",
+    state: { ...pending, initialFrom: { epoch: "e1", seq: 7 }, position: { epoch: "e1", seq: 7 } },
+    input: { type: "connectionReady" },
+    next: { awaitingState: true },
+    effects: [{ type: "sendAttach", from: { epoch: "e1", seq: 7 }, generation: 1, state: true }],
+  },
+  {
+    name: 'a first attach from "start" needs none: it folds the whole history',
+    state: pending,
+    input: { type: "connectionReady" },
+    next: { awaitingState: false },
+    effects: [{ type: "sendAttach", from: "start", generation: 1, state: false }],
+  },
+  {
+    name: 'attached to an attach from "start": the state is held (folded from empty)',
+    state: { ...attaching, firstAttachSettled: false },
+    input: { type: "attached", generation: 1, epoch: "e1", from: 0 },
+    next: { stateHeld: true, firstAttachSettled: true },
+    effects: [{ type: "attached", from: 0, epochChanged: false }, { type: "resolveFirstAttach" }],
+  },
+  {
+    name: "attached with a snapshot coming: attach() waits for it",
+    state: { ...attaching, initialFrom: "now", awaitingState: true, firstAttachSettled: false },
+    input: { type: "attached", generation: 1, epoch: "e1", from: 9 },
+    next: { phase: "attached", stateHeld: false, awaitingState: true, firstAttachSettled: false },
+    effects: [{ type: "attached", from: 9, epochChanged: false }],
+  },
+  {
+    name: "the snapshot replaces the state and settles attach()",
+    state: {
+      ...attached,
+      attachedAt: { epoch: "e1", from: 9 },
+      stateHeld: false,
+      awaitingState: true,
+      firstAttachSettled: false,
+    },
+    input: { type: "stateSnapshot", seq: 9, objects: { cart: objectAt(4) } },
+    next: { stateHeld: true, awaitingState: false, firstAttachSettled: true },
+    effects: [{ type: "replaceState", seq: 9, objects: { cart: objectAt(4) } }, { type: "resolveFirstAttach" }],
+  },
+  {
+    name: "a snapshot nobody asked for is ignored",
+    state: synced,
+    input: { type: "stateSnapshot", seq: 5, objects: {} },
+    next: synced,
+    effects: [],
+  },
+  {
+    name: "a malformed snapshot is ignored (attach() keeps waiting)",
+    state: { ...attached, stateHeld: false, awaitingState: true, firstAttachSettled: false },
+    input: { type: "stateSnapshot", seq: 3, objects: [] },
+    next: { awaitingState: true, firstAttachSettled: false },
+    effects: [],
+  },
+  {
+    name: "an event instead of the snapshot (a gateway without §19): attach() resolves, state not held",
+    state: { ...attached, stateHeld: false, awaitingState: true, firstAttachSettled: false },
+    input: { type: "event", seq: 1, event: ev("ev-1") },
+    next: { stateHeld: false, awaitingState: false, firstAttachSettled: true },
+    effects: [
+      { type: "resolveFirstAttach" },
+      { type: "deliverEvent", position: { epoch: "e1", seq: 1, id: "ev-1" }, event: ev("ev-1") },
+    ],
+  },
+  {
+    name: "a reconnect with the state held resumes without a snapshot",
+    state: { ...applied, phase: "pending" },
+    input: { type: "connectionReady" },
+    next: { awaitingState: false },
+    effects: [{ type: "sendAttach", from: { epoch: "e1", seq: 5, id: "ev-5" }, generation: 2, state: false }],
+  },
+  {
+    name: "a reconnect before the snapshot arrived asks again",
+    state: {
+      ...attached,
+      phase: "pending",
+      initialFrom: "now",
+      stateHeld: false,
+      awaitingState: true,
+      attachedAt: { epoch: "e1", from: 9 },
+    },
+    input: { type: "connectionReady" },
+    next: { awaitingState: true },
+    effects: [{ type: "sendAttach", from: { epoch: "e1", seq: 9 }, generation: 2, state: true }],
+  },
+  {
+    name: "INSUFFICIENT_STATE drops the state with the position (a new attach asks for a snapshot)",
+    state: synced,
+    input: { type: "sessionError", error: INSUFFICIENT },
+    next: { phase: "detached", position: undefined, stateHeld: false },
+    effects: [{ type: "forgetPosition" }, ...fail(INSUFFICIENT)],
   },
   // ---- events and sync
   {
@@ -173,14 +284,14 @@ const rows: Row[] = [
     state: { ...applied, phase: "pending" },
     input: { type: "connectionReady" },
     next: { phase: "attaching", generation: 2 },
-    effects: [{ type: "sendAttach", from: { epoch: "e1", seq: 5, id: "ev-5" }, generation: 2 }],
+    effects: [{ type: "sendAttach", from: { epoch: "e1", seq: 5, id: "ev-5" }, generation: 2, state: false }],
   },
   {
     name: "nothing applied: resume from the last attachment's start",
     state: { ...attached, phase: "pending", attachedAt: { epoch: "e1", from: 42 } },
     input: { type: "connectionReady" },
     next: { phase: "attaching" },
-    effects: [{ type: "sendAttach", from: { epoch: "e1", seq: 42 }, generation: 2 }],
+    effects: [{ type: "sendAttach", from: { epoch: "e1", seq: 42 }, generation: 2, state: false }],
   },
   {
     name: "attach lost with its socket: wait for the next one",
@@ -257,7 +368,7 @@ const rows: Row[] = [
     state: retrying,
     input: { type: "retryTimerFired", ready: true },
     next: { phase: "attaching", generation: 2 },
-    effects: [{ type: "sendAttach", from: { epoch: "e1", seq: 5, id: "ev-5" }, generation: 2 }],
+    effects: [{ type: "sendAttach", from: { epoch: "e1", seq: 5, id: "ev-5" }, generation: 2, state: false }],
   },
   {
     name: "the retry timer without a socket waits for one",

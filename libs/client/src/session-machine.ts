@@ -8,6 +8,7 @@ import {
   isSeq,
   type Position,
   type SessionEvent,
+  type StateObject,
   ThreadlineError,
   toPosition,
 } from "@threadline/protocol";
@@ -48,6 +49,14 @@ export interface SessionState {
   readonly retries: number;
   /** `attach()` has resolved or rejected. */
   readonly firstAttachSettled: boolean;
+  /**
+   * The handle holds the shared state (PROTOCOL.md §19) as of its resume
+   * position: from a `state` snapshot, or folded from `"start"`. While false,
+   * every attach asks for a snapshot (`state: true`).
+   */
+  readonly stateHeld: boolean;
+  /** The attach in flight / the current attachment asked for a snapshot that has not arrived yet. */
+  readonly awaitingState: boolean;
 }
 
 export const initialSessionState: SessionState = {
@@ -59,6 +68,8 @@ export const initialSessionState: SessionState = {
   generation: 0,
   retries: 0,
   firstAttachSettled: false,
+  stateHeld: false,
+  awaitingState: false,
 };
 
 export type SessionInput =
@@ -74,6 +85,8 @@ export type SessionInput =
   | { type: "attachFailed"; generation: number; error: ThreadlineError }
   /** An `event` frame for the session. */
   | { type: "event"; seq: unknown; event: SessionEvent }
+  /** A `state` frame for the session: every shared state object as of `seq` (§19.5). */
+  | { type: "stateSnapshot"; seq: unknown; objects: unknown }
   /** A `synced` frame for the session. */
   | { type: "synced"; seq: unknown }
   /** `detached` without rid: the gateway ended the attachment (§8.4). */
@@ -88,14 +101,21 @@ export type SessionInput =
   | { type: "clientClosed"; error: ThreadlineError | undefined };
 
 export type SessionEffect =
-  /** Send `attach` from `from` (undefined: the gateway's default); its reply is fed back with `generation`. */
-  | { type: "sendAttach"; from: AttachFrom | undefined; generation: number }
+  /**
+   * Send `attach` from `from` (undefined: the gateway's default); its reply is
+   * fed back with `generation`. `state`: ask for a state snapshot (§19.5).
+   */
+  | { type: "sendAttach"; from: AttachFrom | undefined; generation: number; state: boolean }
   /** The previous write of the position to storage was at `seq` (read from storage at start). */
   | { type: "positionStored"; seq: number }
   /** The attach reply timed out: drop the socket and reconnect (re-sending on it could race the first attach). */
   | { type: "dropConnection"; error: ThreadlineError }
   /** `attached` arrived; `epochChanged`: seqs of the old epoch mean nothing any more (reset acks). */
   | { type: "attached"; from: number; epochChanged: boolean }
+  /** Replace the shared state with the snapshot `objects` at `seq` (a `state` frame). */
+  | { type: "replaceState"; seq: number; objects: Record<string, StateObject> }
+  /** Empty the shared state: what it held belongs to another epoch (and no snapshot is coming). */
+  | { type: "resetState" }
   /** Resolve `attach()` with the handle. */
   | { type: "resolveFirstAttach" }
   /** Apply and deliver the event at `position` (views, listeners, iterators, ack, storage). */
@@ -161,10 +181,16 @@ export function reduceSession(state: SessionState, input: SessionInput, context:
       return attachFailed(state, input.error, context);
     case "event":
       return event(state, input.seq, input.event);
+    case "stateSnapshot":
+      return stateSnapshot(state, input.seq, input.objects);
     case "synced": {
       if (state.phase !== "attached") return unchanged(state);
       const seq = isSeq(input.seq) ? input.seq : (state.position?.seq ?? 0);
-      return { state: { ...state, synced: true, retries: 0 }, effects: [{ type: "synced", seq }] };
+      const settled = noSnapshotCame(state);
+      return {
+        state: { ...settled.state, synced: true, retries: 0 },
+        effects: [...settled.effects, { type: "synced", seq }],
+      };
     }
     case "gatewayDetached": {
       if (state.phase !== "attached") return unchanged(state);
@@ -201,11 +227,25 @@ function unchanged(state: SessionState): SessionStep {
   return { state, effects: [] };
 }
 
+/**
+ * Whether an attach from `from` asks for a state snapshot (§19.5): only when
+ * the handle holds no state for its position — the first attach from
+ * "now"/"cursor"/a stored position (storage keeps positions, not state), or
+ * any attach before a snapshot arrived. A resume with the state it holds
+ * needs none (the events after its position carry every change), and
+ * `"start"` folds the whole history from the empty state.
+ */
+export function wantsStateSnapshot(state: SessionState, from: AttachFrom | undefined): boolean {
+  return !state.stateHeld && from !== "start";
+}
+
 function sendAttach(state: SessionState, before: SessionEffect[]): SessionStep {
   const generation = state.generation + 1;
+  const from = resumeFrom(state);
+  const wantsState = wantsStateSnapshot(state, from);
   return {
-    state: { ...state, phase: "attaching", synced: false, generation },
-    effects: [...before, { type: "sendAttach", from: resumeFrom(state), generation }],
+    state: { ...state, phase: "attaching", synced: false, generation, awaitingState: wantsState },
+    effects: [...before, { type: "sendAttach", from, generation, state: wantsState }],
   };
 }
 
@@ -215,17 +255,44 @@ function attached(state: SessionState, input: Extract<SessionInput, { type: "att
   // A new stream instance: seqs of the old epoch mean nothing any more.
   const epochChanged = state.position !== undefined && state.position.epoch !== input.epoch;
   const effects: SessionEffect[] = [{ type: "attached", from, epochChanged }];
-  if (!state.firstAttachSettled) effects.push({ type: "resolveFirstAttach" });
+  // A state held for the old epoch is meaningless. Unreachable with a conforming gateway (a resume is a
+  // Position, refused in another epoch with INSUFFICIENT_STATE); the next attach asks for a snapshot.
+  const stale = epochChanged && state.stateHeld && !state.awaitingState;
+  if (stale) effects.push({ type: "resetState" });
+  // With a snapshot coming, attach() resolves once it is applied, so state(name).get() is current at once.
+  if (!state.firstAttachSettled && !state.awaitingState) effects.push({ type: "resolveFirstAttach" });
   return {
     state: {
       ...state,
       phase: "attached",
       position: epochChanged ? undefined : state.position,
       attachedAt: { epoch: input.epoch, from },
-      firstAttachSettled: true,
+      firstAttachSettled: state.firstAttachSettled || !state.awaitingState,
+      // Without a snapshot asked for, the handle holds the state: it resumed with it, or folds it from "start".
+      stateHeld: !state.awaitingState && !stale,
     },
     effects,
   };
+}
+
+function stateSnapshot(state: SessionState, seq: unknown, objects: unknown): SessionStep {
+  // Only the snapshot the current attachment asked for; it precedes every event of the attachment.
+  if (state.phase !== "attached" || !state.awaitingState || !isSeq(seq)) return unchanged(state);
+  if (typeof objects !== "object" || objects === null || Array.isArray(objects)) return unchanged(state);
+  const effects: SessionEffect[] = [{ type: "replaceState", seq, objects: objects as Record<string, StateObject> }];
+  if (!state.firstAttachSettled) effects.push({ type: "resolveFirstAttach" });
+  return { state: { ...state, awaitingState: false, stateHeld: true, firstAttachSettled: true }, effects };
+}
+
+/**
+ * An event or `synced` arrived while a snapshot was still expected: the
+ * gateway does not send `state` frames (one predating §19). Stop waiting so
+ * attach() resolves; the state stays "not held", so later attaches ask again.
+ */
+function noSnapshotCame(state: SessionState): SessionStep {
+  if (!state.awaitingState) return unchanged(state);
+  const effects: SessionEffect[] = state.firstAttachSettled ? [] : [{ type: "resolveFirstAttach" }];
+  return { state: { ...state, awaitingState: false, firstAttachSettled: true }, effects };
 }
 
 function event(state: SessionState, seq: unknown, sessionEvent: SessionEvent): SessionStep {
@@ -236,7 +303,11 @@ function event(state: SessionState, seq: unknown, sessionEvent: SessionEvent): S
   // The event's id goes with the position: the gateway checks the stream still holds it there (§8.1).
   const id = isEventId(sessionEvent?.id) ? sessionEvent.id : undefined;
   const position: Position = { epoch: state.attachedAt.epoch, seq, ...(id === undefined ? {} : { id }) };
-  return { state: { ...state, position }, effects: [{ type: "deliverEvent", position, event: sessionEvent }] };
+  const settled = noSnapshotCame(state);
+  return {
+    state: { ...settled.state, position },
+    effects: [...settled.effects, { type: "deliverEvent", position, event: sessionEvent }],
+  };
 }
 
 function attachFailed(state: SessionState, error: ThreadlineError, context: SessionContext): SessionStep {
@@ -283,7 +354,7 @@ function fail(state: SessionState, error: ThreadlineError): SessionStep {
   let next = state;
   if (error.code === ErrorCode.INSUFFICIENT_STATE) {
     // The stored position can never be resumed; forget it so a plain attach() does not repeat the failure.
-    next = { ...state, position: undefined };
+    next = { ...state, position: undefined, stateHeld: false };
     before.push({ type: "forgetPosition" });
   }
   const ended = end(next, error, before);

@@ -1,6 +1,7 @@
-import type { Message } from "@threadline/protocol";
+import type { JsonValue, Message } from "@threadline/protocol";
 import type { ChatTransport, UIMessage, UIMessageChunk } from "ai";
 import type { SessionHandle } from "../session-handle.ts";
+import type { StateHandle } from "../state-handle.ts";
 import { TurnTracker, userMessagesOnly } from "./turn-tracker.ts";
 import { UIChunkWriter } from "./ui-chunk-writer.ts";
 
@@ -128,6 +129,19 @@ export class ThreadlineChatTransport<UI_MESSAGE extends UIMessage = UIMessage> i
     const turn = tracker.inFlight();
     if (turn === undefined) return null;
     return this.turnStream(tracker, turn, options.abortSignal, true, generation);
+  }
+
+  /**
+   * Shared state object `name` of the transport's session (PROTOCOL.md §19),
+   * once the session handle is known: `session.state(name)`. Share what the
+   * user is doing (page, selection, cart) so the agent sees it without the
+   * user typing it; subscribe to an agent's checklist.
+   * @example
+   *   const page = await transport.state("page");
+   *   await page.set([], { product: "sku-42" }); // "is this one in stock?" now has a subject
+   */
+  async state<T extends JsonValue = JsonValue>(name: string): Promise<StateHandle<T>> {
+    return (await this.tracker).session.state<T>(name);
   }
 
   /** Stops following the session; later aborts publish no `cancel`. Idempotent. */

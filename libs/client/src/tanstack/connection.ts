@@ -1,9 +1,10 @@
 import type { StreamChunk, UIMessage as TanStackMessage } from "@tanstack/ai";
 import type { RunAgentInputContext, SubscribeConnectionAdapter } from "@tanstack/ai-client";
-import { ErrorCode, type Message, ThreadlineError } from "@threadline/protocol";
+import { ErrorCode, type JsonValue, type Message, ThreadlineError } from "@threadline/protocol";
 import { TurnTracker, userMessagesOnly } from "../ai-sdk/turn-tracker.ts";
 import { AsyncQueue } from "../async-queue.ts";
 import type { SessionHandle } from "../session-handle.ts";
+import type { StateHandle } from "../state-handle.ts";
 import { AguiChunkWriter } from "./agui-chunk-writer.ts";
 
 type ChatHydrationResult = Awaited<ReturnType<NonNullable<SubscribeConnectionAdapter["hydrate"]>>>;
@@ -40,6 +41,12 @@ export interface ThreadlineConnection extends Required<Pick<SubscribeConnectionA
   cancel(runId?: string): Promise<void>;
   /** Stops following the session and ends open streams; later aborts publish nothing. Idempotent. */
   close(): void;
+  /**
+   * Shared state object `name` of the session (PROTOCOL.md §19), once the
+   * session handle is known: `session.state(name)`.
+   * @example (await connection.state("cart")).subscribe(({ value }) => renderCart(value));
+   */
+  state<T extends JsonValue = JsonValue>(name: string): Promise<StateHandle<T>>;
 }
 
 /**
@@ -85,6 +92,9 @@ class Connection implements ThreadlineConnection {
     this.tracker = "then" in session ? session.then(track) : Promise.resolve(track(session));
     this.tracker.catch(() => {});
   }
+
+  state = async <T extends JsonValue = JsonValue>(name: string): Promise<StateHandle<T>> =>
+    (await this.tracker).session.state<T>(name);
 
   subscribe = (signal?: AbortSignal): AsyncIterable<StreamChunk> => {
     const queue: AsyncQueue<StreamChunk> = new AsyncQueue<StreamChunk>({

@@ -8,8 +8,11 @@ import {
   encodeFrame,
   type HelloFrame,
   type Limits,
+  type Participant,
   type PublishFrame,
   type SessionEvent,
+  type StateObject,
+  type StateOp,
 } from "@threadline/protocol";
 import { onTestFinished } from "vitest";
 import { type WebSocket, WebSocketServer } from "ws";
@@ -165,9 +168,25 @@ export class FakeConnection {
     return attach;
   }
 
-  /** Answers an `attach` already taken with `attached {epoch, from}`. */
-  answerAttach(attach: AttachFrame, epoch: string, from: number): void {
+  /**
+   * Answers an `attach` already taken with `attached {epoch, from}` and, when
+   * it asked for one, the `state` snapshot at `from` (like the gateway,
+   * PROTOCOL.md §19.5): `objects` (default: none).
+   */
+  answerAttach(attach: AttachFrame, epoch: string, from: number, objects: Record<string, StateObject> = {}): void {
     this.send({ op: "attached", rid: attach.rid, session: attach.session, epoch, from });
+    if (attach.state === true) this.send({ op: "state", session: attach.session, seq: from, objects });
+  }
+
+  /** Sends one `state` event (`data`: the op) at `seq`, written by `from` (default: user u2 on another device). */
+  stateEvent(
+    session: string,
+    seq: number,
+    op: StateOp,
+    from: Participant = { kind: "user", id: "u2" },
+    id = `ev-${seq}`,
+  ): void {
+    this.send({ op: "event", session, seq, event: { id, type: "state", from, ts: 1, data: op } });
   }
 
   /** Answers `publish` with `published` at `seq` (of epoch `e1`). */
