@@ -151,6 +151,25 @@ describe("agent shared state", () => {
     expect(stateViewsOf(shopper).size).toBeGreaterThanOrEqual(1);
   });
 
+  it("closing a bound session releases its handles: listeners stop, waits and writes reject CLOSED", async () => {
+    const session = fresh();
+    const s = await openSession(planner, session, { presence: false });
+    const page = await s.state("page");
+    const heard: unknown[] = [];
+    page.subscribe((v) => heard.push(v));
+    await userOp(session, { object: "page", op: "set", path: [], value: "/a" });
+    await waitFor(() => heard.length === 1);
+    const waiting = page.waitFor(() => false);
+    await s.close();
+    await expect(waiting).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    await expect(page.set([], "/x")).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    // The shared view lingers for the next user, but the released handle's listener no longer hears it.
+    const other = await (await bound(planner, session)).state("page");
+    const seq = await userOp(session, { object: "page", op: "set", path: [], value: "/b" });
+    await other.waitFor(() => other.version === seq, { timeoutMs: 5000 });
+    expect(heard).toEqual(["/a"]);
+  });
+
   it("views are shared per session, closed after the linger once released, and bounded", async () => {
     const views = new StateViews(planner, { maxViews: 2, lingerMs: 30 });
     const [s1, s2, s3] = [fresh(), fresh(), fresh()];

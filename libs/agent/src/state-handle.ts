@@ -53,7 +53,11 @@ export interface StateHandle<T extends JsonValue = JsonValue> {
   readonly version: number;
   /** Who applied that op. */
   readonly updatedBy: { kind: string; id: string } | undefined;
-  /** Calls `listener` after every op applied to the object (from anyone); returns the unsubscribe function. */
+  /**
+   * Calls `listener` after every op applied to the object (from anyone);
+   * returns the unsubscribe function. Listeners are removed when the handle
+   * is released (the turn or bound session ends).
+   */
   subscribe(listener: (value: T | undefined, object: StateObject | undefined) => void): () => void;
   /**
    * Resolves with the value once `predicate` holds for it — at once if it
@@ -131,7 +135,16 @@ export function createStateHandle<T extends JsonValue>(
     get updatedBy() {
       return object()?.updatedBy;
     },
-    subscribe: (listener) => view.listen(name, (o) => listener(o?.value as T | undefined, o)),
+    subscribe: (listener) => {
+      writer.check();
+      // The view outlives the handle's turn: a listener left subscribed is removed when the handle is released.
+      const off = view.listen(name, (o) => listener(o?.value as T | undefined, o));
+      const removeRelease = writer.onRelease(off);
+      return () => {
+        off();
+        removeRelease();
+      };
+    },
     waitFor: (predicate, options = {}) => waitForValue(view, name, predicate, options, writer),
     set: (path, value, options) => write({ ...base("set", path, options), value } as StateOp),
     merge: (path, patch, options) => write({ ...base("merge", path, options), value: patch } as StateOp),

@@ -91,7 +91,9 @@ export class SessionStateView {
   /** Runs `hook` once when the view closes, with the reason; returns its removal. */
   onClose(hook: (error: ThreadlineError) => void): () => void {
     this.closeHooks.add(hook);
-    return () => this.closeHooks.delete(hook);
+    return () => {
+      this.closeHooks.delete(hook);
+    };
   }
 
   /**
@@ -135,7 +137,12 @@ export class SessionStateView {
    * `CLOSED` when the view closes first.
    */
   async settle(id: string, seq: number, outcome: Promise<WriteOutcome>): Promise<WriteOutcome> {
+    if (this.closedWith) {
+      this.pending.delete(id);
+      throw this.closedWith;
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let removeCloseHook = () => {};
     const caughtUp = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.syncTo(seq).then(() => {
@@ -149,13 +156,13 @@ export class SessionStateView {
       }, WRITE_CATCH_UP_MS);
     });
     const closed = new Promise<never>((_, reject) => {
-      const remove = this.onClose(reject);
-      void outcome.finally(remove).catch(() => {});
+      removeCloseHook = this.onClose(reject);
     });
     try {
       return await Promise.race([outcome, caughtUp, closed]);
     } finally {
       clearTimeout(timer);
+      removeCloseHook();
       this.pending.delete(id);
     }
   }
