@@ -128,6 +128,7 @@ describe("agent shared state", () => {
       handler: async (ctx) => {
         const page = await ctx.state<{ product: string }>("page");
         seen.push(page.get());
+        if (ctx.text !== "is this one in stock?") return;
         const checklist = await ctx.state("agent-checklist");
         await checklist.set([], { steps: ["answer"], done: 0 });
         const next = await page.waitFor((v) => v?.product === "lamp", { signal: ctx.signal, timeoutMs: 10_000 });
@@ -149,6 +150,12 @@ describe("agent shared state", () => {
     expect(seen).toEqual([{ product: "mug" }, { product: "lamp" }]);
     // One view per (agent, session), shared by the turn and released with it (it lingers for the next turn).
     expect(stateViewsOf(shopper).size).toBeGreaterThanOrEqual(1);
+
+    // The next turn starts on the lingering view, which still reads everything stored before its input.
+    await userOp(session, { object: "page", op: "set", path: [], value: { product: "desk" } });
+    await userEvent(session, "input", { text: "and this one?" });
+    await waitFor(() => seen.length === 3, { timeoutMs: 10_000 });
+    expect(seen[2]).toEqual({ product: "desk" });
   });
 
   it("closing a bound session releases its handles: listeners stop, waits and writes reject CLOSED", async () => {

@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { dedupeKey, ErrorCode, encodeMsgpack, newId, type SessionEvent, type StateOp } from "@threadline/protocol";
 import { type NatsServer, startNatsServer, waitFor } from "@threadline/test-kit";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it, onTestFinished } from "vitest";
 import type { SubjectRecord } from "./record-decoder.ts";
 import { createSessionStateStore, type SessionStateStore } from "./session-state-store.ts";
 import { provisionThreadline, type ThreadlineStreamInfo } from "./stream-provisioner.ts";
@@ -81,6 +81,33 @@ it("follow delivers the session's state events stored after a seq, live and in o
   await op("f1", { object: "n", op: "increment", path: [] });
   await store.read("f1"); // a round trip: a closed follower would have had the event by now
   expect(got).toHaveLength(2);
+});
+
+it("a follower keeps delivering, in order and without duplicates, across a nats-server restart", async () => {
+  const server = await startNatsServer();
+  onTestFinished(() => server.stop());
+  const own = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
+  onTestFinished(() => own.close());
+  const ownInfo = await provisionThreadline(own);
+  const js = jetstream(own);
+  const restartStore = createSessionStateStore({ nc: own, js, jsm: await jetstreamManager(own), info: ownInfo });
+  const increment = (by: number): SessionEvent => {
+    const data = { object: "n", op: "increment", path: [], by };
+    return { id: newId(), type: "state", ts: 0, from: { kind: "user", id: "alice" }, data };
+  };
+  // A retry repeats the same event id: a timed-out attempt that was stored is not stored twice.
+  const publish = async (event: SessionEvent) =>
+    (await js.publish("tl.rs.st.user.alice", encodeMsgpack(event), { msgID: dedupeKey("rs", event.id) })).seq;
+  const got: number[] = [];
+  const follower = await restartStore.follow("rs", 0, (r) => got.push(r.seq));
+  onTestFinished(() => follower.close());
+  const first = await publish(increment(1));
+  await waitFor(() => got.length === 1);
+  await server.restart();
+  const again = increment(2);
+  const second = await waitFor(() => publish(again).catch(() => undefined), { timeoutMs: 15_000 });
+  await waitFor(() => got.length >= 2, { timeoutMs: 15_000 });
+  expect(got).toEqual([first, second]);
 });
 
 it("read fails with UNAVAILABLE while NATS is away", async () => {
