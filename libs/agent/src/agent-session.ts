@@ -1,9 +1,11 @@
 import { type ConsumerMessages, DeliverPolicy } from "@nats-io/jetstream";
-import { checkSessionId, ErrorCode, Lane, ThreadlineError } from "@threadline/protocol";
+import { checkSessionId, ErrorCode, type JsonValue, Lane, ThreadlineError } from "@threadline/protocol";
 import { decodeRecord, natsError, type SubjectRecord } from "@threadline/store";
 import { type Agent, type AgentEvent, connectionOf, type PublishAck, type PublishOptions } from "./agent.ts";
 import { controlFeedOf } from "./control-feed.ts";
 import type { AgentPresence, PresenceEnterOptions } from "./presence.ts";
+import type { StateHandle } from "./state-handle.ts";
+import { SessionStateUser } from "./state-views.ts";
 
 /** Events buffered per iterator for a slow reader; past it the iterator fails with `SLOW_CONSUMER`. */
 export const MAX_BUFFERED_SESSION_EVENTS = 1024;
@@ -35,7 +37,15 @@ export interface AgentSession extends AsyncDisposable {
   input(): AsyncIterable<SubjectRecord>;
   /** `onControl` as an async iterable (ends on `close`). */
   control(): AsyncIterable<SubjectRecord>;
-  /** Leaves presence and stops both feeds. Idempotent. */
+  /**
+   * A shared state object of the session (PROTOCOL.md §19), kept current
+   * while the session is open; writes resolve once applied (see `StateHandle`).
+   * @example
+   *   const checklist = await s.state("agent-checklist");
+   *   await checklist.set([], { steps: ["look up order", "refund"], done: 0 });
+   */
+  state<T extends JsonValue = JsonValue>(name: string): Promise<StateHandle<T>>;
+  /** Leaves presence, stops both feeds and releases the state handles. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -88,6 +98,7 @@ export async function openSession(
     });
   }
 
+  const state = new SessionStateUser(agent, session);
   let closing: Promise<void> | undefined;
   const listen = (set: Set<(record: SubjectRecord) => void>) => (listener: (record: SubjectRecord) => void) => {
     set.add(listener);
@@ -101,6 +112,7 @@ export async function openSession(
   const close = () => {
     closing ??= (async () => {
       unsubscribeControl();
+      state.release();
       await inputs.close().catch(() => {});
       for (const hook of closeHooks) hook();
       await presence.close();
@@ -115,6 +127,7 @@ export async function openSession(
     onControl: listen(controlListeners),
     input: () => iterate(inputListeners),
     control: () => iterate(controlListeners),
+    state: (name) => state.handle(name),
     close,
     [Symbol.asyncDispose]: close,
   };

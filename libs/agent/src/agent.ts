@@ -36,6 +36,8 @@ import { type HistoryOptions, readHistory } from "./history-reader.ts";
 import { type ConsumeInputOptions, consumeInput, type InputConsumer, type InputHandler } from "./input-consumer.ts";
 import { type AgentPresence, type AgentPresenceOptions, SessionPresence } from "./presence.ts";
 import { PublishQueue } from "./publish-queue.ts";
+import { checkStateLane } from "./state-lane.ts";
+import { closeStateViews } from "./state-views.ts";
 
 /** Options of {@link createAgent} (over a connection you own). */
 export interface AgentSetup {
@@ -93,7 +95,12 @@ export interface AgentEvent<TData = unknown> {
 }
 
 export interface PublishOptions {
-  /** Lane of the subject. Default `"out"`. */
+  /**
+   * Lane of the subject. Default `"out"`. Lane `"st"` holds only `state` events
+   * (PROTOCOL.md §19), checked like the gateway checks clients' (`INVALID_FRAME`,
+   * `FORBIDDEN`); prefer `ctx.state(name)` / `openSession(…).state(name)`, which
+   * also pre-check against the current state and tell whether the op applied.
+   */
   lane?: Lane;
   /**
    * W3C `traceparent` of the operation producing the event, stored in the envelope's `trace`
@@ -306,6 +313,7 @@ class ThreadlineAgent implements Agent {
     checkSessionId(session);
     const lane = options.lane ?? Lane.OUT;
     if (!LANES.has(lane)) throw invalidEvent(session, `invalid lane ${JSON.stringify(lane)}`);
+    checkStateLane(session, lane, event?.type, event?.data, this.kind);
     if (options.traceparent !== undefined && !isTraceparent(options.traceparent)) {
       throw invalidEvent(session, `invalid traceparent ${JSON.stringify(options.traceparent)} (W3C Trace Context)`);
     }
@@ -396,6 +404,7 @@ class ThreadlineAgent implements Agent {
       // Handlers may still publish their replies, so publishing stays open until they finished.
       await Promise.allSettled([...this.consumers].map((c) => c.stop()));
       await Promise.allSettled([...this.presences].map((p) => p.close()));
+      await closeStateViews(this);
       this.accepting = false;
       await this.queue.idle();
       if (this.ownsConnection && !this.nc.isClosed()) await this.nc.drain().catch(() => {});

@@ -1,3 +1,4 @@
+export type { JsonValue, PathSegment, StateObject, StateOp } from "@threadline/protocol";
 export type { ProvisionOptions, StreamNames, SubjectRecord, ThreadlineStreamInfo, TurnRecord } from "@threadline/store";
 export type {
   Agent,
@@ -27,4 +28,6 @@ export type {
 export { MESSAGE_WRITER_DEFAULTS, startMessage } from "./message-writer.ts";
 export type { AgentPresence, AgentPresenceOptions, PresenceEnterOptions } from "./presence.ts";
 export type { Steer } from "./running-turn.ts";
+export type { StateHandle, StatePath, StateWaitOptions, StateWriteOptions } from "./state-handle.ts";
+export { STATE_VIEW_LIMITS } from "./state-views.ts";
 export type { DelegatedTurn, ResumedInfo, TurnContext, TurnHistoryOptions } from "./turn-context.ts";

@@ -1,4 +1,5 @@
 import {
+  type JsonValue,
   Lane,
   newId,
   type ProgressData,
@@ -21,6 +22,8 @@ import {
 } from "./client-call.ts";
 import { type MessageWriter, type MessageWriterOptions, startMessage } from "./message-writer.ts";
 import type { RunningTurn, Steer } from "./running-turn.ts";
+import type { StateHandle } from "./state-handle.ts";
+import type { SessionStateUser } from "./state-views.ts";
 import { waitForTurnEnd } from "./turn-watch.ts";
 
 /** Set on `ctx.resumed` when this worker took the turn over from another one. */
@@ -111,6 +114,19 @@ export interface TurnContext {
    * Cancelling this turn cancels it too.
    */
   delegate(agent: string, input: TurnRequestData["input"]): Promise<DelegatedTurn>;
+  /**
+   * A shared state object of the session (PROTOCOL.md §19): the user's app
+   * context (`page`, `cart`…) or the agent's own (`agent-checklist`). The
+   * handle's value includes every state change stored before this turn's
+   * input, and stays current while the turn runs (`waitFor` a change). Writes
+   * are checked against the turn's lease like `publish`. Handles stop working
+   * when the turn ends; the session's view is shared by its turns in this
+   * process (see the README, "Shared state").
+   * @example
+   *   const page = await ctx.state<{ productId: string }>("page");
+   *   const product = page.get()?.productId;
+   */
+  state<T extends JsonValue = JsonValue>(name: string): Promise<StateHandle<T>>;
 }
 
 export interface TurnContextParts {
@@ -124,6 +140,8 @@ export interface TurnContextParts {
   resumed: ResumedInfo | undefined;
   /** Runs before every publish of the turn; throws when the worker lost the turn (see `TurnLease.guard`). */
   guard: () => Promise<void>;
+  /** The turn's state handles (the runner releases them when the turn ends). */
+  state: SessionStateUser;
 }
 
 const DEFAULT_HISTORY_LIMIT = 10_000;
@@ -210,5 +228,6 @@ export function createTurnContext(parts: TurnContextParts): TurnContext {
         done: (options = {}) => waitForTurnEnd(control, session, sub, options.signal),
       };
     },
+    state: (name) => parts.state.handle(name, input.seq),
   };
 }

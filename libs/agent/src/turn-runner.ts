@@ -11,6 +11,7 @@ import type { ControlState, SubjectRecord, TurnRecord } from "@threadline/store"
 import type { Agent } from "./agent.ts";
 import { cancelReason, type RunningTurn } from "./running-turn.ts";
 import type { Resolved } from "./serve-options.ts";
+import { SessionStateUser } from "./state-views.ts";
 import { claimTurn, type Route } from "./turn-claim.ts";
 import { type ClosedTurnRecord, closeLeftovers, publishTurnClose } from "./turn-close.ts";
 import { createTurnContext, type ResumedInfo } from "./turn-context.ts";
@@ -125,6 +126,7 @@ export async function runTurn(
   try {
     if (!running.signal.aborted) {
       await host.enterPresence(session);
+      const state = new SessionStateUser(host.agent, session, () => lease.guard());
       try {
         await o.handler(
           createTurnContext({
@@ -137,11 +139,13 @@ export async function runTurn(
             parent: route.parent,
             resumed,
             guard: () => lease.guard(),
+            state,
           }),
         );
       } catch (error) {
         if (!running.signal.aborted) failure = error instanceof Error ? error.message : String(error);
       } finally {
+        state.release();
         host.leavePresence(session);
       }
     }

@@ -23,7 +23,7 @@ const rec = (data: unknown, from = user, type = "state"): StateRecord => ({
   event: { id: `e${seq}`, type, from, ts: 0, data },
 });
 const run = (...records: StateRecord[]) => foldState(emptySessionState(), records);
-const valueOf = (state: SessionState, name: string) => state.objects[name]?.value;
+const objectValue = (state: SessionState, name: string) => state.objects[name]?.value;
 
 describe("state operations", () => {
   it.each<[string, StateOp[], JsonValue | undefined]>([
@@ -90,7 +90,7 @@ describe("state operations", () => {
       { l: ["b", "c", "d"] },
     ],
   ])("%s", (_name, ops, expected) => {
-    expect(valueOf(run(...ops.map((op) => rec(op))), "o")).toEqual(expected);
+    expect(objectValue(run(...ops.map((op) => rec(op))), "o")).toEqual(expected);
   });
 
   it("an applied op sets the version to its seq and records the author; non-state events only advance seq", () => {

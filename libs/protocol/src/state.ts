@@ -2,7 +2,7 @@ import type { SessionEvent } from "./envelope.ts";
 import { ErrorCode, ThreadlineError } from "./errors.ts";
 
 /**
- * Shared session state (PROTOCOL.md §18): named JSON objects of a session
+ * Shared session state (PROTOCOL.md §19): named JSON objects of a session
  * that users' devices, agents and operators read and change together. Every
  * change is a `state` event in the session's stream (lane `st`), so the
  * state is a pure function of the session's log: `foldState` applies the
@@ -73,7 +73,7 @@ export const StateRejection = {
   PATH: "path",
   /** The object would exceed `maxObjectBytes`, the session `maxObjects`, or a list `maxListLength`. */
   TOO_LARGE: "too_large",
-  /** The author may not write this object (§18.4). */
+  /** The author may not write this object (§19.1). */
   FORBIDDEN: "forbidden",
   /** Not a valid operation. */
   INVALID: "invalid",
@@ -86,7 +86,7 @@ export function isObjectName(value: unknown): value is string {
   return typeof value === "string" && OBJECT_NAME.test(value);
 }
 
-/** Whether a participant of `kind` may write object `name` (the stream-level rule; tokens may narrow it, §18.4). */
+/** Whether a participant of `kind` may write object `name` (the stream-level rule; tokens may narrow it, §19.4). */
 export function mayWriteObject(kind: string, name: string): boolean {
   if (kind === "system") return false;
   if (name.startsWith(AGENT_OBJECT_PREFIX)) return kind === "agent" || kind === "operator";

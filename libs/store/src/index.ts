@@ -33,6 +33,8 @@ export { followPresence } from "./presence-feed.ts";
 export type { SubjectRecord } from "./record-decoder.ts";
 export { decodeRecord } from "./record-decoder.ts";
 export { RetryPolicy, redeliveryDelay, retryDelay, sleep } from "./retry.ts";
+export type { SessionStateStore, SessionStateStoreDeps, StateFollower } from "./session-state-store.ts";
+export { createSessionStateStore } from "./session-state-store.ts";
 export type { FoldStoredStateOptions } from "./state-reader.ts";
 export { foldStoredState } from "./state-reader.ts";
 export type { ProvisionOptions, StreamNames, ThreadlineStreamInfo } from "./stream-provisioner.ts";

@@ -1,5 +1,5 @@
 import { emptySessionState, type SessionState, type Subjects, stepState } from "@threadline/protocol";
-import type { HistoryReader } from "./history-reader.ts";
+import { type HistoryReader, readResuming } from "./history-reader.ts";
 import { decodeRecord, type SubjectRecord } from "./record-decoder.ts";
 
 export interface FoldStoredStateOptions {
@@ -38,7 +38,7 @@ export async function foldStoredState(
   let state = options.start ?? emptySessionState();
   const upTo = options.upToSeq ?? Number.POSITIVE_INFINITY;
   if (state.seq >= upTo) return state;
-  for await (const batch of reader.read(`${subjects.prefix}.${session}.st.>`, state.seq)) {
+  for await (const batch of readResuming(reader, `${subjects.prefix}.${session}.st.>`, state.seq)) {
     for (const m of batch) {
       if (m.seq > upTo) return state;
       const record = decodeRecord(subjects, m.subject, m.seq, m.data);

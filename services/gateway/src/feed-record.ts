@@ -5,9 +5,11 @@ import {
   encodeMsgpack,
   isEventId,
   isEventType,
+  Lane,
   type Participant,
   pinnedFrom,
   type SessionEvent,
+  STATE_EVENT_TYPE,
 } from "@threadline/protocol";
 
 /**
@@ -86,6 +88,9 @@ export class FeedRecord {
       return undefined;
     }
     if (!isEnvelope(event)) return undefined;
+    // A `state` event is a state operation only on lane `st`, the lane every state reader folds (PROTOCOL.md
+    // §19.2); one stored elsewhere is not delivered, so no client applies what the other readers skip.
+    if (event.type === STATE_EVENT_TYPE && laneOfSubject(subject) !== Lane.ST) return undefined;
     const from = pinnedFrom(subject, event.from);
     if (from === undefined) return undefined;
     if (from !== event.from) {
@@ -124,4 +129,10 @@ function isEnvelope(value: unknown): value is SessionEvent {
     typeof from.kind === "string" &&
     typeof from.id === "string"
   );
+}
+
+/** The lane token of `<prefix>.<session>.<lane>.<kind>.<id>` (the third token). */
+function laneOfSubject(subject: string): string {
+  const tokens = subject.split(".", 3);
+  return tokens[2] ?? "";
 }
