@@ -1,3 +1,4 @@
+// Over 400 lines: the driver of the pure session machine (session-machine.ts) running its effects; delivery, position sync, presence and state live in their own files.
 import {
   type AttachedFrame,
   type AttachFrom,

@@ -1,3 +1,4 @@
+// Over 400 lines: one table of the session machine's transitions (a row per state × input).
 import { ErrorCode, resolveBackoff, type SessionEvent, ThreadlineError } from "@threadline/protocol";
 import { describe, expect, it } from "vitest";
 import {
