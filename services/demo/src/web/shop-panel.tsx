@@ -1,4 +1,4 @@
-import type { StateObject } from "@threadline/protocol";
+import { ErrorCode, type StateObject } from "@threadline/protocol";
 import { PRODUCTS, type Product } from "../catalog.ts";
 import { asCart, asPage, CART_OBJECT, type CartItem, PAGE_OBJECT } from "../shop-state.ts";
 import type { SessionConnection } from "./use-session.ts";
@@ -32,7 +32,14 @@ export function ShopPanel({
         ? object.increment(["items", index, "qty"])
         : object.insert("items", { sku: p.sku, name: p.name, price: p.price, qty: 1 });
     });
-  const removeAt = (index: number) => writeState(CART_OBJECT, (object) => object.remove("items", index));
+  // Compare-and-set: a remove by index must not hit another line if another tab changed the cart meanwhile
+  // (then nothing is removed anywhere, and the customer sees the new cart and can click again).
+  const removeAt = (index: number) =>
+    writeState(CART_OBJECT, (object) =>
+      object.remove("items", index, { ifVersion: object.version }).catch((e: unknown) => {
+        if ((e as { code?: unknown }).code !== ErrorCode.STATE_CONFLICT) throw e;
+      }),
+    );
   return (
     <aside className="shop" data-testid="shop">
       <div className="viewing" data-testid="viewing" data-sku={viewing?.sku ?? ""}>
@@ -86,7 +93,10 @@ function CartView({ items, onRemove }: { items: readonly CartItem[]; onRemove?: 
       {items.length > 0 && (
         <ul>
           {items.map((item, index) => (
-            <li key={item.sku} data-testid="cart-item" data-sku={item.sku} data-qty={item.qty}>
+            // Two tabs adding the same new product at once make two lines (both inserts count): the SKU alone is
+            // not unique. The rows hold no state, and × removes by this very index.
+            // biome-ignore lint/suspicious/noArrayIndexKey: see above
+            <li key={`${index}-${item.sku}`} data-testid="cart-item" data-sku={item.sku} data-qty={item.qty}>
               <span className="name">
                 {item.qty} × {item.name}
               </span>
