@@ -1,7 +1,8 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { findProduct } from "../../services/demo/src/agents/catalog.ts";
 import { researchReply } from "../../services/demo/src/agents/research.ts";
+import { stockReply } from "../../services/demo/src/agents/triage.ts";
+import { findProduct, PRODUCTS } from "../../services/demo/src/catalog.ts";
 import { launchChromium, screenshotPath } from "./support/chromium.ts";
 import { ConsoleErrors } from "./support/console-errors.ts";
 import { type DemoStack, startDemoStack } from "./support/demo-stack.ts";
@@ -314,6 +315,80 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     expect(await turn(a).locator('[data-step="payment"][data-status="done"]').count()).toBe(1);
     await agentMessage(a, "orders", "complete").waitFor();
     expect((await messages(a)).at(-1)!.text).toContain("$1199 was charged");
+  });
+
+  it("shared state: tab B asks about the product tab A views; the order checklist is live in both tabs and the console", async () => {
+    const session = newSession("state");
+    const context = await newContext();
+    const a = await openCustomer(context, session);
+    const b = await openCustomer(context, session);
+    const pulse = PRODUCTS.find((p) => p.sku === "HP-700")!;
+    const product = (page: Page) => page.locator(`[data-testid="product"][data-sku="${pulse.sku}"]`);
+    await product(a).getByTestId("view-product").click();
+    // Tab B shows what tab A looks at (the shared `page` object); the cart is shared the same way.
+    await product(b).and(b.locator('[data-viewing="true"]')).waitFor();
+    await b.getByTestId("viewing").filter({ hasText: pulse.name }).waitFor();
+    await product(b).getByTestId("add-to-cart").click();
+    await a.locator(`[data-testid="cart-item"][data-sku="${pulse.sku}"][data-qty="1"]`).waitFor();
+
+    // Not named, still answered about it: the triage agent read `page` (and `cart`) when its turn started.
+    await send(b, "Is this one in stock?");
+    await agentMessage(b, "triage", "complete").waitFor();
+    expect((await messages(b)).at(-1)!.text).toBe(stockReply(pulse, true, 1));
+    expect(pulse.sku).not.toBe(findProduct("Is this one in stock?").sku);
+
+    const console = await (await newContext()).newPage();
+    await console.goto(`${stack.url}/operator?operator=olga&session=${session}`);
+    await console.getByTestId("viewing").filter({ hasText: pulse.name }).waitFor();
+    // Every checklist state each page renders, recorded from before the purchase (a string: runs as is).
+    const record = `(() => {
+      window.checklistSeen = [];
+      const snapshot = () => {
+        const items = [...document.querySelectorAll('[data-testid="checklist-item"]')]
+          .map((n) => n.getAttribute("data-item") + ":" + n.getAttribute("data-status")).join(" ");
+        if (items && items !== window.checklistSeen.at(-1)) window.checklistSeen.push(items);
+      };
+      new MutationObserver(snapshot).observe(document.body, { subtree: true, childList: true, attributes: true });
+    })()`;
+    for (const page of [a, b, console]) await page.evaluate(record);
+
+    await send(a, "I want to buy this one");
+    const pages = { a, b, console };
+    for (const page of Object.values(pages)) {
+      await page.locator('[data-testid="checklist"][data-status="done"]').waitFor({ timeout: 30_000 });
+    }
+    await agentMessage(a, "orders", "complete").waitFor({ timeout: 20_000 });
+    expect((await messages(a)).at(-1)!.text).toContain(`for the ${pulse.name} is confirmed`);
+    const done = "stock:done reserve:done payment:done confirmation:done email:done";
+    for (const [name, page] of Object.entries(pages)) {
+      const seen = (await page.evaluate("window.checklistSeen")) as string[];
+      // Live: the page showed the plan first (nothing done; the first step may already run in the same
+      // render batch), then step by step, then all done.
+      expect(seen[0], name).toMatch(
+        /^stock:(pending|running) reserve:pending payment:pending confirmation:pending email:pending$/,
+      );
+      expect(seen.at(-1), name).toBe(done);
+      const partial = seen.filter((s) => s.includes(":done") && /:pending|:running/.test(s));
+      expect(partial.length, `${name}: ${seen.join(" | ")}`).toBeGreaterThanOrEqual(3);
+    }
+    await a.screenshot({ path: screenshotPath("9-shared-state") });
+    await console.screenshot({ path: screenshotPath("9-shared-state-console") });
+
+    // The same session on a phone: the shop and the checklist fit, nothing scrolls sideways.
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    contexts.set(phone, new ConsoleErrors(phone));
+    const small = await openCustomer(phone, session);
+    await small.locator('[data-testid="checklist"][data-status="done"]').waitFor();
+    await product(small).and(small.locator('[data-viewing="true"]')).waitFor();
+    for (const box of [
+      await small.getByTestId("checklist").boundingBox(),
+      await small.getByTestId("viewing").boundingBox(),
+    ]) {
+      expect(box).not.toBeNull();
+      expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+    }
+    expect(await small.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await small.screenshot({ path: screenshotPath("9-shared-state-phone") });
   });
 
   // Regression: at 390 px the composer overflowed (Stop cut off, "Talk to a human" off-screen).

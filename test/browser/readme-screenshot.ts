@@ -4,8 +4,9 @@ import { startDemoStack } from "./support/demo-stack.ts";
 
 /**
  * Makes the README's screenshot (test/browser/screenshots/demo.png) against
- * the whole demo stack: a store search, then a purchase and a return running
- * at once with their steps live, a second tab, and the session timeline.
+ * the whole demo stack: a store search, a viewed product and a cart (shared
+ * state), then a purchase and a return running at once with their steps and
+ * the order checklist live, a second tab, and the session timeline.
  * Not a test; run it after changing the page:
  *
  *   node --import tsx test/browser/readme-screenshot.ts
@@ -33,6 +34,10 @@ try {
   };
   await send("Find a store near me");
   await page.locator('[data-testid="message"][data-author="stores"][data-status="complete"]').waitFor();
+  const aurora = page.locator('[data-testid="product"][data-sku="HP-900"]');
+  await aurora.getByTestId("view-product").click();
+  await aurora.getByTestId("add-to-cart").click();
+  await page.locator('[data-testid="cart-item"][data-sku="HP-900"]').waitFor();
   await send("I want to buy the Aurora headphones and return order 1042");
   // Both specialists mid-way: some steps done, one running in each.
   for (const agent of ["orders", "returns"]) {

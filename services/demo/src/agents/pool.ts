@@ -3,7 +3,9 @@ import {
   type AgentPresence,
   type AgentServer,
   connectAgent,
+  type JsonValue,
   type TurnContext as SdkTurnContext,
+  type StateHandle,
   serveAgent,
 } from "@threadline/agent";
 import { Lane, type ProgressStatus } from "@threadline/protocol";
@@ -45,6 +47,11 @@ export interface TurnContext {
    * in entry pools, flags the conversation on the support desk.
    */
   requestHuman(reason: string): Promise<void>;
+  /**
+   * A shared state object of the session (`page`, `cart`, `agent-checklist`,
+   * ../shop-state.ts) as of this turn's input, live while the turn runs.
+   */
+  state<T extends JsonValue = JsonValue>(name: string): Promise<StateHandle<T>>;
 }
 
 export interface PoolOptions {
@@ -118,6 +125,7 @@ export async function servePool(options: PoolOptions): Promise<Pool> {
   };
 
   const wrap = (ctx: SdkTurnContext): TurnContext => ({
+    state: <T extends JsonValue = JsonValue>(name: string) => ctx.state<T>(name),
     session: ctx.session,
     turn: ctx.turn,
     text: ctx.text ?? "",

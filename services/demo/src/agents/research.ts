@@ -1,4 +1,5 @@
-import { findProduct, PRODUCTS, type Product } from "./catalog.ts";
+import { findProduct, PRODUCTS, type Product } from "../catalog.ts";
+import { asPage, PAGE_OBJECT } from "../shop-state.ts";
 import type { TurnContext } from "./pool.ts";
 import { runSteps } from "./steps.ts";
 
@@ -28,8 +29,10 @@ export function researchReply(product: Product, steers: readonly string[] = []):
   );
 }
 
+/** Researches the product the customer names, or else the one they are looking at (the shared `page` object). */
 export async function research(ctx: TurnContext): Promise<void> {
-  const product = findProduct(ctx.text);
+  const page = asPage((await ctx.state(PAGE_OBJECT)).get());
+  const product = findProduct(ctx.text, page?.sku);
   const done = await runSteps(ctx, [
     {
       id: "search",

@@ -1,4 +1,4 @@
-import { findOrder, PRODUCTS, RETURN_WINDOW_DAYS } from "./catalog.ts";
+import { findOrder, PRODUCTS, RETURN_WINDOW_DAYS } from "../catalog.ts";
 import type { TurnContext } from "./pool.ts";
 import { runSteps } from "./steps.ts";
 

@@ -1,4 +1,4 @@
-import { nearbyStores } from "./catalog.ts";
+import { nearbyStores } from "../catalog.ts";
 import type { TurnContext } from "./pool.ts";
 
 /**

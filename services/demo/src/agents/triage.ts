@@ -1,3 +1,5 @@
+import { findProduct, mentionedProduct, type Product } from "../catalog.ts";
+import { asCart, asPage, CART_OBJECT, PAGE_OBJECT } from "../shop-state.ts";
 import type { TurnContext } from "./pool.ts";
 
 /** Specialist pools the triage agent routes to, and the words that select each. */
@@ -9,6 +11,21 @@ export const ROUTES = [
 ] as const;
 
 const HUMAN = /\b(human|person|operator|someone real)\b/i;
+const STOCK = /\b(in stock|stock|available|availability)\b/i;
+
+/**
+ * The answer to a stock question (deterministic: the browser test compares
+ * it). `viewed`: the product came from the shared `page` object, not from
+ * the customer's words; `inCart`: how many the customer's cart holds.
+ */
+export function stockReply(product: Product, viewed: boolean, inCart = 0): string {
+  const which = viewed ? `The ${product.name} you are looking at` : `The ${product.name}`;
+  const cart = inCart > 0 ? ` You already have ${inCart} in your cart.` : "";
+  return (
+    `${which} (${product.sku}, $${product.price}) is in stock: we have ${product.stock} available, ` +
+    `ready to ship today.${cart} Say "buy this one" and I will order it for you.`
+  );
+}
 
 /**
  * The entry agent: answers greetings and routes work to specialists by
@@ -23,6 +40,17 @@ export async function triage(ctx: TurnContext): Promise<void> {
     return;
   }
   const routes = ROUTES.filter((r) => r.words.test(text));
+  if (routes.length === 0 && STOCK.test(text)) {
+    // "Is this one in stock?": the product is what the customer's page shows (the shared `page` object),
+    // unless the question names one.
+    const page = asPage((await ctx.state(PAGE_OBJECT)).get());
+    const cart = asCart((await ctx.state(CART_OBJECT)).get());
+    const product = findProduct(text, page?.sku);
+    const viewed = !mentionedProduct(text) && page?.sku === product.sku;
+    const inCart = cart.items.filter((i) => i.sku === product.sku).reduce((n, i) => n + i.qty, 0);
+    await ctx.reply(stockReply(product, viewed, inCart));
+    return;
+  }
   if (routes.length === 0) {
     await ctx.reply(
       "Hi! I can order a product for you, start a return, research and compare products, or find a store near " +

@@ -1,7 +1,9 @@
 import { useEffect, useRef, useState } from "react";
 import { ChatView } from "./chat-view.tsx";
+import { ChecklistView } from "./checklist-view.tsx";
 import { ConnectionBadge } from "./connection-badge.tsx";
 import { PresenceBar } from "./presence-bar.tsx";
+import { ShopPanel } from "./shop-panel.tsx";
 import { TimelinePanel } from "./timeline-panel.tsx";
 import { tabDevice, useSession } from "./use-session.ts";
 
@@ -18,6 +20,8 @@ function currentPosition(): Promise<{ lat: number; lon: number }> {
 }
 
 const SUGGESTIONS = [
+  "Is this one in stock?",
+  "I want to buy this one",
   "Research the Aurora headphones and compare them",
   "I want to buy the Aurora headphones and return order 1042",
   "Find a store near me",
@@ -37,6 +41,7 @@ export function CustomerApp({ session, user }: { session: string; user: string }
     handoff,
     answerTool,
     approve,
+    writeState,
     error,
   } = useSession({
     session,
@@ -114,6 +119,9 @@ export function CustomerApp({ session, user }: { session: string; user: string }
         </div>
       )}
       <main>
+        <ShopPanel shared={view.shared} writeState={writeState}>
+          <ChecklistView shared={view.shared} />
+        </ShopPanel>
         <ChatView messages={view.messages} turns={view.fold.turns} me={user} onStop={stop} />
         {showTimeline && <TimelinePanel entries={view.fold.timeline} />}
       </main>

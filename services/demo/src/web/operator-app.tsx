@@ -2,8 +2,10 @@ import type { PresenceMember } from "@threadline/protocol";
 import { useEffect, useState } from "react";
 import { DIRECTORY_SESSION } from "../directory.ts";
 import { ChatView } from "./chat-view.tsx";
+import { ChecklistView } from "./checklist-view.tsx";
 import { ConnectionBadge } from "./connection-badge.tsx";
 import { PresenceBar } from "./presence-bar.tsx";
+import { CustomerContext } from "./shop-panel.tsx";
 import { tabDevice, useSession } from "./use-session.ts";
 
 /** The console lists the newest this many conversations. */
@@ -153,6 +155,10 @@ function OpenSession({
           {error}
         </div>
       )}
+      <div className="shared-state">
+        <CustomerContext shared={view.shared} />
+        <ChecklistView shared={view.shared} />
+      </div>
       <ChatView messages={view.messages} turns={view.fold.turns} me={operator} />
       <form
         className="composer"

@@ -62,6 +62,10 @@ describe("session fold", () => {
       ["user:alice", "input", "compare headphones"],
       ["agent:research", "turn.start", "research"],
     ]);
+    const op = record("state", {
+      data: { object: "agent-checklist", op: "set", path: ["items", 2, "status"], value: "done" },
+    });
+    expect(fold([op]).timeline[0]!.summary).toBe("agent-checklist set items.2.status");
     const many = fold(Array.from({ length: TIMELINE_LIMIT + 5 }, () => record("note")));
     expect(many.timeline).toHaveLength(TIMELINE_LIMIT);
     expect(many.timeline.at(-1)!.seq).toBe(many.lastSeq);

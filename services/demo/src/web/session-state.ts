@@ -77,6 +77,11 @@ function summarize(type: string, data: Data): string {
       return str(data.agent) ?? "";
     case "handoff":
       return str(data.action) ?? "";
+    case "state": {
+      // A shared state op: object, op and path (`agent-checklist set items.2.status`).
+      const path = Array.isArray(data.path) ? data.path.join(".") : "";
+      return [str(data.object), str(data.op), path].filter(Boolean).join(" ");
+    }
     case "presence.join":
     case "presence.update":
     case "presence.leave":

@@ -5,6 +5,7 @@ import {
   type TurnView as SdkTurnView,
   type SessionHandle,
   type SessionOwner,
+  type StateHandle,
   type ThreadlineClient,
 } from "@threadline/client";
 import {
@@ -13,6 +14,7 @@ import {
   type Message,
   type PresenceMember,
   type SessionRecord,
+  type StateObject,
 } from "@threadline/protocol";
 import { useEffect, useRef, useState } from "react";
 import { NetworkAwareWebSocket } from "./network-aware-websocket.ts";
@@ -33,6 +35,8 @@ export interface SessionView {
   calls: readonly CallView[];
   owner: SessionOwner;
   handoffRequested: boolean;
+  /** The session's shared state objects (`session.states()`, PROTOCOL.md §19), as of the last applied event. */
+  shared: Readonly<Record<string, StateObject>>;
 }
 
 export interface SessionConnection {
@@ -49,6 +53,8 @@ export interface SessionConnection {
   handoff(action: HandoffAction, reason?: string): void;
   answerTool(call: string, answer: { result: unknown } | { error: string }): void;
   approve(call: string, approved: boolean): void;
+  /** Writes shared state object `name` through its handle (`session.state(name)`); errors end up in `error`. */
+  writeState(name: string, write: (object: StateHandle) => Promise<unknown>): void;
   /** The last publish/attach error, for a banner. */
   error: string | undefined;
 }
@@ -60,6 +66,7 @@ const EMPTY_VIEW: SessionView = {
   calls: [],
   owner: null,
   handoffRequested: false,
+  shared: {},
 };
 
 interface Config {
@@ -147,6 +154,7 @@ export function useSession(options: { session: string; user: string; role: "user
         calls: handle.control.calls,
         owner: handle.control.owner,
         handoffRequested: handle.control.handoffRequested,
+        shared: handle.states(),
       }));
     };
     handleRef.current = (async () => {
@@ -213,6 +221,7 @@ export function useSession(options: { session: string; user: string; role: "user
     // Every tab of the user answers; the first answer wins and the others are told so — not an error here.
     answerTool: (call, answer) => run((h) => h.answerTool(call, answer).catch(unlessAnswered)),
     approve: (call, approved) => run((h) => h.approve(call, approved).catch(unlessAnswered)),
+    writeState: (name, write) => run((h) => write(h.state(name))),
     error,
   };
 }

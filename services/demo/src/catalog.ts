@@ -1,4 +1,7 @@
-/** The demo shop's data: a small fixed catalog, orders, stores and policies (deterministic). */
+/**
+ * The demo shop's data: a small fixed catalog, orders, stores and policies
+ * (deterministic). Shared by the agents and the web page (its product list).
+ */
 export interface Product {
   sku: string;
   name: string;
@@ -68,8 +71,8 @@ export const STORES = [
 /** Returns are accepted within this many days of delivery. */
 export const RETURN_WINDOW_DAYS = 30;
 
-/** The product the text mentions (by name words or SKU), or the first one. */
-export function findProduct(text: string): Product {
+/** The product the text names (by name words or SKU), if any. */
+export function mentionedProduct(text: string): Product | undefined {
   const lower = text.toLowerCase();
   return (
     PRODUCTS.find((p) => lower.includes(p.sku.toLowerCase())) ??
@@ -80,9 +83,22 @@ export function findProduct(text: string): Product {
         .some((w) => w.length > 4 && lower.includes(w)),
     ) ??
     PRODUCTS.find((p) => lower.includes("laptop") && p.sku.startsWith("LP")) ??
-    PRODUCTS.find((p) => lower.includes("camera") && p.sku.startsWith("CAM")) ??
-    PRODUCTS[0]!
+    PRODUCTS.find((p) => lower.includes("camera") && p.sku.startsWith("CAM"))
   );
+}
+
+/** The product with this SKU, if the catalog has it. */
+export function productBySku(sku: string | undefined): Product | undefined {
+  return sku === undefined ? undefined : PRODUCTS.find((p) => p.sku === sku);
+}
+
+/**
+ * The product a request is about: the one the text names, else the one the
+ * customer is looking at (`viewing`: the SKU in the shared `page` object),
+ * else the first of the catalog.
+ */
+export function findProduct(text: string, viewing?: string): Product {
+  return mentionedProduct(text) ?? productBySku(viewing) ?? PRODUCTS[0]!;
 }
 
 /** The order the text mentions by number, or the most recent one. */
