@@ -4,8 +4,8 @@ import { ErrorCode, type JsonValue, type SessionRecord } from "@threadline/proto
 import { waitFor } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
 import WebSocket from "ws";
-import { storedState, storedStateSeqs } from "./support/state.ts";
 import { testStack } from "./support/stack.ts";
+import { storedState, storedStateSeqs } from "./support/state.ts";
 
 // Shared state end to end (issue 15): two devices of a user, an agent's turn
 // and a late joiner, through the real gateway, SDKs and nats-server.
@@ -75,7 +75,10 @@ test("a user's cart reaches the other device and the agent's turn; the agent's c
   // A user's write to an agent- object is FORBIDDEN and stores nothing: refused by the SDK's own check,
   // and refused by the gateway when sent raw (a client without the pre-check).
   const seqsBefore = await storedStateSeqs(stack.nc, session);
-  const local = await a.state("agent-checklist").set(["done"], 99).catch((e: unknown) => e);
+  const local = await a
+    .state("agent-checklist")
+    .set(["done"], 99)
+    .catch((e: unknown) => e);
   expect(local).toBeInstanceOf(ThreadlineError);
   expect((local as ThreadlineError).code).toBe(ErrorCode.FORBIDDEN);
   const raw = await b
