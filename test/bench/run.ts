@@ -14,6 +14,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   scale: async () => (await import("./scale.ts")).scale,
   control: async () => (await import("./control.ts")).control,
   streaming: async () => (await import("./streaming.ts")).streaming,
+  state: async () => (await import("./state.ts")).state,
 };
 
 function usage(scenarios: Scenario[]): string {
