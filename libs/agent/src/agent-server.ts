@@ -1,4 +1,4 @@
-import { AckPolicy, type ConsumerConfig, type ConsumerMessages, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, type Consumer, type ConsumerConfig, type ConsumerMessages, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 
 export type { AgentServer, ServeAgentOptions, TurnHandler } from "./serve-options.ts";
@@ -187,7 +187,9 @@ class PoolWorker implements AgentServer {
   /** Pulls as many inputs as there are free slots, until stopped. */
   private async pull(): Promise<void> {
     const { agent, o } = this;
-    let consumer = await connectionOf(agent).js.consumers.get(agent.info.stream, o.durable);
+    // Opened inside the loop: NATS may be away right when the worker starts (a supervisor restarting a
+    // crashed agent while nats-server restarts too) — retried like any failed pull, never fatal.
+    let consumer: Consumer | undefined;
     let failures = 0;
     while (!this.stopping) {
       while (this.tasks.size >= o.concurrency && !this.stopping) {
@@ -197,6 +199,7 @@ class PoolWorker implements AgentServer {
       }
       if (this.stopping || connectionOf(agent).nc.isClosed()) return;
       try {
+        consumer ??= await connectionOf(agent).js.consumers.get(agent.info.stream, o.durable);
         const batch = await consumer.fetch({
           max_messages: o.concurrency - this.tasks.size,
           expires: FETCH_EXPIRES_MS,
@@ -219,6 +222,7 @@ class PoolWorker implements AgentServer {
           await ensureDurable(connectionOf(agent).jsm, agent.info.stream, this.config);
           consumer = await connectionOf(agent).js.consumers.get(agent.info.stream, o.durable);
         } catch (reopen) {
+          consumer = undefined;
           this.o.onError(natsError(`reopening the consumer of pool ${this.name}`, reopen));
         }
       }

@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponse } from "uWebSockets.js";
 import { isSessionId, ThreadlineError } from "@threadline/protocol";
+import { isClosedError } from "@threadline/store";
 import { type Authenticator, can } from "./auth.ts";
 import { corsHeaders } from "./cors.ts";
 import type { Logger } from "./logger.ts";
@@ -64,7 +65,10 @@ export function sessionReadRoute(
           reply("401 Unauthorized", error.toWire());
           return;
         }
-        log.warn({ err: error, session }, `${what} request failed`);
+        // A read cut short by the gateway's own shutdown (its NATS connection draining) is expected, not a fault.
+        if (isClosedError(error) || (error instanceof ThreadlineError && error.code === "CLOSED"))
+          log.info({ session }, `${what} request ended by the gateway's shutdown`);
+        else log.warn({ err: error, session }, `${what} request failed`);
         reply("503 Service Unavailable", {
           code: "UNAVAILABLE",
           message: `${what} unavailable; retry`,
