@@ -1,4 +1,11 @@
-import { AckPolicy, type Consumer, type ConsumerConfig, type ConsumerMessages, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  type Consumer,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JsMsg,
+} from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 
 export type { AgentServer, ServeAgentOptions, TurnHandler } from "./serve-options.ts";
