@@ -36,7 +36,7 @@ export function createPresenceMetrics(): PresenceMetrics {
     }),
     events: new Counter({
       name: "threadline_presence_events_total",
-      help: "Presence events published (stored, duplicate of another replica's, failed)",
+      help: "Presence events published (stored, duplicate of another replica's, conflict: the id held by another event, failed)",
       labelNames: ["type", "result"],
       ...r,
     }),

@@ -1,6 +1,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import {
   dedupeKey,
+  ErrorCode,
   encodeMsgpack,
   Lane,
   PRESENCE_PARTICIPANT_ID,
@@ -8,8 +9,9 @@ import {
   presenceEventId,
   type SessionEvent,
   type Subjects,
+  ThreadlineError,
 } from "@threadline/protocol";
-import { RetryPolicy, retryDelay, sleep } from "@threadline/store";
+import { confirmDuplicateAck, type MessageAt, RetryPolicy, retryDelay, sleep } from "@threadline/store";
 import type { Logger } from "pino";
 import type { PresenceMetrics } from "./metrics.ts";
 
@@ -35,6 +37,8 @@ export function createPresencePublisher(
   stream: string,
   metrics: PresenceMetrics,
   log: Logger,
+  /** The message stored at a seq (the stream leader's answer): confirms duplicate acks (PROTOCOL.md §3.3). */
+  messageAt: MessageAt,
 ): PresencePublisher {
   /** Tail of each session's publish chain; removed once the chain is idle, so the map holds busy sessions only. */
   const chains = new Map<string, Promise<void>>();
@@ -57,6 +61,26 @@ export function createPresencePublisher(
           expect: { streamName: stream },
           timeout: 5000,
         });
+        if (ack.duplicate) {
+          // Another replica stored this transition (the same id): fine. Anything else holding the session's
+          // key for this id (an agent choosing it on its own subject) means this event was NOT stored.
+          try {
+            await confirmDuplicateAck(
+              messageAt,
+              transition.session,
+              { subject, id: event.id, type: event.type },
+              ack.seq,
+            );
+          } catch (error) {
+            if (!(error instanceof ThreadlineError && error.code === ErrorCode.EVENT_ID_CONFLICT)) throw error;
+            metrics.events.inc({ type: transition.type, result: "conflict" });
+            log.error(
+              { err: error, session: transition.session, id: event.id },
+              "presence event id held by another event",
+            );
+            return;
+          }
+        }
         metrics.events.inc({ type: transition.type, result: ack.duplicate ? "duplicate" : "stored" });
         metrics.publishSeconds.observe((performance.now() - started) / 1000);
         log.debug(

@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection, Status, Subscription } from "@nats-io/transport-node";
 import { type PresenceMember, Subjects } from "@threadline/protocol";
@@ -57,7 +57,15 @@ export async function createPresenceService(config: PresenceConfig, deps: Presen
   }
   const js = jetstream(nc);
   const kv = await new Kvm(js).open(config.presenceBucket);
-  const publisher = createPresencePublisher(js, subjects, config.stream, metrics, log);
+  const jsm = await jetstreamManager(nc);
+  const publisher = createPresencePublisher(
+    js,
+    subjects,
+    config.stream,
+    metrics,
+    log,
+    async (seq) => (await jsm.streams.getMessage(config.stream, { seq })) ?? undefined,
+  );
   const monitor = new PresenceMonitor(kv, publisher, metrics, log);
 
   let advisories: Subscription | undefined;
