@@ -38,7 +38,12 @@ function browserSubscription(endpoint = `https://push.example.com/send/${randomB
 
 function clock(start = 1_000_000) {
   let t = start;
-  return { now: () => t, advance: (ms: number) => void (t += ms) };
+  return {
+    now: () => t,
+    advance: (ms: number): void => {
+      t += ms;
+    },
+  };
 }
 
 async function rejection(p: Promise<unknown>): Promise<PushStoreError> {
