@@ -60,6 +60,7 @@ export type {
   StoredPushSubscription,
 } from "./push-subscriptions.ts";
 export {
+  checkPushUser,
   MAX_ENDPOINT_LENGTH,
   MAX_USER_AGENT_LENGTH,
   PushSubscriptions,
