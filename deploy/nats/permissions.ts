@@ -30,8 +30,10 @@ import { fileURLToPath, pathToFileURL } from "node:url";
  *   they cannot be narrowed further by subject.)
  * - gateway: publish client events only as users/operators
  *   (`tl.*.{in,ctl,st}.{user,operator}.*`), provision the stream and its buckets,
- *   run consumers, write cursors, presence of its sockets and the control
- *   bucket (pending turns, answered calls, the session owner).
+ *   run consumers, write cursors, presence of its sockets, the control
+ *   bucket (pending turns, answered calls, the session owner) and the push
+ *   bucket (devices' Web Push subscriptions and notification preferences);
+ *   it creates the notify bucket (the notifier's claim ledger) but does not write it.
  * - presence: publish only `tl.*.sys.system.presence`, watch/tombstone the
  *   presence bucket.
  * - sys (SYS account): the presence service's disconnect advisories.
@@ -44,6 +46,8 @@ export interface AccountsOptions {
   cursorBucket?: string;
   presenceBucket?: string;
   controlBucket?: string;
+  pushBucket?: string;
+  notifyBucket?: string;
 }
 
 /** `$TL_NATS_AGENT_<ID>_PASS`: the env variable holding an agent's password. */
@@ -66,6 +70,8 @@ export function renderAccounts(options: AccountsOptions): string {
   const cursors = options.cursorBucket ?? "threadline-cursors";
   const presence = options.presenceBucket ?? "threadline-presence";
   const control = options.controlBucket ?? "threadline-control";
+  const push = options.pushBucket ?? "threadline-push";
+  const notify = options.notifyBucket ?? "threadline-notify";
   for (const id of options.agents) {
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new TypeError(`invalid agent id ${JSON.stringify(id)}`);
   }
@@ -121,15 +127,20 @@ export function renderAccounts(options: AccountsOptions): string {
             `$KV.${presence}.*.user.*.*`,
             `$KV.${presence}.*.operator.*.*`,
             `$KV.${control}.>`,
+            `$KV.${push}.>`,
             ...common,
             ...adminStream(stream),
             ...adminStream(`KV_${cursors}`),
             ...adminStream(`KV_${presence}`),
             ...adminStream(`KV_${control}`),
+            ...adminStream(`KV_${push}`),
+            ...adminStream(`KV_${notify}`),
             ...readStream(stream),
             ...readStream(`KV_${cursors}`),
             ...readStream(`KV_${presence}`),
             ...readStream(`KV_${control}`),
+            ...readStream(`KV_${push}`),
+            ...readStream(`KV_${notify}`),
           ])} }
           subscribe: { allow: ${list(inbox)} }
         }

@@ -1,8 +1,9 @@
 /**
  * `@threadline/store` — Threadline's data on NATS JetStream, in one place:
  * the stream (provisioning, lookup), record decoding, the one history reader,
- * the control bucket (compare-and-set), the presence and cursor buckets, and
- * NATS failures as typed errors. The agent SDK, the gateway, the presence
+ * the control bucket (compare-and-set), the presence and cursor buckets, the
+ * offline-delivery buckets (push subscriptions, notification preferences, the
+ * notifier's claim ledger), and NATS failures as typed errors. The agent SDK, the gateway, the presence
  * service and the CLI build on it; it depends only on `@threadline/protocol`
  * and the modular NATS client.
  */
@@ -27,9 +28,45 @@ export {
   jsApiErrorCode,
   natsError,
 } from "./nats-errors.ts";
+export type {
+  ClaimDecision,
+  ClaimEntry,
+  ClaimOutcome,
+  ClaimPolicy,
+  ClaimStatus,
+  ClaimTicket,
+  NotificationClaimsOptions,
+} from "./notification-claims.ts";
+export { checkTriggerKey, claimDecision, DEFAULT_CLAIM_POLICY, NotificationClaims } from "./notification-claims.ts";
+export type { NotificationEvent, NotificationPrefs } from "./notification-prefs.ts";
+export {
+  defaultNotificationPrefs,
+  MAX_MUTED_SESSIONS,
+  NOTIFICATION_EVENTS,
+  NotificationPreferences,
+  notificationPrefsProblem,
+  wantsNotification,
+} from "./notification-prefs.ts";
 export { PresenceBucket } from "./presence-bucket.ts";
 export type { PresenceChange, PresenceFeed, PresenceFeedHandler } from "./presence-feed.ts";
 export { followPresence } from "./presence-feed.ts";
+export { PushStoreError, PushStoreErrorCode } from "./push-errors.ts";
+export type {
+  PushSubscriptionInput,
+  PushSubscriptionMeta,
+  PushSubscriptionRecord,
+  PushSubscriptionsOptions,
+  RegisterResult,
+  StoredPushSubscription,
+} from "./push-subscriptions.ts";
+export {
+  checkPushUser,
+  MAX_ENDPOINT_LENGTH,
+  MAX_USER_AGENT_LENGTH,
+  PushSubscriptions,
+  pushSubscriptionId,
+  pushSubscriptionProblem,
+} from "./push-subscriptions.ts";
 export type { SubjectRecord } from "./record-decoder.ts";
 export { decodeRecord } from "./record-decoder.ts";
 export { RetryPolicy, redeliveryDelay, retryDelay, sleep } from "./retry.ts";

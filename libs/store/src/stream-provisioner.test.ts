@@ -40,6 +40,16 @@ describe("provisionThreadline", () => {
     expect(a.subjects.session("s1")).toBe("tl.s1.>");
     const kv = await new Kvm(nc).open("threadline-cursors");
     expect((await kv.status()).history).toBe(1);
+    // offline delivery: subscriptions never expire, the claim ledger forgets a trigger after 24 h
+    const push = await (await new Kvm(nc).open("threadline-push")).status();
+    expect({ history: push.history, ttl: push.ttl, replicas: push.replicas }).toEqual({
+      history: 1,
+      ttl: 0,
+      replicas: 1,
+    });
+    const notify = await (await new Kvm(nc).open("threadline-notify")).status();
+    expect({ history: notify.history, ttl: notify.ttl }).toEqual({ history: 1, ttl: 24 * 60 * 60 * 1000 });
+    expect(PROVISION_DEFAULTS.notifyTtlMs).toBe(24 * 60 * 60 * 1000);
   });
 
   it("is idempotent: a second call keeps the stream (same epoch) and its events", async () => {
@@ -80,6 +90,9 @@ describe("provisionThreadline", () => {
       livePrefix: "lv",
       cursorBucket: "custom-cursors",
       controlBucket: "custom-control",
+      pushBucket: "custom-push",
+      notifyBucket: "custom-notify",
+      notifyTtlMs: 3_600_000,
       maxAge: 0,
     });
     expect(info.config).toMatchObject({ subjects: ["cx.>"], republish: { src: "cx.>", dest: "lv.cx.>" }, max_age: 0 });
@@ -87,6 +100,8 @@ describe("provisionThreadline", () => {
     expect((await lookupThreadline(nc, { stream: "CUSTOM", prefix: "cx", livePrefix: "lv" })).epoch).toBe(info.epoch);
     await new Kvm(nc).open("custom-cursors");
     expect((await (await new Kvm(nc).open("custom-control")).status()).history).toBe(1);
+    expect((await (await new Kvm(nc).open("custom-push")).status()).ttl).toBe(0);
+    expect((await (await new Kvm(nc).open("custom-notify")).status()).ttl).toBe(3_600_000);
   });
 
   it("refuses a same-named stream with other subjects, and one without the republish", async () => {
@@ -137,6 +152,8 @@ describe("provisionThreadline", () => {
     await expect(provisionThreadline(nc, { prefix: "a.b" })).rejects.toBeInstanceOf(TypeError);
     await expect(provisionThreadline(nc, { prefix: "x", livePrefix: "x" })).rejects.toBeInstanceOf(TypeError);
     await expect(provisionThreadline(nc, { replicas: 0 })).rejects.toBeInstanceOf(RangeError);
+    await expect(provisionThreadline(nc, { notifyBucket: "a.b" })).rejects.toBeInstanceOf(TypeError);
+    await expect(provisionThreadline(nc, { notifyTtlMs: 10 })).rejects.toBeInstanceOf(RangeError);
     await expect(provisionThreadline(nc, { maxAge: 1000, duplicateWindowMs: 2000 })).rejects.toBeInstanceOf(RangeError);
   });
 });

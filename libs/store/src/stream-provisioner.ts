@@ -61,6 +61,21 @@ export interface ProvisionOptions extends StreamNames {
    * Keys expire with the stream's `maxAge`. Default `"threadline-control"`.
    */
   controlBucket?: string;
+  /**
+   * KV bucket holding Web Push subscriptions and notification preferences
+   * per user (`<user>.<subscription id>`, `<user>._prefs`; history 1, no
+   * TTL: a subscription lives until it is unregistered, evicted or the push
+   * service answers 404/410). Default `"threadline-push"`.
+   */
+  pushBucket?: string;
+  /** KV bucket of the notifier's claim ledger (one key per trigger; history 1). Default `"threadline-notify"`. */
+  notifyBucket?: string;
+  /**
+   * Bucket TTL of the notify bucket, ms: how long a trigger's outcome is
+   * remembered (a trigger redelivered later would be notified again, so the
+   * notifier ignores older triggers). Default 24 hours.
+   */
+  notifyTtlMs?: number;
 }
 
 export const PROVISION_DEFAULTS: Readonly<Required<ProvisionOptions>> = Object.freeze({
@@ -76,6 +91,9 @@ export const PROVISION_DEFAULTS: Readonly<Required<ProvisionOptions>> = Object.f
   presenceBucket: DEFAULT_PRESENCE_BUCKET,
   presenceTtlMs: 60 * 60 * 1000,
   controlBucket: "threadline-control",
+  pushBucket: "threadline-push",
+  notifyBucket: "threadline-notify",
+  notifyTtlMs: 24 * 60 * 60 * 1000,
 });
 
 /** The provisioned (or looked-up) stream, as the agent and the gateway need it. */
@@ -93,7 +111,7 @@ const TOKEN = /^[A-Za-z0-9_-]+$/;
 const PROVISION_ROUNDS = 5;
 
 /**
- * Creates or updates the Threadline stream, the cursor and presence KV buckets so that
+ * Creates or updates the Threadline stream and its KV buckets (cursors, presence, control, push, notify) so that
  * they match `options`; safe to call from every process at start-up, in
  * parallel. The stream: file storage, limits retention, discard old,
  * `allow_direct`, subjects `[<prefix>.>]` and republish
@@ -151,7 +169,16 @@ export function resolveProvisionOptions(options: ProvisionOptions): Required<Pro
   for (const [key, value] of Object.entries(options)) {
     if (value !== undefined) (o as Record<string, unknown>)[key] = value;
   }
-  for (const key of ["stream", "prefix", "livePrefix", "cursorBucket", "presenceBucket", "controlBucket"] as const) {
+  for (const key of [
+    "stream",
+    "prefix",
+    "livePrefix",
+    "cursorBucket",
+    "presenceBucket",
+    "controlBucket",
+    "pushBucket",
+    "notifyBucket",
+  ] as const) {
     const value = o[key];
     if (typeof value !== "string" || value.length > 255 || !TOKEN.test(value)) {
       throw new TypeError(`${key} must be 1-255 characters of [A-Za-z0-9_-], got ${JSON.stringify(value)}`);
@@ -163,6 +190,7 @@ export function resolveProvisionOptions(options: ProvisionOptions): Required<Pro
   if (o.maxBytes !== -1) integerIn("maxBytes", o.maxBytes, 1, Number.MAX_SAFE_INTEGER);
   if (o.maxMsgSize !== -1) integerIn("maxMsgSize", o.maxMsgSize, 1, 2 ** 31 - 1);
   integerIn("presenceTtlMs", o.presenceTtlMs, 1000, Number.MAX_SAFE_INTEGER / 1e6);
+  integerIn("notifyTtlMs", o.notifyTtlMs, 1000, Number.MAX_SAFE_INTEGER / 1e6);
   integerIn("duplicateWindowMs", o.duplicateWindowMs, 1, Number.MAX_SAFE_INTEGER / 1e6);
   if (o.maxAge > 0 && o.duplicateWindowMs > o.maxAge) {
     throw new RangeError(`duplicateWindowMs (${o.duplicateWindowMs}) must not exceed maxAge (${o.maxAge})`);
@@ -315,7 +343,9 @@ function incompatible(stream: string, problem: string, cause?: unknown): Threadl
  *   bucket forgets it with the events (TTL = `maxAge`);
  * - presence: the bucket TTL (`presenceTtlMs`) is the garbage collection of
  *   entries nobody refreshed or removed;
- * - control: keys live as long as events (TTL = `maxAge`).
+ * - control: keys live as long as events (TTL = `maxAge`);
+ * - push: subscriptions and preferences never expire (removed by their API);
+ * - notify: the claim ledger forgets a trigger after `notifyTtlMs`.
  */
 async function ensureBuckets(nc: NatsConnection, o: Required<ProvisionOptions>): Promise<void> {
   const kvm = new Kvm(jetstream(nc));
@@ -323,6 +353,8 @@ async function ensureBuckets(nc: NatsConnection, o: Required<ProvisionOptions>):
   await ensureBucket(kvm, o.cursorBucket, o.replicas, eventsTtl);
   await ensureBucket(kvm, o.presenceBucket, o.replicas, o.presenceTtlMs);
   await ensureBucket(kvm, o.controlBucket, o.replicas, eventsTtl);
+  await ensureBucket(kvm, o.pushBucket, o.replicas, undefined);
+  await ensureBucket(kvm, o.notifyBucket, o.replicas, o.notifyTtlMs);
 }
 
 /**
