@@ -1,6 +1,15 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { ErrorCode, type SessionEvent, type Subjects, ThreadlineError } from "@threadline/protocol";
-import { createHistoryReader, decodeRecord, readResuming, type StoredMessage } from "@threadline/store";
+import {
+  createHistoryReader,
+  decodeRecord,
+  isTransientNatsError,
+  RetryPolicy,
+  readResuming,
+  retryDelay,
+  type StoredMessage,
+  sleep,
+} from "@threadline/store";
 
 /**
  * One stored message of a session as the CLI shows it. Unlike the SDKs, the
@@ -71,11 +80,8 @@ async function* follow(
   options: ReadOptions,
   startSeq: number,
 ): AsyncGenerator<TimelineRecord> {
-  const consumer = await js.consumers
-    .get(stream, { filter_subjects: options.filter, opt_start_seq: startSeq })
-    .catch((error: unknown) => {
-      throw unavailable(options.filter, error);
-    });
+  const consumer = await openFollower(js, stream, options, startSeq);
+  if (!consumer) return; // aborted while NATS was away
   try {
     const messages = await consumer.consume({ max_messages: PULL_BATCH });
     const stop = () => void messages.close();
@@ -123,4 +129,27 @@ export function decodeStored(subjects: Subjects, m: StoredMessage): TimelineReco
     };
   }
   return { seq: m.seq, session: decoded.session, subject: m.subject, stored, event: decoded.event };
+}
+
+/**
+ * The follower's ordered consumer. NATS may be restarting right when the
+ * catch-up read ends (the follower starts after it): a transient failure is
+ * retried with `RetryPolicy.consumer` until it works or `signal` aborts
+ * (then `undefined`); any other failure is a typed `UNAVAILABLE`.
+ */
+async function openFollower(
+  js: JetStreamClient,
+  stream: string,
+  options: ReadOptions,
+  startSeq: number,
+): Promise<Awaited<ReturnType<JetStreamClient["consumers"]["get"]>> | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await js.consumers.get(stream, { filter_subjects: options.filter, opt_start_seq: startSeq });
+    } catch (error) {
+      if (!isTransientNatsError(error)) throw unavailable(options.filter, error);
+      await sleep(retryDelay(attempt, RetryPolicy.consumer), options.signal);
+      if (options.signal?.aborted) return undefined;
+    }
+  }
 }
