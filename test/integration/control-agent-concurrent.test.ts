@@ -14,7 +14,14 @@ test("two concurrent turns in one session interleave; cancelling one leaves the 
   const startOf = async (turn: string) =>
     (await log.next((r) => r.event.type === "message.start" && r.event.turn === turn)).event.ref!;
   const [firstMessage, secondMessage] = [await startOf(first), await startOf(second)];
-  await log.next((r) => r.event.type === "message.append" && r.event.ref === secondMessage);
+  // Cancel once both turns are streaming side by side: the second turn's fifth delta (its worker may pick
+  // the second input up a little after the first; cancelling at its very first delta left no overlap to see).
+  await log.next(
+    (r) =>
+      r.event.type === "message.append" &&
+      r.event.ref === secondMessage &&
+      (r.event.data as { delta: string }).delta === "4 ",
+  );
   await session.publish({ type: "cancel", turn: first });
 
   const firstEnd = await log.next((r) => r.event.type === "turn.end" && r.event.turn === first);

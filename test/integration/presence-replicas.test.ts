@@ -1,6 +1,6 @@
 import { Kvm } from "@nats-io/kv";
 import { connectAgent } from "@threadline/agent";
-import { startNatsServer } from "@threadline/test-kit";
+import { startNatsServer, waitFor } from "@threadline/test-kit";
 import { expect, onTestFinished, test } from "vitest";
 import { connectionOf } from "../../libs/agent/src/agent.ts";
 import { appAuth, presenceEventLog, startAgentProcess, startPresence } from "./support/presence.ts";
@@ -63,12 +63,21 @@ test("two presence replicas store each transition exactly once (join, update, le
     Object.fromEntries(
       (await r.service.metrics.events.get()).values.map((v) => [`${v.labels.type}:${v.labels.result}`, v.value]),
     );
-  const [ra, rb] = [await results(a), await results(b)];
+  let [ra, rb] = [await results(a), await results(b)];
   const total = (type: string) =>
     (ra[`${type}:stored`] ?? 0) +
     (rb[`${type}:stored`] ?? 0) +
     (ra[`${type}:duplicate`] ?? 0) +
     (rb[`${type}:duplicate`] ?? 0);
+  // Each replica confirms a duplicate ack (a read of the stored message) before counting it: wait until both
+  // replicas counted the last transition rather than read the counters while one is still confirming.
+  await waitFor(
+    async () => {
+      [ra, rb] = [await results(a), await results(b)];
+      return total("presence.join") + total("presence.leave") >= 12;
+    },
+    { message: () => `presence events counted: ${JSON.stringify({ ra, rb })}` },
+  );
   expect((ra["presence.join:stored"] ?? 0) + (rb["presence.join:stored"] ?? 0)).toBe(3);
   expect(total("presence.join")).toBe(6);
   expect(total("presence.leave")).toBe(6);
