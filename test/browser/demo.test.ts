@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one browser suite over one demo stack (a test per product flow, sharing its start-up and helpers).
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { researchReply } from "../../services/demo/src/agents/research.ts";

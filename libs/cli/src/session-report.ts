@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one report (inspect) whose anomaly rules read the same folded session, turns, presence and buckets.
 import {
   type ControlCallEntry,
   type ControlOwnerEntry,

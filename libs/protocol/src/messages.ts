@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one reducer (messages from message.* events) with its validation per event type; its types are in message-types.ts.
 import type { SessionEvent } from "./envelope.ts";
 import {
   isMessageEndStatus,

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the turn model in one place (events, control-bucket entries and their validation, the client view fold) — the contract agents, gateways and clients share.
 import type { Participant } from "./envelope.ts";
 import { isSessionId } from "./ids.ts";
 
