@@ -2,7 +2,8 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { ErrorCode, encodeMsgpack, ThreadlineError } from "@threadline/protocol";
 import type { SubjectRecord } from "@threadline/store";
 import { describe, expect, it } from "vitest";
-import { type Agent, connectAgent, connectionOf, createAgent } from "./agent.ts";
+import { connectAgent, connectionOf, createAgent } from "./agent.ts";
+import type { Agent } from "./agent-api.ts";
 import { useAgent } from "./test-support/nats-fixture.ts";
 
 const fx = useAgent({ id: "writer" });

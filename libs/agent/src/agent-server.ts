@@ -21,7 +21,8 @@ import {
   type SubjectRecord,
   sleep,
 } from "@threadline/store";
-import { type Agent, connectionOf } from "./agent.ts";
+import { connectionOf } from "./agent.ts";
+import type { Agent } from "./agent-api.ts";
 import { controlFeedOf } from "./control-feed.ts";
 import { ensureDurable } from "./input-consumer.ts";
 import type { AgentPresence } from "./presence.ts";

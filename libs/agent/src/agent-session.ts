@@ -1,7 +1,8 @@
 import { type ConsumerMessages, DeliverPolicy } from "@nats-io/jetstream";
 import { checkSessionId, ErrorCode, type JsonValue, Lane, ThreadlineError } from "@threadline/protocol";
 import { decodeRecord, natsError, type SubjectRecord } from "@threadline/store";
-import { type Agent, type AgentEvent, connectionOf, type PublishAck, type PublishOptions } from "./agent.ts";
+import { connectionOf } from "./agent.ts";
+import type { Agent, AgentEvent, PublishAck, PublishOptions } from "./agent-api.ts";
 import { controlFeedOf } from "./control-feed.ts";
 import type { AgentPresence, PresenceEnterOptions } from "./presence.ts";
 import type { StateHandle } from "./state-handle.ts";

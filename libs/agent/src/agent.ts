@@ -45,16 +45,6 @@ import { type ConsumeInputOptions, consumeInput, type InputConsumer, type InputH
 import { type AgentPresence, type AgentPresenceOptions, SessionPresence } from "./presence.ts";
 import { PublishQueue } from "./publish-queue.ts";
 
-export type {
-  Agent,
-  AgentEvent,
-  AgentOptions,
-  AgentSetup,
-  PublishAck,
-  PublishOptions,
-  PublishStats,
-} from "./agent-api.ts";
-
 import { checkStateLane } from "./state-lane.ts";
 import { closeStateViews } from "./state-views.ts";
 

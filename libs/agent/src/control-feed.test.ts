@@ -2,7 +2,8 @@ import { newId } from "@threadline/protocol";
 import type { SubjectRecord } from "@threadline/store";
 import { type NatsServer, startNatsServer, waitFor } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Agent, connectAgent } from "./agent.ts";
+import { connectAgent } from "./agent.ts";
+import type { Agent } from "./agent-api.ts";
 import { controlFeedOf } from "./control-feed.ts";
 
 let nats: NatsServer;

@@ -2,7 +2,8 @@ import { type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStr
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Lane } from "@threadline/protocol";
 import { decodeRecord, natsError, type SubjectRecord, type ThreadlineStreamInfo } from "@threadline/store";
-import { type Agent, connectionOf } from "./agent.ts";
+import { connectionOf } from "./agent.ts";
+import type { Agent } from "./agent-api.ts";
 
 /** Receives every control event of one session (or of all sessions, for `"*"`), in stream order. */
 export type ControlListener = (record: SubjectRecord) => void;

@@ -1,5 +1,6 @@
 export type { JsonValue, PathSegment, StateObject, StateOp } from "@threadline/protocol";
 export type { ProvisionOptions, StreamNames, SubjectRecord, ThreadlineStreamInfo, TurnRecord } from "@threadline/store";
+export { connectAgent, createAgent } from "./agent.ts";
 export type {
   Agent,
   AgentEvent,
@@ -8,8 +9,7 @@ export type {
   PublishAck,
   PublishOptions,
   PublishStats,
-} from "./agent.ts";
-export { connectAgent, createAgent } from "./agent.ts";
+} from "./agent-api.ts";
 export type { AgentServer, ServeAgentOptions, TurnHandler } from "./agent-server.ts";
 export { serveAgent } from "./agent-server.ts";
 export type { AgentSession, OpenSessionOptions } from "./agent-session.ts";

@@ -3,7 +3,8 @@ import { ErrorCode, encodeMsgpack } from "@threadline/protocol";
 import type { SubjectRecord } from "@threadline/store";
 import { startNatsServer as startTestNats, type NatsServer as TestNats, waitFor } from "@threadline/test-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Agent, connectAgent, connectionOf } from "./agent.ts";
+import { connectAgent, connectionOf } from "./agent.ts";
+import type { Agent } from "./agent-api.ts";
 
 let nats: TestNats;
 let agent: Agent;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { AgentEvent, PublishAck } from "./agent.ts";
+import type { AgentEvent, PublishAck } from "./agent-api.ts";
 import { type MessagePublisher, startMessage } from "./message-writer.ts";
 
 // The batching window's timing, on a fake clock (setTimeout and performance.now) with a publisher

@@ -1,7 +1,7 @@
 import { applyMessageEvent, ErrorCode, emptyMessageState, type Message, ThreadlineError } from "@threadline/protocol";
 import type { SubjectRecord } from "@threadline/store";
 import { describe, expect, it } from "vitest";
-import type { AgentEvent, PublishAck } from "./agent.ts";
+import type { AgentEvent, PublishAck } from "./agent-api.ts";
 import { type MessagePublisher, startMessage } from "./message-writer.ts";
 import { useAgent } from "./test-support/nats-fixture.ts";
 

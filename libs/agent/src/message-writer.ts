@@ -17,7 +17,7 @@ import {
   ThreadlineError,
   utf8Length,
 } from "@threadline/protocol";
-import type { AgentEvent, PublishAck } from "./agent.ts";
+import type { AgentEvent, PublishAck } from "./agent-api.ts";
 
 /** What a writer needs from the agent: its identity and ordered publishing into one session. */
 export interface MessagePublisher {

@@ -1,6 +1,7 @@
 import { startNatsServer as startTestNats, type NatsServer as TestNats } from "@threadline/test-kit";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type Agent, connectAgent, connectionOf, type PublishAck } from "./agent.ts";
+import { connectAgent, connectionOf } from "./agent.ts";
+import type { Agent, PublishAck } from "./agent-api.ts";
 
 // A nats-server restart in the middle of a publishing loop: publishes that time out or
 // meet "no responders" while the client reconnects are retried with the same event id,

@@ -1,6 +1,6 @@
 import { DEFAULT_CONTROL_BUCKET, ErrorCode, newId, ThreadlineError } from "@threadline/protocol";
 import type { SubjectRecord } from "@threadline/store";
-import type { Agent } from "./agent.ts";
+import type { Agent } from "./agent-api.ts";
 import type { TurnContext } from "./turn-context.ts";
 
 /** Runs one turn. Return when done (→ `completed`); throw (→ `failed`); honour `ctx.signal` (→ `cancelled`). */

@@ -10,7 +10,7 @@ import {
   stateRejectionError,
   ThreadlineError,
 } from "@threadline/protocol";
-import type { PublishAck } from "./agent.ts";
+import type { PublishAck } from "./agent-api.ts";
 import type { SessionStateView } from "./state-view.ts";
 
 /** Options of every write: `ifVersion` makes it a compare-and-set (`0`: only if the object does not exist). */

@@ -1,6 +1,7 @@
 import { ErrorCode, isObjectName, type JsonValue, Lane, STATE_EVENT_TYPE, ThreadlineError } from "@threadline/protocol";
 import { createSessionStateStore } from "@threadline/store";
-import { type Agent, connectionOf } from "./agent.ts";
+import { connectionOf } from "./agent.ts";
+import type { Agent } from "./agent-api.ts";
 import { createStateHandle, type StateHandle, type StateWriter } from "./state-handle.ts";
 import { SessionStateView } from "./state-view.ts";
 

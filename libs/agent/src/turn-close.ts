@@ -1,6 +1,6 @@
 import { type MessageEndData, MessageEventType, type TurnEndData, TurnEventType } from "@threadline/protocol";
 import type { ControlState, TurnRecord } from "@threadline/store";
-import type { Agent } from "./agent.ts";
+import type { Agent } from "./agent-api.ts";
 import { closeOrphanedCall } from "./client-call.ts";
 import { RunningTurn } from "./running-turn.ts";
 import type { TakeoverScan } from "./turn-takeover.ts";

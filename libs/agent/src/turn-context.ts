@@ -9,7 +9,7 @@ import {
   type TurnResumedReason,
 } from "@threadline/protocol";
 import type { ControlState, SubjectRecord, TurnRecord } from "@threadline/store";
-import type { Agent, AgentEvent, PublishAck } from "./agent.ts";
+import type { Agent, AgentEvent, PublishAck } from "./agent-api.ts";
 import {
   type ApprovalAnswer,
   type ApprovalOptions,

@@ -8,7 +8,7 @@ import {
   type TurnStartData,
 } from "@threadline/protocol";
 import type { ControlState, SubjectRecord, TurnRecord } from "@threadline/store";
-import type { Agent } from "./agent.ts";
+import type { Agent } from "./agent-api.ts";
 import { cancelReason, type RunningTurn } from "./running-turn.ts";
 import type { Resolved } from "./serve-options.ts";
 import { SessionStateUser } from "./state-views.ts";

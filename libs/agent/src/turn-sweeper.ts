@@ -8,7 +8,8 @@ import {
   turnLiveness,
 } from "@threadline/protocol";
 import { type ControlState, natsError, RetryPolicy, retryDelay, sleep, type TurnRecord } from "@threadline/store";
-import { type Agent, connectionOf } from "./agent.ts";
+import { connectionOf } from "./agent.ts";
+import type { Agent } from "./agent-api.ts";
 import { cancelReason } from "./running-turn.ts";
 import { type ClosedTurnRecord, publishTurnClose } from "./turn-close.ts";
 import { scanForTakeover } from "./turn-takeover.ts";

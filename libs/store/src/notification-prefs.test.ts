@@ -1,7 +1,6 @@
 import { type KV, Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { type NatsServer, startNatsServer } from "@threadline/test-kit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   defaultNotificationPrefs,
   MAX_MUTED_SESSIONS,
@@ -11,20 +10,14 @@ import {
   wantsNotification,
 } from "./notification-prefs.ts";
 import { PushStoreError, PushStoreErrorCode } from "./push-errors.ts";
-import { provisionThreadline } from "./stream-provisioner.ts";
+import { useProvisionedNats } from "./test-support/provisioned-nats.ts";
 
-let nats: NatsServer;
+const fixture = useProvisionedNats();
 let nc: NatsConnection;
 let kv: KV;
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
-  await provisionThreadline(nc);
+  nc = fixture.nc;
   kv = await new Kvm(nc).open("threadline-push");
-});
-afterAll(async () => {
-  await nc?.close();
-  await nats?.stop();
 });
 
 const defaults = defaultNotificationPrefs();

@@ -1,8 +1,7 @@
 import { createECDH, randomBytes } from "node:crypto";
 import { type KV, Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { type NatsServer, startNatsServer } from "@threadline/test-kit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { beforeAll, describe, expect, it } from "vitest";
 import { PushStoreError, PushStoreErrorCode } from "./push-errors.ts";
 import {
   type PushSubscriptionInput,
@@ -10,20 +9,14 @@ import {
   pushSubscriptionId,
   pushSubscriptionProblem,
 } from "./push-subscriptions.ts";
-import { provisionThreadline } from "./stream-provisioner.ts";
+import { useProvisionedNats } from "./test-support/provisioned-nats.ts";
 
-let nats: NatsServer;
+const fixture = useProvisionedNats();
 let nc: NatsConnection;
 let kv: KV;
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
-  await provisionThreadline(nc);
+  nc = fixture.nc;
   kv = await new Kvm(nc).open("threadline-push");
-});
-afterAll(async () => {
-  await nc?.close();
-  await nats?.stop();
 });
 
 /** A subscription as a browser's `toJSON()` gives it: real P-256 public key, 16 random auth bytes, base64url. */

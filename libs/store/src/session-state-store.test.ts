@@ -1,25 +1,20 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { dedupeKey, ErrorCode, encodeMsgpack, newId, type SessionEvent, type StateOp } from "@threadline/protocol";
-import { type NatsServer, startNatsServer, waitFor } from "@threadline/test-kit";
-import { afterAll, beforeAll, expect, it, onTestFinished } from "vitest";
+import { startNatsServer, waitFor } from "@threadline/test-kit";
+import { beforeAll, expect, it, onTestFinished } from "vitest";
 import type { SubjectRecord } from "./record-decoder.ts";
 import { createSessionStateStore, type SessionStateStore } from "./session-state-store.ts";
 import { provisionThreadline, type ThreadlineStreamInfo } from "./stream-provisioner.ts";
+import { useProvisionedNats } from "./test-support/provisioned-nats.ts";
 
-let nats: NatsServer;
+const fixture = useProvisionedNats();
 let nc: NatsConnection;
 let info: ThreadlineStreamInfo;
 let store: SessionStateStore;
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
-  info = await provisionThreadline(nc);
+  ({ nc, info } = fixture);
   store = createSessionStateStore({ nc, js: jetstream(nc), jsm: await jetstreamManager(nc), info });
-});
-afterAll(async () => {
-  await nc?.close();
-  await nats?.stop();
 });
 
 async function storeEvent(session: string, lane: string, type: string, data: unknown, who = "alice"): Promise<number> {

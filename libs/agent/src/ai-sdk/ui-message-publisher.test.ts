@@ -11,7 +11,7 @@ import {
 } from "ai";
 import { convertArrayToReadableStream, convertReadableStreamToArray, MockLanguageModelV4 } from "ai/test";
 import { describe, expect, test } from "vitest";
-import type { AgentEvent, PublishAck } from "../agent.ts";
+import type { AgentEvent, PublishAck } from "../agent-api.ts";
 import { type MessagePublisher, startMessage } from "../message-writer.ts";
 import { publishUIMessageStream } from "./ui-message-publisher.ts";
 

@@ -1,7 +1,8 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type NatsServer, startNatsServer } from "@threadline/test-kit";
 import { afterAll, beforeAll } from "vitest";
-import { type Agent, type AgentOptions, connectAgent, createAgent } from "../agent.ts";
+import { connectAgent, createAgent } from "../agent.ts";
+import type { Agent, AgentOptions } from "../agent-api.ts";
 
 /** A nats-server and a plain connection to it, shared by a test file's tests. */
 export interface NatsFixture {
