@@ -138,12 +138,19 @@ describe("SessionStateCache", () => {
     t.store(set("cart", 1));
     await t.openFeed();
     // Stored and delivered while the cache reads the history: must not be lost nor applied twice.
+    let delivered!: () => void;
+    const deliveredLate = new Promise<void>((resolve) => {
+      delivered = resolve;
+    });
     t.onNextFold(() => {
       const m = t.store(set("cart", 2));
-      setTimeout(() => t.deliver(m), 0);
+      setTimeout(() => {
+        t.deliver(m);
+        delivered();
+      }, 0);
     });
     expect(await t.cache.snapshot(S, 1)).toMatchObject({ cart: { value: 1, version: 1 } });
-    await new Promise((r) => setTimeout(r, 5));
+    await deliveredLate;
     const m3 = t.store({ object: "cart", op: "increment", path: [] });
     t.deliver(m3);
     const folds = t.folds();
