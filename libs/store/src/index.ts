@@ -44,6 +44,7 @@ export {
   MAX_MUTED_SESSIONS,
   NOTIFICATION_EVENTS,
   NotificationPreferences,
+  normalizeNotificationPrefs,
   notificationPrefsProblem,
   wantsNotification,
 } from "./notification-prefs.ts";
@@ -51,6 +52,7 @@ export { PresenceBucket } from "./presence-bucket.ts";
 export type { PresenceChange, PresenceFeed, PresenceFeedHandler } from "./presence-feed.ts";
 export { followPresence } from "./presence-feed.ts";
 export { PushStoreError, PushStoreErrorCode } from "./push-errors.ts";
+export { DEFAULT_PUSH_ALLOWED_HOSTS, pushHostAllowed, pushHostPatternProblem } from "./push-host.ts";
 export type {
   PushSubscriptionInput,
   PushSubscriptionMeta,

@@ -6,6 +6,7 @@ import {
   MAX_MUTED_SESSIONS,
   NotificationPreferences,
   type NotificationPrefs,
+  normalizeNotificationPrefs,
   notificationPrefsProblem,
   wantsNotification,
 } from "./notification-prefs.ts";
@@ -54,6 +55,14 @@ describe("notification preferences (pure)", () => {
   ] as [string, NotificationPrefs, boolean][])("wantsNotification: %s", (_name, prefs, expected) => {
     expect(wantsNotification(prefs, "s1", "approval")).toBe(expected);
     expect(MAX_MUTED_SESSIONS).toBe(200);
+  });
+  it("normalizeNotificationPrefs drops duplicate muted sessions and fills missing event types", () => {
+    const partial = { muted: true, mutedSessions: ["s1", "s2", "s1"], events: { approval: false } };
+    expect(normalizeNotificationPrefs(partial as unknown as NotificationPrefs)).toEqual({
+      muted: true,
+      mutedSessions: ["s1", "s2"],
+      events: { ...defaults.events, approval: false },
+    });
   });
 });
 

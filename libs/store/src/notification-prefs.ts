@@ -53,6 +53,14 @@ export function wantsNotification(prefs: NotificationPrefs, session: string, eve
 }
 
 /**
+ * What `set` stores for valid `prefs` (pure): muted sessions without
+ * duplicates, every event type present (missing ones on).
+ */
+export function normalizeNotificationPrefs(prefs: NotificationPrefs): NotificationPrefs {
+  return { muted: prefs.muted, mutedSessions: [...new Set(prefs.mutedSessions)], events: withDefaults(prefs).events };
+}
+
+/**
  * Notification preferences per user, in the push bucket next to the user's
  * subscriptions. `get` returns the stored choices merged over the defaults
  * (revision 0 when none are stored: the argument for a create); `set` is a
@@ -83,12 +91,7 @@ export class NotificationPreferences {
     if (problem) {
       throw new PushStoreError(PushStoreErrorCode.INVALID_PREFERENCES, `invalid notification preferences: ${problem}`);
     }
-    const value: NotificationPrefs = {
-      muted: prefs.muted,
-      mutedSessions: [...new Set(prefs.mutedSessions)],
-      events: withDefaults(prefs).events,
-    };
-    return writeJson(this.kv, prefsKey(user), value, revision, "notification preferences");
+    return writeJson(this.kv, prefsKey(user), normalizeNotificationPrefs(prefs), revision, "notification preferences");
   }
 
   /** Read, change, compare-and-set, again when another writer won (a few rounds). Resolves to the stored value. */
