@@ -1,4 +1,10 @@
-import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { ErrorCode, epochFromStreamCreated, type StreamState, ThreadlineError } from "@threadline/protocol";
 import { natsError } from "./nats-errors.ts";
 import { RetryPolicy, retryDelay, sleep } from "./retry.ts";
@@ -19,7 +25,7 @@ export interface StoredMessage {
  * Contract of `read(filter, after)`: yields, in seq order and in batches, every
  * message matching `filter` (a session's `<prefix>.<session>.>`, or any
  * subject filter) with seq > `after` that was stored when the call started,
- * then ends. Messages stored later are the live feed's business. A read that
+ * then ends (narrowed by `options`: a start time, headers only). Messages stored later are the live feed's business. A read that
  * cannot go on throws a typed `ThreadlineError` (`UNAVAILABLE` when NATS is
  * away: the caller retries from the last seq it got); breaking out of the
  * iteration releases the server-side resources.
@@ -33,7 +39,20 @@ export interface HistoryReader {
    * none there (never stored, deleted, expired, or lost).
    */
   messageAt(seq: number): Promise<StoredMessage | undefined>;
-  read(filter: string, after: number): AsyncIterable<StoredMessage[]>;
+  read(filter: string, after: number, options?: ReadOptions): AsyncIterable<StoredMessage[]>;
+}
+
+/** Narrower reads (both optional; the contract of `read` is otherwise the same). */
+export interface ReadOptions {
+  /**
+   * Start at the first message stored at or after this time (ms since the
+   * epoch, the stream leader's clock) instead of right after `after`;
+   * messages with seq ≤ `after` are still skipped. Bounds a read by time
+   * when the last seq a reader knows may be far back.
+   */
+  since?: number;
+  /** Subjects and stream metadata only: every `data` is empty (a headers-only consumer) — for scans of who wrote, not what. */
+  headersOnly?: boolean;
 }
 
 export interface HistoryReaderOptions {
@@ -76,7 +95,7 @@ export function createHistoryReader(
       return m ? { seq: m.seq, subject: m.subject, data: m.data, storedAt: m.time.getTime() } : undefined;
     },
 
-    async *read(filter: string, after: number): AsyncIterable<StoredMessage[]> {
+    async *read(filter: string, after: number, options: ReadOptions = {}): AsyncIterable<StoredMessage[]> {
       const what = `reading ${filter} after ${after}`;
       const ci = await jsm.consumers
         .add(stream, {
@@ -85,9 +104,8 @@ export function createHistoryReader(
           mem_storage: true,
           num_replicas: 1,
           inactive_threshold: INACTIVE_THRESHOLD_NS,
-          ...(after === 0
-            ? { deliver_policy: DeliverPolicy.All }
-            : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 }),
+          ...(options.headersOnly ? { headers_only: true } : {}),
+          ...startPosition(after, options.since),
         })
         .catch((error: unknown) => {
           throw natsError(what, error);
@@ -99,6 +117,7 @@ export function createHistoryReader(
         const consumer = js.consumers.getConsumerFromInfo(ci);
         while (remaining > 0) {
           const got: StoredMessage[] = [];
+          const before = remaining;
           try {
             const messages = await consumer.fetch({
               max_messages: Math.min(remaining, batch),
@@ -106,23 +125,25 @@ export function createHistoryReader(
             });
             for await (const m of messages) {
               remaining--;
-              got.push({
-                seq: m.seq,
-                subject: m.subject,
-                data: m.data,
-                storedAt: Math.floor(m.info.timestampNanos / 1e6),
-              });
+              // A read started by time may begin before `after`: those are not the caller's.
+              if (m.seq > after)
+                got.push({
+                  seq: m.seq,
+                  subject: m.subject,
+                  data: m.data,
+                  storedAt: Math.floor(m.info.timestampNanos / 1e6),
+                });
               if (remaining === 0) break;
             }
           } catch (error) {
             failed = true;
             throw natsError(what, error);
           }
-          if (got.length === 0) {
+          if (remaining === before) {
             failed = true;
             throw new ThreadlineError(ErrorCode.UNAVAILABLE, `${what}: stalled with ${remaining} messages pending`);
           }
-          yield got;
+          if (got.length > 0) yield got;
         }
       } finally {
         // Awaited (one round trip) so a finished or abandoned read leaves no consumer behind; after a
@@ -132,6 +153,16 @@ export function createHistoryReader(
       }
     },
   };
+}
+
+/** The consumer's start: right after `after`, or at `since` when a time is given. */
+function startPosition(after: number, since: number | undefined): Partial<ConsumerConfig> {
+  if (since !== undefined) {
+    return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Math.max(0, since)).toISOString() };
+  }
+  return after === 0
+    ? { deliver_policy: DeliverPolicy.All }
+    : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 };
 }
 
 /**

@@ -3,7 +3,7 @@
  * the stream (provisioning, lookup), record decoding, the one history reader,
  * the control bucket (compare-and-set), the presence and cursor buckets, the
  * offline-delivery buckets (push subscriptions, notification preferences, the
- * notifier's claim ledger), and NATS failures as typed errors. The agent SDK, the gateway, the presence
+ * notifier's ledger: claims, burst marks, rate counters, dead letters), and NATS failures as typed errors. The agent SDK, the gateway, the presence
  * service and the CLI build on it; it depends only on `@threadline/protocol`
  * and the modular NATS client.
  */
@@ -11,11 +11,13 @@ export type { ControlWatch, TurnRecord, Versioned } from "./control-state.ts";
 export { ControlState } from "./control-state.ts";
 export type { CursorStore, CursorWriteFailed } from "./cursor-store.ts";
 export { createCursorStore, cursorKey } from "./cursor-store.ts";
+export type { DeadLetter } from "./dead-letters.ts";
+export { DeadLetters } from "./dead-letters.ts";
 export type { MessageAt } from "./duplicate-ack.ts";
 export { confirmDuplicateAck } from "./duplicate-ack.ts";
 export type { NatsAuth } from "./env-settings.ts";
 export { ConfigError, EnvReader } from "./env-settings.ts";
-export type { HistoryReader, HistoryReaderOptions, StoredMessage } from "./history-reader.ts";
+export type { HistoryReader, HistoryReaderOptions, ReadOptions, StoredMessage } from "./history-reader.ts";
 export { createHistoryReader, readResuming } from "./history-reader.ts";
 export type { MemoryStreamOptions } from "./memory-stream.ts";
 export { MemoryCursorStore, MemoryStream, subjectMatches } from "./memory-stream.ts";
@@ -38,6 +40,13 @@ export type {
   NotificationClaimsOptions,
 } from "./notification-claims.ts";
 export { checkTriggerKey, claimDecision, DEFAULT_CLAIM_POLICY, NotificationClaims } from "./notification-claims.ts";
+export type { BurstMark, PendingNotification } from "./notification-marks.ts";
+export {
+  advanceBurstMark,
+  emptyBurstMark,
+  MAX_PENDING_NOTIFICATIONS,
+  NotificationMarks,
+} from "./notification-marks.ts";
 export type { NotificationEvent, NotificationPrefs } from "./notification-prefs.ts";
 export {
   defaultNotificationPrefs,
@@ -48,6 +57,19 @@ export {
   notificationPrefsProblem,
   wantsNotification,
 } from "./notification-prefs.ts";
+export type { RateDecision, RateWindow } from "./notification-rate.ts";
+export { NotificationRate } from "./notification-rate.ts";
+export type { NotificationTarget, NotifyChannel } from "./notify-keys.ts";
+export {
+  burstMarkKey,
+  deadLetterKey,
+  MAX_PLAIN_KEY_TOKEN,
+  NOTIFY_CHANNELS,
+  notificationClaimKey,
+  notificationId,
+  notifyKeyToken,
+  rateKey,
+} from "./notify-keys.ts";
 export { PresenceBucket } from "./presence-bucket.ts";
 export type { PresenceChange, PresenceFeed, PresenceFeedHandler } from "./presence-feed.ts";
 export { followPresence } from "./presence-feed.ts";

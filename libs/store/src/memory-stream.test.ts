@@ -45,6 +45,27 @@ describe("MemoryStream", () => {
     expect(seqs).toEqual([2, 4]);
   });
 
+  it("options: headersOnly empties data, since starts at a store time (seq ≤ after still skipped)", async () => {
+    const stream = new MemoryStream();
+    const first = stream.append("tl.a.out.agent.x", data);
+    first.storedAt = 1000;
+    const second = stream.append("tl.a.out.agent.x", data);
+    second.storedAt = 2000;
+    stream.append("tl.a.out.agent.x", data).storedAt = 3000;
+    const read = async (after: number, options: { since?: number; headersOnly?: boolean }) => {
+      const got: { seq: number; bytes: number }[] = [];
+      for await (const batch of stream.read("tl.a.>", after, options)) {
+        got.push(...batch.map((m) => ({ seq: m.seq, bytes: m.data.length })));
+      }
+      return got;
+    };
+    expect(await read(0, { since: 2000 })).toEqual([
+      { seq: 2, bytes: 1 },
+      { seq: 3, bytes: 1 },
+    ]);
+    expect(await read(2, { since: 1000, headersOnly: true })).toEqual([{ seq: 3, bytes: 0 }]);
+  });
+
   it("recreate starts a new epoch from seq 1", async () => {
     const stream = new MemoryStream({ epoch: "e1" });
     stream.append("tl.a.out.agent.x", data);

@@ -1,6 +1,6 @@
 import { isPosition, type Position, type StreamState } from "@threadline/protocol";
 import type { CursorStore } from "./cursor-store.ts";
-import type { HistoryReader, StoredMessage } from "./history-reader.ts";
+import type { HistoryReader, ReadOptions, StoredMessage } from "./history-reader.ts";
 
 /**
  * In-memory implementations of the store's interfaces, for unit tests of the
@@ -70,13 +70,14 @@ export class MemoryStream implements HistoryReader {
     return this.messages.get(seq);
   }
 
-  async *read(filter: string, after: number): AsyncIterable<StoredMessage[]> {
+  async *read(filter: string, after: number, options: ReadOptions = {}): AsyncIterable<StoredMessage[]> {
     const end = this.lastSeq;
     let batch: StoredMessage[] = [];
     for (let seq = after + 1; seq <= end; seq++) {
       const m = this.messages.get(seq);
       if (!m || !subjectMatches(filter, m.subject)) continue;
-      batch.push(m);
+      if (options.since !== undefined && m.storedAt < options.since) continue;
+      batch.push(options.headersOnly ? { ...m, data: new Uint8Array(0) } : m);
       if (batch.length === this.batch) {
         yield batch;
         batch = [];

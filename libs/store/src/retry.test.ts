@@ -13,6 +13,13 @@ describe("retry schedules", () => {
     expect(retryDelay(0, policy)).toBeLessThanOrEqual(expected[0] * 1.5); // attempt 0 is treated as the first
   });
 
+  it.each([
+    ["webhook", RetryPolicy.webhook, [1000, 2000, 4000, 8000, 16000, 32000, 60000]],
+    ["push", RetryPolicy.push, [500, 1000, 2000, 4000, 8000, 10000]],
+  ] as const)("%s: the notifier's delivery retries", (_name, policy, expected) => {
+    expect(expected.map((_, i) => backoffDelay(i + 1, policy, mid))).toEqual(expected);
+  });
+
   it("jitter stays within the policy's spread and never above the cap", () => {
     for (const r of [0, 0.25, 0.999]) {
       const d = backoffDelay(1, RetryPolicy.publish, () => r);

@@ -15,6 +15,13 @@ export const RetryPolicy = {
   watch: resolveBackoff({ initialDelayMs: 250, maxDelayMs: 5_000, jitter: 0.2 }),
   /** A history read that failed or came back behind the live feed (gateway catch-up): 100 ms doubling to 2 s, ±20 %. */
   historyRead: resolveBackoff({ initialDelayMs: 100, maxDelayMs: 2_000, jitter: 0.2 }),
+  /**
+   * A webhook POST that failed retryably (network error, 408, 429, 5xx; the notifier): 1 s doubling to
+   * 1 min, ±20 %. The notifier's settings may shorten it and bound the tries.
+   */
+  webhook: resolveBackoff({ initialDelayMs: 1_000, maxDelayMs: 60_000, jitter: 0.2 }),
+  /** A Web Push send that failed other than 404/410 (the notifier): 500 ms doubling to 10 s, ±20 %, 4 tries in all. */
+  push: resolveBackoff({ initialDelayMs: 500, maxDelayMs: 10_000, jitter: 0.2, maxAttempts: 4 }),
 } as const satisfies Record<string, BackoffPolicy>;
 
 /**
