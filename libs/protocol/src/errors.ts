@@ -69,6 +69,18 @@ export const ErrorCode = {
   EVENT_ID_CONFLICT: "EVENT_ID_CONFLICT",
   /** Agent SDK: a message writer was used after its message ended (PROTOCOL.md §18). */
   MESSAGE_ENDED: "MESSAGE_ENDED",
+  /** HTTP API (PROTOCOL.md §20): Web Push is not configured on this gateway (no VAPID public key). */
+  PUSH_DISABLED: "PUSH_DISABLED",
+  /** HTTP API (§20): the push subscription does not validate (endpoint, keys, device). */
+  INVALID_SUBSCRIPTION: "INVALID_SUBSCRIPTION",
+  /** HTTP API (§20): the push endpoint's host is not an allowed push service (`THREADLINE_PUSH_ALLOWED_HOSTS`). */
+  PUSH_HOST_NOT_ALLOWED: "PUSH_HOST_NOT_ALLOWED",
+  /** HTTP API (§20): the request body is larger than the route accepts (8 KiB). */
+  PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  /** HTTP API (§20): the notification preferences changed since the `revision` the write was based on. */
+  PREFERENCES_CONFLICT: "PREFERENCES_CONFLICT",
+  /** HTTP API (§20): the notification preferences do not validate. */
+  INVALID_PREFERENCES: "INVALID_PREFERENCES",
   /** NATS did not store the event (timeout, no responders). Safe to retry with the same event id. */
   PUBLISH_FAILED: "PUBLISH_FAILED",
   /** A dependency (NATS) is unavailable right now. */
