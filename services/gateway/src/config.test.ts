@@ -1,4 +1,5 @@
-import { generateKeyPairSync } from "node:crypto";
+import { createECDH, generateKeyPairSync, randomBytes } from "node:crypto";
+import { DEFAULT_PUSH_ALLOWED_HOSTS } from "@threadline/store";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "./config.ts";
 
@@ -98,5 +99,43 @@ describe("loadConfig", () => {
     expect(() =>
       loadConfig({ ...base, THREADLINE_TLS_CERT: "/nonexistent/cert.pem", THREADLINE_TLS_KEY: "/nonexistent/key.pem" }),
     ).toThrow(/no such file/);
+  });
+});
+
+describe("loadConfig: offline delivery (PROTOCOL.md §20)", () => {
+  const vapidKey = createECDH("prime256v1").generateKeys().toString("base64url");
+
+  it("defaults: push bucket, no VAPID key (push disabled), the browsers' push services, 30 writes/min burst 10", () => {
+    const c = loadConfig(base);
+    expect(c.pushBucket).toBe("threadline-push");
+    expect(c.vapidPublicKey).toBeUndefined();
+    expect(c.pushAllowedHosts).toEqual([...DEFAULT_PUSH_ALLOWED_HOSTS]);
+    expect(c.httpWriteLimits).toEqual({ perMinute: 30, burst: 10 });
+  });
+
+  it("reads the VAPID public key, the allowed hosts and the write limits", () => {
+    const c = loadConfig({
+      ...base,
+      THREADLINE_VAPID_PUBLIC_KEY: vapidKey,
+      THREADLINE_PUSH_ALLOWED_HOSTS: "127.0.0.1, *.push.example.com",
+      THREADLINE_PUSH_BUCKET: "push-2",
+      THREADLINE_LIMIT_HTTP_WRITES_PER_MINUTE: "6",
+      THREADLINE_LIMIT_HTTP_WRITE_BURST: "2",
+    });
+    expect(c.vapidPublicKey).toBe(vapidKey);
+    expect(c.pushAllowedHosts).toEqual(["127.0.0.1", "*.push.example.com"]);
+    expect(c.pushBucket).toBe("push-2");
+    expect(c.httpWriteLimits).toEqual({ perMinute: 6, burst: 2 });
+  });
+
+  it.each([
+    ["a VAPID private key (32 bytes)", { THREADLINE_VAPID_PUBLIC_KEY: randomBytes(32).toString("base64url") }, /VAPID/],
+    ["a VAPID key in base64 with +/", { THREADLINE_VAPID_PUBLIC_KEY: `${vapidKey.slice(0, -2)}+/` }, /VAPID/],
+    ["a bare * host", { THREADLINE_PUSH_ALLOWED_HOSTS: "*" }, /THREADLINE_PUSH_ALLOWED_HOSTS/],
+    ["a URL as a host", { THREADLINE_PUSH_ALLOWED_HOSTS: "https://fcm.googleapis.com" }, /ALLOWED_HOSTS/],
+    ["a bucket that is not a token", { THREADLINE_PUSH_BUCKET: "push.x" }, /THREADLINE_PUSH_BUCKET/],
+    ["no write budget", { THREADLINE_LIMIT_HTTP_WRITE_BURST: "0" }, /THREADLINE_LIMIT_HTTP_WRITE_BURST/],
+  ])("refuses %s", (_name, env, expected) => {
+    expect(() => loadConfig({ ...base, ...env })).toThrow(expected);
   });
 });

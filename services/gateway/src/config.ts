@@ -13,8 +13,15 @@ import {
   MAX_PRESENCE_HEARTBEAT_MS,
   MIN_PRESENCE_HEARTBEAT_MS,
 } from "@threadline/protocol";
-import { ConfigError, EnvReader } from "@threadline/store";
+import {
+  ConfigError,
+  DEFAULT_PUSH_ALLOWED_HOSTS,
+  EnvReader,
+  PROVISION_DEFAULTS,
+  pushHostPatternProblem,
+} from "@threadline/store";
 import { type AuthConfig, algorithmOfPublicKey } from "./auth.ts";
+import type { HttpWriteLimits } from "./http-write-limiter.ts";
 import type { UserLimits } from "./user-limiter.ts";
 
 /** Everything the gateway needs to run. `loadConfig` builds it from the environment (see README). */
@@ -63,6 +70,17 @@ export interface GatewayConfig {
   attachmentBuffer: number;
   drainTimeoutMs: number;
   logLevel: string;
+  /** Devices' Web Push subscriptions and notification preferences (`THREADLINE_PUSH_BUCKET`, PROTOCOL.md §20). */
+  pushBucket: string;
+  /**
+   * The VAPID public key (base64url of the 65-byte P-256 point) served at `GET /v1/push/vapid-public-key`
+   * for `pushManager.subscribe` (`THREADLINE_VAPID_PUBLIC_KEY`); undefined = 404 `PUSH_DISABLED` there.
+   */
+  vapidPublicKey: string | undefined;
+  /** Hosts push endpoints may point at (`THREADLINE_PUSH_ALLOWED_HOSTS`, `pushHostAllowed` patterns). */
+  pushAllowedHosts: readonly string[];
+  /** Per-user budget of HTTP API writes (push subscriptions, preferences), per gateway (http-write-limiter.ts). */
+  httpWriteLimits: HttpWriteLimits;
 }
 
 export { ConfigError };
@@ -191,9 +209,31 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     attachmentBuffer: int("THREADLINE_ATTACHMENT_BUFFER", 10_000, 1),
     drainTimeoutMs: int("THREADLINE_DRAIN_TIMEOUT_MS", 10_000, 0),
     logLevel: env.LOG_LEVEL || "info",
+    pushBucket: token("THREADLINE_PUSH_BUCKET", PROVISION_DEFAULTS.pushBucket),
+    vapidPublicKey: read.string("THREADLINE_VAPID_PUBLIC_KEY"),
+    pushAllowedHosts: read.list("THREADLINE_PUSH_ALLOWED_HOSTS", DEFAULT_PUSH_ALLOWED_HOSTS.join(",")),
+    httpWriteLimits: {
+      perMinute: int("THREADLINE_LIMIT_HTTP_WRITES_PER_MINUTE", 30, 1),
+      burst: int("THREADLINE_LIMIT_HTTP_WRITE_BURST", 10, 1),
+    },
   };
+  if (config.vapidPublicKey !== undefined && !isVapidPublicKey(config.vapidPublicKey))
+    problems.push(
+      "THREADLINE_VAPID_PUBLIC_KEY must be base64url of a 65-byte uncompressed P-256 point (web-push's publicKey)",
+    );
+  for (const pattern of config.pushAllowedHosts) {
+    const problem = pushHostPatternProblem(pattern);
+    if (problem) problems.push(`THREADLINE_PUSH_ALLOWED_HOSTS: ${problem}`);
+  }
   if (config.livePrefix === config.subjectPrefix)
     problems.push("THREADLINE_LIVE_PREFIX must differ from THREADLINE_SUBJECT_PREFIX");
   read.check("gateway");
   return config;
+}
+
+/** A VAPID public key as `web-push` prints it: base64url (no padding) of an uncompressed P-256 point. */
+function isVapidPublicKey(key: string): boolean {
+  if (!/^[A-Za-z0-9_-]+$/.test(key)) return false;
+  const bytes = Buffer.from(key, "base64url");
+  return bytes.length === 65 && bytes[0] === 0x04;
 }

@@ -34,16 +34,16 @@ export function corsHeaders(origin: string, allowed: readonly string[] | undefin
 
 /**
  * `OPTIONS` handler for the HTTP API's routes (PROTOCOL.md §5.1). A preflight
- * from an allowed origin gets 204 with the allowed methods and headers and a
- * max-age; one from any other origin gets 403 without CORS headers (the
- * browser then refuses the actual request). An `OPTIONS` without `Origin` is
- * not a preflight and gets 204 with `Allow`.
+ * from an allowed origin gets 204 with the allowed methods (`methods`, default
+ * the read-only API's) and headers and a max-age; one from any other origin
+ * gets 403 without CORS headers (the browser then refuses the actual request).
+ * An `OPTIONS` without `Origin` is not a preflight and gets 204 with `Allow`.
  */
-export function corsPreflight(allowed: readonly string[] | undefined) {
+export function corsPreflight(allowed: readonly string[] | undefined, methods = CORS_ALLOW_METHODS) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const origin = req.getHeader("origin");
     if (origin === "") {
-      res.writeStatus("204 No Content").writeHeader("allow", CORS_ALLOW_METHODS).end();
+      res.writeStatus("204 No Content").writeHeader("allow", methods).end();
       return;
     }
     if (!isAllowedOrigin(origin, allowed)) {
@@ -58,7 +58,7 @@ export function corsPreflight(allowed: readonly string[] | undefined) {
       .writeStatus("204 No Content")
       .writeHeader("vary", "Origin")
       .writeHeader("access-control-allow-origin", origin)
-      .writeHeader("access-control-allow-methods", CORS_ALLOW_METHODS)
+      .writeHeader("access-control-allow-methods", methods)
       .writeHeader("access-control-allow-headers", CORS_ALLOW_HEADERS)
       .writeHeader("access-control-max-age", String(CORS_MAX_AGE_SECONDS))
       .end();

@@ -10,7 +10,9 @@ import {
   createHistoryReader,
   foldStoredState,
   type HistoryReader,
+  NotificationPreferences,
   PresenceBucket,
+  PushSubscriptions,
   provisionThreadline,
 } from "@threadline/store";
 import { createAuthenticator } from "./auth.ts";
@@ -93,6 +95,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       cursorBucket: config.cursorBucket,
       presenceBucket: config.presenceBucket,
       controlBucket: config.controlBucket,
+      pushBucket: config.pushBucket,
     });
     initialEpoch = info.epoch;
   } else {
@@ -142,6 +145,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     log,
   );
   const controlState = new ControlState(await new Kvm(nc).open(config.controlBucket));
+  const pushKv = await new Kvm(nc).open(config.pushBucket);
   const control = new ControlGate(controlState, metrics);
   const auth = createAuthenticator(config.jwt);
   const state = new SessionStateCache(
@@ -192,6 +196,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     metrics,
     log,
     ready: () => !draining && nats.up,
+    push: { subscriptions: new PushSubscriptions(pushKv), preferences: new NotificationPreferences(pushKv) },
   });
 
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {

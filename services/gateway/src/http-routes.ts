@@ -1,11 +1,12 @@
 import type uWS from "uWebSockets.js";
-import type { ControlState } from "@threadline/store";
+import type { ControlState, NotificationPreferences, PushSubscriptions } from "@threadline/store";
 import type { Authenticator } from "./auth.ts";
 import type { GatewayConfig } from "./config.ts";
 import { corsPreflight } from "./cors.ts";
 import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { PresenceWriter } from "./presence-writer.ts";
+import { registerPushRoutes } from "./push-routes.ts";
 import { sessionReadRoute } from "./session-read-route.ts";
 
 export interface HttpRoutesDeps {
@@ -17,12 +18,15 @@ export interface HttpRoutesDeps {
   log: Logger;
   /** `/readyz`: not draining and NATS connected. */
   ready(): boolean;
+  /** The push bucket's stores, for the offline-delivery routes (push-routes.ts). */
+  push: { subscriptions: PushSubscriptions; preferences: NotificationPreferences };
 }
 
 /**
  * The gateway's HTTP routes: `/healthz`, `/readyz`, `/metrics`, the session
  * API (`/v1/sessions/:id/presence|control`, with CORS for the allowed
- * origins), and 404 for everything else. Registered after `/v1/ws`.
+ * origins), the offline-delivery API (`/v1/push/…`, `/v1/notifications/…`,
+ * push-routes.ts), and 404 for everything else. Registered after `/v1/ws`.
  */
 export function registerHttpRoutes(app: uWS.TemplatedApp, deps: HttpRoutesDeps): void {
   const { config, auth, presence, controlState, metrics, log } = deps;
@@ -77,6 +81,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, deps: HttpRoutesDeps):
       config.allowedOrigins,
     ),
   );
+  registerPushRoutes(app, { config, auth, metrics, log, ...deps.push });
   app.any("/*", (res) => {
     res.writeStatus("404 Not Found").end("not found");
   });
