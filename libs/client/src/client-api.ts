@@ -1,5 +1,6 @@
 import type { AttachFrom, AttachHistory } from "@threadline/protocol";
 import type { ConnectionStatus } from "./connection-status.ts";
+import type { ThreadlineNotifications } from "./notifications.ts";
 import type { SessionHandle } from "./session-handle-api.ts";
 
 /**
@@ -10,6 +11,12 @@ import type { SessionHandle } from "./session-handle-api.ts";
  */
 export interface ThreadlineClient extends AsyncDisposable {
   readonly status: ConnectionStatus;
+  /**
+   * Web Push subscriptions and notification preferences of the token's user,
+   * over the gateway's HTTP API (PROTOCOL.md §20). Independent of the socket:
+   * usable before any `attach()`.
+   */
+  readonly notifications: ThreadlineNotifications;
   /** Calls `cb` on every status change. Returns an unsubscribe function. */
   onStatus(cb: (status: ConnectionStatus) => void): () => void;
   /** The current status, then every change (unread statuses beyond 64 drop the oldest); ends after `closed`. */

@@ -6,6 +6,7 @@ import {
   newId,
   resolveBackoff,
 } from "@threadline/protocol";
+import { httpBaseOf } from "./gateway-http.ts";
 import { memoryStorage, type PositionStorage } from "./position-storage.ts";
 import type { WebSocketConstructorLike } from "./websocket-like.ts";
 
@@ -41,6 +42,12 @@ export interface ClientOptions {
    * Default 20000 ms; 0 disables.
    */
   pingIntervalMs?: number;
+  /**
+   * Base URL of the gateway's HTTP API (`client.notifications`), e.g.
+   * `https://gw.example.com`. Default: derived from each `url` (`ws:` →
+   * `http:`, `wss:` → `https:`, same host, the path without `/v1/ws`).
+   */
+  httpUrl?: string;
 }
 
 export interface ResolvedClientOptions {
@@ -56,6 +63,8 @@ export interface ResolvedClientOptions {
   requestTimeoutMs: number;
   WebSocket: WebSocketConstructorLike;
   pingIntervalMs: number;
+  /** HTTP API bases, tried in turn on network failures: `httpUrl`, else one per `urls` entry. */
+  httpBases: readonly string[];
 }
 
 /** Fills defaults and validates; throws TypeError / RangeError on invalid options (programming errors). */
@@ -94,6 +103,19 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
       'createClient: no global WebSocket; pass one, e.g. `import WebSocket from "ws"` and `createClient({ WebSocket, … })`',
     );
   }
+  let httpBases = urls.map(httpBaseOf);
+  if (options.httpUrl !== undefined) {
+    let http: URL | undefined;
+    try {
+      http = new URL(options.httpUrl);
+    } catch {
+      http = undefined;
+    }
+    if (!http || (http.protocol !== "http:" && http.protocol !== "https:")) {
+      throw new TypeError(`createClient: httpUrl must be an http(s) URL, got ${JSON.stringify(options.httpUrl)}`);
+    }
+    httpBases = [options.httpUrl.replace(/\/+$/, "")];
+  }
   return {
     urls,
     token: typeof token === "string" ? () => Promise.resolve(token) : async () => token(),
@@ -105,5 +127,6 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     requestTimeoutMs,
     WebSocket: WebSocketCtor,
     pingIntervalMs,
+    httpBases,
   };
 }

@@ -27,6 +27,8 @@ import type { AttachOptions, ThreadlineClient } from "./client-api.ts";
 import { type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from "./client-options.ts";
 import { errorForClose } from "./close-errors.ts";
 import { type ConnectionStatus, StatusFeed } from "./connection-status.ts";
+import { GatewayHttp } from "./gateway-http.ts";
+import { createNotifications, type ThreadlineNotifications } from "./notifications.ts";
 import { type PositionStorage, readPosition } from "./position-storage.ts";
 import { type OutgoingEvent, PublishQueue, type PublishResult, type PublishTransport } from "./publish-queue.ts";
 import { RequestTracker } from "./request-tracker.ts";
@@ -82,8 +84,13 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
   private finished = false;
   private closing: Promise<void> | undefined;
 
+  readonly notifications: ThreadlineNotifications;
+
   constructor(private readonly options: ResolvedClientOptions) {
     this.publishes = new PublishQueue(this, options.reconnect);
+    this.notifications = createNotifications(
+      new GatewayHttp(options.httpBases, options.token, options.requestTimeoutMs),
+    );
   }
 
   // ---- ThreadlineClient -----------------------------------------------------------

@@ -21,6 +21,16 @@ export type { ClientOptions } from "./client-options.ts";
 export type { ConnectionStatus } from "./connection-status.ts";
 export type { CallView, ControlViewChange, SessionControlView, SessionOwner, TurnView } from "./control-view.ts";
 export type { MessageViewChange, SessionMessagesView } from "./message-view.ts";
+export type {
+  NotificationKind,
+  NotificationPreferences,
+  PreferencesUpdater,
+  PushSubscriptionInfo,
+  PushSubscriptionJSONLike,
+  PushSubscriptionLike,
+  ThreadlineNotifications,
+  VersionedNotificationPreferences,
+} from "./notifications.ts";
 export type { PositionStorage, StorageLike } from "./position-storage.ts";
 export { memoryStorage, webStorage } from "./position-storage.ts";
 export type { PresenceViewChange, SessionPresenceView } from "./presence-view.ts";
