@@ -40,6 +40,16 @@ describe("the client runs in a browser", () => {
     for (const specifier of importsOf(file)) expect(specifier).toMatch(/^(\.\.?\/.*\.ts|@threadline\/protocol)$/);
   });
 
+  // A service worker bundle stays small: the subpath pulls in neither the client nor the protocol's codec.
+  const worker = shipped.filter((f) => relative(SRC, f).startsWith("service-worker/"));
+  it("finds the service worker sources", () => {
+    expect(worker.map((f) => relative(SRC, f))).toContain("service-worker/install.ts");
+  });
+  it.each(worker.map((f) => [relative(SRC, f), f]))("%s imports only its siblings, types included", (_, file) => {
+    for (const specifier of [...importsOf(file), ...typeImportsOf(file)])
+      expect(specifier).toMatch(/^\.\/[a-z-]+\.ts$/);
+  });
+
   // The framework adapters (subpaths ai-sdk/, tanstack/) name their framework's types only: no runtime dependency.
   it.each(shipped.map((f) => [relative(SRC, f), f]))("%s imports framework packages as types only", (_, file) => {
     for (const specifier of typeImportsOf(file)) {

@@ -1,8 +1,8 @@
 import { checkSessionId, ErrorCode, ThreadlineError } from "@threadline/protocol";
 import type { GatewayHttp } from "./gateway-http.ts";
+import type { NotificationKind } from "./service-worker/notification-payload.ts";
 
-/** The kinds of notification a user can turn off one by one (PROTOCOL.md §20). */
-export type NotificationKind = "turn.end" | "approval" | "tool.call" | "operator.message";
+export type { NotificationKind };
 
 /** A user's notification choices, shared by all their devices. */
 export interface NotificationPreferences {

@@ -24,6 +24,7 @@ const modules: Record<string, () => Promise<Record<string, unknown>>> = {
   "@threadline/client": () => import("./index.ts"),
   "@threadline/client/ai-sdk": () => import("./ai-sdk/index.ts"),
   "@threadline/client/tanstack": () => import("./tanstack/index.ts"),
+  "@threadline/client/service-worker": () => import("./service-worker/index.ts"),
 };
 
 // Regression (issue 14): the README told apps to branch on error codes, but the client exported no ThreadlineError/ErrorCode.
