@@ -1,26 +1,17 @@
-import { type ClientOptions, createClient, ErrorCode, ThreadlineError } from "@threadline/client";
-import { createPushSubscription, freePort, type PushService, startPushService } from "@threadline/test-kit";
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { type ClientOptions, createClient, ErrorCode } from "@threadline/client";
+import { createPushSubscription, freePort } from "@threadline/test-kit";
+import { describe, expect, it, onTestFinished } from "vitest";
 import WebSocket from "ws";
-import { startPushStack, TEST_VAPID_KEYS } from "./support/push-api.ts";
-import type { Stack } from "./support/stack.ts";
+import { rejection } from "../../libs/client/src/test-support/rejection.ts";
+import { startPushStack, TEST_VAPID_KEYS, usePushStack } from "./support/push-api.ts";
 
-let stack: Stack;
-let push: PushService;
-beforeAll(async () => {
-  push = await startPushService();
-  stack = await startPushStack();
-});
-afterAll(async () => {
-  await stack?.[Symbol.asyncDispose]();
-  await push?.close();
-});
+const fx = usePushStack();
 
 /** A client of `user` that never attaches: `client.notifications` needs no socket. */
 function clientOf(user: string, options: Partial<ClientOptions> = {}) {
   const client = createClient({
-    url: stack.gateway.url,
-    token: () => stack.token({ sub: user }),
+    url: fx.stack.gateway.url,
+    token: () => fx.stack.token({ sub: user }),
     WebSocket: WebSocket as never,
     ...options,
   });
@@ -28,20 +19,11 @@ function clientOf(user: string, options: Partial<ClientOptions> = {}) {
   return client;
 }
 
-async function rejection(p: Promise<unknown>): Promise<ThreadlineError> {
-  const error = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ThreadlineError);
-  return error as ThreadlineError;
-}
-
 describe("client.notifications against a real gateway (PROTOCOL.md §20)", () => {
   it("register, register again, list, unregister by subscription — no socket opened", async () => {
     const client = clientOf("sdk-devices");
     expect(await client.notifications.vapidPublicKey()).toBe(TEST_VAPID_KEYS.publicKey);
-    const subscription = createPushSubscription(push, { applicationServerKey: TEST_VAPID_KEYS.publicKey });
+    const subscription = createPushSubscription(fx.push, { applicationServerKey: TEST_VAPID_KEYS.publicKey });
     const first = await client.notifications.register(subscription, { device: "tab-1" });
     expect(first).toEqual({ id: expect.stringMatching(/^[0-9a-f]{32}$/), created: true });
     expect(await client.notifications.register(subscription, { device: "tab-1" })).toEqual({
@@ -49,7 +31,7 @@ describe("client.notifications against a real gateway (PROTOCOL.md §20)", () =>
       created: false,
     });
     expect(await client.notifications.list()).toEqual([
-      expect.objectContaining({ id: first.id, endpointOrigin: push.origin, device: "tab-1" }),
+      expect.objectContaining({ id: first.id, endpointOrigin: fx.push.origin, device: "tab-1" }),
     ]);
     await client.notifications.unregister(subscription);
     expect(await client.notifications.list()).toEqual([]);
@@ -59,9 +41,9 @@ describe("client.notifications against a real gateway (PROTOCOL.md §20)", () =>
 
   it("refusals arrive as typed errors with the route's code", async () => {
     const client = clientOf("sdk-refusals");
-    const outside = { ...createPushSubscription(push), endpoint: "https://internal.example.com/push/1" };
+    const outside = { ...createPushSubscription(fx.push), endpoint: "https://internal.example.com/push/1" };
     expect((await rejection(client.notifications.register(outside))).code).toBe(ErrorCode.PUSH_HOST_NOT_ALLOWED);
-    const broken = { ...createPushSubscription(push), keys: { p256dh: "x", auth: "y" } };
+    const broken = { ...createPushSubscription(fx.push), keys: { p256dh: "x", auth: "y" } };
     const invalid = await rejection(client.notifications.register(broken));
     expect([invalid.code, invalid.retryable]).toEqual([ErrorCode.INVALID_SUBSCRIPTION, false]);
     const stale = await rejection(
@@ -73,7 +55,7 @@ describe("client.notifications against a real gateway (PROTOCOL.md §20)", () =>
       ),
     );
     expect(stale.code).toBe(ErrorCode.PREFERENCES_CONFLICT);
-    const expired = clientOf("sdk-refusals", { token: () => stack.token({ sub: "sdk-refusals", expiresIn: -60 }) });
+    const expired = clientOf("sdk-refusals", { token: () => fx.stack.token({ sub: "sdk-refusals", expiresIn: -60 }) });
     expect((await rejection(expired.notifications.list())).code).toBe(ErrorCode.TOKEN_EXPIRED);
   });
 
@@ -102,12 +84,12 @@ describe("client.notifications against a real gateway (PROTOCOL.md §20)", () =>
 
   it("with several gateway URLs, a dead first one is skipped", async () => {
     const dead = `ws://127.0.0.1:${await freePort()}/v1/ws`;
-    const client = clientOf("sdk-failover", { url: [dead, stack.gateway.url] });
+    const client = clientOf("sdk-failover", { url: [dead, fx.stack.gateway.url] });
     expect(await client.notifications.preferences()).toMatchObject({ revision: 0 });
   });
 
   it("vapidPublicKey rejects with PUSH_DISABLED when the gateway has no VAPID key", async () => {
-    const disabled = await startPushStack({ THREADLINE_VAPID_PUBLIC_KEY: "" }, stack.nats);
+    const disabled = await startPushStack({ THREADLINE_VAPID_PUBLIC_KEY: "" }, fx.stack.nats);
     onTestFinished(() => disabled[Symbol.asyncDispose]());
     const client = clientOf("sdk-disabled", { url: disabled.gateway.url });
     expect((await rejection(client.notifications.vapidPublicKey())).code).toBe(ErrorCode.PUSH_DISABLED);

@@ -1,33 +1,24 @@
-import { createPushSubscription, type PushService, startPushService } from "@threadline/test-kit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, startPushStack } from "./support/push-api.ts";
-import type { Stack } from "./support/stack.ts";
+import { createPushSubscription } from "@threadline/test-kit";
+import { describe, expect, it } from "vitest";
+import { api, usePushStack } from "./support/push-api.ts";
 
 const APP = "https://app.example.com";
 const EVIL = "https://evil.example.com";
-let stack: Stack;
-let push: PushService;
-beforeAll(async () => {
-  push = await startPushService();
-  stack = await startPushStack({
-    THREADLINE_ALLOWED_ORIGINS: APP,
-    THREADLINE_LIMIT_HTTP_WRITES_PER_MINUTE: "1",
-    THREADLINE_LIMIT_HTTP_WRITE_BURST: "3",
-  });
-});
-afterAll(async () => {
-  await stack?.[Symbol.asyncDispose]();
-  await push?.close();
+const fx = usePushStack({
+  THREADLINE_ALLOWED_ORIGINS: APP,
+  THREADLINE_LIMIT_HTTP_WRITES_PER_MINUTE: "1",
+  THREADLINE_LIMIT_HTTP_WRITE_BURST: "3",
 });
 
 const PREFS = { muted: false, mutedSessions: [], events: {} };
 
 describe("per-user write budget", () => {
   it("the writes past the burst get 429 RATE_LIMITED with retry-after; reads and other users go on", async () => {
-    const port = stack.gateway.port;
-    const token = await stack.token({ sub: "busy" });
+    const port = fx.stack.gateway.port;
+    const token = await fx.stack.token({ sub: "busy" });
     const writes = [
-      () => api(port, "PUT", "/v1/push/subscriptions", { token, body: { subscription: createPushSubscription(push) } }),
+      () =>
+        api(port, "PUT", "/v1/push/subscriptions", { token, body: { subscription: createPushSubscription(fx.push) } }),
       () => api(port, "PUT", "/v1/notifications/preferences", { token, body: { preferences: PREFS } }),
       () => api(port, "DELETE", "/v1/push/subscriptions/0123456789abcdef0123456789abcdef", { token }),
     ];
@@ -48,7 +39,7 @@ describe("per-user write budget", () => {
     expect(refused.headers.get("access-control-expose-headers")).toBe("retry-after");
 
     expect((await api(port, "GET", "/v1/notifications/preferences", { token })).status).toBe(200);
-    const other = await stack.token({ sub: "quiet" });
+    const other = await fx.stack.token({ sub: "quiet" });
     expect(
       (await api(port, "PUT", "/v1/notifications/preferences", { token: other, body: { preferences: PREFS } })).status,
     ).toBe(200);
@@ -68,7 +59,7 @@ describe("CORS on the push routes", () => {
   ];
 
   it.each(paths)("a preflight from an allowed origin gets 204 allowing PUT and DELETE: %s", async (path) => {
-    const reply = await api(stack.gateway.port, "OPTIONS", path, {
+    const reply = await api(fx.stack.gateway.port, "OPTIONS", path, {
       headers: {
         origin: APP,
         "access-control-request-method": "PUT",
@@ -83,7 +74,7 @@ describe("CORS on the push routes", () => {
   });
 
   it.each(paths)("a preflight from another origin gets 403 without CORS headers: %s", async (path) => {
-    const reply = await api(stack.gateway.port, "OPTIONS", path, {
+    const reply = await api(fx.stack.gateway.port, "OPTIONS", path, {
       headers: { origin: EVIL, "access-control-request-method": "DELETE" },
     });
     expect(reply.status).toBe(403);
@@ -92,10 +83,13 @@ describe("CORS on the push routes", () => {
   });
 
   it("answers carry the allow-origin header for allowed origins only", async () => {
-    const allowed = await api(stack.gateway.port, "GET", "/v1/push/vapid-public-key", { headers: { origin: APP } });
+    const allowed = await api(fx.stack.gateway.port, "GET", "/v1/push/vapid-public-key", { headers: { origin: APP } });
     expect([allowed.status, allowed.headers.get("access-control-allow-origin")]).toEqual([200, APP]);
-    const token = await stack.token({ sub: "cors-reader" });
-    const other = await api(stack.gateway.port, "GET", "/v1/push/subscriptions", { token, headers: { origin: EVIL } });
+    const token = await fx.stack.token({ sub: "cors-reader" });
+    const other = await api(fx.stack.gateway.port, "GET", "/v1/push/subscriptions", {
+      token,
+      headers: { origin: EVIL },
+    });
     expect([other.status, other.headers.get("access-control-allow-origin")]).toEqual([200, null]);
     expect(other.headers.get("vary")).toBe("Origin");
   });

@@ -2,6 +2,7 @@ import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 import { describe, expect, it } from "vitest";
 import { resolveClientOptions } from "./client-options.ts";
 import { GatewayHttp, httpBaseOf } from "./gateway-http.ts";
+import { rejection } from "./test-support/rejection.ts";
 import { jsonResponse as json, scriptedFetch } from "./test-support/scripted-fetch.ts";
 
 describe("httpBaseOf (pure)", () => {
@@ -28,15 +29,6 @@ describe("httpBaseOf (pure)", () => {
     expect(() => resolveClientOptions({ ...common, url: "ws://a/v1/ws", httpUrl: "ws://a" })).toThrow(TypeError);
   });
 });
-
-async function rejection(p: Promise<unknown>): Promise<ThreadlineError> {
-  const error = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ThreadlineError);
-  return error as ThreadlineError;
-}
 
 describe("GatewayHttp", () => {
   it("sends the token and a JSON body; answers the parsed JSON, undefined for 204", async () => {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { ErrorCode, ThreadlineError } from "@threadline/protocol";
+import { ErrorCode } from "@threadline/protocol";
 import { describe, expect, it } from "vitest";
 import { GatewayHttp } from "./gateway-http.ts";
 import {
@@ -10,6 +10,7 @@ import {
   subscriptionIdOf,
   type ThreadlineNotifications,
 } from "./notifications.ts";
+import { rejection } from "./test-support/rejection.ts";
 import { jsonResponse, type ScriptedAnswer, scriptedFetch } from "./test-support/scripted-fetch.ts";
 
 const ENDPOINT = "https://fcm.googleapis.com/fcm/send/abc:def";
@@ -41,9 +42,7 @@ describe("subscriptionIdOf (the gateway's id, derived in the browser)", () => {
   });
 
   it("refuses something without an endpoint", async () => {
-    const error = await subscriptionIdOf({ keys: {} }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ThreadlineError);
-    expect((error as ThreadlineError).code).toBe(ErrorCode.INVALID_SUBSCRIPTION);
+    expect((await rejection(subscriptionIdOf({ keys: {} }))).code).toBe(ErrorCode.INVALID_SUBSCRIPTION);
   });
 });
 
@@ -106,8 +105,9 @@ describe("preference updaters", () => {
   it(`gives up after ${PREFERENCES_UPDATE_ROUNDS} conflicts with PREFERENCES_CONFLICT`, async () => {
     const answers = Array.from({ length: PREFERENCES_UPDATE_ROUNDS }, (_, i) => [current(i), conflict()]).flat();
     const { api, calls } = notifications(...answers);
-    const error = await api.setPreferences((p) => ({ ...p, muted: true })).catch((e: unknown) => e);
-    expect((error as ThreadlineError).code).toBe(ErrorCode.PREFERENCES_CONFLICT);
+    expect((await rejection(api.setPreferences((p) => ({ ...p, muted: true })))).code).toBe(
+      ErrorCode.PREFERENCES_CONFLICT,
+    );
     expect(calls).toHaveLength(2 * PREFERENCES_UPDATE_ROUNDS);
   });
 
@@ -120,8 +120,7 @@ describe("preference updaters", () => {
 
   it("muteSession checks the session id before any request", async () => {
     const { api, calls } = notifications();
-    const error = await api.muteSession("not a session").catch((e: unknown) => e);
-    expect((error as ThreadlineError).code).toBe(ErrorCode.INVALID_SESSION);
+    expect((await rejection(api.muteSession("not a session"))).code).toBe(ErrorCode.INVALID_SESSION);
     expect(calls).toEqual([]);
   });
 });

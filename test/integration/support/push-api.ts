@@ -1,3 +1,5 @@
+import { type PushService, startPushService } from "@threadline/test-kit";
+import { afterAll, beforeAll } from "vitest";
 import webPush from "web-push";
 import { type Stack, startStack } from "./stack.ts";
 
@@ -13,6 +15,35 @@ export const PUSH_GATEWAY_ENV: Record<string, string> = {
 /** A stack whose gateway serves the push routes as configured for tests, plus `env` overrides. */
 export function startPushStack(env: Record<string, string> = {}, nats?: Stack["nats"]): Promise<Stack> {
   return startStack({ gatewayEnv: { ...PUSH_GATEWAY_ENV, ...env }, ...(nats ? { nats } : {}) });
+}
+
+/**
+ * A push stack and the test kit's push service for a test file: started before its first test,
+ * stopped after its last. Read them inside tests.
+ */
+export function usePushStack(env: Record<string, string> = {}): { readonly stack: Stack; readonly push: PushService } {
+  let stack: Stack | undefined;
+  let push: PushService | undefined;
+  beforeAll(async () => {
+    push = await startPushService();
+    stack = await startPushStack(env);
+  });
+  afterAll(async () => {
+    await stack?.[Symbol.asyncDispose]();
+    await push?.close();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error("the push stack is not started (use it inside a test)");
+    return value;
+  };
+  return {
+    get stack() {
+      return started(stack);
+    },
+    get push() {
+      return started(push);
+    },
+  };
 }
 
 export interface ApiReply {
