@@ -11,7 +11,14 @@ import { mintToken } from "./support/tokens.ts";
 // falls off the live feed), and when the client reads again it catches up
 // from the stream with nothing lost.
 
-const stack = useGatewayProcesses({ THREADLINE_SLOW_TIMEOUT_MS: "120000" });
+// The stall lasts as long as the machine needs to publish ~60 MB, which under
+// CI load can pass the 10 s idle timeout (uWS pings the paused socket, which
+// cannot answer) and the client's 20 s ping: both are raised past the
+// test's bound so that the one socket under test is the one that stalled.
+const stack = useGatewayProcesses({
+  THREADLINE_SLOW_TIMEOUT_MS: "120000",
+  THREADLINE_LIMIT_IDLE_TIMEOUT_SECONDS: "180",
+});
 
 it("keeps gateway memory bounded for a stalled socket and catches it up losslessly", async () => {
   const {
@@ -29,6 +36,7 @@ it("keeps gateway memory bounded for a stalled socket and catches it up lossless
     url: gateway.url,
     token: () => mintToken({ sub: "slow" }),
     WebSocket: slowNet.WebSocket as never,
+    pingIntervalMs: 180_000,
   });
   const fastNet = controlledWebSocket();
   const fast = createClient({
