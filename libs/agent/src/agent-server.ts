@@ -15,6 +15,7 @@ import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 import {
   ControlState,
   decodeRecord,
+  ensureDurable,
   natsError,
   RetryPolicy,
   retryDelay,
@@ -24,7 +25,6 @@ import {
 import { connectionOf } from "./agent.ts";
 import type { Agent } from "./agent-api.ts";
 import { controlFeedOf } from "./control-feed.ts";
-import { ensureDurable } from "./input-consumer.ts";
 import type { AgentPresence } from "./presence.ts";
 import { RunningTurn } from "./running-turn.ts";
 import { type AgentServer, type Resolved, resolveOptions, type ServeAgentOptions } from "./serve-options.ts";

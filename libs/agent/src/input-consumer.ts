@@ -2,7 +2,6 @@ import {
   AckPolicy,
   type Consumer,
   type ConsumerConfig,
-  type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
   type JetStreamClient,
@@ -13,6 +12,7 @@ import { nanos } from "@nats-io/transport-node";
 import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 import {
   decodeRecord,
+  ensureDurable,
   JsErrCode,
   jsApiErrorCode,
   natsError,
@@ -313,53 +313,5 @@ function quietly(ack: () => void): void {
 function positiveInteger(name: string, value: unknown, min: number): void {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
     throw new RangeError(`${name} must be an integer ≥ ${min}, got ${String(value)}`);
-  }
-}
-
-/**
- * Creates the durable or brings its mutable settings (ack wait, max ack
- * pending, max deliver, filter) in line. Safe when several workers start at
- * once: a create that loses the race re-reads and updates.
- */
-export async function ensureDurable(
-  jsm: JetStreamManager,
-  stream: string,
-  config: Partial<ConsumerConfig>,
-): Promise<void> {
-  const name = config.durable_name as string;
-  const what = `creating input consumer ${name}`;
-  for (let round = 0; round < 3; round++) {
-    let existing: ConsumerInfo | undefined;
-    try {
-      existing = await jsm.consumers.info(stream, name);
-    } catch (error) {
-      if (jsApiErrorCode(error) !== JsErrCode.CONSUMER_NOT_FOUND) throw natsError(what, error);
-    }
-    if (!existing) {
-      try {
-        await jsm.consumers.add(stream, config);
-        return;
-      } catch (error) {
-        if (round === 2) throw natsError(what, error);
-        continue; // probably created concurrently with other settings: read it and update
-      }
-    }
-    const have = existing.config;
-    if (have.deliver_subject) {
-      throw new ThreadlineError(ErrorCode.UNAVAILABLE, `consumer ${name} exists and is a push consumer`, {
-        retryable: false,
-      });
-    }
-    const changes: Partial<ConsumerConfig> = {};
-    for (const key of ["ack_wait", "max_ack_pending", "max_deliver", "filter_subject"] as const) {
-      if (have[key] !== config[key]) (changes as Record<string, unknown>)[key] = config[key];
-    }
-    if (Object.keys(changes).length === 0) return;
-    try {
-      await jsm.consumers.update(stream, name, changes);
-      return;
-    } catch (error) {
-      throw natsError(`updating input consumer ${name}`, error);
-    }
   }
 }
