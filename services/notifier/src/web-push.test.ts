@@ -4,7 +4,7 @@ import { createPushSubscription, startPushService, subscriptionIdOf, testTlsAgen
 import { describe, expect, it, onTestFinished } from "vitest";
 import webPush from "web-push";
 import type { Trigger } from "./trigger.ts";
-import { endpointHostAllowed, pushHeaders, pushTopic, WebPushChannel } from "./web-push.ts";
+import { endpointHostAllowed, pushHeaders, pushTopic, pushUrgency, WebPushChannel } from "./web-push.ts";
 
 const base = { session: "s1", ts: 0, eventId: "e" };
 const turnEnd: Trigger = { ...base, seq: 1, kind: "turn.end", status: "completed" };
@@ -23,7 +23,11 @@ describe("push headers (pure)", () => {
       { ttl: 86_400, urgency: "high" },
     ],
   ] as const)("%s", (_name, members, expected) => {
-    expect(pushHeaders(members, now)).toEqual({ ...expected, topic: pushTopic("s1") });
+    const last = members.at(-1)!;
+    expect(pushHeaders({ session: "s1", urgency: pushUrgency(members), deadline: last.deadline }, now)).toEqual({
+      ...expected,
+      topic: pushTopic("s1"),
+    });
   });
 
   it("the topic is 32 base64url characters for any session id", () => {

@@ -23,22 +23,26 @@ export function pushTopic(session: string): string {
   return createHash("sha256").update(session).digest("base64url").slice(0, 32);
 }
 
+/** `high` when a burst holds an approval or a tool call (someone waits), else `normal` (pure). */
+export function pushUrgency(members: readonly Trigger[]): PushHeaders["urgency"] {
+  return members.some((m) => m.kind === "approval" || m.kind === "tool.call") ? "high" : "normal";
+}
+
 /**
- * The headers for a burst (pure): `Urgency` high when it holds an approval
- * or a tool call (someone waits), else normal; `TTL` a day, or until the
- * last trigger's call deadline when that is sooner (an answer after it is
- * refused anyway); `Topic` per session.
+ * The headers of a notification about `session` at `now` (pure): `TTL` a
+ * day, or until `deadline` (the last trigger's call deadline) when that is
+ * sooner — an answer after it is refused anyway; `Topic` per session.
  */
-export function pushHeaders(members: readonly Trigger[], now: number): PushHeaders {
-  const last = members.at(-1);
-  if (!last) throw new RangeError("a notification stands for at least one trigger");
-  const waits = members.some((m) => m.kind === "approval" || m.kind === "tool.call");
+export function pushHeaders(
+  target: { session: string; urgency: PushHeaders["urgency"]; deadline?: number | undefined },
+  now: number,
+): PushHeaders {
   const untilDeadline =
-    last.deadline === undefined ? DEFAULT_PUSH_TTL_SECONDS : Math.ceil((last.deadline - now) / 1000);
+    target.deadline === undefined ? DEFAULT_PUSH_TTL_SECONDS : Math.ceil((target.deadline - now) / 1000);
   return {
     ttl: Math.max(0, Math.min(DEFAULT_PUSH_TTL_SECONDS, untilDeadline)),
-    urgency: waits ? "high" : "normal",
-    topic: pushTopic(last.session),
+    urgency: target.urgency,
+    topic: pushTopic(target.session),
   };
 }
 

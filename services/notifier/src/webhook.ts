@@ -77,8 +77,8 @@ export interface WebhookOutcome {
 /**
  * POSTs `body` to the configured URL, signed, with `idempotencyKey`, trying
  * again as {@link webhookNext} says (the caller keeps its claim's lease
- * renewed meanwhile); `signal` ends the waits and the current try (the
- * outcome is then `aborted`). Redirects are not followed (a 3xx is a
+ * renewed meanwhile); `signal` ends the waits between tries (the outcome is
+ * then `aborted`), not a try under way. Redirects are not followed (a 3xx is a
  * permanent failure: the URL is configuration, not something to discover).
  */
 export async function deliverWebhook(
@@ -94,10 +94,10 @@ export async function deliverWebhook(
   );
   let last: WebhookTry = { error: "not tried" };
   for (let attempt = 1; ; attempt++) {
-    last = await tryOnce(config, body, idempotencyKey, signal, now);
-    if (signal.aborted) return { ...lastOf(last), delivered: false, attempts: attempt, aborted: true };
+    last = await tryOnce(config, body, idempotencyKey, now);
     const next = webhookNext(last, attempt, config.maxAttempts, policy, now());
     if (next.action === "delivered") return { delivered: true, attempts: attempt, ...lastOf(last) };
+    if (signal.aborted) return { ...lastOf(last), delivered: false, attempts: attempt, aborted: true };
     if (next.action === "give-up") {
       return { delivered: false, attempts: attempt, permanent: next.reason === "permanent", ...lastOf(last) };
     }
@@ -106,11 +106,11 @@ export async function deliverWebhook(
   }
 }
 
+/** One POST, bounded by the configured timeout (a try under way is finished even when the notifier stops). */
 async function tryOnce(
   config: WebhookConfig,
   body: string,
   idempotencyKey: string,
-  signal: AbortSignal,
   now: () => number,
 ): Promise<WebhookTry> {
   const headers = {
@@ -124,7 +124,7 @@ async function tryOnce(
       body,
       headers,
       redirect: "manual",
-      signal: AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)]),
+      signal: AbortSignal.timeout(config.timeoutMs),
     });
     await response.body?.cancel().catch(() => {});
     return { status: response.status, retryAfter: response.headers.get("retry-after") ?? undefined };

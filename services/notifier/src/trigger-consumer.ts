@@ -1,0 +1,163 @@
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
+import { ensureDurable, RetryPolicy, redeliveryDelay, retryDelay, type StoredMessage, sleep } from "@threadline/store";
+import type { pino } from "pino";
+import type { NotifierMetrics } from "./metrics.ts";
+import type { Disposition } from "./trigger-handler.ts";
+
+export interface TriggerConsumerOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  stream: string;
+  /** Durable name, shared by every replica (they split the messages between them). */
+  durable: string;
+  /** One subject filter (nats-server 2.9). */
+  filter: string;
+  ackWaitMs: number;
+  maxAckPending: number;
+  /** Messages handled at once in this process (also the prefetch). */
+  concurrency: number;
+  /** Handles one delivery; `first` = its first delivery; `signal` fires at shutdown. Throwing redelivers it with backoff. */
+  handle: (message: StoredMessage, first: boolean, signal: AbortSignal) => Promise<Disposition>;
+  metrics: NotifierMetrics;
+  log: pino.Logger;
+}
+
+export interface TriggerConsumer {
+  /** Stops pulling, returns unstarted messages (nak), ends retry waits, waits for running handlings. Idempotent. */
+  stop(): Promise<void>;
+  /** Whether it is pulling (false after `stop()` or while it re-opens the consumer). */
+  readonly consuming: boolean;
+}
+
+/** Redelivery after a handling failed: 1 s doubling per delivery up to a minute. */
+const FAILURE_NAK_MS = 1000;
+const MAX_FAILURE_NAK_MS = 60_000;
+
+/**
+ * A durable pull consumer of triggers (explicit ack; a durable created
+ * now starts with new messages — DeliverPolicy `new` — an existing one
+ * resumes). Each message is handed to `handle`; while it runs the server is
+ * told it is in progress every `ackWaitMs / 3`; its disposition acks it or
+ * naks it with a delay (not yet due, deferred, held elsewhere). The client
+ * library re-pulls after NATS reconnects; a deleted durable is created again
+ * (from new messages: what arrived in between is not seen).
+ */
+export async function startTriggerConsumer(o: TriggerConsumerOptions): Promise<TriggerConsumer> {
+  const config = {
+    durable_name: o.durable,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(o.ackWaitMs),
+    max_ack_pending: o.maxAckPending,
+    max_deliver: -1,
+    filter_subject: o.filter,
+    deliver_policy: DeliverPolicy.New,
+  };
+  await ensureDurable(o.jsm, o.stream, config);
+  const stopping = new AbortController();
+  const running = new Set<Promise<void>>();
+  let current: ConsumerMessages | undefined;
+  let consuming = false;
+
+  const run = async (m: JsMsg): Promise<void> => {
+    o.metrics.inFlight.inc();
+    const heartbeat = setInterval(() => quietly(() => m.working()), Math.max(100, Math.floor(o.ackWaitMs / 3)));
+    try {
+      const message = {
+        seq: m.seq,
+        subject: m.subject,
+        data: m.data,
+        storedAt: Math.floor(m.info.timestampNanos / 1e6),
+      };
+      const disposition = await o.handle(message, m.info.deliveryCount === 1, stopping.signal);
+      if (disposition.action === "ack") quietly(() => m.ack());
+      else quietly(() => m.nak(disposition.delayMs));
+    } catch (error) {
+      o.log.warn({ err: error, seq: m.seq, subject: m.subject }, "trigger handling failed; redelivered later");
+      quietly(() => m.nak(redeliveryDelay(m.info.deliveryCount, FAILURE_NAK_MS, MAX_FAILURE_NAK_MS)));
+    } finally {
+      clearInterval(heartbeat);
+      o.metrics.inFlight.dec();
+    }
+  };
+
+  /** One consume() session; resolves true when the durable was lost and must be created again. */
+  const consumeOnce = async (): Promise<boolean> => {
+    const consumer = await o.js.consumers.get(o.stream, o.durable);
+    const messages = await consumer.consume({ max_messages: o.concurrency });
+    current = messages;
+    if (stopping.signal.aborted) await messages.close();
+    let lost = false;
+    void (async () => {
+      for await (const status of messages.status()) {
+        if (status.type === "consumer_deleted" || status.type === "consumer_not_found") {
+          lost = true;
+          await messages.close();
+          return;
+        }
+      }
+    })().catch(() => {});
+    consuming = true;
+    try {
+      for await (const m of messages) {
+        while (running.size >= o.concurrency) await Promise.race(running);
+        if (lost) continue;
+        if (stopping.signal.aborted) {
+          quietly(() => m.nak()); // buffered, not started: another replica may take it now
+          continue;
+        }
+        const task = run(m).finally(() => running.delete(task));
+        running.add(task);
+      }
+    } finally {
+      consuming = false;
+    }
+    return lost && !stopping.signal.aborted;
+  };
+
+  const loop = async (): Promise<void> => {
+    for (let failures = 0; !stopping.signal.aborted; ) {
+      try {
+        if (!(await consumeOnce())) return;
+        await ensureDurable(o.jsm, o.stream, config);
+        failures = 0;
+      } catch (error) {
+        failures++;
+        o.log.warn({ err: error, durable: o.durable }, "trigger consumer failed; opening it again");
+        await sleep(retryDelay(failures, RetryPolicy.consumer), stopping.signal);
+      }
+    }
+  };
+  const closed = loop().then(() => Promise.allSettled(running).then(() => {}));
+
+  let stopped: Promise<void> | undefined;
+  return {
+    stop() {
+      stopped ??= (async () => {
+        stopping.abort();
+        await current?.close().catch(() => {});
+        await closed;
+      })();
+      return stopped;
+    },
+    get consuming() {
+      return consuming;
+    },
+  };
+}
+
+/** Acks are publishes; on a closed connection they throw, and the server redelivers anyway. */
+function quietly(ack: () => void): void {
+  try {
+    ack();
+  } catch {
+    // redelivered after ack_wait
+  }
+}
