@@ -34,7 +34,8 @@ export interface Outcome {
   session: string;
   seq: number;
   user?: string;
-  outcome: "sent" | "collapsed" | "covered" | "deferred" | "skipped" | "held";
+  /** `waiting`: not due yet (redelivered when due); the others are per user. */
+  outcome: "waiting" | "sent" | "collapsed" | "covered" | "deferred" | "skipped" | "held";
   reason?: SkipReason;
   /** `sent`: triggers the notification stands for. */
   count?: number;
@@ -108,7 +109,10 @@ export function createTriggerHandler(deps: HandlerDeps) {
     }
     if (waiting.length === 0) return ACK;
     const due = dueAt(trigger, config.delayMs);
-    if (deps.now() < due) return { action: "nak", delayMs: delayUntil(due, deps.now()) };
+    if (deps.now() < due) {
+      deps.emit({ ...at, outcome: "waiting" });
+      return { action: "nak", delayMs: delayUntil(due, deps.now()) };
+    }
     let retryAt = Number.POSITIVE_INFINITY;
     for (const user of waiting) {
       const result = await handling.settle(user);
