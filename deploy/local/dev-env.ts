@@ -27,6 +27,7 @@ export const NATS_URL = process.env.NATS_URL ?? `nats://127.0.0.1:${NATS_PORT}`;
 export const NATS_PASSWORDS = {
   TL_NATS_GATEWAY_PASS: process.env.TL_NATS_GATEWAY_PASS ?? "gateway-dev",
   TL_NATS_PRESENCE_PASS: process.env.TL_NATS_PRESENCE_PASS ?? "presence-dev",
+  TL_NATS_NOTIFIER_PASS: process.env.TL_NATS_NOTIFIER_PASS ?? "notifier-dev",
   TL_NATS_SYS_PASS: process.env.TL_NATS_SYS_PASS ?? "sys-dev",
   TL_NATS_AGENT_EXAMPLE_AGENT_PASS: process.env.TL_NATS_AGENT_EXAMPLE_AGENT_PASS ?? "example-agent-dev",
 };

@@ -114,6 +114,7 @@ const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
 const SERVICE_PASSWORDS = {
   TL_NATS_GATEWAY_PASS: "g",
   TL_NATS_PRESENCE_PASS: "p",
+  TL_NATS_NOTIFIER_PASS: "n",
   TL_NATS_SYS_PASS: "s",
   TL_NATS_AGENT_EXAMPLE_AGENT_PASS: "a",
 };

@@ -17,6 +17,7 @@ import { mintToken } from "./support/tokens.ts";
 const PASSWORDS: Record<string, string> = {
   TL_NATS_GATEWAY_PASS: "gateway-test-pass",
   TL_NATS_PRESENCE_PASS: "presence-test-pass",
+  TL_NATS_NOTIFIER_PASS: "notifier-test-pass",
   TL_NATS_SYS_PASS: "sys-test-pass",
   [agentPasswordVariable("agent-a")]: "agent-a-test-pass",
 };

@@ -4,9 +4,10 @@ import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type Agent, connectAgent } from "@threadline/agent";
 import { createGateway, type Gateway } from "@threadline/gateway";
+import { createNotifier, loadNotifierConfig } from "@threadline/notifier";
 import { createPresenceService, loadPresenceConfig } from "@threadline/presence";
 import { encodeMsgpack } from "@threadline/protocol";
-import { type NatsServer, startNatsServer } from "@threadline/test-kit";
+import { type NatsServer, startNatsServer, startWebhookReceiver } from "@threadline/test-kit";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { agentPasswordVariable, renderAccounts } from "../../deploy/nats/permissions.ts";
@@ -19,6 +20,7 @@ import { mintToken } from "./support/tokens.ts";
 const PASSWORDS: Record<string, string> = {
   TL_NATS_GATEWAY_PASS: "gateway-test-pass",
   TL_NATS_PRESENCE_PASS: "presence-test-pass",
+  TL_NATS_NOTIFIER_PASS: "notifier-test-pass",
   TL_NATS_SYS_PASS: "sys-test-pass",
   [agentPasswordVariable("agent-a")]: "agent-a-test-pass",
   [agentPasswordVariable("agent-b")]: "agent-b-test-pass",
@@ -210,5 +212,45 @@ describe("NATS permissions (deploy/nats)", () => {
     );
     expect(join).toMatchObject({ event: { from: { kind: "system", id: "presence" } } });
     await presence.leave();
+  });
+
+  it("the notifier runs with its restricted user: it delivers, and cannot write into a session or the control bucket", async () => {
+    const pass = PASSWORDS.TL_NATS_NOTIFIER_PASS!;
+    const nc = await connect({ servers: nats.url, user: "notifier", pass });
+    onTestFinished(() => nc.close());
+    const hooks = await startWebhookReceiver({ secret: "perm-secret" });
+    onTestFinished(() => hooks.close());
+    const notifier = await createNotifier(
+      loadNotifierConfig({
+        NATS_URL: nats.url,
+        THREADLINE_PROVISION: "false", // in this model only the gateway provisions
+        THREADLINE_WEBHOOK_URL: hooks.url,
+        THREADLINE_WEBHOOK_SECRET: "perm-secret",
+        THREADLINE_NOTIFY_DELAY_MS: "100",
+        THREADLINE_NOTIFIER_PORT: "-1",
+      }),
+      { nc, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) },
+    );
+    onTestFinished(() => notifier.close());
+    const s = await RawSocket.connect(gateway.url, await mintToken({ sub: "alice" }));
+    onTestFinished(() => s.close());
+    const input = { id: "permnotify1", type: "input", data: { text: "hi" } };
+    // published without attaching: alice has no presence entry, she is away
+    expect(await s.request({ op: "publish", session: "perm-notify", event: input })).toMatchObject({ op: "published" });
+    const end = await agentA.publish("perm-notify", {
+      type: "turn.end",
+      turn: "permnotify1",
+      ref: "permnotify1",
+      data: { status: "failed" },
+    });
+    const hook = await hooks.next(undefined, 10_000);
+    expect(hook.body).toMatchObject({ session: "perm-notify", user: "alice", position: { seq: end.seq } });
+
+    const js = jetstream(nc, { timeout: 1_000 });
+    const envelope = encodeMsgpack({ id: "n1", type: "note", from: { kind: "system", id: "notifier" }, ts: 1 });
+    await expect(js.publish("tl.perm-notify.sys.system.presence", envelope)).rejects.toThrow(/permissions violation/i);
+    await expect(js.publish("tl.perm-notify.out.agent.agent-a", envelope)).rejects.toThrow(/permissions violation/i);
+    const control = await new Kvm(js).open("threadline-control");
+    await expect(control.put("perm-notify.owner", "{}")).rejects.toThrow(/permissions violation/i);
   });
 });

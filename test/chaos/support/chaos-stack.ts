@@ -74,6 +74,7 @@ export const NATS_CONFIG_FILE = fileURLToPath(new URL("../../../deploy/k8s/base/
 const PASSWORDS = {
   TL_NATS_GATEWAY_PASS: "chaos-gateway",
   TL_NATS_PRESENCE_PASS: "chaos-presence",
+  TL_NATS_NOTIFIER_PASS: "chaos-notifier",
   TL_NATS_SYS_PASS: "chaos-sys",
   TL_NATS_AGENT_EXAMPLE_AGENT_PASS: "chaos-agent",
 };

@@ -19,6 +19,7 @@ export async function startPermissionedNats(tag: string, agents: string[]): Prom
   const passwords: Record<string, string> = {
     TL_NATS_GATEWAY_PASS: `gateway-${tag}-pass`,
     TL_NATS_PRESENCE_PASS: `presence-${tag}-pass`,
+    TL_NATS_NOTIFIER_PASS: `notifier-${tag}-pass`,
     TL_NATS_SYS_PASS: `sys-${tag}-pass`,
     ...Object.fromEntries(agents.map((id) => [agentPasswordVariable(id), `${id}-${tag}-pass`])),
   };
