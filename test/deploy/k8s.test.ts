@@ -439,7 +439,7 @@ describe("Dockerfiles", () => {
   // The images install `npm ci --omit=dev --workspace services/<service>`: that works only if every
   // package the service's sources (and the workspace libraries they import) use is a declared
   // dependency of its package.json — a root devDependency would be missing in the image.
-  it.each(["gateway", "presence"])("services/%s: every imported package is a declared dependency", (service) => {
+  it.each(["gateway", "presence", "notifier"])("services/%s: every imported package is a declared dependency", (service) => {
     const seen = new Set<string>();
     const visit = (dir: string) => {
       if (seen.has(dir)) return;

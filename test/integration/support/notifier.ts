@@ -250,6 +250,8 @@ export interface NotifierProcess {
   kill(): Promise<void>;
   /** SIGTERM (graceful), resolves when it exited. */
   stop(): Promise<void>;
+  /** The exit code once it exited (null: still running, or ended by a signal). */
+  exitCode(): number | null;
   /** The sum of a metric's samples whose labels include `labels` (from /metrics). */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   log(): string;
@@ -275,6 +277,7 @@ export async function spawnNotifier(rig: NotifierRig, env: Record<string, string
     httpPort,
     kill: () => service.signal("SIGKILL"),
     stop: () => service.signal("SIGTERM"),
+    exitCode: () => service.proc.exitCode,
     async metric(name, labels = {}) {
       const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
       let sum = 0;
