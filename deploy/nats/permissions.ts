@@ -101,87 +101,72 @@ export function renderAccounts(options: AccountsOptions): string {
   const common = ["$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST"];
   const inbox = ["_INBOX.>"];
 
-  const agent = (id: string) => `      {
-        user: ${JSON.stringify(id)}, password: $${agentPasswordVariable(id)}
+  /** One user of the APP account: may publish `publish`, subscribe to its inboxes. */
+  const user = (name: string, passwordVariable: string, publish: string[]) => `      {
+        user: ${JSON.stringify(name)}, password: $${passwordVariable}
         permissions: {
-          publish: { allow: ${list([
-            `${prefix}.*.out.agent.${id}`,
-            `${prefix}.*.ctl.agent.${id}`,
-            `${prefix}.*.in.agent.${id}`,
-            `${prefix}.*.st.agent.${id}`,
-            `$KV.${presence}.*.agent.${id}.*`,
-            `$KV.${control}.*.turn.*`,
-            `$KV.${control}.*.call.*`,
-            ...common,
-            ...readStream(stream),
-            ...readStream(`KV_${presence}`),
-            ...readStream(`KV_${control}`),
-          ])} }
+          publish: { allow: ${list(publish)} }
           subscribe: { allow: ${list(inbox)} }
         }
       }`;
-  const gateway = `      {
-        user: "gateway", password: $TL_NATS_GATEWAY_PASS
-        permissions: {
-          publish: { allow: ${list([
-            `${prefix}.*.in.user.*`,
-            `${prefix}.*.in.operator.*`,
-            `${prefix}.*.ctl.user.*`,
-            `${prefix}.*.ctl.operator.*`,
-            `${prefix}.*.st.user.*`,
-            `${prefix}.*.st.operator.*`,
-            `$KV.${cursors}.>`,
-            `$KV.${presence}.*.user.*.*`,
-            `$KV.${presence}.*.operator.*.*`,
-            `$KV.${control}.>`,
-            `$KV.${push}.>`,
-            ...common,
-            ...adminStream(stream),
-            ...adminStream(`KV_${cursors}`),
-            ...adminStream(`KV_${presence}`),
-            ...adminStream(`KV_${control}`),
-            ...adminStream(`KV_${push}`),
-            ...adminStream(`KV_${notify}`),
-            ...readStream(stream),
-            ...readStream(`KV_${cursors}`),
-            ...readStream(`KV_${presence}`),
-            ...readStream(`KV_${control}`),
-            ...readStream(`KV_${push}`),
-            ...readStream(`KV_${notify}`),
-          ])} }
-          subscribe: { allow: ${list(inbox)} }
-        }
-      }`;
-  const presenceService = `      {
-        user: "presence", password: $TL_NATS_PRESENCE_PASS
-        permissions: {
-          publish: { allow: ${list([
-            `${prefix}.*.sys.system.presence`,
-            `$KV.${presence}.>`,
-            ...common,
-            ...adminStream(`KV_${presence}`),
-            ...readStream(stream),
-            ...readStream(`KV_${presence}`),
-          ])} }
-          subscribe: { allow: ${list(inbox)} }
-        }
-      }`;
-  const notifier = `      {
-        user: "notifier", password: $TL_NATS_NOTIFIER_PASS
-        permissions: {
-          publish: { allow: ${list([
-            `$KV.${push}.>`,
-            `$KV.${notify}.>`,
-            ...common,
-            ...readStream(stream),
-            ...readStream(`KV_${presence}`),
-            ...readStream(`KV_${control}`),
-            ...readStream(`KV_${push}`),
-            ...readStream(`KV_${notify}`),
-          ])} }
-          subscribe: { allow: ${list(inbox)} }
-        }
-      }`;
+  const agent = (id: string) =>
+    user(id, agentPasswordVariable(id), [
+      `${prefix}.*.out.agent.${id}`,
+      `${prefix}.*.ctl.agent.${id}`,
+      `${prefix}.*.in.agent.${id}`,
+      `${prefix}.*.st.agent.${id}`,
+      `$KV.${presence}.*.agent.${id}.*`,
+      `$KV.${control}.*.turn.*`,
+      `$KV.${control}.*.call.*`,
+      ...common,
+      ...readStream(stream),
+      ...readStream(`KV_${presence}`),
+      ...readStream(`KV_${control}`),
+    ]);
+  const gateway = user("gateway", "TL_NATS_GATEWAY_PASS", [
+    `${prefix}.*.in.user.*`,
+    `${prefix}.*.in.operator.*`,
+    `${prefix}.*.ctl.user.*`,
+    `${prefix}.*.ctl.operator.*`,
+    `${prefix}.*.st.user.*`,
+    `${prefix}.*.st.operator.*`,
+    `$KV.${cursors}.>`,
+    `$KV.${presence}.*.user.*.*`,
+    `$KV.${presence}.*.operator.*.*`,
+    `$KV.${control}.>`,
+    `$KV.${push}.>`,
+    ...common,
+    ...adminStream(stream),
+    ...adminStream(`KV_${cursors}`),
+    ...adminStream(`KV_${presence}`),
+    ...adminStream(`KV_${control}`),
+    ...adminStream(`KV_${push}`),
+    ...adminStream(`KV_${notify}`),
+    ...readStream(stream),
+    ...readStream(`KV_${cursors}`),
+    ...readStream(`KV_${presence}`),
+    ...readStream(`KV_${control}`),
+    ...readStream(`KV_${push}`),
+    ...readStream(`KV_${notify}`),
+  ]);
+  const presenceService = user("presence", "TL_NATS_PRESENCE_PASS", [
+    `${prefix}.*.sys.system.presence`,
+    `$KV.${presence}.>`,
+    ...common,
+    ...adminStream(`KV_${presence}`),
+    ...readStream(stream),
+    ...readStream(`KV_${presence}`),
+  ]);
+  const notifier = user("notifier", "TL_NATS_NOTIFIER_PASS", [
+    `$KV.${push}.>`,
+    `$KV.${notify}.>`,
+    ...common,
+    ...readStream(stream),
+    ...readStream(`KV_${presence}`),
+    ...readStream(`KV_${control}`),
+    ...readStream(`KV_${push}`),
+    ...readStream(`KV_${notify}`),
+  ]);
   return `# Threadline NATS accounts and permissions (nats-server >= 2.9).
 # Generated by deploy/nats/permissions.ts; see that file for the model.
 # Passwords are $VARIABLES resolved from nats-server's environment.

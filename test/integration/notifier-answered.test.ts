@@ -50,6 +50,6 @@ describe("notifier: calls answered elsewhere", () => {
     await rig.settled();
     expect(rig.push.received()).toHaveLength(1);
     // the operator-only approval is no trigger at all
-    expect(log.outcomes.filter((o) => o.seq === operatorsOnly)).toEqual([]);
+    expect(log.events.filter((o) => o.seq === operatorsOnly)).toEqual([]);
   });
 });

@@ -102,7 +102,7 @@ describe("notifier: user away", () => {
     expect(rig.push.received()).toHaveLength(4);
     expect(rig.hooks.received()).toHaveLength(4);
     expect(rig.hooks.received().filter((d) => d.duplicate)).toEqual([]);
-    expect(log.outcomes.filter((o) => o.outcome === "sent")).toHaveLength(4);
+    expect(log.events.filter((o) => o.outcome === "sent")).toHaveLength(4);
     for (const e of expected) {
       const id = `n.${rig.epoch}.${e.session}.${e.seq}.ann`;
       expect(await rig.claim(`${id}.push`)).toMatchObject({ status: "sent", attempts: 1 });

@@ -29,7 +29,7 @@ describe("notifier: burst", () => {
     await rig.settled();
     expect(rig.push.received()).toHaveLength(1);
     expect(rig.hooks.received()).toHaveLength(1);
-    const forBea = log.outcomes.filter((o) => o.user === "bea");
+    const forBea = log.events.filter((o) => o.user === "bea");
     const collapsed = forBea.filter((o) => o.outcome === "collapsed").map((o) => o.seq);
     expect(collapsed.sort((a, b) => a - b)).toEqual([ends[0]!.seq, ends[1]!.seq]);
     expect(forBea.filter((o) => o.outcome === "sent")).toEqual([
@@ -53,7 +53,7 @@ describe("notifier: burst", () => {
       seqs.push((await rig.turnEnd("burst-2", `n${i}`)).seq);
     }
     await rig.settled();
-    const sent = log.outcomes.filter((o) => o.outcome === "sent");
+    const sent = log.events.filter((o) => o.outcome === "sent");
     expect(sent.length).toBeGreaterThanOrEqual(2);
     // Every trigger is in exactly one notification.
     expect(sent.reduce((n, o) => n + (o.count ?? 0), 0)).toBe(seqs.length);

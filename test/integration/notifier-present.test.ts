@@ -82,7 +82,7 @@ describe("notifier: user present", () => {
     await rig.settled();
     expect(rig.push.received()).toHaveLength(1);
     // fay: skipped as present when first seen; when due, her burst mark already covers it
-    expect(log.outcomes.filter((o) => o.user === "fay").map((o) => o.reason ?? o.outcome)).toEqual([
+    expect(log.events.filter((o) => o.user === "fay").map((o) => o.reason ?? o.outcome)).toEqual([
       "present",
       "covered",
     ]);

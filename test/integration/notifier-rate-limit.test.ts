@@ -22,9 +22,9 @@ describe("notifier: per-user rate limit", () => {
     const deliveries = [];
     for (let i = 0; i < 3; i++) deliveries.push(await rig.push.next(undefined, 10_000));
     await rig.settled();
-    expect(log.outcomes.filter((o) => o.outcome === "deferred").length).toBeGreaterThanOrEqual(1);
+    expect(log.events.filter((o) => o.outcome === "deferred").length).toBeGreaterThanOrEqual(1);
     expect(
-      log.outcomes
+      log.events
         .filter((o) => o.outcome === "sent")
         .map((o) => o.seq)
         .sort(),

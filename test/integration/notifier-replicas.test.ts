@@ -34,10 +34,10 @@ describe("notifier: two replicas", () => {
         .sort(),
     ).toEqual(sessions.map((s, i) => `n.${rig.epoch}.${s}.${last.get(s)}.u${i % 3}.hook`).sort());
     expect(rig.hooks.received().filter((d) => d.duplicate)).toEqual([]);
-    const sent = [...a.log.outcomes, ...b.log.outcomes].filter((o) => o.outcome === "sent");
+    const sent = [...a.log.events, ...b.log.events].filter((o) => o.outcome === "sent");
     expect(sent).toHaveLength(sessions.length);
     // both replicas took part
-    expect(a.log.outcomes.length).toBeGreaterThan(0);
-    expect(b.log.outcomes.length).toBeGreaterThan(0);
+    expect(a.log.events.length).toBeGreaterThan(0);
+    expect(b.log.events.length).toBeGreaterThan(0);
   });
 });

@@ -21,6 +21,7 @@ import {
   retryDelay,
   type SubjectRecord,
   type ThreadlineStreamInfo,
+  watchConsumerLoss,
 } from "@threadline/store";
 
 /** Handles one input event. Resolve → the event is acknowledged; throw → it is redelivered later. */
@@ -159,20 +160,10 @@ export async function consumeInput(
     const messages = await consumer.consume({ max_messages: o.concurrency });
     current = messages;
     if (stopping) await messages.close();
-    let lost = false;
-    void (async () => {
-      for await (const status of messages.status()) {
-        // nats.js would only re-pull after missed heartbeats (tens of seconds); restart at once instead.
-        if (status.type === "consumer_deleted" || status.type === "consumer_not_found") {
-          lost = true;
-          await messages.close();
-          return;
-        }
-      }
-    })().catch(() => {});
+    const session = watchConsumerLoss(messages);
     for await (const m of messages) {
       while (running.size >= o.concurrency) await Promise.race(running);
-      if (lost) continue; // acks to a deleted consumer go nowhere; the recreated one delivers it again
+      if (session.lost) continue; // acks to a deleted consumer go nowhere; the recreated one delivers it again
       if (stopping) {
         quietly(() => m.nak()); // buffered but not started: let another worker have it now
         continue;
@@ -181,7 +172,7 @@ export async function consumeInput(
       const task = handle(m).finally(() => running.delete(task));
       running.add(task);
     }
-    return lost && !stopping;
+    return session.lost && !stopping;
   };
 
   const recreate = async (): Promise<void> => {

@@ -1,4 +1,4 @@
-import type { ConsumerConfig, ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
+import type { ConsumerConfig, ConsumerInfo, ConsumerMessages, JetStreamManager } from "@nats-io/jetstream";
 import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 import { JsErrCode, jsApiErrorCode, natsError } from "./nats-errors.ts";
 
@@ -51,4 +51,25 @@ export async function ensureDurable(
       throw natsError(`updating consumer ${name}`, error);
     }
   }
+}
+
+/**
+ * Watches a `consume()` session: when its durable is deleted (or not found
+ * any more) the session is closed at once — nats.js would only re-pull after
+ * missed heartbeats, tens of seconds — and `lost` turns true, so the caller
+ * creates the durable again and consumes anew. Acks to a lost consumer go
+ * nowhere: skip the messages still buffered.
+ */
+export function watchConsumerLoss(messages: ConsumerMessages): { readonly lost: boolean } {
+  const state = { lost: false };
+  void (async () => {
+    for await (const status of messages.status()) {
+      if (status.type === "consumer_deleted" || status.type === "consumer_not_found") {
+        state.lost = true;
+        await messages.close();
+        return;
+      }
+    }
+  })().catch(() => {});
+  return state;
 }

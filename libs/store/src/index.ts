@@ -15,7 +15,7 @@ export type { DeadLetter } from "./dead-letters.ts";
 export { DeadLetters } from "./dead-letters.ts";
 export type { MessageAt } from "./duplicate-ack.ts";
 export { confirmDuplicateAck } from "./duplicate-ack.ts";
-export { ensureDurable } from "./durable-consumer.ts";
+export { ensureDurable, watchConsumerLoss } from "./durable-consumer.ts";
 export type { NatsAuth } from "./env-settings.ts";
 export { ConfigError, EnvReader } from "./env-settings.ts";
 export type { HistoryReader, HistoryReaderOptions, ReadOptions, StoredMessage } from "./history-reader.ts";

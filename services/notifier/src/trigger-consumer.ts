@@ -7,7 +7,15 @@ import {
   type JsMsg,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { ensureDurable, RetryPolicy, redeliveryDelay, retryDelay, type StoredMessage, sleep } from "@threadline/store";
+import {
+  ensureDurable,
+  RetryPolicy,
+  redeliveryDelay,
+  retryDelay,
+  type StoredMessage,
+  sleep,
+  watchConsumerLoss,
+} from "@threadline/store";
 import type { pino } from "pino";
 import type { NotifierMetrics } from "./metrics.ts";
 import type { Disposition } from "./trigger-handler.ts";
@@ -94,21 +102,12 @@ export async function startTriggerConsumer(o: TriggerConsumerOptions): Promise<T
     const messages = await consumer.consume({ max_messages: o.concurrency });
     current = messages;
     if (stopping.signal.aborted) await messages.close();
-    let lost = false;
-    void (async () => {
-      for await (const status of messages.status()) {
-        if (status.type === "consumer_deleted" || status.type === "consumer_not_found") {
-          lost = true;
-          await messages.close();
-          return;
-        }
-      }
-    })().catch(() => {});
+    const session = watchConsumerLoss(messages);
     consuming = true;
     try {
       for await (const m of messages) {
         while (running.size >= o.concurrency) await Promise.race(running);
-        if (lost) continue;
+        if (session.lost) continue;
         if (stopping.signal.aborted) {
           quietly(() => m.nak()); // buffered, not started: another replica may take it now
           continue;
@@ -119,7 +118,7 @@ export async function startTriggerConsumer(o: TriggerConsumerOptions): Promise<T
     } finally {
       consuming = false;
     }
-    return lost && !stopping.signal.aborted;
+    return session.lost && !stopping.signal.aborted;
   };
 
   const loop = async (): Promise<void> => {

@@ -24,6 +24,7 @@ import {
 import { pino } from "pino";
 import { onTestFinished } from "vitest";
 import webPush from "web-push";
+import { type EventLog, eventLog } from "./event-log.ts";
 import { spawnService } from "./service-process.ts";
 
 export const WEBHOOK_SECRET = "whsec_test";
@@ -184,16 +185,10 @@ export async function notifierRig(options: { nats?: NatsServer } = {}): Promise<
   };
 }
 
-/** Decisions of an in-process notifier as they are made. */
-export interface OutcomeLog {
-  readonly outcomes: Outcome[];
-  /** Resolves with the first outcome (already made or future) matching `predicate`. */
-  next(predicate: (outcome: Outcome) => boolean, timeoutMs?: number): Promise<Outcome>;
-}
-
 export interface RunningNotifier {
   notifier: Notifier;
-  log: OutcomeLog;
+  /** Its decisions as they are made (`log.events`). */
+  log: EventLog<Outcome>;
   close(): Promise<void>;
 }
 
@@ -206,39 +201,14 @@ export async function startNotifier(rig: NotifierRig, env: Record<string, string
     pushAgent: testTlsAgent(),
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
   });
-  const outcomes: Outcome[] = [];
-  const waiters = new Set<() => void>();
-  notifier.onOutcome((outcome) => {
-    outcomes.push(outcome);
-    for (const wake of [...waiters]) wake();
-  });
+  const log = eventLog<Outcome>("outcome", 15_000);
+  notifier.onOutcome(log.push);
   let closed: Promise<void> | undefined;
   const close = () => {
     closed ??= notifier.close().then(() => nc.close());
     return closed;
   };
   onTestFinished(close);
-  const log: OutcomeLog = {
-    outcomes,
-    next(predicate, timeoutMs = 15_000) {
-      const found = outcomes.find(predicate);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`no matching outcome in ${timeoutMs} ms; saw ${JSON.stringify(outcomes)}`));
-        }, timeoutMs);
-        const check = () => {
-          const match = outcomes.find(predicate);
-          if (!match) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(match);
-        };
-        waiters.add(check);
-      });
-    },
-  };
   return { notifier, log, close };
 }
 

@@ -6,6 +6,7 @@ import { decodeMsgpack, type PresenceEventData, type SessionEvent } from "@threa
 import type { NatsServer } from "@threadline/test-kit";
 import { pino } from "pino";
 import { onTestFinished } from "vitest";
+import { type EventLog, eventLog } from "./event-log.ts";
 import { spawnService } from "./service-process.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -68,44 +69,16 @@ export async function watchPresence(
 export type PresenceEvent = SessionEvent<PresenceEventData>;
 
 /** Presence events of one session as they are stored, seen live through the stream's republish. */
-export interface PresenceEventLog {
-  readonly events: PresenceEvent[];
-  /** Resolves with the first event (already seen or future) matching `predicate`. */
-  next(predicate: (event: PresenceEvent) => boolean, timeoutMs?: number): Promise<PresenceEvent>;
+export interface PresenceEventLog extends Pick<EventLog<PresenceEvent>, "events" | "next"> {
   stop(): void;
 }
 
 export function presenceEventLog(nc: NatsConnection, session: string): PresenceEventLog {
-  const events: PresenceEvent[] = [];
-  const waiters = new Set<() => void>();
+  const log = eventLog<PresenceEvent>("presence event");
   const sub = nc.subscribe(`live.tl.${session}.sys.system.presence`, {
-    callback: (_error, msg) => {
-      events.push(decodeMsgpack(msg.data) as PresenceEvent);
-      for (const w of [...waiters]) w();
-    },
+    callback: (_error, msg) => log.push(decodeMsgpack(msg.data) as PresenceEvent),
   });
-  return {
-    events,
-    next(predicate, timeoutMs = 10_000) {
-      const found = events.find(predicate);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`no matching presence event in ${timeoutMs} ms; saw ${JSON.stringify(events)}`));
-        }, timeoutMs);
-        const check = () => {
-          const match = events.find(predicate);
-          if (!match) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(match);
-        };
-        waiters.add(check);
-      });
-    },
-    stop: () => sub.unsubscribe(),
-  };
+  return { events: log.events, next: log.next, stop: () => sub.unsubscribe() };
 }
 
 /** An agent in its own process that enters presence in `session` and stays until killed. */
