@@ -83,10 +83,10 @@ export async function createNotifier(config: NotifierConfig, deps: NotifierDeps)
     kvm.open(config.notifyBucket),
   ]);
   const notifyTtl = (await notifyKv.status()).ttl;
-  if (notifyTtl > 0 && config.maxAgeMs >= notifyTtl) {
+  if (notifyTtl > 0 && config.maxAgeMs + config.leaseMs >= notifyTtl) {
     throw new ConfigError("notifier", [
-      `THREADLINE_NOTIFY_MAX_AGE_MS (${config.maxAgeMs}) must be below the notify bucket's TTL (${notifyTtl} ms): ` +
-        "an older trigger's claims may already be forgotten",
+      `THREADLINE_NOTIFY_MAX_AGE_MS (${config.maxAgeMs}) + THREADLINE_NOTIFY_LEASE_MS (${config.leaseMs}) must be ` +
+        `below the notify bucket's TTL (${notifyTtl} ms): an older trigger's claims may already be forgotten`,
     ]);
   }
   const metrics = createNotifierMetrics();
@@ -95,6 +95,8 @@ export async function createNotifier(config: NotifierConfig, deps: NotifierDeps)
   const listeners = new Set<(outcome: Outcome) => void>();
   const handle = createTriggerHandler({
     config,
+    // No TTL (0): nothing is forgotten. Else keep a lease's margin: a claim written just before expiry still counts.
+    forgetAfterMs: notifyTtl > 0 ? notifyTtl - config.leaseMs : Number.POSITIVE_INFINITY,
     subjects: info.subjects,
     epoch: info.epoch,
     reader,

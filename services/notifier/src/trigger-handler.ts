@@ -43,6 +43,8 @@ export interface Outcome {
 
 export interface HandlerDeps {
   config: NotifierConfig;
+  /** A trigger redelivered older than this is dropped: the notify bucket (TTL) may have forgotten its claims and mark. */
+  forgetAfterMs: number;
   subjects: Subjects;
   /** The stream's epoch (notification ids and positions). */
   epoch: string;
@@ -82,7 +84,7 @@ export function createTriggerHandler(deps: HandlerDeps) {
     const { metrics, config } = deps;
     const at = { session: trigger.session, seq: trigger.seq };
     if (firstDelivery) metrics.triggers.inc({ kind: trigger.kind });
-    if (firstDelivery && isStale(trigger, deps.now(), config.maxAgeMs)) {
+    if (isStale(trigger, deps.now(), firstDelivery ? config.maxAgeMs : deps.forgetAfterMs)) {
       metrics.skipped.inc({ reason: "stale" });
       deps.emit({ ...at, outcome: "skipped", reason: "stale" });
       return ACK;
