@@ -89,9 +89,9 @@ async function claimed(
   const key = notificationClaimKey(reservation.payload.id, channel);
   const ticket = await deps.claims.claim(key, deps.owner);
   if (!ticket) {
+    deps.metrics.deduplicated.inc();
     const entry = await deps.claims.get(key);
     if (entry?.status === "claimed") return { done: false, retryAt: entry.at + deps.claims.policy.leaseMs };
-    deps.metrics.deduplicated.inc();
     return { done: true };
   }
   if (ticket.takeover) deps.log.info({ key, attempts: ticket.attempts }, "took over an abandoned notification claim");
