@@ -439,38 +439,41 @@ describe("Dockerfiles", () => {
   // The images install `npm ci --omit=dev --workspace services/<service>`: that works only if every
   // package the service's sources (and the workspace libraries they import) use is a declared
   // dependency of its package.json — a root devDependency would be missing in the image.
-  it.each(["gateway", "presence", "notifier"])("services/%s: every imported package is a declared dependency", (service) => {
-    const seen = new Set<string>();
-    const visit = (dir: string) => {
-      if (seen.has(dir)) return;
-      seen.add(dir);
-      const manifest = JSON.parse(read(`${dir}/package.json`)) as Record<string, Record<string, string> | undefined>;
-      const declared = new Set(
-        Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies, ...manifest.optionalDependencies }),
-      );
-      const files = readdirSync(join(ROOT, dir, "src"), { recursive: true, encoding: "utf8" }).filter(
-        (f) => f.endsWith(".ts") && !f.endsWith(".test.ts") && !f.includes("test-support"),
-      );
-      const imported = new Set<string>();
-      for (const file of files) {
-        for (const [, staticSpec, dynamicSpec] of read(join(dir, "src", file)).matchAll(
-          /^\s*(?:import|export)\b[^;]*?\bfrom\s+"([^".][^"]*)"|\bimport\(\s*"([^".][^"]*)"\s*\)/gm,
-        )) {
-          const spec = staticSpec ?? dynamicSpec ?? "";
-          if (spec.startsWith("node:")) continue;
-          imported.add(spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : (spec.split("/")[0] ?? spec));
+  it.each(["gateway", "presence", "notifier"])(
+    "services/%s: every imported package is a declared dependency",
+    (service) => {
+      const seen = new Set<string>();
+      const visit = (dir: string) => {
+        if (seen.has(dir)) return;
+        seen.add(dir);
+        const manifest = JSON.parse(read(`${dir}/package.json`)) as Record<string, Record<string, string> | undefined>;
+        const declared = new Set(
+          Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies, ...manifest.optionalDependencies }),
+        );
+        const files = readdirSync(join(ROOT, dir, "src"), { recursive: true, encoding: "utf8" }).filter(
+          (f) => f.endsWith(".ts") && !f.endsWith(".test.ts") && !f.includes("test-support"),
+        );
+        const imported = new Set<string>();
+        for (const file of files) {
+          for (const [, staticSpec, dynamicSpec] of read(join(dir, "src", file)).matchAll(
+            /^\s*(?:import|export)\b[^;]*?\bfrom\s+"([^".][^"]*)"|\bimport\(\s*"([^".][^"]*)"\s*\)/gm,
+          )) {
+            const spec = staticSpec ?? dynamicSpec ?? "";
+            if (spec.startsWith("node:")) continue;
+            imported.add(spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : (spec.split("/")[0] ?? spec));
+          }
         }
-      }
-      expect([...imported].filter((name) => !declared.has(name)).sort(), dir).toEqual([]);
-      for (const name of imported) {
-        if (name.startsWith("@threadline/")) visit(`libs/${name.slice("@threadline/".length)}`);
-      }
-    };
-    visit(`services/${service}`);
-    expect(seen.has("libs/protocol")).toBe(true);
-    const manifest = JSON.parse(read(`services/${service}/package.json`)) as { dependencies: Record<string, string> };
-    expect(manifest.dependencies.tsx).toBeDefined();
-  });
+        expect([...imported].filter((name) => !declared.has(name)).sort(), dir).toEqual([]);
+        for (const name of imported) {
+          if (name.startsWith("@threadline/")) visit(`libs/${name.slice("@threadline/".length)}`);
+        }
+      };
+      visit(`services/${service}`);
+      expect(seen.has("libs/protocol")).toBe(true);
+      const manifest = JSON.parse(read(`services/${service}/package.json`)) as { dependencies: Record<string, string> };
+      expect(manifest.dependencies.tsx).toBeDefined();
+    },
+  );
 
   it.each([
     ["gateway", 8080],
