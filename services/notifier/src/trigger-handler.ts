@@ -65,6 +65,8 @@ export interface HandlerDeps {
 const ACK: Disposition = { action: "ack" };
 /** Rounds of read → decide → compare-and-set on one burst mark before giving up for now (redelivered later). */
 const MARK_ROUNDS = 5;
+/** Users of one trigger settled at once. */
+const USERS_AT_ONCE = 8;
 
 type UserResult = { done: true } | { done: false; retryAt: number };
 
@@ -116,10 +118,15 @@ export function createTriggerHandler(deps: HandlerDeps) {
       return { action: "nak", delayMs: delayUntil(due, deps.now()) };
     }
     let retryAt = Number.POSITIVE_INFINITY;
-    for (const user of waiting) {
-      const result = await handling.settle(user);
-      if (!result.done) retryAt = Math.min(retryAt, result.retryAt);
-    }
+    // Users at once, so one user's slow webhook does not hold the others back.
+    const queue = [...waiting];
+    const worker = async () => {
+      for (let user = queue.shift(); user !== undefined; user = queue.shift()) {
+        const result = await handling.settle(user);
+        if (!result.done) retryAt = Math.min(retryAt, result.retryAt);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(USERS_AT_ONCE, queue.length) }, worker));
     return retryAt === Number.POSITIVE_INFINITY ? ACK : { action: "nak", delayMs: delayUntil(retryAt, deps.now()) };
   };
 }
