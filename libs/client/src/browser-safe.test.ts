@@ -37,17 +37,23 @@ describe("the client runs in a browser", () => {
   });
 
   it.each(shipped.map((f) => [relative(SRC, f), f]))("%s imports only @threadline/protocol and siblings", (_, file) => {
-    for (const specifier of importsOf(file)) expect(specifier).toMatch(/^(\.\.?\/.*\.ts|@threadline\/protocol)$/);
+    for (const specifier of importsOf(file))
+      expect(specifier).toMatch(/^(\.\.?\/.*\.ts|@threadline\/protocol|@threadline\/protocol\/notification)$/);
   });
 
-  // A service worker bundle stays small: the subpath pulls in neither the client nor the protocol's codec.
+  // A service worker bundle stays small: the subpath pulls in neither the client nor the protocol's codec,
+  // only the protocol's notification module, which imports nothing.
   const worker = shipped.filter((f) => relative(SRC, f).startsWith("service-worker/"));
   it("finds the service worker sources", () => {
     expect(worker.map((f) => relative(SRC, f))).toContain("service-worker/install.ts");
   });
   it.each(worker.map((f) => [relative(SRC, f), f]))("%s imports only its siblings, types included", (_, file) => {
     for (const specifier of [...importsOf(file), ...typeImportsOf(file)])
-      expect(specifier).toMatch(/^\.\/[a-z-]+\.ts$/);
+      expect(specifier).toMatch(/^(\.\/[a-z-]+\.ts|@threadline\/protocol\/notification)$/);
+  });
+  it("the protocol's notification module imports nothing", () => {
+    const file = join(SRC, "../../protocol/src/notification.ts");
+    expect([...importsOf(file), ...typeImportsOf(file)]).toEqual([]);
   });
 
   // The framework adapters (subpaths ai-sdk/, tanstack/) name their framework's types only: no runtime dependency.

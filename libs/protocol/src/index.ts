@@ -105,6 +105,16 @@ export {
   stepMessageEvent,
   utf8Length,
 } from "./messages.ts";
+export {
+  MAX_NOTIFICATION_BODY_LENGTH,
+  MAX_NOTIFICATION_PAYLOAD_BYTES,
+  MAX_NOTIFICATION_TITLE_LENGTH,
+  NOTIFICATION_KINDS,
+  NOTIFICATION_TYPE,
+  type NotificationKind,
+  type NotificationPayload,
+  type ThreadlineNotification,
+} from "./notification.ts";
 export type { Position } from "./position.ts";
 export { comparePositions, epochFromStreamCreated, isPosition, isSeq, maxPosition, toPosition } from "./position.ts";
 export type {

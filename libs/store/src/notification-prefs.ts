@@ -1,13 +1,19 @@
 import type { KV } from "@nats-io/kv";
-import { ErrorCode, isSessionId, ThreadlineError } from "@threadline/protocol";
+import {
+  ErrorCode,
+  isSessionId,
+  NOTIFICATION_KINDS,
+  type NotificationKind,
+  ThreadlineError,
+} from "@threadline/protocol";
 import type { Versioned } from "./control-state.ts";
 import { readEntry, validJson, writeJson } from "./kv-json.ts";
 import { PushStoreError, PushStoreErrorCode } from "./push-errors.ts";
 import { checkPushUser, PREFS_KEY_SUFFIX } from "./push-subscriptions.ts";
 
-/** The kinds of trigger a user can turn off one by one. */
-export const NOTIFICATION_EVENTS = ["turn.end", "approval", "tool.call", "operator.message"] as const;
-export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
+/** The kinds of trigger a user can turn off one by one (the protocol's notification kinds). */
+export const NOTIFICATION_EVENTS = NOTIFICATION_KINDS;
+export type NotificationEvent = NotificationKind;
 
 /** A user's notification choices (`<user>._prefs` in the push bucket). */
 export interface NotificationPrefs {

@@ -1,6 +1,7 @@
+import { DEFAULT_PUSH_ALLOWED_HOSTS } from "@threadline/store";
 import { describe, expect, it } from "vitest";
 import webPush from "web-push";
-import { ConfigError, DEFAULT_PUSH_ALLOWED_HOSTS, loadNotifierConfig } from "./config.ts";
+import { ConfigError, loadNotifierConfig } from "./config.ts";
 
 const vapid = webPush.generateVAPIDKeys();
 const push = {
@@ -45,7 +46,7 @@ describe("loadNotifierConfig", () => {
       privateKey: vapid.privateKey,
       subject: "mailto:ops@example.com",
     });
-    expect(config.pushAllowedHosts).toEqual(DEFAULT_PUSH_ALLOWED_HOSTS.split(","));
+    expect(config.pushAllowedHosts).toEqual(DEFAULT_PUSH_ALLOWED_HOSTS);
   });
 
   it("a webhook alone is enough; secrets are a comma list; retry settings", () => {

@@ -5,7 +5,14 @@ import {
   DEFAULT_STREAM_NAME,
   DEFAULT_SUBJECT_PREFIX,
 } from "@threadline/protocol";
-import { ConfigError, EnvReader, type NatsAuth, PROVISION_DEFAULTS } from "@threadline/store";
+import {
+  ConfigError,
+  DEFAULT_PUSH_ALLOWED_HOSTS,
+  EnvReader,
+  type NatsAuth,
+  PROVISION_DEFAULTS,
+  pushHostPatternProblem,
+} from "@threadline/store";
 import webPush from "web-push";
 
 /** VAPID (RFC 8292): the application server's key pair and contact. */
@@ -82,10 +89,6 @@ export interface NotifierConfig {
 
 export { ConfigError, type NatsAuth };
 
-/** The browser push services (Chrome/FCM, Firefox, Edge/WNS, Safari). */
-export const DEFAULT_PUSH_ALLOWED_HOSTS =
-  "fcm.googleapis.com,*.push.services.mozilla.com,*.notify.windows.com,*.push.apple.com,web.push.apple.com";
-
 /** Reads and validates the configuration; throws a ConfigError listing every problem. */
 export function loadNotifierConfig(env: Record<string, string | undefined> = process.env): NotifierConfig {
   const read = new EnvReader(env);
@@ -113,7 +116,7 @@ export function loadNotifierConfig(env: Record<string, string | undefined> = pro
     userRateWindowMs: int("THREADLINE_NOTIFY_USER_RATE_WINDOW_MS", 60_000, 1000, 86_400_000),
     openUrl: readOpenUrl(read),
     allowLoopbackHttp: read.bool("THREADLINE_PUSH_ALLOW_LOOPBACK_HTTP", false),
-    pushAllowedHosts: read.list("THREADLINE_PUSH_ALLOWED_HOSTS", DEFAULT_PUSH_ALLOWED_HOSTS),
+    pushAllowedHosts: read.list("THREADLINE_PUSH_ALLOWED_HOSTS", DEFAULT_PUSH_ALLOWED_HOSTS.join(",")),
     ackWaitMs: int("THREADLINE_NOTIFY_ACK_WAIT_MS", 30_000, 1000, 600_000),
     leaseMs: int("THREADLINE_NOTIFY_LEASE_MS", 30_000, 1000, 600_000),
     maxAckPending: int("THREADLINE_NOTIFY_MAX_PENDING", 10_000, 1, 1_000_000),
@@ -131,6 +134,10 @@ export function loadNotifierConfig(env: Record<string, string | undefined> = pro
   }
   if (config.concurrency > config.maxAckPending) {
     read.problems.push("THREADLINE_NOTIFY_CONCURRENCY must not exceed THREADLINE_NOTIFY_MAX_PENDING");
+  }
+  for (const pattern of config.pushAllowedHosts) {
+    const problem = pushHostPatternProblem(pattern);
+    if (problem) read.problems.push(`THREADLINE_PUSH_ALLOWED_HOSTS: ${problem}`);
   }
   read.check("notifier");
   return config;

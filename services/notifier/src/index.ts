@@ -5,7 +5,7 @@
  * webhook, once per trigger (README).
  */
 export type { NatsAuth, NotifierConfig, VapidConfig, WebhookConfig } from "./config.ts";
-export { ConfigError, DEFAULT_PUSH_ALLOWED_HOSTS, loadNotifierConfig } from "./config.ts";
+export { ConfigError, loadNotifierConfig } from "./config.ts";
 export type { NotifierMetrics, SkipReason } from "./metrics.ts";
 export type { Notifier, NotifierDeps } from "./notifier.ts";
 export { createNotifier } from "./notifier.ts";

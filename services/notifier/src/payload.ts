@@ -1,33 +1,23 @@
-import type { NotificationEvent } from "@threadline/store";
+import {
+  MAX_NOTIFICATION_BODY_LENGTH,
+  MAX_NOTIFICATION_PAYLOAD_BYTES,
+  MAX_NOTIFICATION_TITLE_LENGTH,
+  NOTIFICATION_TYPE,
+  type NotificationPayload,
+} from "@threadline/protocol";
 import type { Trigger } from "./trigger.ts";
 
 /**
- * The notification (the Web Push body and the webhook body; JSON, at most
- * {@link MAX_PAYLOAD_BYTES} encoded). Apps may render their own text from
- * the fields; `title` and `body` are the notifier's.
+ * The notification (the Web Push body and the webhook body): the protocol's
+ * `NotificationPayload` (PROTOCOL.md §20), JSON, at most
+ * {@link MAX_PAYLOAD_BYTES} encoded. Apps may render their own text from the
+ * fields; `title` and `body` are the notifier's.
  */
-export interface NotificationPayload {
-  v: 1;
-  type: "threadline.notification";
-  /** `n.<epoch>.<session>.<seq>.<user>`: also the idempotency key (without the channel suffix). */
-  id: string;
-  kind: NotificationEvent;
-  session: string;
-  user: string;
-  /** The trigger (the last of the burst): where the session opens. */
-  position: { epoch: string; seq: number; id: string };
-  /** Triggers this notification stands for (≥ 1). */
-  count: number;
-  title: string;
-  body: string;
-  url?: string;
-  /** The trigger's stream timestamp, ms. */
-  ts: number;
-}
+export type { NotificationPayload };
 
-export const MAX_PAYLOAD_BYTES = 3 * 1024;
-export const MAX_TITLE_LENGTH = 120;
-export const MAX_BODY_LENGTH = 400;
+export const MAX_PAYLOAD_BYTES = MAX_NOTIFICATION_PAYLOAD_BYTES;
+export const MAX_TITLE_LENGTH = MAX_NOTIFICATION_TITLE_LENGTH;
+export const MAX_BODY_LENGTH = MAX_NOTIFICATION_BODY_LENGTH;
 /** Longest excerpt of a message text in a body. */
 export const MAX_EXCERPT_LENGTH = 200;
 
@@ -94,7 +84,7 @@ export function buildNotificationPayload(input: PayloadInput): NotificationPaylo
   const content = count === 1 ? own : { title: `${count} updates in your conversation`, body: own.title };
   const payload: NotificationPayload = {
     v: 1,
-    type: "threadline.notification",
+    type: NOTIFICATION_TYPE,
     id: input.id,
     kind: last.kind,
     session: last.session,

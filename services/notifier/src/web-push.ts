@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Agent } from "node:https";
 import type { BackoffPolicy } from "@threadline/protocol";
-import { type PushSubscriptionRecord, RetryPolicy, retryDelay, sleep } from "@threadline/store";
+import { type PushSubscriptionRecord, pushHostAllowed, RetryPolicy, retryDelay, sleep } from "@threadline/store";
 import webPush from "web-push";
 import type { VapidConfig } from "./config.ts";
 import type { Trigger } from "./trigger.ts";
@@ -44,28 +44,6 @@ export function pushHeaders(
     urgency: target.urgency,
     topic: pushTopic(target.session),
   };
-}
-
-/**
- * Whether the notifier may send to `endpoint`: its host equals a pattern,
- * or a pattern `*.suffix` and the host is a subdomain of `suffix`
- * (case-insensitive; port and path ignored). The defence against a device
- * registering an endpoint that points into the notifier's network (SSRF).
- * @example endpointHostAllowed("https://fcm.googleapis.com/fcm/send/x", ["fcm.googleapis.com"]) // true
- */
-export function endpointHostAllowed(endpoint: string, patterns: readonly string[]): boolean {
-  let host: string;
-  try {
-    host = new URL(endpoint).hostname.toLowerCase();
-  } catch {
-    return false;
-  }
-  return patterns.some((raw) => {
-    const pattern = raw.toLowerCase();
-    return pattern.startsWith("*.")
-      ? host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1
-      : host === pattern;
-  });
 }
 
 /** How a send to one subscription ended. */
@@ -112,7 +90,7 @@ export class WebPushChannel {
     headers: PushHeaders,
     signal: AbortSignal,
   ): Promise<PushSendResult> {
-    if (!endpointHostAllowed(subscription.endpoint, this.options.allowedHosts)) {
+    if (!pushHostAllowed(subscription.endpoint, this.options.allowedHosts)) {
       return { outcome: "failed", reason: "host_not_allowed", error: "the push service's host is not allowed" };
     }
     let last: { status?: number; error: string } = { error: "not tried" };

@@ -1,35 +1,18 @@
 /**
  * The offline-delivery notification payload (PROTOCOL.md §20): the JSON body
- * of a Threadline Web Push message and of its signed webhook. Pure, and free
- * of imports so a service worker bundle stays small.
+ * of a Threadline Web Push message and of its signed webhook. Pure; its only
+ * import is the protocol's import-free notification module, so a service
+ * worker bundle stays small.
  */
 
-/** The kinds of trigger that notify a user. */
-export type NotificationKind = "turn.end" | "approval" | "tool.call" | "operator.message";
+import {
+  MAX_NOTIFICATION_BODY_LENGTH,
+  MAX_NOTIFICATION_TITLE_LENGTH,
+  NOTIFICATION_TYPE,
+  type ThreadlineNotification,
+} from "@threadline/protocol/notification";
 
-/** A parsed `threadline.notification`, version 1. */
-export interface ThreadlineNotification {
-  v: 1;
-  type: "threadline.notification";
-  /** `n.<epoch>.<session>.<seq>.<user>`: also the webhook's idempotency key without its channel suffix. */
-  id: string;
-  /** One of {@link NotificationKind}; a newer gateway may send kinds this version does not know (still shown). */
-  kind: NotificationKind | (string & {});
-  session: string;
-  user: string;
-  /** The trigger (the last of a collapsed burst): resume or scroll there. */
-  position: { epoch: string; seq: number; id: string };
-  /** Triggers this notification stands for (≥ 1). */
-  count: number;
-  /** ≤ {@link MAX_TITLE_LENGTH} characters. */
-  title: string;
-  /** ≤ {@link MAX_BODY_LENGTH} characters. */
-  body: string;
-  /** Where a click leads (`THREADLINE_NOTIFY_OPEN_URL` with `{session}` filled in), when configured. */
-  url?: string;
-  /** The trigger's stream timestamp, ms since the epoch. */
-  ts: number;
-}
+export type { NotificationKind, ThreadlineNotification } from "@threadline/protocol/notification";
 
 /** What `registration.showNotification` is called with. */
 export interface NotificationContent {
@@ -51,8 +34,10 @@ export interface ThreadlineNotificationOptions {
   silent?: boolean;
 }
 
-export const MAX_TITLE_LENGTH = 120;
-export const MAX_BODY_LENGTH = 400;
+/** Longest title shown, characters (the protocol's limit). */
+export const MAX_TITLE_LENGTH = MAX_NOTIFICATION_TITLE_LENGTH;
+/** Longest body shown, characters (the protocol's limit). */
+export const MAX_BODY_LENGTH = MAX_NOTIFICATION_BODY_LENGTH;
 /** The notification tag of a session: one visible notification per session, replaced by newer ones. */
 export const NOTIFICATION_TAG_PREFIX = "threadline:";
 
@@ -72,7 +57,7 @@ export function parseThreadlineNotification(data: unknown): ThreadlineNotificati
   const value = decodeData(data);
   if (typeof value !== "object" || value === null) return undefined;
   const v = value as Record<string, unknown>;
-  if (v.v !== 1 || v.type !== "threadline.notification") return undefined;
+  if (v.v !== 1 || v.type !== NOTIFICATION_TYPE) return undefined;
   const position = v.position as Record<string, unknown> | null | undefined;
   const valid =
     nonEmpty(v.id) &&
