@@ -7,8 +7,9 @@ import { isParticipantId, isSessionId } from "./ids.ts";
  * - `out` — agent output: messages, progress, tool calls, turn lifecycle.
  * - `sys` — system events: presence and session metadata, written by Threadline services.
  * - `st`  — shared state operations (`state` events, PROTOCOL.md §19), by users, operators and agents.
+ * - `data` — data-stream appends and closes written by the gateway's Durable Streams API (PROTOCOL.md §21.3).
  */
-export const Lane = { IN: "in", CTL: "ctl", OUT: "out", SYS: "sys", ST: "st" } as const;
+export const Lane = { IN: "in", CTL: "ctl", OUT: "out", SYS: "sys", ST: "st", DATA: "data" } as const;
 export type Lane = (typeof Lane)[keyof typeof Lane];
 const LANES: ReadonlySet<string> = new Set(Object.values(Lane));
 

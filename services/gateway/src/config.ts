@@ -22,6 +22,8 @@ import {
 } from "@threadline/store";
 import { type AuthConfig, algorithmOfPublicKey } from "./auth.ts";
 import type { HttpWriteLimits } from "./http-write-limiter.ts";
+import type { DurableStreamSettings } from "./durable-streams/routes.ts";
+import { DEFAULT_STREAMS_BUCKET } from "./durable-streams/stream-records.ts";
 import type { UserLimits } from "./user-limiter.ts";
 
 /** Everything the gateway needs to run. `loadConfig` builds it from the environment (see README). */
@@ -81,6 +83,8 @@ export interface GatewayConfig {
   pushAllowedHosts: readonly string[];
   /** Per-user budget of HTTP API writes (push subscriptions, preferences), per gateway (http-write-limiter.ts). */
   httpWriteLimits: HttpWriteLimits;
+  /** The Durable Streams HTTP API (PROTOCOL.md §21): limits, and the bucket of data-stream records. */
+  durableStreams: DurableStreamSettings & { bucket: string };
 }
 
 export { ConfigError };
@@ -215,6 +219,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     httpWriteLimits: {
       perMinute: int("THREADLINE_LIMIT_HTTP_WRITES_PER_MINUTE", 30, 1),
       burst: int("THREADLINE_LIMIT_HTTP_WRITE_BURST", 10, 1),
+    },
+    durableStreams: {
+      basePath: "/v1/stream",
+      bucket: token("THREADLINE_STREAMS_BUCKET", DEFAULT_STREAMS_BUCKET),
+      longPollTimeoutMs: int("THREADLINE_DS_LONG_POLL_TIMEOUT_MS", 20_000, 100, 120_000),
+      sseMaxMs: int("THREADLINE_DS_SSE_MAX_MS", 60_000, 1_000, 3_600_000),
+      maxBodyBytes: int("THREADLINE_DS_MAX_BODY_BYTES", 512 * 1024, 1, 900 * 1024),
+      readMaxBytes: int("THREADLINE_DS_READ_MAX_BYTES", 1024 * 1024, 1),
+      maxLivePerUser: int("THREADLINE_DS_MAX_LIVE_PER_USER", 16, 1),
+      writesPerSecond: int("THREADLINE_DS_WRITES_PER_SECOND", 50, 1),
+      writeBurst: int("THREADLINE_DS_WRITE_BURST", 100, 1),
     },
   };
   if (config.vapidPublicKey !== undefined && !isVapidPublicKey(config.vapidPublicKey))

@@ -19,6 +19,10 @@ import { createAuthenticator } from "./auth.ts";
 import type { ClientConnection, ConnectionContext } from "./client-connection.ts";
 import type { GatewayConfig } from "./config.ts";
 import { ControlGate } from "./control-gate.ts";
+import { DataLog } from "./durable-streams/data-log.ts";
+import { DataStreams } from "./durable-streams/data-streams.ts";
+import { registerDurableStreamRoutes } from "./durable-streams/routes.ts";
+import { StreamRecords } from "./durable-streams/stream-records.ts";
 import { createEventPublisher } from "./event-publisher.ts";
 import { FeedRegistry } from "./feed-registry.ts";
 import { registerHttpRoutes } from "./http-routes.ts";
@@ -188,6 +192,17 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     ? uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile })
     : uWS.App();
   registerSocketRoute(app, { config, ctx, metrics, sockets, draining: () => draining });
+  registerDurableStreamRoutes(app, {
+    settings: config.durableStreams,
+    ctx,
+    data: new DataStreams(
+      await StreamRecords.open(nc, config.durableStreams.bucket, config.replicas, config.provision),
+      new DataLog(js, jsm, reader, subjects, config.stream),
+    ),
+    feeds,
+    history,
+    allowedOrigins: config.allowedOrigins,
+  });
   registerHttpRoutes(app, {
     config,
     auth,
