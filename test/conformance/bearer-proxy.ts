@@ -18,6 +18,8 @@ export async function startBearerProxy(target: { host: string; port: number }, t
       {
         host: target.host,
         port: target.port,
+        // A connection per request: a pooled one may be closed by the gateway as idle just as it is reused.
+        agent: false,
         method: incoming.method,
         path: incoming.url,
         headers: { ...incoming.headers, authorization: `Bearer ${token}` },
@@ -31,7 +33,9 @@ export async function startBearerProxy(target: { host: string; port: number }, t
       if (!outgoing.headersSent) outgoing.writeHead(502);
       outgoing.destroy();
     });
-    outgoing.on("close", () => upstream.destroy());
+    outgoing.on("close", () => {
+      if (!outgoing.writableFinished) upstream.destroy();
+    });
     incoming.pipe(upstream);
   });
   await new Promise<void>((resolve, reject) => {

@@ -202,6 +202,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     feeds,
     history,
     allowedOrigins: config.allowedOrigins,
+    secure: config.tls !== undefined,
   });
   registerHttpRoutes(app, {
     config,

@@ -112,6 +112,15 @@ export class DataLog {
     return this.lastSeqOf(this.subject(id));
   }
 
+  /** The NATS stream's last seq (every session's). */
+  async streamLastSeq(): Promise<number> {
+    try {
+      return (await this.jsm.streams.info(this.stream)).state.last_seq;
+    } catch (error) {
+      throw natsError(`reading the state of stream ${this.stream}`, error);
+    }
+  }
+
   /** The seq of the last event of the whole session (any lane), 0 when it has none. */
   async lastSessionSeq(id: string): Promise<number> {
     return this.lastSeqOf(this.subjects.session(id));

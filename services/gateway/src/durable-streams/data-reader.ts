@@ -46,6 +46,11 @@ export interface ReadResult {
   lastSeq: number;
   /** Everything stored after `after` is in `chunks` (no size limit cut the read short). */
   complete: boolean;
+  /**
+   * The read met the stream's close (a close marker, or an append that closed
+   * it): the stream is closed even if the record a caller loaded is older.
+   */
+  closed?: boolean;
 }
 
 export interface ReadLimits {
@@ -67,10 +72,13 @@ export async function readSegments(
   const chunks: Chunk[] = [];
   let bytes = 0;
   let lastSeq = after;
+  let closed = false;
+  const own = segments[segments.length - 1];
   for (const segment of segments) {
     const from = Math.max(after, segment.after);
     for await (const batch of log.read(segment.id, from, segment.upTo)) {
       for (const event of batch) {
+        if (segment === own && (event.type === "stream.close" || event.body.close)) closed = true;
         if (event.type !== "stream.append") continue;
         const chunk: Chunk = {
           seq: event.seq,
@@ -83,5 +91,5 @@ export async function readSegments(
       }
     }
   }
-  return { chunks, lastSeq, complete: true };
+  return { chunks, lastSeq, complete: true, closed };
 }

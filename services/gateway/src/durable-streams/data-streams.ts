@@ -75,14 +75,15 @@ export class DataStreams {
     tailSeq: number,
   ): Promise<LoadedStream | undefined> {
     const now = this.now();
-    // Anything left on the subject (a purge of an earlier incarnation that did not finish) is not this one's.
     const subjectSeq = await this.log.lastSubjectSeq(id);
+    // Everything stored so far (a purge of an earlier incarnation that did not finish included) is not this one's.
+    const createdAfter = Math.max(subjectSeq, await this.log.streamLastSeq());
     const value: StreamRecord = {
       v: 1,
       incarnation: randomUUID(),
       contentType: config.contentType,
       createdAt: now,
-      createdAfter: subjectSeq,
+      createdAfter,
       ...(config.ttlSeconds === undefined ? {} : { ttlSeconds: config.ttlSeconds }),
       ...(config.expiresAt === undefined ? {} : { expiresAt: config.expiresAt }),
       accessedAt: now,
@@ -198,7 +199,7 @@ export function applyEvent(record: StreamRecord, event: DataEvent, now: number):
   return next;
 }
 
-/** Whether an existing stream matches a PUT's configuration (idempotent create). */
+/** Whether an existing stream matches a PUT's configuration (idempotent create; the fork offset is compared by the caller). */
 export function sameConfig(
   record: StreamRecord,
   request: {
@@ -206,7 +207,7 @@ export function sameConfig(
     ttlSeconds: number | undefined;
     expiresAt: string | undefined;
     closed: boolean;
-    fork: { source: string; offset: string | undefined; subOffset: number } | undefined;
+    fork: { source: string; subOffset: number } | undefined;
   },
 ): boolean {
   const fork = record.fork;
@@ -216,7 +217,6 @@ export function sameConfig(
     record.expiresAt === request.expiresAt &&
     record.closed === request.closed &&
     fork?.source === request.fork?.source &&
-    (request.fork?.offset === undefined || request.fork.offset === fork?.offset) &&
     (fork?.subOffset ?? 0) === (request.fork?.subOffset ?? 0)
   );
 }

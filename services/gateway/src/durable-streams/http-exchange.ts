@@ -5,6 +5,7 @@ import type { SseSink } from "./sse.ts";
 /** Request headers a Durable Streams request may carry (uWS request objects only live synchronously). */
 const HEADERS = [
   "authorization",
+  "host",
   "origin",
   "content-type",
   "if-none-match",

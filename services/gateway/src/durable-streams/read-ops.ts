@@ -59,7 +59,7 @@ export async function startSeq(ctx: ReadContext, view: StreamView, offset: strin
       const state = await ctx.streamState();
       if (parsed.seq > state.lastSeq)
         throw new DurableStreamError("GONE", "the offset is beyond the stream's end; read from -1");
-      if (parsed.seq + 1 < state.firstSeq)
+      if (Math.max(parsed.seq, await view.floor()) + 1 < state.firstSeq)
         throw new DurableStreamError("GONE", "events after the offset were removed by retention; read from -1");
       return parsed.seq;
     }
@@ -67,7 +67,7 @@ export async function startSeq(ctx: ReadContext, view: StreamView, offset: strin
 }
 
 function closedAtTail(view: StreamView, result: ReadResult): boolean {
-  return view.closed && result.complete;
+  return (view.closed || result.closed === true) && result.complete;
 }
 
 /** A 200 with a range (catch-up, or a long-poll that found data). */
@@ -138,13 +138,19 @@ export async function longPoll(
   }
 }
 
-function idleResponse(ctx: ReadContext, view: StreamView, after: number, cursor: string | undefined): DsResponse {
+function idleResponse(
+  ctx: ReadContext,
+  view: StreamView,
+  after: number,
+  cursor: string | undefined,
+  closed = false,
+): DsResponse {
   const headers: Record<string, string> = {
     [H.NEXT_OFFSET]: formatOffset(ctx.epoch(), Math.max(after, view.tailSeq)),
     [H.UP_TO_DATE]: "true",
     [H.CURSOR]: responseCursor(cursor),
     "Cache-Control": "no-store",
   };
-  if (view.closed) headers[H.CLOSED] = "true";
+  if (view.closed || closed) headers[H.CLOSED] = "true";
   return { status: "204 No Content", headers };
 }

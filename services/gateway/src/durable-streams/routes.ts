@@ -40,6 +40,8 @@ export interface DurableStreamDeps {
   feeds: FeedRegistry;
   history: SessionHistory;
   allowedOrigins: readonly string[] | undefined;
+  /** Served over TLS (absolute `Location` URLs use https). */
+  secure: boolean;
 }
 
 const METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
@@ -71,7 +73,6 @@ export function registerDurableStreamRoutes(app: uWS.TemplatedApp, deps: Durable
   const writeCtx: WriteContext = {
     data: deps.data,
     epoch: () => ctx.epoch(),
-    location: (id) => `${settings.basePath}/${id}`,
   };
   const viewDeps = { data: deps.data, history: deps.history, epoch: () => ctx.epoch() };
 
@@ -125,7 +126,8 @@ export function registerDurableStreamRoutes(app: uWS.TemplatedApp, deps: Durable
         const body = await bodyPromise;
         if (body === undefined) throw tooLarge();
         limitWrites(principal);
-        return exchange.reply(await create(writeCtx, id, request, body, by));
+        const location = `${deps.secure ? "https" : "http"}://${exchange.header("host") || "localhost"}${settings.basePath}/${id}`;
+        return exchange.reply(await create(writeCtx, id, request, body, by, location));
       }
       case "POST": {
         const body = await bodyPromise;

@@ -81,16 +81,17 @@ export async function serveSse(
     while (!signal.aborted) {
       const result = await current.read(after, { maxBytes: ctx.settings.readMaxBytes });
       const tail = result.complete ? Math.max(current.tailSeq, result.lastSeq) : result.lastSeq;
+      const closed = current.closed || result.closed === true;
       result.chunks.forEach((chunk, i) => {
         sink.write(sseEvent("data", dataPayload(current.contentType, chunk)));
         const last = i === result.chunks.length - 1;
         const seq = last ? tail : chunk.seq;
-        control(seq, last && result.complete, last && result.complete && current.closed);
+        control(seq, last && result.complete, last && result.complete && closed);
       });
-      if (result.chunks.length === 0) control(tail, result.complete, result.complete && current.closed);
+      if (result.chunks.length === 0) control(tail, result.complete, result.complete && closed);
       after = tail;
       await sink.drained();
-      if (result.complete && current.closed) return;
+      if (result.complete && closed) return;
       if (!result.complete) continue;
       const remaining = deadline - Date.now();
       if (remaining <= 0) return;

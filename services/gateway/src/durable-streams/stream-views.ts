@@ -24,6 +24,8 @@ export interface StreamView {
   gone: boolean;
   /** The data stream behind the view (for touches), if any. */
   stream: LoadedStream | undefined;
+  /** No content of this stream has a seq at or below this (retention cannot have removed any of it there). */
+  floor(): Promise<number>;
   /** Content after `after`, in order, up to the limits. */
   read(after: number, limits: ReadLimits): Promise<ReadResult>;
   /** Whether a live feed record may be new content (or a close) of this stream. */
@@ -57,6 +59,10 @@ function dataView(deps: ViewDeps, stream: LoadedStream): StreamView {
     expiresAt: record.expiresAt,
     gone: record.softDeleted,
     stream,
+    async floor() {
+      const segments = await segmentsOf(deps.data.records, stream.id, record);
+      return Math.min(...segments.map((s) => s.after));
+    },
     async read(after, limits) {
       const segments = await segmentsOf(deps.data.records, stream.id, record);
       return readSegments(deps.data.log, segments, after, limits);
@@ -76,6 +82,7 @@ export function sessionView(deps: ViewDeps, id: string, tailSeq: number): Stream
     expiresAt: undefined,
     gone: false,
     stream: undefined,
+    floor: async () => 0,
     async read(after, limits) {
       const chunks: Chunk[] = [];
       let bytes = 0;

@@ -16,8 +16,6 @@ const MAX_WRITE_ROUNDS = 8;
 export interface WriteContext {
   data: DataStreams;
   epoch(): string;
-  /** The stream's URL path, for `Location`. */
-  location(id: string): string;
 }
 
 function offsetOf(ctx: WriteContext, seq: number): string {
@@ -56,8 +54,10 @@ export function create(
   request: CreateRequest,
   body: Uint8Array,
   by: Participant,
+  /** The stream's absolute URL, for `Location` on 201. */
+  location: string,
 ): Promise<DsResponse> {
-  return ctx.data.lock.run(id, () => retrying(id, () => createOnce(ctx, id, request, body, by)));
+  return ctx.data.lock.run(id, () => retrying(id, () => createOnce(ctx, id, request, body, by, location)));
 }
 
 async function createOnce(
@@ -66,6 +66,7 @@ async function createOnce(
   request: CreateRequest,
   body: Uint8Array,
   by: Participant,
+  location: string,
 ): Promise<DsResponse> {
   const existing = await ctx.data.load(id);
   if (existing) return confirmExisting(ctx, existing, request);
@@ -131,7 +132,7 @@ async function createOnce(
   const headers: Record<string, string> = {
     "Content-Type": stream.value.contentType,
     [H.NEXT_OFFSET]: offsetOf(ctx, stream.value.tailSeq),
-    Location: ctx.location(id),
+    Location: location,
   };
   if (stream.value.closed) headers[H.CLOSED] = "true";
   return { status: "201 Created", headers };
@@ -141,7 +142,13 @@ function confirmExisting(ctx: WriteContext, existing: LoadedStream, request: Cre
   if (existing.value.softDeleted)
     throw conflict(`stream ${existing.id} was deleted but forks still read it; the path cannot be reused yet`);
   const contentType = request.contentType ?? existing.value.contentType;
-  if (!sameConfig(existing.value, { ...request, contentType }))
+  const forkOffset = request.fork?.offset;
+  const parsed = forkOffset === undefined ? undefined : parseOffset(forkOffset, ctx.epoch());
+  const sameFork =
+    parsed === undefined ||
+    (parsed.kind === "start" && existing.value.fork?.seq === 0) ||
+    (parsed.kind === "after" && existing.value.fork?.seq === parsed.seq);
+  if (!sameFork || !sameConfig(existing.value, { ...request, contentType }))
     throw conflict(`stream ${existing.id} exists with another configuration`);
   const headers: Record<string, string> = {
     "Content-Type": existing.value.contentType,
