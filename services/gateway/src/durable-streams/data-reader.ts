@@ -54,7 +54,7 @@ export interface ReadResult {
 }
 
 export interface ReadLimits {
-  /** Stop after the chunk that reaches this many bytes (always at least one chunk). */
+  /** Content bytes per read: an append that would go past it is left for the next read (the first always fits). */
   maxBytes: number;
 }
 
@@ -84,10 +84,11 @@ export async function readSegments(
           seq: event.seq,
           ...(event.body.bytes ? { bytes: event.body.bytes } : { json: event.body.json ?? [] }),
         };
+        const size = chunkBytes(chunk);
+        if (chunks.length > 0 && bytes + size > limits.maxBytes) return { chunks, lastSeq, complete: false };
         chunks.push(chunk);
         lastSeq = event.seq;
-        bytes += chunkBytes(chunk);
-        if (bytes >= limits.maxBytes) return { chunks, lastSeq, complete: false };
+        bytes += size;
       }
     }
   }

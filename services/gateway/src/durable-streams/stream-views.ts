@@ -90,11 +90,10 @@ export function sessionView(deps: ViewDeps, id: string, tailSeq: number): Stream
       const epoch = deps.epoch();
       for await (const batch of deps.history.read(id, after)) {
         for (const record of batch) {
-          const message = { epoch, seq: record.seq, event: record.event };
-          chunks.push({ seq: record.seq, json: [message] });
+          if (chunks.length > 0 && bytes + record.size > limits.maxBytes) return { chunks, lastSeq, complete: false };
+          chunks.push({ seq: record.seq, json: [{ epoch, seq: record.seq, event: record.event }] });
           lastSeq = record.seq;
           bytes += record.size;
-          if (bytes >= limits.maxBytes) return { chunks, lastSeq, complete: false };
         }
       }
       return { chunks, lastSeq, complete: true };
