@@ -33,7 +33,9 @@ import { fileURLToPath, pathToFileURL } from "node:url";
  *   run consumers, write cursors, presence of its sockets, the control
  *   bucket (pending turns, answered calls, the session owner) and the push
  *   bucket (devices' Web Push subscriptions and notification preferences);
- *   it creates the notify bucket (the notifier's claim ledger) but does not write it.
+ *   it creates the notify bucket (the notifier's claim ledger) but does not write it;
+ *   for the Durable Streams API it writes data streams (`tl.*.data.system.streams`, the
+ *   `threadline-streams` bucket) and purges a deleted one's subject.
  * - presence: publish only `tl.*.sys.system.presence`, watch/tombstone the
  *   presence bucket.
  * - notifier: no session subject at all (it never publishes into a
@@ -54,6 +56,8 @@ export interface AccountsOptions {
   controlBucket?: string;
   pushBucket?: string;
   notifyBucket?: string;
+  /** Data-stream records of the gateway's Durable Streams API (PROTOCOL.md §21). */
+  streamsBucket?: string;
 }
 
 /** `$TL_NATS_AGENT_<ID>_PASS`: the env variable holding an agent's password. */
@@ -79,6 +83,7 @@ export function renderAccounts(options: AccountsOptions): string {
   const control = options.controlBucket ?? "threadline-control";
   const push = options.pushBucket ?? "threadline-push";
   const notify = options.notifyBucket ?? "threadline-notify";
+  const streams = options.streamsBucket ?? "threadline-streams";
   for (const id of options.agents) {
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new TypeError(`invalid agent id ${JSON.stringify(id)}`);
   }
@@ -135,6 +140,12 @@ export function renderAccounts(options: AccountsOptions): string {
     `$KV.${presence}.*.operator.*.*`,
     `$KV.${control}.>`,
     `$KV.${push}.>`,
+    // Durable Streams data streams (PROTOCOL.md §21.3): appends and closes, their records, DELETE's purge.
+    `${prefix}.*.data.system.streams`,
+    `$KV.${streams}.>`,
+    `$JS.API.STREAM.PURGE.${stream}`,
+    ...adminStream(`KV_${streams}`),
+    ...readStream(`KV_${streams}`),
     ...common,
     ...adminStream(stream),
     ...adminStream(`KV_${cursors}`),
