@@ -76,6 +76,12 @@ export interface ProvisionOptions extends StreamNames {
    * notifier ignores older triggers). Default 24 hours.
    */
   notifyTtlMs?: number;
+  /**
+   * KV bucket of the gateway's data-stream records (Durable Streams over HTTP,
+   * PROTOCOL.md §21.3; key = stream id; history 1, no TTL: a stream's own
+   * TTL is in its record). Default `"threadline-streams"`.
+   */
+  streamsBucket?: string;
 }
 
 export const PROVISION_DEFAULTS: Readonly<Required<ProvisionOptions>> = Object.freeze({
@@ -94,6 +100,7 @@ export const PROVISION_DEFAULTS: Readonly<Required<ProvisionOptions>> = Object.f
   pushBucket: "threadline-push",
   notifyBucket: "threadline-notify",
   notifyTtlMs: 24 * 60 * 60 * 1000,
+  streamsBucket: "threadline-streams",
 });
 
 /** The provisioned (or looked-up) stream, as the agent and the gateway need it. */
@@ -178,6 +185,7 @@ export function resolveProvisionOptions(options: ProvisionOptions): Required<Pro
     "controlBucket",
     "pushBucket",
     "notifyBucket",
+    "streamsBucket",
   ] as const) {
     const value = o[key];
     if (typeof value !== "string" || value.length > 255 || !TOKEN.test(value)) {
@@ -345,7 +353,8 @@ function incompatible(stream: string, problem: string, cause?: unknown): Threadl
  *   entries nobody refreshed or removed;
  * - control: keys live as long as events (TTL = `maxAge`);
  * - push: subscriptions and preferences never expire (removed by their API);
- * - notify: the claim ledger forgets a trigger after `notifyTtlMs`.
+ * - notify: the claim ledger forgets a trigger after `notifyTtlMs`;
+ * - streams: data-stream records live until their stream is deleted or expires (its own TTL).
  */
 async function ensureBuckets(nc: NatsConnection, o: Required<ProvisionOptions>): Promise<void> {
   const kvm = new Kvm(jetstream(nc));
@@ -355,6 +364,7 @@ async function ensureBuckets(nc: NatsConnection, o: Required<ProvisionOptions>):
   await ensureBucket(kvm, o.controlBucket, o.replicas, eventsTtl);
   await ensureBucket(kvm, o.pushBucket, o.replicas, undefined);
   await ensureBucket(kvm, o.notifyBucket, o.replicas, o.notifyTtlMs);
+  await ensureBucket(kvm, o.streamsBucket, o.replicas, undefined);
 }
 
 /**

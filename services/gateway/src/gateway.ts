@@ -100,6 +100,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       presenceBucket: config.presenceBucket,
       controlBucket: config.controlBucket,
       pushBucket: config.pushBucket,
+      streamsBucket: config.durableStreams.bucket,
     });
     initialEpoch = info.epoch;
   } else {
@@ -196,7 +197,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     settings: config.durableStreams,
     ctx,
     data: new DataStreams(
-      await StreamRecords.open(nc, config.durableStreams.bucket, config.replicas, config.provision),
+      await StreamRecords.open(nc, config.durableStreams.bucket),
       new DataLog(js, jsm, reader, subjects, config.stream),
     ),
     feeds,

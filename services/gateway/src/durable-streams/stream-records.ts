@@ -75,12 +75,10 @@ function isRecord(value: unknown): value is StreamRecord {
 export class StreamRecords {
   constructor(private readonly kv: KV) {}
 
-  /** Opens the bucket, creating it (history 1) when `provision` is set. */
-  static async open(nc: NatsConnection, bucket: string, replicas: number, provision: boolean): Promise<StreamRecords> {
-    const kvm = new Kvm(nc);
+  /** Opens the bucket (`provisionThreadline` creates it: `streamsBucket`). */
+  static async open(nc: NatsConnection, bucket: string): Promise<StreamRecords> {
     try {
-      const kv = provision ? await kvm.create(bucket, { history: 1, replicas }) : await kvm.open(bucket);
-      return new StreamRecords(kv);
+      return new StreamRecords(await new Kvm(nc).open(bucket));
     } catch (error) {
       throw natsError(`opening the streams bucket ${bucket}`, error);
     }
