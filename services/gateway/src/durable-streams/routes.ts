@@ -134,6 +134,9 @@ export function registerDurableStreamRoutes(app: uWS.TemplatedApp, deps: Durable
         if (body === undefined) throw tooLarge();
         const view = await existing(id);
         if (view.kind === "session") {
+          // The publish path's per-user event bucket only tracks users holding a socket: HTTP writers are
+          // counted here too.
+          limitWrites(principal);
           const device = exchange.header("threadline-device");
           return exchange.reply(
             await publishToSession(ctx, principal, id, body, isDeviceId(device) ? device : undefined),
