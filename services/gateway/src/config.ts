@@ -21,9 +21,9 @@ import {
   pushHostPatternProblem,
 } from "@threadline/store";
 import { type AuthConfig, algorithmOfPublicKey } from "./auth.ts";
-import type { HttpWriteLimits } from "./http-write-limiter.ts";
 import type { DurableStreamSettings } from "./durable-streams/routes.ts";
 import { DEFAULT_STREAMS_BUCKET } from "./durable-streams/stream-records.ts";
+import type { HttpWriteLimits } from "./http-write-limiter.ts";
 import type { UserLimits } from "./user-limiter.ts";
 
 /** Everything the gateway needs to run. `loadConfig` builds it from the environment (see README). */
