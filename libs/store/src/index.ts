@@ -71,6 +71,7 @@ export {
   notifyKeyToken,
   rateKey,
 } from "./notify-keys.ts";
+export { PLACEMENT_WAIT_MS, placementPending, whilePlacing } from "./placement.ts";
 export { PresenceBucket } from "./presence-bucket.ts";
 export type { PresenceChange, PresenceFeed, PresenceFeedHandler } from "./presence-feed.ts";
 export { followPresence } from "./presence-feed.ts";

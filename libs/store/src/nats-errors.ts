@@ -18,6 +18,10 @@ import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 
 /** JetStream API error codes Threadline reacts to (nats-server `errors.json`). */
 export const JsErrCode = {
+  /** "no suitable peers for placement": a replicated stream cannot be placed yet (peers offline or not current). */
+  NO_SUITABLE_PEERS: 10005,
+  /** "JetStream system temporarily unavailable" (503), e.g. while the meta group elects a leader. */
+  CLUSTER_NOT_AVAILABLE: 10008,
   STREAM_NAME_IN_USE: 10058,
   STREAM_NOT_FOUND: 10059,
   STREAM_EXPECTED_MISMATCH: 10060,

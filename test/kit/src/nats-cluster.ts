@@ -7,7 +7,7 @@ import { waitFor } from "./wait-for.ts";
 export interface NatsClusterOptions extends Omit<NatsServerOptions, "name" | "storeDir"> {
   /** Cluster name; nodes are named `<name>-n1` … Default: `tlc-<random>`. */
   name?: string;
-  /** How long to wait for the JetStream meta leader after the nodes are up. Default 15 000 ms. */
+  /** How long to wait for the JetStream meta leader and current followers after the nodes are up. Default 30 000 ms (a loaded CI machine needs more than 15 s). */
   metaLeaderTimeoutMs?: number;
   /**
    * Run every node with this config file (e.g. the deployment's own) instead
@@ -55,7 +55,7 @@ export async function startCluster(size = 3, options: NatsClusterOptions = {}): 
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`cluster size must be a positive integer, got ${size}`);
   const bin = requireNatsServer();
   const name = options.name ?? `tlc-${Math.random().toString(36).slice(2, 8)}`;
-  const { metaLeaderTimeoutMs = 15_000, name: _name, configFile, env, ...serverOptions } = options;
+  const { metaLeaderTimeoutMs = 30_000, name: _name, configFile, env, ...serverOptions } = options;
   const external = configFile ? { configFile, env: env ?? (() => ({})) } : undefined;
   for (let attempt = 1; ; attempt++) {
     const ports = await freePorts(size * 3);
