@@ -52,3 +52,54 @@ describe("createHistoryReader on nats-server", () => {
     expect((await readAll("tl.since.>", recent.seq, { since: oldAt })).map((m) => m.seq)).toEqual([last.seq]);
   });
 });
+
+describe("createHistoryReader: until (reads that must cover a known seq)", () => {
+  /** A read whose consumer is already created when `between` stores more: what a replica lagging behind the leader shows. */
+  async function readAround(filter: string, options: ReadOptions, between: () => Promise<void>) {
+    const reader = createHistoryReader(jetstream(nats.nc), await jetstreamManager(nats.nc), {
+      stream: nats.info.stream,
+      batch: 2,
+    });
+    const got: { seq: number; bytes: number }[] = [];
+    let first = true;
+    for await (const batch of reader.read(filter, 0, options)) {
+      got.push(...batch.map((m) => ({ seq: m.seq, bytes: m.data.length })));
+      if (first) await between();
+      first = false;
+    }
+    return got;
+  }
+
+  it("yields the matching messages its consumer did not see, from the stream leader", async () => {
+    const js = jetstream(nats.nc);
+    const ann = await js.publish("tl.until.in.user.ann", new Uint8Array(5));
+    const late: number[] = [];
+    const got = await readAround("tl.until.*.user.*", { until: Number.MAX_SAFE_INTEGER }, async () => {
+      late.push((await js.publish("tl.until.in.user.bob", new Uint8Array(5))).seq);
+      await js.publish("tl.until.out.agent.bot", new Uint8Array(5)); // not matching
+      late.push((await js.publish("tl.until.st.user.cy", new Uint8Array(5))).seq);
+    });
+    expect(got).toEqual([ann.seq, ...late].map((seq) => ({ seq, bytes: 5 })));
+  });
+
+  it("stops at `until`, and the leader's messages are headers-only when the read is", async () => {
+    const js = jetstream(nats.nc);
+    const ann = await js.publish("tl.until2.in.user.ann", new Uint8Array(5));
+    const late: number[] = [];
+    const got = await readAround("tl.until2.*.user.*", { headersOnly: true, until: ann.seq + 2 }, async () => {
+      for (const user of ["bob", "cy", "dan"])
+        late.push((await js.publish(`tl.until2.in.user.${user}`, new Uint8Array(5))).seq);
+    });
+    expect(late).toEqual([ann.seq + 1, ann.seq + 2, ann.seq + 3]);
+    expect(got).toEqual([ann.seq, ann.seq + 1, ann.seq + 2].map((seq) => ({ seq, bytes: 0 })));
+  });
+
+  it("without `until` a read ends with what its consumer saw when it was created", async () => {
+    const js = jetstream(nats.nc);
+    const a = await js.publish("tl.until3.in.user.ann", new Uint8Array(1));
+    const got = await readAround("tl.until3.*.user.*", {}, async () => {
+      await js.publish("tl.until3.in.user.bob", new Uint8Array(1));
+    });
+    expect(got.map((m) => m.seq)).toEqual([a.seq]);
+  });
+});

@@ -4,6 +4,7 @@ import {
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
+  type MsgRequest,
 } from "@nats-io/jetstream";
 import { ErrorCode, epochFromStreamCreated, type StreamState, ThreadlineError } from "@threadline/protocol";
 import { natsError } from "./nats-errors.ts";
@@ -29,6 +30,10 @@ export interface StoredMessage {
  * cannot go on throws a typed `ThreadlineError` (`UNAVAILABLE` when NATS is
  * away: the caller retries from the last seq it got); breaking out of the
  * iteration releases the server-side resources.
+ *
+ * On a replicated stream "stored" means stored on the replica that serves
+ * the read, which may lag behind the leader by the newest messages: pass
+ * `until` when the read must cover a seq the caller knows is stored.
  */
 export interface HistoryReader {
   /** The stream's epoch and first/last seq, as the stream leader reports them. */
@@ -53,6 +58,18 @@ export interface ReadOptions {
   since?: number;
   /** Subjects and stream metadata only: every `data` is empty (a headers-only consumer) — for scans of who wrote, not what. */
   headersOnly?: boolean;
+  /**
+   * Cover the stream up to this seq, whichever replica serves the read:
+   * nats-server may place the read's (R1) consumer on a replica of an R3
+   * stream that has not stored the newest messages yet, so after the
+   * consumer the stream leader is asked for any further message matching
+   * the filter with seq ≤ `until` (`next_by_subj`: one request when nothing
+   * was missed, one per missed message otherwise), and those are yielded too
+   * — also ones stored after the call started. For readers that must see
+   * everything before a message they know is stored (the notifier: the
+   * users who wrote before a trigger).
+   */
+  until?: number;
 }
 
 export interface HistoryReaderOptions {
@@ -111,9 +128,10 @@ export function createHistoryReader(
           throw natsError(what, error);
         });
       let failed = false;
+      /** The last seq yielded (or skipped as before `after`): where the leader's top-up starts. */
+      let last = after;
       try {
         let remaining = ci.num_pending;
-        if (remaining === 0) return;
         const consumer = js.consumers.getConsumerFromInfo(ci);
         while (remaining > 0) {
           const got: StoredMessage[] = [];
@@ -125,6 +143,7 @@ export function createHistoryReader(
             });
             for await (const m of messages) {
               remaining--;
+              last = Math.max(last, m.seq);
               // A read started by time may begin before `after`: those are not the caller's.
               if (m.seq > after)
                 got.push({
@@ -150,6 +169,24 @@ export function createHistoryReader(
         // failure NATS may be away, so it is not awaited and inactive_threshold removes the consumer.
         const deleted = jsm.consumers.delete(stream, ci.name).catch(() => false);
         if (!failed) await deleted;
+      }
+      if (options.until === undefined) return;
+      // The consumer's replica may have lacked the newest messages: the leader has them all. STREAM.MSG.GET
+      // (not a direct get, which any replica answers) with `next_by_subj` (nats-server ≥ 2.9, wildcards
+      // allowed) returns the first message matching the filter at or after `seq`; nats.js types the
+      // request with `seq` or `last_by_subj` only.
+      for (;;) {
+        const next = await jsm.streams
+          .getMessage(stream, { next_by_subj: filter, seq: last + 1 } as unknown as MsgRequest)
+          .catch((error: unknown) => {
+            throw natsError(what, error);
+          });
+        if (!next || next.seq > options.until) return;
+        last = next.seq;
+        const storedAt = next.time.getTime();
+        if (options.since !== undefined && storedAt < options.since) continue;
+        const data = options.headersOnly ? new Uint8Array(0) : next.data;
+        yield [{ seq: next.seq, subject: next.subject, data, storedAt }];
       }
     },
   };

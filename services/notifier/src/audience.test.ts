@@ -40,12 +40,12 @@ describe("audience (pure)", () => {
 /** A MemoryStream that counts reads and records their options. */
 function countingStream() {
   const stream = new MemoryStream();
-  const reads: { filter: string; after: number; headersOnly: boolean | undefined }[] = [];
+  const reads: { filter: string; after: number; headersOnly: boolean | undefined; until: number | undefined }[] = [];
   const reader: HistoryReader = {
     streamState: () => stream.streamState(),
     messageAt: (seq) => stream.messageAt(seq),
     read(filter, after, options) {
-      reads.push({ filter, after, headersOnly: options?.headersOnly });
+      reads.push({ filter, after, headersOnly: options?.headersOnly, until: options?.until });
       return stream.read(filter, after, options);
     },
   };
@@ -55,13 +55,14 @@ function countingStream() {
 describe("AudienceCache", () => {
   const data = new Uint8Array([1]);
 
-  it("reads a session's user lanes headers-only, then only what came after, and not at all when it is ahead", async () => {
+  // `until` = the trigger: on a replicated stream the read's replica may lag; the reader tops up from the leader.
+  it("reads a session's user lanes headers-only up to the trigger, then only what came after, and not at all when it is ahead", async () => {
     const { stream, reader, reads } = countingStream();
     const cache = new AudienceCache(reader, subjects, 10);
     stream.append("tl.s1.in.user.ann", data);
     const t1 = stream.append("tl.s1.out.agent.bot", data).seq;
     expect(usersBefore(await cache.audience("s1", t1), t1)).toEqual(["ann"]);
-    expect(reads).toEqual([{ filter: "tl.s1.*.user.*", after: 0, headersOnly: true }]);
+    expect(reads).toEqual([{ filter: "tl.s1.*.user.*", after: 0, headersOnly: true, until: t1 }]);
 
     expect(usersBefore(await cache.audience("s1", t1), t1)).toEqual(["ann"]); // cached
     expect(reads).toHaveLength(1);
@@ -69,7 +70,7 @@ describe("AudienceCache", () => {
     stream.append("tl.s1.in.user.bob", data);
     const t2 = stream.append("tl.s1.out.agent.bot", data).seq;
     expect(usersBefore(await cache.audience("s1", t2), t2)).toEqual(["ann", "bob"]);
-    expect(reads[1]).toEqual({ filter: "tl.s1.*.user.*", after: t1, headersOnly: true });
+    expect(reads[1]).toEqual({ filter: "tl.s1.*.user.*", after: t1, headersOnly: true, until: t2 });
   });
 
   it("concurrent lookups of one session share one read", async () => {

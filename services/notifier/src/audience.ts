@@ -72,7 +72,8 @@ export class AudienceCache {
 
   /**
    * The session's audience, read at least up to `seq` (the trigger: it is
-   * stored, so a read that starts now covers it).
+   * stored, so a read covering up to it — `until`, checked with the stream
+   * leader — sees every user who wrote before it).
    * @example
    *   const { users } = await cache.audience("s1", trigger.seq);
    */
@@ -99,7 +100,9 @@ export class AudienceCache {
       ? { readSeq: base.readSeq, users: new Map(base.users), capped: base.capped }
       : { readSeq: 0, users: new Map(), capped: false };
     const filter = `${this.subjects.prefix}.${session}.*.${ParticipantKind.USER}.*`;
-    for await (const batch of this.reader.read(filter, next.readSeq, { headersOnly: true })) {
+    // `until`: the read's consumer may sit on a replica that has not stored the user's latest write
+    // yet; without it the user would be missing from the audience for good (readSeq moves to seq).
+    for await (const batch of this.reader.read(filter, next.readSeq, { headersOnly: true, until: seq })) {
       addUserWrites(next, this.subjects, batch);
     }
     next.readSeq = Math.max(next.readSeq, seq);

@@ -256,7 +256,10 @@ class Handling {
     const cached = this.window;
     if (cached && cached.after <= window.after && cached.since <= window.since) return cached.triggers;
     const { deps, trigger } = this;
-    const triggers = readSessionTriggers(deps.reader, deps.subjects, trigger.session, window.after, window.since);
+    const triggers = readSessionTriggers(deps.reader, deps.subjects, trigger.session, {
+      ...window,
+      until: trigger.seq,
+    });
     this.window = { ...window, triggers };
     return triggers;
   }

@@ -8,21 +8,23 @@ export const MAX_WINDOW_TRIGGERS = 10_000;
 /**
  * A session's triggers stored after seq `after` and at or after `since`,
  * in seq order: its `out` lane and its operators' input (two reads, one
- * filter each — nats-server 2.9). Everything stored when the reads start is
- * included, so a later trigger of the same burst that is already stored is
- * seen. Bounded to the newest {@link MAX_WINDOW_TRIGGERS}.
+ * filter each — nats-server 2.9). Everything up to `until` (the trigger
+ * being decided) is included whichever replica serves the reads, and what
+ * else the serving replica stored when the reads start, so a later trigger
+ * of the same burst that is already stored is seen. Bounded to the newest
+ * {@link MAX_WINDOW_TRIGGERS}.
  */
 export async function readSessionTriggers(
   reader: HistoryReader,
   subjects: Subjects,
   session: string,
-  after: number,
-  since: number,
+  window: { after: number; since: number; until: number },
 ): Promise<Trigger[]> {
+  const { after, since, until } = window;
   const lanes: Trigger[][] = [];
   for (const lane of ["out.>", "in.operator.>"]) {
     const found: Trigger[] = []; // in seq order: the read is
-    for await (const batch of reader.read(`${subjects.prefix}.${session}.${lane}`, after, { since })) {
+    for await (const batch of reader.read(`${subjects.prefix}.${session}.${lane}`, after, { since, until })) {
       for (const message of batch) {
         const trigger = classifyTrigger(subjects, message);
         if (trigger) found.push(trigger);

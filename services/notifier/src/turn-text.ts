@@ -58,7 +58,8 @@ export async function readTurnText(
   const inputSeq = (await control.getTurn(trigger.session, turn))?.value.inputSeq;
   const records: MessageRecord[] = [];
   const filter = `${subjects.prefix}.${trigger.session}.out.>`;
-  const options = inputSeq === undefined ? { since: trigger.ts - maxAgeMs } : {};
+  // `until`: the turn's messages are all before its `turn.end`, whichever replica serves the read.
+  const options = { until: trigger.seq, ...(inputSeq === undefined ? { since: trigger.ts - maxAgeMs } : {}) };
   let scanned = 0;
   for await (const batch of reader.read(filter, inputSeq ?? 0, options)) {
     for (const message of batch) {
