@@ -1,7 +1,8 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { connect } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type Agent, connectAgent } from "@threadline/agent";
-import { provisionThreadline } from "@threadline/store";
+import { jsApiErrorCode, provisionThreadline } from "@threadline/store";
 import { type NatsCluster, type NodePlan, startCluster, startTcpProxy, type TcpProxy } from "@threadline/test-kit";
 import { type GatewayProcess, spawnGateway } from "../../integration/support/gateway-process.ts";
 import { type PresenceProcess, spawnPresence } from "./presence-process.ts";
@@ -34,6 +35,13 @@ export interface ChaosStack extends AsyncDisposable {
   spawnPresence(id: string): Promise<PresenceProcess>;
   /** How an agent worker process connects: the node URLs and the `example-agent` user (env for the worker). */
   readonly agentEnv: Record<string, string>;
+  /** How a notifier process connects: the node URLs and the `notifier` user, no provisioning (env for the process). */
+  readonly notifierEnv: Record<string, string>;
+  /**
+   * The `gateway` user: what a test writes as the gateway would (users' and operators' input,
+   * presence of their sockets, push subscriptions) and reads (buckets, consumer info).
+   */
+  readonly gatewayUser: { user: string; pass: string };
   /** Logs of the gateways, presence replicas and nodes, for failure output. */
   logs(): string;
   close(): Promise<void>;
@@ -99,6 +107,29 @@ function nodeEnv(node: NodePlan): Record<string, string> {
   };
 }
 
+/** JetStream API error "no suitable peers for placement" (nats-server's JSClusterNoPeersErrF). */
+const NO_PEERS_FOR_PLACEMENT = 10005;
+
+/**
+ * Creates the stream and buckets with 3 replicas. Just after the meta leader
+ * counts every peer current (what `startCluster` waits for), it may not have
+ * every node's server stats yet and refuses an R3 placement with "no suitable
+ * peers for placement, peer offline" (1 of ~5 stack starts on 2 loaded
+ * cores): retried for up to 15 s, any other error thrown at once.
+ */
+async function provisionReplicated(nc: NatsConnection): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      await provisionThreadline(nc, { replicas: 3 });
+      return;
+    } catch (error) {
+      if (jsApiErrorCode(error) !== NO_PEERS_FOR_PLACEMENT || Date.now() > deadline) throw error;
+      await sleep(250);
+    }
+  }
+}
+
 export async function startChaosStack(): Promise<ChaosStack> {
   const cluster = await startCluster(3, {
     configFile: NATS_CONFIG_FILE,
@@ -107,6 +138,8 @@ export async function startChaosStack(): Promise<ChaosStack> {
     args: ["--no_advertise"],
     // A whole-cluster restart needs Raft elections before a node is healthy again: allow for them under load.
     readyTimeoutMs: 60_000,
+    // On 2 cores shared with other work the meta group's followers took over 15 s (the default) to be current.
+    metaLeaderTimeoutMs: 30_000,
   });
   const cleanup: (() => Promise<unknown>)[] = [() => cluster.stop()];
   const close = async () => {
@@ -118,7 +151,7 @@ export async function startChaosStack(): Promise<ChaosStack> {
     // Provisioned once, as the gateway user (it may create the stream and buckets), with 3 replicas.
     const nc = await connect({ servers: cluster.urls, user: "gateway", pass: PASSWORDS.TL_NATS_GATEWAY_PASS });
     try {
-      await provisionThreadline(nc, { replicas: 3 });
+      await provisionReplicated(nc);
     } finally {
       await nc.close();
     }
@@ -169,6 +202,14 @@ export async function startChaosStack(): Promise<ChaosStack> {
         AGENT_ID,
         PROVISION: "false",
       },
+      notifierEnv: {
+        NATS_URL: cluster.urls.join(","),
+        NATS_USER: "notifier",
+        NATS_PASS: PASSWORDS.TL_NATS_NOTIFIER_PASS,
+        THREADLINE_PROVISION: "false",
+        THREADLINE_REPLICAS: "3",
+      },
+      gatewayUser: { user: "gateway", pass: PASSWORDS.TL_NATS_GATEWAY_PASS },
       async agent(index = 0) {
         const n = cluster.urls.length;
         const servers = cluster.urls.map((_, i) => cluster.urls[(i + index) % n] as string);

@@ -8,10 +8,9 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type Agent, connectAgent } from "@threadline/agent";
 import { createNotifier, loadNotifierConfig, type Notifier, type Outcome } from "@threadline/notifier";
 import { dedupeKey, encodeMsgpack, newId, type PresenceEntry, presenceKey } from "@threadline/protocol";
-import { ControlState, NotificationClaims, PresenceBucket, PushSubscriptions } from "@threadline/store";
+import { ControlState, connectNats, NotificationClaims, PresenceBucket, PushSubscriptions } from "@threadline/store";
 import {
   createPushSubscription,
-  type NatsServer,
   type PushService,
   type PushSubscriptionJson,
   startNatsServer,
@@ -35,19 +34,38 @@ export function pushTopicOf(session: string): string {
 }
 
 /**
+ * The NATS a rig runs on when the test brings its own: a test kit server
+ * (no authentication; `{ nats: server }` passes it as is), or a cluster
+ * under the deployment's users (the chaos suite).
+ */
+export interface RigNats {
+  /** Server URLs, comma-separated (the notifier's `NATS_URL`). */
+  readonly url: string;
+  /**
+   * The rig's own connection: users' and operators' writes, presence entries, push subscriptions,
+   * claims and consumer info (the deployment's `gateway` user may do all of it). None: no authentication.
+   */
+  readonly auth?: { user: string; pass: string };
+  /** The agent whose events are the triggers (closed by its owner). None: the rig connects agent `bot`. */
+  readonly agent?: Agent;
+  /** Added to every notifier's environment, e.g. its NATS user and `THREADLINE_PROVISION=false`. */
+  readonly notifierEnv?: Record<string, string>;
+}
+
+/**
  * What the notifier tests share: a nats-server, the test kit's Web Push
  * service and webhook receiver, VAPID keys, an agent connection that
  * publishes triggers, and a plain connection for users' writes, presence
  * entries and the buckets. Torn down when the test finishes.
  */
 export interface NotifierRig {
-  nats: NatsServer;
+  nats: RigNats;
   nc: NatsConnection;
   agent: Agent;
   push: PushService;
   hooks: WebhookReceiver;
   vapid: { publicKey: string; privateKey: string };
-  /** The notifier's environment: this rig, a 300 ms delay, short leases; `overrides` last. */
+  /** The notifier's environment: this rig, a 300 ms delay, short leases, `nats.notifierEnv`; `overrides` last. */
   env(overrides?: Record<string, string>): Record<string, string>;
   /** A "browser" subscribed with the rig's VAPID key and registered for `user` in the push bucket. */
   subscribe(user: string): Promise<PushSubscriptionJson>;
@@ -68,16 +86,26 @@ export interface NotifierRig {
   control: ControlState;
 }
 
-export async function notifierRig(options: { nats?: NatsServer } = {}): Promise<NotifierRig> {
-  const nats = options.nats ?? (await startNatsServer());
-  if (!options.nats) onTestFinished(() => nats.stop());
+export async function notifierRig(options: { nats?: RigNats } = {}): Promise<NotifierRig> {
+  let nats: RigNats;
+  if (options.nats) nats = options.nats;
+  else {
+    const server = await startNatsServer();
+    onTestFinished(() => server.stop());
+    nats = server;
+  }
+  const servers = nats.url.split(",");
   const push = await startPushService();
   onTestFinished(() => push.close());
   const hooks = await startWebhookReceiver({ secret: WEBHOOK_SECRET });
   onTestFinished(() => hooks.close());
-  const agent = await connectAgent({ servers: nats.url, id: "bot" });
-  onTestFinished(() => agent.close());
-  const nc = await connect({ servers: nats.url });
+  let agent = nats.agent;
+  if (!agent) {
+    const own = await connectAgent({ servers, id: "bot" });
+    onTestFinished(() => own.close());
+    agent = own;
+  }
+  const nc = await connect({ servers, ...nats.auth, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   onTestFinished(() => nc.close());
   const kvm = new Kvm(nc);
   const pushKv = await kvm.open("threadline-push");
@@ -119,6 +147,7 @@ export async function notifierRig(options: { nats?: NatsServer } = {}): Promise<
       THREADLINE_NOTIFY_OPEN_URL: "https://shop.example/chat/{session}",
       THREADLINE_NOTIFIER_PORT: "-1",
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "warn",
+      ...nats.notifierEnv,
       ...overrides,
     }),
     async subscribe(user) {
@@ -194,8 +223,8 @@ export interface RunningNotifier {
 
 /** A notifier in this process (its own NATS connection; the push service trusted in-process). Stopped when the test finishes. */
 export async function startNotifier(rig: NotifierRig, env: Record<string, string> = {}): Promise<RunningNotifier> {
-  const nc = await connect({ servers: rig.nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   const config = loadNotifierConfig(rig.env(env));
+  const nc = await connectNats(config.nats, `notifier-${config.notifierId}`);
   const notifier = await createNotifier(config, {
     nc,
     pushAgent: testTlsAgent(),
