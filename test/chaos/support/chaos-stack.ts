@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { type Agent, connectAgent } from "@threadline/agent";
-import { jsApiErrorCode, provisionThreadline } from "@threadline/store";
+import { provisionThreadline } from "@threadline/store";
 import { type NatsCluster, type NodePlan, startCluster, startTcpProxy, type TcpProxy } from "@threadline/test-kit";
 import { type GatewayProcess, spawnGateway } from "../../integration/support/gateway-process.ts";
 import { type PresenceProcess, spawnPresence } from "./presence-process.ts";
@@ -107,29 +106,6 @@ function nodeEnv(node: NodePlan): Record<string, string> {
   };
 }
 
-/** JetStream API error "no suitable peers for placement" (nats-server's JSClusterNoPeersErrF). */
-const NO_PEERS_FOR_PLACEMENT = 10005;
-
-/**
- * Creates the stream and buckets with 3 replicas. Just after the meta leader
- * counts every peer current (what `startCluster` waits for), it may not have
- * every node's server stats yet and refuses an R3 placement with "no suitable
- * peers for placement, peer offline" (1 of ~5 stack starts on 2 loaded
- * cores): retried for up to 15 s, any other error thrown at once.
- */
-async function provisionReplicated(nc: NatsConnection): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      await provisionThreadline(nc, { replicas: 3 });
-      return;
-    } catch (error) {
-      if (jsApiErrorCode(error) !== NO_PEERS_FOR_PLACEMENT || Date.now() > deadline) throw error;
-      await sleep(250);
-    }
-  }
-}
-
 export async function startChaosStack(): Promise<ChaosStack> {
   const cluster = await startCluster(3, {
     configFile: NATS_CONFIG_FILE,
@@ -138,8 +114,6 @@ export async function startChaosStack(): Promise<ChaosStack> {
     args: ["--no_advertise"],
     // A whole-cluster restart needs Raft elections before a node is healthy again: allow for them under load.
     readyTimeoutMs: 60_000,
-    // On 2 cores shared with other work the meta group's followers took over 15 s (the default) to be current.
-    metaLeaderTimeoutMs: 30_000,
   });
   const cleanup: (() => Promise<unknown>)[] = [() => cluster.stop()];
   const close = async () => {
@@ -151,7 +125,7 @@ export async function startChaosStack(): Promise<ChaosStack> {
     // Provisioned once, as the gateway user (it may create the stream and buckets), with 3 replicas.
     const nc = await connect({ servers: cluster.urls, user: "gateway", pass: PASSWORDS.TL_NATS_GATEWAY_PASS });
     try {
-      await provisionReplicated(nc);
+      await provisionThreadline(nc, { replicas: 3 }); // waits for a forming cluster (placement.ts)
     } finally {
       await nc.close();
     }
