@@ -28,18 +28,18 @@ describe("notifier: user present", () => {
       op: "published",
     });
     // The gateway writes the socket's presence entry after the attach: no event tells the test when.
-    await waitFor(danPresent, { timeoutMs: 5000 });
+    await waitFor(danPresent, { timeoutMs: 20_000 });
 
     const seen = await rig.turnEnd("present-1", "It ships Monday.");
-    expect(await log.next((o) => o.seq === seen.seq && o.user === "dan")).toMatchObject({
+    expect(await log.next((o) => o.seq === seen.seq && o.user === "dan", 30_000)).toMatchObject({
       outcome: "skipped",
       reason: "present",
     });
 
     await socket.close();
-    await waitFor(async () => !(await danPresent()), { timeoutMs: 5000 });
+    await waitFor(async () => !(await danPresent()), { timeoutMs: 20_000 });
     const missed = await rig.turnEnd("present-1", "Also: it is gift-wrapped.");
-    const pushed = await rig.push.next(undefined, 10_000);
+    const pushed = await rig.push.next(undefined, 30_000);
     expect(pushed.json).toMatchObject({
       user: "dan",
       position: { seq: missed.seq },
