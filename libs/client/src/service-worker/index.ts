@@ -13,7 +13,7 @@ export type {
   ThreadlineServiceWorkerOptions,
   WindowClientLike,
 } from "./install.ts";
-export { installThreadlineServiceWorker } from "./install.ts";
+export { installThreadlineServiceWorker, windowShowing } from "./install.ts";
 export type {
   NotificationContent,
   NotificationKind,

@@ -4,10 +4,12 @@ import {
   installThreadlineServiceWorker,
   type ServiceWorkerScopeLike,
   type ThreadlineServiceWorkerOptions,
+  windowShowing,
 } from "./install.ts";
 import type { ThreadlineNotificationOptions } from "./notification-payload.ts";
 
 type Listener = (event: never) => void;
+const SAMPLE_URL = SAMPLE.url ?? "";
 
 /**
  * A stand-in for `self` in a service worker (a pure unit test of the wiring; the real browser runs it in
@@ -155,6 +157,40 @@ describe("notificationclick", () => {
     const sw = installed({ openUrl });
     await sw.click(SAMPLE).done;
     expect(sw.opened).toEqual([url]);
+  });
+
+  it("chooseWindow: the window it picks is focused and told, whatever its URL; undefined opens a new one", async () => {
+    const chat = "https://app.example.com/?session=other&user=ann";
+    const seen: [number, string, string][] = [];
+    const sw = installed(
+      {
+        chooseWindow: (windows, url, notification) => {
+          seen.push([windows.length, url, notification.session]);
+          return windows.find((w) => w.url === chat);
+        },
+      },
+      ["https://app.example.com/operator", chat],
+    );
+    await sw.click(SAMPLE).done;
+    expect(seen).toEqual([[2, SAMPLE.url, "s-42"]]);
+    expect([sw.opened, sw.focused]).toEqual([[], [chat]]);
+    expect(sw.messages).toEqual([
+      { url: chat, message: { type: "threadline.open", session: "s-42", position: SAMPLE.position } },
+    ]);
+
+    const none = installed({ chooseWindow: () => undefined }, [SAMPLE_URL]);
+    await none.click(SAMPLE).done;
+    expect([none.opened, none.focused]).toEqual([[SAMPLE_URL], []]);
+  });
+
+  it.each([
+    ["the same URL", [SAMPLE_URL], SAMPLE_URL],
+    ["the same URL with a fragment", ["https://x.example/", `${SAMPLE_URL}#m-7`], `${SAMPLE_URL}#m-7`],
+    ["another query", [`${SAMPLE_URL}&user=ann`], undefined],
+    ["no window", [], undefined],
+  ] as [string, string[], string | undefined][])("windowShowing (the default): %s", (_name, urls, expected) => {
+    const windows = urls.map((u) => ({ url: u, focus: async () => undefined, postMessage: () => undefined }));
+    expect(windowShowing(windows, SAMPLE_URL)?.url).toBe(expected);
   });
 
   it("no url anywhere: the worker's scope", async () => {

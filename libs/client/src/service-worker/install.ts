@@ -79,8 +79,31 @@ export interface ThreadlineServiceWorkerOptions {
    * payload's `url`, else the scope.
    */
   openUrl?: string | ((notification: ThreadlineNotification) => string | undefined);
+  /**
+   * Which open window takes a click: it is focused and gets `threadline.open`
+   * instead of a new window being opened; undefined = open `url` in a new
+   * window. Gets the app's windows (controlled or not), the resolved URL and
+   * the notification. Default: {@link windowShowing} (a window already at
+   * `url`). A page that can switch sessions in place on `threadline.open`
+   * may take any tab of the user (the demo does).
+   */
+  chooseWindow?: (
+    windows: readonly WindowClientLike[],
+    url: string,
+    notification: ThreadlineNotification,
+  ) => WindowClientLike | undefined;
   /** Called on `pushsubscriptionchange` (kept alive with `waitUntil`): subscribe again and register the result. */
   onPushSubscriptionChange?: (event: PushSubscriptionChangeEventLike) => unknown;
+}
+
+/**
+ * The window already showing `url`, ignoring its `#…` fragment (pure): the
+ * default `chooseWindow`, for apps that extend it.
+ * @example
+ *   chooseWindow: (windows, url, n) => windowShowing(windows, url) ?? windows.find((w) => isChatTab(w.url, n.user))
+ */
+export function windowShowing(windows: readonly WindowClientLike[], url: string): WindowClientLike | undefined {
+  return windows.find((client) => client.url === url || withoutHash(client.url) === url);
 }
 
 /**
@@ -88,8 +111,9 @@ export interface ThreadlineServiceWorkerOptions {
  * `push`: shows the notification (tag `threadline:<session>`, `renotify`,
  * the payload as `data`); a payload that is not a v1 `threadline.notification`
  * is ignored unless `render` handles it. `notificationclick` on a Threadline
- * notification: closes it, then focuses a window already showing its URL and
- * posts it `{type: "threadline.open", session, position}`, else opens the URL
+ * notification: closes it, then focuses a window already showing its URL (or
+ * the one `chooseWindow` picks) and posts it
+ * `{type: "threadline.open", session, position}`, else opens the URL
  * in a new window (the page attaches and catches up as usual). Returns a
  * function that removes the listeners.
  * @example
@@ -119,7 +143,7 @@ export function installThreadlineServiceWorker(
   const open = async (notification: ThreadlineNotification): Promise<void> => {
     const target = new URL(urlOf(notification, options.openUrl) ?? "", scope.registration.scope).href;
     const windows = await scope.clients.matchAll({ type: "window", includeUncontrolled: true });
-    const showing = windows.find((client) => client.url === target || withoutHash(client.url) === target);
+    const showing = (options.chooseWindow ?? windowShowing)(windows, target, notification);
     if (!showing) {
       await scope.clients.openWindow(target);
       return;
