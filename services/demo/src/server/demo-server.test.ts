@@ -18,6 +18,7 @@ beforeAll(async () => {
   mkdirSync(join(root, "assets"));
   writeFileSync(join(root, "index.html"), "<!doctype html><title>shell</title>");
   writeFileSync(join(root, "assets", "app.js"), "console.log(1)");
+  writeFileSync(join(root, "sw.js"), "self.addEventListener('push', () => {})");
   // A stand-in for the gateway's presence and control endpoints: records the Authorization header it got.
   gateway = createServer((req, res) => {
     seenAuth.push(req.headers.authorization ?? "");
@@ -96,6 +97,15 @@ describe("demo server", () => {
     for (const path of ["/", "/operator", "/operator?session=x"]) {
       expect(await (await fetch(`${server.url}${path}`)).text()).toContain("<title>shell</title>");
     }
+    // The service worker: from the root (its scope is the whole app), revalidated on every load so a new build takes over.
+    const worker = await fetch(`${server.url}/sw.js`);
+    expect(worker.headers.get("content-type")).toContain("text/javascript");
+    expect(worker.headers.get("cache-control")).toBe("no-cache");
+    expect(await worker.text()).toContain("push");
+    // A missing script is a 404, not the app shell: a browser must not run HTML as a service worker.
+    const missing = await fetch(`${server.url}/missing.js`);
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).not.toContain("<title>");
     // An encoded ../ that would leave the build directory.
     expect((await fetch(`${server.url}/..%2f..%2fetc%2fpasswd`)).status).toBe(400);
   });

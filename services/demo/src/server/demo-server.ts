@@ -20,8 +20,10 @@ import { SignJWT } from "jose";
  * - `GET /api/control/<session>` → the session's owner entry
  *   (`GET /v1/sessions/:id/control`), likewise: the list shows who handles a
  *   conversation and clears "asks for a human" once it was handed back.
- * - anything else: a file of the build, or `index.html` (the app routes
- *   `/` to the customer view and `/operator` to the operator console).
+ * - anything else: a file of the build (`/sw.js` is the service worker), or
+ *   `index.html` for app routes (the app routes `/` to the customer view and
+ *   `/operator` to the operator console); a missing file with an extension
+ *   (a script, `sw.js`) is a 404.
  */
 export interface DemoServerOptions {
   /** The `vite build` output directory. */
@@ -95,7 +97,11 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
     let file = normalize(join(root, decodeURIComponent(url.pathname)));
     if (file !== root && !file.startsWith(root + sep)) return json(res, 400, { error: "bad path" });
     const info = await stat(file).catch(() => undefined);
-    if (!info?.isFile()) file = join(root, "index.html");
+    if (!info?.isFile()) {
+      // A missing file of the build (a script, a style, sw.js) is a 404: only app routes get the shell.
+      if (extname(file) !== "" && extname(file) !== ".html") return json(res, 404, { error: "not found" });
+      file = join(root, "index.html");
+    }
     const cache = file.includes(`${join(root, "assets")}`) ? "public, max-age=31536000, immutable" : "no-cache";
     res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": cache });
     if (req.method === "HEAD") return res.end();

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import { ChatView } from "./chat-view.tsx";
 import { ChecklistView } from "./checklist-view.tsx";
 import { ConnectionBadge } from "./connection-badge.tsx";
+import { NotifyButton, NotifyNotice, useNotifyControl } from "./notify-control.tsx";
 import { PresenceBar } from "./presence-bar.tsx";
 import { ShopPanel } from "./shop-panel.tsx";
 import { TimelinePanel } from "./timeline-panel.tsx";
@@ -50,6 +51,7 @@ export function CustomerApp({ session, user }: { session: string; user: string }
   });
   const [text, setText] = useState("");
   const [showTimeline, setShowTimeline] = useState(false);
+  const notify = useNotifyControl(user);
   const answered = useRef(new Set<string>());
   const device = tabDevice();
   const running = view.active;
@@ -97,6 +99,7 @@ export function CustomerApp({ session, user }: { session: string; user: string }
           <span className="logo">⚡</span> Voltstore support
         </div>
         <ConnectionBadge status={status} position={position} />
+        <NotifyButton control={notify} />
         <button
           type="button"
           className="ghost"
@@ -107,6 +110,7 @@ export function CustomerApp({ session, user }: { session: string; user: string }
           {showTimeline ? "Hide" : "Show"} timeline
         </button>
       </header>
+      <NotifyNotice control={notify} />
       <PresenceBar members={members} me={user} device={device} />
       {operator && (
         <div className="owner" data-testid="owner">

@@ -80,7 +80,7 @@ export function loadConfig(): Promise<Config> {
 }
 
 /** A development token from the demo server (`/api/token`, dev-only). */
-async function fetchToken(user: string, role: string): Promise<string> {
+export async function fetchToken(user: string, role: string): Promise<string> {
   const response = await fetch(`/api/token?user=${encodeURIComponent(user)}&role=${role}`);
   if (!response.ok) throw new Error(`token endpoint answered ${response.status}`);
   return ((await response.json()) as { token: string }).token;
