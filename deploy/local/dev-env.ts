@@ -33,11 +33,17 @@ export const NATS_PASSWORDS = {
 };
 export const NATS_GATEWAY = { user: "gateway", pass: NATS_PASSWORDS.TL_NATS_GATEWAY_PASS };
 export const NATS_PRESENCE = { user: "presence", pass: NATS_PASSWORDS.TL_NATS_PRESENCE_PASS };
+/** The notifier: reads the stream and the presence/control buckets, writes the push and notify buckets. */
+export const NATS_NOTIFIER = { user: "notifier", pass: NATS_PASSWORDS.TL_NATS_NOTIFIER_PASS };
 /** System-account user: the presence service's disconnect advisories. */
 export const NATS_SYS = { user: "sys", pass: NATS_PASSWORDS.TL_NATS_SYS_PASS };
 /** The example agent: may publish only as `example-agent`. */
 export const NATS_EXAMPLE_AGENT = { user: "example-agent", pass: NATS_PASSWORDS.TL_NATS_AGENT_EXAMPLE_AGENT_PASS };
 export const PRESENCE_PORT = Number(process.env.THREADLINE_PRESENCE_PORT ?? 8081);
+/** The notifier's `/healthz` and `/metrics`. */
+export const NOTIFIER_PORT = Number(process.env.THREADLINE_NOTIFIER_PORT ?? 8082);
+/** Contact for the push services in the VAPID token (RFC 8292 `sub`); THREADLINE_VAPID_SUBJECT overrides it. */
+export const VAPID_SUBJECT = process.env.THREADLINE_VAPID_SUBJECT ?? "mailto:threadline-dev@example.com";
 export const GATEWAY_PORT = Number(process.env.THREADLINE_GATEWAY_PORT ?? 8080);
 export const GATEWAY_URL = process.env.THREADLINE_URL ?? `ws://127.0.0.1:${GATEWAY_PORT}/v1/ws`;
 
@@ -63,6 +69,8 @@ export interface LauncherInfo {
   gatewayUrl: string;
   gatewayHttpUrl: string;
   presenceMetricsUrl: string;
+  /** The notifier's base URL (`/healthz`, `/metrics`). */
+  notifierUrl: string;
   demoUrl: string;
   /** Where tokens' HS256 key comes from: this file, or the launcher's THREADLINE_JWT_SECRET. */
   jwtSecret: { file: string } | { env: "THREADLINE_JWT_SECRET" };

@@ -13,28 +13,34 @@ import {
   type LauncherInfo,
   NATS_GATEWAY,
   NATS_MONITOR_PORT,
+  NATS_NOTIFIER,
   NATS_PASSWORDS,
   NATS_PORT,
   NATS_PRESENCE,
   NATS_SYS,
   NATS_URL,
+  NOTIFIER_PORT,
   PRESENCE_PORT,
   ROOT,
   removeLauncherFile,
   runningLauncher,
+  VAPID_SUBJECT,
   writeLauncherFile,
 } from "./dev-env.ts";
 import { Supervisor } from "./supervisor.ts";
+import { ensureVapidKeys } from "./vapid-keys.ts";
 
 /**
  * `npm start`: a local nats-server (JetStream, a system account, data in
- * .data/nats), the gateway, the presence service, the demo's agent pools
- * (services/demo: triage, orders, returns, research, stores) and the demo web
- * app (built with Vite, served with a dev-only token endpoint), each a child
- * process with prefixed logs, supervised (./supervisor.ts: a crashed process
- * is restarted with backoff, the others keep running). While it runs,
- * `<dataDir>/launcher.json` tells the tools where everything is. Ctrl-C stops
- * the agents and the demo server, then presence and the gateway, then NATS.
+ * .data/nats), the gateway, the presence service, the notifier (Web Push to
+ * the demo's browsers when the customer is away; its VAPID key pair made once
+ * into .data/vapid-keys.json), the demo's agent pools (services/demo: triage,
+ * orders, returns, research, stores) and the demo web app (built with Vite,
+ * served with a dev-only token endpoint), each a child process with prefixed
+ * logs, supervised (./supervisor.ts: a crashed process is restarted with
+ * backoff, the others keep running). While it runs, `<dataDir>/launcher.json`
+ * tells the tools where everything is. Ctrl-C stops the agents and the demo
+ * server, then presence, the notifier and the gateway, then NATS.
  */
 const DEMO_PORT = Number(process.env.DEMO_PORT ?? 5173);
 
@@ -73,6 +79,13 @@ if (already) {
   process.exit(1);
 }
 const { secret, source: secretSource } = ensureDevSecret();
+let vapid: ReturnType<typeof ensureVapidKeys>["keys"];
+try {
+  vapid = ensureVapidKeys(DATA_DIR).keys;
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+}
 const launcherInfo: LauncherInfo = {
   pid: process.pid,
   dataDir: DATA_DIR,
@@ -81,6 +94,7 @@ const launcherInfo: LauncherInfo = {
   gatewayUrl: GATEWAY_URL,
   gatewayHttpUrl: `http://127.0.0.1:${GATEWAY_PORT}`,
   presenceMetricsUrl: `http://127.0.0.1:${PRESENCE_PORT}/metrics`,
+  notifierUrl: `http://127.0.0.1:${NOTIFIER_PORT}`,
   demoUrl: `http://127.0.0.1:${DEMO_PORT}/`,
   jwtSecret: secretSource,
   cli: { servers: NATS_URL, user: NATS_GATEWAY.user, pass: NATS_GATEWAY.pass },
@@ -96,7 +110,7 @@ const supervisor = new Supervisor({
     writeLauncherFile(launcherInfo);
   },
 });
-/** How long each process may take to stop before SIGKILL; three tiers (agents and demo, gateway and presence, NATS): under 5 s in all. */
+/** How long each process may take to stop before SIGKILL; three tiers (agents and demo, gateway/presence/notifier, NATS): under 5 s in all. */
 const STOP_MS = { agents: 1500, services: 1500, nats: 1500 };
 
 let shuttingDown = false;
@@ -161,6 +175,8 @@ try {
         process.env.THREADLINE_ALLOWED_ORIGINS ?? `http://127.0.0.1:${DEMO_PORT},http://localhost:${DEMO_PORT}`,
       // Stopped by the launcher within STOP_MS.services: do not wait for sockets longer than that.
       THREADLINE_DRAIN_TIMEOUT_MS: String(STOP_MS.services + 500),
+      // GET /v1/push/vapid-public-key: what the demo's "Notify me" subscribes with.
+      THREADLINE_VAPID_PUBLIC_KEY: vapid.publicKey,
     },
     readyLine: /gateway-ready/,
   });
@@ -181,6 +197,28 @@ try {
       THREADLINE_PRESENCE_PORT: String(PRESENCE_PORT),
     },
     readyLine: /presence-ready/,
+  });
+  await supervisor.start({
+    name: "notifier",
+    tier: 1,
+    stopMs: STOP_MS.services,
+    command: process.execPath,
+    args: [...tsx, "services/notifier/src/main.ts"],
+    env: {
+      NATS_URL,
+      NATS_USER: NATS_NOTIFIER.user,
+      NATS_PASS: NATS_NOTIFIER.pass,
+      // The gateway made the stream and buckets; the notifier's NATS user may not (deploy/nats permissions).
+      THREADLINE_PROVISION: "false",
+      THREADLINE_NOTIFIER_ID: "local",
+      THREADLINE_NOTIFIER_PORT: String(NOTIFIER_PORT),
+      THREADLINE_VAPID_PUBLIC_KEY: vapid.publicKey,
+      THREADLINE_VAPID_PRIVATE_KEY: vapid.privateKey,
+      THREADLINE_VAPID_SUBJECT: VAPID_SUBJECT,
+      // A click on a notification opens the conversation in the demo (its service worker adds the user).
+      THREADLINE_NOTIFY_OPEN_URL: `http://127.0.0.1:${DEMO_PORT}/?session={session}`,
+    },
+    readyLine: /notifier-ready/,
   });
   // The demo's agent pools replace the example agent (both would answer every input as entry pools).
   await Promise.all(
@@ -217,12 +255,18 @@ Threadline is running.
   NATS         ${NATS_URL}  (monitoring http://127.0.0.1:${NATS_MONITOR_PORT}, data in ${relative(ROOT, join(DATA_DIR, "nats")) || "."})
   Gateway      ${GATEWAY_URL}  (health http://127.0.0.1:${GATEWAY_PORT}/readyz, metrics /metrics)
   Presence     join/leave events in every session (metrics http://127.0.0.1:${PRESENCE_PORT}/metrics)
+  Notifier     Web Push when the customer is away (health http://127.0.0.1:${NOTIFIER_PORT}/healthz, metrics /metrics)
   Agents       ${POOL_NAMES.join(", ")} (services/demo/src/agents, one process and NATS user each)
 
 Open the demo (an electronics shop's support chat):
   Customer     http://127.0.0.1:${DEMO_PORT}/          (open it in two tabs: one session, every device in sync)
   Operator     http://127.0.0.1:${DEMO_PORT}/operator  (take over a conversation, write to the customer, hand back)
   (dev only: the demo server hands out tokens to anyone at /api/token)
+
+Get a notification: in the customer view click "Notify me" and allow notifications, ask
+"Research the Aurora headphones and compare them", close the tab while it works; ~5 s after
+the answer is ready the browser shows "Your answer is ready" — click it, the conversation opens
+where it was. (Chrome, Edge or Firefox, not a private window; the browser must reach its push service.)
 
 Chat from a terminal (run it in two terminals to see two devices share one session):
   npm run example:chat -- my-session

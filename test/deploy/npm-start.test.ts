@@ -10,10 +10,12 @@ import WebSocket from "ws";
 import { chatOnce, type LauncherJson, ROOT, readLauncher, runTool, startChat, toolEnv } from "./support/local-tools.ts";
 
 // The README's first command, as a user runs it: `npm start` (nats-server,
-// gateway, presence, the demo's agent pools and web app, each a process),
-// here on free ports and a fresh data directory. A customer message sent
-// through the gateway gets the demo agent's streamed reply; the tools find the
-// stack with only THREADLINE_DATA_DIR set; a SIGKILLed gateway, agent or
+// gateway, presence, the notifier, the demo's agent pools and web app, each a
+// process), here on free ports and a fresh data directory. A customer message
+// sent through the gateway gets the demo agent's streamed reply; the notifier
+// answers its health check and the gateway serves the VAPID key the notifier
+// signs with (kept in the data directory); the tools find the stack with only
+// THREADLINE_DATA_DIR set; a SIGKILLed gateway, notifier, agent or
 // nats-server is restarted while the others keep running; Ctrl-C (SIGINT to
 // the foreground process group) stops every process within 5 s and without
 // warnings.
@@ -80,7 +82,8 @@ async function killAndAwaitRestart(name: string): Promise<void> {
 
 test("npm start runs the whole system, the tools find it, crashed processes come back, Ctrl-C stops it all in < 5 s", async () => {
   onTestFailed(() => console.error(output.slice(-80).join("\n")));
-  const [natsPort, natsMonitor, gatewayPort, presencePort, demoPort] = (await freePorts(5)) as [
+  const [natsPort, natsMonitor, gatewayPort, presencePort, notifierPort, demoPort] = (await freePorts(6)) as [
+    number,
     number,
     number,
     number,
@@ -96,6 +99,7 @@ test("npm start runs the whole system, the tools find it, crashed processes come
       THREADLINE_NATS_MONITOR_PORT: String(natsMonitor),
       THREADLINE_GATEWAY_PORT: String(gatewayPort),
       THREADLINE_PRESENCE_PORT: String(presencePort),
+      THREADLINE_NOTIFIER_PORT: String(notifierPort),
       DEMO_PORT: String(demoPort),
       THREADLINE_DATA_DIR: dataDir,
       // The simulated model: no API key, deterministic replies.
@@ -114,18 +118,32 @@ test("npm start runs the whole system, the tools find it, crashed processes come
   const banner = output.join("\n");
   expect(banner).toContain(`ws://127.0.0.1:${gatewayPort}/v1/ws`);
   expect(banner).toContain(`http://127.0.0.1:${demoPort}/operator`);
+  expect(banner).toContain(`http://127.0.0.1:${notifierPort}/healthz`);
+  expect(banner).toContain('click "Notify me"');
 
   // launcher.json: the current pid of every process, the URLs, where the secret is (not the secret), owner-only.
   const info = launcher();
   expect(statSync(join(dataDir, "launcher.json")).mode & 0o777).toBe(0o600);
   expect(info.gatewayUrl).toBe(`ws://127.0.0.1:${gatewayPort}/v1/ws`);
   expect(Object.keys(info.processes)).toEqual(
-    expect.arrayContaining(["nats", "gateway", "presence", "triage", "orders", "demo"]),
+    expect.arrayContaining(["nats", "gateway", "presence", "notifier", "triage", "orders", "demo"]),
   );
   const secret = readFileSync(join(dataDir, "dev-jwt-secret"), "utf8").trim();
   expect(readFileSync(join(dataDir, "launcher.json"), "utf8")).not.toContain(secret);
 
   expect((await fetch(`http://127.0.0.1:${gatewayPort}/readyz`)).status).toBe(200);
+  // Offline delivery: the notifier runs; the gateway serves the public half of the pair generated into the
+  // data directory (owner-only), which the notifier signs with.
+  expect((await fetch(`http://127.0.0.1:${notifierPort}/healthz`)).status).toBe(200);
+  const vapidFile = join(dataDir, "vapid-keys.json");
+  expect(statSync(vapidFile).mode & 0o777).toBe(0o600);
+  const vapid = JSON.parse(readFileSync(vapidFile, "utf8")) as { publicKey: string; privateKey: string };
+  const served = await fetch(`http://127.0.0.1:${gatewayPort}/v1/push/vapid-public-key`);
+  expect(served.status).toBe(200);
+  expect(await served.json()).toEqual({ publicKey: vapid.publicKey });
+  expect(readFileSync(join(dataDir, "launcher.json"), "utf8")).not.toContain(vapid.privateKey);
+  const sw = await fetch(`http://127.0.0.1:${demoPort}/sw.js`);
+  expect([sw.status, sw.headers.get("content-type")]).toEqual([200, "text/javascript; charset=utf-8"]);
   const page = await fetch(`http://127.0.0.1:${demoPort}/`);
   expect(page.status).toBe(200);
   expect(await page.text()).toMatch(/<div id="root">|<script/);
@@ -183,6 +201,11 @@ test("npm start runs the whole system, the tools find it, crashed processes come
   const again = await chatOnce(gatewayPort, demoPort, "npm-start-after-crash", "smoke-customer");
   expect(again.reply.author.kind).toBe("agent");
   await killAndAwaitRestart("triage");
+  await killAndAwaitRestart("notifier");
+  await waitFor(async () => (await answers(`http://127.0.0.1:${notifierPort}/healthz`)) === true, {
+    timeoutMs: 20_000,
+    message: "the restarted notifier does not answer /healthz",
+  });
   await killAndAwaitRestart("nats");
   const afterNats = await chatOnce(gatewayPort, demoPort, "npm-start-after-nats", "smoke-customer");
   expect(afterNats.reply.author.kind).toBe("agent");
@@ -201,5 +224,6 @@ test("npm start runs the whole system, the tools find it, crashed processes come
   for (const pid of seenPids) expect(alive(pid), `pid ${pid} still running`).toBe(false);
   expect(await answers(`http://127.0.0.1:${gatewayPort}/readyz`)).toBe(false);
   expect(await answers(`http://127.0.0.1:${demoPort}/`)).toBe(false);
+  expect(await answers(`http://127.0.0.1:${notifierPort}/healthz`)).toBe(false);
   expect(await answers(`http://127.0.0.1:${natsMonitor}/healthz`)).toBe(false);
 }, 240_000);
