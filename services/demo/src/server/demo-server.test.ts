@@ -106,6 +106,8 @@ describe("demo server", () => {
     const missing = await fetch(`${server.url}/missing.js`);
     expect(missing.status).toBe(404);
     expect(await missing.text()).not.toContain("<title>");
+    // No icon file: an empty answer, not an error (browsers ask for it on documents that name no icon).
+    expect((await fetch(`${server.url}/favicon.ico`)).status).toBe(204);
     // An encoded ../ that would leave the build directory.
     expect((await fetch(`${server.url}/..%2f..%2fetc%2fpasswd`)).status).toBe(400);
   });

@@ -93,6 +93,8 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
       return res.end(await upstream.text());
     }
     if (url.pathname.startsWith("/api/")) return json(res, 404, { error: "not found" });
+    // The app's icon is inline (index.html); browsers still ask for this one on documents that name none.
+    if (url.pathname === "/favicon.ico") return res.writeHead(204, { "cache-control": "public, max-age=86400" }).end();
     // Static files; unknown paths get the app shell.
     let file = normalize(join(root, decodeURIComponent(url.pathname)));
     if (file !== root && !file.startsWith(root + sep)) return json(res, 400, { error: "bad path" });
