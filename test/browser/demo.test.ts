@@ -6,6 +6,7 @@ import { stockReply } from "../../services/demo/src/agents/triage.ts";
 import { findProduct, PRODUCTS } from "../../services/demo/src/catalog.ts";
 import { launchChromium, screenshotPath } from "./support/chromium.ts";
 import { ConsoleErrors } from "./support/console-errors.ts";
+import { agentMessage, messages, openCustomerPage, send } from "./support/demo-page.ts";
 import { type DemoStack, startDemoStack } from "./support/demo-stack.ts";
 
 /**
@@ -54,41 +55,8 @@ async function newContext(options: { geolocation?: boolean } = {}): Promise<Brow
   return context;
 }
 
-async function openCustomer(context: BrowserContext, session: string, user = "alice"): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(`${stack.url}/?session=${session}&user=${user}`);
-  await page.getByTestId("connection-status").filter({ hasText: "connected" }).waitFor();
-  return page;
-}
-
-interface RenderedMessage {
-  id: string;
-  kind: string;
-  author: string;
-  status: string;
-  text: string;
-}
-
-function messages(page: Page): Promise<RenderedMessage[]> {
-  return page.getByTestId("message").evaluateAll((nodes) =>
-    nodes.map((n) => ({
-      id: n.getAttribute("data-message-id") ?? "",
-      kind: n.getAttribute("data-author-kind") ?? "",
-      author: n.getAttribute("data-author") ?? "",
-      status: n.getAttribute("data-status") ?? "",
-      text: n.querySelector('[data-testid="message-text"]')?.textContent ?? "",
-    })),
-  );
-}
-
-async function send(page: Page, text: string): Promise<void> {
-  await page.getByTestId("composer-input").fill(text);
-  await page.getByTestId("send").click();
-}
-
-/** The assistant message of `agent` (participant id) whose status is `status`. */
-const agentMessage = (page: Page, agent: string, status?: string) =>
-  page.locator(`[data-testid="message"][data-author="${agent}"]${status ? `[data-status="${status}"]` : ""}`);
+const openCustomer = (context: BrowserContext, session: string, user = "alice"): Promise<Page> =>
+  openCustomerPage(context, stack.url, session, user);
 
 // Each test drives several pages through multi-second agent work; under a loaded CI machine allow 2 minutes.
 describe("demo in Chromium", { timeout: 120_000 }, () => {

@@ -9,8 +9,10 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
  * Debian's Chromium, headless, for the browser tests. The binary comes from
  * deploy/local/ensure-chromium.sh (CHROMIUM_BIN overrides). Playwright gives
  * every launch a fresh temporary profile (its own --user-data-dir).
+ * `options.hostMap` resolves extra host names to 127.0.0.1 (an origin that is
+ * not a secure context: `http://<name>:<port>`).
  */
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(options: { hostMap?: readonly string[] } = {}): Promise<Browser> {
   const out = execFileSync("bash", [join(ROOT, "deploy/local/ensure-chromium.sh")], { encoding: "utf8" });
   const executablePath = out.trim().split("\n").at(-1)!;
   return chromium.launch({
@@ -25,6 +27,9 @@ export async function launchChromium(): Promise<Browser> {
       "--disable-component-update",
       "--disable-sync",
       "--disable-dev-shm-usage",
+      ...(options.hostMap?.length
+        ? [`--host-resolver-rules=${options.hostMap.map((host) => `MAP ${host} 127.0.0.1`).join(",")}`]
+        : []),
     ],
   });
 }

@@ -72,7 +72,14 @@ export function buildDemo(): string {
   return out;
 }
 
-export async function startDemoStack(): Promise<DemoStack> {
+export interface DemoStackOptions {
+  /** Extra environment of the gateway process (e.g. `THREADLINE_VAPID_PUBLIC_KEY`). */
+  gatewayEnv?: Record<string, string>;
+  /** More host names the demo is opened under (`http://<host>:<demo port>` is allowed by the gateway too). */
+  extraHosts?: readonly string[];
+}
+
+export async function startDemoStack(options: DemoStackOptions = {}): Promise<DemoStack> {
   const cleanup: (() => Promise<void> | void)[] = [];
   const close = async () => {
     for (const step of cleanup.reverse()) await step();
@@ -85,8 +92,11 @@ export async function startDemoStack(): Promise<DemoStack> {
     cleanup.push(() => nats.stop());
     // The gateway allows exactly the demo's origin (WebSocket and CORS), as `npm start` configures it.
     const demoPort = await freePort();
-    const demoOrigin = `http://127.0.0.1:${demoPort}`;
-    const gateway = await spawnGateway(nats.url, { THREADLINE_ALLOWED_ORIGINS: demoOrigin });
+    const origins = ["127.0.0.1", ...(options.extraHosts ?? [])].map((host) => `http://${host}:${demoPort}`);
+    const gateway = await spawnGateway(nats.url, {
+      ...options.gatewayEnv,
+      THREADLINE_ALLOWED_ORIGINS: origins.join(","),
+    });
     cleanup.push(() => gateway.stop());
     const presence: RunningPresence = await startPresence(nats);
     cleanup.push(() => presence.close());
