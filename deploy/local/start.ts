@@ -158,67 +158,54 @@ try {
   });
   const tsx = ["--import", "tsx"];
   const common = { NATS_URL, THREADLINE_JWT_SECRET: secret };
-  await supervisor.start({
-    name: "gateway",
-    tier: 1,
-    stopMs: STOP_MS.services,
-    command: process.execPath,
-    args: [...tsx, "services/gateway/src/main.ts"],
-    env: {
-      ...common,
-      NATS_USER: NATS_GATEWAY.user,
-      NATS_PASS: NATS_GATEWAY.pass,
-      THREADLINE_GATEWAY_PORT: String(GATEWAY_PORT),
-      THREADLINE_GATEWAY_HOST: "127.0.0.1",
-      // The demo's pages (served on DEMO_PORT) open the socket and read the HTTP API (CORS) from another origin.
-      THREADLINE_ALLOWED_ORIGINS:
-        process.env.THREADLINE_ALLOWED_ORIGINS ?? `http://127.0.0.1:${DEMO_PORT},http://localhost:${DEMO_PORT}`,
-      // Stopped by the launcher within STOP_MS.services: do not wait for sockets longer than that.
-      THREADLINE_DRAIN_TIMEOUT_MS: String(STOP_MS.services + 500),
-      // GET /v1/push/vapid-public-key: what the demo's "Notify me" subscribes with.
-      THREADLINE_VAPID_PUBLIC_KEY: vapid.publicKey,
-    },
-    readyLine: /gateway-ready/,
+  /** A Threadline service (tier 1) from `services/<name>/src/main.ts`. */
+  const service = (name: string, env: Record<string, string>) =>
+    supervisor.start({
+      name,
+      tier: 1,
+      stopMs: STOP_MS.services,
+      command: process.execPath,
+      args: [...tsx, `services/${name}/src/main.ts`],
+      env,
+      readyLine: new RegExp(`${name}-ready`),
+    });
+  await service("gateway", {
+    ...common,
+    NATS_USER: NATS_GATEWAY.user,
+    NATS_PASS: NATS_GATEWAY.pass,
+    THREADLINE_GATEWAY_PORT: String(GATEWAY_PORT),
+    THREADLINE_GATEWAY_HOST: "127.0.0.1",
+    // The demo's pages (served on DEMO_PORT) open the socket and read the HTTP API (CORS) from another origin.
+    THREADLINE_ALLOWED_ORIGINS:
+      process.env.THREADLINE_ALLOWED_ORIGINS ?? `http://127.0.0.1:${DEMO_PORT},http://localhost:${DEMO_PORT}`,
+    // Stopped by the launcher within STOP_MS.services: do not wait for sockets longer than that.
+    THREADLINE_DRAIN_TIMEOUT_MS: String(STOP_MS.services + 500),
+    // GET /v1/push/vapid-public-key: what the demo's "Notify me" subscribes with.
+    THREADLINE_VAPID_PUBLIC_KEY: vapid.publicKey,
   });
-  await supervisor.start({
-    name: "presence",
-    tier: 1,
-    stopMs: STOP_MS.services,
-    command: process.execPath,
-    args: [...tsx, "services/presence/src/main.ts"],
-    env: {
-      ...common,
-      NATS_USER: NATS_PRESENCE.user,
-      NATS_PASS: NATS_PRESENCE.pass,
-      NATS_SYS_USER: NATS_SYS.user,
-      NATS_SYS_PASS: NATS_SYS.pass,
-      // Only the gateway may create the stream and buckets (deploy/nats permissions).
-      THREADLINE_PROVISION: "false",
-      THREADLINE_PRESENCE_PORT: String(PRESENCE_PORT),
-    },
-    readyLine: /presence-ready/,
+  await service("presence", {
+    ...common,
+    NATS_USER: NATS_PRESENCE.user,
+    NATS_PASS: NATS_PRESENCE.pass,
+    NATS_SYS_USER: NATS_SYS.user,
+    NATS_SYS_PASS: NATS_SYS.pass,
+    // Only the gateway may create the stream and buckets (deploy/nats permissions).
+    THREADLINE_PROVISION: "false",
+    THREADLINE_PRESENCE_PORT: String(PRESENCE_PORT),
   });
-  await supervisor.start({
-    name: "notifier",
-    tier: 1,
-    stopMs: STOP_MS.services,
-    command: process.execPath,
-    args: [...tsx, "services/notifier/src/main.ts"],
-    env: {
-      NATS_URL,
-      NATS_USER: NATS_NOTIFIER.user,
-      NATS_PASS: NATS_NOTIFIER.pass,
-      // The gateway made the stream and buckets; the notifier's NATS user may not (deploy/nats permissions).
-      THREADLINE_PROVISION: "false",
-      THREADLINE_NOTIFIER_ID: "local",
-      THREADLINE_NOTIFIER_PORT: String(NOTIFIER_PORT),
-      THREADLINE_VAPID_PUBLIC_KEY: vapid.publicKey,
-      THREADLINE_VAPID_PRIVATE_KEY: vapid.privateKey,
-      THREADLINE_VAPID_SUBJECT: VAPID_SUBJECT,
-      // A click on a notification opens the conversation in the demo (its service worker adds the user).
-      THREADLINE_NOTIFY_OPEN_URL: `http://127.0.0.1:${DEMO_PORT}/?session={session}`,
-    },
-    readyLine: /notifier-ready/,
+  await service("notifier", {
+    NATS_URL,
+    NATS_USER: NATS_NOTIFIER.user,
+    NATS_PASS: NATS_NOTIFIER.pass,
+    // The gateway made the stream and buckets; the notifier's NATS user may not (deploy/nats permissions).
+    THREADLINE_PROVISION: "false",
+    THREADLINE_NOTIFIER_ID: "local",
+    THREADLINE_NOTIFIER_PORT: String(NOTIFIER_PORT),
+    THREADLINE_VAPID_PUBLIC_KEY: vapid.publicKey,
+    THREADLINE_VAPID_PRIVATE_KEY: vapid.privateKey,
+    THREADLINE_VAPID_SUBJECT: VAPID_SUBJECT,
+    // A click on a notification opens the conversation in the demo (its service worker adds the user).
+    THREADLINE_NOTIFY_OPEN_URL: `http://127.0.0.1:${DEMO_PORT}/?session={session}`,
   });
   // The demo's agent pools replace the example agent (both would answer every input as entry pools).
   await Promise.all(

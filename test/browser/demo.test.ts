@@ -5,7 +5,7 @@ import { researchReply } from "../../services/demo/src/agents/research.ts";
 import { stockReply } from "../../services/demo/src/agents/triage.ts";
 import { findProduct, PRODUCTS } from "../../services/demo/src/catalog.ts";
 import { launchChromium, screenshotPath } from "./support/chromium.ts";
-import { ConsoleErrors } from "./support/console-errors.ts";
+import { FlowContexts } from "./support/console-errors.ts";
 import { agentMessage, messages, openCustomerPage, send } from "./support/demo-page.ts";
 import { type DemoStack, startDemoStack } from "./support/demo-stack.ts";
 
@@ -17,7 +17,7 @@ import { type DemoStack, startDemoStack } from "./support/demo-stack.ts";
 let stack: DemoStack;
 let browser: Browser;
 /** The current flow's browser contexts and their console-error collectors (closed after each flow). */
-const contexts = new Map<BrowserContext, ConsoleErrors>();
+const contexts = new FlowContexts();
 
 beforeAll(async () => {
   stack = await startDemoStack();
@@ -27,14 +27,11 @@ beforeAll(async () => {
 // Every flow ends without console errors or uncaught exceptions in any of its pages (CORS failures
 // included). None is filtered: no flow provokes one on purpose.
 afterEach(async () => {
-  const errors = [...contexts.values()].flatMap((c) => c.errors());
-  for (const c of contexts.keys()) await c.close().catch(() => {});
-  contexts.clear();
-  expect(errors).toEqual([]);
+  expect(await contexts.closeAll()).toEqual([]);
 });
 
 afterAll(async () => {
-  for (const c of contexts.keys()) await c.close().catch(() => {});
+  await contexts.closeAll();
   await browser?.close();
   await stack?.close();
 }, 60_000);
@@ -45,14 +42,12 @@ let sessions = 0;
 const newSession = (name: string) => `e2e-${name}-${Date.now().toString(36)}-${sessions++}`;
 
 async function newContext(options: { geolocation?: boolean } = {}): Promise<BrowserContext> {
-  const context = await browser.newContext({
+  return contexts.open(browser, {
     viewport: { width: 1280, height: 800 },
     ...(options.geolocation
       ? { geolocation: { latitude: 52.51, longitude: 13.42 }, permissions: ["geolocation"] }
       : {}),
   });
-  contexts.set(context, new ConsoleErrors(context));
-  return context;
 }
 
 const openCustomer = (context: BrowserContext, session: string, user = "alice"): Promise<Page> =>
@@ -344,8 +339,7 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     await console.screenshot({ path: screenshotPath("9-shared-state-console") });
 
     // The same session on a phone: the shop and the checklist fit, nothing scrolls sideways.
-    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
-    contexts.set(phone, new ConsoleErrors(phone));
+    const phone = await contexts.open(browser, { viewport: { width: 390, height: 844 }, isMobile: true });
     const small = await openCustomer(phone, session);
     await small.locator('[data-testid="checklist"][data-status="done"]').waitFor();
     await product(small).and(small.locator('[data-viewing="true"]')).waitFor();
@@ -362,8 +356,7 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
 
   // Regression: at 390 px the composer overflowed (Stop cut off, "Talk to a human" off-screen).
   it("a phone (390 × 844): every composer button is on screen and nothing scrolls sideways", async () => {
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
-    contexts.set(context, new ConsoleErrors(context));
+    const context = await contexts.open(browser, { viewport: { width: 390, height: 844 }, isMobile: true });
     const page = await openCustomer(context, newSession("phone"));
     for (const id of ["composer-input", "send", "steer", "stop", "ask-human"]) {
       const box = await page.getByTestId(id).boundingBox();

@@ -8,7 +8,7 @@ import { findProduct } from "../../services/demo/src/catalog.ts";
 import { notificationTarget } from "../../services/demo/src/sw/open-target.ts";
 import { notifierRig, startNotifier } from "../integration/support/notifier.ts";
 import { launchChromium, screenshotPath } from "./support/chromium.ts";
-import { ConsoleErrors } from "./support/console-errors.ts";
+import { FlowContexts } from "./support/console-errors.ts";
 import { agentMessage, messages, openCustomerPage, send } from "./support/demo-page.ts";
 import { type DemoStack, startDemoStack } from "./support/demo-stack.ts";
 
@@ -30,7 +30,7 @@ import { type DemoStack, startDemoStack } from "./support/demo-stack.ts";
  */
 let stack: DemoStack;
 let browser: Browser;
-const contexts = new Map<BrowserContext, ConsoleErrors>();
+const contexts = new FlowContexts();
 /** A host name for the demo that is not a secure context (no service workers, no Push API). */
 const INSECURE_HOST = "insecure.test";
 /** What Chromium itself logs when a page subscribes in an incognito context (Playwright's contexts are). */
@@ -48,14 +48,11 @@ beforeAll(async () => {
 // Every flow ends without console errors or uncaught exceptions in its pages; the one Chromium message a
 // flow provokes on purpose (subscribing in incognito) is the only one left out.
 afterEach(async () => {
-  const errors = [...contexts.values()].flatMap((c) => c.errors()).filter((e) => !e.includes(INCOGNITO_PUSH));
-  for (const c of contexts.keys()) await c.close().catch(() => {});
-  contexts.clear();
-  expect(errors).toEqual([]);
+  expect(await contexts.closeAll([INCOGNITO_PUSH])).toEqual([]);
 });
 
 afterAll(async () => {
-  for (const c of contexts.keys()) await c.close().catch(() => {});
+  await contexts.closeAll();
   await browser?.close();
   await stack?.close();
 }, 60_000);
@@ -64,12 +61,10 @@ let sessions = 0;
 const newSession = (name: string) => `push-${name}-${Date.now().toString(36)}-${sessions++}`;
 
 async function newContext(options: { notifications?: boolean; width?: number } = {}): Promise<BrowserContext> {
-  const context = await browser.newContext({
+  return contexts.open(browser, {
     viewport: { width: options.width ?? 1280, height: 800 },
     ...(options.notifications ? { permissions: ["notifications"] } : {}),
   });
-  contexts.set(context, new ConsoleErrors(context));
-  return context;
 }
 
 const notifyButton = (page: Page, state: string) => page.locator(`[data-testid="notify"][data-state="${state}"]`);

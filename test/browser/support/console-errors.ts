@@ -1,4 +1,4 @@
-import type { BrowserContext } from "playwright-core";
+import type { Browser, BrowserContext, BrowserContextOptions } from "playwright-core";
 
 /**
  * Collects every console error and uncaught page error of a browser context
@@ -23,5 +23,30 @@ export class ConsoleErrors {
   /** Everything collected so far, in arrival order. */
   errors(): string[] {
     return [...this.seen];
+  }
+}
+
+/**
+ * The browser contexts of a test file's current flow, each with its
+ * console-error collector: `open` makes one, `closeAll` closes them all and
+ * returns the errors they collected (minus those containing one of `ignore`:
+ * messages a flow provokes on purpose, named where it does).
+ */
+export class FlowContexts {
+  private readonly contexts = new Map<BrowserContext, ConsoleErrors>();
+
+  async open(browser: Browser, options: BrowserContextOptions): Promise<BrowserContext> {
+    const context = await browser.newContext(options);
+    this.contexts.set(context, new ConsoleErrors(context));
+    return context;
+  }
+
+  async closeAll(ignore: readonly string[] = []): Promise<string[]> {
+    const errors = [...this.contexts.values()]
+      .flatMap((c) => c.errors())
+      .filter((e) => !ignore.some((i) => e.includes(i)));
+    for (const context of this.contexts.keys()) await context.close().catch(() => {});
+    this.contexts.clear();
+    return errors;
   }
 }
