@@ -17,7 +17,8 @@ try {
   const context = await browser.newContext({
     viewport: { width: 1360, height: 860 },
     geolocation: { latitude: 52.51, longitude: 13.42 },
-    permissions: ["geolocation"],
+    // Notifications granted: the header shows "Notify me" (Playwright denies what a context is not granted).
+    permissions: ["geolocation", "notifications"],
   });
   const session = `readme-${Date.now().toString(36)}`;
   const open = async () => {
