@@ -32,8 +32,10 @@ export interface NatsCluster extends AsyncDisposable {
   /**
    * Waits until every running JetStream node agrees on one meta leader and
    * the leader sees every other running node as current; resolves to it.
+   * With `followers: "prefer"`, agreement is required but followers that are
+   * still not current at the timeout are accepted (the leader is returned).
    */
-  metaLeader(options?: { timeoutMs?: number }): Promise<NatsServer>;
+  metaLeader(options?: { timeoutMs?: number; followers?: "require" | "prefer" }): Promise<NatsServer>;
   /** Stops every node (see `NatsServer.stop()`). */
   stop(): Promise<void>;
 }
@@ -82,7 +84,9 @@ export async function startCluster(size = 3, options: NatsClusterOptions = {}): 
       const failed = launched.find((r): r is PromiseRejectedResult => r.status === "rejected");
       if (failed) throw failed.reason;
       const cluster = new LocalCluster(name, servers, serverOptions.jetstream ?? true);
-      await cluster.metaLeader({ timeoutMs: metaLeaderTimeoutMs });
+      // A fresh cluster's followers can take long to report current on a loaded machine; what a caller
+      // creates next waits for placement itself (provisionThreadline), so agreement is what start needs.
+      await cluster.metaLeader({ timeoutMs: metaLeaderTimeoutMs, followers: "prefer" });
       return cluster;
     } catch (error) {
       await Promise.all(servers.map((s) => s.stop()));
@@ -102,18 +106,19 @@ class LocalCluster implements NatsCluster {
     this.urls = servers.map((s) => s.url);
   }
 
-  async metaLeader(options: { timeoutMs?: number } = {}): Promise<NatsServer> {
+  async metaLeader(options: { timeoutMs?: number; followers?: "require" | "prefer" } = {}): Promise<NatsServer> {
     if (!this.jetstream) throw new Error(`cluster ${this.name} runs without JetStream: it has no meta leader`);
     let seen = "";
-    return waitFor(
+    let agreed: NatsServer | undefined;
+    const found = waitFor(
       async () => {
         const running = this.servers.filter((s) => s.running());
         const views = await Promise.all(running.map(async (s) => ({ server: s, jsz: await s.jsz() })));
         const leaders = new Set(views.map((v) => v.jsz.meta_cluster?.leader));
         seen = views.map((v) => `${v.server.name}→${v.jsz.meta_cluster?.leader || "none"}`).join(", ");
         const [leaderName] = leaders;
-        if (leaders.size !== 1 || !leaderName) return undefined;
-        const leader = views.find((v) => v.server.name === leaderName);
+        const leader = leaders.size === 1 && leaderName ? views.find((v) => v.server.name === leaderName) : undefined;
+        agreed = leader?.server;
         if (!leader) return undefined;
         const current = new Set(
           (leader.jsz.meta_cluster?.replicas ?? []).filter((r) => r.current && !r.offline).map((r) => r.name),
@@ -123,6 +128,11 @@ class LocalCluster implements NatsCluster {
       },
       { timeoutMs: options.timeoutMs ?? 15_000, intervalMs: 50, message: () => `meta leader views: ${seen}` },
     );
+    if (options.followers !== "prefer") return found;
+    return found.catch((error: unknown) => {
+      if (agreed?.running()) return agreed;
+      throw error;
+    });
   }
 
   async stop(): Promise<void> {
