@@ -177,6 +177,8 @@ export {
   stateRejectionError,
   stepState,
 } from "./state.ts";
+export type { ParsedOffset } from "./stream-offset.ts";
+export { epochDigits, formatOffset, OFFSET_DIGITS, offsetSeq, parseOffset, ZERO_OFFSET } from "./stream-offset.ts";
 export type { ParsedSubject } from "./subjects.ts";
 export {
   DEFAULT_LIVE_PREFIX,

@@ -1,8 +1,10 @@
 import type uWS from "uWebSockets.js";
+import { PROTOCOL_VERSION } from "@threadline/protocol";
 import type { ControlState, NotificationPreferences, PushSubscriptions } from "@threadline/store";
 import type { Authenticator } from "./auth.ts";
 import type { GatewayConfig } from "./config.ts";
 import { corsPreflight } from "./cors.ts";
+import { bearerPrincipal, jsonRoute } from "./json-route.ts";
 import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { PresenceWriter } from "./presence-writer.ts";
@@ -80,6 +82,18 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, deps: HttpRoutesDeps):
       async (session) => ({ owner: (await controlState.getOwner(session))?.value ?? null }),
       config.allowedOrigins,
     ),
+  );
+  // The WebSocket `welcome` over HTTP (PROTOCOL.md §21.10): the client SDK's HTTP transport checks its token and
+  // learns who it is and the limits before it reads or writes a session. 200 `{op: "welcome", version, user, kind,
+  // limits}`; 401 `AUTH_FAILED` / `TOKEN_EXPIRED`.
+  app.options("/v1/welcome", preflight);
+  app.get(
+    "/v1/welcome",
+    jsonRoute({ allowedOrigins: config.allowedOrigins, log, what: "welcome" }, async (request) => {
+      const principal = await bearerPrincipal(auth, request.authorization);
+      const body = { op: "welcome", version: PROTOCOL_VERSION, user: principal.user, kind: principal.kind };
+      return { status: 200, body: { ...body, limits: config.limits } };
+    }),
   );
   registerPushRoutes(app, { config, auth, metrics, log, ...deps.push });
   app.any("/*", (res) => {

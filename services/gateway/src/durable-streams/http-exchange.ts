@@ -20,6 +20,7 @@ const HEADERS = [
   "producer-epoch",
   "producer-seq",
   "threadline-device",
+  "threadline-session",
   "access-control-request-headers",
 ] as const;
 

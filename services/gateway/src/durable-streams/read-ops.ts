@@ -1,4 +1,5 @@
 import type { StreamState } from "@threadline/protocol";
+import { formatOffset, parseOffset } from "@threadline/protocol";
 import type { FeedRegistry } from "../feed-registry.ts";
 import { responseCursor } from "./cursor.ts";
 import type { Chunk, ReadResult } from "./data-reader.ts";
@@ -6,7 +7,6 @@ import { type DsResponse, H } from "./ds-response.ts";
 import { DurableStreamError } from "./errors.ts";
 import { jsonArray } from "./json-mode.ts";
 import { LiveTap } from "./live-wait.ts";
-import { formatOffset, parseOffset } from "./offset.ts";
 import { isJsonType } from "./request-parse.ts";
 import type { StreamView } from "./stream-views.ts";
 

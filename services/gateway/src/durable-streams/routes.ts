@@ -1,5 +1,5 @@
 import type uWS from "uWebSockets.js";
-import { isDeviceId, isSessionId, ThreadlineError } from "@threadline/protocol";
+import { formatOffset, isDeviceId, isSessionId, ThreadlineError } from "@threadline/protocol";
 import { type Capability, can, type Principal } from "../auth.ts";
 import type { ConnectionContext } from "../connection-port.ts";
 import { isAllowedOrigin } from "../cors.ts";
@@ -10,12 +10,11 @@ import { author, type DataStreams } from "./data-streams.ts";
 import { type DsResponse, H } from "./ds-response.ts";
 import { DurableStreamError } from "./errors.ts";
 import { HttpExchange } from "./http-exchange.ts";
-import { formatOffset } from "./offset.ts";
 import { longPoll, nowResponse, type ReadContext, rangeResponse, startSeq } from "./read-ops.ts";
 import { parseAppend, parseCreate, parseRead, streamIdOfPath } from "./request-parse.ts";
 import { publishToSession } from "./session-publish.ts";
 import { serveSse } from "./sse.ts";
-import { resolveView, type StreamView } from "./stream-views.ts";
+import { resolveView, type StreamView, sessionView } from "./stream-views.ts";
 import { append, create, remove, type WriteContext } from "./write-ops.ts";
 
 /** Limits and settings of the Durable Streams API (PROTOCOL.md §21.7; env in config.ts). */
@@ -46,9 +45,16 @@ export interface DurableStreamDeps {
 
 const METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
 const ALLOW_HEADERS =
-  "Authorization, Content-Type, If-None-Match, Stream-Seq, Stream-TTL, Stream-Expires-At, Stream-Closed, Producer-Id, Producer-Epoch, Producer-Seq, Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset, Threadline-Device";
+  "Authorization, Content-Type, If-None-Match, Stream-Seq, Stream-TTL, Stream-Expires-At, Stream-Closed, Producer-Id, Producer-Epoch, Producer-Seq, Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset, Threadline-Device, Threadline-Session";
 const EXPOSE_HEADERS =
-  "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date, Stream-Closed, Stream-TTL, Stream-Expires-At, Stream-SSE-Data-Encoding, Producer-Epoch, Producer-Seq, Producer-Expected-Seq, Producer-Received-Seq, ETag, Location";
+  "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date, Stream-Closed, Stream-TTL, Stream-Expires-At, Stream-SSE-Data-Encoding, Producer-Epoch, Producer-Seq, Producer-Expected-Seq, Producer-Received-Seq, ETag, Location, Threadline-Epoch";
+/**
+ * `Threadline-Session: 1` on a request for an id with neither a record nor an
+ * event: the id is read as an empty session log (tail 0) and a POST stores
+ * its first event, instead of 404 (PROTOCOL.md §21.8). Every session exists
+ * for Threadline; Durable Streams clients, which never send it, get 404.
+ */
+const SESSION_HEADER = "threadline-session";
 /** Users whose write buckets are remembered (least recently used first out; a forgotten user starts full). */
 const MAX_WRITE_BUCKETS = 10_000;
 
@@ -89,7 +95,11 @@ export function registerDurableStreamRoutes(app: uWS.TemplatedApp, deps: Durable
 
   const handle = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
     let origin = "";
-    const exchange = new HttpExchange(res, req, () => responseHeaders(origin, deps.allowedOrigins));
+    const exchange = new HttpExchange(res, req, () => ({
+      ...responseHeaders(origin, deps.allowedOrigins),
+      // The epoch the offsets' first part stands for, so a client turns them into positions (§21.2).
+      "Threadline-Epoch": ctx.epoch(),
+    }));
     origin = exchange.header("origin");
     if (exchange.method === "OPTIONS") {
       exchange.reply(preflight(origin, deps.allowedOrigins));
@@ -115,7 +125,7 @@ export function registerDurableStreamRoutes(app: uWS.TemplatedApp, deps: Durable
       case "HEAD":
       case "GET": {
         need("read");
-        const view = await existing(id);
+        const view = await existing(id, exchange);
         if (exchange.method === "HEAD") return exchange.reply(head(view), true);
         return read(exchange, principal, view);
       }
@@ -132,7 +142,7 @@ export function registerDurableStreamRoutes(app: uWS.TemplatedApp, deps: Durable
       case "POST": {
         const body = await bodyPromise;
         if (body === undefined) throw tooLarge();
-        const view = await existing(id);
+        const view = await existing(id, exchange);
         if (view.kind === "session") {
           // The publish path's per-user event bucket only tracks users holding a socket: HTTP writers are
           // counted here too.
@@ -171,8 +181,9 @@ export function registerDurableStreamRoutes(app: uWS.TemplatedApp, deps: Durable
       throw new DurableStreamError("RATE_LIMITED", `user ${principal.user} writes too fast (per gateway)`);
   };
 
-  const existing = async (id: string): Promise<StreamView> => {
+  const existing = async (id: string, exchange: HttpExchange): Promise<StreamView> => {
     const view = await resolveView(viewDeps, id);
+    if (!view && exchange.header(SESSION_HEADER) === "1") return sessionView(viewDeps, id, 0);
     if (!view) throw new DurableStreamError("NOT_FOUND", `stream ${id} does not exist`);
     if (view.gone) throw new DurableStreamError("GONE", `stream ${id} was deleted`);
     return view;
@@ -194,7 +205,8 @@ export function registerDurableStreamRoutes(app: uWS.TemplatedApp, deps: Durable
 
   const read = async (exchange: HttpExchange, principal: Principal, view: StreamView): Promise<void> => {
     const request = parseRead(exchange.query);
-    const reload = () => resolveView(viewDeps, view.id);
+    // A session log read before its first event (SESSION_HEADER) stays one until the event comes.
+    const reload = async () => (await resolveView(viewDeps, view.id)) ?? (view.kind === "session" ? view : undefined);
     if (view.stream) await deps.data.touch(view.stream);
     if (request.live === undefined) {
       if (request.offset === "now") return exchange.reply(nowResponse(readCtx, view));

@@ -1,10 +1,9 @@
-import { ErrorCode, type PublishFrame, ThreadlineError } from "@threadline/protocol";
+import { ErrorCode, formatOffset, type PublishFrame, ThreadlineError } from "@threadline/protocol";
 import type { Principal } from "../auth.ts";
 import type { ConnectionContext, ConnectionPort } from "../connection-port.ts";
 import { parseClientFrame } from "../frame-schema.ts";
 import { PublishHandler } from "../publish-handler.ts";
 import { type DsResponse, H } from "./ds-response.ts";
-import { formatOffset } from "./offset.ts";
 
 /** HTTP status of each refusal a publish can get (the body is the error's `{code, message, retryable}`). */
 const STATUS: Partial<Record<ErrorCode, string>> = {

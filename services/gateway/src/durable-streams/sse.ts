@@ -1,10 +1,10 @@
+import { formatOffset } from "@threadline/protocol";
 import { responseCursor } from "./cursor.ts";
 import type { Chunk } from "./data-reader.ts";
 import { H } from "./ds-response.ts";
 import { DurableStreamError } from "./errors.ts";
 import { jsonArray } from "./json-mode.ts";
 import { LiveTap } from "./live-wait.ts";
-import { formatOffset } from "./offset.ts";
 import { type ReadContext, startSeq } from "./read-ops.ts";
 import { isJsonType, isTextType } from "./request-parse.ts";
 import type { StreamView } from "./stream-views.ts";

@@ -1,11 +1,11 @@
 import type { Participant } from "@threadline/protocol";
+import { formatOffset, parseOffset } from "@threadline/protocol";
 import { type DataEventBody, producerEventId, SubjectMovedError } from "./data-log.ts";
 import { readSegments, segmentsOf } from "./data-reader.ts";
 import { type DataStreams, type LoadedStream, sameConfig } from "./data-streams.ts";
 import { type DsResponse, H } from "./ds-response.ts";
 import { DurableStreamError } from "./errors.ts";
 import { jsonMessages } from "./json-mode.ts";
-import { formatOffset, parseOffset } from "./offset.ts";
 import { decideProducer } from "./producer.ts";
 import { type AppendRequest, type CreateRequest, isJsonType, mediaType } from "./request-parse.ts";
 import { SESSION_LOG_CONTENT_TYPE } from "./stream-views.ts";

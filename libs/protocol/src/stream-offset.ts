@@ -1,5 +1,7 @@
 /**
- * Durable Streams offsets for Threadline positions (PROTOCOL.md §21.2).
+ * Durable Streams offsets for Threadline positions (PROTOCOL.md §21.2),
+ * shared by the gateway (which issues and checks them) and the client SDK's
+ * HTTP transport (which resumes a position over HTTP).
  *
  * An offset is `<E>_<S>`: `E` is the stream epoch (§3.1) as 16 decimal digits
  * (its 64-bit FNV value modulo 10^16) and `S` the position's seq, zero-padded
@@ -54,4 +56,17 @@ export function parseOffset(value: string | undefined, epoch: string): ParsedOff
   if (match[1] !== epochDigits(epoch)) return { kind: "other-epoch" };
   const seq = Number(match[2]);
   return Number.isSafeInteger(seq) ? { kind: "after", seq } : { kind: "invalid" };
+}
+
+/**
+ * The seq an offset the gateway issued (`Stream-Next-Offset`,
+ * `streamNextOffset`) stands for, without knowing the epoch; undefined when
+ * it is not `<16 digits>_<16 digits>`.
+ * @example offsetSeq(formatOffset("0k2n3f8x1q9zz", 42)) // 42
+ */
+export function offsetSeq(offset: string): number | undefined {
+  const match = OFFSET_PATTERN.exec(offset);
+  if (!match) return undefined;
+  const seq = Number(match[2]);
+  return Number.isSafeInteger(seq) ? seq : undefined;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { epochDigits, formatOffset, parseOffset, ZERO_OFFSET } from "./offset.ts";
+import { epochDigits, formatOffset, offsetSeq, parseOffset, ZERO_OFFSET } from "./stream-offset.ts";
 
 const EPOCH = "0k2n3f8x1q9zz";
 
@@ -34,5 +34,15 @@ describe("offsets", () => {
     [`${epochDigits(EPOCH)}_9999999999999999`, { kind: "invalid" }],
   ])("parseOffset(%j)", (value, expected) => {
     expect(parseOffset(value, EPOCH)).toEqual(expected);
+  });
+
+  test.each([
+    [formatOffset(EPOCH, 0), 0],
+    [formatOffset(EPOCH, 123_456), 123_456],
+    ["-1", undefined],
+    ["now", undefined],
+    [`${epochDigits(EPOCH)}_9999999999999999`, undefined],
+  ])("offsetSeq(%j)", (value, expected) => {
+    expect(offsetSeq(value)).toBe(expected);
   });
 });
