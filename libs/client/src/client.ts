@@ -1,4 +1,4 @@
-// Over 400 lines: the socket lifecycle (handshake, pings, reconnects) and the per-session/request multiplexing share one socket's state; splitting them is follow-up work.
+// Over 400 lines: the connection lifecycle (handshake, pings, reconnects, transport fallback) and the per-session/request multiplexing share one connection's state; the transports themselves live in frame-connection.ts / http-connection.ts and the return to the WebSocket in websocket-probe.ts.
 import {
   type AckFrame,
   type AttachFrom,
@@ -19,7 +19,6 @@ import {
   type PresenceMember,
   type PublishedFrame,
   type ServerFrame,
-  SUBPROTOCOL,
   ThreadlineError,
   type WelcomeFrame,
 } from "@threadline/protocol";
@@ -27,14 +26,24 @@ import type { AttachOptions, ThreadlineClient } from "./client-api.ts";
 import { type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from "./client-options.ts";
 import { errorForClose } from "./close-errors.ts";
 import { type ConnectionStatus, StatusFeed } from "./connection-status.ts";
+import { type ConnectionEvents, type FrameConnection, openWebSocket } from "./frame-connection.ts";
 import { GatewayHttp } from "./gateway-http.ts";
+import { HttpConnection } from "./http-connection.ts";
 import { createNotifications, type ThreadlineNotifications } from "./notifications.ts";
 import { type PositionStorage, readPosition } from "./position-storage.ts";
 import { type OutgoingEvent, PublishQueue, type PublishResult, type PublishTransport } from "./publish-queue.ts";
 import { RequestTracker } from "./request-tracker.ts";
 import { type SessionHandle, SessionHandleImpl, type SessionHost } from "./session-handle.ts";
 import { controlSnapshot, presenceSnapshot, type ResourceTarget } from "./session-resources.ts";
-import { decodeServerFrame, encodeClientFrame, OPEN, type WebSocketLike } from "./websocket-like.ts";
+import {
+  type AttemptOutcome,
+  nextTransport,
+  probesWebSocket,
+  type Transport,
+  type TransportPlan,
+  welcomeTimeoutMs,
+} from "./transport-choice.ts";
+import { WebSocketProbe } from "./websocket-probe.ts";
 
 export type { AttachOptions, ThreadlineClient } from "./client-api.ts";
 
@@ -65,8 +74,14 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
   private readonly sessions = new Map<string, SessionHandleImpl>();
   private readonly requests = new RequestTracker();
   private readonly publishes: PublishQueue;
-  private socket: WebSocketLike | undefined;
+  private socket: FrameConnection | undefined;
   private welcomed = false;
+  /** The transport of the next connection attempt (transport-choice.ts). */
+  private plan: TransportPlan;
+  /** The connection whose `welcome` did not come in time (an `auto` WebSocket that stalled). */
+  private stalled: FrameConnection | undefined;
+  /** `auto` on HTTP: tries the WebSocket again in the background. */
+  private readonly probe: WebSocketProbe;
   private limitsValue: Limits = DEFAULT_LIMITS;
   /** Who the gateway says this client is (the latest `welcome`). */
   participant: { kind: string; id: string } | undefined;
@@ -88,6 +103,15 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
 
   constructor(private readonly options: ResolvedClientOptions) {
     this.publishes = new PublishQueue(this, options.reconnect);
+    this.plan = nextTransport(options.transport, undefined);
+    this.probe = new WebSocketProbe({
+      open: (events) => this.openSocket(events),
+      token: options.token,
+      device: options.device,
+      retry: options.webSocketRetry,
+      timeoutMs: options.fallbackAfterMs,
+      welcomed: (socket, frame) => this.adoptProbe(socket, frame),
+    });
     this.notifications = createNotifications(
       new GatewayHttp(options.httpBases, options.token, options.requestTimeoutMs),
     );
@@ -165,7 +189,7 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
   // ---- SessionHost / PublishTransport ------------------------------------------------
 
   get ready(): boolean {
-    return this.welcomed && this.socket?.readyState === OPEN;
+    return this.welcomed && this.socket?.isOpen === true;
   }
 
   get limits(): Limits {
@@ -183,7 +207,7 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
   send(frame: AckFrame): boolean {
     const socket = this.socket;
     if (!socket || !this.ready) return false;
-    return this.sendFrame(socket, frame);
+    return socket.send(frame);
   }
 
   request(frame: RequestFrame): { rid: number | undefined; reply: Promise<ServerFrame> } {
@@ -198,7 +222,7 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     } catch (error) {
       return { rid: undefined, reply: Promise.reject(error) };
     }
-    if (!this.sendFrame(socket, { ...frame, rid: started.rid })) {
+    if (!socket.send({ ...frame, rid: started.rid })) {
       this.requests.reject(
         started.rid,
         new ThreadlineError(ErrorCode.CLOSED, "the socket is closing", { retryable: true }),
@@ -251,6 +275,7 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
 
   private async open(generation: number): Promise<void> {
     let token: string;
+    const transport = this.plan.transport;
     try {
       token = await this.options.token();
       if (typeof token !== "string") throw new TypeError("the token function must return a string");
@@ -260,17 +285,28 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
         error instanceof ThreadlineError
           ? error
           : new ThreadlineError(ErrorCode.UNAVAILABLE, "the token function failed", { cause: error, retryable: true });
-      if (e.retryable) this.retry(e, undefined);
+      if (e.retryable) this.retry(e, undefined, { transport, immediate: false });
       else this.finish({ type: "closed", reason: e.message, error: e });
       return;
     }
     if (generation !== this.connectGeneration || this.finished) return;
-    let socket: WebSocketLike;
-    const urls = this.options.urls;
-    const url = urls[this.urlIndex % urls.length]!;
+    let connection: FrameConnection | undefined;
+    const events: ConnectionEvents = {
+      open: () => {
+        if (connection && connection === this.socket)
+          connection.send({ op: "hello", ...(token ? { token } : {}), device: this.options.device });
+      },
+      frame: (frame) => {
+        if (connection && connection === this.socket) this.onFrame(frame);
+      },
+      close: (code, reason) => {
+        if (connection) this.socketLost(connection, code, reason, undefined);
+      },
+    };
     try {
-      socket = new this.options.WebSocket(url, SUBPROTOCOL);
+      connection = transport === "http" ? this.openHttp(events) : this.openSocket(events);
     } catch (error) {
+      const url = this.options.urls[this.urlIndex % this.options.urls.length];
       const e = new ThreadlineError(ErrorCode.CLOSED, `cannot open a WebSocket to ${url}`, {
         cause: error,
         retryable: false,
@@ -278,26 +314,60 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
       this.finish({ type: "closed", reason: e.message, error: e });
       return;
     }
-    this.socket = socket;
-    socket.binaryType = "arraybuffer";
-    socket.onopen = () => {
-      if (socket !== this.socket) return;
-      this.sendFrame(socket, { op: "hello", ...(token ? { token } : {}), device: this.options.device });
-    };
-    socket.onmessage = (event) => {
-      if (socket !== this.socket) return;
-      const frame = decodeServerFrame(event.data);
-      if (frame) this.onFrame(frame);
-    };
-    socket.onclose = (event) => this.socketLost(socket, event.code, event.reason, undefined);
-    // A close event always follows an error event; the close carries what matters.
-    socket.onerror = noop;
-    this.handshakeTimer = startTimer(this.options.requestTimeoutMs, () => {
-      this.dropSocket(
-        socket,
-        new ThreadlineError(ErrorCode.TIMEOUT, `no welcome within ${this.options.requestTimeoutMs} ms`),
-      );
+    this.socket = connection;
+    const { transport: mode, requestTimeoutMs, fallbackAfterMs } = this.options;
+    const waitMs = welcomeTimeoutMs(mode, transport, requestTimeoutMs, fallbackAfterMs);
+    const opened = connection;
+    this.handshakeTimer = startTimer(waitMs, () => {
+      this.stalled = opened;
+      this.dropSocket(opened, new ThreadlineError(ErrorCode.TIMEOUT, `no welcome within ${waitMs} ms`));
     });
+  }
+
+  /** A WebSocket to the current gateway. */
+  private openSocket(events: ConnectionEvents): FrameConnection {
+    const urls = this.options.urls;
+    return openWebSocket(this.options.WebSocket, urls[this.urlIndex % urls.length]!, this.options.encoding, events);
+  }
+
+  /** The HTTP transport to the current gateway. */
+  private openHttp(events: ConnectionEvents): FrameConnection {
+    const bases = this.options.httpBases;
+    const options = {
+      base: bases[this.urlIndex % bases.length]!,
+      device: this.options.device,
+      fetch: this.options.fetch,
+      fallbackAfterMs: this.options.fallbackAfterMs,
+    };
+    return new HttpConnection(options, events);
+  }
+
+  /**
+   * A WebSocket probe was welcomed while the client ran on HTTP: the HTTP
+   * connection ends as if lost (requests in flight reject retryably and are
+   * resent, publishes with their ids), and every session re-attaches on the
+   * socket from its position — exactly once across the switch.
+   */
+  private adoptProbe(socket: FrameConnection, frame: WelcomeFrame): void {
+    const previous = this.socket;
+    if (this.finished || !previous) {
+      socket.close(CloseCode.NORMAL, "not needed");
+      return;
+    }
+    this.releaseConnection(
+      previous,
+      new ThreadlineError(ErrorCode.CLOSED, "moved to the WebSocket", { retryable: true }),
+    );
+    previous.close(CloseCode.NORMAL, "moved to the WebSocket");
+    this.socket = socket;
+    socket.bind({
+      open: noop,
+      frame: (next) => {
+        if (socket === this.socket) this.onFrame(next);
+      },
+      close: (code, reason) => this.socketLost(socket, code, reason, undefined),
+    });
+    this.onWelcome(frame);
   }
 
   private onFrame(frame: ServerFrame): void {
@@ -345,13 +415,17 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     this.welcomed = true;
     this.attempt = 0;
     this.serverError = undefined;
+    const transport: Transport = this.socket?.transport ?? "websocket";
     this.statusFeed.set({
       type: "connected",
       connection: String(frame.connection),
       user: String(frame.user),
       device: String(frame.device),
+      transport,
     });
     if (!this.ready) return; // a status listener closed the client
+    if (probesWebSocket(this.options.transport, transport)) this.probe.schedule();
+    else this.probe.resetBackoff();
     this.schedulePing();
     // Attaches go out before resent publishes, in the order sessions were attached.
     for (const handle of [...this.sessions.values()]) handle.connectionReady();
@@ -400,36 +474,47 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
   }
 
   /** The client gave up on `socket` (no welcome, no pong, attach timeout): close it and reconnect. */
-  private dropSocket(socket: WebSocketLike, error: ThreadlineError): void {
+  private dropSocket(socket: FrameConnection, error: ThreadlineError): void {
     if (socket !== this.socket) return;
     this.socketLost(socket, CloseCode.ABNORMAL, error.message, error);
-    try {
-      socket.close(CloseCode.RECONNECT, "reconnecting");
-    } catch {
-      // Already closing.
-    }
+    socket.close(CloseCode.RECONNECT, "reconnecting");
   }
 
-  private socketLost(
-    socket: WebSocketLike,
-    code: number,
-    reason: string,
-    localError: ThreadlineError | undefined,
-  ): void {
+  /** Forgets `socket` as the connection: timers stop, requests reject with `error`, sessions wait for the next. */
+  private releaseConnection(socket: FrameConnection, error: ThreadlineError): void {
     if (socket !== this.socket) return;
-    detachHandlers(socket);
     this.socket = undefined;
-    const wasWelcomed = this.welcomed;
     this.welcomed = false;
     clearTimeout(this.handshakeTimer);
     clearTimeout(this.pingTimer);
     this.handshakeTimer = undefined;
     this.pingTimer = undefined;
+    this.requests.rejectAll(error);
+    for (const handle of [...this.sessions.values()]) handle.connectionLost();
+  }
+
+  private socketLost(
+    socket: FrameConnection,
+    code: number,
+    reason: string,
+    localError: ThreadlineError | undefined,
+  ): void {
+    if (socket !== this.socket) return;
+    const wasWelcomed = this.welcomed;
+    const outcome: AttemptOutcome = wasWelcomed
+      ? "lost"
+      : !socket.reached
+        ? "unreachable"
+        : this.stalled === socket
+          ? "stalled"
+          : "lost";
+    this.stalled = undefined;
+    this.probe.cancel();
     const closeText = `${code}${reason ? ` ${reason}` : ""}`;
-    this.requests.rejectAll(
+    this.releaseConnection(
+      socket,
       new ThreadlineError(ErrorCode.CLOSED, `connection lost (${closeText}) before the reply`, { retryable: true }),
     );
-    for (const handle of [...this.sessions.values()]) handle.connectionLost();
     if (this.finished) return;
     const error = localError ?? this.serverError ?? errorForClose(code, reason);
     this.serverError = undefined;
@@ -439,13 +524,14 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
       this.finish({ type: "closed", code, reason, error });
       return;
     }
-    this.retry(error, code);
+    this.retry(error, code, nextTransport(this.options.transport, { transport: socket.transport, outcome }));
   }
 
-  private retry(error: ThreadlineError, code: number | undefined): void {
+  private retry(error: ThreadlineError, code: number | undefined, plan: TransportPlan): void {
     this.attempt++;
-    // The next attempt goes to the next endpoint (a no-op with one URL).
-    this.urlIndex++;
+    this.plan = plan;
+    // The next attempt goes to the next endpoint (a no-op with one URL); a fallback to HTTP stays on this one.
+    if (!plan.immediate) this.urlIndex++;
     const policy = this.options.reconnect;
     if (!canRetry(this.attempt, policy)) {
       this.finish({
@@ -460,7 +546,7 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
       });
       return;
     }
-    let delayMs = backoffDelay(this.attempt, policy);
+    let delayMs = plan.immediate ? 0 : backoffDelay(this.attempt, policy);
     if (code === CloseCode.FLOOD) delayMs = Math.max(delayMs, FLOOD_MIN_DELAY_MS);
     this.statusFeed.set({ type: "reconnecting", attempt: this.attempt, delayMs, error });
     this.reconnectTimer = setTimeout(() => {
@@ -477,17 +563,11 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.handshakeTimer);
     clearTimeout(this.pingTimer);
+    this.probe.cancel();
     const socket = this.socket;
     this.socket = undefined;
     this.welcomed = false;
-    if (socket) {
-      detachHandlers(socket);
-      try {
-        socket.close(CloseCode.NORMAL, "client closed");
-      } catch {
-        // Already closing.
-      }
-    }
+    socket?.close(CloseCode.NORMAL, "client closed");
     const failure = status.error ?? this.closedError();
     this.requests.rejectAll(failure);
     this.publishes.failAll(failure);
@@ -495,16 +575,6 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     this.sessions.clear();
     for (const handle of handles) handle.clientClosed(status.error);
     this.statusFeed.set(status);
-  }
-
-  private sendFrame(socket: WebSocketLike, frame: object): boolean {
-    if (socket.readyState !== OPEN) return false;
-    try {
-      socket.send(encodeClientFrame(frame, this.options.encoding));
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   private closedError(): ThreadlineError {
@@ -525,14 +595,6 @@ function mergeLimits(announced: unknown): Limits {
     if (typeof value === "number" && value > 0) limits[key] = value;
   }
   return limits;
-}
-
-function detachHandlers(socket: WebSocketLike): void {
-  socket.onopen = noop;
-  socket.onmessage = noop;
-  socket.onclose = noop;
-  // Never null: the `ws` package throws on an `error` event without a listener.
-  socket.onerror = noop;
 }
 
 function startTimer(ms: number, fn: () => void): ReturnType<typeof setTimeout> | undefined {

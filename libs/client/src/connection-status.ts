@@ -1,13 +1,15 @@
 import type { ThreadlineError } from "@threadline/protocol";
 import { AsyncQueue } from "./async-queue.ts";
 import { notifyAll } from "./report-error.ts";
+import type { Transport } from "./transport-choice.ts";
 
 /**
  * The client's connection state.
  * - `idle`: created, nothing attached yet (the client connects lazily on the first `attach`).
  * - `connecting`: opening a socket and waiting for `welcome`. `attempt` is 0 for the first
  *   connection and the reconnect attempt number (1, 2, …) afterwards.
- * - `connected`: `welcome` received; sessions are (re-)attached.
+ * - `connected`: `welcome` received; sessions are (re-)attached. `transport` says what carries
+ *   them: `"websocket"`, or `"http"` (PROTOCOL.md §21.10; with `transport: "auto"` after a fallback).
  * - `reconnecting`: the socket is gone; attempt number `attempt` starts in `delayMs`.
  *   `error` says why the previous socket or attempt failed.
  * - `closed`: final. `close()` was called (code 1000), the gateway closed with a terminal
@@ -16,7 +18,7 @@ import { notifyAll } from "./report-error.ts";
 export type ConnectionStatus =
   | { type: "idle" }
   | { type: "connecting"; attempt: number }
-  | { type: "connected"; connection: string; user: string; device: string }
+  | { type: "connected"; connection: string; user: string; device: string; transport: Transport }
   | { type: "reconnecting"; attempt: number; delayMs: number; error?: ThreadlineError }
   | { type: "closed"; code?: number; reason?: string; error?: ThreadlineError };
 

@@ -17,7 +17,7 @@ export type {
 export { CloseCode, ErrorCode, isRetryableClose, StateLimits, ThreadlineError } from "@threadline/protocol";
 export type { AttachOptions, ThreadlineClient } from "./client.ts";
 export { createClient } from "./client.ts";
-export type { ClientOptions } from "./client-options.ts";
+export type { ClientOptions, FetchLike } from "./client-options.ts";
 export type { ConnectionStatus } from "./connection-status.ts";
 export type { CallView, ControlViewChange, SessionControlView, SessionOwner, TurnView } from "./control-view.ts";
 export type { MessageViewChange, SessionMessagesView } from "./message-view.ts";
@@ -39,4 +39,5 @@ export type { SessionControls } from "./session-controls.ts";
 export type { SessionHandle } from "./session-handle.ts";
 export type { StateHandle, StatePath, StateWriteOptions } from "./state-handle.ts";
 export type { StateChange } from "./state-view.ts";
+export type { Transport, TransportMode } from "./transport-choice.ts";
 export type { WebSocketConstructorLike, WebSocketLike } from "./websocket-like.ts";

@@ -27,7 +27,7 @@ async function sessionResource(
   what: string,
 ): Promise<Record<string, unknown>> {
   const url = new URL(target.wsUrl);
-  url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+  url.protocol = url.protocol === "wss:" || url.protocol === "https:" ? "https:" : "http:";
   url.pathname = url.pathname.replace(/\/v1\/ws\/?$/, "") + `/v1/sessions/${encodeURIComponent(session)}/${what}`;
   url.search = "";
   const token = await target.token();

@@ -67,6 +67,13 @@ export const ErrorCode = {
    * was stored; publish the event again with a new id.
    */
   EVENT_ID_CONFLICT: "EVENT_ID_CONFLICT",
+  /**
+   * Client SDK: the operation needs the WebSocket and the client is on the HTTP
+   * transport (PROTOCOL.md §21.10), e.g. an attach `from: "cursor"` (device
+   * cursors are kept by the WebSocket path only). Not retryable: attach from
+   * a position, `"start"` or `"now"` instead.
+   */
+  TRANSPORT_UNSUPPORTED: "TRANSPORT_UNSUPPORTED",
   /** Agent SDK: a message writer was used after its message ended (PROTOCOL.md §18). */
   MESSAGE_ENDED: "MESSAGE_ENDED",
   /** HTTP API (PROTOCOL.md §20): Web Push is not configured on this gateway (no VAPID public key). */
