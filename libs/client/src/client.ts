@@ -36,7 +36,7 @@ import { RequestTracker } from "./request-tracker.ts";
 import { type SessionHandle, SessionHandleImpl, type SessionHost } from "./session-handle.ts";
 import { controlSnapshot, presenceSnapshot, type ResourceTarget } from "./session-resources.ts";
 import {
-  type AttemptOutcome,
+  attemptOutcome,
   nextTransport,
   probesWebSocket,
   type Transport,
@@ -501,13 +501,8 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
   ): void {
     if (socket !== this.socket) return;
     const wasWelcomed = this.welcomed;
-    const outcome: AttemptOutcome = wasWelcomed
-      ? "lost"
-      : !socket.reached
-        ? "unreachable"
-        : this.stalled === socket
-          ? "stalled"
-          : "lost";
+    const stalled = this.stalled === socket;
+    const outcome = attemptOutcome({ welcomed: wasWelcomed, reached: socket.reached, stalled, code });
     this.stalled = undefined;
     this.probe.cancel();
     const closeText = `${code}${reason ? ` ${reason}` : ""}`;

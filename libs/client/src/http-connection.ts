@@ -168,7 +168,8 @@ export class HttpConnection implements FrameConnection, ReadHost {
   }
 
   private async welcome(): Promise<void> {
-    const answer = await this.request(`${this.options.base}/v1/welcome`, { headers: this.headers() });
+    // Only the token: the session API's CORS allows `Authorization` (and `Content-Type`), not Threadline-*.
+    const answer = await this.request(`${this.options.base}/v1/welcome`, { headers: this.authorization() });
     if (!answer) return;
     this.reachedGateway = true;
     const { response, body } = answer;
@@ -232,9 +233,13 @@ export class HttpConnection implements FrameConnection, ReadHost {
     }
   }
 
+  private authorization(): Record<string, string> {
+    return this.token ? { Authorization: `Bearer ${this.token}` } : {};
+  }
+
   private headers(): Record<string, string> {
     return {
-      ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}),
+      ...this.authorization(),
       "Threadline-Session": "1",
       "Threadline-Device": this.options.device,
     };

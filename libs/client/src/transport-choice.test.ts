@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import {
   type AttemptEnd,
+  attemptOutcome,
   nextTransport,
   probesWebSocket,
   type TransportMode,
@@ -29,6 +30,32 @@ describe("nextTransport", () => {
     ["http: first", "http", undefined, HTTP],
   ])("%s", (_, mode, last, expected) => {
     expect(nextTransport(mode, last)).toEqual(expected);
+  });
+});
+
+describe("attemptOutcome", () => {
+  test.each([
+    ["welcomed, then lost", { welcomed: true, reached: true, stalled: false, code: 1006 }, "lost"],
+    ["never opened (upgrade refused)", { welcomed: false, reached: false, stalled: false, code: 1006 }, "unreachable"],
+    ["opened, no welcome in time", { welcomed: false, reached: true, stalled: true, code: 1006 }, "stalled"],
+    [
+      "opened, the gateway closed it (too many sockets)",
+      { welcomed: false, reached: true, stalled: false, code: 4005 },
+      "lost",
+    ],
+    ["opened, the gateway refused the token", { welcomed: false, reached: true, stalled: false, code: 4500 }, "lost"],
+    [
+      "opened, then dropped without a gateway code",
+      { welcomed: false, reached: true, stalled: false, code: 1006 },
+      "unreachable",
+    ],
+    [
+      "opened, then closed normally by a middlebox",
+      { welcomed: false, reached: true, stalled: false, code: 1000 },
+      "unreachable",
+    ],
+  ])("%s → %s", (_, seen, expected) => {
+    expect(attemptOutcome(seen)).toBe(expected);
   });
 });
 

@@ -15,6 +15,27 @@ export type Transport = "websocket" | "http";
  */
 export type AttemptOutcome = "unreachable" | "stalled" | "lost";
 
+/**
+ * How a connection that ended did, from what the client saw (pure):
+ * welcomed → `lost`; never reached (no upgrade, no HTTP answer) →
+ * `unreachable`; reached but the welcome timer fired → `stalled`; reached
+ * and closed before `welcome` — by the gateway (a Threadline close code,
+ * 4000–4999: auth, limits) → `lost`, by anything else (a middlebox that
+ * accepted the upgrade and dropped it: 1000, 1005, 1006, …) → `unreachable`.
+ * @example attemptOutcome({ welcomed: false, reached: true, stalled: false, code: 1006 }) // "unreachable"
+ */
+export function attemptOutcome(seen: {
+  welcomed: boolean;
+  reached: boolean;
+  stalled: boolean;
+  code: number;
+}): AttemptOutcome {
+  if (seen.welcomed) return "lost";
+  if (!seen.reached) return "unreachable";
+  if (seen.stalled) return "stalled";
+  return seen.code >= 4000 && seen.code <= 4999 ? "lost" : "unreachable";
+}
+
 export interface AttemptEnd {
   transport: Transport;
   outcome: AttemptOutcome;

@@ -10,6 +10,7 @@ import { startDemoServer } from "../../../services/demo/src/server/demo-server.t
 import { type GatewayProcess, spawnGateway } from "../../integration/support/gateway-process.ts";
 import { type RunningPresence, startPresence } from "../../integration/support/presence.ts";
 import { TEST_JWT_SECRET } from "../../integration/support/tokens.ts";
+import { startUpgradeRefusingProxy } from "./upgrade-refusing-proxy.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const DEMO = join(ROOT, "services/demo");
@@ -77,6 +78,11 @@ export interface DemoStackOptions {
   gatewayEnv?: Record<string, string>;
   /** More host names the demo is opened under (`http://<host>:<demo port>` is allowed by the gateway too). */
   extraHosts?: readonly string[];
+  /**
+   * Pages are given a gateway behind a proxy that refuses every WebSocket
+   * upgrade and passes HTTP through (a network that blocks WebSockets).
+   */
+  refuseWebSocketUpgrades?: boolean;
 }
 
 export async function startDemoStack(options: DemoStackOptions = {}): Promise<DemoStack> {
@@ -102,10 +108,16 @@ export async function startDemoStack(options: DemoStackOptions = {}): Promise<De
     cleanup.push(() => presence.close());
     const agents = await Promise.all(POOL_NAMES.map((pool) => spawnAgent(pool, nats.url, lines)));
     cleanup.push(() => Promise.all(agents.map(stopProcess)).then(() => {}));
+    let gatewayUrl = gateway.url;
+    if (options.refuseWebSocketUpgrades) {
+      const proxy = await startUpgradeRefusingProxy(gateway.port);
+      cleanup.push(() => proxy.close());
+      gatewayUrl = proxy.wsUrl;
+    }
     const server = await startDemoServer({
       port: demoPort,
       root: dist,
-      gatewayUrl: gateway.url,
+      gatewayUrl,
       gatewayHttpUrl: `http://127.0.0.1:${gateway.port}`,
       secret: TEST_JWT_SECRET,
     });

@@ -34,6 +34,7 @@ export function CustomerApp({ session, user }: { session: string; user: string }
   const {
     view,
     status,
+    transport,
     position,
     members,
     send: sendText,
@@ -98,7 +99,7 @@ export function CustomerApp({ session, user }: { session: string; user: string }
         <div className="brand">
           <span className="logo">⚡</span> Voltstore support
         </div>
-        <ConnectionBadge status={status} position={position} />
+        <ConnectionBadge status={status} transport={transport} position={position} />
         <NotifyButton control={notify} />
         <button
           type="button"

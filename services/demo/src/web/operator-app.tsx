@@ -108,7 +108,7 @@ function OpenSession({
   operator: string;
   onOwnerChange: () => void;
 }) {
-  const { view, status, position, members, send, handoff, error } = useSession({
+  const { view, status, transport, position, members, send, handoff, error } = useSession({
     session,
     user: operator,
     role: "operator",
@@ -123,7 +123,7 @@ function OpenSession({
     <section className="open-session" data-testid="open-session" data-session={session}>
       <header>
         <div className="title">Session {session}</div>
-        <ConnectionBadge status={status} position={position} />
+        <ConnectionBadge status={status} transport={transport} position={position} />
         <span className="owner-state" data-testid="owner-state">
           {owner
             ? `owned by ${owner.id}`

@@ -7,6 +7,7 @@ import {
   type SessionOwner,
   type StateHandle,
   type ThreadlineClient,
+  type Transport,
 } from "@threadline/client";
 import {
   ErrorCode,
@@ -42,6 +43,8 @@ export interface SessionView {
 export interface SessionConnection {
   view: SessionView;
   status: ConnectionLabel;
+  /** What carries the session once connected: the WebSocket, or HTTP where the network blocks it. */
+  transport: Transport | undefined;
   /** Where the next re-attach resumes (the last applied seq). */
   position: number | undefined;
   members: PresenceMember[];
@@ -133,6 +136,7 @@ export function useSession(options: { session: string; user: string; role: "user
   const { session, user, role } = options;
   const [view, setView] = useState<SessionView>(EMPTY_VIEW);
   const [status, setStatus] = useState<ConnectionLabel>("connecting");
+  const [transport, setTransport] = useState<Transport>();
   const [members, setMembers] = useState<PresenceMember[]>([]);
   const [error, setError] = useState<string>();
   const handleRef = useRef<Promise<SessionHandle> | undefined>(undefined);
@@ -166,7 +170,10 @@ export function useSession(options: { session: string; user: string; role: "user
         WebSocket: NetworkAwareWebSocket,
       });
       if (closed) void client.close();
-      client.onStatus((s) => setStatus(label(s)));
+      client.onStatus((s) => {
+        setStatus(label(s));
+        if (s.type === "connected") setTransport(s.transport);
+      });
       const c = client;
       // INSUFFICIENT_STATE ends the handle: the stream was recreated or lost events it had delivered
       // (PROTOCOL.md §8.4). What was shown can no longer be continued, so rebuild it from the start.
@@ -212,6 +219,7 @@ export function useSession(options: { session: string; user: string; role: "user
   return {
     view,
     status,
+    transport,
     position: view.fold.lastSeq || undefined,
     members,
     send: (text) => run((h) => h.publish({ type: "input", data: { text } })),
