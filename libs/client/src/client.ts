@@ -92,6 +92,8 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
   /** Bumped per connection attempt, so a stale token lookup does not open a socket. */
   private connectGeneration = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Removes the `online` listener of a reconnect waiting for the browser's network. */
+  private stopWaitingOnline: () => void = noop;
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setTimeout> | undefined;
   /** A connection-level `error` frame (e.g. AUTH_FAILED), reported with the close that follows it. */
@@ -519,7 +521,8 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
       this.finish({ type: "closed", code, reason, error });
       return;
     }
-    this.retry(error, code, nextTransport(this.options.transport, { transport: socket.transport, outcome }));
+    const plan = nextTransport(this.options.transport, { transport: socket.transport, outcome }, !browserOffline());
+    this.retry(error, code, plan);
   }
 
   private retry(error: ThreadlineError, code: number | undefined, plan: TransportPlan): void {
@@ -546,7 +549,10 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     this.statusFeed.set({ type: "reconnecting", attempt: this.attempt, delayMs, error });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      if (!this.finished) this.connect();
+      if (this.finished) return;
+      // A browser without a network: an attempt now could only fail (token fetch, socket); wait for `online`.
+      if (browserOffline()) this.stopWaitingOnline = whenOnline(() => this.connect());
+      else this.connect();
     }, delayMs);
   }
 
@@ -556,6 +562,7 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     this.finished = true;
     this.connectGeneration++;
     clearTimeout(this.reconnectTimer);
+    this.stopWaitingOnline();
     clearTimeout(this.handshakeTimer);
     clearTimeout(this.pingTimer);
     this.probe.cancel();
@@ -590,6 +597,26 @@ function mergeLimits(announced: unknown): Limits {
     if (typeof value === "number" && value > 0) limits[key] = value;
   }
   return limits;
+}
+
+/** The browser says it has no network (`navigator.onLine` false); never true outside browsers. */
+function browserOffline(): boolean {
+  return (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine === false;
+}
+
+/** Calls `fn` once on the browser's `online` event; returns the function that cancels it. */
+function whenOnline(fn: () => void): () => void {
+  const target = globalThis as {
+    addEventListener?: EventTarget["addEventListener"];
+    removeEventListener?: EventTarget["removeEventListener"];
+  };
+  if (typeof target.addEventListener !== "function") {
+    fn();
+    return noop;
+  }
+  const listener = () => fn();
+  target.addEventListener("online", listener, { once: true });
+  return () => target.removeEventListener?.("online", listener);
 }
 
 function startTimer(ms: number, fn: () => void): ReturnType<typeof setTimeout> | undefined {

@@ -31,6 +31,14 @@ describe("nextTransport", () => {
   ])("%s", (_, mode, last, expected) => {
     expect(nextTransport(mode, last)).toEqual(expected);
   });
+
+  test.each<[string, AttemptEnd, TransportPlan]>([
+    ["a refused WebSocket while offline: the WebSocket again, with backoff", ws("unreachable"), WS],
+    ["a stalled WebSocket while offline: the same", ws("stalled"), WS],
+    ["HTTP that could not reach the gateway while offline: HTTP again", http("unreachable"), HTTP],
+  ])("offline: %s", (_, last, expected) => {
+    expect(nextTransport("auto", last, false)).toEqual(expected);
+  });
 });
 
 describe("attemptOutcome", () => {

@@ -58,11 +58,15 @@ export interface TransportPlan {
  * (`webSocketRetry`) moves it back — unless HTTP could not reach the gateway
  * either: then the next attempt is the WebSocket again, so during an outage
  * attempts alternate and whichever works first when the gateway returns wins.
+ * While the browser reports no network (`online` false: `navigator.onLine`),
+ * the transport stays what it was, with backoff.
  * @example nextTransport("auto", { transport: "websocket", outcome: "stalled" }) // { transport: "http", immediate: true }
  */
-export function nextTransport(mode: TransportMode, last: AttemptEnd | undefined): TransportPlan {
+export function nextTransport(mode: TransportMode, last: AttemptEnd | undefined, online = true): TransportPlan {
   if (mode !== "auto") return { transport: mode, immediate: false };
   if (last === undefined) return { transport: "websocket", immediate: false };
+  // A socket that failed while the device has no network says nothing about proxies.
+  if (!online) return { transport: last.transport, immediate: false };
   if (last.transport === "websocket") {
     return last.outcome === "lost"
       ? { transport: "websocket", immediate: false }
