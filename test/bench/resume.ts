@@ -206,7 +206,7 @@ async function fillSession(
  * after it (0 = from seq 0, the whole session; seqs.length = from the last
  * event, nothing to read), uniformly distributed, from a seeded generator.
  */
-function randomPositions(seqs: number[], count: number, seed: number): { index: number; seq: number }[] {
+export function randomPositions(seqs: number[], count: number, seed: number): { index: number; seq: number }[] {
   let state = seed >>> 0;
   // mulberry32: a tiny, well-mixed 32-bit PRNG; reproducible positions across runs and systems.
   const next = () => {

@@ -15,6 +15,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   control: async () => (await import("./control.ts")).control,
   streaming: async () => (await import("./streaming.ts")).streaming,
   state: async () => (await import("./state.ts")).state,
+  transport: async () => (await import("./transport.ts")).transport,
 };
 
 function usage(scenarios: Scenario[]): string {

@@ -6,7 +6,7 @@ import type { Chunk, ReadResult } from "./data-reader.ts";
 import { type DsResponse, H } from "./ds-response.ts";
 import { DurableStreamError } from "./errors.ts";
 import { jsonArray } from "./json-mode.ts";
-import { LiveTap } from "./live-wait.ts";
+import { keepOf, LiveTap } from "./live-wait.ts";
 import { isJsonType } from "./request-parse.ts";
 import type { StreamView } from "./stream-views.ts";
 
@@ -121,7 +121,7 @@ export async function longPoll(
   signal: AbortSignal,
 ): Promise<DsResponse> {
   const after = await startSeq(ctx, view, request.offset);
-  using tap = await LiveTap.open(ctx.feeds, view.id, view.signals);
+  using tap = await LiveTap.open(ctx.feeds, view.id, view.signals, keepOf(view, ctx.settings.readMaxBytes));
   const deadline = Date.now() + ctx.settings.longPollTimeoutMs;
   let current = view;
   for (;;) {
@@ -131,6 +131,11 @@ export async function longPoll(
     if (current.closed || Date.now() >= deadline || signal.aborted)
       return idleResponse(ctx, current, after, request.cursor);
     const woke = await tap.next(Math.max(after, current.tailSeq), deadline - Date.now(), signal);
+    // A session log: the feed's records are the content; no read of the stream.
+    const taken = tap.takeAfter(after);
+    if (taken && taken.chunks.length > 0)
+      return rangeResponse(ctx, current, taken, { ...request, ifNoneMatch: "", live: true });
+    if (taken && !woke) return idleResponse(ctx, current, after, request.cursor);
     const reloaded = await reload();
     if (!reloaded) throw new DurableStreamError("NOT_FOUND", `stream ${view.id} was deleted`);
     current = reloaded;

@@ -1,10 +1,10 @@
 import { formatOffset } from "@threadline/protocol";
 import { responseCursor } from "./cursor.ts";
-import type { Chunk } from "./data-reader.ts";
+import type { Chunk, ReadResult } from "./data-reader.ts";
 import { H } from "./ds-response.ts";
 import { DurableStreamError } from "./errors.ts";
 import { jsonArray } from "./json-mode.ts";
-import { LiveTap } from "./live-wait.ts";
+import { keepOf, LiveTap } from "./live-wait.ts";
 import { type ReadContext, startSeq } from "./read-ops.ts";
 import { isJsonType, isTextType } from "./request-parse.ts";
 import type { StreamView } from "./stream-views.ts";
@@ -58,7 +58,7 @@ export async function serveSse(
   signal: AbortSignal,
 ): Promise<void> {
   let after = await startSeq(ctx, view, request.offset);
-  using tap = await LiveTap.open(ctx.feeds, view.id, view.signals);
+  using tap = await LiveTap.open(ctx.feeds, view.id, view.signals, keepOf(view, ctx.settings.readMaxBytes));
   const headers: Record<string, string> = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -77,9 +77,12 @@ export async function serveSse(
     sink.write(sseEvent("control", JSON.stringify(body)));
   };
   let current = view;
+  /** New content the tap kept (session logs), so this round reads nothing from the stream. */
+  let taken: ReadResult | undefined;
   try {
     while (!signal.aborted) {
-      const result = await current.read(after, { maxBytes: ctx.settings.readMaxBytes });
+      const result = taken ?? (await current.read(after, { maxBytes: ctx.settings.readMaxBytes }));
+      taken = undefined;
       const tail = result.complete ? Math.max(current.tailSeq, result.lastSeq) : result.lastSeq;
       const closed = current.closed || result.closed === true;
       result.chunks.forEach((chunk, i) => {
@@ -97,6 +100,8 @@ export async function serveSse(
       if (remaining <= 0) return;
       // Woken or not (a timeout sends a keep-alive control with the next round), re-read from the tail.
       await tap.next(after, Math.min(remaining, ctx.settings.longPollTimeoutMs), signal);
+      taken = tap.takeAfter(after);
+      if (taken) continue;
       const reloaded = await reload();
       if (!reloaded) return;
       current = reloaded;

@@ -30,6 +30,12 @@ export interface StreamView {
   read(after: number, limits: ReadLimits): Promise<ReadResult>;
   /** Whether a live feed record may be new content (or a close) of this stream. */
   signals(record: FeedRecord): boolean;
+  /**
+   * Session logs: the message a live feed record is (every record of the
+   * session is content), so live readers take it from the feed instead of
+   * reading the stream again (LiveTap `keep`). Undefined for data streams.
+   */
+  message: ((record: FeedRecord) => unknown) | undefined;
 }
 
 export interface ViewDeps {
@@ -68,6 +74,7 @@ function dataView(deps: ViewDeps, stream: LoadedStream): StreamView {
       return readSegments(deps.data.log, segments, after, limits);
     },
     signals: (r) => r.subject === subject,
+    message: undefined,
   };
 }
 
@@ -91,7 +98,7 @@ export function sessionView(deps: ViewDeps, id: string, tailSeq: number): Stream
       for await (const batch of deps.history.read(id, after)) {
         for (const record of batch) {
           if (chunks.length > 0 && bytes + record.size > limits.maxBytes) return { chunks, lastSeq, complete: false };
-          chunks.push({ seq: record.seq, json: [{ epoch, seq: record.seq, event: record.event }] });
+          chunks.push({ seq: record.seq, json: [sessionMessage(epoch, record)] });
           lastSeq = record.seq;
           bytes += record.size;
         }
@@ -99,5 +106,11 @@ export function sessionView(deps: ViewDeps, id: string, tailSeq: number): Stream
       return { chunks, lastSeq, complete: true };
     },
     signals: () => true,
+    message: (record) => sessionMessage(deps.epoch(), record),
   };
+}
+
+/** A session log message (PROTOCOL.md §21.2): `{epoch, seq, event}`. */
+function sessionMessage(epoch: string, record: FeedRecord): unknown {
+  return { epoch, seq: record.seq, event: record.event };
 }
