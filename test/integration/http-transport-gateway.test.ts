@@ -120,3 +120,33 @@ test("a preflight allows Threadline-Session and answers expose Threadline-Epoch 
   const res = await fetch(url("has-events"), { headers: { Authorization: auth, Origin: "https://app.example.com" } });
   expect(res.headers.get("access-control-expose-headers")).toContain("Threadline-Epoch");
 });
+
+test("GET /v1/sessions/<id>/state/<seq> answers the shared state as of that seq, like the `state` frame", async () => {
+  const session = "state-at";
+  const set = (n: number) =>
+    stack.agent.publish(
+      session,
+      { type: "state", data: { op: "set", object: "agent-x", path: ["n"], value: n } },
+      { lane: "st" },
+    );
+  const first = await set(1);
+  const second = await set(2);
+  const at = async (seq: number | string, authorization = auth) =>
+    fetch(`http://127.0.0.1:${stack.gateway.port}/v1/sessions/${session}/state/${seq}`, {
+      headers: { Authorization: authorization },
+    });
+  const res = await at(first.seq);
+  expect(res.status).toBe(200);
+  expect(await res.json()).toMatchObject({
+    session,
+    seq: first.seq,
+    objects: { "agent-x": { value: { n: 1 }, version: first.seq } },
+  });
+  expect(await (await at(second.seq)).json()).toMatchObject({ objects: { "agent-x": { value: { n: 2 } } } });
+  const past = await at(second.seq + 1_000_000);
+  expect(past.status).toBe(400);
+  expect(await past.json()).toMatchObject({ code: "INVALID_POSITION" });
+  expect((await at("x")).status).toBe(400);
+  const narrow = `Bearer ${await stack.token({ grants: [{ session: "other-*", can: ["read"] }] })}`;
+  expect((await at(first.seq, narrow)).status).toBe(403);
+});

@@ -104,6 +104,11 @@ export class HttpConnection implements FrameConnection, ReadHost {
     return this.options.fetch(`${this.streamUrl(session)}?${query}`, { headers: this.headers(), signal });
   }
 
+  snapshot(session: string, seq: number, signal: AbortSignal): Promise<Response> {
+    const url = `${this.options.base}/v1/sessions/${encodeURIComponent(session)}/state/${seq}`;
+    return this.options.fetch(url, { headers: this.authorization(), signal });
+  }
+
   emit(frame: ServerFrame): void {
     if (!this.closed) this.events?.frame(frame);
   }

@@ -46,7 +46,17 @@ class ScriptedHost implements ReadHost {
   readonly fallbackAfterMs = 50;
   private readonly waiting: (() => void)[] = [];
 
+  readonly snapshots: number[] = [];
+  snapshotAnswer: Response | undefined;
+
   constructor(private readonly script: Record<"catchup" | "sse" | "long-poll", Answer[]>) {}
+
+  async snapshot(_session: string, seq: number): Promise<Response> {
+    this.snapshots.push(seq);
+    return (
+      this.snapshotAnswer ?? new Response(JSON.stringify({ code: "UNAVAILABLE", message: "none" }), { status: 503 })
+    );
+  }
 
   async get(_session: string, query: string, signal: AbortSignal): Promise<Response> {
     this.queries.push(query);
@@ -128,23 +138,22 @@ describe("HttpSessionRead", () => {
     expect(fromNow.frames[0]).toMatchObject({ from: 42 });
   });
 
-  test("a state snapshot is folded from the log up to the start, before any event", async () => {
-    const set = (seq: number, value: unknown) => event(seq, "state", { object: "cart", op: "set", path: [], value });
-    const host = new ScriptedHost({
-      // The resume read (after 3), then the fold from -1 in two pages; the fold ignores what lies past 3.
-      catchup: [page([event(4)], 4), page([set(1, { n: 1 })], 2, false), page([set(3, { n: 3 }), set(4, { n: 4 })], 4)],
-      sse: [],
-      "long-poll": [],
-    });
+  test("a state snapshot at the start comes from the gateway, before any event", async () => {
+    const objects = { cart: { value: { n: 3 }, version: 3, updatedBy: { kind: "user", id: "u" } } };
+    const host = new ScriptedHost({ catchup: [page([event(4)], 4)], sse: [], "long-poll": [] });
+    host.snapshotAnswer = new Response(JSON.stringify({ session: "s1", seq: 3, objects }), { status: 200 });
     read(host, { epoch: EPOCH, seq: 3 }, true);
     await host.until(() => host.frames.length >= 4);
     expect(host.ops()).toEqual(["attached", "state", "event 4", "synced"]);
-    expect(host.frames[1]).toMatchObject({ op: "state", seq: 3, objects: { cart: { value: { n: 3 }, version: 3 } } });
-    expect(host.queries.slice(0, 3)).toEqual([
-      `offset=${encodeURIComponent(at(3))}`,
-      "offset=-1",
-      `offset=${encodeURIComponent(at(2))}`,
-    ]);
+    expect(host.frames[1]).toEqual({ op: "state", session: "s1", seq: 3, objects });
+    expect(host.snapshots).toEqual([3]);
+  });
+
+  test("a failed snapshot ends the attachment retryably (the handle re-attaches)", async () => {
+    const host = new ScriptedHost({ catchup: [page([], 3)], sse: [], "long-poll": [] });
+    read(host, { epoch: EPOCH, seq: 3 }, true);
+    await host.until(() => host.endedReads > 0);
+    expect(host.frames.at(-1)).toMatchObject({ op: "detached", code: "UNAVAILABLE", retryable: true });
   });
 
   test("an SSE response that sends nothing within fallbackAfterMs makes the connection long-poll", async () => {

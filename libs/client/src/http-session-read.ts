@@ -1,13 +1,11 @@
 import {
   type AttachFrom,
   ErrorCode,
-  emptySessionState,
   formatOffset,
   isPosition,
   offsetSeq,
   type ServerFrame,
   type StateObject,
-  stepState,
   ThreadlineError,
 } from "@threadline/protocol";
 import { errorOfResponse, jsonBody, type LogMessage, logMessages } from "./http-responses.ts";
@@ -20,6 +18,8 @@ export type LiveMode = "sse" | "long-poll";
 export interface ReadHost {
   /** `GET /v1/stream/<session>?<query>` with the token; rejects on a network failure or when `signal` aborts. */
   get(session: string, query: string, signal: AbortSignal): Promise<Response>;
+  /** `GET /v1/sessions/<session>/state/<seq>` with the token (the shared state as of `seq`). */
+  snapshot(session: string, seq: number, signal: AbortSignal): Promise<Response>;
   /** Hands a frame to the client, as if the gateway had sent it on a socket. */
   emit(frame: ServerFrame): void;
   /** The connection is unusable: an auth refusal (`error`) or a network failure (`error` undefined). */
@@ -52,8 +52,9 @@ class SilentResponse extends Error {}
 /**
  * One attached session over HTTP (PROTOCOL.md §21.10), producing the frames
  * a WebSocket attachment would: a catch-up `GET` from the start offset
- * (`attached`, then `state` when asked for — folded from the log's events up
- * to the start — then the page's `event`s), then live reads from the last
+ * (`attached`, then `state` when asked for — the gateway's snapshot at the
+ * start, `GET /v1/sessions/<id>/state/<seq>` — then the page's `event`s),
+ * then live reads from the last
  * `Stream-Next-Offset`: SSE (`data` → `event`s, `control` → the next offset;
  * the first `upToDate` → `synced`), reconnected from that offset whenever a
  * response ends, or long-polls after an SSE response stalled. A refusal
@@ -117,18 +118,19 @@ export class HttpSessionRead {
     }
   }
 
-  /** The shared state at `seq` (PROTOCOL.md §19.5), folded from the session log's events up to it. */
+  /** The shared state at `seq` (PROTOCOL.md §19.5): `GET /v1/sessions/<id>/state/<seq>`, the `state` frame's snapshot. */
   private async stateAt(seq: number): Promise<Record<string, StateObject>> {
-    let state = emptySessionState();
-    let offset = "-1";
-    while (seq > 0) {
-      const page = await this.read(offset, this.abort.signal);
-      for (const m of page.messages) if (m.seq <= seq) state = stepState(state, m).state;
-      const reached = offsetSeq(page.next) ?? seq;
-      if (reached >= seq || page.upToDate || page.messages.length === 0) break;
-      offset = page.next;
+    const response = await this.host.snapshot(this.session, seq, this.abort.signal);
+    const body = await jsonBody(response);
+    if (!response.ok) throw errorOfResponse(response.status, body, this.session);
+    const objects = (body as { objects?: unknown } | undefined)?.objects;
+    if (typeof objects !== "object" || objects === null || Array.isArray(objects)) {
+      throw new ThreadlineError(ErrorCode.UNAVAILABLE, "the state snapshot answer has no objects", {
+        session: this.session,
+        retryable: true,
+      });
     }
-    return state.objects;
+    return objects as Record<string, StateObject>;
   }
 
   /** A catch-up `GET` from `offset`. */

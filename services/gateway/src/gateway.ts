@@ -210,6 +210,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     auth,
     presence,
     controlState,
+    state,
+    streamState: () => history.streamState(),
     metrics,
     log,
     ready: () => !draining && nats.up,

@@ -1,7 +1,14 @@
 import type uWS from "uWebSockets.js";
-import { PROTOCOL_VERSION } from "@threadline/protocol";
+import {
+  ErrorCode,
+  isSeq,
+  isSessionId,
+  PROTOCOL_VERSION,
+  type StreamState,
+  ThreadlineError,
+} from "@threadline/protocol";
 import type { ControlState, NotificationPreferences, PushSubscriptions } from "@threadline/store";
-import type { Authenticator } from "./auth.ts";
+import { type Authenticator, can } from "./auth.ts";
 import type { GatewayConfig } from "./config.ts";
 import { corsPreflight } from "./cors.ts";
 import { bearerPrincipal, jsonRoute } from "./json-route.ts";
@@ -10,12 +17,17 @@ import type { GatewayMetrics } from "./metrics.ts";
 import type { PresenceWriter } from "./presence-writer.ts";
 import { registerPushRoutes } from "./push-routes.ts";
 import { sessionReadRoute } from "./session-read-route.ts";
+import type { SessionStateCache } from "./state-cache.ts";
 
 export interface HttpRoutesDeps {
   config: GatewayConfig;
   auth: Authenticator;
   presence: PresenceWriter;
   controlState: ControlState;
+  /** Shared state snapshots at a seq (the `state` frame's, PROTOCOL.md §19.5). */
+  state: Pick<SessionStateCache, "snapshot">;
+  /** The stream's current state (its last seq bounds a snapshot position). */
+  streamState(): Promise<StreamState>;
   metrics: GatewayMetrics;
   log: Logger;
   /** `/readyz`: not draining and NATS connected. */
@@ -93,6 +105,24 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, deps: HttpRoutesDeps):
       const principal = await bearerPrincipal(auth, request.authorization);
       const body = { op: "welcome", version: PROTOCOL_VERSION, user: principal.user, kind: principal.kind };
       return { status: 200, body: { ...body, limits: config.limits } };
+    }),
+  );
+  // The `state` frame over HTTP (PROTOCOL.md §21.10): every shared state object of the session as of `seq`,
+  // for a client resuming over HTTP. Authorized like attach (read on the session). 200 `{session, seq, objects}`;
+  // 400 INVALID_SESSION / INVALID_POSITION (not a seq, or past the stream's end); 401; 403; 503.
+  app.options("/v1/sessions/:session/state/:seq", preflight);
+  app.get(
+    "/v1/sessions/:session/state/:seq",
+    jsonRoute({ allowedOrigins: config.allowedOrigins, log, what: "state snapshot", params: 2 }, async (request) => {
+      const [session = "", at = ""] = request.params;
+      if (!isSessionId(session)) throw new ThreadlineError(ErrorCode.INVALID_SESSION, "invalid session id");
+      const principal = await bearerPrincipal(auth, request.authorization);
+      if (!can(principal, session, "read"))
+        throw new ThreadlineError(ErrorCode.FORBIDDEN, `not allowed to read session ${session}`);
+      const seq = /^\d{1,16}$/.test(at) ? Number(at) : Number.NaN;
+      if (!isSeq(seq) || seq > (await deps.streamState()).lastSeq)
+        throw new ThreadlineError(ErrorCode.INVALID_POSITION, "seq must be a stored position of the stream");
+      return { status: 200, body: { session, seq, objects: await deps.state.snapshot(session, seq) } };
     }),
   );
   registerPushRoutes(app, { config, auth, metrics, log, ...deps.push });

@@ -53,6 +53,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
 
 const ERROR_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   INVALID_SESSION: 400,
+  INVALID_POSITION: 400,
   INVALID_SUBSCRIPTION: 400,
   INVALID_PREFERENCES: 400,
   AUTH_FAILED: 401,
