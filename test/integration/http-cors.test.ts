@@ -47,6 +47,11 @@ const preflight = (port: number, path: string, origin: string) =>
   });
 
 const ROUTES = ["/v1/sessions/cors-1/presence", "/v1/sessions/cors-1/control"];
+/** Methods each route allows cross-origin: presence also takes an HTTP reader's status (PROTOCOL.md §21.10). */
+const METHODS: Record<string, string> = {
+  "/v1/sessions/cors-1/presence": "GET, POST, OPTIONS",
+  "/v1/sessions/cors-1/control": "GET, OPTIONS",
+};
 
 // Regression (issue 13): every demo page load logged CORS errors because these routes answered OPTIONS with 404.
 describe("CORS on the HTTP API (PROTOCOL.md §5.1)", () => {
@@ -55,7 +60,7 @@ describe("CORS on the HTTP API (PROTOCOL.md §5.1)", () => {
       const reply = await preflight(stack.gateway.port, path, origin);
       expect(reply.status).toBe(204);
       expect(reply.headers["access-control-allow-origin"]).toBe(origin);
-      expect(reply.headers["access-control-allow-methods"]).toBe("GET, OPTIONS");
+      expect(reply.headers["access-control-allow-methods"]).toBe(METHODS[path]);
       expect(reply.headers["access-control-allow-headers"]?.toLowerCase()).toContain("authorization");
       expect(reply.headers["access-control-max-age"]).toBe("600");
       expect(reply.headers.vary).toBe("Origin");
@@ -95,7 +100,7 @@ describe("CORS on the HTTP API (PROTOCOL.md §5.1)", () => {
     expect(get.headers["access-control-allow-origin"]).toBeUndefined();
     const options = await send(stack.gateway.port, "OPTIONS", ROUTES[0]!, {});
     expect(options.status).toBe(204);
-    expect(options.headers.allow).toBe("GET, OPTIONS");
+    expect(options.headers.allow).toBe(METHODS[ROUTES[0]!]);
   });
 
   it("with no allow-list configured, any origin is echoed (never *)", async () => {

@@ -157,15 +157,12 @@ describe("what HTTP maps and what it refuses", () => {
     });
   });
 
-  test("from: 'cursor' and presence status need the WebSocket: TRANSPORT_UNSUPPORTED", async () => {
-    const session = sessionId("unsupported");
+  test("from: 'cursor' needs the WebSocket: TRANSPORT_UNSUPPORTED", async () => {
     const client = httpClient(direct());
-    await expect(client.attach(session, { from: "cursor" })).rejects.toMatchObject({
+    await expect(client.attach(sessionId("unsupported"), { from: "cursor" })).rejects.toMatchObject({
       code: ErrorCode.TRANSPORT_UNSUPPORTED,
       retryable: false,
     });
-    const handle = await client.attach(session, { from: "start" });
-    await expect(handle.presence.set("typing")).rejects.toMatchObject({ code: ErrorCode.TRANSPORT_UNSUPPORTED });
   });
 
   test("a bad token ends the client like the WebSocket's 4500 close", async () => {

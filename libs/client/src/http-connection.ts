@@ -6,7 +6,7 @@ import {
   type PresenceFrame,
   type PublishFrame,
   type ServerFrame,
-  ThreadlineError,
+  type ThreadlineError,
 } from "@threadline/protocol";
 import type { FetchLike } from "./client-options.ts";
 import type { ConnectionEvents, FrameConnection } from "./frame-connection.ts";
@@ -38,8 +38,8 @@ export interface HttpConnectionOptions {
  *   that stays silent past `LIVE_IDLE_MS` ends the connection);
  * - `ack` is not sent: device cursors are WebSocket-only (§21.9); the last
  *   ack is repeated after the next WebSocket re-attach;
- * - `presence` → `TRANSPORT_UNSUPPORTED` (see §21.10 for what HTTP readers
- *   are in presence).
+ * - `presence` → `POST /v1/sessions/<session>/presence` → `presence_set`
+ *   (a device reading a session live over HTTP is a presence member, §21.10).
  *
  * Every request carries `Authorization: Bearer`, `Threadline-Session: 1`
  * (a new session is an empty log, not 404) and `Threadline-Device`. A `401`
@@ -165,7 +165,7 @@ export class HttpConnection implements FrameConnection, ReadHost {
         this.later({ op: "pong", rid: frame.rid, ts: Date.now() });
         return;
       case "presence":
-        this.later(unsupportedPresence(frame));
+        void this.presence(frame);
         return;
       case "ack":
         return;
@@ -223,6 +223,29 @@ export class HttpConnection implements FrameConnection, ReadHost {
     this.emit({ op: "error", rid: frame.rid, ...error.toWire() });
   }
 
+  /** `presence` → `POST /v1/sessions/<session>/presence` (the status of this device's live read, §21.10). */
+  private async presence(frame: PresenceFrame): Promise<void> {
+    const { session, status, metadata } = frame;
+    // The status belongs to the entry of this device's live read: wait (bounded) until the read is open.
+    const read = this.reads.get(session);
+    if (read) await Promise.race([read.liveOpen, new Promise((resolve) => setTimeout(resolve, this.fallbackAfterMs))]);
+    if (this.closed) return;
+    const answer = await this.request(`${this.options.base}/v1/sessions/${encodeURIComponent(session)}/presence`, {
+      method: "POST",
+      headers: { ...this.authorization(), "Content-Type": "application/json" },
+      body: JSON.stringify({ device: this.options.device, status, ...(metadata === undefined ? {} : { metadata }) }),
+    });
+    if (!answer) return;
+    const { response, body } = answer;
+    if (response.ok) {
+      this.emit({ op: "presence_set", rid: frame.rid, session, status });
+      return;
+    }
+    const error = errorOfResponse(response.status, body, session);
+    if (error.code === ErrorCode.AUTH_FAILED || error.code === ErrorCode.TOKEN_EXPIRED) this.lost(error);
+    else this.emit({ op: "error", rid: frame.rid, ...error.toWire() });
+  }
+
   /** A request with its JSON answer; undefined when the connection closed or the network failed (then lost). */
   private async request(url: string, init: RequestInit): Promise<{ response: Response; body: unknown } | undefined> {
     const controller = new AbortController();
@@ -268,13 +291,4 @@ export class HttpConnection implements FrameConnection, ReadHost {
     for (const controller of this.requests) controller.abort();
     this.requests.clear();
   }
-}
-
-function unsupportedPresence(frame: PresenceFrame): ServerFrame {
-  const error = new ThreadlineError(
-    ErrorCode.TRANSPORT_UNSUPPORTED,
-    "presence status needs the WebSocket (PROTOCOL.md §21.10); it is sent again after the next WebSocket attach",
-    { session: frame.session, retryable: false },
-  );
-  return { op: "error", rid: frame.rid, ...error.toWire() };
 }

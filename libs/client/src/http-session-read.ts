@@ -68,6 +68,15 @@ export class HttpSessionRead {
   private synced = false;
   private next = "-1";
   private cursor: string | undefined;
+  private markLive!: () => void;
+  /**
+   * Resolves once a live read is open at the gateway (the first SSE response,
+   * or long-poll answer): from then on this device is present in the session
+   * (PROTOCOL.md §21.10), so a presence status can be set.
+   */
+  readonly liveOpen = new Promise<void>((resolve) => {
+    this.markLive = resolve;
+  });
 
   constructor(
     private readonly host: ReadHost,
@@ -185,6 +194,7 @@ export class HttpSessionRead {
     try {
       const response = await this.host.get(this.session, this.liveQuery("sse"), round.signal);
       if (!response.ok) throw await this.refusal(response);
+      this.markLive();
       if (!response.body || !(response.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
         await response.body?.cancel().catch(() => {});
         this.host.useLongPoll();
@@ -251,6 +261,7 @@ export class HttpSessionRead {
     }, LIVE_IDLE_MS);
     try {
       const response = await this.host.get(this.session, this.liveQuery("long-poll"), round.signal);
+      this.markLive();
       this.cursor = response.headers.get("stream-cursor") ?? this.cursor;
       if (response.status === 204) {
         this.next = response.headers.get("stream-next-offset") ?? this.next;

@@ -21,6 +21,7 @@ import type { GatewayConfig } from "./config.ts";
 import { ControlGate } from "./control-gate.ts";
 import { DataLog } from "./durable-streams/data-log.ts";
 import { DataStreams } from "./durable-streams/data-streams.ts";
+import { HttpPresence } from "./durable-streams/http-presence.ts";
 import { registerDurableStreamRoutes } from "./durable-streams/routes.ts";
 import { StreamRecords } from "./durable-streams/stream-records.ts";
 import { createEventPublisher } from "./event-publisher.ts";
@@ -193,6 +194,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     ? uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile })
     : uWS.App();
   registerSocketRoute(app, { config, ctx, metrics, sockets, draining: () => draining });
+  // HTTP readers stay present through their reconnects: 3 heartbeats, the presence service's own timeout.
+  const httpPresence = new HttpPresence(presence, 3 * config.presenceHeartbeatMs);
   registerDurableStreamRoutes(app, {
     settings: config.durableStreams,
     ctx,
@@ -204,11 +207,13 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     history,
     allowedOrigins: config.allowedOrigins,
     secure: config.tls !== undefined,
+    presence: httpPresence,
   });
   registerHttpRoutes(app, {
     config,
     auth,
     presence,
+    httpPresence,
     controlState,
     state,
     streamState: () => history.streamState(),
@@ -237,6 +242,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       uWS.us_listen_socket_close(listenSocket);
       for (const connection of [...sockets]) connection.close(CloseCode.GOING_AWAY, "gateway shutting down; reconnect");
       await cursors.close().catch((error: unknown) => log.warn({ err: error }, "cursor flush on shutdown failed"));
+      httpPresence.close();
       await presence.close();
       feeds.closeAll();
       state.clear();

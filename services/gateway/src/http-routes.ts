@@ -1,9 +1,12 @@
 import type uWS from "uWebSockets.js";
 import {
   ErrorCode,
+  isDeviceId,
   isSeq,
   isSessionId,
   PROTOCOL_VERSION,
+  presenceMetadataProblem,
+  presenceStatusProblem,
   type StreamState,
   ThreadlineError,
 } from "@threadline/protocol";
@@ -11,6 +14,7 @@ import type { ControlState, NotificationPreferences, PushSubscriptions } from "@
 import { type Authenticator, can } from "./auth.ts";
 import type { GatewayConfig } from "./config.ts";
 import { corsPreflight } from "./cors.ts";
+import type { HttpPresence } from "./durable-streams/http-presence.ts";
 import { bearerPrincipal, jsonRoute } from "./json-route.ts";
 import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
@@ -19,10 +23,15 @@ import { registerPushRoutes } from "./push-routes.ts";
 import { sessionReadRoute } from "./session-read-route.ts";
 import type { SessionStateCache } from "./state-cache.ts";
 
+/** A presence status body: a status word and at most 1 KiB of metadata, with room for JSON overhead. */
+const PRESENCE_MAX_BODY_BYTES = 4096;
+
 export interface HttpRoutesDeps {
   config: GatewayConfig;
   auth: Authenticator;
   presence: PresenceWriter;
+  /** Presence entries of devices reading sessions over HTTP (their status is set by POST). */
+  httpPresence: HttpPresence;
   controlState: ControlState;
   /** Shared state snapshots at a seq (the `state` frame's, PROTOCOL.md §19.5). */
   state: Pick<SessionStateCache, "snapshot">;
@@ -68,7 +77,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, deps: HttpRoutesDeps):
   });
   // The HTTP API is read by browser pages of other origins (the demo, apps): CORS for the allowed origins.
   const preflight = corsPreflight(config.allowedOrigins);
-  app.options("/v1/sessions/:session/presence", preflight);
+  app.options("/v1/sessions/:session/presence", corsPreflight(config.allowedOrigins, "GET, POST, OPTIONS"));
   app.options("/v1/sessions/:session/control", preflight);
   // Both read a session like attach does (read grant; `Authorization: Bearer <token>`); errors are
   // `{code, message, retryable}` with 400/401/403/503 (session-read-route.ts).
@@ -93,6 +102,53 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, deps: HttpRoutesDeps):
       "control",
       async (session) => ({ owner: (await controlState.getOwner(session))?.value ?? null }),
       config.allowedOrigins,
+    ),
+  );
+  // The `presence` frame over HTTP (PROTOCOL.md §21.10): `{device, status, metadata?}` sets the status of the entry
+  // of `device`'s live HTTP read of the session on this gateway. 200 `{session, status}`; 400 INVALID_FRAME,
+  // 413 EVENT_TOO_LARGE (metadata over 1 KiB), 401, 403, 409 NOT_ATTACHED (no such live read here).
+  app.post(
+    "/v1/sessions/:session/presence",
+    jsonRoute(
+      {
+        allowedOrigins: config.allowedOrigins,
+        log,
+        what: "presence status",
+        params: 1,
+        body: { maxBytes: PRESENCE_MAX_BODY_BYTES, invalid: ErrorCode.INVALID_FRAME },
+      },
+      async (request) => {
+        const [session = ""] = request.params;
+        if (!isSessionId(session)) throw new ThreadlineError(ErrorCode.INVALID_SESSION, "invalid session id");
+        const principal = await bearerPrincipal(auth, request.authorization);
+        if (!can(principal, session, "read"))
+          throw new ThreadlineError(ErrorCode.FORBIDDEN, `not allowed to read session ${session}`);
+        const body = (typeof request.body === "object" && request.body !== null ? request.body : {}) as Record<
+          string,
+          unknown
+        >;
+        const { device, status, metadata } = body;
+        if (typeof device !== "string" || !isDeviceId(device))
+          throw new ThreadlineError(ErrorCode.INVALID_FRAME, "device must be a device id", { session });
+        const problem = presenceStatusProblem(status) ?? presenceMetadataProblem(metadata);
+        if (problem !== undefined) {
+          const code = problem.includes("exceeds") ? ErrorCode.EVENT_TOO_LARGE : ErrorCode.INVALID_FRAME;
+          throw new ThreadlineError(code, `presence: ${problem}`, { session });
+        }
+        const reader = {
+          session,
+          kind: principal.kind === "operator" ? "operator" : "user",
+          id: principal.user,
+          device,
+        } as const;
+        if (!deps.httpPresence.update(reader, status as string, metadata as Record<string, unknown> | undefined))
+          throw new ThreadlineError(
+            ErrorCode.NOT_ATTACHED,
+            `device ${device} has no live read of ${session} on this gateway`,
+            { session },
+          );
+        return { status: 200, body: { session, status } };
+      },
     ),
   );
   // The WebSocket `welcome` over HTTP (PROTOCOL.md §21.10): the client SDK's HTTP transport checks its token and

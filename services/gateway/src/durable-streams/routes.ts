@@ -10,6 +10,7 @@ import { author, type DataStreams } from "./data-streams.ts";
 import { type DsResponse, H } from "./ds-response.ts";
 import { DurableStreamError } from "./errors.ts";
 import { HttpExchange } from "./http-exchange.ts";
+import type { HttpPresence } from "./http-presence.ts";
 import { longPoll, nowResponse, type ReadContext, rangeResponse, startSeq } from "./read-ops.ts";
 import { parseAppend, parseCreate, parseRead, streamIdOfPath } from "./request-parse.ts";
 import { publishToSession } from "./session-publish.ts";
@@ -41,6 +42,8 @@ export interface DurableStreamDeps {
   allowedOrigins: readonly string[] | undefined;
   /** Served over TLS (absolute `Location` URLs use https). */
   secure: boolean;
+  /** Presence of devices reading a session log live (PROTOCOL.md §21.10). */
+  presence: HttpPresence;
 }
 
 const METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
@@ -219,6 +222,17 @@ export function registerDurableStreamRoutes(app: uWS.TemplatedApp, deps: Durable
     if (count >= settings.maxLivePerUser)
       throw new DurableStreamError("RATE_LIMITED", `at most ${settings.maxLivePerUser} live reads per user`);
     live.set(principal.user, count + 1);
+    // A Threadline client's device reading a session live is present in it, like an attached socket.
+    const device = exchange.header("threadline-device");
+    const present =
+      view.kind === "session" && isDeviceId(device)
+        ? deps.presence.hold({
+            session: view.id,
+            kind: principal.kind === "operator" ? "operator" : "user",
+            id: principal.user,
+            device,
+          })
+        : undefined;
     try {
       if (request.live === "long-poll") {
         const response = await longPoll(readCtx, view, reload, { ...request, ifNoneMatch: "" }, exchange.abort.signal);
@@ -229,6 +243,7 @@ export function registerDurableStreamRoutes(app: uWS.TemplatedApp, deps: Durable
       const after = await deps.data.load(view.id);
       if (after) await deps.data.touch(after);
     } finally {
+      present?.();
       const left = (live.get(principal.user) ?? 1) - 1;
       if (left > 0) live.set(principal.user, left);
       else live.delete(principal.user);
