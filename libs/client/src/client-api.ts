@@ -5,9 +5,10 @@ import type { SessionHandle } from "./session-handle-api.ts";
 
 /**
  * A connection to a Threadline gateway carrying any number of sessions over
- * one WebSocket. Connects lazily on the first `attach()`, reconnects with
- * backoff after retryable closes, and resumes every session from its exact
- * position. `await using client = createClient(…)` closes it on scope exit.
+ * one WebSocket — or over HTTP where WebSockets are blocked (`transport`,
+ * PROTOCOL.md §21.10). Connects lazily on the first `attach()`, reconnects
+ * with backoff after retryable closes, and resumes every session from its
+ * exact position on whichever transport it uses. `await using client = createClient(…)` closes it on scope exit.
  */
 export interface ThreadlineClient extends AsyncDisposable {
   readonly status: ConnectionStatus;
