@@ -125,11 +125,15 @@ describe("demo with WebSockets blocked", { timeout: 120_000 }, () => {
     },
   );
 
-  it("Stop in the other tab cancels a research task running over HTTP", async () => {
+  it("both tabs are present over HTTP, and Stop in the other tab cancels a research task", async () => {
     const session = newSession("stop");
     const context = await blockedContext("refused");
     const a = await openCustomer(context, session);
     const b = await openCustomer(context, session);
+    // Each tab reads over HTTP and is present: both see alice with two devices.
+    for (const page of [a, b]) {
+      await page.locator('[data-testid="member"][data-kind="user"][data-id="alice"][data-devices="2"]').waitFor();
+    }
     await send(a, "Research the Nimbus laptop and compare it");
     const research = (page: Page) => page.locator('[data-testid="turn"][data-agent="research"]');
     for (const page of [a, b]) {
