@@ -55,21 +55,19 @@ test("an HTTP reader joins, sets its status, stays through SSE reconnects and le
   expect(transitions.at(-1)).toMatch(/^presence\.leave/);
 }, 30_000);
 
-test("a status for a session this device does not read live is NOT_ATTACHED", async () => {
+test("a status for a session this device does not read live is NOT_ATTACHED; a malformed one INVALID_FRAME", async () => {
   const stack = await testStack();
   const token = await stack.token({ sub: "carol" });
-  const res = await fetch(`http://127.0.0.1:${stack.gateway.port}/v1/sessions/nobody-reads/presence`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ device: "carol-http", status: "typing" }),
-  });
+  const setStatus = (status: string) =>
+    fetch(`http://127.0.0.1:${stack.gateway.port}/v1/sessions/nobody-reads/presence`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ device: "carol-http", status }),
+    });
+  const res = await setStatus("typing");
   expect(res.status).toBe(409);
   expect(await res.json()).toMatchObject({ code: "NOT_ATTACHED" });
-  const bad = await fetch(`http://127.0.0.1:${stack.gateway.port}/v1/sessions/nobody-reads/presence`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ device: "carol-http", status: "Not A Status" }),
-  });
+  const bad = await setStatus("Not A Status");
   expect(bad.status).toBe(400);
   expect(await bad.json()).toMatchObject({ code: "INVALID_FRAME" });
 });

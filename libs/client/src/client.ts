@@ -22,6 +22,7 @@ import {
   ThreadlineError,
   type WelcomeFrame,
 } from "@threadline/protocol";
+import { browserOffline, whenOnline } from "./browser-network.ts";
 import type { AttachOptions, ThreadlineClient } from "./client-api.ts";
 import { type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from "./client-options.ts";
 import { errorForClose } from "./close-errors.ts";
@@ -597,26 +598,6 @@ function mergeLimits(announced: unknown): Limits {
     if (typeof value === "number" && value > 0) limits[key] = value;
   }
   return limits;
-}
-
-/** The browser says it has no network (`navigator.onLine` false); never true outside browsers. */
-function browserOffline(): boolean {
-  return (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine === false;
-}
-
-/** Calls `fn` once on the browser's `online` event; returns the function that cancels it. */
-function whenOnline(fn: () => void): () => void {
-  const target = globalThis as {
-    addEventListener?: EventTarget["addEventListener"];
-    removeEventListener?: EventTarget["removeEventListener"];
-  };
-  if (typeof target.addEventListener !== "function") {
-    fn();
-    return noop;
-  }
-  const listener = () => fn();
-  target.addEventListener("online", listener, { once: true });
-  return () => target.removeEventListener?.("online", listener);
 }
 
 function startTimer(ms: number, fn: () => void): ReturnType<typeof setTimeout> | undefined {
