@@ -10,6 +10,8 @@ import type { SessionHandle } from "../session-handle.ts";
  * A client wired to a fake gateway with test-friendly timings (fast,
  * jitter-free reconnects, no pings), closed when the test finishes. The
  * `ws` WebSocket is passed without a cast: it satisfies WebSocketConstructorLike.
+ * `transport: "websocket"`: the fake gateway speaks the WebSocket protocol only
+ * (the HTTP transport is tested against the real gateway, http-transport-*.test.ts).
  */
 export function testClient(
   url: string,
@@ -23,6 +25,7 @@ export function testClient(
     token: "tok",
     device: "dev-1",
     WebSocket,
+    transport: "websocket",
     reconnect: { initialDelayMs: 5, maxDelayMs: 20, jitter: 0 },
     pingIntervalMs: 0,
     requestTimeoutMs: 2_000,
