@@ -8,12 +8,13 @@ import { mintToken } from "../integration/support/tokens.ts";
 import { Cleanup } from "./cleanup.ts";
 import { addChecks, compareSeqs, NO_ERRORS, type SeqCheck } from "./exactly-once.ts";
 import { GatewaySocket } from "./gateway-socket.ts";
+import { resumeEventData } from "./peer-events.ts";
 import { ProcessSampler, type ProcessUsage } from "./process-sampler.ts";
 import type { Scenario, ScenarioOptions, ScenarioResult } from "./scenario.ts";
 import { LatencyRecorder, type LatencySummary, round, wallClockMs } from "./stats.ts";
 import { type Table, verdict } from "./table.ts";
 
-const SESSION = "bench-resume";
+export const SESSION = "bench-resume";
 /**
  * Other sessions whose events are interleaved with the session's in the
  * stream (`--noise` events per 100 session events), as in production where
@@ -26,9 +27,9 @@ const DEFAULT_NOISE = 25;
 /** Publishes in flight while filling the stream. */
 const FILL_WINDOW = 512;
 /** Unmeasured reads per system before measuring (JIT and connection-path warm-up on both sides). */
-const WARMUP = 5;
+export const WARMUP = 5;
 /** Seed of the position generator: both systems read from the same positions, run after run. */
-const SEED = 0x7e11ad;
+export const SEED = 0x7e11ad;
 
 interface ResumeParams {
   events: number;
@@ -39,7 +40,7 @@ interface ResumeParams {
 }
 
 /** One system's reads: total time per resume, and its two parts. */
-interface ReadPhase {
+export interface ReadPhase {
   total: LatencySummary;
   /** Threadline: socket open + hello → welcome. Direct: NATS connect. */
   connect: LatencySummary;
@@ -92,31 +93,20 @@ async function runResume(options: ScenarioOptions): Promise<ScenarioResult> {
 
     const token = await mintToken({ sub: "bench-user", grants: [{ session: SESSION, can: ["read"] }] });
     options.progress(`threadline: ${params.reconnects} reconnects (+${WARMUP} warm-up) through the gateway`);
-    const threadline = await measure(
+    const threadline = await measureResumes(
       positions,
       [
         ["gateway", gateway.pid],
         ["nats-server", nats.pid],
         ["bench (client)", process.pid],
       ],
-      async (seq) => {
-        const received: number[] = [];
-        const t0 = wallClockMs();
-        const socket = await GatewaySocket.connect(gateway.url, token, (frame) => received.push(frame.seq));
-        const t1 = wallClockMs();
-        // As a conforming client resumes: the position names the event it applied (the gateway checks it, §8.1).
-        await socket.attach(SESSION, seq === 0 ? { epoch, seq } : { epoch, seq, id: ids.get(seq) });
-        const t2 = wallClockMs();
-        if (socket.unexpected > 0) throw new Error(`unexpected frame: ${JSON.stringify(socket.lastUnexpected)}`);
-        await socket.close();
-        return { connectMs: t1 - t0, readMs: t2 - t1, received };
-      },
+      (seq) => resumeThroughGateway(gateway.url, token, SESSION, { epoch, seq, id: ids.get(seq) }),
       expectedAfter,
     );
 
     options.progress(`direct: ${params.reconnects} ordered-consumer reads (+${WARMUP} warm-up) against JetStream`);
     const filter = `${DEFAULT_SUBJECT_PREFIX}.${SESSION}.>`;
-    const direct = await measure(
+    const direct = await measureResumes(
       positions,
       [
         ["nats-server", nats.pid],
@@ -154,12 +144,43 @@ async function runResume(options: ScenarioOptions): Promise<ScenarioResult> {
   }
 }
 
+/** One resume read: its two timed parts and what it received, in arrival order. */
+export interface ResumeRead {
+  connectMs: number;
+  readMs: number;
+  received: number[];
+}
+
+/**
+ * One reconnect through the gateway as a conforming client resumes: open a
+ * socket, `hello`, `attach` from the position naming the event it applied
+ * (the gateway checks it, PROTOCOL.md §8.1; seq 0 has no id), timed until
+ * `synced`. `received` holds the seqs of the replayed event frames.
+ */
+export async function resumeThroughGateway(
+  gatewayUrl: string,
+  token: string,
+  session: string,
+  position: { epoch: string; seq: number; id: string | undefined },
+): Promise<ResumeRead> {
+  const received: number[] = [];
+  const t0 = wallClockMs();
+  const socket = await GatewaySocket.connect(gatewayUrl, token, (frame) => received.push(frame.seq));
+  const t1 = wallClockMs();
+  const { epoch, seq, id } = position;
+  await socket.attach(session, seq === 0 ? { epoch, seq } : { epoch, seq, id });
+  const t2 = wallClockMs();
+  if (socket.unexpected > 0) throw new Error(`unexpected frame: ${JSON.stringify(socket.lastUnexpected)}`);
+  await socket.close();
+  return { connectMs: t1 - t0, readMs: t2 - t1, received };
+}
+
 /**
  * Publishes `events` events into SESSION through `@threadline/agent`, with
  * `noise` events per 100 of other sessions interleaved; returns the
- * session's seqs (sorted) and the epoch.
+ * session's seqs (sorted), their event ids and the epoch.
  */
-async function fillSession(
+export async function fillSession(
   natsUrl: string,
   events: number,
   noise: number,
@@ -172,10 +193,7 @@ async function fillSession(
     const inFlight = new Set<Promise<void>>();
     const publish = (session: string, n: number) => {
       const p = agent
-        .publish(session, {
-          type: "message.append",
-          data: { part: "text", delta: `token ${n} of a streamed reply `, n },
-        })
+        .publish(session, { type: "message.append", data: resumeEventData(n) })
         .then((r) => {
           if (session === SESSION) {
             seqs.push(r.seq);
@@ -222,10 +240,15 @@ export function randomPositions(seqs: number[], count: number, seed: number): { 
   });
 }
 
-async function measure(
+/**
+ * Runs the reads one at a time: WARMUP unmeasured, then the rest timed and
+ * each checked against `expectedAfter(index)` (exactly once, in order),
+ * with CPU and RSS of `processes` sampled over the measured reads.
+ */
+export async function measureResumes(
   positions: { index: number; seq: number }[],
   processes: [string, number | undefined][],
-  read: (seq: number) => Promise<{ connectMs: number; readMs: number; received: number[] }>,
+  read: (seq: number) => Promise<ResumeRead>,
   expectedAfter: (index: number) => number[],
 ): Promise<ReadPhase> {
   const total = new LatencyRecorder();

@@ -1,9 +1,9 @@
-import { writeFileSync } from "node:fs";
+import { accessSync, constants, writeFileSync } from "node:fs";
 import type { Scenario, ScenarioResult } from "./scenario.ts";
 import { formatTable } from "./table.ts";
 
 /**
- * `npm run bench -- <scenario|all> [--quick] [--json FILE] [--<flag> N …]`
+ * `npm run bench -- <scenario|all> [--quick] [--json FILE] [--nats-bin FILE] [--<flag> N …]`
  * Runs a scenario (its server processes, its baseline or peer in the same
  * run), prints its tables and its JSON result, and writes the JSON to FILE.
  */
@@ -16,14 +16,17 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   streaming: async () => (await import("./streaming.ts")).streaming,
   state: async () => (await import("./state.ts")).state,
   transport: async () => (await import("./transport.ts")).transport,
+  peers: async () => (await import("./peers.ts")).peers,
 };
 
 function usage(scenarios: Scenario[]): string {
   const lines = [
-    "usage: npm run bench -- <scenario|all> [--quick] [--json FILE] [--<flag> N ...]",
+    "usage: npm run bench -- <scenario|all> [--quick] [--json FILE] [--nats-bin FILE] [--<flag> N ...]",
     "",
-    "  --quick      a smaller run that finishes in under 30 s",
-    "  --json FILE  write the JSON result to FILE (for `all`: an array)",
+    "  --quick          a smaller run that finishes in under 30 s (peers: under 3 min)",
+    "  --json FILE      write the JSON result to FILE (for `all`: an array)",
+    "  --nats-bin FILE  the nats-server binary every scenario starts (sets NATS_SERVER_BIN), e.g.",
+    "                   $(bash deploy/local/ensure-nats-server.sh --min 2.10)",
     "",
   ];
   for (const s of scenarios) {
@@ -37,12 +40,13 @@ interface Args {
   name: string | undefined;
   quick: boolean;
   json: string | undefined;
+  natsBin: string | undefined;
   overrides: Record<string, number>;
   help: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { name: undefined, quick: false, json: undefined, overrides: {}, help: false };
+  const args: Args = { name: undefined, quick: false, json: undefined, natsBin: undefined, overrides: {}, help: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--quick") args.quick = true;
@@ -50,6 +54,10 @@ function parseArgs(argv: string[]): Args {
     else if (arg === "--json") {
       args.json = argv[++i];
       if (!args.json) throw new Error("--json needs a file name");
+    } else if (arg === "--nats-bin") {
+      args.natsBin = argv[++i];
+      if (!args.natsBin) throw new Error("--nats-bin needs a file name");
+      accessSync(args.natsBin, constants.X_OK);
     } else if (arg.startsWith("--")) {
       const value = Number(argv[++i]);
       if (!Number.isFinite(value) || value < 0) throw new Error(`${arg} needs a non-negative number`);
@@ -73,6 +81,8 @@ async function main(): Promise<void> {
     console.log(usage(all));
     process.exit(args.help ? 0 : 2);
   }
+  // The test kit starts nats-server from NATS_SERVER_BIN; spawned gateways inherit the environment.
+  if (args.natsBin) process.env.NATS_SERVER_BIN = args.natsBin;
   const selected = args.name === "all" ? all : all.filter((s) => s.name === args.name);
   if (selected.length === 0) {
     console.error(`unknown scenario ${args.name}\n\n${usage(all)}`);
@@ -104,8 +114,10 @@ async function main(): Promise<void> {
     writeFileSync(args.json, `${JSON.stringify(payload, null, 2)}\n`);
     console.error(`JSON written to ${args.json}`);
   }
+  const failures = results.flatMap((r) => r.failures ?? []);
+  for (const failure of failures) console.error(`✗ ${failure}`);
   // Workers, sockets and timers are closed by the scenarios; exit explicitly so a stray handle cannot hang the CLI.
-  process.exit(0);
+  process.exit(failures.length > 0 ? 1 : 0);
 }
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

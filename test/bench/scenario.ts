@@ -13,6 +13,8 @@ export interface ScenarioResult {
   /** The machine-readable result, written to `--json FILE` and printed last. */
   json: Record<string, unknown>;
   tables: Table[];
+  /** The scenario's own checks that failed (e.g. events lost in a read that must be exact): the CLI exits 1. */
+  failures?: string[];
 }
 
 /** One benchmark: one file per scenario, each running its baseline or peer in the same run. */

@@ -3,7 +3,8 @@ import { type ClientRequest, get, type IncomingMessage } from "node:http";
 /**
  * A lean SSE reader for the baseline: one HTTP/1.1 request, no automatic
  * reconnect (a drop is a loss the bench must see). `onEvent` gets each
- * event's `id` and `data` fields as sent; comments are skipped.
+ * event's `id` and `data` fields as sent; comments and other fields
+ * (`event:`) are skipped.
  */
 export class SseStream {
   private buffer = "";
@@ -58,8 +59,13 @@ export class SseStream {
       let id = "";
       let data = "";
       for (const line of block.split("\n")) {
-        if (line.startsWith("id: ")) id = line.slice(4);
-        else if (line.startsWith("data: ")) data += (data ? "\n" : "") + line.slice(6);
+        // A field is `name:value`, one space after the colon optional (the SSE spec; some servers omit it).
+        const colon = line.indexOf(":");
+        if (colon <= 0) continue;
+        const value = line.charCodeAt(colon + 1) === 32 ? line.slice(colon + 2) : line.slice(colon + 1);
+        const field = line.slice(0, colon);
+        if (field === "id") id = value;
+        else if (field === "data") data += (data ? "\n" : "") + value;
       }
       if (data) this.onEvent(id, data, receivedAt);
       end = this.buffer.indexOf("\n\n");
