@@ -13,6 +13,8 @@ export default defineConfig({
       "deploy/local/**/*.test.ts",
       "test/integration/**/*.test.ts",
       "test/deploy/**/*.test.ts",
+      // Pure unit tests of the benches' computations (ratios, offsets); the benches themselves never run here.
+      "test/bench/**/*.test.ts",
       // Real Chromium against the whole demo stack; these files set their own (longer) timeouts.
       "test/browser/**/*.test.ts",
     ],

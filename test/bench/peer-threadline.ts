@@ -1,0 +1,109 @@
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { findNatsServer, startNatsServer } from "@threadline/test-kit";
+import { spawnGateway } from "../integration/support/gateway-process.ts";
+import { mintToken } from "../integration/support/tokens.ts";
+import { Cleanup } from "./cleanup.ts";
+import { GatewaySocket } from "./gateway-socket.ts";
+import type { PeerSystem, RunningPeer } from "./peer-system.ts";
+import { fillSession, resumeThroughGateway, SESSION } from "./resume.ts";
+import { startWorker, type WorkerProcess } from "./worker-process.ts";
+
+/** Longest a live write phase may take beyond its duration (the agent settles its acks). */
+const WRITE_GRACE_MS = 60_000;
+
+/**
+ * Threadline as users run it: its gateway process on a real nats-server
+ * (JetStream file storage, the server's default sync: every 2 minutes, not per
+ * write), readers over WebSocket with the `threadline.v1` msgpack protocol
+ * (`gateway-socket.ts`), the writer an agent process publishing with
+ * `@threadline/agent` (`agent-publisher.ts`). The resume fill is resume.ts's
+ * (`noise` events of other sessions interleaved per 100, as in production
+ * where one stream holds every session). The nats-server binary is
+ * `NATS_SERVER_BIN` when set (`--nats-bin`), else the one on the PATH.
+ */
+export function threadlineSystem(options: { noise: number }): PeerSystem {
+  return {
+    name: "threadline",
+    role: "subject",
+    durability: {
+      storage: "file",
+      fsync: "every 2 min (nats-server sync_interval default), not per write; acked once written to the OS",
+      survivesProcessCrash: true,
+      resumable: true,
+    },
+    start: () => startThreadline(options.noise),
+  };
+}
+
+async function startThreadline(noise: number): Promise<RunningPeer> {
+  const cleanup = new Cleanup();
+  try {
+    const nats = await startNatsServer();
+    cleanup.deferProcess("nats-server", nats.pid, () => nats.stop());
+    const gateway = await spawnGateway(nats.url, { THREADLINE_GATEWAY_ID: "bench-peers" });
+    cleanup.deferProcess("gateway", gateway.pid, () => gateway.stop());
+    const tokens = new Map<string, string>();
+    let publisher: WorkerProcess | undefined;
+    const bin = findNatsServer();
+    const version = bin ? execFileSync(bin, ["--version"], { encoding: "utf8" }).trim() : "external";
+    return {
+      processes: [
+        { name: "gateway", pid: gateway.pid },
+        { name: "nats-server", pid: nats.pid! },
+      ],
+      description: `gateway + ${version} (${bin ?? "NATS_URL"}), JetStream file storage, noise ${noise}/100`,
+      async fill(count) {
+        const { seqs, ids, epoch } = await fillSession(nats.url, count, noise);
+        const token = await mintToken({ sub: "bench-resume-user", grants: [{ session: SESSION, can: ["read"] }] });
+        return {
+          positions: seqs,
+          read: (seq) => resumeThroughGateway(gateway.url, token, SESSION, { epoch, seq, id: ids.get(seq) }),
+        };
+      },
+      async createStreams(names) {
+        // One user per session (gateways limit sockets per user), as delivery.ts does.
+        for (const name of names)
+          tokens.set(name, await mintToken({ sub: `user-${name}`, grants: [{ session: name, can: ["read"] }] }));
+      },
+      async openReader(stream, onEvent) {
+        const token = tokens.get(stream);
+        if (!token) throw new Error(`no token for ${stream}: createStreams first`);
+        const socket = await GatewaySocket.connect(gateway.url, token, (frame, at) =>
+          onEvent(frame.seq, (frame.event.data as { t?: number } | undefined)?.t, at),
+        );
+        await socket.attach(stream, "now");
+        return {
+          get isOpen() {
+            return socket.isOpen && socket.unexpected === 0;
+          },
+          close: () => socket.close(),
+        };
+      },
+      async write(streams, ratePerStream, durationMs) {
+        if (!publisher) {
+          const worker = await startWorker(fileURLToPath(new URL("./agent-publisher.ts", import.meta.url)), {
+            NATS_URL: nats.url,
+          });
+          cleanup.defer("agent publisher", () => worker.stop());
+          publisher = worker;
+        }
+        publisher.send({ type: "start", sessions: streams, ratePerSession: ratePerStream, durationMs });
+        const done = await publisher.next("done", durationMs + WRITE_GRACE_MS);
+        const schedule = done.schedule as { maxLagMs: number };
+        return {
+          stored: done.stored as number[][],
+          notes: [
+            `agent: ${done.failed} failed, ${done.skipped} skipped, ${done.unsettled} unacknowledged; ` +
+              `publish→ack p50 ${done.storeP50Ms} / p99 ${done.storeP99Ms} ms; ` +
+              `generator lag max ${Math.round(schedule.maxLagMs)} ms`,
+          ],
+        };
+      },
+      stop: () => cleanup.run(),
+    };
+  } catch (error) {
+    await cleanup.run();
+    throw error;
+  }
+}
