@@ -97,6 +97,7 @@ async function startThreadline(noise: number): Promise<RunningPeer> {
             `agent: ${done.failed} failed, ${done.skipped} skipped, ${done.unsettled} unacknowledged; ` +
               `publish→ack p50 ${done.storeP50Ms} / p99 ${done.storeP99Ms} ms; ` +
               `generator lag max ${Math.round(schedule.maxLagMs)} ms`,
+            ...(Object.keys(done.errors as object).length > 0 ? [`agent errors: ${JSON.stringify(done.errors)}`] : []),
           ],
         };
       },

@@ -39,15 +39,21 @@ export const peers: Scenario = {
   run: runPeers,
 };
 
-/** The systems, in the order they run. */
+/**
+ * The systems, in the order they run. `PEERS_ONLY` (comma-separated name
+ * prefixes, e.g. `threadline,durable-streams (file)`) runs some of them, to
+ * investigate one; the ratios then compare with those only.
+ */
 function systems(params: PeersParams): PeerSystem[] {
-  return [
+  const all = [
     threadlineSystem({ noise: params.noise }),
     resumableStreamSystem(),
     durableStreamsSystem("file"),
     durableStreamsSystem("memory"),
     plainSseSystem(),
   ];
+  const only = process.env.PEERS_ONLY?.split(",").map((s) => s.trim());
+  return only ? all.filter((s) => only.some((prefix) => prefix && s.name.startsWith(prefix))) : all;
 }
 
 async function runPeers(options: ScenarioOptions): Promise<ScenarioResult> {
