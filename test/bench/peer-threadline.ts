@@ -41,7 +41,12 @@ async function startThreadline(noise: number): Promise<RunningPeer> {
   try {
     const nats = await startNatsServer();
     cleanup.deferProcess("nats-server", nats.pid, () => nats.stop());
-    const gateway = await spawnGateway(nats.url, { THREADLINE_GATEWAY_ID: "bench-peers" });
+    // PEERS_GATEWAY_CPU_PROF=DIR: the gateway writes its V8 CPU profile into DIR when it exits (stop()).
+    const profileDir = process.env.PEERS_GATEWAY_CPU_PROF;
+    const gateway = await spawnGateway(nats.url, {
+      THREADLINE_GATEWAY_ID: "bench-peers",
+      ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
+    });
     cleanup.deferProcess("gateway", gateway.pid, () => gateway.stop());
     const tokens = new Map<string, string>();
     let publisher: WorkerProcess | undefined;
