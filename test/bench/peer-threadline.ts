@@ -43,9 +43,10 @@ async function startThreadline(noise: number): Promise<RunningPeer> {
     cleanup.deferProcess("nats-server", nats.pid, () => nats.stop());
     // PEERS_GATEWAY_CPU_PROF=DIR: the gateway writes its V8 CPU profile into DIR when it exits (stop()).
     const profileDir = process.env.PEERS_GATEWAY_CPU_PROF;
+    const preload = fileURLToPath(new URL("./cpu-profile.ts", import.meta.url));
     const gateway = await spawnGateway(nats.url, {
       THREADLINE_GATEWAY_ID: "bench-peers",
-      ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
+      ...(profileDir ? { NODE_OPTIONS: `--import tsx --import ${preload}`, CPU_PROFILE_DIR: profileDir } : {}),
     });
     cleanup.deferProcess("gateway", gateway.pid, () => gateway.stop());
     const tokens = new Map<string, string>();
@@ -102,7 +103,9 @@ async function startThreadline(noise: number): Promise<RunningPeer> {
             `agent: ${done.failed} failed, ${done.skipped} skipped, ${done.unsettled} unacknowledged; ` +
               `publish→ack p50 ${done.storeP50Ms} / p99 ${done.storeP99Ms} ms; ` +
               `generator lag max ${Math.round(schedule.maxLagMs)} ms`,
-            ...(Object.keys(done.errors as object).length > 0 ? [`agent errors: ${JSON.stringify(done.errors)}`] : []),
+            ...(Object.keys(done.errors as object).length > 0
+              ? [`agent errors: ${JSON.stringify(groupErrors(done.errors as Record<string, number>))}`]
+              : []),
           ],
         };
       },
@@ -112,4 +115,14 @@ async function startThreadline(noise: number): Promise<RunningPeer> {
     await cleanup.run();
     throw error;
   }
+}
+
+/** Error counts by message with the numbers in it (queue sizes, bytes) replaced by N, so a table note stays short. */
+function groupErrors(errors: Record<string, number>): Record<string, number> {
+  const grouped: Record<string, number> = {};
+  for (const [message, count] of Object.entries(errors)) {
+    const key = message.replace(/\d+/g, "N");
+    grouped[key] = (grouped[key] ?? 0) + count;
+  }
+  return grouped;
 }

@@ -12,7 +12,7 @@ import { LatencyRecorder, type LatencySummary } from "./stats.ts";
 /** Readers opened concurrently. */
 const OPEN_CONCURRENCY = 64;
 /** After the last write, how long readers get to receive everything that was stored. */
-const DRAIN_TIMEOUT_MS = 15_000;
+const DRAIN_TIMEOUT_MS = 10_000;
 
 /**
  * (a) Resume: one stream of `events` events, then `resumes` reads (after
