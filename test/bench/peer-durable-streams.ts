@@ -103,6 +103,7 @@ async function startDurableStreams(store: "file" | "memory"): Promise<RunningPee
         const errors = done.errors as Record<string, number>;
         return {
           stored: (done.stored as number[][]).map((ns) => ns.map((n) => n + 1)),
+          unstored: (done.failed as number) + (done.skipped as number) + (done.unsettled as number),
           notes: [
             `writer: ${done.posts} POSTs, ${done.failed} events failed, ${done.skipped} skipped, ` +
               `${done.unsettled} unsettled; POST p50 ${done.postP50Ms} / p99 ${done.postP99Ms} ms; ` +

@@ -44,7 +44,7 @@ describe("ratioToBestPeer", () => {
     const got = ratioToBestPeer(3, [peer("lossy", 1, false), peer("gone", Number.NaN), peer("a", 6)]);
     expect(got.bestValue).toBe(6);
     expect(got.excluded).toEqual([
-      { name: "lossy", reason: "lost, duplicated or reordered events" },
+      { name: "lossy", reason: "not every event stored and delivered once, in order" },
       { name: "gone", reason: "no result" },
     ]);
   });

@@ -6,7 +6,7 @@ export interface PeerMeasure {
   role: PeerRole;
   /** NaN when the system did not run the workload (it failed). */
   value: number;
-  /** 0 lost, 0 duplicated, in order, no dropped reader. */
+  /** Every event written, stored and delivered exactly once, in order; no reader dropped. */
   correct: boolean;
 }
 
@@ -23,8 +23,8 @@ export interface PeerRatio {
 /**
  * The ratio the `peers` scenario reports for a workload: Threadline's value
  * ÷ the lowest value among the durable peers whose run was correct. The
- * floor (plain SSE) is never the bar; a peer that lost, duplicated or
- * reordered events, or failed, is excluded and named.
+ * floor (plain SSE) is never the bar; a peer that refused writes, lost,
+ * duplicated or reordered events, or failed, is excluded and named.
  * @example
  *   ratioToBestPeer(20, [{ name: "a", role: "durable-peer", value: 10, correct: true }]).ratio // 2
  */
@@ -34,7 +34,8 @@ export function ratioToBestPeer(subject: number, peers: readonly PeerMeasure[]):
   for (const peer of peers) {
     if (peer.role !== "durable-peer") continue;
     if (!Number.isFinite(peer.value)) excluded.push({ name: peer.name, reason: "no result" });
-    else if (!peer.correct) excluded.push({ name: peer.name, reason: "lost, duplicated or reordered events" });
+    else if (!peer.correct)
+      excluded.push({ name: peer.name, reason: "not every event stored and delivered once, in order" });
     else if (!best || peer.value < best.value) best = peer;
   }
   const ratio = best && Number.isFinite(subject) && best.value > 0 ? subject / best.value : Number.NaN;

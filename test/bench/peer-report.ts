@@ -40,7 +40,8 @@ function resumeCorrect(run: PeerRun): boolean {
 }
 
 function liveCorrect(run: PeerRun): boolean {
-  return run.live !== undefined && clean(run.live.check) && run.live.dropped === 0 && run.live.expected > 0;
+  const live = run.live;
+  return live !== undefined && clean(live.check) && live.dropped === 0 && live.expected > 0 && live.unstored === 0;
 }
 
 function memoryCorrect(run: PeerRun): boolean {
@@ -112,6 +113,7 @@ function systemJson(run: PeerRun): Record<string, unknown> {
       p50Ms: round(live.latency.p50),
       p99Ms: round(live.latency.p99),
       maxMs: round(live.latency.max),
+      unstored: live.unstored,
       expected: live.expected,
       delivered: live.delivered,
       dropped: live.dropped,
@@ -193,6 +195,7 @@ function liveTable(params: PeersParams, runs: PeerRun[]): Table {
       `(${params.streams * params.rate} writes/s), ${params.durationS} s; latency = writer's send time → decoded at the reader`,
     columns: [
       "system",
+      "unstored",
       "expected",
       "delivered",
       "lost",
@@ -205,9 +208,10 @@ function liveTable(params: PeersParams, runs: PeerRun[]): Table {
     ].concat(["dropped"]),
     rows: runs.map((r) => {
       const x = r.live;
-      if (!x) return [r.system.name, ...Array<undefined>(10)];
+      if (!x) return [r.system.name, ...Array<undefined>(11)];
       return [
         r.system.name,
+        x.unstored,
         x.expected,
         x.delivered,
         x.check.lost,
@@ -220,7 +224,10 @@ function liveTable(params: PeersParams, runs: PeerRun[]): Table {
         x.dropped,
       ];
     }),
-    notes: runs.flatMap((r) => (r.live?.notes ?? []).map((n) => `${r.system.name}: ${n}`)),
+    notes: [
+      "unstored: events the writer could not store (refused or failed writes; expected = stored × readers)",
+      ...runs.flatMap((r) => (r.live?.notes ?? []).map((n) => `${r.system.name}: ${n}`)),
+    ],
   };
 }
 

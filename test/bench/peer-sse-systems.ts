@@ -94,6 +94,7 @@ async function startSseSystem(mode: "plain" | "resumable-stream"): Promise<Runni
         const schedule = done.schedule as { maxLagMs: number };
         return {
           stored: generated.map((count) => Array.from({ length: count }, (_, n) => n + 1)),
+          unstored: 0,
           notes: [`writer (in the server): generator lag max ${Math.round(schedule.maxLagMs)} ms`],
         };
       },

@@ -45,6 +45,8 @@ export interface FilledStream {
 /** What a writer stored, per stream: positions in the order they were acknowledged. */
 export interface WriteReport {
   stored: number[][];
+  /** Events the writer generated but could not store (refused, failed, or unacknowledged at the end). */
+  unstored: number;
   /** What the writer says about itself (failures, lag, its own latency). */
   notes: string[];
 }

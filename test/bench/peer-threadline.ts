@@ -99,6 +99,7 @@ async function startThreadline(noise: number): Promise<RunningPeer> {
         const schedule = done.schedule as { maxLagMs: number };
         return {
           stored: done.stored as number[][],
+          unstored: (done.failed as number) + (done.skipped as number) + (done.unsettled as number),
           notes: [
             `agent: ${done.failed} failed, ${done.skipped} skipped, ${done.unsettled} unacknowledged; ` +
               `publish→ack p50 ${done.storeP50Ms} / p99 ${done.storeP99Ms} ms; ` +

@@ -43,6 +43,8 @@ export interface LiveResult {
   latency: LatencySummary;
   expected: number;
   delivered: number;
+  /** Events the writer could not store (not expected by any reader). */
+  unstored: number;
   check: SeqCheck;
   /** Readers closed before the end. */
   dropped: number;
@@ -94,6 +96,7 @@ export async function runLiveWorkload(
       latency: latency.summary(),
       expected,
       delivered: received,
+      unstored: report.unstored,
       check,
       dropped: readers.filter((r) => !r.isOpen).length,
       usage,
