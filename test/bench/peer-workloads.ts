@@ -11,8 +11,13 @@ import { LatencyRecorder, type LatencySummary } from "./stats.ts";
 
 /** Readers opened concurrently. */
 const OPEN_CONCURRENCY = 64;
-/** After the last write, how long readers get to receive everything that was stored. */
-const DRAIN_TIMEOUT_MS = 10_000;
+/**
+ * After the last write, readers get until everything stored arrived, or
+ * nothing arrived for DRAIN_IDLE_MS (what is missing then is lost, not slow),
+ * at most DRAIN_MAX_MS.
+ */
+const DRAIN_IDLE_MS = 5_000;
+const DRAIN_MAX_MS = 60_000;
 
 /**
  * (a) Resume: one stream of `events` events, then `resumes` reads (after
@@ -88,7 +93,7 @@ export async function runLiveWorkload(
     const report = await peer.write(names, params.rate, params.durationS * 1000);
     const stored = report.stored.reduce((n, s) => n + s.length, 0);
     const expected = stored * params.readersPerStream;
-    await waitFor(() => received >= expected, { timeoutMs: DRAIN_TIMEOUT_MS }).catch(() => {});
+    await drain(() => received, expected);
     const usage = sampler.stop();
     let check = NO_ERRORS;
     for (const r of receivers) check = addChecks(check, compareSeqs(report.stored[r.stream]!, r.positions));
@@ -157,6 +162,22 @@ export async function runMemoryWorkload(
   } finally {
     await closeAll(readers);
   }
+}
+
+/** Waits until `count()` reaches `expected` or stops growing (see DRAIN_IDLE_MS). */
+async function drain(count: () => number, expected: number): Promise<void> {
+  let seen = count();
+  let lastGrowth = performance.now();
+  await waitFor(
+    () => {
+      if (count() !== seen) {
+        seen = count();
+        lastGrowth = performance.now();
+      }
+      return seen >= expected || performance.now() - lastGrowth > DRAIN_IDLE_MS;
+    },
+    { timeoutMs: DRAIN_MAX_MS },
+  ).catch(() => {});
 }
 
 async function closeAll(readers: PeerReader[]): Promise<void> {
