@@ -7,7 +7,7 @@ import { join } from "node:path";
  * and writes it to `$CPU_PROFILE_DIR/<pid>.cpuprofile` when the process
  * exits (Chrome DevTools / speedscope open it). `--cpu-prof` does the same
  * but is not allowed in NODE_OPTIONS, which is how the `peers` bench reaches
- * the gateway process (PEERS_GATEWAY_CPU_PROF).
+ * the gateway and agent processes (PEERS_CPU_PROF).
  */
 const dir = process.env.CPU_PROFILE_DIR;
 if (dir) {

@@ -7,7 +7,7 @@ import { toPeerEvent } from "./peer-events.ts";
 import { openSseReader, readJsonCatchUp } from "./peer-http-reads.ts";
 import type { PeerSystem, RunningPeer } from "./peer-system.ts";
 import { mapLimit } from "./pool.ts";
-import { startWorker, type WorkerProcess } from "./worker-process.ts";
+import { startWorker } from "./worker-process.ts";
 
 /** Longest a fill or a write phase may take beyond its own duration. */
 const GRACE_MS = 180_000;
@@ -57,7 +57,10 @@ async function startDurableStreams(store: "file" | "memory"): Promise<RunningPee
     const server = await startWorker(fileURLToPath(new URL("./peer-durable-streams-server.ts", import.meta.url)), env);
     cleanup.defer("durable streams server", () => server.stop());
     const base = server.ready.url as string;
-    let writer: WorkerProcess | undefined;
+    const writer = await startWorker(fileURLToPath(new URL("./peer-http-writer.ts", import.meta.url)), {
+      DS_URL: base,
+    });
+    cleanup.defer("http writer", () => writer.stop());
     const create = async (path: string) => {
       const response = await fetch(`${base}${path}`, {
         method: "PUT",
@@ -68,6 +71,7 @@ async function startDurableStreams(store: "file" | "memory"): Promise<RunningPee
     };
     return {
       processes: [{ name: "durable streams server", pid: server.pid }],
+      writerPid: writer.pid,
       description: `@durable-streams/server 0.3.7, ${store} store${store === "file" ? ` in ${env.DS_DATA_DIR}` : ""}`,
       async fill(count) {
         await create("/bench/resume");
@@ -85,13 +89,6 @@ async function startDurableStreams(store: "file" | "memory"): Promise<RunningPee
       openReader: (stream, onEvent) =>
         openSseReader(`${base}/bench/${stream}?offset=now&live=sse`, parseSseData, onEvent),
       async write(streams, ratePerStream, durationMs) {
-        if (!writer) {
-          const worker = await startWorker(fileURLToPath(new URL("./peer-http-writer.ts", import.meta.url)), {
-            DS_URL: base,
-          });
-          cleanup.defer("http writer", () => worker.stop());
-          writer = worker;
-        }
         writer.send({
           type: "start",
           paths: streams.map((s) => `/bench/${s}`),

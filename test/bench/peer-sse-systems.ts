@@ -66,6 +66,7 @@ async function startSseSystem(mode: "plain" | "resumable-stream"): Promise<Runni
     const base = `http://127.0.0.1:${server.ready.port}/stream`;
     return {
       processes,
+      writerPid: undefined,
       description,
       async fill(count) {
         server.send({ type: "fill", stream: RESUME_STREAM, count });

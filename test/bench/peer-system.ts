@@ -64,6 +64,8 @@ export type OnPeerEvent = (position: number, sentAt: number | undefined, receive
 export interface RunningPeer {
   /** The server-side processes whose CPU and RSS count for this system. */
   readonly processes: { name: string; pid: number }[];
+  /** The writer's own process when it has one (an agent, an HTTP client), watched during the live workload. */
+  readonly writerPid: number | undefined;
   /** Versions and settings of what runs, for the report. */
   readonly description: string;
   /** Fills one stream with `count` resume events (resumeEventJson / Threadline's fill) for the resume workload. */

@@ -7,7 +7,7 @@ import { Cleanup } from "./cleanup.ts";
 import { GatewaySocket } from "./gateway-socket.ts";
 import type { PeerSystem, RunningPeer } from "./peer-system.ts";
 import { fillSession, resumeThroughGateway, SESSION } from "./resume.ts";
-import { startWorker, type WorkerProcess } from "./worker-process.ts";
+import { startWorker } from "./worker-process.ts";
 
 /** Longest a live write phase may take beyond its duration (the agent settles its acks). */
 const WRITE_GRACE_MS = 60_000;
@@ -41,16 +41,20 @@ async function startThreadline(noise: number): Promise<RunningPeer> {
   try {
     const nats = await startNatsServer();
     cleanup.deferProcess("nats-server", nats.pid, () => nats.stop());
-    // PEERS_GATEWAY_CPU_PROF=DIR: the gateway writes its V8 CPU profile into DIR when it exits (stop()).
-    const profileDir = process.env.PEERS_GATEWAY_CPU_PROF;
+    // PEERS_CPU_PROF=DIR: the gateway and the agent write their V8 CPU profiles into DIR when they exit.
+    const profileDir = process.env.PEERS_CPU_PROF;
     const preload = fileURLToPath(new URL("./cpu-profile.ts", import.meta.url));
-    const gateway = await spawnGateway(nats.url, {
-      THREADLINE_GATEWAY_ID: "bench-peers",
-      ...(profileDir ? { NODE_OPTIONS: `--import tsx --import ${preload}`, CPU_PROFILE_DIR: profileDir } : {}),
-    });
+    const profiled: Record<string, string> = profileDir
+      ? { NODE_OPTIONS: `--import tsx --import ${preload}`, CPU_PROFILE_DIR: profileDir }
+      : {};
+    const gateway = await spawnGateway(nats.url, { THREADLINE_GATEWAY_ID: "bench-peers", ...profiled });
     cleanup.deferProcess("gateway", gateway.pid, () => gateway.stop());
+    const publisher = await startWorker(fileURLToPath(new URL("./agent-publisher.ts", import.meta.url)), {
+      NATS_URL: nats.url,
+      ...profiled,
+    });
+    cleanup.defer("agent publisher", () => publisher.stop());
     const tokens = new Map<string, string>();
-    let publisher: WorkerProcess | undefined;
     const bin = findNatsServer();
     const version = bin ? execFileSync(bin, ["--version"], { encoding: "utf8" }).trim() : "external";
     return {
@@ -58,6 +62,7 @@ async function startThreadline(noise: number): Promise<RunningPeer> {
         { name: "gateway", pid: gateway.pid },
         { name: "nats-server", pid: nats.pid! },
       ],
+      writerPid: publisher.pid,
       description: `gateway + ${version} (${bin ?? "NATS_URL"}), JetStream file storage, noise ${noise}/100`,
       async fill(count) {
         const { seqs, ids, epoch } = await fillSession(nats.url, count, noise);
@@ -87,13 +92,6 @@ async function startThreadline(noise: number): Promise<RunningPeer> {
         };
       },
       async write(streams, ratePerStream, durationMs) {
-        if (!publisher) {
-          const worker = await startWorker(fileURLToPath(new URL("./agent-publisher.ts", import.meta.url)), {
-            NATS_URL: nats.url,
-          });
-          cleanup.defer("agent publisher", () => worker.stop());
-          publisher = worker;
-        }
         publisher.send({ type: "start", sessions: streams, ratePerSession: ratePerStream, durationMs });
         const done = await publisher.next("done", durationMs + WRITE_GRACE_MS);
         const schedule = done.schedule as { maxLagMs: number };

@@ -87,6 +87,7 @@ export async function runLiveWorkload(
     const loadBefore = loadavg()[0]!;
     const sampler = new ProcessSampler();
     for (const p of peer.processes) sampler.watch(p.name, p.pid);
+    sampler.watch("writer", peer.writerPid);
     sampler.watch("bench (client)", process.pid);
     sampler.start();
     progress(`live: ${params.rate} ev/s into each of ${params.streams} streams for ${params.durationS} s`);
