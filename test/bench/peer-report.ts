@@ -52,14 +52,18 @@ function ratioFor(
   runs: PeerRun[],
   value: (run: PeerRun) => number | undefined,
   correct: (run: PeerRun) => boolean,
-): PeerRatio & { subject: number } {
+): SubjectRatio {
   const subjectRun = runs.find((r) => r.system.role === "subject");
   const subject = (subjectRun && value(subjectRun)) ?? Number.NaN;
+  const subjectCorrect = subjectRun !== undefined && correct(subjectRun);
   const measures: PeerMeasure[] = runs
     .filter((r) => r.system.role !== "subject")
     .map((r) => ({ name: r.system.name, role: r.system.role, value: value(r) ?? Number.NaN, correct: correct(r) }));
-  return { subject, ...ratioToBestPeer(subject, measures) };
+  return { subject, subjectCorrect, ...ratioToBestPeer(subject, measures) };
 }
+
+/** A workload's ratio, with Threadline's own value and whether its own run was correct (a ratio only counts then). */
+type SubjectRatio = PeerRatio & { subject: number; subjectCorrect: boolean };
 
 /** Tables and the JSON result of the `peers` scenario (ratios: Threadline ÷ the best correct durable peer). */
 export function reportPeers(params: PeersParams, runs: PeerRun[]): ScenarioResult {
@@ -76,6 +80,11 @@ export function reportPeers(params: PeersParams, runs: PeerRun[]): ScenarioResul
     bestPeer: { resume: resumeRatio.best, live: liveRatio.best, memory: memoryRatio.best },
     excludedPeers: { resume: resumeRatio.excluded, live: liveRatio.excluded, memory: memoryRatio.excluded },
     resumeExactlyOnceInOrder: resumeFailures.length === 0,
+    threadlineCorrect: {
+      resume: resumeRatio.subjectCorrect,
+      live: liveRatio.subjectCorrect,
+      memory: memoryRatio.subjectCorrect,
+    },
     systems: runs.map((r) => systemJson(r)),
   };
   const tables = [
@@ -274,17 +283,20 @@ function usageTable(runs: PeerRun[]): Table {
   };
 }
 
-function ratioTable(ratios: [string, PeerRatio & { subject: number }][]): Table {
+function ratioTable(ratios: [string, SubjectRatio][]): Table {
   return {
-    title: "ratios — Threadline ÷ the best durable peer that delivered every event exactly once (target ≤ 1)",
-    columns: ["workload", "threadline", "best durable peer", "its value", "ratio", "verdict"],
+    title:
+      "ratios — Threadline ÷ the best durable peer that stored and delivered every event exactly once " +
+      "(target: ratio ≤ 1 with Threadline's own run as clean)",
+    columns: ["workload", "threadline", "threadline clean", "best durable peer", "its value", "ratio", "verdict"],
     rows: ratios.map(([workload, r]) => [
       workload,
       round(r.subject),
+      r.subjectCorrect ? "yes" : "NO",
       r.best ?? "–",
       round(r.bestValue),
       round(r.ratio),
-      verdict(r.ratio <= 1),
+      verdict(r.ratio <= 1 && r.subjectCorrect),
     ]),
     notes: ratios.flatMap(([workload, r]) => r.excluded.map((e) => `${workload}: ${e.name} not a bar (${e.reason})`)),
   };
