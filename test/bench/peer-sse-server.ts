@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { createResumableStreamContext } from "resumable-stream";
 import { liveEventJson, resumeEventJson, sseEvent } from "./peer-events.ts";
+import { mapLimit } from "./pool.ts";
 import { wallClockMs } from "./stats.ts";
 import { runSteadySchedule } from "./steady-schedule.ts";
 import { fromBench, toBench } from "./worker-process.ts";
@@ -169,14 +170,6 @@ server.listen(0, "127.0.0.1", () => {
   toBench({ type: "ready", port: (server.address() as AddressInfo).port });
 });
 
-async function createAll(streams: string[]): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < streams.length) await backend.create(streams[next++]!);
-  };
-  await Promise.all(Array.from({ length: CREATE_CONCURRENCY }, lane));
-}
-
 fromBench(async (message) => {
   if (message.type === "fill") {
     const stream = message.stream as string;
@@ -185,7 +178,7 @@ fromBench(async (message) => {
     await backend.settled(stream);
     toBench({ type: "filled" });
   } else if (message.type === "create") {
-    await createAll(message.streams as string[]);
+    await mapLimit(message.streams as string[], CREATE_CONCURRENCY, (stream) => backend.create(stream));
     toBench({ type: "created" });
   } else if (message.type === "start") {
     const streams = message.streams as string[];
