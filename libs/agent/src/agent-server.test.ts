@@ -39,6 +39,17 @@ function follow(session: string) {
 }
 
 /** A fresh session and the events stored to it from now on. */
+/**
+ * Resolves once `signal` is aborted, also when it already is: a cancel can land while the handler
+ * awaits its first publish, and an abort listener added after that never fires.
+ */
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
 function newSession() {
   const session = `s${newId().slice(0, 8)}`;
   return { session, log: follow(session) };
@@ -88,7 +99,7 @@ describe("serveAgent", () => {
         const message = ctx.startMessage({ flushMs: 0 });
         await message.append("Hello");
         if (ctx.text === "short") return message.end("complete");
-        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+        await untilAborted(ctx.signal);
         await message.closed;
       },
     });
@@ -121,7 +132,7 @@ describe("serveAgent", () => {
       handler: async (ctx) => {
         started.push(ctx);
         if (ctx.text === "fail") throw new Error("boom");
-        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+        await untilAborted(ctx.signal);
       },
     });
     await serve({ name: "specialist", presence: false, handler: () => {} });
@@ -157,7 +168,7 @@ describe("serveAgent", () => {
         subSignals.push(ctx.signal);
         await ctx.publish({ type: "note", data: { text: `drafting ${ctx.text}` } });
         if (ctx.text === "short") return;
-        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+        await untilAborted(ctx.signal);
       },
     });
     const results: unknown[] = [];
@@ -187,7 +198,11 @@ describe("serveAgent", () => {
     expect(log.find("note", subStarts[0]?.turn)?.from).toEqual({ kind: "agent", id: "writer-agent" });
 
     await userEvent(session, { type: "cancel", turn });
-    await waitFor(() => log.find("turn.end", turn) !== undefined && log.find("turn.end", subStarts[1]?.turn));
+    await waitFor(() => log.find("turn.end", turn) !== undefined && log.find("turn.end", subStarts[1]?.turn), {
+      message: () =>
+        `parent ended: ${log.find("turn.end", turn) !== undefined}, sub-turn aborted: ${subSignals[1]?.aborted}, ` +
+        `sub-turn ended: ${log.find("turn.end", subStarts[1]?.turn) !== undefined}`,
+    });
     expect(subSignals[1]?.aborted).toBe(true);
     expect(log.find("turn.end", subStarts[1]?.turn)?.data).toMatchObject({ status: "cancelled" });
     expect(log.find("turn.end", turn)?.data).toMatchObject({ status: "cancelled" });
@@ -207,7 +222,7 @@ describe("serveAgent", () => {
           entry.answer = await ctx.requestApproval("deploy", { details: { env: "prod" }, approvers: ["user"] });
           return;
         }
-        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+        await untilAborted(ctx.signal);
         entry.publishError = await ctx.publish({ type: "note", data: { text: "too late" } }).catch((e) => e);
       },
     });
