@@ -214,7 +214,8 @@ function liveTable(params: PeersParams, runs: PeerRun[]): Table {
       "p90 ms",
       "p99 ms",
       "max ms",
-    ].concat(["dropped"]),
+      "dropped",
+    ],
     rows: runs.map((r) => {
       const x = r.live;
       if (!x) return [r.system.name, ...Array<undefined>(11)];
