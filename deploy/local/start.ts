@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { GATEWAY_NODE_FLAGS } from "@threadline/gateway/node-flags";
 import { POOL_NAMES } from "../../services/demo/src/agents/pools.ts";
 import { agentPasswordVariable, renderAccounts } from "../nats/permissions.ts";
 import {
@@ -165,7 +166,7 @@ try {
       tier: 1,
       stopMs: STOP_MS.services,
       command: process.execPath,
-      args: [...tsx, `services/${name}/src/main.ts`],
+      args: [...(name === "gateway" ? GATEWAY_NODE_FLAGS : []), ...tsx, `services/${name}/src/main.ts`],
       env,
       readyLine: new RegExp(`${name}-ready`),
     });

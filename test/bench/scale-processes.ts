@@ -2,6 +2,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { GATEWAY_NODE_FLAGS } from "@threadline/gateway/node-flags";
 import { gatewayProcessEnv, spawnService } from "../integration/support/service-process.ts";
 import { killOnExit, type WorkerMessage } from "./worker-process.ts";
 
@@ -115,7 +116,7 @@ export async function spawnScaleGateway(
   const service = await spawnService({
     name: "gateway",
     command: "/bin/sh",
-    args: ["-c", raise(fdLimit), "sh", process.execPath, "--import", "tsx", "services/gateway/src/main.ts"],
+    args: ["-c", raise(fdLimit), "sh", process.execPath, ...GATEWAY_NODE_FLAGS, "--import", "tsx", "services/gateway/src/main.ts"],
     env: { ...gatewayProcessEnv(natsUrl, "warn"), ...env },
     readyEvent: "gateway-ready",
     keepLines: 200,

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig as loadGatewayConfig } from "@threadline/gateway";
+import { GATEWAY_NODE_FLAGS } from "@threadline/gateway/node-flags";
 import { loadNotifierConfig } from "@threadline/notifier";
 import { loadPresenceConfig } from "@threadline/presence";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -270,7 +271,9 @@ describe("Dockerfiles", () => {
     expect(user).not.toMatch(/^(root|0)(:|$)/);
     expect(runtime.find((i) => i.op === "EXPOSE")?.args).toBe(String(port));
     const cmd = JSON.parse(runtime.find((i) => i.op === "CMD")?.args ?? "null");
-    expect(cmd).toEqual(["node", "--import", "tsx", `services/${service}/src/main.ts`]);
+    // The gateway runs with its node flags (services/gateway/src/node-flags.ts), the others with none.
+    const flags = service === "gateway" ? GATEWAY_NODE_FLAGS : [];
+    expect(cmd).toEqual(["node", ...flags, "--import", "tsx", `services/${service}/src/main.ts`]);
     // Production dependencies of this service only (see the test above for why that install suffices).
     const install = instructions.find((i) => i.op === "RUN" && /npm ci\b/.test(i.args))?.args ?? "";
     expect(install).toMatch(/--omit=dev\b/);

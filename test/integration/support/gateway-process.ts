@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { GATEWAY_NODE_FLAGS } from "@threadline/gateway/node-flags";
 import { type NatsServer, startNatsServer } from "@threadline/test-kit";
 import { afterAll, beforeAll } from "vitest";
 import { gatewayProcessEnv, spawnService } from "./service-process.ts";
@@ -21,7 +22,7 @@ export async function spawnGateway(natsUrl: string, env: Record<string, string> 
   const service = await spawnService({
     name: "gateway",
     command: process.execPath,
-    args: ["--import", "tsx", "services/gateway/src/main.ts"],
+    args: [...GATEWAY_NODE_FLAGS, "--import", "tsx", "services/gateway/src/main.ts"],
     env: { ...gatewayProcessEnv(natsUrl, process.env.TEST_LOG_LEVEL ?? "warn"), ...env },
     readyEvent: "gateway-ready",
   });
