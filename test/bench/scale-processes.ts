@@ -116,7 +116,16 @@ export async function spawnScaleGateway(
   const service = await spawnService({
     name: "gateway",
     command: "/bin/sh",
-    args: ["-c", raise(fdLimit), "sh", process.execPath, ...GATEWAY_NODE_FLAGS, "--import", "tsx", "services/gateway/src/main.ts"],
+    args: [
+      "-c",
+      raise(fdLimit),
+      "sh",
+      process.execPath,
+      ...GATEWAY_NODE_FLAGS,
+      "--import",
+      "tsx",
+      "services/gateway/src/main.ts",
+    ],
     env: { ...gatewayProcessEnv(natsUrl, "warn"), ...env },
     readyEvent: "gateway-ready",
     keepLines: 200,
