@@ -25,8 +25,11 @@ import { HISTORY_LOSS_GRACE_MS, resolveStartStep, type StartFacts } from "./star
  */
 export class AttachHandler {
   private readonly attachments = new Map<string, Attachment>();
-  /** Sessions with an attach in progress (counted against the per-socket limit). */
-  private readonly attaching = new Set<string>();
+  /**
+   * Sessions with an attach in progress (counted against the per-socket limit); created by an attach
+   * and dropped when none is in progress, so an idle socket does not hold an empty Set.
+   */
+  private attaching: Set<string> | undefined;
 
   constructor(private readonly conn: ConnectionPort & AttachmentSink) {}
 
@@ -51,7 +54,7 @@ export class AttachHandler {
       );
       return;
     }
-    if (this.attaching.has(session)) {
+    if (this.attaching?.has(session)) {
       conn.sendError(
         new ThreadlineError(ErrorCode.ATTACH_IN_PROGRESS, `an attach to ${session} is already in progress`, {
           session,
@@ -61,7 +64,7 @@ export class AttachHandler {
       return;
     }
     const existing = this.attachments.get(session);
-    if (!existing && this.attachments.size + this.attaching.size >= ctx.limits.maxSessionsPerSocket) {
+    if (!existing && this.attachments.size + (this.attaching?.size ?? 0) >= ctx.limits.maxSessionsPerSocket) {
       conn.sendError(
         new ThreadlineError(
           ErrorCode.TOO_MANY_SESSIONS,
@@ -79,6 +82,7 @@ export class AttachHandler {
       this.attachments.delete(session);
       this.release(existing);
     }
+    this.attaching ??= new Set();
     this.attaching.add(session);
     let feed: ReturnType<FeedRegistry["acquire"]> | undefined;
     try {
@@ -127,7 +131,8 @@ export class AttachHandler {
       if (!(error instanceof ThreadlineError)) ctx.log.error({ err: error, session }, "attach failed");
       conn.sendError(new ThreadlineError(e.code, e.message, { session, retryable: e.retryable }), rid);
     } finally {
-      this.attaching.delete(session);
+      this.attaching?.delete(session);
+      if (this.attaching?.size === 0) this.attaching = undefined;
     }
   }
 

@@ -15,7 +15,7 @@ import {
 import { AttachHandler } from "./attach-handler.ts";
 import type { AttachmentSink } from "./attachment.ts";
 import type { Principal } from "./auth.ts";
-import { ConnectionAuth } from "./connection-auth.ts";
+import { type AuthHooks, ConnectionAuth } from "./connection-auth.ts";
 import type { ConnectionContext, ConnectionPort } from "./connection-port.ts";
 import type { FeedRecord } from "./feed-record.ts";
 import { FrameError, parseClientFrame, ridOf } from "./frame-schema.ts";
@@ -51,20 +51,28 @@ const PROTOCOL_ERRORS: ReadonlySet<string> = new Set([
  * attachments (attach-handler.ts), publishes (publish-handler.ts) and
  * presence (presence-handler.ts). Every client mistake gets a typed `error`
  * frame; only repeated violations (or auth failures) close the socket.
+ *
+ * Memory: a gateway holds thousands of mostly idle sockets, so state a socket
+ * may never need (the pre-auth frame queue, the publish handler and its
+ * state-op bucket, drain waiters) is created on first use, limits included;
+ * callbacks are methods, not closures per socket.
  */
-export class ClientConnection implements AttachmentSink, ConnectionPort {
+export class ClientConnection implements AttachmentSink, ConnectionPort, AuthHooks {
   readonly id = newId();
   encoding: Encoding = "msgpack";
-  private queued: { data: Uint8Array; binary: boolean }[] = [];
+  /** Frames received while `hello` is verified (at most MAX_QUEUED_BEFORE_AUTH); created by the first. */
+  private queued: { data: Uint8Array; binary: boolean }[] | undefined;
   private readonly auth: ConnectionAuth;
   private readonly attachments: AttachHandler;
-  private readonly publishes: PublishHandler;
+  /** Created by the first `publish` frame. */
+  private publishHandler: PublishHandler | undefined;
   private readonly bucket: TokenBucket;
   private rateLimitedInARow = 0;
   private protocolErrors = 0;
   private closedFlag = false;
   private cleanedUp = false;
-  private drainWaiters: { resolve: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }[] = [];
+  /** Created by the first wait for a drain; emptied (not dropped) as waits resolve. */
+  private drainWaiters: { resolve: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }[] | undefined;
 
   constructor(
     private readonly ws: WebSocket<SocketData>,
@@ -73,15 +81,24 @@ export class ClientConnection implements AttachmentSink, ConnectionPort {
   ) {
     this.bucket = new TokenBucket(ctx.limits.framesPerSecond, ctx.limits.frameBurst);
     this.attachments = new AttachHandler(this);
-    this.publishes = new PublishHandler(this, (session) => this.attachments.currentEpoch(session));
-    this.auth = new ConnectionAuth(this, upgradeToken, {
-      dropUnreadable: (principal: Principal) => this.attachments.dropUnreadable(principal),
-      flushQueued: () => {
-        const queued = this.queued;
-        this.queued = [];
-        for (const q of queued) this.handleData(q.data, q.binary);
-      },
-    });
+    this.auth = new ConnectionAuth(this, upgradeToken, this);
+  }
+
+  private get publishes(): PublishHandler {
+    this.publishHandler ??= new PublishHandler(this, (session) => this.attachments.currentEpoch(session));
+    return this.publishHandler;
+  }
+
+  // ---- AuthHooks (called by this socket's ConnectionAuth) ---------------------
+
+  dropUnreadable(principal: Principal): void {
+    this.attachments.dropUnreadable(principal);
+  }
+
+  flushQueued(): void {
+    const queued = this.queued;
+    this.queued = undefined;
+    if (queued) for (const q of queued) this.handleData(q.data, q.binary);
   }
 
   get closed(): boolean {
@@ -135,6 +152,7 @@ export class ClientConnection implements AttachmentSink, ConnectionPort {
     const data = new Uint8Array(message.slice(0));
     if (!this.principal) {
       if (this.auth.authenticating) {
+        this.queued ??= [];
         if (this.queued.length >= MAX_QUEUED_BEFORE_AUTH) this.refuseUnqueued(data, isBinary);
         else this.queued.push({ data, binary: isBinary });
         return;
@@ -164,8 +182,8 @@ export class ClientConnection implements AttachmentSink, ConnectionPort {
   }
 
   onDrain(): void {
-    if (this.backedUp) return;
     const waiters = this.drainWaiters;
+    if (!waiters?.length || this.backedUp) return;
     this.drainWaiters = [];
     for (const w of waiters) {
       clearTimeout(w.timer);
@@ -179,11 +197,12 @@ export class ClientConnection implements AttachmentSink, ConnectionPort {
     this.cleanedUp = true;
     this.closedFlag = true;
     this.auth.release();
-    for (const w of this.drainWaiters) {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = undefined;
+    for (const w of waiters ?? []) {
       clearTimeout(w.timer);
       w.resolve(false);
     }
-    this.drainWaiters = [];
     this.attachments.closeAll();
   }
 
@@ -231,6 +250,7 @@ export class ClientConnection implements AttachmentSink, ConnectionPort {
         this.close(CloseCode.SLOW_CONSUMER, "socket stayed backed up; reconnect and resume");
         this.onClose();
       }, this.ctx.slowTimeoutMs);
+      this.drainWaiters ??= [];
       this.drainWaiters.push({ resolve, timer });
     });
   }

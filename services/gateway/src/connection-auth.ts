@@ -2,7 +2,7 @@ import { CloseCode, ErrorCode, type HelloFrame, PROTOCOL_VERSION, ThreadlineErro
 import type { Principal } from "./auth.ts";
 import type { ConnectionPort } from "./connection-port.ts";
 
-/** What the socket does around a successful `hello`. */
+/** What the socket does around a successful `hello` (ClientConnection implements it: no closures per socket). */
 export interface AuthHooks {
   /** A refresh narrowed the grants: end attachments the new token may no longer read (before `welcome`). */
   dropUnreadable(principal: Principal): void;
@@ -23,6 +23,7 @@ export class ConnectionAuth {
   authenticating = false;
   /** The user this socket is counted for in `ctx.users` (set once authenticated). */
   private countedUser: string | undefined;
+  /** Until the first `hello` succeeded; then cleared and dropped (an idle socket keeps no timer for it). */
   private authTimer: ReturnType<typeof setTimeout> | undefined;
   private expiryTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -31,9 +32,7 @@ export class ConnectionAuth {
     private readonly upgradeToken: string | undefined,
     private readonly hooks: AuthHooks,
   ) {
-    this.authTimer = setTimeout(() => {
-      if (!this.principal) conn.close(CloseCode.AUTH_TIMEOUT, "no hello within the auth timeout");
-    }, conn.ctx.limits.authTimeoutMs);
+    this.authTimer = setTimeout(authTimedOut, conn.ctx.limits.authTimeoutMs, this);
   }
 
   async hello(frame: HelloFrame): Promise<void> {
@@ -83,6 +82,7 @@ export class ConnectionAuth {
     if (refresh) this.hooks.dropUnreadable(principal);
     if (!refresh) {
       clearTimeout(this.authTimer);
+      this.authTimer = undefined;
       this.device = frame.device ?? `c-${conn.id}`;
     }
     this.scheduleExpiry(principal);
@@ -108,18 +108,27 @@ export class ConnectionAuth {
   /** Closes the socket when the current token expires (unless a refresh replaced it first). */
   private scheduleExpiry(principal: Principal): void {
     clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
     if (principal.expiresAt === undefined) return;
     // setTimeout overflows above 2^31-1 ms (~24.8 days): re-check in steps.
     const delay = Math.min(Math.max(0, principal.expiresAt - Date.now()), 2 ** 31 - 1);
-    this.expiryTimer = setTimeout(() => {
-      if (this.principal !== principal) return;
-      if (Date.now() < (principal.expiresAt ?? 0)) {
-        this.scheduleExpiry(principal);
-        return;
-      }
-      this.conn.sendError(new ThreadlineError(ErrorCode.TOKEN_EXPIRED, "token expired; reconnect with a new token"));
-      this.conn.close(CloseCode.TOKEN_EXPIRED, "token expired");
-    }, delay);
+    this.expiryTimer = setTimeout(tokenMayHaveExpired, delay, this, principal);
+  }
+
+  /** The expiry timer fired for `principal`: close the socket if it is still the current one and expired. */
+  expiryDue(principal: Principal): void {
+    if (this.principal !== principal) return;
+    if (Date.now() < (principal.expiresAt ?? 0)) {
+      this.scheduleExpiry(principal);
+      return;
+    }
+    this.conn.sendError(new ThreadlineError(ErrorCode.TOKEN_EXPIRED, "token expired; reconnect with a new token"));
+    this.conn.close(CloseCode.TOKEN_EXPIRED, "token expired");
+  }
+
+  /** The auth timer fired: close the socket unless a `hello` succeeded meanwhile. */
+  authDue(): void {
+    if (!this.principal) this.conn.close(CloseCode.AUTH_TIMEOUT, "no hello within the auth timeout");
   }
 
   /** Refuses the socket's first `hello` for a reason found before verification (e.g. a frame too large). */
@@ -138,4 +147,13 @@ export class ConnectionAuth {
           : CloseCode.AUTH_FAILED;
     this.conn.close(code, error.message);
   }
+}
+
+// Module-level timer callbacks (the socket passed as an argument): a timer costs its Timeout, not a closure and context too.
+function authTimedOut(auth: ConnectionAuth): void {
+  auth.authDue();
+}
+
+function tokenMayHaveExpired(auth: ConnectionAuth, principal: Principal): void {
+  auth.expiryDue(principal);
 }

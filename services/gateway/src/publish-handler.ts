@@ -33,25 +33,29 @@ import { TokenBucket } from "./token-bucket.ts";
  */
 export class PublishHandler {
   private pendingPublishes = 0;
-  /** State ops of this socket (PROTOCOL.md §19.4: `maxStateOpsPerSecond`, burst of one second's worth). */
-  private readonly stateOps: TokenBucket;
+  /**
+   * State ops of this socket (PROTOCOL.md §19.4: `maxStateOpsPerSecond`, burst of one second's worth);
+   * created by the first state op, full, as it would have been (most sockets never write state).
+   */
+  private stateOps: TokenBucket | undefined;
 
   constructor(
     private readonly conn: ConnectionPort,
     /** The epoch to report in `published` for a session. */
     private readonly epochOf: (session: string) => string,
-  ) {
-    const rate = conn.ctx.limits.maxStateOpsPerSecond;
-    this.stateOps = new TokenBucket(rate, rate);
-  }
+  ) {}
 
   private stateRefusal(principal: Principal, session: string, data: unknown): ThreadlineError | undefined {
+    const rate = this.conn.ctx.limits.maxStateOpsPerSecond;
     return stateRefusalOf(
       principal,
       session,
       data,
-      () => this.stateOps.take(),
-      this.conn.ctx.limits.maxStateOpsPerSecond,
+      () => {
+        this.stateOps ??= new TokenBucket(rate, rate);
+        return this.stateOps.take();
+      },
+      rate,
     );
   }
 

@@ -1,6 +1,13 @@
 /**
+ * The clock every bucket shares by default: one function, not a closure per
+ * bucket (a gateway holds one or two buckets per socket).
+ */
+const monotonicNow = (): number => performance.now();
+
+/**
  * A token bucket: `rate` tokens per second refill up to `burst`. Pure apart
- * from the injected clock, so it is unit-tested with a fake one.
+ * from the injected clock, so it is unit-tested with a fake one. It refills
+ * lazily from the clock when asked: no timer, nothing runs while it is idle.
  */
 export class TokenBucket {
   private tokens: number;
@@ -9,7 +16,7 @@ export class TokenBucket {
   constructor(
     private readonly rate: number,
     private readonly burst: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = monotonicNow,
   ) {
     this.tokens = burst;
     this.last = now();

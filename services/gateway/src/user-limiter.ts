@@ -13,7 +13,8 @@ export interface UserLimits {
 
 interface UserState {
   sockets: number;
-  events: TokenBucket;
+  /** Created by the user's first publish (most users only read); starts full, as it would have been. */
+  events: TokenBucket | undefined;
 }
 
 /**
@@ -31,7 +32,7 @@ export class UserLimiter {
   constructor(
     private readonly limits: UserLimits,
     registry: Registry,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now?: () => number,
   ) {
     this.hits = new Counter({
       name: "threadline_gateway_user_limit_hits_total",
@@ -54,10 +55,7 @@ export class UserLimiter {
       return false;
     }
     if (!state) {
-      state = {
-        sockets: 0,
-        events: new TokenBucket(this.limits.userEventsPerSecond, this.limits.userEventBurst, this.now),
-      };
+      state = { sockets: 0, events: undefined };
       this.users.set(user, state);
       this.tracked.set(this.users.size);
     }
@@ -79,6 +77,7 @@ export class UserLimiter {
   takeEvent(user: string): boolean {
     const state = this.users.get(user);
     if (!state) return true;
+    state.events ??= new TokenBucket(this.limits.userEventsPerSecond, this.limits.userEventBurst, this.now);
     if (state.events.take()) return true;
     this.hits.inc({ limit: "events" });
     return false;

@@ -1,0 +1,30 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from "node:v8";
+
+/**
+ * Preload (`--import`) for probe-idle-memory.ts: on SIGUSR2 the process runs a
+ * full GC when it can (`--expose-gc`), then writes its memory figures
+ * (`process.memoryUsage()`, V8 heap and per-space statistics) to
+ * `$HEAP_REPORT_DIR/<pid>.json` — and a heap snapshot beside them when
+ * `HEAP_REPORT_SNAPSHOT=1` — and prints `heap-report-written`.
+ */
+const dir = process.env.HEAP_REPORT_DIR;
+if (dir) {
+  process.on("SIGUSR2", () => {
+    (globalThis as { gc?: () => void }).gc?.();
+    const report = {
+      memory: process.memoryUsage(),
+      heap: getHeapStatistics(),
+      spaces: getHeapSpaceStatistics().map((s) => ({
+        name: s.space_name,
+        size: s.space_size,
+        used: s.space_used_size,
+      })),
+    };
+    // The snapshot first: the report file appearing tells the probe that both are complete.
+    if (process.env.HEAP_REPORT_SNAPSHOT === "1") writeHeapSnapshot(join(dir, `${process.pid}.heapsnapshot`));
+    writeFileSync(join(dir, `${process.pid}.json`), JSON.stringify(report));
+    console.log(JSON.stringify({ threadline: "heap-report-written" }));
+  });
+}
