@@ -65,7 +65,8 @@ export function createPresenceWriter(
   // disconnect advisory of the old connection finds the entries already moved to the new one.
   void (async () => {
     for await (const status of nc.status()) {
-      if (status.type === "reconnect") for (const slot of slots) for (const [key, entry] of slot) void write(key, entry);
+      if (status.type === "reconnect")
+        for (const slot of slots) for (const [key, entry] of slot) void write(key, entry);
     }
   })().catch(() => {});
 
