@@ -183,6 +183,9 @@ describe("bad input gets a typed error and nothing breaks", () => {
     const s = await RawSocket.open(stack.gateway.url, { headers: { authorization: `Bearer ${token}` } });
     s.send({ op: "hello", device: "cli" });
     expect(await s.next((f) => f.op === "welcome")).toMatchObject({ user: "henry", device: "cli" });
+    // The upgrade's token serves the first hello only (the gateway drops it then): a refresh must carry one.
+    s.send({ op: "hello" });
+    expect(await s.next((f) => f.op === "error")).toMatchObject({ code: "INVALID_FRAME" });
     await s.close();
   });
 

@@ -29,7 +29,8 @@ export class ConnectionAuth {
 
   constructor(
     private readonly conn: ConnectionPort,
-    private readonly upgradeToken: string | undefined,
+    /** The upgrade's `Authorization` token, for the first `hello` only: dropped once that succeeded. */
+    private upgradeToken: string | undefined,
     private readonly hooks: AuthHooks,
   ) {
     this.authTimer = setTimeout(authTimedOut, conn.ctx.limits.authTimeoutMs, this);
@@ -83,6 +84,7 @@ export class ConnectionAuth {
     if (!refresh) {
       clearTimeout(this.authTimer);
       this.authTimer = undefined;
+      this.upgradeToken = undefined;
       this.device = frame.device ?? `c-${conn.id}`;
     }
     this.scheduleExpiry(principal);

@@ -73,6 +73,8 @@ export function registerSocketRoute(app: uWS.TemplatedApp, deps: SocketRouteDeps
         return;
       }
       const connection = new ClientConnection(ws, ctx, data.upgradeToken);
+      // The connection holds the token until its first hello; the socket's data need not keep it for its lifetime.
+      data.upgradeToken = undefined;
       data.connection = connection;
       sockets.add(connection);
       metrics.connections.set(sockets.size);
