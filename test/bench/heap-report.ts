@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from "node:v8";
 
@@ -6,8 +6,8 @@ import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from "no
  * Preload (`--import`) for probe-idle-memory.ts: on SIGUSR2 the process runs a
  * full GC when it can (`--expose-gc`), then writes its memory figures
  * (`process.memoryUsage()`, V8 heap and per-space statistics) to
- * `$HEAP_REPORT_DIR/<pid>.json` — and a heap snapshot beside them when
- * `HEAP_REPORT_SNAPSHOT=1` — and prints `heap-report-written`.
+ * `$HEAP_REPORT_DIR/<pid>.json` — and a heap snapshot beside them
+ * (`<pid>.heapsnapshot`) when the file `$HEAP_REPORT_DIR/snapshot` exists.
  */
 const dir = process.env.HEAP_REPORT_DIR;
 if (dir) {
@@ -23,8 +23,7 @@ if (dir) {
       })),
     };
     // The snapshot first: the report file appearing tells the probe that both are complete.
-    if (process.env.HEAP_REPORT_SNAPSHOT === "1") writeHeapSnapshot(join(dir, `${process.pid}.heapsnapshot`));
+    if (existsSync(join(dir, "snapshot"))) writeHeapSnapshot(join(dir, `${process.pid}.heapsnapshot`));
     writeFileSync(join(dir, `${process.pid}.json`), JSON.stringify(report));
-    console.log(JSON.stringify({ threadline: "heap-report-written" }));
   });
 }
