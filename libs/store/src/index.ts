@@ -20,6 +20,8 @@ export type { NatsAuth } from "./env-settings.ts";
 export { ConfigError, EnvReader } from "./env-settings.ts";
 export type { HistoryReader, HistoryReaderOptions, ReadOptions, StoredMessage } from "./history-reader.ts";
 export { createHistoryReader, readResuming } from "./history-reader.ts";
+export type { JsPublisherOptions, JsPublishOptions, PubAck, StreamPublisher } from "./js-publisher.ts";
+export { JsPublisher } from "./js-publisher.ts";
 export type { MemoryStreamOptions } from "./memory-stream.ts";
 export { MemoryCursorStore, MemoryStream, subjectMatches } from "./memory-stream.ts";
 export { connectNats, loadConfigOrExit } from "./nats-connect.ts";
