@@ -1,6 +1,5 @@
-import type { JetStreamClient } from "@nats-io/jetstream";
 import { ErrorCode, encodeMsgpack, ThreadlineError } from "@threadline/protocol";
-import type { SubjectRecord } from "@threadline/store";
+import type { StreamPublisher, SubjectRecord } from "@threadline/store";
 import { describe, expect, it } from "vitest";
 import { connectAgent, connectionOf, createAgent } from "./agent.ts";
 import type { Agent } from "./agent-api.ts";
@@ -14,12 +13,12 @@ async function history(a: Agent, session: string): Promise<SubjectRecord[]> {
   return out;
 }
 
-/** Counts js.publish calls awaiting their ack, the quantity maxInFlight bounds. */
-function trackInFlight(js: JetStreamClient): { max: () => number } {
-  const original = js.publish.bind(js);
+/** Counts JetStream publishes awaiting their ack, the quantity maxInFlight bounds. */
+function trackInFlight(publisher: StreamPublisher): { max: () => number } {
+  const original = publisher.publish.bind(publisher);
   let current = 0;
   let max = 0;
-  js.publish = async (...args: Parameters<JetStreamClient["publish"]>) => {
+  publisher.publish = async (...args: Parameters<StreamPublisher["publish"]>) => {
     current++;
     max = Math.max(max, current);
     try {
@@ -101,7 +100,7 @@ describe("agent.publish", () => {
 
   it("1000 concurrent publishes across sessions: never more than maxInFlight awaiting acks; each session stored in call order", async () => {
     const bounded = await createAgent(fx.nc, { id: "burst", maxInFlight: 8, provision: false });
-    const tracker = trackInFlight(connectionOf(bounded).js);
+    const tracker = trackInFlight(connectionOf(bounded).publisher);
     const sessions = Array.from({ length: 10 }, (_, i) => `burst-${i}`);
     const acks = await Promise.all(
       Array.from({ length: 1000 }, (_, i) =>

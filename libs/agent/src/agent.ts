@@ -21,11 +21,13 @@ import {
   closedError,
   confirmDuplicateAck,
   isTransientNatsError,
+  JsPublisher,
   lookupThreadline,
   type MessageAt,
   provisionThreadline,
   RetryPolicy,
   retryDelay,
+  type StreamPublisher,
   type SubjectRecord,
   sleep,
   type ThreadlineStreamInfo,
@@ -130,6 +132,8 @@ export interface AgentConnection {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
+  /** Where the agent's events go: a `JsPublisher` on `nc` (tests wrap its `publish` to watch or fail attempts). */
+  readonly publisher: StreamPublisher;
 }
 
 const connections = new WeakMap<Agent, AgentConnection>();
@@ -155,6 +159,8 @@ class ThreadlineAgent implements Agent {
     (await this.jsm.streams.getMessage(this.info.stream, { seq })) ?? undefined;
   private accepting = true;
   private closing: Promise<void> | undefined;
+  readonly publisher: StreamPublisher;
+  private readonly jsPublisher: JsPublisher;
 
   constructor(
     readonly nc: NatsConnection,
@@ -169,6 +175,9 @@ class ThreadlineAgent implements Agent {
     this.kind = options.kind ?? ParticipantKind.AGENT;
     this.publishTimeoutMs = options.publishTimeoutMs ?? DEFAULTS.publishTimeoutMs;
     this.publishRetries = options.publishRetries ?? DEFAULTS.publishRetries;
+    // Never more than maxInFlight publishes await an ack (the queue admits no more), far below its own limit.
+    this.jsPublisher = new JsPublisher(nc, { timeoutMs: this.publishTimeoutMs });
+    this.publisher = this.jsPublisher;
     this.queue = new PublishQueue({
       maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,
       maxWaiting: options.maxWaiting ?? DEFAULTS.maxWaiting,
@@ -275,6 +284,7 @@ class ThreadlineAgent implements Agent {
       await closeStateViews(this);
       this.accepting = false;
       await this.queue.idle();
+      this.jsPublisher.close();
       if (this.ownsConnection && !this.nc.isClosed()) await this.nc.drain().catch(() => {});
     })();
     return this.closing;
@@ -319,10 +329,9 @@ class ThreadlineAgent implements Agent {
     for (let attempt = 1; ; attempt++) {
       let ack: { seq: number; duplicate: boolean };
       try {
-        ack = await this.js.publish(subject, payload, {
-          msgID: dedupeKey(session, id),
-          expect: { streamName: this.info.stream },
-          timeout: this.publishTimeoutMs,
+        ack = await this.publisher.publish(subject, payload, {
+          msgId: dedupeKey(session, id),
+          expectStream: this.info.stream,
         });
       } catch (error) {
         if (!isTransientNatsError(error) || attempt > this.publishRetries || this.nc.isClosed()) {

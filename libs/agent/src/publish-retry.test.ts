@@ -29,8 +29,9 @@ it("retries through a server restart: all events stored once, in order", async (
   const acks: PublishAck[] = [];
   let restart: Promise<void> | undefined;
   let failedAttempts = 0;
-  const original = connectionOf(agent).js.publish.bind(connectionOf(agent).js);
-  connectionOf(agent).js.publish = (...args) =>
+  const publisher = connectionOf(agent).publisher;
+  const original = publisher.publish.bind(publisher);
+  publisher.publish = (...args) =>
     original(...args).catch((error: unknown) => {
       failedAttempts++;
       throw error;
