@@ -1,4 +1,3 @@
-import type { JetStreamClient } from "@nats-io/jetstream";
 import {
   dedupeKey,
   ErrorCode,
@@ -8,7 +7,7 @@ import {
   type Subjects,
   ThreadlineError,
 } from "@threadline/protocol";
-import { confirmDuplicateAck, type MessageAt } from "@threadline/store";
+import { confirmDuplicateAck, type MessageAt, type StreamPublisher } from "@threadline/store";
 
 export interface PublishResult {
   seq: number;
@@ -29,7 +28,8 @@ export interface EventPublisher {
 }
 
 export function createEventPublisher(
-  js: JetStreamClient,
+  /** The gateway's `JsPublisher` (one per gateway, shared with the durable-streams data log). */
+  js: StreamPublisher,
   subjects: Subjects,
   stream: string,
   timeoutMs: number,
@@ -42,9 +42,9 @@ export function createEventPublisher(
       let ack: { seq: number; duplicate: boolean };
       try {
         ack = await js.publish(subject, encodeMsgpack(event), {
-          msgID: dedupeKey(session, event.id),
-          expect: { streamName: stream },
-          timeout: timeoutMs,
+          msgId: dedupeKey(session, event.id),
+          expectStream: stream,
+          timeoutMs,
         });
       } catch (error) {
         throw new ThreadlineError(

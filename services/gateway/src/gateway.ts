@@ -10,6 +10,7 @@ import {
   createHistoryReader,
   foldStoredState,
   type HistoryReader,
+  JsPublisher,
   NotificationPreferences,
   PresenceBucket,
   PushSubscriptions,
@@ -167,6 +168,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     },
     { maxSessions: config.stateCacheSessions, feedOf: (session) => feeds.active(session) },
   );
+  // One reply subscription and deadline timer for every client and data-stream write of this gateway.
+  const publisher = new JsPublisher(nc);
   const ctx: ConnectionContext = {
     limits: config.limits,
     users: new UserLimiter(config.userLimits, metrics.registry),
@@ -174,7 +177,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     feeds,
     history,
     cursors,
-    publisher: createEventPublisher(js, subjects, config.stream, 5_000, (seq) => history.messageAt(seq)),
+    publisher: createEventPublisher(publisher, subjects, config.stream, 5_000, (seq) => history.messageAt(seq)),
     metrics,
     log,
     slowTimeoutMs: config.slowTimeoutMs,
@@ -201,7 +204,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     ctx,
     data: new DataStreams(
       await StreamRecords.open(nc, config.durableStreams.bucket),
-      new DataLog(js, jsm, reader, subjects, config.stream),
+      new DataLog(publisher, jsm, reader, subjects, config.stream),
     ),
     feeds,
     history,
@@ -246,6 +249,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       await presence.close();
       feeds.closeAll();
       state.clear();
+      publisher.close();
       log.info({ gatewayId: config.gatewayId }, "gateway stopped");
     })();
     return closing;

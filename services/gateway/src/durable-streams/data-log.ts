@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import {
   decodeMsgpack,
   dedupeKey,
@@ -12,7 +12,14 @@ import {
   type Subjects,
   ThreadlineError,
 } from "@threadline/protocol";
-import { confirmDuplicateAck, type HistoryReader, JsErrCode, jsApiErrorCode, natsError } from "@threadline/store";
+import {
+  confirmDuplicateAck,
+  type HistoryReader,
+  JsErrCode,
+  jsApiErrorCode,
+  natsError,
+  type StreamPublisher,
+} from "@threadline/store";
 import type { ProducerHeaders } from "./request-parse.ts";
 
 /** Event types a data stream stores on its data subject (PROTOCOL.md §21.3). */
@@ -55,7 +62,7 @@ export class SubjectMovedError extends Error {
  */
 export class DataLog {
   constructor(
-    private readonly js: JetStreamClient,
+    private readonly js: StreamPublisher,
     private readonly jsm: JetStreamManager,
     private readonly reader: HistoryReader,
     private readonly subjects: Subjects,
@@ -91,9 +98,10 @@ export class DataLog {
     let ack: { seq: number; duplicate: boolean };
     try {
       ack = await this.js.publish(subject, encodeMsgpack(event), {
-        msgID: dedupeKey(id, eventId),
-        expect: { streamName: this.stream, lastSubjectSequence: expectedSubjectSeq },
-        timeout: 5_000,
+        msgId: dedupeKey(id, eventId),
+        expectStream: this.stream,
+        expectLastSubjectSequence: expectedSubjectSeq,
+        timeoutMs: 5_000,
       });
     } catch (error) {
       if (jsApiErrorCode(error) === JsErrCode.WRONG_LAST_SEQUENCE) throw new SubjectMovedError(subject);
