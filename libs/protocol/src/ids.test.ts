@@ -99,6 +99,12 @@ describe("newId", () => {
     }
   });
 
+  it("random parts never repeat across refills of the random-byte pool (256 ids per refill)", () => {
+    // Without this the timestamp prefix could hide a pool handing out the same bytes twice.
+    const suffixes = Array.from({ length: 5_000 }, () => newId().slice(-16));
+    expect(new Set(suffixes).size).toBe(suffixes.length);
+  });
+
   it("starts with the base36 millisecond timestamp, so ids sort by creation time across milliseconds", () => {
     const before = Date.now();
     const id = newId();
