@@ -112,7 +112,7 @@ export class JsPublisher implements StreamPublisher {
     this.sub = nc.subscribe(`${this.inbox}*`, { callback: (error, msg) => this.onReply(error, msg) });
     this.statuses = nc.status();
     void nc.closed().then(() => this.close());
-    void this.followErrors();
+    this.followErrors().catch(() => {}); // the status iterator ends with the connection; nothing to report
   }
 
   /** Publishes awaiting their ack. */
