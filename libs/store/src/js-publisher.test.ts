@@ -75,6 +75,13 @@ describe("JsPublisher on nats-server", () => {
     expect(next.seq).toBeGreaterThan(first.seq);
   });
 
+  it("a header value with a line break: the publish rejects (not throws) with TypeError and sends nothing", async () => {
+    const p = publisher();
+    const publishing = p.publish("tl.bad.out.agent.bot", bytes("x"), { msgId: "bad\r\nid" });
+    expect(await rejection(publishing)).toBeInstanceOf(TypeError);
+    expect(p.size).toBe(0);
+  });
+
   it("expected stream: another stream name rejects with the API error 10060", async () => {
     const p = publisher();
     const error = await rejection(p.publish("tl.other.out.agent.bot", bytes("x"), { expectStream: "NOT_IT" }));

@@ -4,24 +4,18 @@ import {
   type Msg,
   type NatsConnection,
   NoRespondersError,
-  headers as natsHeaders,
   PermissionViolationError,
   type Subscription,
   TimeoutError,
 } from "@nats-io/transport-node";
 import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 import { type PubAck, parsePubAck } from "./pub-ack.ts";
+import { type PublishHeaderValues, publishHeaders } from "./publish-headers.ts";
 
 export type { PubAck } from "./pub-ack.ts";
 
-/** The JetStream publish headers Threadline's writers use (`js.publish()`'s `msgID` / `expect`). */
-export interface JsPublishOptions {
-  /** `Nats-Msg-Id`: the stream stores one message per id within its duplicate window. */
-  msgId?: string;
-  /** `Nats-Expected-Stream`: refused (10060) unless the subject belongs to this stream. */
-  expectStream?: string;
-  /** `Nats-Expected-Last-Subject-Sequence`: refused (10071) unless the subject's last message is at this seq (0 = none). */
-  expectLastSubjectSequence?: number;
+/** The JetStream publish headers Threadline's writers use, and the ack timeout. */
+export interface JsPublishOptions extends PublishHeaderValues {
   /** Milliseconds to wait for the ack; then the publish rejects with nats.js's `TimeoutError`. */
   timeoutMs?: number;
 }
@@ -132,11 +126,11 @@ export class JsPublisher implements StreamPublisher {
     }
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const token = this.nextToken++;
-    const hdrs = publishHeaders(options);
     try {
+      const hdrs = publishHeaders(options);
       this.nc.publish(subject, payload, { reply: `${this.inbox}${token}`, ...(hdrs ? { headers: hdrs } : {}) });
     } catch (error) {
-      // Closed or draining connection, invalid subject, payload over max_payload: nothing was sent.
+      // Closed or draining connection, invalid subject or header value, payload over max_payload: nothing was sent.
       return Promise.reject(error);
     }
     let queue = this.queues.get(timeoutMs);
@@ -251,18 +245,6 @@ export class JsPublisher implements StreamPublisher {
       }
     }
   }
-}
-
-function publishHeaders(options: JsPublishOptions): ReturnType<typeof natsHeaders> | undefined {
-  const { msgId, expectStream, expectLastSubjectSequence } = options;
-  if (msgId === undefined && expectStream === undefined && expectLastSubjectSequence === undefined) return undefined;
-  const h = natsHeaders();
-  if (msgId !== undefined) h.set("Nats-Msg-Id", msgId);
-  if (expectStream !== undefined) h.set("Nats-Expected-Stream", expectStream);
-  if (expectLastSubjectSequence !== undefined) {
-    h.set("Nats-Expected-Last-Subject-Sequence", `${expectLastSubjectSequence}`);
-  }
-  return h;
 }
 
 /** The connection's `inboxPrefix` option (not on the public `NatsConnection` type), so NATS permissions written for it hold. */
