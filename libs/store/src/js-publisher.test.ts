@@ -75,10 +75,11 @@ describe("JsPublisher on nats-server", () => {
     expect(next.seq).toBeGreaterThan(first.seq);
   });
 
-  it("a header value with a line break: the publish rejects (not throws) with TypeError and sends nothing", async () => {
+  it("a header value with a line break or a bad timeout: the publish rejects (not throws) and sends nothing", async () => {
     const p = publisher();
     const publishing = p.publish("tl.bad.out.agent.bot", bytes("x"), { msgId: "bad\r\nid" });
     expect(await rejection(publishing)).toBeInstanceOf(TypeError);
+    expect(await rejection(p.publish("tl.bad.out.agent.bot", bytes("x"), { timeoutMs: 0 }))).toBeInstanceOf(RangeError);
     expect(p.size).toBe(0);
   });
 

@@ -125,6 +125,9 @@ export class JsPublisher implements StreamPublisher {
       );
     }
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
+      return Promise.reject(new RangeError(`timeoutMs must be a positive integer, got ${timeoutMs}`));
+    }
     const token = this.nextToken++;
     try {
       const hdrs = publishHeaders(options);
