@@ -175,11 +175,13 @@ class ThreadlineAgent implements Agent {
     this.kind = options.kind ?? ParticipantKind.AGENT;
     this.publishTimeoutMs = options.publishTimeoutMs ?? DEFAULTS.publishTimeoutMs;
     this.publishRetries = options.publishRetries ?? DEFAULTS.publishRetries;
-    // Never more than maxInFlight publishes await an ack (the queue admits no more), far below its own limit.
-    this.jsPublisher = new JsPublisher(nc, { timeoutMs: this.publishTimeoutMs });
+    const maxInFlight = options.maxInFlight ?? DEFAULTS.maxInFlight;
+    // The queue lets at most maxInFlight publishes await an ack (a timed-out attempt stops waiting before its
+    // retry), so the publisher's own limit is never what refuses an agent's publish.
+    this.jsPublisher = new JsPublisher(nc, { timeoutMs: this.publishTimeoutMs, maxPending: maxInFlight });
     this.publisher = this.jsPublisher;
     this.queue = new PublishQueue({
-      maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,
+      maxInFlight,
       maxWaiting: options.maxWaiting ?? DEFAULTS.maxWaiting,
       maxPendingBytes: options.maxPendingBytes ?? DEFAULTS.maxPendingBytes,
     });
