@@ -92,6 +92,7 @@ export class Attachment implements FeedSubscriber {
     try {
       await this.feed.ready;
       let failures = 0;
+      let passes = 0;
       for (;;) {
         if (this.ended) return;
         this.mode = "catchup";
@@ -101,16 +102,33 @@ export class Attachment implements FeedSubscriber {
         this.replayedSeq = this.lastSent;
         // Records the feed dispatched before this pass are not buffered: the history read must reach them.
         const mustReach = this.feed.lastRecordSeq;
-        if (this.feed.covers(this.lastSent)) {
-          // Synchronous: no feed record can interleave, so nothing needs buffering. The ring is bounded
-          // (ringMaxBytes), so it goes out under one cork.
-          const delivered = this.sink.cork(
-            () =>
-              this.feed.after(this.lastSent).every((record) => this.replay(record)) &&
-              this.deliverAll(this.compactor?.finish()),
-          );
-          if (!delivered) return this.fallBehind();
-          break;
+        const coverage = this.feed.coverage(this.lastSent);
+        if (passes++ === 0) this.metrics.catchUps.inc({ source: coverage ?? "history" });
+        if (coverage) {
+          // From memory (the ring, and the recent-events cache below it): synchronous per chunk, so no feed
+          // record interleaves and nothing needs buffering; one cork per chunk, and a backed-up socket is
+          // drained before the pass starts over from `lastSent` (memory may hold megabytes of the session).
+          let from = Math.max(this.lastSent, this.replayedSeq);
+          let done = false;
+          let refused = false;
+          while (!this.sink.backedUp) {
+            const chunk = this.feed.after(from, CORK_BYTES);
+            if (chunk.length === 0) {
+              done = true;
+              break;
+            }
+            if (!this.sink.cork(() => chunk.every((record) => this.replay(record)))) {
+              refused = true;
+              break;
+            }
+            from = chunk.at(-1)!.seq;
+          }
+          if (refused || (done && !this.sink.cork(() => this.deliverAll(this.compactor?.finish())))) {
+            return this.fallBehind();
+          }
+          if (done) break;
+          if (!(await this.sink.waitDrain())) return;
+          continue;
         }
         let restart = false;
         try {

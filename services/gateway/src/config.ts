@@ -63,6 +63,11 @@ export interface GatewayConfig {
   userLimits: UserLimits;
   ringMaxEvents: number;
   ringMaxBytes: number;
+  /**
+   * Bytes of recent events the gateway keeps for catch-ups, over all sessions (`THREADLINE_CACHE_BYTES`,
+   * default 64 MiB, 0 = off; recent-events.ts).
+   */
+  recentEventsBytes: number;
   feedLingerMs: number;
   maxFeeds: number;
   /** Sessions whose shared state the gateway keeps in memory, LRU (`THREADLINE_STATE_CACHE_SESSIONS`, state-cache.ts). */
@@ -205,6 +210,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     ringMaxEvents: int("THREADLINE_RING_EVENTS", 1024, 1),
     ringMaxBytes: int("THREADLINE_RING_BYTES", 1024 * 1024, 1024),
+    recentEventsBytes: int("THREADLINE_CACHE_BYTES", 64 * 1024 * 1024, 0),
     feedLingerMs: int("THREADLINE_FEED_LINGER_MS", 30_000, 0),
     maxFeeds: int("THREADLINE_MAX_FEEDS", 100_000, 1),
     stateCacheSessions: int("THREADLINE_STATE_CACHE_SESSIONS", 10_000, 1),

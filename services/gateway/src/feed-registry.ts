@@ -2,6 +2,7 @@ import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 import type { LiveSource } from "./live-source.ts";
 import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import type { RecentEvents } from "./recent-events.ts";
 import { SessionFeed, type SessionFeedOptions } from "./session-feed.ts";
 import type { SessionHistory } from "./session-history.ts";
 
@@ -28,6 +29,7 @@ export class FeedRegistry {
     private readonly options: FeedRegistryOptions,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
+    private readonly recent?: RecentEvents,
   ) {}
 
   get size(): number {
@@ -44,7 +46,7 @@ export class FeedRegistry {
           `this gateway serves its maximum of ${this.options.maxFeeds} active sessions`,
         );
       }
-      const feed = new SessionFeed(session, this.live, this.history, this.options, this.metrics, this.log);
+      const feed = new SessionFeed(session, this.live, this.history, this.options, this.metrics, this.log, this.recent);
       entry = { feed, refs: 0 };
       this.feeds.set(session, entry);
       this.metrics.activeFeeds.set(this.feeds.size);

@@ -33,6 +33,7 @@ import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics, type GatewayMetrics } from "./metrics.ts";
 import { watchNatsStatus } from "./nats-status.ts";
 import { createPresenceWriter } from "./presence-writer.ts";
+import { RecentEvents } from "./recent-events.ts";
 import { sessionHistory } from "./session-history.ts";
 import { registerSocketRoute } from "./socket-route.ts";
 import { SessionStateCache } from "./state-cache.ts";
@@ -128,8 +129,15 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
   });
   const epoch = trackStreamEpoch(stored, initialEpoch);
   const history = epoch.history;
+  const live = new FirehoseSource(js, config.stream, subjects.all(), history, metrics);
+  // Fed from the gateway's start, so catch-ups of sessions nobody here is attached to come from memory.
+  const recent = new RecentEvents(config.recentEventsBytes, (bytes, sessions) => {
+    metrics.recentEventsBytes.set(bytes);
+    metrics.recentEventsSessions.set(sessions);
+  });
+  await recent.start(live, epoch.current());
   const feeds = new FeedRegistry(
-    new FirehoseSource(js, config.stream, subjects.all(), history, metrics),
+    live,
     history,
     {
       ringMaxEvents: config.ringMaxEvents,
@@ -139,6 +147,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     },
     metrics,
     log,
+    recent,
   );
   const cursors =
     deps.cursors ??

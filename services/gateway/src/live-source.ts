@@ -51,6 +51,12 @@ export const LIVE_SILENCE_MS = 3 * LIVE_HEARTBEAT_MS;
 /** Expiry of each pull request of the live consumer, ms (renewed continuously; bounds a lost pull). */
 export const LIVE_PULL_EXPIRES_MS = 5_000;
 
+/** A listener of every event the firehose delivers (see `FirehoseSource.tap`). */
+export interface FirehoseTap {
+  onMessage(message: LiveMessage): void;
+  onReset(after: number): void;
+}
+
 /** The last event the source delivered: its seq and stored bytes. */
 interface Tail {
   seq: number;
@@ -95,6 +101,8 @@ export class FirehoseSource implements LiveSource {
     string,
     { onMessage: (message: LiveMessage) => void; onLost?: (error: ThreadlineError) => void }
   >();
+  /** Listeners of every session's events (the recent-events cache). */
+  private readonly taps = new Set<FirehoseTap>();
   private lastSeq = 0;
   private tail: Tail | undefined;
   /** A delivered tail not yet confirmed after a consumer replacement (checked before and retried by the watchdog). */
@@ -135,6 +143,19 @@ export class FirehoseSource implements LiveSource {
         if (this.handlers.get(session) === handler) this.handlers.delete(session);
       },
     };
+  }
+
+  /**
+   * Every event of every session from now on (`RecentEventsFeed`): starts the
+   * consumer if it is not running yet; the listener gets every event with seq
+   * > `after`, and `onReset` when history was lost (the source restarts at
+   * the stream's end).
+   */
+  async tap(listener: FirehoseTap): Promise<{ after: number }> {
+    this.starting ??= this.history.streamState().then((state) => this.consumeFrom(state.lastSeq));
+    await this.starting;
+    this.taps.add(listener);
+    return { after: this.lastSeq };
   }
 
   recover(): Promise<void> {
@@ -219,6 +240,7 @@ export class FirehoseSource implements LiveSource {
     this.lastSeq = lost.lastSeq;
     this.tail = undefined;
     this.unverified = undefined;
+    for (const t of this.taps) t.onReset(lost.lastSeq);
     for (const h of handlers) h.onLost?.(lost.error);
   }
 
@@ -227,6 +249,7 @@ export class FirehoseSource implements LiveSource {
     clearInterval(this.watchdog);
     void this.messages?.close().catch(() => {});
     this.handlers.clear();
+    this.taps.clear();
   }
 
   private async consumeFrom(after: number): Promise<void> {
@@ -253,6 +276,7 @@ export class FirehoseSource implements LiveSource {
         }
         this.lastSeq = m.seq;
         this.tail = { seq: m.seq, subject: m.subject, data: m.data };
+        for (const t of this.taps) t.onMessage(m);
         this.handlers.get(sessionOfSubject(m.subject))?.onMessage({ seq: m.seq, subject: m.subject, data: m.data });
       },
     });

@@ -8,6 +8,11 @@ export interface GatewayMetrics {
   activeFeeds: Gauge;
   eventsDelivered: Counter;
   catchUpSeconds: Histogram;
+  /** Catch-ups by where their first pass read from: the feed's `ring`, the recent-events `cache`, or the `history` (JetStream). */
+  catchUps: Counter<"source">;
+  /** Bytes and sessions held by the recent-events cache (recent-events.ts). */
+  recentEventsBytes: Gauge;
+  recentEventsSessions: Gauge;
   slowFallbacks: Counter;
   slowCloses: Counter;
   authFailures: Counter<"code">;
@@ -48,6 +53,22 @@ export function createMetrics(): GatewayMetrics {
       name: "threadline_gateway_catch_up_seconds",
       help: "Time from attach (or lag) to live",
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      ...r,
+    }),
+    catchUps: new Counter({
+      name: "threadline_gateway_catch_ups_total",
+      help: "Catch-ups by where they started reading: ring (the session's feed), cache (recent events), history (JetStream)",
+      labelNames: ["source"],
+      ...r,
+    }),
+    recentEventsBytes: new Gauge({
+      name: "threadline_gateway_recent_events_bytes",
+      help: "Bytes held by the recent-events cache (THREADLINE_CACHE_BYTES bounds it)",
+      ...r,
+    }),
+    recentEventsSessions: new Gauge({
+      name: "threadline_gateway_recent_events_sessions",
+      help: "Sessions with events in the recent-events cache",
       ...r,
     }),
     slowFallbacks: new Counter({

@@ -3,6 +3,7 @@ import { FeedRecord } from "./feed-record.ts";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import type { RecentEvents } from "./recent-events.ts";
 import type { SessionHistory } from "./session-history.ts";
 
 /** Receives a feed's records. Called synchronously, in seq order, with no gaps. */
@@ -43,6 +44,8 @@ export class SessionFeed {
   private state: "starting" | "live" | "closed" = "starting";
   private source: { close(): void } | undefined;
   private lostWhileStarting = false;
+  /** The recent-events cache's generation when this feed started: a later one no longer extends the ring. */
+  private recentGeneration = -1;
   /** Carries `session` in every line. */
   private readonly log: Logger;
 
@@ -53,6 +56,8 @@ export class SessionFeed {
     private readonly options: SessionFeedOptions,
     private readonly metrics: GatewayMetrics,
     log: Logger,
+    /** The gateway's recent-events cache: serves what the ring does not hold (events before the feed started, or evicted). */
+    private readonly recent?: RecentEvents,
   ) {
     this.log = log.child({ session });
     this.ready = this.start();
@@ -89,27 +94,79 @@ export class SessionFeed {
     this.subscribers.delete(subscriber);
   }
 
-  /** Whether the ring can replay everything after `seq` (requires `ready`). */
+  /** Whether the ring (or the recent-events cache below it) can replay everything after `seq` (requires `ready`). */
   covers(seq: number): boolean {
-    return this.state === "live" && seq >= this.baseSeq;
+    return this.coverage(seq) !== undefined;
   }
 
-  /** Ring records with seq > `seq`, in order. Only meaningful when `covers(seq)`. */
-  after(seq: number): FeedRecord[] {
+  /**
+   * Where a replay of everything after `seq` comes from: the feed's `ring`,
+   * the gateway's recent-events `cache` (then the ring), or `undefined` (the stream).
+   */
+  coverage(seq: number): "ring" | "cache" | undefined {
+    if (this.state !== "live") return undefined;
+    if (seq >= this.baseSeq) return "ring";
+    const from = this.cacheCoveredAfter();
+    return from !== undefined && seq >= from ? "cache" : undefined;
+  }
+
+  /**
+   * Records with seq > `seq`, in order, from the cache and the ring; with
+   * `maxBytes`, a prefix of them whose sizes reach it (at least one record).
+   * Empty only when nothing follows `seq`. Only meaningful when `covers(seq)`.
+   */
+  after(seq: number, maxBytes = Number.POSITIVE_INFINITY): FeedRecord[] {
+    const out: FeedRecord[] = [];
+    let bytes = 0;
+    let from = seq;
+    if (from < this.baseSeq && this.coverage(from) === "cache") {
+      // Cached events below the ring are decoded on demand, a byte budget at a time (only the ring keeps records).
+      const recent = this.recent!;
+      while (from < this.baseSeq) {
+        const budget = maxBytes - bytes;
+        const events = recent.range(this.session, from, this.baseSeq, budget);
+        let rawBytes = 0;
+        for (const e of events) {
+          rawBytes += e.data.byteLength;
+          const record = FeedRecord.decode(this.session, e.seq, e.subject, e.data);
+          if (!record) continue; // counted and logged where it was first read (the live feed or the stream)
+          out.push(record);
+          bytes += record.size;
+        }
+        // `range` stops early only once its bytes reach the budget: below it, it reached the ring.
+        if (events.length === 0 || rawBytes < budget) break;
+        from = events.at(-1)!.seq;
+        if (out.length > 0) return out;
+      }
+      from = Math.max(from, this.baseSeq);
+    }
     let lo = 0;
     let hi = this.ring.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.ring[mid]!.seq <= seq) lo = mid + 1;
+      if (this.ring[mid]!.seq <= from) lo = mid + 1;
       else hi = mid;
     }
-    return this.ring.slice(lo);
+    if (maxBytes === Number.POSITIVE_INFINITY)
+      return out.length === 0 ? this.ring.slice(lo) : out.concat(this.ring.slice(lo));
+    for (let i = lo; i < this.ring.length && (out.length === 0 || bytes < maxBytes); i++) {
+      out.push(this.ring[i]!);
+      bytes += this.ring[i]!.size;
+    }
+    return out;
   }
 
-  /** The ring's record at exactly `seq`, if it holds one (only meaningful when `covers(seq - 1)`). */
+  /** The record at exactly `seq`, if the session has one there (only meaningful when `covers(seq - 1)`). */
   recordAt(seq: number): FeedRecord | undefined {
-    const [first] = this.after(seq - 1);
+    const [first] = this.after(seq - 1, 1);
     return first?.seq === seq ? first : undefined;
+  }
+
+  /** Where the cache covers this session from, while it is in the generation this feed started with. */
+  private cacheCoveredAfter(): number | undefined {
+    const recent = this.recent;
+    if (!recent || recent.generation !== this.recentGeneration) return undefined;
+    return recent.coveredAfter(this.session);
   }
 
   /**
@@ -158,6 +215,9 @@ export class SessionFeed {
       this.lostWhileStarting = false;
       return this.start();
     }
+    // Synchronous with the registration: the cache holds what the firehose delivered up to `after`.
+    this.recent?.observeEpoch(state.epoch);
+    this.recentGeneration = this.recent?.generation ?? -1;
     this.baseSeq = source.after;
     this.lastSeqValue = source.after;
     this.source = source;
