@@ -36,6 +36,13 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ ...base, THREADLINE_CONTROL_BUCKET: "bad.name" })).toThrow(/THREADLINE_CONTROL_BUCKET/);
   });
 
+  it("sizes the recent-events cache (default 64 MiB, 0 = off, never negative)", () => {
+    expect(loadConfig(base).recentEventsBytes).toBe(64 * 1024 * 1024);
+    expect(loadConfig({ ...base, THREADLINE_CACHE_BYTES: "0" }).recentEventsBytes).toBe(0);
+    expect(loadConfig({ ...base, THREADLINE_CACHE_BYTES: "1048576" }).recentEventsBytes).toBe(1048576);
+    expect(() => loadConfig({ ...base, THREADLINE_CACHE_BYTES: "-1" })).toThrow(/THREADLINE_CACHE_BYTES/);
+  });
+
   it("lists every problem at once", () => {
     const error = (() => {
       try {

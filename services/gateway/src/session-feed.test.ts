@@ -3,6 +3,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import { createMetrics } from "./metrics.ts";
+import { RecentEvents } from "./recent-events.ts";
 import { type FeedSubscriber, SessionFeed } from "./session-feed.ts";
 import type { SessionHistory } from "./session-history.ts";
 
@@ -22,7 +23,7 @@ function message(seq: number, participant = "a"): LiveMessage {
   };
 }
 
-async function setup(lastSeq = 0, options = { ringMaxEvents: 1000, ringMaxBytes: 1 << 20 }) {
+async function setup(lastSeq = 0, options = { ringMaxEvents: 1000, ringMaxBytes: 1 << 20 }, recent?: RecentEvents) {
   let epoch = "e1";
   let deliver: (m: LiveMessage) => void = () => {};
   const opened: number[] = [];
@@ -45,7 +46,7 @@ async function setup(lastSeq = 0, options = { ringMaxEvents: 1000, ringMaxBytes:
     },
     async *read() {},
   };
-  const feed = new SessionFeed(SESSION, live, history, options, createMetrics(), pino({ level: "silent" }));
+  const feed = new SessionFeed(SESSION, live, history, options, createMetrics(), pino({ level: "silent" }), recent);
   await feed.ready;
   const seen: number[] = [];
   const errors: string[] = [];
@@ -106,5 +107,51 @@ describe("SessionFeed", () => {
     expect(errors).toEqual(["INSUFFICIENT_STATE"]);
     expect(feed.closed).toBe(true);
     expect(closed()).toBe(1);
+  });
+
+  it("serves what its ring does not hold from the recent-events cache, by byte budget, while in the same generation", async () => {
+    // The cache watched the stream from seq 0; the feed starts at 5 (events 1…5 came before anyone attached here).
+    let tap: ((m: LiveMessage) => void) | undefined;
+    let reset: ((after: number) => void) | undefined;
+    const recent = new RecentEvents(1 << 20);
+    await recent.start(
+      {
+        async tap(listener) {
+          tap = (m) => listener.onMessage(m);
+          reset = (after) => listener.onReset(after);
+          return { after: 0 };
+        },
+      },
+      "e1",
+    );
+    for (let seq = 1; seq <= 5; seq++) tap!(message(seq));
+    const { feed, deliver } = await setup(5, { ringMaxEvents: 2, ringMaxBytes: 1 << 20 }, recent);
+    // The firehose hands each event to the cache, then to the feed.
+    const both = (m: LiveMessage) => {
+      tap!(m);
+      deliver(m);
+    };
+    for (let seq = 6; seq <= 8; seq++) both(message(seq));
+    expect(feed.coverage(6)).toBe("ring");
+    expect(feed.coverage(5)).toBe("cache"); // the ring (2 events: 7, 8) let 6 go
+    expect(feed.coverage(0)).toBe("cache");
+    expect(feed.after(0).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(feed.after(3).map((r) => r.seq)).toEqual([4, 5, 6, 7, 8]);
+    expect(feed.after(2, 1).map((r) => r.seq)).toEqual([3]);
+    expect(feed.after(5, 1).map((r) => r.seq)).toEqual([6]);
+    expect(feed.after(6, 1).map((r) => r.seq)).toEqual([7]);
+    expect(feed.recordAt(4)?.event.id).toBe("e4");
+    // Chunked reads joined are the whole range, once each.
+    const chunked: number[] = [];
+    for (let from = 0, chunk = feed.after(from, 200); chunk.length > 0; chunk = feed.after(from, 200)) {
+      chunked.push(...chunk.map((r) => r.seq));
+      from = chunk.at(-1)!.seq;
+    }
+    expect(chunked).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    // A reset of the cache (e.g. history lost) ends its use by this feed, whatever it holds next.
+    reset!(8);
+    tap!(message(9));
+    expect(feed.coverage(5)).toBeUndefined();
+    expect(feed.coverage(6)).toBe("ring");
   });
 });
