@@ -96,7 +96,7 @@ describe("RecentEvents", () => {
     // Room for 5 events in all; the per-session share (1/4 of it) would bind first, so give each session one event.
     const { cache, deliver, changes } = await started(one * 5);
     const sessions = ["a", "b", "c", "d", "e", "f", "g"];
-    sessions.forEach((s, i) => deliver(message(s, i + 1)));
+    for (const [i, s] of sessions.entries()) deliver(message(s, i + 1));
     expect(cache.bytes).toBeLessThanOrEqual(one * 5);
     expect(cache.sessionCount).toBe(5);
     // a (1) and b (2) went: every session is covered only after 2, a and b hold nothing.
