@@ -154,4 +154,30 @@ describe("SessionFeed", () => {
     expect(feed.coverage(5)).toBeUndefined();
     expect(feed.coverage(6)).toBe("ring");
   });
+
+  it("keeps what it read from the cache in its ring when it fits, so the next catch-up does not decode it again", async () => {
+    let tap: ((m: LiveMessage) => void) | undefined;
+    const recent = new RecentEvents(1 << 20);
+    await recent.start(
+      {
+        async tap(listener) {
+          tap = (m) => listener.onMessage(m);
+          return { after: 0 };
+        },
+      },
+      "e1",
+    );
+    for (let seq = 1; seq <= 10; seq++) tap!(message(seq));
+    const { feed } = await setup(10, { ringMaxEvents: 6, ringMaxBytes: 1 << 20 }, recent);
+    expect(feed.coverage(2)).toBe("cache");
+    // 1…10 do not fit 6 events: served, not kept.
+    expect(feed.after(0).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(feed.coverage(4)).toBe("cache");
+    // 5…10 fit: kept, and the same records are served again.
+    const first = feed.after(4);
+    expect(first.map((r) => r.seq)).toEqual([5, 6, 7, 8, 9, 10]);
+    expect(feed.coverage(4)).toBe("ring");
+    expect(feed.after(4)[0]).toBe(first[0]);
+    expect(feed.after(0).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
 });

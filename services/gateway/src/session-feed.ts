@@ -6,6 +6,9 @@ import type { GatewayMetrics } from "./metrics.ts";
 import type { RecentEvents } from "./recent-events.ts";
 import type { SessionHistory } from "./session-history.ts";
 
+/** Bytes a decoded record adds to its payload in the ring's accounting (FeedRecord.size). */
+const RECORD_OVERHEAD = 96;
+
 /** Receives a feed's records. Called synchronously, in seq order, with no gaps. */
 export interface FeedSubscriber {
   onRecord(record: FeedRecord): void;
@@ -34,7 +37,7 @@ export interface SessionFeedOptions {
 export class SessionFeed {
   readonly ready: Promise<void>;
   private readonly subscribers = new Set<FeedSubscriber>();
-  private readonly ring: FeedRecord[] = [];
+  private ring: FeedRecord[] = [];
   private ringBytes = 0;
   /** The ring holds every event of the session with seq > baseSeq. */
   private baseSeq = 0;
@@ -119,8 +122,8 @@ export class SessionFeed {
     const out: FeedRecord[] = [];
     let bytes = 0;
     let from = seq;
-    if (from < this.baseSeq && this.coverage(from) === "cache") {
-      // Cached events below the ring are decoded on demand, a byte budget at a time (only the ring keeps records).
+    if (from < this.baseSeq && this.coverage(from) === "cache" && !this.extendRing(from)) {
+      // Too many to keep: cached events below the ring are decoded on demand, a byte budget at a time.
       const recent = this.recent!;
       while (from < this.baseSeq) {
         const budget = maxBytes - bytes;
@@ -160,6 +163,35 @@ export class SessionFeed {
   recordAt(seq: number): FeedRecord | undefined {
     const [first] = this.after(seq - 1, 1);
     return first?.seq === seq ? first : undefined;
+  }
+
+  /**
+   * Decodes the cached events after `from` (up to the ring's base) into the
+   * ring when they fit within its bounds, so later catch-ups replay them
+   * without decoding (and with their frames built once). False when they do
+   * not fit: the ring is left as it is.
+   */
+  private extendRing(from: number): boolean {
+    const freeBytes = this.options.ringMaxBytes - this.ringBytes;
+    const freeEvents = this.options.ringMaxEvents - this.ring.length;
+    if (freeBytes <= 0 || freeEvents <= 0) return false;
+    // `range` stops once its payloads reach the budget, so a complete answer is below it.
+    const events = this.recent!.range(this.session, from, this.baseSeq, freeBytes);
+    let estimate = 0;
+    for (const e of events) estimate += e.data.byteLength + RECORD_OVERHEAD;
+    if (estimate > freeBytes || events.length > freeEvents) return false;
+    const records: FeedRecord[] = [];
+    let bytes = 0;
+    for (const e of events) {
+      const record = FeedRecord.decode(this.session, e.seq, e.subject, e.data);
+      if (!record) continue; // counted and logged where it was first read (the live feed or the stream)
+      records.push(record);
+      bytes += record.size;
+    }
+    this.ring = records.concat(this.ring);
+    this.ringBytes += bytes;
+    this.baseSeq = from;
+    return true;
   }
 
   /** Where the cache covers this session from, while it is in the generation this feed started with. */
