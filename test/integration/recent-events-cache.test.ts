@@ -54,13 +54,18 @@ describe("recent-events cache", () => {
     const stack = await testStack();
     const events = await publish(stack, "cached", 300);
     expect(stack.gateway.metrics.recentEventsSessions).toBeDefined();
-    for (const at of [0, 99, 298]) {
+    // Each position below the last: read from the cache (and kept in the session's ring, which fits them).
+    for (const at of [298, 99, 0]) {
       const before = await catchUps(stack, "cache");
       expect(await resume(stack, "cached", position(events[at]!))).toEqual(expected(events.slice(at + 1)));
       expect(await catchUps(stack, "cache")).toBe(before + 1);
     }
     // From the start of the stream: the cache watched it from the gateway's start, so it covers that too.
     expect(await resume(stack, "cached", "start")).toEqual(expected(events));
+    expect(await catchUps(stack, "cache")).toBe(4);
+    // Again from a position: the ring holds it now.
+    expect(await resume(stack, "cached", position(events[150]!))).toEqual(expected(events.slice(151)));
+    expect(await catchUps(stack, "ring")).toBe(1);
     expect(await catchUps(stack, "history")).toBe(0);
     expect((await stack.gateway.metrics.recentEventsBytes.get()).values[0]!.value).toBeGreaterThan(300 * 200);
   });

@@ -161,8 +161,14 @@ export class SessionFeed {
 
   /** The record at exactly `seq`, if the session has one there (only meaningful when `covers(seq - 1)`). */
   recordAt(seq: number): FeedRecord | undefined {
-    const [first] = this.after(seq - 1, 1);
-    return first?.seq === seq ? first : undefined;
+    if (seq - 1 >= this.baseSeq) {
+      const [first] = this.after(seq - 1, 1);
+      return first?.seq === seq ? first : undefined;
+    }
+    // Below the ring: one cached event, decoded without filling the ring (the catch-up that follows does).
+    if (this.coverage(seq - 1) !== "cache") return undefined;
+    const [cached] = this.recent!.range(this.session, seq - 1, seq);
+    return cached ? FeedRecord.decode(this.session, cached.seq, cached.subject, cached.data) : undefined;
   }
 
   /**
