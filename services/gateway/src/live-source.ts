@@ -149,13 +149,17 @@ export class FirehoseSource implements LiveSource {
    * Every event of every session from now on (`RecentEventsFeed`): starts the
    * consumer if it is not running yet; the listener gets every event with seq
    * > `after`, and `onReset` when history was lost (the source restarts at
-   * the stream's end).
+   * the stream's end). `suspect()` is true while that is being checked.
    */
-  async tap(listener: FirehoseTap): Promise<{ after: number }> {
+  async tap(listener: FirehoseTap): Promise<{ after: number; suspect(): boolean }> {
     this.starting ??= this.history.streamState().then((state) => this.consumeFrom(state.lastSeq));
     await this.starting;
     this.taps.add(listener);
-    return { after: this.lastSeq };
+    return {
+      after: this.lastSeq,
+      // Replacing the consumer, or a delivered tail not yet confirmed: the stream may have lost what was delivered.
+      suspect: () => this.resyncing !== undefined || this.unverified !== undefined,
+    };
   }
 
   recover(): Promise<void> {

@@ -20,13 +20,14 @@ function sizeOf(session: string, bytes = PAYLOAD): number {
 
 async function started(maxBytes: number, after = 0) {
   let listener: Parameters<RecentEventsFeed["tap"]>[0] | undefined;
+  const source = { suspect: false };
   const changes: [number, number][] = [];
   const cache = new RecentEvents(maxBytes, (bytes, sessions) => changes.push([bytes, sessions]));
   await cache.start(
     {
       async tap(l) {
         listener = l;
-        return { after };
+        return { after, suspect: () => source.suspect };
       },
     },
     "e1",
@@ -37,6 +38,7 @@ async function started(maxBytes: number, after = 0) {
     deliver: (m: LiveMessage) => listener?.onMessage(m),
     reset: (at: number) => listener?.onReset(at),
     tapped: () => listener !== undefined,
+    source,
   };
 }
 
@@ -182,5 +184,14 @@ describe("RecentEvents", () => {
     expect(cache.generation).toBe(generation + 1);
     expect(seqs(cache, "a")).toEqual([]);
     expect(cache.coveredAfter("a")).toBe(5);
+  });
+
+  it("serves nothing while the source checks whether the stream lost what it delivered", async () => {
+    const { cache, deliver, source } = await started(1 << 20);
+    deliver(message("a", 1));
+    source.suspect = true;
+    expect(cache.coveredAfter("a")).toBeUndefined();
+    source.suspect = false;
+    expect(cache.coveredAfter("a")).toBe(0);
   });
 });

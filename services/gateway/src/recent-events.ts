@@ -22,9 +22,14 @@ export interface CachedEvent {
  * `after`; from then on `onMessage` gets every event of the stream with seq >
  * `after`, in order, no gaps (repeats dropped), until `onReset(after)`: the
  * source restarted at `after` and nothing it delivered before continues.
+ * `suspect()`: the source is checking whether the stream still holds what it
+ * delivered (after a consumer replacement); the cache serves nothing meanwhile.
  */
 export interface RecentEventsFeed {
-  tap(listener: { onMessage(message: LiveMessage): void; onReset(after: number): void }): Promise<{ after: number }>;
+  tap(listener: {
+    onMessage(message: LiveMessage): void;
+    onReset(after: number): void;
+  }): Promise<{ after: number; suspect?(): boolean }>;
 }
 
 /**
@@ -118,6 +123,7 @@ export class RecentEvents {
   private generationValue = 0;
   private epochValue: string | undefined;
   private readonly sessionMaxBytes: number;
+  private suspect: () => boolean = () => false;
   /** Events evicted per session still referenced by `queue`. */
   private stale = 0;
 
@@ -136,10 +142,11 @@ export class RecentEvents {
   async start(feed: RecentEventsFeed, epoch: string): Promise<void> {
     if (!this.enabled) return;
     this.epochValue = epoch;
-    const { after } = await feed.tap({
+    const { after, suspect } = await feed.tap({
       onMessage: (m) => this.add(m),
       onReset: (at) => this.reset(at),
     });
+    if (suspect) this.suspect = suspect;
     // Messages may have arrived between the tap's registration and here: they are after `after`.
     if (this.watching) return; // reset meanwhile: it set the floor
     this.floor = Math.max(this.floor, after);
@@ -174,10 +181,11 @@ export class RecentEvents {
 
   /**
    * The cache holds every event of `session` with seq > this (up to the last
-   * delivered seq); `undefined` when it covers nothing (off, not started).
+   * delivered seq); `undefined` when it covers nothing (off, not started,
+   * or the source is checking for lost history).
    */
   coveredAfter(session: string): number | undefined {
-    if (!this.enabled || !this.watching) return undefined;
+    if (!this.enabled || !this.watching || this.suspect()) return undefined;
     return Math.max(this.floor, this.sessions.get(session)?.evictedUpTo ?? 0);
   }
 
