@@ -117,11 +117,18 @@ export class Attachment implements FeedSubscriber {
               done = true;
               break;
             }
-            if (!this.sink.cork(() => chunk.every((record) => this.replay(record)))) {
+            const sent = this.sink.cork(() => {
+              for (const record of chunk) {
+                if (this.sink.backedUp) return true;
+                if (!this.replay(record)) return false;
+                from = record.seq;
+              }
+              return true;
+            });
+            if (!sent) {
               refused = true;
               break;
             }
-            from = chunk.at(-1)!.seq;
           }
           if (refused || (done && !this.sink.cork(() => this.deliverAll(this.compactor?.finish())))) {
             return this.fallBehind();
