@@ -109,42 +109,55 @@ describe("RecentEvents", () => {
     expect(changes.at(-1)).toEqual([cache.bytes, 5]);
   });
 
-  it("bounds one session to its share; others stay covered from the start", async () => {
+  it("is a window over the whole stream: a busy session pushes the others' oldest events out", async () => {
     const one = sizeOf("hot");
-    const { cache, deliver } = await started(one * 8); // share: 2 events
+    const { cache, deliver } = await started(one * 8);
     deliver(message("quiet", 1));
     for (let seq = 2; seq <= 10; seq++) deliver(message("hot", seq));
-    expect(seqs(cache, "hot")).toEqual([9, 10]);
-    expect(cache.coveredAfter("hot")).toBe(8);
-    expect(seqs(cache, "quiet")).toEqual([1]);
-    expect(cache.coveredAfter("quiet")).toBe(0);
-    expect(cache.bytes).toBe(2 * one + sizeOf("quiet"));
-  });
-
-  it("stays bounded and exact when one session's own evictions pile up far below the global bound", async () => {
-    const one = sizeOf("hot");
-    const { cache, deliver } = await started(one * 400); // share: 100 events
-    deliver(message("quiet", 1));
-    for (let seq = 2; seq <= 5000; seq++) deliver(message("hot", seq));
-    expect(seqs(cache, "hot")).toEqual(Array.from({ length: 100 }, (_, i) => 4901 + i));
-    expect(cache.coveredAfter("hot")).toBe(4900);
-    expect(seqs(cache, "quiet")).toEqual([1]);
-    expect(cache.coveredAfter("quiet")).toBe(0);
-    // Then the global bound: the quiet session's event is the oldest and goes first.
-    for (let seq = 5001; seq <= 5400; seq++) deliver(message(`s${seq % 10}`, seq));
-    expect(cache.bytes).toBeLessThanOrEqual(one * 400);
-    expect(cache.coveredAfter("quiet")).toBeGreaterThanOrEqual(1);
+    expect(seqs(cache, "hot")).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
     expect(seqs(cache, "quiet")).toEqual([]);
+    expect(cache.coveredAfter("quiet")).toBe(2);
+    expect(cache.coveredAfter("hot")).toBe(2);
+    expect(cache.sessionCount).toBe(1);
   });
 
-  it("holds an event larger than a session's share alone, and one larger than the whole cache not at all", async () => {
+  it("keeps every event after its floor byte for byte while its store wraps around many times", async () => {
+    const maxBytes = 20_000;
+    const { cache, deliver } = await started(maxBytes);
+    const sent = new Map<number, { session: string; bytes: number }>();
+    let x = 7;
+    const next = () => {
+      x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return x;
+    };
+    for (let seq = 1; seq <= 3000; seq++) {
+      const session = `s${next() % 5}`;
+      const bytes = next() % 900; // 0 … 899 bytes, empty payloads included
+      sent.set(seq, { session, bytes });
+      deliver(message(session, seq, bytes));
+      expect(cache.bytes).toBeLessThanOrEqual(maxBytes);
+      if (seq % 97 !== 0) continue;
+      for (let s = 0; s < 5; s++) {
+        const session = `s${s}`;
+        const floor = cache.coveredAfter(session)!;
+        const want = [...sent].filter(([q, e]) => q > floor && e.session === session).map(([q]) => q);
+        const got = cache.range(session, floor, seq);
+        expect(got.map((e) => e.seq)).toEqual(want);
+        for (const e of got) {
+          expect(e.data.byteLength).toBe(sent.get(e.seq)!.bytes);
+          expect(e.data.every((b) => b === e.seq % 256)).toBe(true);
+        }
+      }
+    }
+    expect(cache.coveredAfter("s0")).toBeGreaterThan(2900);
+  });
+
+  it("does not hold an event larger than the whole cache, and covers only after it", async () => {
     const one = sizeOf("a");
     const { cache, deliver } = await started(one * 8);
     deliver(message("a", 1));
-    deliver(message("a", 2, PAYLOAD * 3)); // above the share (2 events): kept alone
-    expect(seqs(cache, "a")).toEqual([2]);
-    expect(cache.coveredAfter("a")).toBe(1);
-    deliver(message("b", 3, PAYLOAD * 20)); // above the cache: evicted at once, everything before it with it
+    deliver(message("a", 2));
+    deliver(message("b", 3, PAYLOAD * 20));
     expect(cache.bytes).toBe(0);
     expect(cache.coveredAfter("a")).toBe(3);
     expect(cache.coveredAfter("b")).toBe(3);

@@ -3,17 +3,20 @@ import type { LiveMessage } from "./live-source.ts";
 
 /** Bytes accounted per cached event beyond its payload and subject (object, array slot, numbers). */
 export const CACHED_EVENT_OVERHEAD = 64;
-/** One session may hold at most this share of the cache's bytes, so one busy session cannot flush all others. */
-export const SESSION_SHARE = 4;
 
-/** One stored event as the firehose delivered it: its stream seq, subject and stored bytes (a private copy). */
+/** One cached event: its stream seq and subject, and where its stored bytes are in the cache's byte store. */
+interface StoredEvent {
+  readonly seq: number;
+  readonly subject: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** A cached event as `range` hands it out: `data` is a view into the cache's store, valid until the next delivery. */
 export interface CachedEvent {
   readonly seq: number;
   readonly subject: string;
-  /** Emptied when the event is evicted through its session's bound. */
-  data: Uint8Array;
-  /** Set once the event left the cache through its session's own bound (the global queue skips it). */
-  evicted: boolean;
+  readonly data: Uint8Array;
 }
 
 /**
@@ -77,10 +80,7 @@ class Fifo<T> {
 }
 
 interface SessionEntry {
-  readonly events: Fifo<CachedEvent>;
-  bytes: number;
-  /** Seq of the last event evicted through the session's own bound (0: none). */
-  evictedUpTo: number;
+  readonly events: Fifo<StoredEvent>;
 }
 
 /**
@@ -90,49 +90,57 @@ interface SessionEntry {
  * from memory instead of reading JetStream.
  *
  * Exactness: the firehose delivers every event of the stream after its start
- * seq, in seq order without gaps (the contract SessionFeed relies on too). The
- * cache evicts oldest-first, globally and per session, so per session it
- * always holds a suffix: **every event of the session with seq >
- * `coveredAfter(session)`**, up to the last seq the firehose delivered.
- * `coveredAfter` is the largest of: the seq the cache started watching at (or
- * was reset to), the last seq evicted globally, and the last seq evicted
- * through the session's own bound. A session with no cached event is covered
- * after the global floor: none of its events came since.
+ * seq, in seq order without gaps (the contract SessionFeed relies on too).
+ * The cache is a window over the whole stream, evicted oldest first, so it
+ * holds **every event of every session with seq > `floor`** (up to the last
+ * seq the firehose delivered): `floor` is the seq the cache started watching
+ * at (or was reset to), raised by each eviction to the evicted seq. A session
+ * with no cached event is covered after the floor too: none of its events
+ * came since.
  *
  * Generations: `reset` (history lost at the source, or another epoch seen)
  * empties the cache and bumps `generation`; a reader that recorded the
  * generation when it started (SessionFeed) stops trusting the cache once it
  * changed, whatever the cache holds by then.
  *
- * Bounds (at the limit the oldest events go first, catch-ups from before them
- * read JetStream as without the cache): `maxBytes` over all sessions (payload +
- * subject + CACHED_EVENT_OVERHEAD per event); one session at most
- * `maxBytes / SESSION_SHARE` (or its newest event alone, if larger). `maxBytes` 0 turns the cache off (never tapped,
- * covers nothing).
+ * Bounds: `maxBytes` over all sessions, counting payload + subject +
+ * CACHED_EVENT_OVERHEAD per event; the payloads live in one circular buffer of
+ * `maxBytes` (see `store`). At the limit the stream's oldest events go first,
+ * whatever their session — a session keeps as much history in memory as its
+ * share of the stream's recent writes — and catch-ups from before them read
+ * JetStream as without the cache. There is no separate per-session bound: in a
+ * circular buffer an evicted event's bytes are only reused once the oldest
+ * events pass them, so it would not free memory for the others. `maxBytes` 0
+ * turns the cache off (never tapped, covers nothing).
  */
 export class RecentEvents {
   private readonly sessions = new Map<string, SessionEntry>();
-  /** Every cached event in seq order (entries evicted per session are skipped lazily). */
-  private readonly queue = new Fifo<CachedEvent>();
+  /** Every cached event, in seq order. */
+  private readonly queue = new Fifo<StoredEvent>();
+  /**
+   * The events' bytes, one circular buffer of `maxBytes` written in seq order
+   * and freed as the oldest events go: no allocation per event, so evicted
+   * events leave no garbage behind (per-event copies promoted to the old
+   * generation piled up tens of MB of dead buffers between major GCs). Pages
+   * become resident as the cache first fills.
+   */
+  private store: Uint8Array | undefined;
+  /** Where the next event's bytes are written. */
+  private tail = 0;
   private bytesValue = 0;
-  /** Every event of the stream with seq > floor (and ≤ lastSeq) is held, or was evicted per session. */
+  /** Every event of the stream with seq > floor (and ≤ lastSeq) is held. */
   private floor = 0;
   /** Whether `floor` is known (the tap is registered): before, the cache covers nothing. */
   private watching = false;
   private lastSeq = 0;
   private generationValue = 0;
   private epochValue: string | undefined;
-  private readonly sessionMaxBytes: number;
   private suspect: () => boolean = () => false;
-  /** Events evicted per session still referenced by `queue`. */
-  private stale = 0;
 
   constructor(
     private readonly maxBytes: number,
     private readonly onChange: (bytes: number, sessions: number) => void = () => {},
-  ) {
-    this.sessionMaxBytes = Math.floor(maxBytes / SESSION_SHARE);
-  }
+  ) {}
 
   get enabled(): boolean {
     return this.maxBytes > 0;
@@ -142,6 +150,7 @@ export class RecentEvents {
   async start(feed: RecentEventsFeed, epoch: string): Promise<void> {
     if (!this.enabled) return;
     this.epochValue = epoch;
+    this.store ??= new Uint8Array(this.maxBytes);
     const { after, suspect } = await feed.tap({
       onMessage: (m) => this.add(m),
       onReset: (at) => this.reset(at),
@@ -184,19 +193,20 @@ export class RecentEvents {
    * delivered seq); `undefined` when it covers nothing (off, not started,
    * or the source is checking for lost history).
    */
-  coveredAfter(session: string): number | undefined {
+  coveredAfter(_session: string): number | undefined {
     if (!this.enabled || !this.watching || this.suspect()) return undefined;
-    return Math.max(this.floor, this.sessions.get(session)?.evictedUpTo ?? 0);
+    return this.floor;
   }
 
   /**
    * Cached events of `session` with `after` < seq ≤ `upTo`, in order, until
    * their payloads reach `maxBytes` (at least one). Only exact when
-   * `coveredAfter(session) ≤ after`.
+   * `coveredAfter(session) ≤ after`. The bytes are views into the cache's
+   * store, overwritten by later deliveries: copy what is kept.
    */
   range(session: string, after: number, upTo: number, maxBytes = Number.POSITIVE_INFINITY): CachedEvent[] {
     const entry = this.sessions.get(session);
-    if (!entry) return [];
+    if (!entry || !this.store) return [];
     const events = entry.events;
     let lo = 0;
     let hi = events.length;
@@ -210,8 +220,12 @@ export class RecentEvents {
     for (let i = lo; i < events.length; i++) {
       const event = events.at(i)!;
       if (event.seq > upTo || (out.length > 0 && bytes >= maxBytes)) break;
-      out.push(event);
-      bytes += event.data.byteLength;
+      out.push({
+        seq: event.seq,
+        subject: event.subject,
+        data: this.store.subarray(event.offset, event.offset + event.length),
+      });
+      bytes += event.length;
     }
     return out;
   }
@@ -220,8 +234,8 @@ export class RecentEvents {
   reset(after: number): void {
     this.sessions.clear();
     this.queue.retain(() => false);
+    this.tail = 0;
     this.bytesValue = 0;
-    this.stale = 0;
     this.floor = after;
     this.lastSeq = after;
     this.watching = true;
@@ -230,38 +244,56 @@ export class RecentEvents {
   }
 
   private add(m: LiveMessage): void {
-    if (m.seq <= this.lastSeq) return;
+    if (m.seq <= this.lastSeq || !this.store) return;
     this.lastSeq = m.seq;
     const session = sessionOfSubject(m.subject);
-    // A private copy: the delivered bytes are a view into the client's read buffer, which would stay alive.
-    const event: CachedEvent = { seq: m.seq, subject: m.subject, data: m.data.slice(), evicted: false };
-    const size = sizeOf(event);
+    const length = m.data.byteLength;
+    const size = length + m.subject.length + CACHED_EVENT_OVERHEAD;
+    if (size > this.maxBytes) {
+      // Cannot be held: every session is covered only after it from now on.
+      while (this.queue.length > 0) this.evictOldest();
+      this.floor = Math.max(this.floor, m.seq);
+      this.tail = 0;
+      this.onChange(this.bytesValue, this.sessions.size);
+      return;
+    }
+    while (this.bytesValue + size > this.maxBytes) this.evictOldest();
+    // A private copy into the store: the delivered bytes are a view into the client's read buffer.
+    const offset = this.place(length);
+    this.store.set(m.data, offset);
+    this.tail = offset + length;
+    const event: StoredEvent = { seq: m.seq, subject: m.subject, offset, length };
     let entry = this.sessions.get(session);
     if (!entry) {
-      entry = { events: new Fifo(), bytes: 0, evictedUpTo: 0 };
+      entry = { events: new Fifo() };
       this.sessions.set(session, entry);
     }
     entry.events.push(event);
-    entry.bytes += size;
     this.queue.push(event);
     this.bytesValue += size;
-    // The session's newest event stays even when it alone passes the session's share (the global bound still applies).
-    while (entry.bytes > this.sessionMaxBytes && entry.events.length > 1) {
-      const old = entry.events.shift()!;
-      entry.bytes -= sizeOf(old);
-      this.bytesValue -= sizeOf(old);
-      entry.evictedUpTo = old.seq;
-      old.evicted = true;
-      old.data = EMPTY;
-      this.stale++;
-    }
-    while (this.bytesValue > this.maxBytes) this.evictOldest();
-    // Per-session evictions leave stubs in the global queue: compact it before they outnumber live events.
-    if (this.stale > 1024 && this.stale * 2 > this.queue.length) {
-      this.queue.retain((e) => !e.evicted);
-      this.stale = 0;
-    }
     this.onChange(this.bytesValue, this.sessions.size);
+  }
+
+  /**
+   * Where `length` bytes go in the store: after the last event, or at the
+   * start when they do not fit before the end; the oldest events are evicted
+   * until that region holds none of the queue's bytes.
+   */
+  private place(length: number): number {
+    const capacity = this.store!.byteLength;
+    for (;;) {
+      const first = this.queue.peek();
+      if (!first) return 0;
+      if (first.offset < this.tail) {
+        // Live bytes are [first.offset, tail): free are [tail, capacity) and [0, first.offset).
+        if (this.tail + length <= capacity) return this.tail;
+        if (length <= first.offset) return 0;
+      } else if (this.tail + length <= first.offset) {
+        // Wrapped: live bytes are [first.offset, capacity) and [0, tail); free is [tail, first.offset).
+        return this.tail;
+      }
+      this.evictOldest();
+    }
   }
 
   /** Drops the stream's oldest cached event; the floor moves past it. */
@@ -269,22 +301,14 @@ export class RecentEvents {
     const event = this.queue.shift();
     if (!event) return;
     this.floor = Math.max(this.floor, event.seq);
-    if (event.evicted) {
-      this.stale--;
-      return;
-    }
+    this.bytesValue -= sizeOf(event);
     const session = sessionOfSubject(event.subject);
     const entry = this.sessions.get(session)!;
-    entry.events.shift();
-    entry.bytes -= sizeOf(event);
-    this.bytesValue -= sizeOf(event);
-    // Its own evictions were all before this event, so below the floor now: the entry can go.
+    entry.events.shift(); // its oldest: both queues are in seq order
     if (entry.events.length === 0) this.sessions.delete(session);
   }
 }
 
-const EMPTY = new Uint8Array(0);
-
-function sizeOf(event: CachedEvent): number {
-  return event.data.byteLength + event.subject.length + CACHED_EVENT_OVERHEAD;
+function sizeOf(event: StoredEvent): number {
+  return event.length + event.subject.length + CACHED_EVENT_OVERHEAD;
 }

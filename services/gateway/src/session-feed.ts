@@ -3,7 +3,7 @@ import { FeedRecord } from "./feed-record.ts";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import type { Logger } from "./logger.ts";
 import type { GatewayMetrics } from "./metrics.ts";
-import type { RecentEvents } from "./recent-events.ts";
+import type { CachedEvent, RecentEvents } from "./recent-events.ts";
 import type { SessionHistory } from "./session-history.ts";
 
 /** Bytes a decoded record adds to its payload in the ring's accounting (FeedRecord.size). */
@@ -131,7 +131,7 @@ export class SessionFeed {
         let rawBytes = 0;
         for (const e of events) {
           rawBytes += e.data.byteLength;
-          const record = FeedRecord.decode(this.session, e.seq, e.subject, e.data);
+          const record = this.decodeCached(e);
           if (!record) continue; // counted and logged where it was first read (the live feed or the stream)
           out.push(record);
           bytes += record.size;
@@ -168,7 +168,7 @@ export class SessionFeed {
     // Below the ring: one cached event, decoded without filling the ring (the catch-up that follows does).
     if (this.coverage(seq - 1) !== "cache") return undefined;
     const [cached] = this.recent!.range(this.session, seq - 1, seq);
-    return cached ? FeedRecord.decode(this.session, cached.seq, cached.subject, cached.data) : undefined;
+    return cached ? this.decodeCached(cached) : undefined;
   }
 
   /**
@@ -189,7 +189,7 @@ export class SessionFeed {
     const records: FeedRecord[] = [];
     let bytes = 0;
     for (const e of events) {
-      const record = FeedRecord.decode(this.session, e.seq, e.subject, e.data);
+      const record = this.decodeCached(e);
       if (!record) continue; // counted and logged where it was first read (the live feed or the stream)
       records.push(record);
       bytes += record.size;
@@ -198,6 +198,15 @@ export class SessionFeed {
     this.ringBytes += bytes;
     this.baseSeq = from;
     return true;
+  }
+
+  /**
+   * Decodes a copy of a cached event's bytes: the cache overwrites them with
+   * later deliveries, while the record (its frame, msgpackr's views of binary
+   * fields) may outlive this call — in the ring, or in a compactor across a drain.
+   */
+  private decodeCached(e: CachedEvent): FeedRecord | undefined {
+    return FeedRecord.decode(this.session, e.seq, e.subject, e.data.slice());
   }
 
   /** Where the cache covers this session from, while it is in the generation this feed started with. */
