@@ -32,7 +32,9 @@ export interface SessionFeedOptions {
  * event of the session with seq > the source's `after` at start, in order,
  * exactly once (the source may repeat events after a recovery; the feed drops
  * seq ≤ its last). It also keeps a bounded ring of recent records so that
- * attachments resuming from a recent position are served from memory.
+ * attachments resuming from a recent position are served from memory; below
+ * the ring, the gateway's recent-events cache (recent-events.ts) serves older
+ * positions it covers, and catch-ups that read it fill the ring when it fits.
  */
 export class SessionFeed {
   readonly ready: Promise<void>;
