@@ -40,6 +40,12 @@ export class SessionFeed {
   readonly ready: Promise<void>;
   private readonly subscribers = new Set<FeedSubscriber>();
   private ring: FeedRecord[] = [];
+  /**
+   * What each ring record was charged when it entered (in lockstep with `ring`): a record's `size` grows once
+   * its frames are built, and an eviction must take back what was added, or `ringBytes` drifts below the
+   * truth and the byte bound stops holding.
+   */
+  private ringCharges: number[] = [];
   private ringBytes = 0;
   /** The ring holds every event of the session with seq > baseSeq. */
   private baseSeq = 0;
@@ -186,17 +192,21 @@ export class SessionFeed {
     // `range` stops once its payloads reach the budget, so a complete answer is below it.
     const events = this.recent!.range(this.session, from, this.baseSeq, freeBytes);
     let estimate = 0;
-    for (const e of events) estimate += e.data.byteLength + RECORD_OVERHEAD;
+    for (const e of events) estimate += (e.data.byteLength + RECORD_OVERHEAD) * 2; // ringCharge's
     if (estimate > freeBytes || events.length > freeEvents) return false;
     const records: FeedRecord[] = [];
+    const charges: number[] = [];
     let bytes = 0;
     for (const e of events) {
       const record = this.decodeCached(e);
       if (!record) continue; // counted and logged where it was first read (the live feed or the stream)
+      const charge = ringCharge(record);
       records.push(record);
-      bytes += record.size;
+      charges.push(charge);
+      bytes += charge;
     }
     this.ring = records.concat(this.ring);
+    this.ringCharges = charges.concat(this.ringCharges);
     this.ringBytes += bytes;
     this.baseSeq = from;
     return true;
@@ -245,6 +255,7 @@ export class SessionFeed {
     this.source?.close();
     this.subscribers.clear();
     this.ring.length = 0;
+    this.ringCharges.length = 0;
   }
 
   private async start(): Promise<void> {
@@ -296,14 +307,16 @@ export class SessionFeed {
   private push(record: FeedRecord): void {
     this.lastSeqValue = record.seq;
     this.lastRecordSeqValue = record.seq;
+    const charge = ringCharge(record);
     this.ring.push(record);
-    this.ringBytes += record.size;
+    this.ringCharges.push(charge);
+    this.ringBytes += charge;
     while (
       this.ring.length > this.options.ringMaxEvents ||
       (this.ringBytes > this.options.ringMaxBytes && this.ring.length > 1)
     ) {
       const evicted = this.ring.shift()!;
-      this.ringBytes -= evicted.size;
+      this.ringBytes -= this.ringCharges.shift()!;
       this.baseSeq = evicted.seq;
     }
     for (const s of this.subscribers) s.onRecord(record);
@@ -330,4 +343,13 @@ export class SessionFeed {
     this.close();
     for (const s of subscribers) s.onFeedError(error);
   }
+}
+
+/**
+ * A ring record's charge against `ringMaxBytes`: its size when it enters plus as much again, for the frames
+ * sockets make it build later (a msgpack frame replaces the payload it embeds; a JSON frame is about as long
+ * as the payload) — so the bound holds with both encodings in use.
+ */
+function ringCharge(record: FeedRecord): number {
+  return record.size * 2;
 }
