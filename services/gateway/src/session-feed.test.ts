@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import { createMetrics } from "./metrics.ts";
 import { RecentEvents } from "./recent-events.ts";
-import { type FeedSubscriber, SessionFeed } from "./session-feed.ts";
+import { type FeedSubscriber, SessionFeed, type SessionFeedOptions } from "./session-feed.ts";
 import type { SessionHistory } from "./session-history.ts";
 
 // Pure unit test of the feed's bookkeeping: the live source is a function the
@@ -23,7 +23,11 @@ function message(seq: number, participant = "a"): LiveMessage {
   };
 }
 
-async function setup(lastSeq = 0, options = { ringMaxEvents: 1000, ringMaxBytes: 1 << 20 }, recent?: RecentEvents) {
+async function setup(
+  lastSeq = 0,
+  options: SessionFeedOptions = { ringMaxEvents: 1000, ringMaxBytes: 1 << 20 },
+  recent?: RecentEvents,
+) {
   let epoch = "e1";
   let deliver: (m: LiveMessage) => void = () => {};
   const opened: number[] = [];
@@ -179,5 +183,35 @@ describe("SessionFeed", () => {
     expect(feed.coverage(4)).toBe("ring");
     expect(feed.after(4)[0]).toBe(first[0]);
     expect(feed.after(0).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it("lets a catch-up from the cache extend its ring past the live bounds, until the next live event trims it", async () => {
+    let tap: ((m: LiveMessage) => void) | undefined;
+    const recent = new RecentEvents(1 << 20);
+    await recent.start(
+      {
+        async tap(listener) {
+          tap = (m) => listener.onMessage(m);
+          return { after: 0 };
+        },
+      },
+      "e1",
+    );
+    for (let seq = 1; seq <= 10; seq++) tap!(message(seq));
+    const options = { ringMaxEvents: 2, ringMaxBytes: 1 << 20, catchUpMaxEvents: 6 };
+    const { feed, deliver } = await setup(10, options, recent);
+    // 1…10 exceed the catch-up bound: served, not kept.
+    expect(feed.after(0).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(feed.coverage(4)).toBe("cache");
+    // 5…10 are 6 events: more than the ring keeps of live traffic (2), within what a catch-up may keep.
+    const first = feed.after(4);
+    expect(feed.coverage(4)).toBe("ring");
+    expect(feed.after(4)[0]).toBe(first[0]);
+    // A live event trims the ring to its own bound (10, 11); older positions come from the cache again.
+    tap!(message(11));
+    deliver(message(11));
+    expect(feed.coverage(9)).toBe("ring");
+    expect(feed.coverage(8)).toBe("cache");
+    expect(feed.after(4).map((r) => r.seq)).toEqual([5, 6, 7, 8, 9, 10, 11]);
   });
 });

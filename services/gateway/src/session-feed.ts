@@ -17,10 +17,19 @@ export interface FeedSubscriber {
 }
 
 export interface SessionFeedOptions {
-  /** Records kept in memory for fast resume. */
+  /** Records kept in memory for fast resume: the ring's bound as live events pass through it. */
   ringMaxEvents: number;
-  /** Bytes kept in memory for fast resume. */
+  /** Bytes kept in memory for fast resume (charged per record, see `ringCharge`), as live events pass through. */
   ringMaxBytes: number;
+  /**
+   * How far a catch-up that read the recent-events cache may extend the ring (default: the ring's bounds);
+   * the session's next live event trims it back to `ringMaxEvents` / `ringMaxBytes`. Kept apart because a
+   * ring holding live records longer than V8's young generation turns over promotes every one of them, and a
+   * busy session then leaves its whole traffic as old-generation garbage until the next mark-compact
+   * (test/integration/slow-client.test.ts: 60 MB through a 4 MiB ring grew the gateway by 30 MB).
+   */
+  catchUpMaxEvents?: number;
+  catchUpMaxBytes?: number;
 }
 
 /**
@@ -181,13 +190,15 @@ export class SessionFeed {
 
   /**
    * Decodes the cached events after `from` (up to the ring's base) into the
-   * ring when they fit within its bounds, so later catch-ups replay them
-   * without decoding (and with their frames built once). False when they do
-   * not fit: the ring is left as it is.
+   * ring when they fit within the catch-up bounds, so later catch-ups replay
+   * them without decoding (and with their frames built once) until the
+   * session's next live event trims the ring back to its own bounds. False
+   * when they do not fit: the ring is left as it is.
    */
   private extendRing(from: number): boolean {
-    const freeBytes = this.options.ringMaxBytes - this.ringBytes;
-    const freeEvents = this.options.ringMaxEvents - this.ring.length;
+    const { ringMaxEvents, ringMaxBytes, catchUpMaxEvents, catchUpMaxBytes } = this.options;
+    const freeBytes = Math.max(ringMaxBytes, catchUpMaxBytes ?? 0) - this.ringBytes;
+    const freeEvents = Math.max(ringMaxEvents, catchUpMaxEvents ?? 0) - this.ring.length;
     if (freeBytes <= 0 || freeEvents <= 0) return false;
     // `range` stops once its payloads reach the budget, so a complete answer is below it.
     const events = this.recent!.range(this.session, from, this.baseSeq, freeBytes);
