@@ -43,6 +43,19 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ ...base, THREADLINE_CACHE_BYTES: "-1" })).toThrow(/THREADLINE_CACHE_BYTES/);
   });
 
+  it("bounds a session's ring for live traffic apart from what catch-ups from the cache may keep in it", () => {
+    expect(loadConfig(base)).toMatchObject({
+      ringMaxEvents: 1024,
+      ringMaxBytes: 1024 * 1024,
+      ringCatchUpEvents: 16_384,
+      ringCatchUpBytes: 4 * 1024 * 1024,
+    });
+    expect(loadConfig({ ...base, THREADLINE_RING_CATCHUP_BYTES: "8388608" }).ringCatchUpBytes).toBe(8 * 1024 * 1024);
+    expect(() => loadConfig({ ...base, THREADLINE_RING_CATCHUP_EVENTS: "0" })).toThrow(
+      /THREADLINE_RING_CATCHUP_EVENTS/,
+    );
+  });
+
   it("lists every problem at once", () => {
     const error = (() => {
       try {

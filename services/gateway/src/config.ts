@@ -63,6 +63,9 @@ export interface GatewayConfig {
   userLimits: UserLimits;
   ringMaxEvents: number;
   ringMaxBytes: number;
+  /** How far catch-ups from the recent-events cache may extend a session's ring (`THREADLINE_RING_CATCHUP_*`). */
+  ringCatchUpEvents: number;
+  ringCatchUpBytes: number;
   /**
    * Bytes of recent events the gateway keeps for catch-ups, over all sessions (`THREADLINE_CACHE_BYTES`,
    * default 64 MiB, 0 = off; recent-events.ts).
@@ -208,8 +211,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       userEventsPerSecond: int("THREADLINE_LIMIT_USER_EVENTS_PER_SECOND", 50, 1),
       userEventBurst: int("THREADLINE_LIMIT_USER_EVENT_BURST", 100, 1),
     },
-    ringMaxEvents: int("THREADLINE_RING_EVENTS", 16_384, 1),
-    ringMaxBytes: int("THREADLINE_RING_BYTES", 4 * 1024 * 1024, 1024),
+    ringMaxEvents: int("THREADLINE_RING_EVENTS", 1024, 1),
+    ringMaxBytes: int("THREADLINE_RING_BYTES", 1024 * 1024, 1024),
+    ringCatchUpEvents: int("THREADLINE_RING_CATCHUP_EVENTS", 16_384, 1),
+    ringCatchUpBytes: int("THREADLINE_RING_CATCHUP_BYTES", 4 * 1024 * 1024, 1024),
     recentEventsBytes: int("THREADLINE_CACHE_BYTES", 64 * 1024 * 1024, 0),
     feedLingerMs: int("THREADLINE_FEED_LINGER_MS", 30_000, 0),
     maxFeeds: int("THREADLINE_MAX_FEEDS", 100_000, 1),

@@ -142,6 +142,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     {
       ringMaxEvents: config.ringMaxEvents,
       ringMaxBytes: config.ringMaxBytes,
+      catchUpMaxEvents: config.ringCatchUpEvents,
+      catchUpMaxBytes: config.ringCatchUpBytes,
       lingerMs: config.feedLingerMs,
       maxFeeds: config.maxFeeds,
     },
