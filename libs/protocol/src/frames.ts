@@ -25,6 +25,13 @@ export interface HelloFrame {
   token?: string;
   /** Stable id of this device/tab (cursor key). Default: a per-connection id. */
   device?: string;
+  /**
+   * Optional gateway → client frame kinds this client understands
+   * (PROTOCOL.md §7.3), e.g. `["events"]`. At most `MAX_ACCEPT_NAMES` names of
+   * at most `MAX_ACCEPT_NAME_CHARS` characters; unknown names are ignored.
+   * Only the socket's first `hello` counts.
+   */
+  accept?: string[];
 }
 export interface AttachFrame {
   op: "attach";
@@ -100,6 +107,8 @@ export interface WelcomeFrame {
   /** Unique id of this connection (diagnostics). */
   connection: string;
   limits: Limits;
+  /** The optional frame kinds (from `hello.accept`) the gateway will send on this socket (PROTOCOL.md §7.3). */
+  frames?: OptionalFrame[];
 }
 export interface AttachedFrame {
   op: "attached";
@@ -115,6 +124,21 @@ export interface EventFrame {
   seq: number;
   event: SessionEvent;
 }
+/**
+ * Consecutive events of one catch-up in one frame (PROTOCOL.md §7.3): means
+ * exactly what `event` frames for `seqs[i]`/`events[i]`, in order, would mean.
+ * `seqs` is strictly increasing; both arrays have the same length (1 to
+ * `MAX_EVENTS_PER_FRAME`). Sent only to sockets whose `hello` accepted `"events"`.
+ */
+export interface EventsFrame {
+  op: "events";
+  session: string;
+  seqs: number[];
+  events: SessionEvent[];
+}
+/** Optional gateway → client frame kinds, negotiated by `hello.accept` / `welcome.frames`. */
+export type OptionalFrame = "events";
+export const OPTIONAL_FRAMES: readonly OptionalFrame[] = ["events"];
 /** Replay for `session` is complete up to `seq`; everything after is live. */
 export interface SyncedFrame {
   op: "synced";
@@ -175,6 +199,7 @@ export type ServerFrame =
   | WelcomeFrame
   | AttachedFrame
   | EventFrame
+  | EventsFrame
   | SyncedFrame
   | DetachedFrame
   | PublishedFrame

@@ -32,7 +32,9 @@ export type {
   DetachFrame,
   ErrorFrame,
   EventFrame,
+  EventsFrame,
   HelloFrame,
+  OptionalFrame,
   PingFrame,
   PongFrame,
   PresenceFrame,
@@ -44,7 +46,7 @@ export type {
   SyncedFrame,
   WelcomeFrame,
 } from "./frames.ts";
-export { CLIENT_OPS, PROTOCOL_VERSION, SUBPROTOCOL } from "./frames.ts";
+export { CLIENT_OPS, OPTIONAL_FRAMES, PROTOCOL_VERSION, SUBPROTOCOL } from "./frames.ts";
 export {
   checkSessionId,
   isDeviceId,
@@ -60,7 +62,14 @@ export {
   newId,
 } from "./ids.ts";
 export type { Limits } from "./limits.ts";
-export { DEFAULT_LIMITS, MAX_TOKEN_BYTES } from "./limits.ts";
+export {
+  DEFAULT_LIMITS,
+  MAX_ACCEPT_NAME_CHARS,
+  MAX_ACCEPT_NAMES,
+  MAX_EVENTS_FRAME_BYTES,
+  MAX_EVENTS_PER_FRAME,
+  MAX_TOKEN_BYTES,
+} from "./limits.ts";
 export type {
   DataPart,
   FilePart,

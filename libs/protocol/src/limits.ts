@@ -57,3 +57,15 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
  * default `maxFrameBytes` with room to spare.
  */
 export const MAX_TOKEN_BYTES = 16 * 1024;
+
+/** Events in one `events` frame at most (PROTOCOL.md §7.3). */
+export const MAX_EVENTS_PER_FRAME = 1024;
+/**
+ * Encoded bytes of one `events` frame at most (PROTOCOL.md §7.3), unless its
+ * single event alone is larger (an event is never split).
+ */
+export const MAX_EVENTS_FRAME_BYTES = 256 * 1024;
+/** Names in `hello.accept` at most; a longer list is `INVALID_FRAME`. */
+export const MAX_ACCEPT_NAMES = 16;
+/** Characters per name in `hello.accept` at most; a longer name is `INVALID_FRAME`. */
+export const MAX_ACCEPT_NAME_CHARS = 32;

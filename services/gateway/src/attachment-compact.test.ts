@@ -65,14 +65,15 @@ async function settle(until: () => boolean): Promise<void> {
 }
 
 describe("compact attachment", () => {
-  test("property: refused frames, ring/history/live mixes → the queued frames fold into the stream's messages", async () => {
+  test("property: refused frames (single or batched), ring/history/live mixes → the queued frames fold into the stream's messages", async () => {
     await fc.assert(
       fc.asyncProperty(
         scriptArb,
         fc.nat(100),
         fc.uniqueArray(fc.nat(60), { maxLength: 4 }),
         fc.boolean(),
-        async (script, split, refuseAt, ring) => {
+        fc.boolean(),
+        async (script, split, refuseAt, ring, batched) => {
           const all = events(script);
           const storedCount = Math.min(all.length, split);
           // What the stream holds: the stored prefix, then every record the live source delivered.
@@ -109,15 +110,24 @@ describe("compact attachment", () => {
           const queued: FeedRecord[] = [];
           let calls = 0;
           let backedUp = false;
-          const sink: AttachmentSink = {
-            sendEvent(record) {
+          // A socket that refuses whole frames; with `batched`, a catch-up frame carries up to 3 records
+          // (an `events` frame) and a refused one queues none of them.
+          const sendFrames = (records: readonly FeedRecord[], perFrame: number): number => {
+            let n = 0;
+            while (n < records.length) {
               if (refuseAt.includes(calls++)) {
                 backedUp = true;
-                return "dropped";
+                return n;
               }
-              queued.push(record);
-              return "sent";
-            },
+              const frame = records.slice(n, n + perFrame);
+              queued.push(...frame);
+              n += frame.length;
+            }
+            return n;
+          };
+          const sink: AttachmentSink = {
+            sendEvent: (record) => (sendFrames([record], 1) === 1 ? "sent" : "dropped"),
+            sendEvents: (records) => sendFrames(records, batched ? 3 : 1),
             sendFrame() {},
             get backedUp() {
               return backedUp;

@@ -65,6 +65,10 @@ test("a catch-up whose history replica lags behind the live feed reads again ins
       sent.push(record.seq);
       return "sent";
     },
+    sendEvents(records) {
+      for (const r of records) sent.push(r.seq);
+      return records.length;
+    },
     sendFrame() {},
     backedUp: false,
     cork: (fn) => fn(),

@@ -13,6 +13,14 @@ const CORK_BYTES = 256 * 1024;
 export interface AttachmentSink {
   /** Queues an event frame. `dropped`: the socket's hard backpressure limit refused it. */
   sendEvent(record: FeedRecord): "sent" | "dropped";
+  /**
+   * Queues consecutive records of one session (strictly increasing seqs) in as
+   * few frames as the socket negotiated: `events` frames (PROTOCOL.md §7.3) or
+   * one `event` frame each. Returns how many records, from the first, were
+   * queued before the socket's hard backpressure limit refused a frame (all
+   * of that frame's records are then not queued).
+   */
+  sendEvents(records: readonly FeedRecord[]): number;
   sendFrame(frame: object): void;
   /** True while the socket has more than `maxBufferedBytes` queued. */
   readonly backedUp: boolean;
@@ -117,18 +125,13 @@ export class Attachment implements FeedSubscriber {
               done = true;
               break;
             }
-            const sent = this.sink.cork(() => {
-              for (const record of chunk) {
-                if (this.sink.backedUp) return true;
-                if (!this.replay(record)) return false;
-                from = record.seq;
-              }
-              return true;
-            });
-            if (!sent) {
+            // One frame (or a few) per chunk where the socket takes `events` batches; the socket's limit is
+            // checked between chunks, like the history path.
+            if (!this.sink.cork(() => this.replay(chunk))) {
               refused = true;
               break;
             }
+            from = chunk.at(-1)!.seq;
           }
           if (refused || (done && !this.sink.cork(() => this.deliverAll(this.compactor?.finish())))) {
             return this.fallBehind();
@@ -143,16 +146,12 @@ export class Attachment implements FeedSubscriber {
             if (this.ended) return;
             let i = 0;
             while (i < batch.length) {
-              // One syscall per chunk instead of one per frame; a chunk stops at the socket's limit.
-              const sent = this.sink.cork(() => {
-                let bytes = 0;
-                while (i < batch.length && bytes < CORK_BYTES && !this.sink.backedUp) {
-                  if (!this.replay(batch[i]!)) return false;
-                  bytes += batch[i]!.size;
-                  i++;
-                }
-                return true;
-              });
+              // One syscall per chunk instead of one per frame; the socket's limit is checked between chunks.
+              const from = i;
+              let bytes = 0;
+              while (i < batch.length && bytes < CORK_BYTES) bytes += batch[i++]!.size;
+              const chunk = from === 0 && i === batch.length ? batch : batch.slice(from, i);
+              const sent = this.sink.cork(() => this.replay(chunk));
               if (!sent) {
                 // Refused by the socket: lastSent is just before it; read again from there after the drain.
                 restart = true;
@@ -202,15 +201,7 @@ export class Attachment implements FeedSubscriber {
         // this pass began. Merge by seq (dropping what history already sent).
         const buffered = mergeHistoryAndLive(this.lastSent, [], this.buffer);
         this.buffer = [];
-        let behind = false;
-        for (const record of buffered) {
-          if (!this.replay(record)) {
-            behind = true;
-            break;
-          }
-        }
-        if (!behind && !this.deliverAll(this.compactor?.finish())) behind = true;
-        if (behind) return this.fallBehind();
+        if (!this.replay(buffered) || !this.deliverAll(this.compactor?.finish())) return this.fallBehind();
         break;
       }
       if (this.ended) return;
@@ -232,16 +223,36 @@ export class Attachment implements FeedSubscriber {
     this.buffer = [];
   }
 
-  /** Sends a replayed record, through the compactor when there is one. False when the socket refused one. */
-  private replay(record: FeedRecord): boolean {
-    if (!this.compactor) return this.deliver(record);
-    if (record.seq <= this.replayedSeq) return true;
-    this.replayedSeq = record.seq;
-    return this.deliverAll(this.compactor.push(record));
+  /**
+   * Sends replayed records (seq order), through the compactor when there is
+   * one, batched into `events` frames where the socket accepts them. False
+   * when the socket refused a frame (lastSent is then just before it).
+   */
+  private replay(records: readonly FeedRecord[]): boolean {
+    if (!this.compactor) return this.deliverAll(records);
+    const out: FeedRecord[] = [];
+    for (const record of records) {
+      if (record.seq <= this.replayedSeq) continue;
+      this.replayedSeq = record.seq;
+      for (const emitted of this.compactor.push(record)) out.push(emitted);
+    }
+    return this.deliverAll(out);
   }
 
-  private deliverAll(records: FeedRecord[] | undefined): boolean {
-    return records === undefined || records.every((record) => this.deliver(record));
+  /** Sends the records that are new (seq > lastSent, in order) in as few frames as the socket takes. */
+  private deliverAll(records: readonly FeedRecord[] | undefined): boolean {
+    if (records === undefined) return true;
+    const fresh: FeedRecord[] = [];
+    let last = this.lastSent;
+    for (const record of records) {
+      if (record.seq <= last) continue;
+      fresh.push(record);
+      last = record.seq;
+    }
+    if (fresh.length === 0) return true;
+    const sent = this.sink.sendEvents(fresh);
+    if (sent > 0) this.lastSent = fresh[sent - 1]!.seq;
+    return sent === fresh.length;
   }
 
   /** Sends one record if it is new. False when the socket refused it (lastSent unchanged). */

@@ -17,6 +17,7 @@ import type { AttachmentSink } from "./attachment.ts";
 import type { Principal } from "./auth.ts";
 import { type AuthHooks, ConnectionAuth } from "./connection-auth.ts";
 import type { ConnectionContext, ConnectionPort } from "./connection-port.ts";
+import { buildEventsFrame } from "./events-frame.ts";
 import type { FeedRecord } from "./feed-record.ts";
 import { FrameError, parseClientFrame, ridOf } from "./frame-schema.ts";
 import { handlePresenceFrame } from "./presence-handler.ts";
@@ -225,6 +226,23 @@ export class ClientConnection implements AttachmentSink, ConnectionPort, AuthHoo
     if (status === 2) return "dropped";
     this.ctx.metrics.eventsDelivered.inc();
     return "sent";
+  }
+
+  sendEvents(records: readonly FeedRecord[]): number {
+    const binary = this.encoding === "msgpack";
+    let sent = 0;
+    while (sent < records.length && !this.closedFlag) {
+      if (!this.auth.frames.includes("events")) {
+        if (this.sendEvent(records[sent]!) === "dropped") break;
+        sent++;
+        continue;
+      }
+      const { data, count } = buildEventsFrame(records, sent, this.encoding);
+      if (this.ws.send(data, binary) === 2) break;
+      this.ctx.metrics.eventsDelivered.inc(count);
+      sent += count;
+    }
+    return sent;
   }
 
   sendFrame(frame: object): void {

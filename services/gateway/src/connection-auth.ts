@@ -1,4 +1,12 @@
-import { CloseCode, ErrorCode, type HelloFrame, PROTOCOL_VERSION, ThreadlineError } from "@threadline/protocol";
+import {
+  CloseCode,
+  ErrorCode,
+  type HelloFrame,
+  OPTIONAL_FRAMES,
+  type OptionalFrame,
+  PROTOCOL_VERSION,
+  ThreadlineError,
+} from "@threadline/protocol";
 import type { Principal } from "./auth.ts";
 import type { ConnectionPort } from "./connection-port.ts";
 
@@ -19,6 +27,8 @@ export interface AuthHooks {
 export class ConnectionAuth {
   principal: Principal | undefined;
   device = "";
+  /** Optional frame kinds this socket's first `hello` accepted and the gateway sends (PROTOCOL.md §7.3). */
+  frames: readonly OptionalFrame[] = [];
   /** True while a token is being verified (frames are queued meanwhile). */
   authenticating = false;
   /** The user this socket is counted for in `ctx.users` (set once authenticated). */
@@ -86,6 +96,7 @@ export class ConnectionAuth {
       this.authTimer = undefined;
       this.upgradeToken = undefined;
       this.device = frame.device ?? `c-${conn.id}`;
+      this.frames = negotiateFrames(frame.accept);
     }
     this.scheduleExpiry(principal);
     conn.sendFrame({
@@ -96,6 +107,7 @@ export class ConnectionAuth {
       device: this.device,
       connection: conn.id,
       limits: conn.ctx.limits,
+      frames: this.frames,
     });
     this.hooks.flushQueued();
   }
@@ -158,4 +170,10 @@ function authTimedOut(auth: ConnectionAuth): void {
 
 function tokenMayHaveExpired(auth: ConnectionAuth, principal: Principal): void {
   auth.expiryDue(principal);
+}
+
+/** The optional frame kinds the gateway sends for `hello.accept` (names it does not know are ignored). */
+export function negotiateFrames(accept: readonly string[] | undefined): OptionalFrame[] {
+  if (accept === undefined) return [];
+  return OPTIONAL_FRAMES.filter((name) => accept.includes(name));
 }

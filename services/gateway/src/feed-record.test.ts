@@ -20,3 +20,13 @@ describe("FeedRecord.decode", () => {
     },
   );
 });
+
+describe("FeedRecord.eventBytes", () => {
+  it("is the stored payload, before and after the event frame was built", () => {
+    const stored = encodeMsgpack({ id: "e1", type: "progress", from: { kind: "agent", id: "a1" }, ts: 1 });
+    const record = FeedRecord.decode("s1", 5, "tl.s1.out.agent.a1", stored)!;
+    expect([...record.eventBytes()]).toEqual([...stored]);
+    record.frame("msgpack");
+    expect([...record.eventBytes()]).toEqual([...stored]);
+  });
+});

@@ -21,6 +21,8 @@ import {
 export class FeedRecord {
   private jsonFrame: string | undefined;
   private msgpackFrame: Uint8Array | undefined;
+  /** Where the embedded event starts in `msgpackFrame` (it runs to the end). */
+  private eventOffset = 0;
 
   constructor(
     readonly session: string,
@@ -38,6 +40,18 @@ export class FeedRecord {
   /** Approximate retained bytes, for the feed ring's byte bound. */
   get size(): number {
     return (this.msgpackFrame?.byteLength ?? this.raw?.byteLength ?? 256) + (this.jsonFrame?.length ?? 0) + 96;
+  }
+
+  /**
+   * The event as msgpack: the stored payload as it is (a view into the cached
+   * `event` frame once that was built), re-encoded only for a pinned author.
+   * What an `events` frame embeds (events-frame.ts).
+   */
+  eventBytes(): Uint8Array {
+    if (this.raw !== undefined) return this.raw;
+    if (this.msgpackFrame !== undefined) return this.msgpackFrame.subarray(this.eventOffset);
+    this.raw = encodeMsgpack(this.event);
+    return this.raw;
   }
 
   frame(encoding: Encoding): Uint8Array | string {
@@ -62,6 +76,7 @@ export class FeedRecord {
         out.set(part, o);
         o += part.byteLength;
       }
+      this.eventOffset = out.byteLength - raw.byteLength;
       this.msgpackFrame = out;
       this.raw = undefined;
     }

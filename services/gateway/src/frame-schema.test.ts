@@ -36,6 +36,14 @@ describe("parseClientFrame", () => {
     [{ op: "publish", rid: 6, session: "s", event: { type: "input", id: "has space" } }, "INVALID_FRAME#6"],
     [{ op: "ack", session: "s", seq: "7" }, "INVALID_FRAME"],
     [{ op: "hello", device: "bad device" }, "INVALID_FRAME"],
+    [{ op: "hello", token: "t", accept: ["events"] }, "OK"],
+    [{ op: "hello", token: "t", accept: [] }, "OK"],
+    [{ op: "hello", token: "t", accept: ["events", "from-the-future"] }, "OK"],
+    [{ op: "hello", token: "t", accept: Array.from({ length: 16 }, (_, i) => `f${i}`) }, "OK"],
+    [{ op: "hello", token: "t", accept: Array.from({ length: 17 }, (_, i) => `f${i}`) }, "INVALID_FRAME"],
+    [{ op: "hello", token: "t", accept: ["x".repeat(33)] }, "INVALID_FRAME"],
+    [{ op: "hello", token: "t", accept: "events" }, "INVALID_FRAME"],
+    [{ op: "hello", token: "t", accept: [1] }, "INVALID_FRAME"],
   ])("%j → %s", (input, expected) => {
     expect(code(input)).toBe(expected);
   });

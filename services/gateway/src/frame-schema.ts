@@ -7,6 +7,8 @@ import {
   isEventId,
   isEventType,
   isSessionId,
+  MAX_ACCEPT_NAME_CHARS,
+  MAX_ACCEPT_NAMES,
   ThreadlineError,
 } from "@threadline/protocol";
 import * as v from "valibot";
@@ -24,6 +26,13 @@ const schemas = {
     // would leave an unauthenticated socket open.
     token: v.optional(v.string()),
     device: v.optional(v.custom<string>(isDeviceId, "device must match [A-Za-z0-9_-]{1,64}")),
+    // Optional frame kinds the client understands (PROTOCOL.md §7.3); unknown names are ignored.
+    accept: v.optional(
+      v.pipe(
+        v.array(v.pipe(v.string(), v.maxLength(MAX_ACCEPT_NAME_CHARS))),
+        v.maxLength(MAX_ACCEPT_NAMES, `accept lists at most ${MAX_ACCEPT_NAMES} names`),
+      ),
+    ),
   }),
   attach: v.object({
     op: v.literal("attach"),
