@@ -41,6 +41,14 @@ export class GatewaySocket {
         this.onEvent(frame as unknown as BenchEvent, receivedAt);
         return;
       }
+      if (frame.op === "events") {
+        // A catch-up batch (PROTOCOL.md §7.3): one event per entry, all received at the same time.
+        const { session, seqs, events } = frame as unknown as { session: string; seqs: number[]; events: unknown[] };
+        for (let i = 0; i < seqs.length; i++) {
+          this.onEvent({ session, seq: seqs[i]!, event: events[i] as BenchEvent["event"] }, receivedAt);
+        }
+        return;
+      }
       if (frame.op === "welcome" && this.welcomeWaiter) {
         this.welcomeWaiter(frame);
         this.welcomeWaiter = undefined;
@@ -95,7 +103,7 @@ export class GatewaySocket {
     const welcome = new Promise<Frame>((resolve) => {
       socket.welcomeWaiter = resolve;
     });
-    socket.send({ op: "hello", token });
+    socket.send({ op: "hello", token, accept: ["events"] });
     const reply = await welcome;
     if (reply.op !== "welcome") throw new Error(`hello failed: ${JSON.stringify(reply)}`);
     return socket;

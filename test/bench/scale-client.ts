@@ -72,12 +72,17 @@ async function openOne(command: OpenCommand, index: number): Promise<void> {
       const at = wallClockMs();
       const frame = decodeMsgpack(data) as Frame;
       if (frame.op === "event") onEventFrame(frame, at);
-      else if (frame.op === "welcome") ws.send(encodeMsgpack({ op: "attach", rid: 1, session, from: "now" }));
+      else if (frame.op === "events") {
+        // A catch-up batch (PROTOCOL.md §7.3), e.g. after a slow-socket fallback: one event per entry.
+        const { session, seqs, events } = frame as Frame & { seqs: number[]; events: Frame["event"][] };
+        for (let i = 0; i < seqs.length; i++)
+          onEventFrame({ op: "event", session, seq: seqs[i], event: events[i] }, at);
+      } else if (frame.op === "welcome") ws.send(encodeMsgpack({ op: "attach", rid: 1, session, from: "now" }));
       else if (frame.op === "synced") resolve();
       else if (frame.op === "error") reject(new Error(`error frame: ${JSON.stringify(frame)}`));
     });
     ws.once("open", () => {
-      if (threadline) ws.send(encodeMsgpack({ op: "hello", token, device: "d" }));
+      if (threadline) ws.send(encodeMsgpack({ op: "hello", token, device: "d", accept: ["events"] }));
       else resolve();
     });
   });

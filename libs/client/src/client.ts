@@ -27,7 +27,7 @@ import type { AttachOptions, ThreadlineClient } from "./client-api.ts";
 import { type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from "./client-options.ts";
 import { errorForClose } from "./close-errors.ts";
 import { type ConnectionStatus, StatusFeed } from "./connection-status.ts";
-import { type ConnectionEvents, type FrameConnection, openWebSocket } from "./frame-connection.ts";
+import { type ConnectionEvents, type FrameConnection, HELLO_ACCEPT, openWebSocket } from "./frame-connection.ts";
 import { GatewayHttp } from "./gateway-http.ts";
 import { HttpConnection } from "./http-connection.ts";
 import { createNotifications, type ThreadlineNotifications } from "./notifications.ts";
@@ -297,7 +297,12 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
     const events: ConnectionEvents = {
       open: () => {
         if (connection && connection === this.socket)
-          connection.send({ op: "hello", ...(token ? { token } : {}), device: this.options.device });
+          connection.send({
+            op: "hello",
+            ...(token ? { token } : {}),
+            device: this.options.device,
+            accept: HELLO_ACCEPT,
+          });
       },
       frame: (frame) => {
         if (connection && connection === this.socket) this.onFrame(frame);
@@ -393,6 +398,15 @@ class Client implements ThreadlineClient, SessionHost, PublishTransport {
         return;
       case "event":
         this.sessions.get(frame.session)?.handleEvent(frame);
+        return;
+      case "events":
+        // A catch-up batch (PROTOCOL.md §7.3): the same as one `event` frame per entry, in order.
+        if (!Array.isArray(frame.seqs) || !Array.isArray(frame.events)) return;
+        for (let i = 0; i < frame.seqs.length && i < frame.events.length; i++) {
+          this.sessions
+            .get(frame.session)
+            ?.handleEvent({ op: "event", session: frame.session, seq: frame.seqs[i]!, event: frame.events[i]! });
+        }
         return;
       case "state":
         this.sessions.get(frame.session)?.handleState(frame);

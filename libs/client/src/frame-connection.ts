@@ -8,6 +8,12 @@ import {
   type WebSocketLike,
 } from "./websocket-like.ts";
 
+/**
+ * The optional gateway frames this client handles, sent as `hello.accept`
+ * (PROTOCOL.md §7.3): `events` batches are expanded into one `event` each.
+ */
+export const HELLO_ACCEPT: string[] = ["events"];
+
 /** Where a connection reports what happens to it. */
 export interface ConnectionEvents {
   /** Frames can be sent: the client sends `hello`. */

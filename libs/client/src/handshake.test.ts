@@ -22,7 +22,7 @@ describe("hello / welcome / attach handshake", () => {
     const conn = await gw.nextConnection();
     expect(conn.protocol).toBe("threadline.v1");
     const hello = await conn.welcome({ user: "alice" });
-    expect(hello).toEqual({ op: "hello", token: "tok", device: "dev-1" });
+    expect(hello).toEqual({ op: "hello", token: "tok", device: "dev-1", accept: ["events"] });
 
     const attach = await conn.take("attach");
     // No `from`: the device cursor; no local state for it yet, so a state snapshot is asked for (PROTOCOL.md §19.5).

@@ -1,5 +1,5 @@
 import { type BackoffPolicy, backoffDelay, CloseCode, type WelcomeFrame } from "@threadline/protocol";
-import type { ConnectionEvents, FrameConnection } from "./frame-connection.ts";
+import { type ConnectionEvents, type FrameConnection, HELLO_ACCEPT } from "./frame-connection.ts";
 
 export interface WebSocketProbeOptions {
   /** Opens a WebSocket to the current gateway with these events (throws when the URL is unusable). */
@@ -71,7 +71,8 @@ export class WebSocketProbe {
     };
     try {
       socket = this.options.open({
-        open: () => socket?.send({ op: "hello", ...(token ? { token } : {}), device: this.options.device }),
+        open: () =>
+          socket?.send({ op: "hello", ...(token ? { token } : {}), device: this.options.device, accept: HELLO_ACCEPT }),
         frame: (frame) => {
           if (frame.op !== "welcome" || socket !== this.socket || socket === undefined) return;
           const adopted = socket;

@@ -210,6 +210,11 @@ export class FakeConnection {
     for (const seq of seqs) this.send({ op: "event", session, seq, event: sessionEvent(seq) });
   }
 
+  /** Sends one `events` frame (a catch-up batch, PROTOCOL.md §7.3) for `seqs` of `session`. */
+  batch(session: string, ...seqs: number[]): void {
+    this.send({ op: "events", session, seqs, events: seqs.map(sessionEvent) });
+  }
+
   synced(session: string, seq: number): void {
     this.send({ op: "synced", session, seq });
   }
