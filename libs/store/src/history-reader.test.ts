@@ -53,6 +53,48 @@ describe("createHistoryReader on nats-server", () => {
   });
 });
 
+describe("createHistoryReader: pipelined pulls", () => {
+  async function publishMany(session: string, count: number, bytes: number): Promise<number[]> {
+    const js = jetstream(nats.nc);
+    const acks = await Promise.all(
+      Array.from({ length: count }, () => js.publish(`tl.${session}.out.agent.bot`, new Uint8Array(bytes))),
+    );
+    return acks.map((a) => a.seq).sort((a, b) => a - b);
+  }
+
+  it("yields every message once, in seq order, in batches sized by `batch` and then by `batchBytes`", async () => {
+    const seqs = await publishMany("pipe", 60, 1000);
+    const reader = createHistoryReader(jetstream(nats.nc), await jetstreamManager(nats.nc), {
+      stream: nats.info.stream,
+      batch: 8,
+      batchBytes: 4096,
+    });
+    const sizes: number[] = [];
+    const got: number[] = [];
+    for await (const batch of reader.read("tl.pipe.>", seqs[4]!)) {
+      sizes.push(batch.length);
+      got.push(...batch.map((m) => m.seq));
+    }
+    expect(got).toEqual(seqs.slice(5));
+    // First pull: `batch` (8 < 256); then ≈ 4096 / 1150 bytes per message → 3.
+    expect(sizes[0]).toBe(8);
+    expect(Math.max(...sizes.slice(1))).toBe(3);
+  });
+
+  it("a read abandoned with its next pull in flight leaves no consumer behind", async () => {
+    await publishMany("pipe2", 20, 10);
+    const jsm = await jetstreamManager(nats.nc);
+    const reader = createHistoryReader(jetstream(nats.nc), jsm, { stream: nats.info.stream, batch: 4 });
+    const consumersBefore = (await jsm.consumers.list(nats.info.stream).next()).length;
+    let batches = 0;
+    for await (const _ of reader.read("tl.pipe2.>", 0)) {
+      if (++batches === 2) break;
+    }
+    expect(batches).toBe(2);
+    expect((await jsm.consumers.list(nats.info.stream).next()).length).toBe(consumersBefore);
+  });
+});
+
 describe("createHistoryReader: until (reads that must cover a known seq)", () => {
   /** A read whose consumer is already created when `between` stores more: what a replica lagging behind the leader shows. */
   async function readAround(filter: string, options: ReadOptions, between: () => Promise<void>) {

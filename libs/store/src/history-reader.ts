@@ -74,10 +74,21 @@ export interface ReadOptions {
 
 export interface HistoryReaderOptions {
   stream: string;
-  /** Messages requested per pull (and so the largest batch). Default 256. */
+  /** Most messages requested per pull (and so the largest batch). Default 1024. */
   batch?: number;
+  /**
+   * Bytes one pull aims at: after the first pull (at most 256 messages), each
+   * asks for as many messages as fit in this at the average size read so far
+   * (1 to `batch`). Default 1 MiB. A read holds at most two batches: the one
+   * it yielded and the next pull in flight.
+   */
+  batchBytes?: number;
 }
 
+/** Messages asked by a read's first pull, before it knows their size. */
+const FIRST_PULL = 256;
+/** Per-message bytes counted besides data and subject (headers, reply subject), for `batchBytes`. */
+const MESSAGE_OVERHEAD = 128;
 /** How long one pull waits for the messages the consumer said are pending. */
 const FETCH_EXPIRES_MS = 5_000;
 /** The server removes a read's consumer after this much inactivity if the reader died mid-read. */
@@ -87,15 +98,19 @@ const INACTIVE_THRESHOLD_NS = 30_000_000_000;
  * Uses one short-lived ephemeral pull consumer per read (memory storage, ack
  * none, filtered). Its creation reply says exactly how many messages are
  * pending, so the read pulls that many and never waits for an empty fetch to
- * expire. The consumer is deleted afterwards and also expires by itself
- * (`inactive_threshold`) if the reader dies mid-read.
+ * expire. The next pull is asked as soon as one completes, so it is in
+ * flight while the caller handles the batch just yielded (one pull at a time:
+ * batches arrive in seq order by construction). The consumer is deleted
+ * afterwards and also expires by itself (`inactive_threshold`) if the reader
+ * dies mid-read.
  */
 export function createHistoryReader(
   js: JetStreamClient,
   jsm: JetStreamManager,
   options: HistoryReaderOptions,
 ): HistoryReader {
-  const batch = options.batch ?? 256;
+  const batch = options.batch ?? 1024;
+  const batchBytes = options.batchBytes ?? 1024 * 1024;
   const { stream } = options;
   return {
     async streamState(): Promise<StreamState> {
@@ -130,39 +145,65 @@ export function createHistoryReader(
       let failed = false;
       /** The last seq yielded (or skipped as before `after`): where the leader's top-up starts. */
       let last = after;
+      /** Messages received and their bytes, for the size of the next pull. */
+      let received = 0;
+      let receivedBytes = 0;
+      const consumer = js.consumers.getConsumerFromInfo(ci);
+      /** One pull of `count` messages (≤ those pending): resolves with what it got, in seq order. */
+      const pull = async (count: number): Promise<{ got: StoredMessage[]; count: number }> => {
+        const got: StoredMessage[] = [];
+        let n = 0;
+        try {
+          const messages = await consumer.fetch({ max_messages: count, expires: FETCH_EXPIRES_MS });
+          for await (const m of messages) {
+            n++;
+            receivedBytes += m.data.byteLength + m.subject.length + MESSAGE_OVERHEAD;
+            // A read started by time may begin before `after`: those are not the caller's.
+            if (m.seq > after)
+              got.push({
+                seq: m.seq,
+                subject: m.subject,
+                data: m.data,
+                storedAt: Math.floor(m.info.timestampNanos / 1e6),
+              });
+            if (n === count) break;
+          }
+        } catch (error) {
+          throw natsError(what, error);
+        }
+        received += n;
+        return { got, count: n };
+      };
+      const nextPull = (remaining: number) => {
+        const size = received === 0 ? FIRST_PULL : Math.floor(batchBytes / (receivedBytes / received));
+        const pending = pull(Math.min(remaining, batch, Math.max(1, size)));
+        // Awaited below; this keeps a pull abandoned with the read (the caller broke out) from being unhandled.
+        pending.catch(() => {});
+        return pending;
+      };
       try {
         let remaining = ci.num_pending;
-        const consumer = js.consumers.getConsumerFromInfo(ci);
-        while (remaining > 0) {
-          const got: StoredMessage[] = [];
-          const before = remaining;
+        let inFlight = remaining > 0 ? nextPull(remaining) : undefined;
+        while (inFlight) {
+          let result: { got: StoredMessage[]; count: number };
           try {
-            const messages = await consumer.fetch({
-              max_messages: Math.min(remaining, batch),
-              expires: FETCH_EXPIRES_MS,
-            });
-            for await (const m of messages) {
-              remaining--;
-              last = Math.max(last, m.seq);
-              // A read started by time may begin before `after`: those are not the caller's.
-              if (m.seq > after)
-                got.push({
-                  seq: m.seq,
-                  subject: m.subject,
-                  data: m.data,
-                  storedAt: Math.floor(m.info.timestampNanos / 1e6),
-                });
-              if (remaining === 0) break;
-            }
+            result = await inFlight;
           } catch (error) {
             failed = true;
-            throw natsError(what, error);
+            throw error;
           }
-          if (remaining === before) {
+          if (result.count === 0) {
             failed = true;
             throw new ThreadlineError(ErrorCode.UNAVAILABLE, `${what}: stalled with ${remaining} messages pending`);
           }
-          if (got.length > 0) yield got;
+          remaining -= result.count;
+          // Asked before the batch is yielded: the caller's work on it overlaps the next round trip.
+          inFlight = remaining > 0 ? nextPull(remaining) : undefined;
+          const { got } = result;
+          if (got.length > 0) {
+            last = Math.max(last, got[got.length - 1]!.seq);
+            yield got;
+          }
         }
       } finally {
         // Awaited (one round trip) so a finished or abandoned read leaves no consumer behind; after a
