@@ -8,6 +8,8 @@ import WebSocket from "ws";
  */
 export class RawSocket {
   readonly frames: ServerFrame[] = [];
+  /** The byte length of each frame in `frames`, as received. */
+  readonly sizes: number[] = [];
   closeCode: number | undefined;
   closeReason = "";
   readonly closed: Promise<number>;
@@ -24,6 +26,7 @@ export class RawSocket {
     this.ws.on("message", (data: Buffer, isBinary: boolean) => {
       const frame = (isBinary ? decodeMsgpack(new Uint8Array(data)) : decodeJson(data.toString("utf8"))) as ServerFrame;
       this.frames.push(frame);
+      this.sizes.push(data.byteLength);
       this.waiters = this.waiters.filter((w) => {
         if (!w.match(frame)) return true;
         w.resolve(frame);
@@ -56,10 +59,15 @@ export class RawSocket {
   static async connect(
     url: string,
     token: string,
-    options: { encoding?: "msgpack" | "json"; device?: string } = {},
+    options: { encoding?: "msgpack" | "json"; device?: string; accept?: string[] } = {},
   ): Promise<RawSocket> {
     const socket = await RawSocket.open(url, options);
-    socket.send({ op: "hello", token, ...(options.device ? { device: options.device } : {}) });
+    socket.send({
+      op: "hello",
+      token,
+      ...(options.device ? { device: options.device } : {}),
+      ...(options.accept ? { accept: options.accept } : {}),
+    });
     await socket.next((f) => f.op === "welcome" || f.op === "error");
     return socket;
   }
@@ -106,20 +114,23 @@ export class RawSocket {
   }
   private static rid = 1000;
 
-  /** Event frames received for `session`, in arrival order. */
+  /** Events received for `session`, in arrival order (`events` batches, PROTOCOL.md §7.3, expanded). */
   events(
     session: string,
   ): { seq: number; event: { id: string; type: string; data?: unknown; from: { kind: string; id: string } } }[] {
-    return this.frames.flatMap((f) =>
-      f.op === "event" && f.session === session ? [{ seq: f.seq, event: f.event as never }] : [],
-    );
+    return this.frames.flatMap((f) => {
+      if (f.op === "event" && f.session === session) return [{ seq: f.seq, event: f.event as never }];
+      if (f.op === "events" && f.session === session)
+        return f.seqs.map((seq, i) => ({ seq, event: f.events[i] as never }));
+      return [];
+    });
   }
 
   /** Waits until `count` events of `session` have arrived. */
   async waitEvents(session: string, count: number, timeoutMs = 10_000): Promise<void> {
     if (this.events(session).length >= count) return;
     await this.waitNew(
-      (f) => f.op === "event" && f.session === session && this.events(session).length >= count,
+      (f) => (f.op === "event" || f.op === "events") && f.session === session && this.events(session).length >= count,
       timeoutMs,
     );
   }
