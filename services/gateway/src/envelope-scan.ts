@@ -109,42 +109,63 @@ class Scan {
     return { kind: kind as Participant["kind"], id };
   }
 
-  /** Steps over one value of any plain type; false (and the scan gives up) on extensions, 0xc1, truncation or depth. */
-  skip(depth: number): boolean {
+  /** Steps over one value of any plain type; gives up on extensions, 0xc1, truncation or depth. */
+  skip(depth: number): void {
+    if (depth > MAX_DEPTH) return void this.fail();
     const t = this.b[this.pos];
-    if (t === undefined || depth > MAX_DEPTH) return this.gaveUp();
+    if (t === undefined) return void this.fail();
     if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return this.advance(1);
     if (t >= 0xa0 && t <= 0xbf) return this.advance(1 + (t & 0x1f));
     const number = NUMBER_SIZES[t];
     if (number !== undefined) return this.advance(number);
-    const bytes = BYTES_LENGTH_SIZES[t];
-    if (bytes !== undefined) {
-      const n = this.length(bytes);
-      return n !== undefined && this.advance(n);
-    }
     let items: number | undefined;
     let map = false;
-    if (t >= 0x80 && t <= 0x8f) {
-      this.pos++;
-      items = t & 0x0f;
-      map = true;
-    } else if (t >= 0x90 && t <= 0x9f) {
-      this.pos++;
-      items = t & 0x0f;
-    } else if (t === 0xdc || t === 0xdd) items = this.length(t === 0xdc ? 2 : 4);
-    else if (t === 0xde || t === 0xdf) {
-      items = this.length(t === 0xde ? 2 : 4);
-      map = true;
-    } else return this.gaveUp(); // 0xc1, extensions
-    if (items === undefined) return false;
-    // Every item takes at least a byte: a count beyond the remaining bytes is truncated input.
-    if (items > this.b.length - this.pos) return this.gaveUp();
-    for (let i = 0; i < items; i++) {
-      // msgpackr (mapsAsObjects) refuses keys that are maps, arrays or bin: leave those to it.
-      if (map && !(isScalarKey(this.b[this.pos]) && this.skip(depth + 1))) return this.gaveUp();
-      if (!this.skip(depth + 1)) return false;
+    switch (t) {
+      case 0xc4:
+      case 0xd9:
+        items = this.length(1);
+        return items === undefined ? undefined : this.advance(items);
+      case 0xc5:
+      case 0xda:
+        items = this.length(2);
+        return items === undefined ? undefined : this.advance(items);
+      case 0xc6:
+      case 0xdb:
+        items = this.length(4);
+        return items === undefined ? undefined : this.advance(items);
+      case 0xdc:
+        items = this.length(2);
+        break;
+      case 0xdd:
+        items = this.length(4);
+        break;
+      case 0xde:
+        items = this.length(2);
+        map = true;
+        break;
+      case 0xdf:
+        items = this.length(4);
+        map = true;
+        break;
+      default:
+        if (t >= 0x80 && t <= 0x8f) {
+          this.pos++;
+          items = t & 0x0f;
+          map = true;
+        } else if (t >= 0x90 && t <= 0x9f) {
+          this.pos++;
+          items = t & 0x0f;
+        } else return void this.fail(); // 0xc1, extensions
     }
-    return true;
+    if (items === undefined) return;
+    // Every item takes at least a byte: a count beyond the remaining bytes is truncated input.
+    if (items > this.b.length - this.pos) return void this.fail();
+    for (let i = 0; i < items && this.pos !== GIVE_UP; i++) {
+      // msgpackr (mapsAsObjects) refuses keys that are maps, arrays or bin: leave those to it.
+      if (map && !isScalarKey(this.b[this.pos])) return void this.fail();
+      if (map) this.skip(depth + 1);
+      if (this.pos !== GIVE_UP) this.skip(depth + 1);
+    }
   }
 
   private strLength(): number | undefined {
@@ -169,20 +190,14 @@ class Scan {
     return n;
   }
 
-  private advance(n: number): boolean {
-    if (this.pos + n > this.b.length) return this.gaveUp();
-    this.pos += n;
-    return true;
+  private advance(n: number): void {
+    if (this.pos + n > this.b.length) this.fail();
+    else this.pos += n;
   }
 
   private fail(): undefined {
     this.pos = GIVE_UP;
     return undefined;
-  }
-
-  private gaveUp(): false {
-    this.pos = GIVE_UP;
-    return false;
   }
 }
 
@@ -202,9 +217,6 @@ function isScalarKey(t: number | undefined): boolean {
     NUMBER_SIZES[t] !== undefined
   );
 }
-
-/** Length-prefixed byte values (bin 8/16/32, str 8/16/32): the size of their length field. */
-const BYTES_LENGTH_SIZES: Record<number, 1 | 2 | 4> = { 196: 1, 197: 2, 198: 4, 217: 1, 218: 2, 219: 4 };
 
 /** Total sizes (type byte included) of the msgpack number types other than fixints. */
 const NUMBER_SIZES: Record<number, number> = {
