@@ -11,7 +11,6 @@ import {
   type SessionEvent,
   STATE_EVENT_TYPE,
 } from "@threadline/protocol";
-import { scanEnvelope } from "./envelope-scan.ts";
 
 /**
  * One stored event as the gateway delivers it. The `event` frame is encoded
@@ -29,8 +28,7 @@ export class FeedRecord {
     readonly session: string,
     readonly seq: number,
     readonly subject: string,
-    /** The event; `undefined` to decode it from `raw` when first asked (raw must then be a valid envelope). */
-    private decoded: SessionEvent | undefined,
+    readonly event: SessionEvent,
     private raw: Uint8Array | undefined,
     /**
      * The `from` the stored envelope claimed when it differed from the author
@@ -38,16 +36,6 @@ export class FeedRecord {
      */
     readonly forgedFrom?: Participant,
   ) {}
-
-  /**
-   * The event. Records decoded through the envelope scan (`decode`) build it
-   * only when something needs it (JSON sockets, compact catch-ups, checks);
-   * msgpack sockets get the stored bytes without it.
-   */
-  get event(): SessionEvent {
-    this.decoded ??= decodeMsgpack(this.eventBytes()) as SessionEvent;
-    return this.decoded;
-  }
 
   /** Approximate retained bytes, for the feed ring's byte bound. */
   get size(): number {
@@ -108,16 +96,6 @@ export class FeedRecord {
    * subject's author instead, and `forgedFrom` keeps the claim for the log.
    */
   static decode(session: string, seq: number, subject: string, data: Uint8Array): FeedRecord | undefined {
-    // Fast path: the scan vouches for the envelope without building it (envelope-scan.ts); an author that
-    // is not the subject's, or anything the scan cannot vouch for, takes the full decode below.
-    const head = scanEnvelope(data);
-    if (head !== undefined) {
-      if (head.type === STATE_EVENT_TYPE && laneOfSubject(subject) !== Lane.ST) return undefined;
-      const from = pinnedFrom(subject, head.from);
-      if (from === undefined) return undefined;
-      // Copy: the NATS client may hand out views into a larger read buffer that the ring would otherwise pin.
-      if (from === head.from) return new FeedRecord(session, seq, subject, undefined, data.slice());
-    }
     let event: unknown;
     try {
       event = decodeMsgpack(data);
