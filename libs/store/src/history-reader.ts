@@ -149,6 +149,8 @@ export function createHistoryReader(
       let received = 0;
       let receivedBytes = 0;
       const consumer = js.consumers.getConsumerFromInfo(ci);
+      let deleted: Promise<boolean> | undefined;
+      const deleteConsumer = () => jsm.consumers.delete(stream, ci.name).catch(() => false);
       /** One pull of `count` messages (≤ those pending): resolves with what it got, in seq order. */
       const pull = async (count: number): Promise<{ got: StoredMessage[]; count: number }> => {
         const got: StoredMessage[] = [];
@@ -199,6 +201,9 @@ export function createHistoryReader(
           remaining -= result.count;
           // Asked before the batch is yielded: the caller's work on it overlaps the next round trip.
           inFlight = remaining > 0 ? nextPull(remaining) : undefined;
+          // Everything pending was received: delete the consumer now, so that round trip overlaps the
+          // caller's work on the last batch instead of following it.
+          if (remaining === 0) deleted ??= deleteConsumer();
           const { got } = result;
           if (got.length > 0) {
             last = Math.max(last, got[got.length - 1]!.seq);
@@ -208,7 +213,7 @@ export function createHistoryReader(
       } finally {
         // Awaited (one round trip) so a finished or abandoned read leaves no consumer behind; after a
         // failure NATS may be away, so it is not awaited and inactive_threshold removes the consumer.
-        const deleted = jsm.consumers.delete(stream, ci.name).catch(() => false);
+        deleted ??= deleteConsumer();
         if (!failed) await deleted;
       }
       if (options.until === undefined) return;
