@@ -7,6 +7,7 @@ import {
   type MsgRequest,
 } from "@nats-io/jetstream";
 import { ErrorCode, epochFromStreamCreated, type StreamState, ThreadlineError } from "@threadline/protocol";
+import { ConsumerPulls } from "./consumer-pulls.ts";
 import { natsError } from "./nats-errors.ts";
 import { RetryPolicy, retryDelay, sleep } from "./retry.ts";
 
@@ -148,33 +149,18 @@ export function createHistoryReader(
       /** Messages received and their bytes, for the size of the next pull. */
       let received = 0;
       let receivedBytes = 0;
-      const consumer = js.consumers.getConsumerFromInfo(ci);
+      const pulls = new ConsumerPulls(js, stream, ci.name, what);
       let deleted: Promise<boolean> | undefined;
       const deleteConsumer = () => jsm.consumers.delete(stream, ci.name).catch(() => false);
       /** One pull of `count` messages (≤ those pending): resolves with what it got, in seq order. */
       const pull = async (count: number): Promise<{ got: StoredMessage[]; count: number }> => {
-        const got: StoredMessage[] = [];
-        let n = 0;
-        try {
-          const messages = await consumer.fetch({ max_messages: count, expires: FETCH_EXPIRES_MS });
-          for await (const m of messages) {
-            n++;
-            receivedBytes += m.data.byteLength + m.subject.length + MESSAGE_OVERHEAD;
-            // A read started by time may begin before `after`: those are not the caller's.
-            if (m.seq > after)
-              got.push({
-                seq: m.seq,
-                subject: m.subject,
-                data: m.data,
-                storedAt: Math.floor(m.info.timestampNanos / 1e6),
-              });
-            if (n === count) break;
-          }
-        } catch (error) {
-          throw natsError(what, error);
-        }
-        received += n;
-        return { got, count: n };
+        const messages = await pulls.pull(count, FETCH_EXPIRES_MS);
+        received += messages.length;
+        for (const m of messages) receivedBytes += m.data.byteLength + m.subject.length + MESSAGE_OVERHEAD;
+        // A read started by time may begin before `after`: those are not the caller's.
+        const got =
+          messages[0] !== undefined && messages[0].seq <= after ? messages.filter((m) => m.seq > after) : messages;
+        return { got, count: messages.length };
       };
       const nextPull = (remaining: number) => {
         const size = received === 0 ? FIRST_PULL : Math.floor(batchBytes / (receivedBytes / received));
@@ -213,6 +199,7 @@ export function createHistoryReader(
       } finally {
         // Awaited (one round trip) so a finished or abandoned read leaves no consumer behind; after a
         // failure NATS may be away, so it is not awaited and inactive_threshold removes the consumer.
+        pulls.close();
         deleted ??= deleteConsumer();
         if (!failed) await deleted;
       }
