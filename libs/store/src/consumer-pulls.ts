@@ -81,11 +81,13 @@ export class ConsumerPulls {
     const pull = this.current;
     if (!pull) return;
     if (error) return this.fail(natsError(this.what, error));
-    const status = msg.headers?.code ?? 0;
-    // A status instead of a message: 100 is a heartbeat (not asked for, ignored); any other ends the pull
-    // (408 expired, 409 consumer deleted, …) with what it delivered.
-    if (status === 100 && !msg.reply) return;
-    if (status !== 0 && !msg.reply) return this.finish();
+    // A status instead of a message (deliveries always have a reply subject; their headers are not parsed):
+    // 100 is a heartbeat (not asked for, ignored); any other ends the pull (408 expired, 409 consumer
+    // deleted, 503 no responders…) with what it delivered.
+    if (!msg.reply) {
+      if (msg.headers?.code !== 100) this.finish();
+      return;
+    }
     const info = deliveryInfo(msg.reply);
     if (!info) return this.fail(new ThreadlineError(ErrorCode.UNAVAILABLE, `${this.what}: not a JetStream delivery`));
     pull.got.push({ seq: info.seq, subject: msg.subject, data: msg.data, storedAt: info.storedAt });
