@@ -80,7 +80,10 @@ export class ConsumerPulls {
   private onMessage(error: Error | null, msg: Msg): void {
     const pull = this.current;
     if (!pull) return;
-    if (error) return this.fail(natsError(this.what, error));
+    if (error) {
+      this.fail(natsError(this.what, error));
+      return;
+    }
     // A status instead of a message (deliveries always have a reply subject; their headers are not parsed):
     // 100 is a heartbeat (not asked for, ignored); any other ends the pull (408 expired, 409 consumer
     // deleted, 503 no responders…) with what it delivered.
@@ -89,7 +92,10 @@ export class ConsumerPulls {
       return;
     }
     const info = deliveryInfo(msg.reply);
-    if (!info) return this.fail(new ThreadlineError(ErrorCode.UNAVAILABLE, `${this.what}: not a JetStream delivery`));
+    if (!info) {
+      this.fail(new ThreadlineError(ErrorCode.UNAVAILABLE, `${this.what}: not a JetStream delivery`));
+      return;
+    }
     pull.got.push({ seq: info.seq, subject: msg.subject, data: msg.data, storedAt: info.storedAt });
     if (pull.got.length >= pull.want) this.finish();
   }
