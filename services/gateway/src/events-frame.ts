@@ -1,5 +1,5 @@
 import { type Encoding, encodeMsgpack, MAX_EVENTS_FRAME_BYTES, MAX_EVENTS_PER_FRAME } from "@threadline/protocol";
-import type { FeedRecord } from "./feed-record.ts";
+import { concatBytes, type FeedRecord } from "./feed-record.ts";
 
 /** One frame built from `records[start, start + count)`. */
 export interface BuiltEventsFrame {
@@ -75,16 +75,7 @@ function arrayHeader(n: number): Uint8Array {
   return n < 16 ? Uint8Array.of(0x90 | n) : Uint8Array.of(0xdc, n >> 8, n & 0xff);
 }
 
-const cat = (...parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.byteLength;
-  }
-  return out;
-};
 // A msgpack fixmap of 4 entries: op, session, seqs, events (in that order, PROTOCOL.md §7.3).
-const PREFIX = cat(Uint8Array.of(0x84), encodeMsgpack("op"), encodeMsgpack("events"), encodeMsgpack("session"));
+const PREFIX = concatBytes(Uint8Array.of(0x84), encodeMsgpack("op"), encodeMsgpack("events"), encodeMsgpack("session"));
 const SEQS_KEY = encodeMsgpack("seqs");
 const EVENTS_KEY = encodeMsgpack("events");

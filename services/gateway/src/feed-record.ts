@@ -117,7 +117,8 @@ export class FeedRecord {
   }
 }
 
-const cat = (...parts: Uint8Array[]): Uint8Array => {
+/** The bytes of `parts`, one after the other, in a new array. */
+export const concatBytes = (...parts: Uint8Array[]): Uint8Array => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
   let o = 0;
   for (const p of parts) {
@@ -127,7 +128,7 @@ const cat = (...parts: Uint8Array[]): Uint8Array => {
   return out;
 };
 // A msgpack fixmap of 4 entries: op, session, seq, event.
-const PREFIX = cat(Uint8Array.of(0x84), encodeMsgpack("op"), encodeMsgpack("event"), encodeMsgpack("session"));
+const PREFIX = concatBytes(Uint8Array.of(0x84), encodeMsgpack("op"), encodeMsgpack("event"), encodeMsgpack("session"));
 const SEQ_KEY = encodeMsgpack("seq");
 const EVENT_KEY = encodeMsgpack("event");
 
