@@ -149,7 +149,7 @@ export class SessionFeed {
         for (const e of events) {
           rawBytes += e.data.byteLength;
           const record = this.decodeCached(e);
-          if (!record) continue; // counted and logged where it was first read (the live feed or the stream)
+          if (!record) continue; // counted and logged by decode (skipped, as on every path)
           out.push(record);
           bytes += record.size;
         }
@@ -210,7 +210,7 @@ export class SessionFeed {
     let bytes = 0;
     for (const e of events) {
       const record = this.decodeCached(e);
-      if (!record) continue; // counted and logged where it was first read (the live feed or the stream)
+      if (!record) continue; // counted and logged by decode (skipped, as on every path)
       const charge = ringCharge(record);
       records.push(record);
       charges.push(charge);
@@ -229,7 +229,7 @@ export class SessionFeed {
    * fields) may outlive this call — in the ring, or in a compactor across a drain.
    */
   private decodeCached(e: CachedEvent): FeedRecord | undefined {
-    return FeedRecord.decode(this.session, e.seq, e.subject, e.data.slice());
+    return this.decode(e.seq, e.subject, e.data.slice(), "cache");
   }
 
   /** Where the cache covers this session from, while it is in the generation this feed started with. */
@@ -298,21 +298,33 @@ export class SessionFeed {
 
   private onLive(live: LiveMessage): void {
     if (this.closed || live.seq <= this.lastSeqValue) return;
-    const record = FeedRecord.decode(this.session, live.seq, live.subject, live.data);
+    const record = this.decode(live.seq, live.subject, live.data, "live");
     if (!record) {
-      this.metrics.invalidEvents.inc();
-      this.log.warn({ seq: live.seq, subject: live.subject }, "stored payload is not a valid event envelope; skipped");
       this.lastSeqValue = live.seq;
       return;
     }
+    this.push(record);
+  }
+
+  /**
+   * Decodes a stored event for delivery; counts and logs one that is not an envelope (skipped) or that
+   * claims another author than its subject (delivered with the subject's, PROTOCOL.md §4), by `path`.
+   */
+  private decode(seq: number, subject: string, data: Uint8Array, path: "live" | "cache"): FeedRecord | undefined {
+    const record = FeedRecord.decode(this.session, seq, subject, data);
+    if (!record) {
+      this.metrics.invalidEvents.inc();
+      this.log.warn({ seq, subject }, "stored payload is not a valid event envelope; skipped");
+      return undefined;
+    }
     if (record.forgedFrom) {
-      this.metrics.forgedAuthors.inc({ path: "live" });
+      this.metrics.forgedAuthors.inc({ path });
       this.log.warn(
-        { seq: live.seq, subject: live.subject, claimed: record.forgedFrom, from: record.event.from },
+        { seq, subject, claimed: record.forgedFrom, from: record.event.from },
         "stored event claims another author than its subject; delivered with the subject's author",
       );
     }
-    this.push(record);
+    return record;
   }
 
   private push(record: FeedRecord): void {
