@@ -27,6 +27,7 @@ async function setup(
   lastSeq = 0,
   options: SessionFeedOptions = { ringMaxEvents: 1000, ringMaxBytes: 1 << 20 },
   recent?: RecentEvents,
+  log: pino.Logger = pino({ level: "silent" }),
 ) {
   let epoch = "e1";
   let deliver: (m: LiveMessage) => void = () => {};
@@ -50,7 +51,7 @@ async function setup(
     },
     async *read() {},
   };
-  const feed = new SessionFeed(SESSION, live, history, options, createMetrics(), pino({ level: "silent" }), recent);
+  const feed = new SessionFeed(SESSION, live, history, options, createMetrics(), log, recent);
   await feed.ready;
   const seen: number[] = [];
   const errors: string[] = [];
@@ -89,6 +90,35 @@ describe("SessionFeed", () => {
     deliver(message(4));
     expect(seen).toEqual([4]);
     expect(feed.lastSeq).toBe(4);
+  });
+
+  it("makes its session logger on the first line it logs, not per feed, and every line carries the session", async () => {
+    const lines: { session?: string; msg: string }[] = [];
+    const log = pino({ level: "debug" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    let children = 0;
+    const child = log.child.bind(log);
+    log.child = ((...args: Parameters<typeof child>) => {
+      children++;
+      return child(...args);
+    }) as typeof log.child;
+    const quiet = pino({ level: "info" });
+    const quietChild = quiet.child.bind(quiet);
+    let quietChildren = 0;
+    quiet.child = ((...args: Parameters<typeof quietChild>) => {
+      quietChildren++;
+      return quietChild(...args);
+    }) as typeof quiet.child;
+
+    const { deliver } = await setup(0, undefined, undefined, log);
+    expect(lines.map((l) => [l.session, l.msg])).toEqual([[SESSION, "feed started"]]);
+    deliver({ ...message(2), data: Uint8Array.of(0x01) });
+    deliver({ ...message(3), data: Uint8Array.of(0x02) });
+    expect(lines.slice(1).map((l) => l.session)).toEqual([SESSION, SESSION]);
+    expect(children).toBe(1);
+
+    // At info level a feed that has nothing to warn about makes no child logger at all.
+    await setup(0, undefined, undefined, quiet);
+    expect(quietChildren).toBe(0);
   });
 
   it("serves recent history from a bounded ring", async () => {

@@ -66,8 +66,11 @@ export class SessionFeed {
   private lostWhileStarting = false;
   /** The recent-events cache's generation when this feed started: a later one no longer extends the ring. */
   private recentGeneration = -1;
-  /** Carries `session` in every line. */
-  private readonly log: Logger;
+  /**
+   * Carries `session` in every line; made on the first line logged, not per feed: a pino child costs
+   * every session of the gateway memory (one per session with sockets here) and most feeds never log.
+   */
+  private logChild: Logger | undefined;
 
   constructor(
     readonly session: string,
@@ -75,13 +78,17 @@ export class SessionFeed {
     private readonly history: SessionHistory,
     private readonly options: SessionFeedOptions,
     private readonly metrics: GatewayMetrics,
-    log: Logger,
+    private readonly baseLog: Logger,
     /** The gateway's recent-events cache: serves what the ring does not hold (events before the feed started, or evicted). */
     private readonly recent?: RecentEvents,
   ) {
-    this.log = log.child({ session });
     this.ready = this.start();
     this.ready.catch(() => {});
+  }
+
+  private get log(): Logger {
+    this.logChild ??= this.baseLog.child({ session: this.session });
+    return this.logChild;
   }
 
   get lastSeq(): number {
@@ -293,7 +300,7 @@ export class SessionFeed {
     this.lastSeqValue = source.after;
     this.source = source;
     this.state = "live";
-    this.log.debug({ from: source.after }, "feed started");
+    if (this.baseLog.isLevelEnabled("debug")) this.log.debug({ from: source.after }, "feed started");
   }
 
   private onLive(live: LiveMessage): void {
