@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=30 --import tsx
 import { connectNats, loadConfigOrExit } from "@threadline/store";
 import { loadConfig } from "./config.ts";
 import { createGateway } from "./gateway.ts";
