@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { GATEWAY_NODE_FLAGS } from "@threadline/gateway/node-flags";
 import { type NatsServer, startNatsServer } from "@threadline/test-kit";
 import { afterAll, beforeAll } from "vitest";
@@ -18,11 +18,20 @@ export interface GatewayProcess extends AsyncDisposable {
   log(): string;
 }
 
+/**
+ * Extra Node.js flags for gateways spawned here, from `BENCH_GATEWAY_NODE_FLAGS` (space-separated, after
+ * GATEWAY_NODE_FLAGS so they win, e.g. `--max-semi-space-size=16 --trace-gc`): to measure a flag's effect
+ * in a bench without editing the one list every launcher uses.
+ */
+function benchGatewayFlags(): string[] {
+  return process.env.BENCH_GATEWAY_NODE_FLAGS?.split(" ").filter(Boolean) ?? [];
+}
+
 export async function spawnGateway(natsUrl: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
   const service = await spawnService({
     name: "gateway",
     command: process.execPath,
-    args: [...GATEWAY_NODE_FLAGS, "--import", "tsx", "services/gateway/src/main.ts"],
+    args: [...GATEWAY_NODE_FLAGS, ...benchGatewayFlags(), "--import", "tsx", "services/gateway/src/main.ts"],
     env: { ...gatewayProcessEnv(natsUrl, process.env.TEST_LOG_LEVEL ?? "warn"), ...env },
     readyEvent: "gateway-ready",
   });
@@ -37,7 +46,11 @@ export async function spawnGateway(natsUrl: string, env: Record<string, string> 
       return kb * 1024;
     },
     kill: () => service.signal("SIGKILL"),
-    stop: () => service.signal("SIGTERM"),
+    async stop() {
+      await service.signal("SIGTERM");
+      // BENCH_GATEWAY_LOG=FILE: the gateway's last log lines (stdout and stderr, e.g. --trace-gc) for a bench run.
+      if (process.env.BENCH_GATEWAY_LOG) writeFileSync(process.env.BENCH_GATEWAY_LOG, service.log());
+    },
     log: service.log,
     [Symbol.asyncDispose]: () => handle.kill(),
   };
