@@ -136,6 +136,25 @@ describe("UIChunkWriter", () => {
     );
   });
 
+  // Regression (property seed -322481254): a rewrite in the current step arriving with the output of a call
+  // made before the step's start sent nothing at all, so the chat kept both the old text and the call's input.
+  it("a rewrite of the current step beside an earlier step's tool output: both reach the chat", async () => {
+    const writer = new UIChunkWriter();
+    const call = { type: "tool-lookup", toolCallId: "c0", input: { q: 0 } } as const;
+    const before: MessagePart[] = [
+      { ...call, state: "input-available" },
+      { type: "step-start" },
+      { type: "text", text: "draft" },
+    ];
+    const after: MessagePart[] = [
+      { ...call, state: "output-available", output: { answer: 0 } },
+      { type: "step-start" },
+      { type: "text", text: "final" },
+    ];
+    const chunks = [...writer.sync(turnView(before)), ...writer.finish(turnView(after, { status: "completed" }))];
+    expect(comparable((await read(chunks))?.parts ?? [])).toEqual(comparable(after));
+  });
+
   it("a rewrite of an earlier text in the current step is sent as reset-step and the step again", () => {
     const writer = new UIChunkWriter();
     writer.sync(turnView([{ type: "step-start" }, { type: "text", text: "garbled" }]));

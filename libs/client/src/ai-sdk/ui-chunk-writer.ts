@@ -123,12 +123,22 @@ export class UIChunkWriter {
     });
   }
 
-  /** True when the first `count` sent parts are unchanged in `parts`. */
+  /**
+   * True when the first `count` sent parts are unchanged in `parts`, or only moved on in ways chunks
+   * express without their position: a tool call advancing (its chunks name its `toolCallId`, e.g. the
+   * output of a call made in an earlier step arriving while the current step is rewritten).
+   */
   private samePrefix(parts: MessagePart[], count: number): boolean {
     for (let i = 0; i < count; i++) {
       const part = parts[i];
       const sent = this.sent[i] as SentPart;
       if (!part || part.type !== sent.type) return false;
+      if (sent.toolCallId !== undefined) {
+        if (part.toolCallId !== sent.toolCallId || (TOOL_STAGES[String(part.state)] ?? 0) < (sent.stage ?? 0)) {
+          return false;
+        }
+        continue;
+      }
       if (
         sent.text !== undefined
           ? part.text !== sent.text
