@@ -3,12 +3,13 @@ import { MemoryStream } from "@threadline/store";
 import fc from "fast-check";
 import { pino } from "pino";
 import { describe, expect, test } from "vitest";
-import { Attachment, type AttachmentSink } from "./attachment.ts";
+import type { AttachmentSink } from "./attachment.ts";
 import type { FeedRecord } from "./feed-record.ts";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import { createMetrics } from "./metrics.ts";
 import { SessionFeed } from "./session-feed.ts";
 import { sessionHistory } from "./session-history.ts";
+import { attachForTest } from "./test-support/attach.ts";
 
 // A compact attachment end to end inside the gateway (the store's in-memory stream, a fake socket): history read in
 // batches, the ring, live records, and a socket that refuses frames (the slow-socket path: the
@@ -140,18 +141,7 @@ describe("compact attachment", () => {
             },
             closed: false,
           };
-          const ended: string[] = [];
-          const attachment = new Attachment(
-            SESSION,
-            feed,
-            sink,
-            history,
-            { maxBuffered: 1000, maxCatchUpAttempts: 3, history: "compact" },
-            metrics,
-            (_a, error) => ended.push(error.code),
-            0,
-          );
-          feed.add(attachment);
+          const { attachment, ended } = attachForTest(feed, sink, history, { history: "compact", metrics });
           const catchingUp = attachment.catchUp();
           // Live records arrive while (and after) the attachment catches up, each in its own macrotask
           // like NATS deliveries.

@@ -1,12 +1,13 @@
 import { encodeMsgpack, type SessionEvent, type StreamState, Subjects } from "@threadline/protocol";
 import { pino } from "pino";
 import { expect, test } from "vitest";
-import { Attachment, type AttachmentSink } from "./attachment.ts";
+import type { AttachmentSink } from "./attachment.ts";
 import { FeedRecord } from "./feed-record.ts";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import { createMetrics } from "./metrics.ts";
 import { SessionFeed } from "./session-feed.ts";
 import type { SessionHistory } from "./session-history.ts";
+import { attachForTest } from "./test-support/attach.ts";
 
 // Regression (chaos suite, whole-cluster restart: a viewer missed 2 events): the history read runs on
 // an R1 consumer that the server may place on any replica of the stream. A replica still catching up
@@ -75,18 +76,11 @@ test("a catch-up whose history replica lags behind the live feed reads again ins
     waitDrain: async () => true,
     closed: false,
   };
-  const ended: string[] = [];
-  const attachment = new Attachment(
-    SESSION,
-    feed,
-    sink,
-    history,
-    { maxBuffered: 100, maxCatchUpAttempts: 5, history: "full" },
-    createMetrics(),
-    (_a, error) => ended.push(error.code),
-    1,
-  );
-  feed.add(attachment);
+  const { attachment, ended } = attachForTest(feed, sink, history, {
+    maxBuffered: 100,
+    maxCatchUpAttempts: 5,
+    lastSent: 1,
+  });
   await attachment.catchUp();
   deliverLive({ seq: 7, subject: SUBJECT, data: encodeMsgpack(event(7)) });
   expect(ended).toEqual([]);

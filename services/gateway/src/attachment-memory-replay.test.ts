@@ -1,12 +1,13 @@
 import { encodeMsgpack, type StreamState, Subjects } from "@threadline/protocol";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { Attachment, type AttachmentSink } from "./attachment.ts";
+import type { AttachmentSink } from "./attachment.ts";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import { createMetrics } from "./metrics.ts";
-import { RecentEvents } from "./recent-events.ts";
 import { SessionFeed } from "./session-feed.ts";
 import type { SessionHistory } from "./session-history.ts";
+import { attachForTest } from "./test-support/attach.ts";
+import { startedCache } from "./test-support/recent-cache.ts";
 
 // A catch-up served from memory (the recent-events cache below a small ring)
 // into a socket that backs up: it goes out in chunks (one `sendEvents` each,
@@ -34,18 +35,10 @@ function message(seq: number): LiveMessage {
 describe("catch-up from memory", () => {
   it("sends in chunks, none while the socket is backed up, every event once", async () => {
     const COUNT = 3000; // ≈ 1.6 MB: several chunks
-    let tap: ((m: LiveMessage) => void) | undefined;
-    const recent = new RecentEvents(64 << 20);
-    await recent.start(
-      {
-        async tap(listener) {
-          tap = (m) => listener.onMessage(m);
-          return { after: 0 };
-        },
-      },
-      "e1",
+    const { recent } = await startedCache(
+      64 << 20,
+      Array.from({ length: COUNT }, (_, i) => message(i + 1)),
     );
-    for (let seq = 1; seq <= COUNT; seq++) tap!(message(seq));
     const live: LiveSource = {
       async open() {
         return { after: COUNT, close: () => {} };
@@ -117,18 +110,7 @@ describe("catch-up from memory", () => {
       },
       closed: false,
     };
-    const ended: string[] = [];
-    const attachment = new Attachment(
-      SESSION,
-      feed,
-      sink,
-      history,
-      { maxBuffered: 1000, maxCatchUpAttempts: 3, history: "full" },
-      metrics,
-      (_a, error) => ended.push(error.code),
-      0,
-    );
-    feed.add(attachment);
+    const { attachment, ended } = attachForTest(feed, sink, history, { metrics });
     await attachment.catchUp();
 
     expect(ended).toEqual([]);

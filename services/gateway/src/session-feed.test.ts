@@ -3,9 +3,10 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import { createMetrics } from "./metrics.ts";
-import { RecentEvents } from "./recent-events.ts";
+import type { RecentEvents } from "./recent-events.ts";
 import { type FeedSubscriber, SessionFeed, type SessionFeedOptions } from "./session-feed.ts";
 import type { SessionHistory } from "./session-history.ts";
+import { startedCache } from "./test-support/recent-cache.ts";
 
 // Pure unit test of the feed's bookkeeping: the live source is a function the
 // test drives (so it can repeat and replay messages the way a recovering
@@ -14,6 +15,11 @@ import type { SessionHistory } from "./session-history.ts";
 
 const subjects = new Subjects();
 const SESSION = "s1";
+
+/** `message(from)` … `message(to)`. */
+function messages(from: number, to: number): LiveMessage[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => message(from + i));
+}
 
 function message(seq: number, participant = "a"): LiveMessage {
   return {
@@ -145,24 +151,11 @@ describe("SessionFeed", () => {
 
   it("serves what its ring does not hold from the recent-events cache, by byte budget, while in the same generation", async () => {
     // The cache watched the stream from seq 0; the feed starts at 5 (events 1…5 came before anyone attached here).
-    let tap: ((m: LiveMessage) => void) | undefined;
-    let reset: ((after: number) => void) | undefined;
-    const recent = new RecentEvents(1 << 20);
-    await recent.start(
-      {
-        async tap(listener) {
-          tap = (m) => listener.onMessage(m);
-          reset = (after) => listener.onReset(after);
-          return { after: 0 };
-        },
-      },
-      "e1",
-    );
-    for (let seq = 1; seq <= 5; seq++) tap!(message(seq));
+    const { recent, tap, reset } = await startedCache(1 << 20, messages(1, 5));
     const { feed, deliver } = await setup(5, { ringMaxEvents: 2, ringMaxBytes: 1 << 20 }, recent);
     // The firehose hands each event to the cache, then to the feed.
     const both = (m: LiveMessage) => {
-      tap!(m);
+      tap(m);
       deliver(m);
     };
     for (let seq = 6; seq <= 8; seq++) both(message(seq));
@@ -183,25 +176,14 @@ describe("SessionFeed", () => {
     }
     expect(chunked).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     // A reset of the cache (e.g. history lost) ends its use by this feed, whatever it holds next.
-    reset!(8);
-    tap!(message(9));
+    reset(8);
+    tap(message(9));
     expect(feed.coverage(5)).toBeUndefined();
     expect(feed.coverage(6)).toBe("ring");
   });
 
   it("keeps what it read from the cache in its ring when it fits, so the next catch-up does not decode it again", async () => {
-    let tap: ((m: LiveMessage) => void) | undefined;
-    const recent = new RecentEvents(1 << 20);
-    await recent.start(
-      {
-        async tap(listener) {
-          tap = (m) => listener.onMessage(m);
-          return { after: 0 };
-        },
-      },
-      "e1",
-    );
-    for (let seq = 1; seq <= 10; seq++) tap!(message(seq));
+    const { recent } = await startedCache(1 << 20, messages(1, 10));
     const { feed } = await setup(10, { ringMaxEvents: 6, ringMaxBytes: 1 << 20 }, recent);
     expect(feed.coverage(2)).toBe("cache");
     // 1…10 do not fit 6 events: served, not kept.
@@ -216,18 +198,7 @@ describe("SessionFeed", () => {
   });
 
   it("lets a catch-up from the cache extend its ring past the live bounds, until the next live event trims it", async () => {
-    let tap: ((m: LiveMessage) => void) | undefined;
-    const recent = new RecentEvents(1 << 20);
-    await recent.start(
-      {
-        async tap(listener) {
-          tap = (m) => listener.onMessage(m);
-          return { after: 0 };
-        },
-      },
-      "e1",
-    );
-    for (let seq = 1; seq <= 10; seq++) tap!(message(seq));
+    const { recent, tap } = await startedCache(1 << 20, messages(1, 10));
     const options = { ringMaxEvents: 2, ringMaxBytes: 1 << 20, catchUpMaxEvents: 6 };
     const { feed, deliver } = await setup(10, options, recent);
     // 1…10 exceed the catch-up bound: served, not kept.
@@ -238,7 +209,7 @@ describe("SessionFeed", () => {
     expect(feed.coverage(4)).toBe("ring");
     expect(feed.after(4)[0]).toBe(first[0]);
     // A live event trims the ring to its own bound (10, 11); older positions come from the cache again.
-    tap!(message(11));
+    tap(message(11));
     deliver(message(11));
     expect(feed.coverage(9)).toBe("ring");
     expect(feed.coverage(8)).toBe("cache");
