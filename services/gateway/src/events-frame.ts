@@ -39,14 +39,8 @@ function msgpackFrame(records: readonly FeedRecord[], start: number): BuiltEvent
   if (payloads.length === 1) return { data: records[start]!.frame("msgpack"), count: 1 };
   const seqs = encodeMsgpack(records.slice(start, end).map((r) => r.seq));
   const eventsHeader = arrayHeader(payloads.length);
-  const parts = [PREFIX, session, SEQS_KEY, seqs, EVENTS_KEY, eventsHeader, ...payloads];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let o = 0;
-  for (const part of parts) {
-    out.set(part, o);
-    o += part.byteLength;
-  }
-  return { data: out, count: payloads.length };
+  const data = concatBytes(PREFIX, session, SEQS_KEY, seqs, EVENTS_KEY, eventsHeader, ...payloads);
+  return { data, count: payloads.length };
 }
 
 function jsonFrame(records: readonly FeedRecord[], start: number): BuiltEventsFrame {

@@ -63,19 +63,7 @@ export class FeedRecord {
       const raw = this.raw ?? encodeMsgpack(this.event);
       const head = encodeMsgpack(this.session);
       const seq = encodeMsgpack(this.seq);
-      const out = new Uint8Array(
-        PREFIX.byteLength +
-          head.byteLength +
-          SEQ_KEY.byteLength +
-          seq.byteLength +
-          EVENT_KEY.byteLength +
-          raw.byteLength,
-      );
-      let o = 0;
-      for (const part of [PREFIX, head, SEQ_KEY, seq, EVENT_KEY, raw]) {
-        out.set(part, o);
-        o += part.byteLength;
-      }
+      const out = concatBytes(PREFIX, head, SEQ_KEY, seq, EVENT_KEY, raw);
       this.eventOffset = out.byteLength - raw.byteLength;
       this.msgpackFrame = out;
       this.raw = undefined;
@@ -96,9 +84,13 @@ export class FeedRecord {
    * subject's author instead, and `forgedFrom` keeps the claim for the log.
    */
   static decode(session: string, seq: number, subject: string, data: Uint8Array): FeedRecord | undefined {
+    // Copied before decoding: callers hand out views into buffers that are larger (the NATS client's read
+    // buffer, which the ring would pin) or reused (the recent-events cache's store), and msgpackr's decoded
+    // binary fields are views into what it decodes — so the record owns the one copy both point into.
+    const owned = data.slice();
     let event: unknown;
     try {
-      event = decodeMsgpack(data);
+      event = decodeMsgpack(owned);
     } catch {
       return undefined;
     }
@@ -112,8 +104,7 @@ export class FeedRecord {
       // Re-encoded on demand: the stored bytes carry the forged author.
       return new FeedRecord(session, seq, subject, { ...event, from }, undefined, event.from);
     }
-    // Copy: the NATS client may hand out views into a larger read buffer that the ring would otherwise pin.
-    return new FeedRecord(session, seq, subject, event, data.slice());
+    return new FeedRecord(session, seq, subject, event, owned);
   }
 }
 

@@ -231,12 +231,11 @@ export class SessionFeed {
   }
 
   /**
-   * Decodes a copy of a cached event's bytes: the cache overwrites them with
-   * later deliveries, while the record (its frame, msgpackr's views of binary
-   * fields) may outlive this call — in the ring, or in a compactor across a drain.
+   * Decodes a cached event. Its bytes are a view the cache overwrites with later deliveries, while the record
+   * may outlive this call (in the ring, or in a compactor across a drain): FeedRecord.decode copies them.
    */
   private decodeCached(e: CachedEvent): FeedRecord | undefined {
-    return this.decode(e.seq, e.subject, e.data.slice(), "cache");
+    return this.decode(e.seq, e.subject, e.data, "cache");
   }
 
   /** Where the cache covers this session from, while it is in the generation this feed started with. */
