@@ -229,14 +229,13 @@ export class ClientConnection implements AttachmentSink, ConnectionPort, AuthHoo
   }
 
   sendEvents(records: readonly FeedRecord[]): number {
-    const binary = this.encoding === "msgpack";
     let sent = 0;
+    if (!this.auth.frames.includes("events")) {
+      while (sent < records.length && this.sendEvent(records[sent]!) === "sent") sent++;
+      return sent;
+    }
+    const binary = this.encoding === "msgpack";
     while (sent < records.length && !this.closedFlag) {
-      if (!this.auth.frames.includes("events")) {
-        if (this.sendEvent(records[sent]!) === "dropped") break;
-        sent++;
-        continue;
-      }
       const { data, count } = buildEventsFrame(records, sent, this.encoding);
       if (this.ws.send(data, binary) === 2) break;
       this.ctx.metrics.eventsDelivered.inc(count);
