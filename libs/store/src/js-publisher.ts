@@ -125,9 +125,7 @@ export class JsPublisher implements StreamPublisher {
       );
     }
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
-      return Promise.reject(new RangeError(`timeoutMs must be a positive integer, got ${timeoutMs}`));
-    }
+    if (!isPositiveInteger(timeoutMs)) return Promise.reject(notPositive("timeoutMs", timeoutMs));
     const token = this.nextToken++;
     try {
       const hdrs = publishHeaders(options);
@@ -255,8 +253,15 @@ function inboxPrefix(nc: NatsConnection): string | undefined {
   return (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
 }
 
+function isPositiveInteger(value: number): boolean {
+  return Number.isSafeInteger(value) && value >= 1;
+}
+
+function notPositive(name: string, value: number): RangeError {
+  return new RangeError(`${name} must be a positive integer, got ${value}`);
+}
+
 function positive(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  if (!isPositiveInteger(value)) throw notPositive(name, value);
   return value;
 }

@@ -54,7 +54,6 @@ export function createPresenceWriter(
   // entry costs one map entry, not two (the gateway holds one per attached socket).
   const slots = Array.from({ length: HEARTBEAT_SLICES }, () => new Map<string, PresenceEntry>());
   const slotOf = (key: string) => slots[slotIndex(key)]!;
-  let size = 0;
   let tick = 0;
   const heartbeat = setInterval(() => {
     const slot = slots[tick++ % HEARTBEAT_SLICES]!;
@@ -94,7 +93,6 @@ export function createPresenceWriter(
         heartbeatMs,
       };
       slotOf(key).set(key, entry);
-      size++;
       void write(key, entry);
     },
     update(c, status, metadata) {
@@ -115,14 +113,13 @@ export function createPresenceWriter(
       const entry = slot.get(key);
       if (!entry) return;
       slot.delete(key);
-      size--;
       void write(key, { ...entry, gone: reason });
     },
     members(session) {
       return bucket.members(session);
     },
     get size() {
-      return size;
+      return slots.reduce((n, slot) => n + slot.size, 0);
     },
     async close() {
       clearInterval(heartbeat);

@@ -4,12 +4,16 @@ import type { LiveMessage } from "./live-source.ts";
 /** Bytes accounted per cached event beyond its payload and subject (object, array slot, numbers). */
 export const CACHED_EVENT_OVERHEAD = 64;
 
-/** One cached event: its stream seq and subject, and where its stored bytes are in the cache's byte store. */
+/**
+ * One cached event: its stream seq and subject, where its stored bytes are in the cache's byte store, and
+ * its session's entry (so an eviction finds it without parsing the subject again).
+ */
 interface StoredEvent {
   readonly seq: number;
   readonly subject: string;
   readonly offset: number;
   readonly length: number;
+  readonly entry: SessionEntry;
 }
 
 /** A cached event as `range` hands it out: `data` is a view into the cache's store, valid until the next delivery. */
@@ -80,6 +84,7 @@ class Fifo<T> {
 }
 
 interface SessionEntry {
+  readonly session: string;
   readonly events: Fifo<StoredEvent>;
 }
 
@@ -246,7 +251,6 @@ export class RecentEvents {
   private add(m: LiveMessage): void {
     if (m.seq <= this.lastSeq || !this.store) return;
     this.lastSeq = m.seq;
-    const session = sessionOfSubject(m.subject);
     const length = m.data.byteLength;
     const size = length + m.subject.length + CACHED_EVENT_OVERHEAD;
     if (size > this.maxBytes) {
@@ -262,12 +266,13 @@ export class RecentEvents {
     const offset = this.place(length);
     this.store.set(m.data, offset);
     this.tail = offset + length;
-    const event: StoredEvent = { seq: m.seq, subject: m.subject, offset, length };
+    const session = sessionOfSubject(m.subject);
     let entry = this.sessions.get(session);
     if (!entry) {
-      entry = { events: new Fifo() };
+      entry = { session, events: new Fifo() };
       this.sessions.set(session, entry);
     }
+    const event: StoredEvent = { seq: m.seq, subject: m.subject, offset, length, entry };
     entry.events.push(event);
     this.queue.push(event);
     this.bytesValue += size;
@@ -302,10 +307,9 @@ export class RecentEvents {
     if (!event) return;
     this.floor = Math.max(this.floor, event.seq);
     this.bytesValue -= sizeOf(event);
-    const session = sessionOfSubject(event.subject);
-    const entry = this.sessions.get(session)!;
+    const { entry } = event;
     entry.events.shift(); // its oldest: both queues are in seq order
-    if (entry.events.length === 0) this.sessions.delete(session);
+    if (entry.events.length === 0) this.sessions.delete(entry.session);
   }
 }
 
