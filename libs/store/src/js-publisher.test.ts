@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { jetstreamManager } from "@nats-io/jetstream";
 import {
   ClosedConnectionError,
@@ -7,7 +8,7 @@ import {
   TimeoutError,
 } from "@nats-io/transport-node";
 import { ErrorCode, ThreadlineError } from "@threadline/protocol";
-import { startNatsServer } from "@threadline/test-kit";
+import { startNatsServer, waitFor } from "@threadline/test-kit";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { JsPublisher } from "./js-publisher.ts";
 import { isClosedError, isTransientNatsError, JsErrCode, jsApiErrorCode } from "./nats-errors.ts";
@@ -127,6 +128,9 @@ describe("JsPublisher on nats-server", () => {
     const p = new JsPublisher(nc, { timeoutMs: 300 });
     onTestFinished(() => p.close());
     process.kill(server.pid!, "SIGSTOP");
+    // A signal takes effect when the kernel next schedules the process: publish only once it is stopped
+    // (state T in /proc/<pid>/stat), or a loaded machine lets the server ack first (seen in CI).
+    await waitFor(() => processState(server.pid!) === "T", { timeoutMs: 5_000, message: "nats-server not stopped" });
     let error: unknown;
     try {
       error = await rejection(p.publish("tl.paused.out.agent.bot", bytes("x"), { msgId: "paused/e1" }));
@@ -200,3 +204,9 @@ describe("JsPublisher and NATS permissions", () => {
     expect((await p.publish("tl.s1.out.agent.a", bytes("y"))).seq).toBeGreaterThan(0);
   });
 });
+
+/** The state letter of a process (`R`, `S`, `T` stopped, …) from /proc/<pid>/stat (after the `(name)` field). */
+function processState(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+}
