@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from "node:v8";
 
@@ -24,6 +24,9 @@ if (dir) {
     };
     // The snapshot first: the report file appearing tells the probe that both are complete.
     if (existsSync(join(dir, "snapshot"))) writeHeapSnapshot(join(dir, `${process.pid}.heapsnapshot`));
-    writeFileSync(join(dir, `${process.pid}.json`), JSON.stringify(report));
+    // Written aside and renamed: the report appears whole, so the probe can read it as soon as it exists.
+    const file = join(dir, `${process.pid}.json`);
+    writeFileSync(`${file}.tmp`, JSON.stringify(report));
+    renameSync(`${file}.tmp`, file);
   });
 }

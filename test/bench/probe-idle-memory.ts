@@ -46,7 +46,6 @@ async function report(): Promise<HeapReport> {
   rmSync(file, { force: true });
   process.kill(gateway.pid, "SIGUSR2");
   while (!existsSync(file)) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 50));
   return JSON.parse(readFileSync(file, "utf8")) as HeapReport;
 }
 
