@@ -34,6 +34,8 @@ export interface NatsCluster extends AsyncDisposable {
    * the leader sees every other running node as current; resolves to it.
    * With `followers: "prefer"`, agreement is required but followers that are
    * still not current at the timeout are accepted (the leader is returned).
+   * Default timeout 30 s: after a whole-cluster restart a loaded CI machine
+   * has taken more than 15 s for followers to report current.
    */
   metaLeader(options?: { timeoutMs?: number; followers?: "require" | "prefer" }): Promise<NatsServer>;
   /** Stops every node (see `NatsServer.stop()`). */
@@ -126,7 +128,7 @@ class LocalCluster implements NatsCluster {
         const followersCurrent = running.every((s) => s === leader.server || current.has(s.name));
         return followersCurrent ? leader.server : undefined;
       },
-      { timeoutMs: options.timeoutMs ?? 15_000, intervalMs: 50, message: () => `meta leader views: ${seen}` },
+      { timeoutMs: options.timeoutMs ?? 30_000, intervalMs: 50, message: () => `meta leader views: ${seen}` },
     );
     if (options.followers !== "prefer") return found;
     return found.catch((error: unknown) => {
