@@ -1,5 +1,6 @@
 import type { Agent } from "@threadline/agent";
 import { waitFor } from "@threadline/test-kit";
+import { connectionOf } from "../../../libs/agent/src/agent.ts";
 
 /** Event type of the load's events. */
 export const TICK_TYPE = "chaos.tick";
@@ -54,6 +55,8 @@ export function startLoad(
   let published = 0;
   let retries = 0;
   let stopped = false;
+  /** Per session, the last failed attempt's error (cleared by an ack), for a timeout's message. */
+  const lastErrors = new Map<string, string>();
   const loops = sessions.map(async (session, i) => {
     const agent = agents[i % agents.length] as Agent;
     const list = acks.get(session) as Ack[];
@@ -65,9 +68,17 @@ export function startLoad(
         try {
           const ack = await agent.publish(session, { id, type: TICK_TYPE, data });
           list.push({ id, seq: ack.seq, sentAt: data.t, ackedAt: Date.now() });
+          lastErrors.delete(session);
           break;
-        } catch {
+        } catch (error) {
           retries++;
+          lastErrors.set(
+            session,
+            `${new Date().toISOString()} ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`.slice(
+              0,
+              300,
+            ),
+          );
           await new Promise((r) => setTimeout(r, 50));
         }
       }
@@ -86,7 +97,27 @@ export function startLoad(
           const times = [...acks.values()].map((list) => list.find((a) => a.sentAt >= since)?.ackedAt);
           return times.every((t) => t !== undefined) ? Math.max(...(times as number[])) : undefined;
         },
-        { timeoutMs, intervalMs: 20, message: "publishing did not resume in every session" },
+        {
+          timeoutMs,
+          intervalMs: 20,
+          message: () => {
+            const behind = [...acks].filter(([, list]) => !list.some((a) => a.sentAt >= since));
+            const agentStates = agents.map((a, i) => {
+              const { nc, publisher } = connectionOf(a);
+              const pending = (publisher as { size?: number }).size ?? "?";
+              return `agent ${i}: ${nc.isClosed() ? "closed" : `open to ${nc.getServer()}`}, ${pending} publishes awaiting an ack`;
+            });
+            return (
+              `publishing did not resume in every session: ${behind.length} behind (${agentStates.join(", ")}); ` +
+              behind
+                .map(
+                  ([session, list]) =>
+                    `${session}: last ack ${list.length > 0 ? new Date(list.at(-1)!.ackedAt).toISOString() : "none"}, last error ${lastErrors.get(session) ?? "none"}`,
+                )
+                .join("; ")
+            );
+          },
+        },
       );
       return at - since;
     },
