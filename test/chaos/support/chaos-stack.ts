@@ -107,6 +107,13 @@ function nodeEnv(node: NodePlan): Record<string, string> {
 }
 
 export async function startChaosStack(): Promise<ChaosStack> {
+  // Each start step's duration goes to stderr as it completes: a start that outlives its hook's timeout shows
+  // which step it was in (vitest prints a hook timeout without anything of the hook's own).
+  let stepStarted = Date.now();
+  const step = (name: string) => {
+    console.error(`[chaos-stack] ${name}: ${Date.now() - stepStarted} ms`);
+    stepStarted = Date.now();
+  };
   const cluster = await startCluster(3, {
     configFile: NATS_CONFIG_FILE,
     env: nodeEnv,
@@ -115,6 +122,7 @@ export async function startChaosStack(): Promise<ChaosStack> {
     // A whole-cluster restart needs Raft elections before a node is healthy again: allow for them under load.
     readyTimeoutMs: 60_000,
   });
+  step(`cluster ${cluster.name} started`);
   const cleanup: (() => Promise<unknown>)[] = [() => cluster.stop()];
   const close = async () => {
     for (const step of cleanup.reverse()) await step().catch(() => {});
@@ -129,6 +137,7 @@ export async function startChaosStack(): Promise<ChaosStack> {
     } finally {
       await nc.close();
     }
+    step("stream and buckets provisioned");
     const proxies = await Promise.all(cluster.servers.map((s) => startTcpProxy(s.port)));
     cleanup.push(() => Promise.all(proxies.map((p) => p.close())));
     const gatewayEnv = { ...gatewayAuth, THREADLINE_PROVISION: "false", THREADLINE_REPLICAS: "3" };
@@ -139,6 +148,7 @@ export async function startChaosStack(): Promise<ChaosStack> {
       THREADLINE_GATEWAY_ID: "gw-proxied",
     });
     cleanup.push(() => proxied.kill());
+    step("gateways started");
     const gatewayOf = async (id: string) => {
       const gateway = await spawnGateway(cluster.urls.join(","), { ...gatewayEnv, THREADLINE_GATEWAY_ID: id });
       cleanup.push(() => gateway.kill());
@@ -159,6 +169,7 @@ export async function startChaosStack(): Promise<ChaosStack> {
       return replica;
     };
     const presence = [await presenceOf("pa"), await presenceOf("pb")];
+    step("presence replicas started");
     const agents: Agent[] = [];
     cleanup.push(() => Promise.all(agents.map((a) => a.close())));
     const stack: ChaosStack = {
