@@ -16,6 +16,11 @@ describe("isTransientNatsError / natsError", () => {
       "JetStream temporarily unavailable (503)",
       new JetStreamApiError({ code: 503, err_code: 10008, description: "JetStream system temporarily unavailable" }),
     ],
+    // A retried publish while the leader still holds the first attempt's Nats-Msg-Id (clustered, after a failover).
+    [
+      "a publish whose msg id is still in process (409, 10158)",
+      new JetStreamApiError({ code: 409, err_code: 10158, description: "duplicate message id is in process" }),
+    ],
   ])("%s is transient: UNAVAILABLE, retryable", (_name, error) => {
     expect(isTransientNatsError(error)).toBe(true);
     expect(natsError("pulling input", error)).toMatchObject({ code: ErrorCode.UNAVAILABLE, retryable: true });

@@ -31,18 +31,28 @@ export const JsErrCode = {
   CONSUMER_NOT_FOUND: 10014,
   /** "wrong last sequence": a KV create or compare-and-set lost against another writer. */
   WRONG_LAST_SEQUENCE: 10071,
+  /**
+   * "duplicate message id is in process" (409): a clustered stream's leader holds a publish with the same
+   * `Nats-Msg-Id` that it proposed and has not applied yet (it stages the id with seq 0). Once that proposal
+   * is applied a retry gets the duplicate ack with its seq; if the proposal was lost in a leader change the
+   * staged id can stay on that node until the duplicate window ends. Either way: retry with the same id.
+   */
+  DUPLICATE_MESSAGE_IN_PROCESS: 10158,
 } as const;
 
 /**
  * Whether a failed NATS request may succeed if repeated: the reply timed out
  * (the request may or may not have been processed — JetStream dedupe makes a
  * publish retry safe), nobody answered (JetStream restarting, a leader
- * election, NATS reconnecting), or JetStream said it is temporarily unavailable (503).
+ * election, NATS reconnecting), JetStream said it is temporarily unavailable (503), or a publish's
+ * `Nats-Msg-Id` is still being stored by the stream leader (10158, see `JsErrCode`).
  */
 export function isTransientNatsError(error: unknown): boolean {
   if (error instanceof TimeoutError || error instanceof NoRespondersError) return true;
   if (error instanceof RequestError) return error.isNoResponders();
-  if (error instanceof JetStreamApiError) return error.status === 503;
+  if (error instanceof JetStreamApiError) {
+    return error.status === 503 || error.code === JsErrCode.DUPLICATE_MESSAGE_IN_PROCESS;
+  }
   // A pull ended by the server itself going away or its consumer moving (409 "Server Shutdown",
   // "Leadership Change"): a node restart or a rolling update, not a fault of the request.
   // (JetStreamStatusError is not exported by @nats-io/jetstream: matched by name and code.)
