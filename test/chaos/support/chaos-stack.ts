@@ -106,13 +106,20 @@ function nodeEnv(node: NodePlan): Record<string, string> {
   };
 }
 
-export async function startChaosStack(): Promise<ChaosStack> {
+/**
+ * Starts the stack. `signal`: the caller gave up waiting (its hook's deadline): whatever was started is
+ * stopped at once, and each step that completes afterwards stops what it started, so an abandoned start
+ * leaves no processes behind for the file's later tests or the next files.
+ */
+export async function startChaosStack(options: { signal?: AbortSignal } = {}): Promise<ChaosStack> {
+  const { signal } = options;
   // Each start step's duration goes to stderr as it completes: a start that outlives its hook's timeout shows
   // which step it was in (vitest prints a hook timeout without anything of the hook's own).
   let stepStarted = Date.now();
   const step = (name: string) => {
     console.error(`[chaos-stack] ${name}: ${Date.now() - stepStarted} ms`);
     stepStarted = Date.now();
+    if (signal?.aborted) throw new Error(`chaos stack start abandoned (deadline) after: ${name}`);
   };
   const cluster = await startCluster(3, {
     configFile: NATS_CONFIG_FILE,
@@ -122,13 +129,15 @@ export async function startChaosStack(): Promise<ChaosStack> {
     // A whole-cluster restart needs Raft elections before a node is healthy again: allow for them under load.
     readyTimeoutMs: 60_000,
   });
-  step(`cluster ${cluster.name} started`);
   const cleanup: (() => Promise<unknown>)[] = [() => cluster.stop()];
+  /** Runs the cleanups not run yet, newest first (safe to call again: an abandoned start calls it twice). */
   const close = async () => {
-    for (const step of cleanup.reverse()) await step().catch(() => {});
+    for (let undo = cleanup.pop(); undo; undo = cleanup.pop()) await undo().catch(() => {});
   };
+  signal?.addEventListener("abort", () => void close(), { once: true });
   const gatewayAuth = { NATS_USER: "gateway", NATS_PASS: PASSWORDS.TL_NATS_GATEWAY_PASS };
   try {
+    step(`cluster ${cluster.name} started`);
     await requireClusterSeries(cluster);
     // Provisioned once, as the gateway user (it may create the stream and buckets), with 3 replicas.
     const nc = await connect({ servers: cluster.urls, user: "gateway", pass: PASSWORDS.TL_NATS_GATEWAY_PASS });
@@ -223,6 +232,11 @@ export async function startChaosStack(): Promise<ChaosStack> {
     return stack;
   } catch (error) {
     await close();
+    if (signal?.aborted && !String(error).includes("abandoned")) {
+      throw new Error("chaos stack start abandoned (deadline); the step in flight failed as it was stopped", {
+        cause: error,
+      });
+    }
     throw error;
   }
 }

@@ -5,6 +5,9 @@ import { type Load, startLoad } from "./load.ts";
 import type { ChaosSummary } from "./report.ts";
 import { startViewers, type ViewerSpec, type Viewers } from "./viewers.ts";
 
+/** How long a file's stack start may take before it is abandoned (below the chaos suite's 60 s hook timeout). */
+const START_DEADLINE_MS = 55_000;
+
 /**
  * One chaos stack for the file's tests: started before the first, closed after the last, its logs
  * printed when a test fails. Returns the stack (call it inside a test or hook, once it is started).
@@ -12,7 +15,14 @@ import { startViewers, type ViewerSpec, type Viewers } from "./viewers.ts";
 export function useChaosStack(): () => ChaosStack {
   let stack: ChaosStack | undefined;
   beforeAll(async () => {
-    stack = await startChaosStack();
+    // Before the hook's own timeout (60 s, vitest.config.ts): a start given up on stops what it started.
+    const abandon = new AbortController();
+    const deadline = setTimeout(() => abandon.abort(), START_DEADLINE_MS);
+    try {
+      stack = await startChaosStack({ signal: abandon.signal });
+    } finally {
+      clearTimeout(deadline);
+    }
   });
   afterAll(async () => {
     await stack?.close();
