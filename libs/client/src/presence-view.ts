@@ -47,6 +47,12 @@ export class PresenceView implements SessionPresenceView {
   private desired: { status: string; metadata?: Record<string, unknown> } | undefined;
   /** The snapshot seeded the view (or is being fetched). */
   private seeded = false;
+  /**
+   * Per snapshot in flight, the presence events applied meanwhile: the snapshot may have been read
+   * before them, so they are applied again on top of it (each event carries its member's whole state,
+   * so replaying them in order ends where the events did).
+   */
+  private readonly applying = new Set<SessionEvent[]>();
 
   constructor(
     private readonly session: string,
@@ -93,15 +99,25 @@ export class PresenceView implements SessionPresenceView {
   }
 
   async refresh(): Promise<void> {
-    const members = await this.fetchSnapshot();
+    const meanwhile: SessionEvent[] = [];
+    this.applying.add(meanwhile);
+    let members: PresenceMember[];
+    try {
+      members = await this.fetchSnapshot();
+    } finally {
+      this.applying.delete(meanwhile);
+    }
     this.map.clear();
     for (const m of members) this.map.set(`${m.kind}.${m.id}`, m);
+    // Regression (CI, browser http-fallback): a device that joined while the snapshot was in flight vanished.
+    for (const event of meanwhile) applyPresenceEvent(this.map, event.type, event.data);
     notifyAll(this.listeners, { members: this.members });
   }
 
   /** Applies a session event; non-presence events are ignored. */
   apply(event: SessionEvent): void {
     if (!event.type.startsWith("presence.")) return;
+    for (const meanwhile of this.applying) meanwhile.push(event);
     const member = applyPresenceEvent(this.map, event.type, event.data);
     if (!member) return;
     const transition = { session: this.session, type: event.type, data: event.data } as PresenceTransition;
