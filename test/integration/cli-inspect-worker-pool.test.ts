@@ -5,9 +5,9 @@ import {
   controlTurnKey,
   DEFAULT_CONTROL_BUCKET,
   DEFAULT_PRESENCE_BUCKET,
-  type PresenceEntry,
   turnLiveness,
 } from "@threadline/protocol";
+import { PresenceBucket } from "@threadline/store";
 import { waitFor } from "@threadline/test-kit";
 import { expect, it, onTestFinished } from "vitest";
 import { connectionOf } from "../../libs/agent/src/agent.ts";
@@ -66,17 +66,9 @@ it("shows a pool's running turn, and reports it orphaned once its worker is gone
   // NATS directly (a CLI process per poll costs 1–5 s of node + tsx start-up on a loaded CI machine);
   // the CLI then runs once per assertion.
   await server.stop({ graceMs: 0 });
-  const presence = await new Kvm(connectionOf(agent).js).open(DEFAULT_PRESENCE_BUCKET);
-  const connected = async () => {
-    let count = 0;
-    for await (const key of await presence.keys("pool-s1.>")) {
-      const entry = await presence.get(key);
-      // A connection that left is a tombstone or an entry marked `gone` (PROTOCOL.md §16).
-      if (entry?.operation === "PUT" && entry.json<PresenceEntry>().gone === undefined) count++;
-    }
-    return count;
-  };
-  await waitFor(async () => (await connected()) === 0, {
+  const { nc, js } = connectionOf(agent);
+  const presence = new PresenceBucket(await new Kvm(js).open(DEFAULT_PRESENCE_BUCKET), nc);
+  await waitFor(async () => (await presence.members("pool-s1")).length === 0, {
     message: () => "the stopped worker is still present in pool-s1",
   });
   const gone = await runCliProcess(["inspect", "pool-s1", "--orphan-after", "0s", "--json"], env);
