@@ -1,6 +1,6 @@
 import { waitFor } from "@threadline/test-kit";
 import { describe, expect, it } from "vitest";
-import { notifierRig, spawnNotifier } from "./support/notifier.ts";
+import { notifierRig, spawnNotifier, startNotifier } from "./support/notifier.ts";
 
 // SIGTERM: stop pulling, finish what is under way, exit 0 — without waiting out a webhook's backoff. What
 // was not finished is left to the claim's lease and the durable's redelivery: the next process delivers it.
@@ -27,6 +27,53 @@ describe("notifier: graceful shutdown", () => {
     await spawnNotifier(rig, env);
     const hook = await rig.hooks.next(undefined, 15_000);
     expect(hook).toMatchObject({ idempotencyKey: key, duplicate: false });
+    await rig.settled();
+    expect(await rig.claim(key)).toMatchObject({ status: "sent" });
+  });
+
+  it("closed right after it started (its consumers still opening) → close() returns", async () => {
+    const rig = await notifierRig();
+    for (let round = 0; round < 3; round++) {
+      const { close } = await startNotifier(rig);
+      // The consumers' loops are inside their first open (a JetStream request) at this point.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise((resolve) => {
+        timer = setTimeout(resolve, 10_000, "still closing after 10 s");
+      });
+      expect(await Promise.race([close().then(() => "closed"), late])).toBe("closed");
+      clearTimeout(timer);
+    }
+  });
+
+  it("a webhook that never answers: SIGTERM exits 0 once the drain is over, naming the handling; the next notifier delivers it", async () => {
+    const rig = await notifierRig();
+    const env = { THREADLINE_WEBHOOK_TIMEOUT_MS: "120000", THREADLINE_NOTIFY_DRAIN_MS: "1000" };
+    const first = await spawnNotifier(rig, env);
+    await rig.userWrites("shutdown-2", "uma");
+    rig.hooks.holdNext(1);
+    const end = await rig.turnEnd("shutdown-2");
+    const key = `n.${rig.epoch}.shutdown-2.${end.seq}.uma.hook`;
+    await waitFor(() => rig.hooks.attempts().some((a) => a.reason === "held" && a.idempotencyKey === key), {
+      timeoutMs: 10_000,
+      message: "the webhook was not called",
+    });
+
+    const stopping = Date.now();
+    await first.stop();
+    expect(first.exitCode()).toBe(0);
+    expect(Date.now() - stopping).toBeLessThan(10_000); // not the webhook's 120 s timeout
+    const warning = first
+      .log()
+      .split("\n")
+      .find((line) => line.includes("stopped with handlings still running"));
+    expect(warning, first.log()).toBeDefined();
+    expect(JSON.parse(warning!).handlings).toEqual([
+      expect.objectContaining({ seq: end.seq, subject: expect.stringContaining("shutdown-2"), deliveryCount: 2 }),
+    ]);
+
+    await spawnNotifier(rig, env);
+    const hook = await rig.hooks.next((d) => d.idempotencyKey === key, 20_000);
+    expect(hook.duplicate).toBe(false);
     await rig.settled();
     expect(await rig.claim(key)).toMatchObject({ status: "sent" });
   });

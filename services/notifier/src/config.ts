@@ -82,6 +82,8 @@ export interface NotifierConfig {
   maxAckPending: number;
   /** Triggers handled at once per durable in this process. */
   concurrency: number;
+  /** At shutdown, how long handlings under way may still finish; the rest is redelivered (as after a crash). */
+  drainMs: number;
   /** Sessions whose audience (users) is cached. */
   audienceCacheSessions: number;
   logLevel: string;
@@ -121,6 +123,7 @@ export function loadNotifierConfig(env: Record<string, string | undefined> = pro
     leaseMs: int("THREADLINE_NOTIFY_LEASE_MS", 30_000, 1000, 600_000),
     maxAckPending: int("THREADLINE_NOTIFY_MAX_PENDING", 10_000, 1, 1_000_000),
     concurrency: int("THREADLINE_NOTIFY_CONCURRENCY", 64, 1, 10_000),
+    drainMs: int("THREADLINE_NOTIFY_DRAIN_MS", 10_000, 0, 600_000),
     audienceCacheSessions: int("THREADLINE_NOTIFY_AUDIENCE_CACHE", 10_000, 1, 10_000_000),
     logLevel: env.LOG_LEVEL || "info",
   };

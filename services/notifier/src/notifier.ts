@@ -47,7 +47,7 @@ export interface Notifier extends AsyncDisposable {
    * @example notifier.onOutcome((o) => o.outcome === "sent" && console.log(o.session, o.user, o.count));
    */
   onOutcome(listener: (outcome: Outcome) => void): () => void;
-  /** Stops pulling, ends retry waits, finishes the handlings under way; closes the HTTP server. Idempotent. */
+  /** Stops pulling, ends retry waits, finishes the handlings under way (≤ `drainMs`); closes the HTTP server. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -138,6 +138,7 @@ export async function createNotifier(config: NotifierConfig, deps: NotifierDeps)
     ackWaitMs: config.ackWaitMs,
     maxAckPending: config.maxAckPending,
     concurrency: config.concurrency,
+    drainMs: config.drainMs,
     handle,
     metrics,
     log,

@@ -32,6 +32,12 @@ export interface TriggerConsumerOptions {
   maxAckPending: number;
   /** Messages handled at once in this process (also the prefetch). */
   concurrency: number;
+  /**
+   * How long `stop()` waits for the handlings under way; then it returns and
+   * logs the ones still running (their triggers are redelivered after the ack
+   * wait, their claims taken over after the lease — as after a crash).
+   */
+  drainMs: number;
   /** Handles one delivery; `first` = its first delivery; `signal` fires at shutdown. Throwing redelivers it with backoff. */
   handle: (message: StoredMessage, first: boolean, signal: AbortSignal) => Promise<Disposition>;
   metrics: NotifierMetrics;
@@ -39,7 +45,10 @@ export interface TriggerConsumerOptions {
 }
 
 export interface TriggerConsumer {
-  /** Stops pulling, returns unstarted messages (nak), ends retry waits, waits for running handlings. Idempotent. */
+  /**
+   * Stops pulling, returns unstarted messages (nak), ends retry waits, waits
+   * for running handlings — at most `drainMs`. Idempotent.
+   */
   stop(): Promise<void>;
   /** Whether it is pulling (false after `stop()` or while it re-opens the consumer). */
   readonly consuming: boolean;
@@ -70,13 +79,20 @@ export async function startTriggerConsumer(o: TriggerConsumerOptions): Promise<T
   };
   await ensureDurable(o.jsm, o.stream, config);
   const stopping = new AbortController();
-  const running = new Set<Promise<void>>();
+  /** Handlings under way: each one's message and start, for the shutdown report. */
+  const running = new Map<Promise<void>, { m: JsMsg; since: number }>();
   let current: ConsumerMessages | undefined;
   let consuming = false;
+  /** `stop()` stopped waiting for the handlings still running. */
+  let abandoned = false;
 
   const run = async (m: JsMsg): Promise<void> => {
     o.metrics.inFlight.inc();
-    const heartbeat = setInterval(() => quietly(() => m.working()), Math.max(100, Math.floor(o.ackWaitMs / 3)));
+    // In-progress acks keep the delivery ours; once `stop()` gave up on it they end, so it is redelivered.
+    const heartbeat = setInterval(
+      () => (abandoned ? clearInterval(heartbeat) : quietly(() => m.working())),
+      Math.max(100, Math.floor(o.ackWaitMs / 3)),
+    );
     try {
       const message = {
         seq: m.seq,
@@ -101,19 +117,21 @@ export async function startTriggerConsumer(o: TriggerConsumerOptions): Promise<T
     const consumer = await o.js.consumers.get(o.stream, o.durable);
     const messages = await consumer.consume({ max_messages: o.concurrency });
     current = messages;
-    if (stopping.signal.aborted) await messages.close();
+    // Stopped while opening: end the iteration below. Not awaited — close() resolves once the loop below has
+    // read up to the end, so awaiting it here, before the loop runs, would never return.
+    if (stopping.signal.aborted) void messages.close();
     const session = watchConsumerLoss(messages);
     consuming = true;
     try {
       for await (const m of messages) {
-        while (running.size >= o.concurrency) await Promise.race(running);
+        while (running.size >= o.concurrency) await Promise.race(running.keys());
         if (session.lost) continue;
         if (stopping.signal.aborted) {
           quietly(() => m.nak()); // buffered, not started: another replica may take it now
           continue;
         }
         const task = run(m).finally(() => running.delete(task));
-        running.add(task);
+        running.set(task, { m, since: Date.now() });
       }
     } finally {
       consuming = false;
@@ -134,15 +152,30 @@ export async function startTriggerConsumer(o: TriggerConsumerOptions): Promise<T
       }
     }
   };
-  const closed = loop().then(() => Promise.allSettled(running).then(() => {}));
+  const closed = loop().then(() => Promise.allSettled(running.keys()).then(() => {}));
 
   let stopped: Promise<void> | undefined;
   return {
     stop() {
       stopped ??= (async () => {
         stopping.abort();
-        await current?.close().catch(() => {});
-        await closed;
+        const drained = (async () => {
+          await current?.close().catch(() => {});
+          await closed;
+        })();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<"late">((resolve) => {
+          timer = setTimeout(resolve, o.drainMs, "late");
+        });
+        const outcome = await Promise.race([drained.then(() => "drained" as const), late]);
+        clearTimeout(timer);
+        if (outcome === "late") {
+          abandoned = true;
+          o.log.warn(
+            { durable: o.durable, drainMs: o.drainMs, handlings: [...running.values()].map(describe) },
+            "stopped with handlings still running (left to redelivery after the ack wait, their claims to the lease)",
+          );
+        }
       })();
       return stopped;
     },
@@ -150,6 +183,11 @@ export async function startTriggerConsumer(o: TriggerConsumerOptions): Promise<T
       return consuming;
     },
   };
+}
+
+/** A handling still running at shutdown, for the log. */
+function describe({ m, since }: { m: JsMsg; since: number }) {
+  return { seq: m.seq, subject: m.subject, deliveryCount: m.info.deliveryCount, runningMs: Date.now() - since };
 }
 
 /** Acks are publishes; on a closed connection they throw, and the server redelivers anyway. */

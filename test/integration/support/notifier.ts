@@ -225,11 +225,19 @@ export interface RunningNotifier {
 export async function startNotifier(rig: NotifierRig, env: Record<string, string> = {}): Promise<RunningNotifier> {
   const config = loadNotifierConfig(rig.env(env));
   const nc = await connectNats(config.nats, `notifier-${config.notifierId}`);
-  const notifier = await createNotifier(config, {
-    nc,
-    pushAgent: testTlsAgent(),
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
-  });
+  // TEST_LOG_LEVEL shows everything; otherwise only a shutdown that gave up on a handling is printed (to stderr:
+  // the handling's seq and subject, what to look at when a test's teardown is slow).
+  const logger = process.env.TEST_LOG_LEVEL
+    ? pino({ level: process.env.TEST_LOG_LEVEL })
+    : pino(
+        { level: "warn" },
+        {
+          write(line: string) {
+            if (line.includes("stopped with handlings still running")) process.stderr.write(line);
+          },
+        },
+      );
+  const notifier = await createNotifier(config, { nc, pushAgent: testTlsAgent(), logger });
   const log = eventLog<Outcome>("outcome", 15_000);
   notifier.onOutcome(log.push);
   let closed: Promise<void> | undefined;

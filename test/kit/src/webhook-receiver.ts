@@ -33,8 +33,9 @@ export interface WebhookDelivery {
 
 /** Every request, including refused and failure-injected ones (for retry and backoff assertions). */
 export interface WebhookAttempt {
+  /** The status answered; 0 for a request held unanswered (`holdNext`). */
   status: number;
-  /** Why it was not 200: a signature failure, `injected`, or a body problem. */
+  /** Why it was not 200: a signature failure, `injected`, `held`, or a body problem. */
   reason: string | undefined;
   idempotencyKey: string | undefined;
   receivedAt: Date;
@@ -65,6 +66,12 @@ export interface WebhookReceiver extends AsyncDisposable {
    * to those responses (e.g. `{ "retry-after": "1" }`).
    */
   failNext(count: number, status?: number, headers?: Record<string, string>): void;
+  /**
+   * The next `count` correctly signed requests are never answered (a hung
+   * receiver: the sender's own timeout ends them; `close()` drops them).
+   * Each is in `attempts()` at once, with status 0 and reason `held`.
+   */
+  holdNext(count: number): void;
   close(): Promise<void>;
 }
 
@@ -85,6 +92,7 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions): Pro
   const attempts: WebhookAttempt[] = [];
   const seenKeys = new Set<string>();
   let failure = { remaining: 0, status: 503, headers: {} as Record<string, string> };
+  let holding = 0;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const idempotencyKey = header(req, WEBHOOK_IDEMPOTENCY_HEADER);
@@ -112,6 +120,11 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions): Pro
     } catch {
       return answer(400, "body is not JSON");
     }
+    if (holding > 0) {
+      holding--;
+      attempts.push({ status: 0, reason: "held", idempotencyKey, receivedAt: new Date() });
+      return;
+    }
     if (failure.remaining > 0) {
       failure.remaining--;
       return answer(failure.status, "injected", failure.headers);
@@ -138,6 +151,9 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions): Pro
     next: (predicate, timeoutMs) => deliveries.next(predicate, timeoutMs),
     failNext: (count, status = 503, headers = {}) => {
       failure = { remaining: count, status, headers };
+    },
+    holdNext: (count) => {
+      holding = count;
     },
     close: async () => {
       deliveries.close();
