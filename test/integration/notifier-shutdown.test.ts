@@ -68,7 +68,12 @@ describe("notifier: graceful shutdown", () => {
       .find((line) => line.includes("stopped with handlings still running"));
     expect(warning, first.log()).toBeDefined();
     expect(JSON.parse(warning!).handlings).toEqual([
-      expect.objectContaining({ seq: end.seq, subject: expect.stringContaining("shutdown-2"), deliveryCount: 2 }),
+      expect.objectContaining({
+        seq: end.seq,
+        subject: expect.stringContaining("shutdown-2"),
+        deliveryCount: 2,
+        step: "deliver uma",
+      }),
     ]);
 
     await spawnNotifier(rig, env);

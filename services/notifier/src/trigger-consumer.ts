@@ -38,8 +38,17 @@ export interface TriggerConsumerOptions {
    * wait, their claims taken over after the lease — as after a crash).
    */
   drainMs: number;
-  /** Handles one delivery; `first` = its first delivery; `signal` fires at shutdown. Throwing redelivers it with backoff. */
-  handle: (message: StoredMessage, first: boolean, signal: AbortSignal) => Promise<Disposition>;
+  /**
+   * Handles one delivery; `first` = its first delivery; `signal` fires at
+   * shutdown; `step` names what it is doing now (reported when a shutdown
+   * gives up on it). Throwing redelivers it with backoff.
+   */
+  handle: (
+    message: StoredMessage,
+    first: boolean,
+    signal: AbortSignal,
+    step: (name: string) => void,
+  ) => Promise<Disposition>;
   metrics: NotifierMetrics;
   log: pino.Logger;
 }
@@ -79,14 +88,14 @@ export async function startTriggerConsumer(o: TriggerConsumerOptions): Promise<T
   };
   await ensureDurable(o.jsm, o.stream, config);
   const stopping = new AbortController();
-  /** Handlings under way: each one's message and start, for the shutdown report. */
-  const running = new Map<Promise<void>, { m: JsMsg; since: number }>();
+  /** Handlings under way: each one's message, start and current step, for the shutdown report. */
+  const running = new Map<Promise<void>, Running>();
   let current: ConsumerMessages | undefined;
   let consuming = false;
   /** `stop()` stopped waiting for the handlings still running. */
   let abandoned = false;
 
-  const run = async (m: JsMsg): Promise<void> => {
+  const run = async (m: JsMsg, state: Running): Promise<void> => {
     o.metrics.inFlight.inc();
     // In-progress acks keep the delivery ours; once `stop()` gave up on it they end, so it is redelivered.
     const heartbeat = setInterval(
@@ -100,7 +109,9 @@ export async function startTriggerConsumer(o: TriggerConsumerOptions): Promise<T
         data: m.data,
         storedAt: Math.floor(m.info.timestampNanos / 1e6),
       };
-      const disposition = await o.handle(message, m.info.deliveryCount === 1, stopping.signal);
+      const disposition = await o.handle(message, m.info.deliveryCount === 1, stopping.signal, (name) => {
+        state.step = name;
+      });
       if (disposition.action === "ack") quietly(() => m.ack());
       else quietly(() => m.nak(disposition.delayMs));
     } catch (error) {
@@ -130,8 +141,9 @@ export async function startTriggerConsumer(o: TriggerConsumerOptions): Promise<T
           quietly(() => m.nak()); // buffered, not started: another replica may take it now
           continue;
         }
-        const task = run(m).finally(() => running.delete(task));
-        running.set(task, { m, since: Date.now() });
+        const state: Running = { m, since: Date.now(), step: "start" };
+        const task = run(m, state).finally(() => running.delete(task));
+        running.set(task, state);
       }
     } finally {
       consuming = false;
@@ -185,9 +197,16 @@ export async function startTriggerConsumer(o: TriggerConsumerOptions): Promise<T
   };
 }
 
+/** A handling under way. */
+interface Running {
+  m: JsMsg;
+  since: number;
+  step: string;
+}
+
 /** A handling still running at shutdown, for the log. */
-function describe({ m, since }: { m: JsMsg; since: number }) {
-  return { seq: m.seq, subject: m.subject, deliveryCount: m.info.deliveryCount, runningMs: Date.now() - since };
+function describe({ m, since, step }: Running) {
+  return { seq: m.seq, subject: m.subject, deliveryCount: m.info.deliveryCount, runningMs: Date.now() - since, step };
 }
 
 /** Acks are publishes; on a closed connection they throw, and the server redelivers anyway. */

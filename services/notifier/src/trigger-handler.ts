@@ -80,7 +80,12 @@ type UserResult = { done: true } | { done: false; retryAt: number };
  * earliest retry (rate window, a claim another replica holds).
  */
 export function createTriggerHandler(deps: HandlerDeps) {
-  return async (message: StoredMessage, firstDelivery: boolean, signal: AbortSignal): Promise<Disposition> => {
+  return async (
+    message: StoredMessage,
+    firstDelivery: boolean,
+    signal: AbortSignal,
+    step: (name: string) => void = () => {},
+  ): Promise<Disposition> => {
     const trigger = classifyTrigger(deps.subjects, message);
     if (!trigger) return ACK;
     const { metrics, config } = deps;
@@ -91,6 +96,7 @@ export function createTriggerHandler(deps: HandlerDeps) {
       deps.emit({ ...at, outcome: "skipped", reason: "stale" });
       return ACK;
     }
+    step("audience");
     const audience = await deps.audience.audience(trigger.session, trigger.seq);
     const users = usersBefore(audience, trigger.seq);
     if (audience.capped && firstDelivery) {
@@ -104,7 +110,7 @@ export function createTriggerHandler(deps: HandlerDeps) {
       deps.emit({ ...at, outcome: "skipped", reason: "no_audience" });
       return ACK;
     }
-    const handling = new Handling(deps, trigger, audience, signal);
+    const handling = new Handling(deps, trigger, audience, signal, step);
     const waiting: string[] = [];
     for (const user of users) {
       // Present when first seen: they saw it live. Their mark moves past it now, so nothing later collapses into it.
@@ -143,10 +149,13 @@ class Handling {
     private readonly trigger: Trigger,
     private readonly audience: SessionAudience,
     private readonly signal: AbortSignal,
+    /** Names what the handling does now (a shutdown that gives up on it reports the last one). */
+    private readonly step: (name: string) => void,
   ) {}
 
   /** Whether a device of `user` is attached to the session (presence bucket, kind `user`). */
   present(user: string): Promise<boolean> {
+    this.step(`presence ${user}`);
     this.members ??= this.deps.presence
       .members(this.trigger.session)
       .then((members) => new Set(members.filter((m) => m.kind === "user").map((m) => m.id)));
@@ -171,6 +180,7 @@ class Handling {
   async settle(user: string): Promise<UserResult> {
     const { deps, trigger } = this;
     for (let round = 0; round < MARK_ROUNDS; round++) {
+      this.step(`mark ${user}`);
       const read = await deps.marks.get(trigger.session, user);
       const reserved = read.value.pending.find((p) => p.seq === trigger.seq);
       if (reserved) return this.deliver(user, reserved.payload);
@@ -191,6 +201,7 @@ class Handling {
 
   private async decide(user: string, read: Versioned<BurstMark<Reservation>>): Promise<UserResult | "lost-race"> {
     const { deps, trigger } = this;
+    this.step(`decide ${user}`);
     const prefs = (await deps.prefs.get(user)).value;
     const counting = await this.counting(user, prefs, read.value);
     const decision = decideBurst(trigger, counting, deps.config.collapseMaxMs);
@@ -209,6 +220,7 @@ class Handling {
       this.skip(user, "no_channel");
       return { done: true };
     }
+    this.step(`rate ${user}`);
     const rate = await deps.rate.take(user, {
       limit: deps.config.userRate,
       windowMs: deps.config.userRateWindowMs,
@@ -218,6 +230,7 @@ class Handling {
       deps.emit({ session: trigger.session, seq: trigger.seq, user, outcome: "deferred" });
       return { done: false, retryAt: rate.retryAt };
     }
+    this.step(`reserve ${user}`);
     const reservation = await this.reservation(user, decision.members);
     const written = await deps.marks.advance(trigger.session, user, read, trigger, {
       payload: reservation,
@@ -309,12 +322,14 @@ class Handling {
 
   private async deliver(user: string, reservation: Reservation): Promise<UserResult> {
     const { deps, trigger } = this;
+    this.step(`deliver ${user}`);
     const result = await deliverNotification(deps.delivery, reservation, this.signal);
     const at = { session: trigger.session, seq: trigger.seq, user };
     if (!result.done) {
       deps.emit({ ...at, outcome: "held" });
       return result;
     }
+    this.step(`settle ${user}`);
     await deps.marks.settle(trigger.session, user, trigger.seq);
     deps.emit({ ...at, outcome: "sent", count: reservation.payload.count });
     return result;
