@@ -1,6 +1,6 @@
 import { encodeMsgpack, type StreamState, Subjects } from "@threadline/protocol";
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { AttachmentSink } from "./attachment.ts";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import { createMetrics } from "./metrics.ts";
@@ -124,6 +124,88 @@ describe("catch-up from memory", () => {
     expect(corks).toBeGreaterThanOrEqual(chunks);
     const catchUps = await metrics.catchUps.get();
     expect(catchUps.values.map((v) => [v.labels.source, v.value])).toEqual([["cache", 1]]);
+    feed.close();
+  });
+
+  it("ends with synced only after the events the live source has not delivered yet (it lags the stream)", async () => {
+    const { recent } = await startedCache(
+      64 << 20,
+      Array.from({ length: 100 }, (_, i) => message(i + 1)),
+    );
+    let deliver: ((m: LiveMessage) => void) | undefined;
+    let backlog: number | undefined = 103; // 101–103 are stored; the live source has delivered up to 100
+    const waits: number[] = [];
+    let arrived: (() => void) | undefined;
+    const live: LiveSource = {
+      async open(_session, onMessage) {
+        deliver = onMessage;
+        return { after: 100, close: () => {} };
+      },
+      async recover() {},
+      close() {},
+      backlog: () => backlog,
+      reached(seq) {
+        waits.push(seq);
+        return new Promise((resolve) => {
+          arrived = () => resolve(true);
+        });
+      },
+    };
+    const history: SessionHistory = {
+      async streamState(): Promise<StreamState> {
+        return { epoch: "e1", firstSeq: 1, lastSeq: 103 };
+      },
+      async messageAt() {
+        return undefined;
+      },
+      // biome-ignore lint/correctness/useYield: a history that must not be read
+      async *read() {
+        throw new Error("the catch-up read the stream");
+      },
+    };
+    const metrics = createMetrics();
+    const feed = new SessionFeed(
+      SESSION,
+      live,
+      history,
+      { ringMaxEvents: 100, ringMaxBytes: 1 << 20 },
+      metrics,
+      pino({ level: "silent" }),
+      recent,
+    );
+    await feed.ready;
+    const out: string[] = [];
+    const sink: AttachmentSink = {
+      sendEvent(record) {
+        out.push(`event ${record.seq}`);
+        return "sent";
+      },
+      sendEvents(records) {
+        for (const record of records) out.push(`event ${record.seq}`);
+        return records.length;
+      },
+      sendFrame(frame) {
+        const { op, seq } = frame as { op: string; seq?: number };
+        out.push(`${op} ${seq}`);
+      },
+      backedUp: false,
+      cork: (fn) => fn(),
+      waitDrain: async () => true,
+      closed: false,
+    };
+    const { attachment, ended } = attachForTest(feed, sink, history, { metrics, lastSent: 90 });
+    const catchingUp = attachment.catchUp();
+    await vi.waitFor(() => expect(waits).toEqual([103]));
+    expect(out.at(-1)).toBe("event 100"); // memory replayed, no synced yet
+    for (const seq of [101, 102, 103]) deliver!(message(seq));
+    backlog = undefined;
+    arrived!();
+    await catchingUp;
+    expect(ended).toEqual([]);
+    expect(out).toEqual([...Array.from({ length: 13 }, (_, i) => `event ${i + 91}`), "synced 103"]);
+    // Live from here.
+    deliver!(message(104));
+    expect(out.at(-1)).toBe("event 104");
     feed.close();
   });
 });

@@ -38,7 +38,16 @@ export interface AttachmentOptions {
   maxCatchUpAttempts: number;
   /** `"compact"`: catch-ups go through a MessageCompactor (PROTOCOL.md §8.5). */
   history: AttachHistory;
+  /**
+   * A catch-up from memory that ends while the live source lags the stream
+   * waits this long at most for what the source has not delivered yet, so
+   * `synced` follows every event stored before it. Default `BACKLOG_WAIT_MS`.
+   */
+  backlogWaitMs?: number;
 }
+
+/** Default of `AttachmentOptions.backlogWaitMs`, ms. */
+export const BACKLOG_WAIT_MS = 2_000;
 
 /**
  * One socket attached to one session. Modes:
@@ -101,6 +110,8 @@ export class Attachment implements FeedSubscriber {
       await this.feed.ready;
       let failures = 0;
       let passes = 0;
+      /** Waited once for the live source's backlog in this catch-up (bounded: it is not waited for again). */
+      let waitedForBacklog = false;
       for (;;) {
         if (this.ended) return;
         this.mode = "catchup";
@@ -119,10 +130,14 @@ export class Attachment implements FeedSubscriber {
           let from = Math.max(this.lastSent, this.replayedSeq);
           let done = false;
           let refused = false;
+          let backlog: number | undefined;
           while (!this.sink.backedUp) {
             const chunk = this.feed.after(from, CORK_BYTES);
             if (chunk.length === 0) {
-              done = true;
+              // Memory ends here, but the live source has not delivered everything stored yet (it lags the
+              // stream): wait for that first, so `synced` comes after every event stored before it.
+              backlog = waitedForBacklog ? undefined : this.feed.liveBacklog();
+              done = backlog === undefined;
               break;
             }
             // One frame (or a few) per chunk where the socket takes `events` batches; the socket's limit is
@@ -137,6 +152,12 @@ export class Attachment implements FeedSubscriber {
             return this.fallBehind();
           }
           if (done) break;
+          if (backlog !== undefined) {
+            // Then a new pass from `lastSent` (what came meanwhile is in memory, or the pass reads the stream).
+            waitedForBacklog = true;
+            await this.feed.liveReached(backlog, this.options.backlogWaitMs ?? BACKLOG_WAIT_MS);
+            continue;
+          }
           if (!(await this.sink.waitDrain())) return;
           continue;
         }

@@ -12,8 +12,8 @@ import { HISTORY_LOSS_GRACE_MS } from "./start-resolution.ts";
 
 interface FakeConsumer {
   startSeq: number | undefined;
-  /** Delivers the stream's message at `seq` (stored first if it is not yet). */
-  deliver(seq: number): void;
+  /** Delivers the stream's message at `seq` (stored first if it is not yet); `pending`: the server's count after it. */
+  deliver(seq: number, pending?: number): void;
   /** What nats.js does when it re-creates an ordered consumer: the delivery sequence starts at 1 again. */
   restartDeliveries(): void;
   closed: boolean;
@@ -56,16 +56,16 @@ function fakeJetStream(failures: { remaining: number }, stream = new FakeStream(
               seq: number;
               subject: string;
               data: Uint8Array;
-              info: { deliverySequence: number };
+              info: { deliverySequence: number; pending: number };
             }) => void;
           }) {
             let delivered = 0;
             const fake: FakeConsumer = {
               startSeq: opts.opt_start_seq,
-              deliver: (seq) => {
+              deliver: (seq, pending = 0) => {
                 if (!stream.messages.has(seq)) stream.store(seq);
                 const m = stream.messages.get(seq)!;
-                options.callback({ seq, ...m, info: { deliverySequence: ++delivered } });
+                options.callback({ seq, ...m, info: { deliverySequence: ++delivered, pending } });
               },
               restartDeliveries: () => {
                 delivered = 0;
@@ -254,6 +254,49 @@ describe("FirehoseSource lost history", () => {
       expect(lost).toHaveLength(1);
       expect(lost[0]!.message).toMatch(/another event at seq 10/);
       expect(consumers.at(-1)!.startSeq).toBe(13);
+    } finally {
+      source.close();
+    }
+  });
+});
+
+describe("FirehoseSource backlog", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("knows what the server stored and has not delivered yet, and when it has", async () => {
+    const { js, consumers, history } = fakeJetStream({ remaining: 0 });
+    const source = new FirehoseSource(js, "THREADLINE", "tl.>", history);
+    await source.open("s1", () => {});
+    try {
+      expect(source.backlog()).toBeUndefined();
+      consumers[0]!.deliver(1, 2); // two more stored after seq 1, not delivered yet
+      expect(source.backlog()).toBe(3);
+      const reached = source.reached(3, 1000);
+      let settled: boolean | undefined;
+      void reached.then((r) => {
+        settled = r;
+      });
+      consumers[0]!.deliver(2, 1);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(settled).toBeUndefined();
+      consumers[0]!.deliver(3, 0);
+      expect(await reached).toBe(true);
+      expect(source.backlog()).toBeUndefined();
+      expect(await source.reached(2, 1000)).toBe(true); // already delivered
+      // Never delivered (e.g. deleted meanwhile): false once the wait is over.
+      consumers[0]!.deliver(4, 5);
+      const late = source.reached(9, 500);
+      await vi.advanceTimersByTimeAsync(500);
+      expect(await late).toBe(false);
+      // Closing settles the waiters.
+      const closing = source.reached(9, 60_000);
+      source.close();
+      expect(await closing).toBe(false);
     } finally {
       source.close();
     }

@@ -29,6 +29,14 @@ export interface LiveSource {
   ): Promise<{ after: number; close(): void }>;
   /** After a NATS reconnect: resume delivery now rather than after missed heartbeats. */
   recover(): Promise<void>;
+  /**
+   * The highest seq the server reported as stored but this source has not
+   * delivered yet (it lags the stream), or `undefined` when it is not known
+   * to lag. Optional: a source without it is taken as never lagging.
+   */
+  backlog?(): number | undefined;
+  /** Resolves true once every seq ≤ `seq` was delivered, false after `timeoutMs` (or on close / lost history). */
+  reached?(seq: number, timeoutMs: number): Promise<boolean>;
   close(): void;
 }
 
@@ -104,6 +112,14 @@ export class FirehoseSource implements LiveSource {
   /** Listeners of every session's events (the recent-events cache). */
   private readonly taps = new Set<FirehoseTap>();
   private lastSeq = 0;
+  /**
+   * The stream's end as the server last reported it with a delivery (the
+   * message's seq + its consumer `pending`: messages stored after it and not
+   * yet delivered); above `lastSeq` while the source lags the stream.
+   */
+  private reportedEnd = 0;
+  /** `reached()` calls waiting for a seq. */
+  private readonly reachWaiters = new Set<{ seq: number; done: (reached: boolean) => void }>();
   private tail: Tail | undefined;
   /** A delivered tail not yet confirmed after a consumer replacement (checked before and retried by the watchdog). */
   private unverified: Tail | undefined;
@@ -164,6 +180,35 @@ export class FirehoseSource implements LiveSource {
 
   recover(): Promise<void> {
     return this.resync("reconnect");
+  }
+
+  backlog(): number | undefined {
+    return this.reportedEnd > this.lastSeq ? this.reportedEnd : undefined;
+  }
+
+  reached(seq: number, timeoutMs: number): Promise<boolean> {
+    if (this.lastSeq >= seq) return Promise.resolve(true);
+    if (this.closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter = {
+        seq,
+        done: (reached: boolean) => {
+          clearTimeout(timer);
+          this.reachWaiters.delete(waiter);
+          resolve(reached);
+        },
+      };
+      const timer = setTimeout(() => waiter.done(false), timeoutMs);
+      this.reachWaiters.add(waiter);
+    });
+  }
+
+  /** Settles the `reached()` waiters: those at or below the delivered seq with true; all of them with `reached` = false. */
+  private settleWaiters(all?: false): void {
+    for (const w of [...this.reachWaiters]) {
+      if (all === false) w.done(false);
+      else if (w.seq <= this.lastSeq) w.done(true);
+    }
   }
 
   /**
@@ -242,6 +287,8 @@ export class FirehoseSource implements LiveSource {
     const handlers = [...this.handlers.values()];
     this.handlers.clear();
     this.lastSeq = lost.lastSeq;
+    this.reportedEnd = lost.lastSeq;
+    this.settleWaiters(false);
     this.tail = undefined;
     this.unverified = undefined;
     for (const t of this.taps) t.onReset(lost.lastSeq);
@@ -250,6 +297,7 @@ export class FirehoseSource implements LiveSource {
 
   close(): void {
     this.closed = true;
+    this.settleWaiters(false);
     clearInterval(this.watchdog);
     void this.messages?.close().catch(() => {});
     this.handlers.clear();
@@ -280,8 +328,11 @@ export class FirehoseSource implements LiveSource {
         }
         this.lastSeq = m.seq;
         this.tail = { seq: m.seq, subject: m.subject, data: m.data };
+        const end = m.seq + (m.info.pending ?? 0);
+        if (end > this.reportedEnd) this.reportedEnd = end;
         for (const t of this.taps) t.onMessage(m);
         this.handlers.get(sessionOfSubject(m.subject))?.onMessage({ seq: m.seq, subject: m.subject, data: m.data });
+        if (this.reachWaiters.size > 0) this.settleWaiters();
       },
     });
     const messages = this.messages;

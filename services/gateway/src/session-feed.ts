@@ -127,6 +127,19 @@ export class SessionFeed {
   }
 
   /**
+   * A seq the live source knows is stored but has not delivered yet (it lags
+   * the stream; any session's event), or `undefined`. See `LiveSource.backlog`.
+   */
+  liveBacklog(): number | undefined {
+    return this.live.backlog?.();
+  }
+
+  /** Resolves true once the live source delivered every seq ≤ `seq`, false after `timeoutMs`. */
+  liveReached(seq: number, timeoutMs: number): Promise<boolean> {
+    return this.live.reached?.(seq, timeoutMs) ?? Promise.resolve(true);
+  }
+
+  /**
    * Where a replay of everything after `seq` comes from: the feed's `ring`,
    * the gateway's recent-events `cache` (then the ring), or `undefined` (the stream).
    */
