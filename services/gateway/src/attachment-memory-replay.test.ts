@@ -203,6 +203,8 @@ describe("catch-up from memory", () => {
     await catchingUp;
     expect(ended).toEqual([]);
     expect(out).toEqual([...Array.from({ length: 13 }, (_, i) => `event ${i + 91}`), "synced 103"]);
+    const waited = await metrics.catchUpBacklogWaits.get();
+    expect(waited.values.map((v) => [v.labels.outcome, v.value])).toEqual([["reached", 1]]);
     // Live from here.
     deliver!(message(104));
     expect(out.at(-1)).toBe("event 104");

@@ -155,7 +155,8 @@ export class Attachment implements FeedSubscriber {
           if (backlog !== undefined) {
             // Then a new pass from `lastSent` (what came meanwhile is in memory, or the pass reads the stream).
             waitedForBacklog = true;
-            await this.feed.liveReached(backlog, this.options.backlogWaitMs ?? BACKLOG_WAIT_MS);
+            const reached = await this.feed.liveReached(backlog, this.options.backlogWaitMs ?? BACKLOG_WAIT_MS);
+            this.metrics.catchUpBacklogWaits.inc({ outcome: reached ? "reached" : "timeout" });
             continue;
           }
           if (!(await this.sink.waitDrain())) return;

@@ -10,6 +10,7 @@ export interface GatewayMetrics {
   catchUpSeconds: Histogram;
   /** Catch-ups by where their first pass read from: the feed's `ring`, the recent-events `cache`, or the `history` (JetStream). */
   catchUps: Counter<"source">;
+  catchUpBacklogWaits: Counter<"outcome">;
   /** Bytes and sessions held by the recent-events cache (recent-events.ts). */
   recentEventsBytes: Gauge;
   recentEventsSessions: Gauge;
@@ -59,6 +60,12 @@ export function createMetrics(): GatewayMetrics {
       name: "threadline_gateway_catch_ups_total",
       help: "Catch-ups by where they started reading: ring (the session's feed), cache (recent events), history (JetStream)",
       labelNames: ["source"],
+      ...r,
+    }),
+    catchUpBacklogWaits: new Counter({
+      name: "threadline_gateway_catch_up_backlog_waits_total",
+      help: "Catch-ups from memory that waited for events the firehose had not delivered yet before synced: reached, or timeout (synced sent after 2 s; the firehose lags)",
+      labelNames: ["outcome"],
       ...r,
     }),
     recentEventsBytes: new Gauge({
