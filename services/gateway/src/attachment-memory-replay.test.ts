@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from "vitest";
 import type { AttachmentSink } from "./attachment.ts";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
 import { createMetrics } from "./metrics.ts";
+import type { RecentEvents } from "./recent-events.ts";
 import { SessionFeed } from "./session-feed.ts";
 import type { SessionHistory } from "./session-history.ts";
 import { attachForTest } from "./test-support/attach.ts";
@@ -32,6 +33,37 @@ function message(seq: number): LiveMessage {
   };
 }
 
+/**
+ * The session's feed over `live` and the recent-events cache `recent` (ring: 100 events), with a stream
+ * history that ends at `lastSeq` and must not be read: these catch-ups are served from memory only.
+ */
+async function memoryFeed(live: LiveSource, recent: RecentEvents, lastSeq: number) {
+  const history: SessionHistory = {
+    async streamState(): Promise<StreamState> {
+      return { epoch: "e1", firstSeq: 1, lastSeq };
+    },
+    async messageAt() {
+      return undefined;
+    },
+    // biome-ignore lint/correctness/useYield: a history that must not be read
+    async *read() {
+      throw new Error("the catch-up read the stream");
+    },
+  };
+  const metrics = createMetrics();
+  const feed = new SessionFeed(
+    SESSION,
+    live,
+    history,
+    { ringMaxEvents: 100, ringMaxBytes: 1 << 20 },
+    metrics,
+    pino({ level: "silent" }),
+    recent,
+  );
+  await feed.ready;
+  return { feed, history, metrics };
+}
+
 describe("catch-up from memory", () => {
   it("sends in chunks, none while the socket is backed up, every event once", async () => {
     const COUNT = 3000; // ≈ 1.6 MB: several chunks
@@ -46,29 +78,7 @@ describe("catch-up from memory", () => {
       async recover() {},
       close() {},
     };
-    const history: SessionHistory = {
-      async streamState(): Promise<StreamState> {
-        return { epoch: "e1", firstSeq: 1, lastSeq: COUNT };
-      },
-      async messageAt() {
-        return undefined;
-      },
-      // biome-ignore lint/correctness/useYield: a history that must not be read
-      async *read() {
-        throw new Error("the catch-up read the stream");
-      },
-    };
-    const metrics = createMetrics();
-    const feed = new SessionFeed(
-      SESSION,
-      live,
-      history,
-      { ringMaxEvents: 100, ringMaxBytes: 1 << 20 },
-      metrics,
-      pino({ level: "silent" }),
-      recent,
-    );
-    await feed.ready;
+    const { feed, history, metrics } = await memoryFeed(live, recent, COUNT);
 
     const sent: number[] = [];
     let backedUp = false;
@@ -151,29 +161,7 @@ describe("catch-up from memory", () => {
         });
       },
     };
-    const history: SessionHistory = {
-      async streamState(): Promise<StreamState> {
-        return { epoch: "e1", firstSeq: 1, lastSeq: 103 };
-      },
-      async messageAt() {
-        return undefined;
-      },
-      // biome-ignore lint/correctness/useYield: a history that must not be read
-      async *read() {
-        throw new Error("the catch-up read the stream");
-      },
-    };
-    const metrics = createMetrics();
-    const feed = new SessionFeed(
-      SESSION,
-      live,
-      history,
-      { ringMaxEvents: 100, ringMaxBytes: 1 << 20 },
-      metrics,
-      pino({ level: "silent" }),
-      recent,
-    );
-    await feed.ready;
+    const { feed, history, metrics } = await memoryFeed(live, recent, 103);
     const out: string[] = [];
     const sink: AttachmentSink = {
       sendEvent(record) {
