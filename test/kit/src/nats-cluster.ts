@@ -33,9 +33,11 @@ export interface NatsCluster extends AsyncDisposable {
    * Waits until every running JetStream node agrees on one meta leader and
    * the leader sees every other running node as current; resolves to it.
    * With `followers: "prefer"`, agreement is required but followers that are
-   * still not current at the timeout are accepted (the leader is returned).
-   * Default timeout 30 s: after a whole-cluster restart a loaded CI machine
-   * has taken more than 15 s for followers to report current.
+   * still not current {@link PREFER_FOLLOWERS_MS} after it are accepted (the
+   * leader is returned; a fresh cluster's followers may not report current
+   * until the meta group has work). Default timeout 30 s: after a
+   * whole-cluster restart a loaded CI machine has taken more than 15 s for
+   * followers to report current.
    */
   metaLeader(options?: { timeoutMs?: number; followers?: "require" | "prefer" }): Promise<NatsServer>;
   /** Stops every node (see `NatsServer.stop()`). */
@@ -43,6 +45,8 @@ export interface NatsCluster extends AsyncDisposable {
 }
 
 const START_ATTEMPTS = 3;
+/** `followers: "prefer"`: how long after the nodes agree on a leader its followers get to report current. */
+export const PREFER_FOLLOWERS_MS = 3_000;
 
 /**
  * Starts `size` nodes (explicit routes between all of them, unique server
@@ -112,6 +116,8 @@ class LocalCluster implements NatsCluster {
     if (!this.jetstream) throw new Error(`cluster ${this.name} runs without JetStream: it has no meta leader`);
     let seen = "";
     let agreed: NatsServer | undefined;
+    /** Since when the running nodes have agreed on `agreed` (ms since the epoch). */
+    let agreedSince = 0;
     const found = waitFor(
       async () => {
         const running = this.servers.filter((s) => s.running());
@@ -120,13 +126,18 @@ class LocalCluster implements NatsCluster {
         seen = views.map((v) => `${v.server.name}→${v.jsz.meta_cluster?.leader || "none"}`).join(", ");
         const [leaderName] = leaders;
         const leader = leaders.size === 1 && leaderName ? views.find((v) => v.server.name === leaderName) : undefined;
+        if (leader?.server !== agreed) agreedSince = Date.now();
         agreed = leader?.server;
         if (!leader) return undefined;
         const current = new Set(
           (leader.jsz.meta_cluster?.replicas ?? []).filter((r) => r.current && !r.offline).map((r) => r.name),
         );
         const followersCurrent = running.every((s) => s === leader.server || current.has(s.name));
-        return followersCurrent ? leader.server : undefined;
+        if (followersCurrent) return leader.server;
+        // Agreement is what "prefer" needs; followers get a short grace to catch up, not the whole timeout.
+        return options.followers === "prefer" && Date.now() - agreedSince >= PREFER_FOLLOWERS_MS
+          ? leader.server
+          : undefined;
       },
       { timeoutMs: options.timeoutMs ?? 30_000, intervalMs: 50, message: () => `meta leader views: ${seen}` },
     );
