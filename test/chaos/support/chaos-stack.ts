@@ -111,8 +111,22 @@ function nodeEnv(node: NodePlan): Record<string, string> {
  * stopped at once, and each step that completes afterwards stops what it started, so an abandoned start
  * leaves no processes behind for the file's later tests or the next files.
  */
-export async function startChaosStack(options: { signal?: AbortSignal } = {}): Promise<ChaosStack> {
+export function startChaosStack(options: { signal?: AbortSignal } = {}): Promise<ChaosStack> {
   const { signal } = options;
+  const starting = buildChaosStack(signal);
+  if (!signal) return starting;
+  // Given up on: reject at once (the step under way may wait for its own timeout, e.g. NATS requests to a cluster
+  // the abort has just stopped); the start goes on in the background only to stop what it started.
+  const abandoned = new Promise<never>((_, reject) => {
+    const fail = () => reject(new Error("chaos stack start abandoned (deadline)"));
+    if (signal.aborted) fail();
+    else signal.addEventListener("abort", fail, { once: true });
+  });
+  starting.catch(() => {});
+  return Promise.race([starting, abandoned]);
+}
+
+async function buildChaosStack(signal: AbortSignal | undefined): Promise<ChaosStack> {
   // Each start step's duration goes to stderr as it completes: a start that outlives its hook's timeout shows
   // which step it was in (vitest prints a hook timeout without anything of the hook's own).
   let stepStarted = Date.now();
