@@ -203,12 +203,14 @@ export class FirehoseSource implements LiveSource {
     });
   }
 
-  /** Settles the `reached()` waiters: those at or below the delivered seq with true; all of them with `reached` = false. */
-  private settleWaiters(all?: false): void {
-    for (const w of [...this.reachWaiters]) {
-      if (all === false) w.done(false);
-      else if (w.seq <= this.lastSeq) w.done(true);
-    }
+  /** Resolves the `reached()` waiters whose seq has been delivered. */
+  private settleReached(): void {
+    for (const w of [...this.reachWaiters]) if (w.seq <= this.lastSeq) w.done(true);
+  }
+
+  /** Resolves every `reached()` waiter with false (closed, or history lost: those seqs will not come). */
+  private failWaiters(): void {
+    for (const w of [...this.reachWaiters]) w.done(false);
   }
 
   /**
@@ -288,7 +290,7 @@ export class FirehoseSource implements LiveSource {
     this.handlers.clear();
     this.lastSeq = lost.lastSeq;
     this.reportedEnd = lost.lastSeq;
-    this.settleWaiters(false);
+    this.failWaiters();
     this.tail = undefined;
     this.unverified = undefined;
     for (const t of this.taps) t.onReset(lost.lastSeq);
@@ -297,7 +299,7 @@ export class FirehoseSource implements LiveSource {
 
   close(): void {
     this.closed = true;
-    this.settleWaiters(false);
+    this.failWaiters();
     clearInterval(this.watchdog);
     void this.messages?.close().catch(() => {});
     this.handlers.clear();
@@ -332,7 +334,7 @@ export class FirehoseSource implements LiveSource {
         if (end > this.reportedEnd) this.reportedEnd = end;
         for (const t of this.taps) t.onMessage(m);
         this.handlers.get(sessionOfSubject(m.subject))?.onMessage({ seq: m.seq, subject: m.subject, data: m.data });
-        if (this.reachWaiters.size > 0) this.settleWaiters();
+        if (this.reachWaiters.size > 0) this.settleReached();
       },
     });
     const messages = this.messages;
