@@ -15,6 +15,19 @@ export interface PulledMessage {
 /** Extra time past a pull's `expires` before the pull gives up waiting for the server's answer. */
 const PULL_GRACE_MS = 1_000;
 
+/** What one pull got: its messages in seq order, and the status that ended it short, if one did. */
+export interface PullResult {
+  messages: PulledMessage[];
+  /**
+   * Undefined when the pull got every message it asked for. Else the status
+   * the server ended it with — 404 (nothing available), 408 (expired, or
+   * `no_wait` with fewer available than asked), 409 (consumer deleted, …),
+   * 503 (no responders: the consumer is gone) — or 0 when the server never
+   * answered within the pull's expiry and grace.
+   */
+  endedBy: number | undefined;
+}
+
 /**
  * Pulls from one pull consumer over one inbox subscription for its whole
  * life: each `pull` is a single `CONSUMER.MSG.NEXT` request, where nats.js's
@@ -22,6 +35,14 @@ const PULL_GRACE_MS = 1_000;
  * `JsMsg` (with its delivery info object) per message. At most one pull is in
  * flight at a time, so every message belongs to it and pulls complete in
  * seq order.
+ *
+ * Pulls are `no_wait` with an `expires`: the server sends what is available
+ * now, up to the batch, and ends the pull at once when that is fewer — so
+ * asking for more than is stored costs nothing and the consumer's
+ * `num_pending` need not be exact (nats-server 2.9 miscounts it for wildcard
+ * filters, both ways; later versions had such bugs too). A pull that finds
+ * nothing available at all waits up to `expires` for a first message (what
+ * nats-server 2.9 and 2.10 do with `no_wait` and `expires` together).
  */
 export class ConsumerPulls {
   private readonly nc: NatsConnection;
@@ -32,7 +53,7 @@ export class ConsumerPulls {
     | {
         want: number;
         got: PulledMessage[];
-        resolve: (got: PulledMessage[]) => void;
+        resolve: (result: PullResult) => void;
         reject: (error: unknown) => void;
         timer: ReturnType<typeof setTimeout>;
       }
@@ -55,17 +76,18 @@ export class ConsumerPulls {
   }
 
   /**
-   * Asks for `count` messages (at most the consumer's pending ones) and
-   * resolves with those delivered, in seq order — fewer only when the server
-   * ended the pull (its `expires`, or a status) first.
+   * Asks for up to `count` messages and resolves with those delivered, in seq
+   * order, and the status that ended the pull when it got fewer (see
+   * `PullResult`).
    */
-  pull(count: number, expiresMs: number): Promise<PulledMessage[]> {
+  pull(count: number, expiresMs: number): Promise<PullResult> {
     if (this.current) return Promise.reject(new Error("ConsumerPulls: one pull at a time"));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.finish(), expiresMs + PULL_GRACE_MS);
+      const timer = setTimeout(() => this.finish(0), expiresMs + PULL_GRACE_MS);
       this.current = { want: count, got: [], resolve, reject, timer };
       try {
-        this.nc.publish(this.next, JSON.stringify({ batch: count, expires: nanos(expiresMs) }), { reply: this.inbox });
+        const request = { batch: count, expires: nanos(expiresMs), no_wait: true };
+        this.nc.publish(this.next, JSON.stringify(request), { reply: this.inbox });
       } catch (error) {
         this.fail(natsError(this.what, error));
       }
@@ -85,10 +107,11 @@ export class ConsumerPulls {
       return;
     }
     // A status instead of a message (deliveries always have a reply subject; their headers are not parsed):
-    // 100 is a heartbeat (not asked for, ignored); any other ends the pull (408 expired, 409 consumer
-    // deleted, 503 no responders…) with what it delivered.
+    // 100 is a heartbeat (not asked for, ignored); any other ends the pull (404 nothing available, 408
+    // expired, 409 consumer deleted, 503 no responders…) with what it delivered.
     if (!msg.reply) {
-      if (msg.headers?.code !== 100) this.finish();
+      const code = msg.headers?.code ?? 0;
+      if (code !== 100) this.finish(code);
       return;
     }
     const info = deliveryInfo(msg.reply);
@@ -97,15 +120,15 @@ export class ConsumerPulls {
       return;
     }
     pull.got.push({ seq: info.seq, subject: msg.subject, data: msg.data, storedAt: info.storedAt });
-    if (pull.got.length >= pull.want) this.finish();
+    if (pull.got.length >= pull.want) this.finish(undefined);
   }
 
-  private finish(): void {
+  private finish(endedBy: number | undefined): void {
     const pull = this.current;
     if (!pull) return;
     this.current = undefined;
     clearTimeout(pull.timer);
-    pull.resolve(pull.got);
+    pull.resolve({ messages: pull.got, endedBy });
   }
 
   private fail(error: unknown): void {

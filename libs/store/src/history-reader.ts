@@ -7,7 +7,7 @@ import {
   type MsgRequest,
 } from "@nats-io/jetstream";
 import { ErrorCode, epochFromStreamCreated, type StreamState, ThreadlineError } from "@threadline/protocol";
-import { ConsumerPulls } from "./consumer-pulls.ts";
+import { ConsumerPulls, type PullResult } from "./consumer-pulls.ts";
 import { natsError } from "./nats-errors.ts";
 import { RetryPolicy, retryDelay, sleep } from "./retry.ts";
 
@@ -26,15 +26,15 @@ export interface StoredMessage {
  *
  * Contract of `read(filter, after)`: yields, in seq order and in batches, every
  * message matching `filter` (a session's `<prefix>.<session>.>`, or any
- * subject filter) with seq > `after` that was stored when the call started,
- * then ends (narrowed by `options`: a start time, headers only). Messages stored later are the live feed's business. A read that
- * cannot go on throws a typed `ThreadlineError` (`UNAVAILABLE` when NATS is
- * away: the caller retries from the last seq it got); breaking out of the
- * iteration releases the server-side resources.
- *
- * On a replicated stream "stored" means stored on the replica that serves
- * the read, which may lag behind the leader by the newest messages: pass
- * `until` when the read must cover a seq the caller knows is stored.
+ * subject filter) with seq > `after` that was stored when the call started
+ * (on the stream leader: up to the last matching message the leader held
+ * then, whichever replica serves the consumer), then ends (narrowed by
+ * `options`: a start time, headers only). Messages stored later are the live
+ * feed's business, though a read may include some. A read that cannot go on
+ * throws a typed `ThreadlineError` (`UNAVAILABLE` when NATS is away: the
+ * caller retries from the last seq it got); breaking out of the iteration
+ * releases the server-side resources. Pass `until` when the read must also
+ * cover messages stored after it started, up to a seq the caller knows.
  */
 export interface HistoryReader {
   /** The stream's epoch and first/last seq, as the stream leader reports them. */
@@ -60,15 +60,13 @@ export interface ReadOptions {
   /** Subjects and stream metadata only: every `data` is empty (a headers-only consumer) — for scans of who wrote, not what. */
   headersOnly?: boolean;
   /**
-   * Cover the stream up to this seq, whichever replica serves the read:
-   * nats-server may place the read's (R1) consumer on a replica of an R3
-   * stream that has not stored the newest messages yet, so after the
-   * consumer the stream leader is asked for any further message matching
-   * the filter with seq ≤ `until` (`next_by_subj`: one request when nothing
-   * was missed, one per missed message otherwise), and those are yielded too
-   * — also ones stored after the call started. For readers that must see
-   * everything before a message they know is stored (the notifier: the
-   * users who wrote before a trigger).
+   * Cover the stream up to this seq, also messages stored after the call
+   * started: after the read's own end the stream leader is asked for any
+   * further message matching the filter with seq ≤ `until` (`next_by_subj`:
+   * one request when there is none, one per message otherwise). For readers
+   * that must see everything before a message they know is stored (the
+   * notifier: the users who wrote before a trigger, which may be stored
+   * after the read starts).
    */
   until?: number;
 }
@@ -90,20 +88,28 @@ export interface HistoryReaderOptions {
 const FIRST_PULL = 256;
 /** Per-message bytes counted besides data and subject (headers, reply subject), for `batchBytes`. */
 const MESSAGE_OVERHEAD = 128;
-/** How long one pull waits for the messages the consumer said are pending. */
+/** How long a pull that finds nothing available waits for a message the read knows is stored (a lagging replica). */
 const FETCH_EXPIRES_MS = 5_000;
 /** The server removes a read's consumer after this much inactivity if the reader died mid-read. */
 const INACTIVE_THRESHOLD_NS = 30_000_000_000;
 
 /**
- * Uses one short-lived ephemeral pull consumer per read (memory storage, ack
- * none, filtered). Its creation reply says exactly how many messages are
- * pending, so the read pulls that many and never waits for an empty fetch to
- * expire. The next pull is asked as soon as one completes, so it is in
- * flight while the caller handles the batch just yielded (one pull at a time:
- * batches arrive in seq order by construction). The consumer is deleted
- * afterwards and also expires by itself (`inactive_threshold`) if the reader
- * dies mid-read.
+ * A read first asks the stream leader for the last message matching the
+ * filter (`last_by_subj`): that seq is where the read ends, and a read with
+ * nothing after `after` ends there, without a consumer. Otherwise it uses one
+ * short-lived ephemeral pull consumer (memory storage, ack none, filtered)
+ * and pulls until it has passed that seq. The consumer's `num_pending` is not
+ * trusted: nats-server 2.9 miscounts it for wildcard filters — more than are
+ * stored (a read waiting for messages that do not exist) or fewer (a read
+ * ending early) — and later versions had such bugs too. Pulls are `no_wait`,
+ * so asking for more than is stored costs nothing. The next pull is asked as
+ * soon as one completes, so it is in flight while the caller handles the
+ * batch just yielded (one pull at a time: batches arrive in seq order by
+ * construction). A pull that finds nothing while the read has not reached its
+ * end (the consumer's replica lags, or a message was removed meanwhile) asks
+ * the leader for the next matching message itself (`next_by_subj`). The
+ * consumer is deleted afterwards and also expires by itself
+ * (`inactive_threshold`) if the reader dies mid-read.
  */
 export function createHistoryReader(
   js: JetStreamClient,
@@ -113,6 +119,21 @@ export function createHistoryReader(
   const batch = options.batch ?? 1024;
   const batchBytes = options.batchBytes ?? 1024 * 1024;
   const { stream } = options;
+
+  /** STREAM.MSG.GET from the stream leader (authoritative, unlike a direct get any replica answers). */
+  const leaderGet = async (request: MsgRequest, what: string): Promise<StoredMessage | undefined> => {
+    const m = await jsm.streams.getMessage(stream, request).catch((error: unknown) => {
+      throw natsError(what, error);
+    });
+    return m ? { seq: m.seq, subject: m.subject, data: m.data, storedAt: m.time.getTime() } : undefined;
+  };
+  /**
+   * The first message matching `filter` at or after `seq`: `next_by_subj` (nats-server ≥ 2.9, wildcards
+   * allowed); nats.js types the request with `seq` or `last_by_subj` only.
+   */
+  const nextMatching = (filter: string, seq: number, what: string) =>
+    leaderGet({ next_by_subj: filter, seq } as unknown as MsgRequest, what);
+
   return {
     async streamState(): Promise<StreamState> {
       const info = await jsm.streams.info(stream);
@@ -130,99 +151,130 @@ export function createHistoryReader(
 
     async *read(filter: string, after: number, options: ReadOptions = {}): AsyncIterable<StoredMessage[]> {
       const what = `reading ${filter} after ${after}`;
-      const ci = await jsm.consumers
-        .add(stream, {
-          filter_subject: filter,
-          ack_policy: AckPolicy.None,
-          mem_storage: true,
-          num_replicas: 1,
-          inactive_threshold: INACTIVE_THRESHOLD_NS,
-          ...(options.headersOnly ? { headers_only: true } : {}),
-          ...startPosition(after, options.since),
-        })
-        .catch((error: unknown) => {
-          throw natsError(what, error);
-        });
-      let failed = false;
-      /** The last seq yielded (or skipped as before `after`): where the leader's top-up starts. */
+      /** Where the read ends: the last matching message stored when it started (0: none). */
+      const end = (await leaderGet({ last_by_subj: filter }, what))?.seq ?? 0;
+      /** The last seq yielded (or skipped as before `after`). */
       let last = after;
-      /** Messages received and their bytes, for the size of the next pull. */
-      let received = 0;
-      let receivedBytes = 0;
-      const pulls = new ConsumerPulls(js, stream, ci.name, what);
-      let deleted: Promise<boolean> | undefined;
-      const deleteConsumer = () => jsm.consumers.delete(stream, ci.name).catch(() => false);
-      /** One pull of `count` messages (≤ those pending): resolves with what it got, in seq order. */
-      const pull = async (count: number): Promise<{ got: StoredMessage[]; count: number }> => {
-        const messages = await pulls.pull(count, FETCH_EXPIRES_MS);
-        received += messages.length;
-        for (const m of messages) receivedBytes += m.data.byteLength + m.subject.length + MESSAGE_OVERHEAD;
-        // A read started by time may begin before `after`: those are not the caller's.
-        const got =
-          messages[0] !== undefined && messages[0].seq <= after ? messages.filter((m) => m.seq > after) : messages;
-        return { got, count: messages.length };
-      };
-      const nextPull = (remaining: number) => {
-        const size = received === 0 ? FIRST_PULL : Math.floor(batchBytes / (receivedBytes / received));
-        const pending = pull(Math.min(remaining, batch, Math.max(1, size)));
-        // Awaited below; this keeps a pull abandoned with the read (the caller broke out) from being unhandled.
-        pending.catch(() => {});
-        return pending;
-      };
-      try {
-        let remaining = ci.num_pending;
-        let inFlight = remaining > 0 ? nextPull(remaining) : undefined;
-        while (inFlight) {
-          let result: { got: StoredMessage[]; count: number };
+      if (end > after) {
+        for await (const got of readToEnd(filter, after, end, options, what)) {
+          const fresh = got[0]!.seq > last ? got : got.filter((m) => m.seq > last);
+          if (fresh.length === 0) continue;
+          last = fresh[fresh.length - 1]!.seq;
+          yield fresh;
+        }
+      }
+      if (options.until === undefined) return;
+      // Messages stored after the read started, up to a seq the caller knows is stored: from the leader.
+      while (last < options.until) {
+        const next = await nextMatching(filter, last + 1, what);
+        if (!next || next.seq > options.until) return;
+        last = next.seq;
+        if (options.since !== undefined && next.storedAt < options.since) continue;
+        yield [shaped(next, options)];
+      }
+    },
+  };
+
+  /**
+   * A read up to `end` (> `after`): what the consumer delivers (maybe also
+   * seqs ≤ `after` when started by time), in seq order, until it has passed
+   * `end`. When a pull finds nothing available before `end` (the consumer's
+   * replica lags, or messages were removed meanwhile), the next matching
+   * message comes from the leader, and pulling goes on after it; the read
+   * ends when the leader has none up to `end`.
+   */
+  async function* readToEnd(
+    filter: string,
+    after: number,
+    end: number,
+    options: ReadOptions,
+    what: string,
+  ): AsyncIterable<StoredMessage[]> {
+    const ci = await jsm.consumers
+      .add(stream, {
+        filter_subject: filter,
+        ack_policy: AckPolicy.None,
+        mem_storage: true,
+        num_replicas: 1,
+        inactive_threshold: INACTIVE_THRESHOLD_NS,
+        ...(options.headersOnly ? { headers_only: true } : {}),
+        ...startPosition(after, options.since),
+      })
+      .catch((error: unknown) => {
+        throw natsError(what, error);
+      });
+    let failed = false;
+    /** Messages received and their bytes, for the size of the next pull. */
+    let received = 0;
+    let receivedBytes = 0;
+    const pulls = new ConsumerPulls(js, stream, ci.name, what);
+    let deleted: Promise<boolean> | undefined;
+    const deleteConsumer = () => jsm.consumers.delete(stream, ci.name).catch(() => false);
+    /** One pull: at most the seqs left before `end` (no more can match), `batch`, and `batchBytes` at the average size so far. */
+    const nextPull = (reached: number) => {
+      const size = received === 0 ? FIRST_PULL : Math.floor(batchBytes / (receivedBytes / received));
+      const pending = pulls.pull(Math.max(1, Math.min(end - reached, batch, size)), FETCH_EXPIRES_MS);
+      // Awaited below; this keeps a pull abandoned with the read (the caller broke out) from being unhandled.
+      pending.catch(() => {});
+      return pending;
+    };
+    try {
+      /** The highest seq the read has covered. */
+      let reached = after;
+      let inFlight: Promise<PullResult> | undefined = nextPull(reached);
+      while (inFlight) {
+        let result: PullResult;
+        try {
+          result = await inFlight;
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+        const { messages, endedBy } = result;
+        let fill: StoredMessage | undefined;
+        if (messages.length > 0) {
+          received += messages.length;
+          for (const m of messages) receivedBytes += m.data.byteLength + m.subject.length + MESSAGE_OVERHEAD;
+          reached = Math.max(reached, messages[messages.length - 1]!.seq);
+        } else if (endedBy === 404 || endedBy === 408) {
+          // Nothing available to the consumer, yet the read has not reached `end`: ask the leader.
           try {
-            result = await inFlight;
+            fill = await nextMatching(filter, reached + 1, what);
           } catch (error) {
             failed = true;
             throw error;
           }
-          if (result.count === 0) {
-            failed = true;
-            throw new ThreadlineError(ErrorCode.UNAVAILABLE, `${what}: stalled with ${remaining} messages pending`);
-          }
-          remaining -= result.count;
-          // Asked before the batch is yielded: the caller's work on it overlaps the next round trip.
-          inFlight = remaining > 0 ? nextPull(remaining) : undefined;
-          // Everything pending was received: delete the consumer now, so that round trip overlaps the
-          // caller's work on the last batch instead of following it.
-          if (remaining === 0) deleted ??= deleteConsumer();
-          const { got } = result;
-          if (got.length > 0) {
-            last = Math.max(last, got[got.length - 1]!.seq);
-            yield got;
-          }
+          if (fill && fill.seq <= end) reached = fill.seq;
+          else fill = undefined;
+        } else {
+          // The consumer is gone (503 no responders, 409 deleted) or never answered: the caller retries.
+          failed = true;
+          throw new ThreadlineError(
+            ErrorCode.UNAVAILABLE,
+            `${what}: the read's consumer stopped delivering (${endedBy ? `status ${endedBy}` : "no answer"})`,
+          );
         }
-      } finally {
-        // Awaited (one round trip) so a finished or abandoned read leaves no consumer behind; after a
-        // failure NATS may be away, so it is not awaited and inactive_threshold removes the consumer.
-        pulls.close();
-        deleted ??= deleteConsumer();
-        if (!failed) await deleted;
+        // Asked before the batch is yielded: the caller's work on it overlaps the next round trip.
+        inFlight = (messages.length > 0 || fill) && reached < end ? nextPull(reached) : undefined;
+        // The read is over for the consumer: delete it now, so that round trip overlaps the caller's work on
+        // the last batch instead of following it.
+        if (!inFlight) deleted ??= deleteConsumer();
+        if (messages.length > 0) yield messages;
+        if (fill && (options.since === undefined || fill.storedAt >= options.since)) yield [shaped(fill, options)];
       }
-      if (options.until === undefined) return;
-      // The consumer's replica may have lacked the newest messages: the leader has them all. STREAM.MSG.GET
-      // (not a direct get, which any replica answers) with `next_by_subj` (nats-server ≥ 2.9, wildcards
-      // allowed) returns the first message matching the filter at or after `seq`; nats.js types the
-      // request with `seq` or `last_by_subj` only.
-      for (;;) {
-        const next = await jsm.streams
-          .getMessage(stream, { next_by_subj: filter, seq: last + 1 } as unknown as MsgRequest)
-          .catch((error: unknown) => {
-            throw natsError(what, error);
-          });
-        if (!next || next.seq > options.until) return;
-        last = next.seq;
-        const storedAt = next.time.getTime();
-        if (options.since !== undefined && storedAt < options.since) continue;
-        const data = options.headersOnly ? new Uint8Array(0) : next.data;
-        yield [{ seq: next.seq, subject: next.subject, data, storedAt }];
-      }
-    },
-  };
+    } finally {
+      // Awaited (one round trip) so a finished or abandoned read leaves no consumer behind; after a
+      // failure NATS may be away, so it is not awaited and inactive_threshold removes the consumer.
+      pulls.close();
+      deleted ??= deleteConsumer();
+      if (!failed) await deleted;
+    }
+  }
+}
+
+/** A message from the leader as the read returns it: without its data when the read is headers-only. */
+function shaped(m: StoredMessage, options: ReadOptions): StoredMessage {
+  return options.headersOnly ? { ...m, data: new Uint8Array(0) } : m;
 }
 
 /** The consumer's start: right after `after`, or at `since` when a time is given. */
@@ -236,7 +288,7 @@ function startPosition(after: number, since: number | undefined): Partial<Consum
 }
 
 /**
- * `reader.read(filter, after)`, resumed after the last message it yielded
+ * `reader.read(filter, after, options)`, resumed after the last message it yielded
  * when a read fails with a retryable error (NATS reconnecting, a node
  * restarting: `UNAVAILABLE`), waiting `RetryPolicy.historyRead` between
  * attempts; after `maxAttempts` consecutive failures the last error is
@@ -248,13 +300,14 @@ export async function* readResuming(
   reader: HistoryReader,
   filter: string,
   after: number,
-  maxAttempts = 8,
+  options: ReadOptions & { maxAttempts?: number } = {},
 ): AsyncIterable<StoredMessage[]> {
+  const { maxAttempts = 8, ...readOptions } = options;
   let last = after;
   let failures = 0;
   for (;;) {
     try {
-      for await (const batch of reader.read(filter, last)) {
+      for await (const batch of reader.read(filter, last, readOptions)) {
         failures = 0;
         last = batch[batch.length - 1]?.seq ?? last;
         yield batch;

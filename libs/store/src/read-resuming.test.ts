@@ -48,7 +48,7 @@ describe("readResuming", () => {
 
   it("gives up after maxAttempts consecutive failures without progress, and at once on an error that is not retryable", async () => {
     const stuck = flaky(stream, 99, unavailable, true);
-    await expect(seqs(readResuming(stuck, "tl.s.>", 0, 2))).rejects.toBe(unavailable);
+    await expect(seqs(readResuming(stuck, "tl.s.>", 0, { maxAttempts: 2 }))).rejects.toBe(unavailable);
     expect(stuck.reads).toEqual([0, 0]);
     const fatal = new ThreadlineError(ErrorCode.INTERNAL, "bad request", { retryable: false });
     const reader = flaky(stream, 1, fatal);
