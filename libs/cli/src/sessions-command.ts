@@ -1,5 +1,5 @@
-import { DeliverPolicy } from "@nats-io/jetstream";
 import { type PresenceEntry, parsePresenceKey } from "@threadline/protocol";
+import { createHistoryReader, readResuming } from "@threadline/store";
 import type { CliIO } from "./cli-io.ts";
 import { CONNECTION_HELP, connectionSettings, durationFlag, integerFlag, parseCommandLine } from "./cli-options.ts";
 import { readEntries } from "./kv-entries.ts";
@@ -85,30 +85,21 @@ export async function sessionsCommand(argv: readonly string[], io: CliIO): Promi
     }
   }
 
-  const startTime = new Date(io.now() - sinceMs).toISOString();
-  const consumer = await ctx.js.consumers.get(ctx.info.stream, {
-    filter_subjects: ctx.info.subjects.all(),
-    deliver_policy: DeliverPolicy.StartTime,
-    opt_start_time: startTime,
-    headers_only: true,
-  });
-  try {
-    if ((await consumer.info(true)).num_pending > 0) {
-      const messages = await consumer.consume({ max_messages: 1024 });
-      for await (const m of messages) {
-        const parsed = ctx.info.subjects.parse(m.subject);
-        const s = parsed && track(parsed.session);
-        if (s) {
-          s.recentEvents++;
-          s.lastSeq = m.seq;
-          s.lastStored = new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString();
-        }
-        if (m.info.pending === 0) break;
+  const since = io.now() - sinceMs;
+  const startTime = new Date(since).toISOString();
+  // The store's history reader: headers only, from the window's start, ending at the last message stored
+  // when it started (not at a consumer's num_pending, which nats-server 2.9 miscounts for filtered reads).
+  const history = createHistoryReader(ctx.js, ctx.jsm, { stream: ctx.info.stream });
+  for await (const batch of readResuming(history, ctx.info.subjects.all(), 0, { since, headersOnly: true })) {
+    for (const m of batch) {
+      const parsed = ctx.info.subjects.parse(m.subject);
+      const s = parsed && track(parsed.session);
+      if (s) {
+        s.recentEvents++;
+        s.lastSeq = m.seq;
+        s.lastStored = new Date(m.storedAt).toISOString();
       }
-      await messages.close();
     }
-  } finally {
-    await consumer.delete().catch(() => false);
   }
 
   const list = [...sessions.values()]
