@@ -185,3 +185,27 @@ describe("createHistoryReader: the end of a read does not depend on the consumer
     expect(wrong).toEqual([]);
   }, 30_000);
 });
+
+describe("createHistoryReader: reads that find less than the leader said", () => {
+  it("a since-read with nothing in its window ends without pulling", async () => {
+    const js = jetstream(nats.nc);
+    await js.publish("tl.window.out.agent.bot", Uint8Array.of(1));
+    // A pull that found nothing would wait its 5 s expiry: past this test's timeout.
+    expect(await readAll("tl.window.>", 0, { since: Date.now() + 60_000 })).toEqual([]);
+  }, 3_000);
+
+  it("messages removed while the read runs end it at what is left", async () => {
+    const js = jetstream(nats.nc);
+    const jsm = await jetstreamManager(nats.nc);
+    const seqs: number[] = [];
+    for (let i = 0; i < 5; i++) seqs.push((await js.publish("tl.removed.out.agent.bot", Uint8Array.of(i))).seq);
+    const reader = createHistoryReader(js, jsm, { stream: nats.info.stream, batch: 1 });
+    const got: number[] = [];
+    for await (const batch of reader.read("tl.removed.>", 0)) {
+      // After the first message (the second one's pull may already be answered): remove the rest.
+      if (got.length === 0) for (const seq of seqs.slice(2)) await jsm.streams.deleteMessage(nats.info.stream, seq);
+      got.push(...batch.map((m) => m.seq));
+    }
+    expect(got).toEqual(seqs.slice(0, 2));
+  }, 15_000);
+});

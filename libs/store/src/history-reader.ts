@@ -219,9 +219,13 @@ export function createHistoryReader(
       return pending;
     };
     try {
-      /** The highest seq the read has covered. */
-      let reached = after;
-      let inFlight: Promise<PullResult> | undefined = nextPull(reached);
+      /**
+       * The highest seq the read has covered. A consumer started by time begins after the stream position of
+       * that time (its `delivered.stream_seq`): when that is already `end`, there is nothing to pull.
+       */
+      let reached = Math.max(after, ci.delivered?.stream_seq ?? 0);
+      let inFlight: Promise<PullResult> | undefined = reached < end ? nextPull(reached) : undefined;
+      if (!inFlight) deleted = deleteConsumer();
       while (inFlight) {
         let result: PullResult;
         try {
