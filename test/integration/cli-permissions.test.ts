@@ -53,7 +53,9 @@ it("works as the gateway user: tail, inspect, sessions and publishing user input
   const spoof = await runCliProcess(["publish", "perm-s1", "note", "--as", "agent:agent-a"], asGateway);
   expect(spoof.code).toBe(1);
   expect(spoof.stderr.join("\n")).toContain("PUBLISH_FAILED");
-});
+  // Six CLI processes (node start-up takes seconds on a loaded runner): each is bounded by runCliProcess's
+  // own deadline, which names a command that hangs (one did, once, in CI: the test timed out at 30 s).
+}, 90_000);
 
 it("as an agent user: publishes as itself, and inspect names the buckets it may not read", async () => {
   const own = await runCliProcess(["publish", "perm-s2", "note", "--as", "agent:agent-a"], asAgent);

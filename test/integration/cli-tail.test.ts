@@ -108,4 +108,11 @@ describe("threadline tail", () => {
     expect(code).toBe(1);
     expect(stderr.join("\n")).toContain("UNAVAILABLE");
   });
+
+  it("a command that does not exit in time is killed, and the error names it with its output (test support)", async () => {
+    const running = runCliProcess(["tail", "tail-s1", "--from", "0"], { NATS_URL: nats.url }, undefined, 3_000);
+    await expect(running).rejects.toThrow(
+      /threadline tail tail-s1 --from 0 did not exit within 3000 ms[\s\S]*--- stdout ---\n.*message\.start[\s\S]*--- stderr ---\n-- caught up/,
+    );
+  });
 });

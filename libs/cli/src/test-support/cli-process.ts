@@ -47,14 +47,37 @@ export function spawnCli(args: readonly string[], env: Record<string, string> = 
   };
 }
 
-/** Runs `threadline …args` to completion. */
+/** How long `runCliProcess` lets a command run before it kills it and fails, naming the command. */
+export const CLI_RUN_TIMEOUT_MS = 20_000;
+
+/**
+ * Runs `threadline …args` to completion. A command still running after
+ * `timeoutMs` is killed and the call rejects with the command, its run time
+ * and its output so far — so a test that hangs says which command did, and
+ * what it printed, instead of only that the test timed out.
+ */
 export async function runCliProcess(
   args: readonly string[],
   env: Record<string, string> = {},
   input?: string,
+  timeoutMs = CLI_RUN_TIMEOUT_MS,
 ): Promise<{ code: number | string; stdout: string[]; stderr: string[] }> {
+  const started = Date.now();
   const p = spawnCli(args, env, input);
-  const code = await p.exited;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  const first = await Promise.race([p.exited, deadline]);
+  clearTimeout(timer);
+  if (first === "timeout") {
+    await p.stop("SIGKILL");
+    throw new Error(
+      `threadline ${args.join(" ")} did not exit within ${timeoutMs} ms (killed after ${Date.now() - started} ms)\n` +
+        `--- stdout ---\n${p.stdout.join("\n")}\n--- stderr ---\n${p.stderr.join("\n")}`,
+    );
+  }
+  const code = first;
   // Let the pipes deliver their last chunks.
   await Promise.all([ended(p.child.stdout), ended(p.child.stderr)]);
   return { code, stdout: p.stdout, stderr: p.stderr };
