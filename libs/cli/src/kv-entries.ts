@@ -1,4 +1,5 @@
 import type { KV } from "@nats-io/kv";
+import { storedKeys } from "@threadline/store";
 
 /** One KV entry as read from a bucket: its key, JSON value (undefined when not JSON) and when it was written (ms). */
 export interface KvRecord {
@@ -16,8 +17,8 @@ const KV_READ_CONCURRENCY = 32;
  * reads them in batches, so it ends even while the bucket keeps changing.
  */
 export async function readEntries(kv: KV, filter?: string): Promise<KvRecord[]> {
-  const keys: string[] = [];
-  for await (const key of await kv.keys(filter)) keys.push(key);
+  // Not kv.keys(): see storedKeys (it could run for as long as the bucket kept being written).
+  const keys = await storedKeys(kv, filter ?? ">", "bucket");
   const records: KvRecord[] = [];
   for (let i = 0; i < keys.length; i += KV_READ_CONCURRENCY) {
     const entries = await Promise.all(keys.slice(i, i + KV_READ_CONCURRENCY).map((key) => kv.get(key)));

@@ -22,6 +22,7 @@ export type { HistoryReader, HistoryReaderOptions, ReadOptions, StoredMessage } 
 export { createHistoryReader, readResuming } from "./history-reader.ts";
 export type { JsPublisherOptions, JsPublishOptions, PubAck, StreamPublisher } from "./js-publisher.ts";
 export { JsPublisher } from "./js-publisher.ts";
+export { currentEntries, storedKeys } from "./kv-json.ts";
 export type { MemoryStreamOptions } from "./memory-stream.ts";
 export { MemoryCursorStore, MemoryStream, subjectMatches } from "./memory-stream.ts";
 export { connectNats, loadConfigOrExit } from "./nats-connect.ts";

@@ -1,3 +1,4 @@
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
 import { JsErrCode, jsApiErrorCode, natsError } from "./nats-errors.ts";
 
@@ -62,13 +63,56 @@ export async function deleteAt(kv: KV, key: string, revision: number, what: stri
   }
 }
 
-/** The keys matching `filter` (e.g. `user.*`) that currently hold a value. */
-export async function listKeys(kv: KV, filter: string, what: string): Promise<string[]> {
+/**
+ * nats.js's KV bucket as it keeps its JetStream manager, stream name and
+ * subject prefix (`$KV.<bucket>`) internally — pinned nats.js 3.x, re-check
+ * on an upgrade (kv-json.test.ts reads a real bucket through them).
+ */
+interface BucketInternals {
+  jsm: JetStreamManager;
+  stream: string;
+  prefix: string;
+}
+
+/**
+ * The keys matching `filter` (`>`, `<session>.>`, `user.*`) that have a
+ * message in the bucket: a value, or the marker a delete or purge leaves —
+ * callers read the entries and keep the values. From the stream's subject
+ * index (`STREAM.INFO` with `subjects_filter`; nats.js pages long lists):
+ * no consumer, one request.
+ *
+ * Not nats.js's `kv.keys()`: its consumer ends when a delivery's pending
+ * count reaches 0, else at an idle heartbeat (30 s once the ordered consumer
+ * was reset) — and on a bucket written every 2 s (presence heartbeats) no
+ * idle heartbeat comes, so a pending count the server got wrong (nats-server
+ * 2.9 miscounts filtered consumers) kept it running for as long as the
+ * writes went on: `threadline inspect` and `threadline sessions` hung in CI.
+ */
+export async function storedKeys(kv: KV, filter: string, what: string): Promise<string[]> {
+  const { jsm, stream, prefix } = kv as unknown as BucketInternals;
   try {
-    const keys: string[] = [];
-    for await (const key of await kv.keys(filter)) keys.push(key);
-    return keys;
+    const info = await jsm.streams.info(stream, { subjects_filter: `${prefix}.${filter}` });
+    return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length + 1));
   } catch (error) {
     throw natsError(`listing ${what} keys ${filter}`, error);
   }
+}
+
+/** Entries read concurrently by `currentEntries`. */
+const ENTRY_READS = 32;
+
+/** The current entries (values, not delete or purge markers) of the keys matching `filter`; see `storedKeys`. */
+export async function currentEntries(kv: KV, filter: string, what: string): Promise<KvEntry[]> {
+  const keys = await storedKeys(kv, filter, what);
+  const entries: KvEntry[] = [];
+  for (let i = 0; i < keys.length; i += ENTRY_READS) {
+    const batch = await Promise.all(keys.slice(i, i + ENTRY_READS).map((key) => readEntry(kv, key, what)));
+    for (const entry of batch) if (entry) entries.push(entry);
+  }
+  return entries;
+}
+
+/** The keys matching `filter` (e.g. `user.*`) that currently hold a value. */
+export async function listKeys(kv: KV, filter: string, what: string): Promise<string[]> {
+  return (await currentEntries(kv, filter, what)).map((entry) => entry.key);
 }

@@ -8,6 +8,7 @@ import {
   parsePresenceKey,
   presenceEntryProblem,
 } from "@threadline/protocol";
+import { storedKeys } from "./kv-json.ts";
 import { natsError } from "./nats-errors.ts";
 import { followPresence, type PresenceFeed, type PresenceFeedHandler } from "./presence-feed.ts";
 
@@ -57,8 +58,7 @@ export class PresenceBucket {
 
   async members(session: string): Promise<PresenceMember[]> {
     const tracker = new PresenceTracker();
-    const keys: string[] = [];
-    for await (const k of await this.kv.keys(`${session}.>`)) keys.push(k);
+    const keys = await storedKeys(this.kv, `${session}.>`, "presence");
     const now = Date.now();
     await Promise.all(
       keys.map(async (k) => {

@@ -6,6 +6,7 @@ import {
   parsePresenceKey,
   presenceEntryProblem,
 } from "@threadline/protocol";
+import { storedKeys } from "./kv-json.ts";
 
 /** Keys read at once while loading the snapshot. */
 const SNAPSHOT_BATCH = 128;
@@ -56,15 +57,14 @@ export function followPresence(kv: KV, filter: string, handler: PresenceFeedHand
     const status = await kv.status();
     const last = status.streamInfo.state.last_seq;
     const newerThanLast = new Map<string, number>();
-    const keys = await kv.keys(filter);
-    const names: string[] = [];
-    for await (const k of keys) names.push(k);
+    const names = await storedKeys(kv, filter, "presence");
     // Read in batches (direct gets, answered by any replica) so a large bucket loads quickly.
     for (let i = 0; i < names.length; i += SNAPSHOT_BATCH) {
       if (stopped) return;
       const entries = await Promise.all(names.slice(i, i + SNAPSHOT_BATCH).map((name) => kv.get(name)));
       for (const entry of entries) {
-        if (!entry) continue;
+        // A delete or purge marker: nobody to report in a snapshot (the watch reports later leaves).
+        if (entry?.operation !== "PUT") continue;
         if (entry.revision > last) newerThanLast.set(entry.key, entry.revision);
         deliver(entry, true);
       }
