@@ -98,16 +98,25 @@ export async function storedKeys(kv: KV, filter: string, what: string): Promise<
   }
 }
 
-/** Entries read concurrently by `currentEntries`. */
-const ENTRY_READS = 32;
+/** Entries read at once by `currentEntries` (direct gets, answered by any replica). */
+const ENTRY_READS = 128;
 
-/** The current entries (values, not delete or purge markers) of the keys matching `filter`; see `storedKeys`. */
+/**
+ * The current entries of the keys matching `filter` (see `storedKeys`): the
+ * values, not the delete or purge markers, in batches of direct gets.
+ */
 export async function currentEntries(kv: KV, filter: string, what: string): Promise<KvEntry[]> {
   const keys = await storedKeys(kv, filter, what);
   const entries: KvEntry[] = [];
   for (let i = 0; i < keys.length; i += ENTRY_READS) {
-    const batch = await Promise.all(keys.slice(i, i + ENTRY_READS).map((key) => readEntry(kv, key, what)));
-    for (const entry of batch) if (entry) entries.push(entry);
+    const batch = await Promise.all(
+      keys.slice(i, i + ENTRY_READS).map((key) =>
+        kv.get(key).catch((error: unknown) => {
+          throw natsError(`reading ${what} key ${key}`, error);
+        }),
+      ),
+    );
+    for (const entry of batch) if (entry?.operation === "PUT") entries.push(entry);
   }
   return entries;
 }

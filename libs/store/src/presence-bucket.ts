@@ -8,7 +8,7 @@ import {
   parsePresenceKey,
   presenceEntryProblem,
 } from "@threadline/protocol";
-import { storedKeys } from "./kv-json.ts";
+import { currentEntries } from "./kv-json.ts";
 import { natsError } from "./nats-errors.ts";
 import { followPresence, type PresenceFeed, type PresenceFeedHandler } from "./presence-feed.ts";
 
@@ -58,25 +58,21 @@ export class PresenceBucket {
 
   async members(session: string): Promise<PresenceMember[]> {
     const tracker = new PresenceTracker();
-    const keys = await storedKeys(this.kv, `${session}.>`, "presence");
     const now = Date.now();
-    await Promise.all(
-      keys.map(async (k) => {
-        const parsed = parsePresenceKey(k);
-        const entry = parsed ? await this.kv.get(k) : null;
-        if (!parsed || !entry || entry.operation !== "PUT") return;
-        let value: unknown;
-        try {
-          value = entry.json();
-        } catch {
-          return;
-        }
-        if (presenceEntryProblem(value, parsed)) return;
-        const e = value as PresenceEntry;
-        if (e.gone || now - entry.created.getTime() > PRESENCE_EXPIRY_INTERVALS * e.heartbeatMs) return;
-        tracker.put(parsed, e);
-      }),
-    );
+    for (const entry of await currentEntries(this.kv, `${session}.>`, "presence")) {
+      const parsed = parsePresenceKey(entry.key);
+      if (!parsed) continue;
+      let value: unknown;
+      try {
+        value = entry.json();
+      } catch {
+        continue;
+      }
+      if (presenceEntryProblem(value, parsed)) continue;
+      const e = value as PresenceEntry;
+      if (e.gone || now - entry.created.getTime() > PRESENCE_EXPIRY_INTERVALS * e.heartbeatMs) continue;
+      tracker.put(parsed, e);
+    }
     return tracker.members(session);
   }
 

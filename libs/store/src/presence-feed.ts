@@ -6,10 +6,7 @@ import {
   parsePresenceKey,
   presenceEntryProblem,
 } from "@threadline/protocol";
-import { storedKeys } from "./kv-json.ts";
-
-/** Keys read at once while loading the snapshot. */
-const SNAPSHOT_BATCH = 128;
+import { currentEntries } from "./kv-json.ts";
 
 /** One change of the presence bucket, decoded and validated. */
 export interface PresenceChange {
@@ -57,17 +54,11 @@ export function followPresence(kv: KV, filter: string, handler: PresenceFeedHand
     const status = await kv.status();
     const last = status.streamInfo.state.last_seq;
     const newerThanLast = new Map<string, number>();
-    const names = await storedKeys(kv, filter, "presence");
-    // Read in batches (direct gets, answered by any replica) so a large bucket loads quickly.
-    for (let i = 0; i < names.length; i += SNAPSHOT_BATCH) {
+    // Delete or purge markers are left out: nobody to report in a snapshot (the watch reports later leaves).
+    for (const entry of await currentEntries(kv, filter, "presence")) {
       if (stopped) return;
-      const entries = await Promise.all(names.slice(i, i + SNAPSHOT_BATCH).map((name) => kv.get(name)));
-      for (const entry of entries) {
-        // A delete or purge marker: nobody to report in a snapshot (the watch reports later leaves).
-        if (entry?.operation !== "PUT") continue;
-        if (entry.revision > last) newerThanLast.set(entry.key, entry.revision);
-        deliver(entry, true);
-      }
+      if (entry.revision > last) newerThanLast.set(entry.key, entry.revision);
+      deliver(entry, true);
     }
     if (stopped) return;
     const watch = await kv.watch({ key: filter, resumeFromRevision: last + 1 });
