@@ -5,6 +5,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type MsgRequest,
+  type StoredMsg,
 } from "@nats-io/jetstream";
 import { ErrorCode, epochFromStreamCreated, type StreamState, ThreadlineError } from "@threadline/protocol";
 import { ConsumerPulls, type PullResult } from "./consumer-pulls.ts";
@@ -121,12 +122,12 @@ export function createHistoryReader(
   const { stream } = options;
 
   /** STREAM.MSG.GET from the stream leader (authoritative, unlike a direct get any replica answers). */
-  const leaderGet = async (request: MsgRequest, what: string): Promise<StoredMessage | undefined> => {
-    const m = await jsm.streams.getMessage(stream, request).catch((error: unknown) => {
-      throw natsError(what, error);
-    });
-    return m ? { seq: m.seq, subject: m.subject, data: m.data, storedAt: m.time.getTime() } : undefined;
-  };
+  const leaderGet = async (request: MsgRequest, what: string): Promise<StoredMessage | undefined> =>
+    storedMessage(
+      await jsm.streams.getMessage(stream, request).catch((error: unknown) => {
+        throw natsError(what, error);
+      }),
+    );
   /**
    * The first message matching `filter` at or after `seq`: `next_by_subj` (nats-server ≥ 2.9, wildcards
    * allowed); nats.js types the request with `seq` or `last_by_subj` only.
@@ -145,8 +146,7 @@ export function createHistoryReader(
     },
 
     async messageAt(seq: number): Promise<StoredMessage | undefined> {
-      const m = await jsm.streams.getMessage(stream, { seq });
-      return m ? { seq: m.seq, subject: m.subject, data: m.data, storedAt: m.time.getTime() } : undefined;
+      return storedMessage(await jsm.streams.getMessage(stream, { seq }));
     },
 
     async *read(filter: string, after: number, options: ReadOptions = {}): AsyncIterable<StoredMessage[]> {
@@ -274,6 +274,11 @@ export function createHistoryReader(
       if (!failed) await deleted;
     }
   }
+}
+
+/** A `STREAM.MSG.GET` answer as a `StoredMessage` (null: none stored there). */
+function storedMessage(m: StoredMsg | null): StoredMessage | undefined {
+  return m ? { seq: m.seq, subject: m.subject, data: m.data, storedAt: m.time.getTime() } : undefined;
 }
 
 /** A message from the leader as the read returns it: without its data when the read is headers-only. */

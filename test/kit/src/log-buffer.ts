@@ -56,15 +56,21 @@ export function collapseRepeats(text: string): string {
   };
   for (const line of text.split("\n")) {
     const prefix = LOG_PREFIX.exec(line)?.[0];
-    const message = prefix === undefined ? undefined : line.slice(prefix.length);
-    if (message !== undefined && run?.message === message) {
+    if (prefix === undefined) {
+      flush();
+      out.push(line);
+      continue;
+    }
+    const message = line.slice(prefix.length);
+    const time = prefix.split(" ")[2]!;
+    if (run?.message === message) {
       run.count++;
-      run.last = prefix!.split(" ")[2]!;
+      run.last = time;
       continue;
     }
     flush();
     out.push(line);
-    if (message !== undefined) run = { message, count: 1, last: prefix!.split(" ")[2]! };
+    run = { message, count: 1, last: time };
   }
   flush();
   return out.join("\n");
