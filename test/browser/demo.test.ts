@@ -326,12 +326,10 @@ describe("demo in Chromium", { timeout: 120_000 }, () => {
     const done = "stock:done reserve:done payment:done confirmation:done email:done";
     for (const [name, page] of Object.entries(pages)) {
       const seen = (await page.evaluate("window.checklistSeen")) as string[];
-      // Live: the page showed the plan while the purchase was still ahead (the first steps take 0.7 s each; a
-      // page stalled that long on a loaded machine renders the plan with the first step already run), then
-      // step by step, then all done.
-      expect(seen[0], `${name}: ${seen.join(" | ")}`).toMatch(
-        /^stock:(pending|running|done) reserve:(pending|running) payment:pending confirmation:pending email:pending$/,
-      );
+      // Live: the page showed the plan while the purchase was still ahead, then step by step, then all done.
+      // Steps take 0.7 s each: a page stalled on a loaded CI runner first renders the plan with one or two
+      // steps already run (seen in CI: payment running), so the first render only has to precede the end.
+      expect(seen[0], `${name}: ${seen.join(" | ")}`).toMatch(/^stock:\w+ reserve:\w+ payment:\w+ .*:pending/);
       expect(seen.at(-1), name).toBe(done);
       const partial = seen.filter((s) => s.includes(":done") && /:pending|:running/.test(s));
       expect(partial.length, `${name}: ${seen.join(" | ")}`).toBeGreaterThanOrEqual(3);
