@@ -6,7 +6,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { describe, expect, it, onTestFailed, onTestFinished } from "vitest";
 import { TestKitError } from "./errors.ts";
-import { type NatsCluster, startCluster } from "./nats-cluster.ts";
+import { leftOutOfMetaGroup, type NatsCluster, startCluster } from "./nats-cluster.ts";
 import { type NatsServer, type NatsServerOptions, startNatsServer } from "./nats-server.ts";
 import { waitFor } from "./wait-for.ts";
 
@@ -196,6 +196,9 @@ describe("startCluster", () => {
     expect(cluster.urls).toHaveLength(3);
     const varz = await Promise.all(cluster.servers.map((s) => s.varz()));
     expect(varz.map((v) => v.server_name)).toEqual(names);
+    // Every node is in the meta group (a 2.10 cold start can leave one out: startCluster retries such a start).
+    const metaLeader = await cluster.metaLeader({ followers: "prefer" });
+    expect(leftOutOfMetaGroup(metaLeader.name, await metaLeader.jsz(), names)).toEqual([]);
 
     const nc = await client(cluster.urls, { maxReconnectAttempts: -1, reconnectTimeWait: 50 });
     const jsm = await jetstreamManager(nc);
