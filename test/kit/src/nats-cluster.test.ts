@@ -3,7 +3,13 @@ import type { Jsz } from "./monitor.ts";
 import { leftOutOfMetaGroup } from "./nats-cluster.ts";
 
 // Pure: the leader views are the /jsz meta_cluster of real starts of nats-server 2.10.27 (node names shortened).
-const view = (meta: Jsz["meta_cluster"]): Jsz => ({ server_id: "S", streams: 0, consumers: 0, messages: 0, meta_cluster: meta });
+const view = (meta: Jsz["meta_cluster"]): Jsz => ({
+  server_id: "S",
+  streams: 0,
+  consumers: 0,
+  messages: 0,
+  meta_cluster: meta,
+});
 const nodes = ["n1", "n2", "n3"];
 
 describe("leftOutOfMetaGroup (pure)", () => {
@@ -33,7 +39,12 @@ describe("leftOutOfMetaGroup (pure)", () => {
   });
 
   it("counts a group that is still growing as incomplete (the caller waits a little before it gives up)", () => {
-    const growing = view({ name: "c", leader: "n1", replicas: [{ name: "n2", current: true, active: 1 }], cluster_size: 2 });
+    const growing = view({
+      name: "c",
+      leader: "n1",
+      replicas: [{ name: "n2", current: true, active: 1 }],
+      cluster_size: 2,
+    });
     expect(leftOutOfMetaGroup("n1", growing, nodes)).toEqual(["n3"]);
     expect(leftOutOfMetaGroup("n1", view(undefined), nodes)).toEqual(["n2", "n3"]);
   });
