@@ -1,4 +1,5 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
+import { ErrorCode, ThreadlineError } from "@threadline/protocol";
 import { describe, expect, it } from "vitest";
 import { placementPending, whilePlacing } from "./placement.ts";
 
@@ -23,12 +24,16 @@ describe("whilePlacing", () => {
   it("repeats a create the cluster cannot place yet until it succeeds", async () => {
     const failures = [noPeers(), unavailable()];
     let calls = 0;
-    const result = await whilePlacing(async () => {
-      calls++;
-      const failure = failures.shift();
-      if (failure) throw failure;
-      return "created";
-    }, 5000);
+    const result = await whilePlacing(
+      "stream S",
+      async () => {
+        calls++;
+        const failure = failures.shift();
+        if (failure) throw failure;
+        return "created";
+      },
+      5000,
+    );
     expect(result).toBe("created");
     expect(calls).toBe(3);
   });
@@ -37,23 +42,32 @@ describe("whilePlacing", () => {
     let calls = 0;
     const error = badRequest();
     await expect(
-      whilePlacing(async () => {
-        calls++;
-        throw error;
-      }, 5000),
+      whilePlacing(
+        "stream S",
+        async () => {
+          calls++;
+          throw error;
+        },
+        5000,
+      ),
     ).rejects.toBe(error);
     expect(calls).toBe(1);
   });
 
-  it("gives up with the last placement error at the deadline", async () => {
+  it("gives up at the deadline with UNAVAILABLE naming what and why, the last placement error as cause", async () => {
     let calls = 0;
     const started = Date.now();
-    await expect(
-      whilePlacing(async () => {
+    const error = await whilePlacing(
+      "stream S",
+      async () => {
         calls++;
         throw noPeers();
-      }, 300),
-    ).rejects.toMatchObject({ code: 10005 });
+      },
+      300,
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ThreadlineError);
+    expect(error).toMatchObject({ code: ErrorCode.UNAVAILABLE, cause: { code: 10005 } });
+    expect((error as Error).message).toMatch(/^stream S: .*0\.3 s \(no suitable peers.*meta group/);
     expect(calls).toBeGreaterThan(1);
     expect(Date.now() - started).toBeLessThan(3000);
   });

@@ -249,7 +249,7 @@ async function ensureStream(jsm: JetStreamManager, desired: StreamConfig, subjec
     const existing = await readStream(jsm, desired.name);
     if (!existing) {
       try {
-        return await whilePlacing(() => jsm.streams.add(desired));
+        return await whilePlacing(`stream ${desired.name}`, () => jsm.streams.add(desired));
       } catch (error) {
         const code = jsApiErrorCode(error);
         // Another process created it first (with a different config): read it and reconcile.
@@ -376,7 +376,7 @@ async function ensureBuckets(nc: NatsConnection, o: Required<ProvisionOptions>):
 async function ensureBucket(kvm: Kvm, name: string, replicas: number, ttlMs: number | undefined): Promise<void> {
   const options = { history: 1, replicas, storage: StorageType.File, ...(ttlMs === undefined ? {} : { ttl: ttlMs }) };
   try {
-    await whilePlacing(() => kvm.create(name, options));
+    await whilePlacing(`bucket ${name}`, () => kvm.create(name, options));
   } catch (error) {
     if (jsApiErrorCode(error) !== JsErrCode.STREAM_NAME_IN_USE) throw error;
     await kvm.open(name);
