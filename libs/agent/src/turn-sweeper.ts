@@ -7,7 +7,15 @@ import {
   type TurnEndData,
   turnLiveness,
 } from "@threadline/protocol";
-import { type ControlState, natsError, RetryPolicy, retryDelay, sleep, type TurnRecord } from "@threadline/store";
+import {
+  type ControlState,
+  natsError,
+  RetryPolicy,
+  retryDelay,
+  sleep,
+  type TurnRecord,
+  withDeadline,
+} from "@threadline/store";
 import { connectionOf } from "./agent.ts";
 import type { Agent } from "./agent-api.ts";
 import { cancelReason } from "./running-turn.ts";
@@ -215,17 +223,12 @@ export class TurnSweeper {
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number, session: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new ThreadlineError(ErrorCode.TIMEOUT, `scanning ${session} for an orphaned turn took over ${ms} ms`, {
-            session,
-          }),
-        ),
-      ms,
-    );
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  return withDeadline(
+    work,
+    ms,
+    () =>
+      new ThreadlineError(ErrorCode.TIMEOUT, `scanning ${session} for an orphaned turn took over ${ms} ms`, {
+        session,
+      }),
+  );
 }

@@ -98,7 +98,7 @@ export {
 } from "./push-subscriptions.ts";
 export type { SubjectRecord } from "./record-decoder.ts";
 export { decodeRecord } from "./record-decoder.ts";
-export { RetryPolicy, redeliveryDelay, retryDelay, sleep } from "./retry.ts";
+export { RetryPolicy, redeliveryDelay, retryDelay, sleep, withDeadline } from "./retry.ts";
 export type { SessionStateStore, SessionStateStoreDeps, StateFollower } from "./session-state-store.ts";
 export { createSessionStateStore } from "./session-state-store.ts";
 export type { FoldStoredStateOptions } from "./state-reader.ts";

@@ -1,6 +1,6 @@
 import { backoffDelay } from "@threadline/protocol";
 import { describe, expect, it } from "vitest";
-import { RetryPolicy, redeliveryDelay, retryDelay, sleep } from "./retry.ts";
+import { RetryPolicy, redeliveryDelay, retryDelay, sleep, withDeadline } from "./retry.ts";
 
 describe("retry schedules", () => {
   const mid = () => 0.5; // no jitter: the schedule's centre
@@ -46,5 +46,28 @@ describe("retry schedules", () => {
     controller.abort();
     await slept;
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe("withDeadline", () => {
+  it("passes a result or an error that comes in time through", async () => {
+    await expect(withDeadline(Promise.resolve(7), 1_000, () => new Error("late"))).resolves.toBe(7);
+    await expect(withDeadline(Promise.reject(new Error("no")), 1_000, () => new Error("late"))).rejects.toThrow("no");
+  });
+
+  it("rejects with the given error when the work never settles", async () => {
+    const started = Date.now();
+    await expect(withDeadline(new Promise(() => {}), 30, () => new Error("late"))).rejects.toThrow("late");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(25);
+  });
+
+  it("a rejection after the deadline is not an unhandled rejection", async () => {
+    let reject!: (e: Error) => void;
+    const work = new Promise<never>((_, r) => {
+      reject = r;
+    });
+    await expect(withDeadline(work, 10, () => new Error("late"))).rejects.toThrow("late");
+    reject(new Error("after"));
+    await sleep(10);
   });
 });

@@ -52,3 +52,19 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", done, { once: true });
   });
 }
+
+/**
+ * `work`, or a rejection with `error()` once `ms` have passed without it
+ * settling (`work` itself is not cancelled; a late result is dropped). For a
+ * request that may never be answered, e.g. a consumer create the meta leader
+ * placed on a node that died (see the gateway's live source).
+ * @example await withDeadline(js.consumers.get(stream, opts), 2_000, () => new Error("no answer"));
+ */
+export function withDeadline<T>(work: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(error()), ms);
+  });
+  work.catch(() => {});
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}

@@ -28,7 +28,7 @@ import { StreamRecords } from "./durable-streams/stream-records.ts";
 import { createEventPublisher } from "./event-publisher.ts";
 import { FeedRegistry } from "./feed-registry.ts";
 import { registerHttpRoutes } from "./http-routes.ts";
-import { FirehoseSource } from "./live-source.ts";
+import { FirehoseSource, LIVE_REQUEST_TIMEOUT_MS } from "./live-source.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics, type GatewayMetrics } from "./metrics.ts";
 import { watchNatsStatus } from "./nats-status.ts";
@@ -129,7 +129,9 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
   });
   const epoch = trackStreamEpoch(stored, initialEpoch);
   const history = epoch.history;
-  const live = new FirehoseSource(js, config.stream, subjects.all(), history, metrics);
+  // Its own JetStream client: nats.js's own consumer re-creations give up as early as the source's (live-source.ts).
+  const liveJs = jetstream(nc, { timeout: LIVE_REQUEST_TIMEOUT_MS });
+  const live = new FirehoseSource(liveJs, config.stream, subjects.all(), history, metrics, log);
   // Fed from the gateway's start, so catch-ups of sessions nobody here is attached to come from memory.
   const recent = new RecentEvents(config.recentEventsBytes, (bytes, sessions) => {
     metrics.recentEventsBytes.set(bytes);

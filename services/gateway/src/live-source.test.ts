@@ -1,7 +1,13 @@
 import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
 import { ErrorCode, type StreamState, type ThreadlineError } from "@threadline/protocol";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FirehoseSource, LIVE_HEARTBEAT_MS, LIVE_SILENCE_MS, type LiveMessage } from "./live-source.ts";
+import {
+  FirehoseSource,
+  LIVE_HEARTBEAT_MS,
+  LIVE_REQUEST_TIMEOUT_MS,
+  LIVE_SILENCE_MS,
+  type LiveMessage,
+} from "./live-source.ts";
 import type { SessionHistory } from "./session-history.ts";
 import { HISTORY_LOSS_GRACE_MS } from "./start-resolution.ts";
 
@@ -41,11 +47,19 @@ class FakeStream {
   }
 }
 
-function fakeJetStream(failures: { remaining: number }, stream = new FakeStream()) {
+/**
+ * `remaining`: the next creates that fail with a timeout; `unanswered`: the next ones that never settle (a
+ * create the meta leader placed on a dead node: nobody answers).
+ */
+function fakeJetStream(failures: { remaining: number; unanswered?: number }, stream = new FakeStream()) {
   const consumers: FakeConsumer[] = [];
   const js = {
     consumers: {
       async get(_stream: string, opts: { opt_start_seq?: number }) {
+        if ((failures.unanswered ?? 0) > 0) {
+          failures.unanswered!--;
+          await new Promise(() => {});
+        }
         if (failures.remaining > 0) {
           failures.remaining--;
           throw new Error("timeout");
@@ -152,6 +166,57 @@ describe("FirehoseSource liveness", () => {
       expect(consumers[1]!.startSeq).toBe(4);
       consumers[1]!.deliver(4);
       expect(received).toEqual([1, 2, 3, 4]);
+    } finally {
+      source.close();
+    }
+  });
+});
+
+describe("FirehoseSource requests that are never answered", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("gives up a consumer create after LIVE_REQUEST_TIMEOUT_MS and tries again (a create placed on a dead node)", async () => {
+    const failures = { remaining: 0, unanswered: 0 };
+    const { js, consumers, history } = fakeJetStream(failures);
+    const source = new FirehoseSource(js, "THREADLINE", "tl.>", history);
+    const received: number[] = [];
+    await source.open("s1", (m) => received.push(m.seq));
+    try {
+      consumers[0]!.deliver(1);
+      failures.unanswered = 2;
+      // Silent → a replacement, whose create is never answered; nor is the next one's; the third runs.
+      await vi.advanceTimersByTimeAsync(LIVE_SILENCE_MS + LIVE_HEARTBEAT_MS);
+      expect(failures.unanswered).toBe(1);
+      await vi.advanceTimersByTimeAsync(2 * (LIVE_REQUEST_TIMEOUT_MS + LIVE_HEARTBEAT_MS));
+      expect(failures.unanswered).toBe(0);
+      expect(consumers).toHaveLength(2);
+      expect(consumers[1]!.startSeq).toBe(2);
+      consumers[1]!.deliver(2);
+      expect(received).toEqual([1, 2]);
+    } finally {
+      source.close();
+    }
+  });
+
+  it("a first start that failed is tried again by the next open", async () => {
+    const failures = { remaining: 0, unanswered: 1 };
+    const { js, consumers, history } = fakeJetStream(failures);
+    const source = new FirehoseSource(js, "THREADLINE", "tl.>", history);
+    try {
+      const first = source.open("s1", () => {});
+      const outcome = expect(first).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+      await vi.advanceTimersByTimeAsync(LIVE_REQUEST_TIMEOUT_MS);
+      await outcome;
+      const received: number[] = [];
+      await source.open("s1", (m) => received.push(m.seq));
+      expect(consumers).toHaveLength(1);
+      consumers[0]!.deliver(1);
+      expect(received).toEqual([1]);
     } finally {
       source.close();
     }

@@ -1,5 +1,6 @@
 import { type ConsumerMessages, DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import { ErrorCode, sessionOfSubject, ThreadlineError } from "@threadline/protocol";
+import { withDeadline } from "@threadline/store";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { SessionHistory } from "./session-history.ts";
 import { HISTORY_LOSS_GRACE_MS } from "./start-resolution.ts";
@@ -56,8 +57,26 @@ export const LIVE_HEARTBEAT_MS = 1_000;
  * silent for a whole node outage.
  */
 export const LIVE_SILENCE_MS = 3 * LIVE_HEARTBEAT_MS;
+/**
+ * Each request of a consumer replacement (the stream's state, the delivered
+ * tail's check, the consumer create) is given up after this long, ms, and the
+ * replacement is tried again at the next watchdog tick. After a node dies
+ * without a shutdown (SIGKILL, a lost machine), the meta leader counts it
+ * active until its orphan timeout (5 × the 30 s server heartbeat;
+ * nats-server 2.10 through 2.14) and places about a third of new R1
+ * consumers on it; such a create is never answered, and the JetStream API's
+ * 5 s timeout per lost draw kept live feeds silent for 20–50 s in the chaos
+ * suite. A healthy create answers in milliseconds.
+ */
+export const LIVE_REQUEST_TIMEOUT_MS = 2_000;
 /** Expiry of each pull request of the live consumer, ms (renewed continuously; bounds a lost pull). */
 export const LIVE_PULL_EXPIRES_MS = 5_000;
+
+/** Where the source reports consumer replacements (the gateway's logger). */
+export interface LiveSourceLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
 
 /** A listener of every event the firehose delivers (see `FirehoseSource.tap`). */
 export interface FirehoseTap {
@@ -141,6 +160,7 @@ export class FirehoseSource implements LiveSource {
     private readonly filter: string,
     private readonly history: SessionHistory,
     private readonly metrics?: Pick<GatewayMetrics, "liveResyncs">,
+    private readonly log?: LiveSourceLog,
   ) {}
 
   async open(
@@ -148,8 +168,7 @@ export class FirehoseSource implements LiveSource {
     onMessage: (message: LiveMessage) => void,
     onLost?: (error: ThreadlineError) => void,
   ): Promise<{ after: number; close(): void }> {
-    this.starting ??= this.history.streamState().then((state) => this.consumeFrom(state.lastSeq));
-    await this.starting;
+    await this.start();
     const handler = { onMessage, onLost };
     this.handlers.set(session, handler);
     return {
@@ -168,14 +187,34 @@ export class FirehoseSource implements LiveSource {
    * the stream's end). `suspect()` is true while that is being checked.
    */
   async tap(listener: FirehoseTap): Promise<{ after: number; suspect(): boolean }> {
-    this.starting ??= this.history.streamState().then((state) => this.consumeFrom(state.lastSeq));
-    await this.starting;
+    await this.start();
     this.taps.add(listener);
     return {
       after: this.lastSeq,
       // Replacing the consumer, or a delivered tail not yet confirmed: the stream may have lost what was delivered.
       suspect: () => this.resyncing !== undefined || this.unverified !== undefined,
     };
+  }
+
+  /** Starts the consumer at the stream's end, once; a start that failed is tried again by the next caller. */
+  private start(): Promise<void> {
+    this.starting ??= this.bounded(this.history.streamState(), "reading the stream's state")
+      .then((state) => this.consumeFrom(state.lastSeq))
+      .catch((error: unknown) => {
+        this.starting = undefined;
+        throw error;
+      });
+    return this.starting;
+  }
+
+  /** `request`, or a TIMEOUT error after {@link LIVE_REQUEST_TIMEOUT_MS} (see there). */
+  private bounded<T>(request: Promise<T>, what: string): Promise<T> {
+    return withDeadline(
+      request,
+      LIVE_REQUEST_TIMEOUT_MS,
+      () =>
+        new ThreadlineError(ErrorCode.TIMEOUT, `live source: ${what} got no answer in ${LIVE_REQUEST_TIMEOUT_MS} ms`),
+    );
   }
 
   recover(): Promise<void> {
@@ -225,6 +264,7 @@ export class FirehoseSource implements LiveSource {
   private resync(reason: "reconnect" | "heartbeats-missed" | "verify"): Promise<void> {
     if (!this.starting || this.closed) return Promise.resolve();
     this.resyncing ??= (async () => {
+      const started = Date.now();
       try {
         await this.starting;
         const lost = await this.checkTail();
@@ -232,11 +272,14 @@ export class FirehoseSource implements LiveSource {
         const old = this.messages;
         if (lost) this.historyLost(lost);
         await this.consumeFrom(this.lastSeq);
-        this.metrics?.liveResyncs.inc({ reason: lost ? "history-lost" : reason });
+        const why = lost ? "history-lost" : reason;
+        this.metrics?.liveResyncs.inc({ reason: why });
+        this.log?.info({ reason: why, after: this.lastSeq, ms: Date.now() - started }, "live consumer replaced");
         this.pendingResync = undefined;
         void old?.close().catch(() => {});
       } catch (error) {
         if (reason !== "verify") this.pendingResync = reason;
+        this.log?.warn({ err: error, reason, ms: Date.now() - started }, "live consumer not replaced yet; retrying");
         throw error;
       } finally {
         this.resyncing = undefined;
@@ -255,7 +298,7 @@ export class FirehoseSource implements LiveSource {
     const tail = this.unverified ?? this.tail;
     if (!tail) return undefined;
     this.unverified = tail;
-    const state = await this.history.streamState();
+    const state = await this.bounded(this.history.streamState(), "reading the stream's state");
     let lost: string | undefined;
     if (tail.seq < state.firstSeq) {
       // Removed by retention since: nothing left to compare (and nothing to resume from either).
@@ -266,7 +309,7 @@ export class FirehoseSource implements LiveSource {
       }
       lost = `the stream's last seq is ${state.lastSeq}, it had delivered seq ${tail.seq}`;
     } else {
-      const stored = await this.history.messageAt(tail.seq);
+      const stored = await this.bounded(this.history.messageAt(tail.seq), `reading seq ${tail.seq}`);
       // A deleted message (none stored) is not a rewrite: seqs are never reused.
       if (stored && (stored.subject !== tail.subject || !sameBytes(stored.data, tail.data))) {
         lost = `the stream stores another event at seq ${tail.seq} than the one delivered`;
@@ -308,12 +351,15 @@ export class FirehoseSource implements LiveSource {
 
   private async consumeFrom(after: number): Promise<void> {
     if (this.lastSeq < after) this.lastSeq = after;
-    const consumer = await this.js.consumers.get(this.stream, {
-      filter_subjects: this.filter,
-      ...(after === 0
-        ? { deliver_policy: DeliverPolicy.All }
-        : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 }),
-    });
+    const consumer = await this.bounded(
+      this.js.consumers.get(this.stream, {
+        filter_subjects: this.filter,
+        ...(after === 0
+          ? { deliver_policy: DeliverPolicy.All }
+          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 }),
+      }),
+      "creating the live consumer",
+    );
     this.messages = await consumer.consume({
       max_messages: 1024,
       idle_heartbeat: LIVE_HEARTBEAT_MS,
@@ -349,6 +395,7 @@ export class FirehoseSource implements LiveSource {
           this.lastActivity = Date.now();
         } else if (status.type === "ordered_consumer_recreated") {
           this.metrics?.liveResyncs.inc({ reason: "consumer-recreated" });
+          this.log?.info({ reason: "consumer-recreated", after: this.lastSeq }, "live consumer replaced by nats.js");
         }
       }
     })().catch(() => {});
