@@ -3,6 +3,7 @@ import { ErrorCode, type StreamState, type ThreadlineError } from "@threadline/p
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   FirehoseSource,
+  LIVE_CREATE_HEDGE_MS,
   LIVE_HEARTBEAT_MS,
   LIVE_REQUEST_TIMEOUT_MS,
   LIVE_SILENCE_MS,
@@ -49,9 +50,13 @@ class FakeStream {
 
 /**
  * `remaining`: the next creates that fail with a timeout; `unanswered`: the next ones that never settle (a
- * create the meta leader placed on a dead node: nobody answers).
+ * create the meta leader placed on a dead node: nobody answers); `lateMs`: how long the next ones take to
+ * answer (after the unanswered ones). `deleted` counts created consumers deleted.
  */
-function fakeJetStream(failures: { remaining: number; unanswered?: number }, stream = new FakeStream()) {
+function fakeJetStream(
+  failures: { remaining: number; unanswered?: number; lateMs?: number[]; deleted?: number },
+  stream = new FakeStream(),
+) {
   const consumers: FakeConsumer[] = [];
   const js = {
     consumers: {
@@ -60,11 +65,17 @@ function fakeJetStream(failures: { remaining: number; unanswered?: number }, str
           failures.unanswered!--;
           await new Promise(() => {});
         }
+        const late = failures.lateMs?.shift();
+        if (late !== undefined) await new Promise((resolve) => setTimeout(resolve, late));
         if (failures.remaining > 0) {
           failures.remaining--;
           throw new Error("timeout");
         }
         return {
+          async delete() {
+            failures.deleted = (failures.deleted ?? 0) + 1;
+            return true;
+          },
           async consume(options: {
             callback: (m: {
               seq: number;
@@ -109,6 +120,16 @@ function fakeJetStream(failures: { remaining: number; unanswered?: number }, str
     async *read() {},
   };
   return { js: js as unknown as JetStreamClient, consumers, stream, history };
+}
+
+/** A source on the scripted client, open on s1, that has delivered seq 1; `received`: the seqs it dispatched. */
+async function afterSeq1(failures: Parameters<typeof fakeJetStream>[0]) {
+  const fake = fakeJetStream(failures);
+  const source = new FirehoseSource(fake.js, "THREADLINE", "tl.>", fake.history);
+  const received: number[] = [];
+  await source.open("s1", (m) => received.push(m.seq));
+  fake.consumers[0]!.deliver(1);
+  return { ...fake, source, received };
 }
 
 describe("FirehoseSource liveness", () => {
@@ -170,30 +191,17 @@ describe("FirehoseSource liveness", () => {
       source.close();
     }
   });
-});
-
-describe("FirehoseSource requests that are never answered", () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
 
   it("gives up a consumer create after LIVE_REQUEST_TIMEOUT_MS and tries again (a create placed on a dead node)", async () => {
     const failures = { remaining: 0, unanswered: 0 };
-    const { js, consumers, history } = fakeJetStream(failures);
-    const source = new FirehoseSource(js, "THREADLINE", "tl.>", history);
-    const received: number[] = [];
-    await source.open("s1", (m) => received.push(m.seq));
+    const { consumers, source, received } = await afterSeq1(failures);
     try {
-      consumers[0]!.deliver(1);
       failures.unanswered = 2;
-      // Silent → a replacement, whose create is never answered; nor is the next one's; the third runs.
-      await vi.advanceTimersByTimeAsync(LIVE_SILENCE_MS + LIVE_HEARTBEAT_MS);
-      expect(failures.unanswered).toBe(1);
-      await vi.advanceTimersByTimeAsync(2 * (LIVE_REQUEST_TIMEOUT_MS + LIVE_HEARTBEAT_MS));
+      // Silent → a replacement, whose create is never answered; nor is its hedge; the next try runs.
+      await vi.advanceTimersByTimeAsync(LIVE_SILENCE_MS + LIVE_HEARTBEAT_MS + LIVE_CREATE_HEDGE_MS);
       expect(failures.unanswered).toBe(0);
+      expect(consumers).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(LIVE_REQUEST_TIMEOUT_MS + LIVE_HEARTBEAT_MS);
       expect(consumers).toHaveLength(2);
       expect(consumers[1]!.startSeq).toBe(2);
       consumers[1]!.deliver(2);
@@ -203,14 +211,35 @@ describe("FirehoseSource requests that are never answered", () => {
     }
   });
 
+  it("hedges a create not answered within LIVE_CREATE_HEDGE_MS: the first answer is used, a late one deleted", async () => {
+    const failures = { remaining: 0, unanswered: 0, lateMs: [] as number[], deleted: 0 };
+    const { consumers, source, received } = await afterSeq1(failures);
+    try {
+      // The replacement's create answers only after 1.5 s (below the request timeout), its hedge at once.
+      failures.lateMs = [1_500, 0];
+      await vi.advanceTimersByTimeAsync(LIVE_SILENCE_MS + LIVE_HEARTBEAT_MS + LIVE_CREATE_HEDGE_MS + 10);
+      expect(consumers).toHaveLength(2);
+      expect(consumers[1]!.startSeq).toBe(2);
+      consumers[1]!.deliver(2);
+      expect(received).toEqual([1, 2]);
+      // The first create answers later: that consumer is deleted, never consumed.
+      await vi.advanceTimersByTimeAsync(1_500);
+      expect(failures.deleted).toBe(1);
+      expect(consumers).toHaveLength(2);
+    } finally {
+      source.close();
+    }
+  });
+
   it("a first start that failed is tried again by the next open", async () => {
-    const failures = { remaining: 0, unanswered: 1 };
+    // The create and its hedge are both never answered.
+    const failures = { remaining: 0, unanswered: 2 };
     const { js, consumers, history } = fakeJetStream(failures);
     const source = new FirehoseSource(js, "THREADLINE", "tl.>", history);
     try {
       const first = source.open("s1", () => {});
       const outcome = expect(first).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
-      await vi.advanceTimersByTimeAsync(LIVE_REQUEST_TIMEOUT_MS);
+      await vi.advanceTimersByTimeAsync(LIVE_CREATE_HEDGE_MS + LIVE_REQUEST_TIMEOUT_MS);
       await outcome;
       const received: number[] = [];
       await source.open("s1", (m) => received.push(m.seq));

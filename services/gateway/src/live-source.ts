@@ -1,4 +1,10 @@
-import { type ConsumerMessages, DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
+import {
+  type Consumer,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamClient,
+  type OrderedConsumerOptions,
+} from "@nats-io/jetstream";
 import { ErrorCode, sessionOfSubject, ThreadlineError } from "@threadline/protocol";
 import { withDeadline } from "@threadline/store";
 import type { GatewayMetrics } from "./metrics.ts";
@@ -69,6 +75,13 @@ export const LIVE_SILENCE_MS = 3 * LIVE_HEARTBEAT_MS;
  * suite. A healthy create answers in milliseconds.
  */
 export const LIVE_REQUEST_TIMEOUT_MS = 2_000;
+/**
+ * A live consumer create not answered within this long, ms, gets a second
+ * create alongside (the first to answer is used): while a dead node still
+ * counts as active, each create has about a one-in-three chance of being
+ * placed there and never answered (see {@link LIVE_REQUEST_TIMEOUT_MS}).
+ */
+export const LIVE_CREATE_HEDGE_MS = 500;
 /** Expiry of each pull request of the live consumer, ms (renewed continuously; bounds a lost pull). */
 export const LIVE_PULL_EXPIRES_MS = 5_000;
 
@@ -349,17 +362,45 @@ export class FirehoseSource implements LiveSource {
     this.taps.clear();
   }
 
+  /**
+   * Creates the ordered consumer, hedged: a create not answered within
+   * {@link LIVE_CREATE_HEDGE_MS} gets a second one alongside and the first to
+   * answer is used (the other, if it answers later, is deleted). Each is
+   * bounded by {@link LIVE_REQUEST_TIMEOUT_MS}; both failing throws the first's error.
+   */
+  private async createConsumer(opts: Partial<OrderedConsumerOptions>): Promise<Consumer> {
+    const create = () => this.bounded(this.js.consumers.get(this.stream, opts), "creating the live consumer");
+    const first = create();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hedge = new Promise<"hedge">((resolve) => {
+      timer = setTimeout(() => resolve("hedge"), LIVE_CREATE_HEDGE_MS);
+    });
+    try {
+      if ((await Promise.race([first, hedge])) !== "hedge") return first;
+    } finally {
+      clearTimeout(timer);
+    }
+    const second = create();
+    const winner = await Promise.any([first, second]).catch(() => first);
+    for (const other of [first, second]) {
+      other
+        .then(
+          (c) => (c === winner ? undefined : c.delete()),
+          () => {},
+        )
+        .catch(() => {});
+    }
+    return winner;
+  }
+
   private async consumeFrom(after: number): Promise<void> {
     if (this.lastSeq < after) this.lastSeq = after;
-    const consumer = await this.bounded(
-      this.js.consumers.get(this.stream, {
-        filter_subjects: this.filter,
-        ...(after === 0
-          ? { deliver_policy: DeliverPolicy.All }
-          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 }),
-      }),
-      "creating the live consumer",
-    );
+    const consumer = await this.createConsumer({
+      filter_subjects: this.filter,
+      ...(after === 0
+        ? { deliver_policy: DeliverPolicy.All }
+        : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 }),
+    });
     this.messages = await consumer.consume({
       max_messages: 1024,
       idle_heartbeat: LIVE_HEARTBEAT_MS,
