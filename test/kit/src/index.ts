@@ -1,7 +1,8 @@
 export type { TestKitErrorCode } from "./errors.ts";
 export { TestKitError } from "./errors.ts";
 export { freePort, freePorts } from "./free-port.ts";
-export type { Jsz, JszReplica, JszStreamDetail, Varz } from "./monitor.ts";
+export type { Jsz, JszReplica, JszStreamDetail, Readiness, Varz } from "./monitor.ts";
+export { isHealthy } from "./monitor.ts";
 export type { NatsCluster, NatsClusterOptions } from "./nats-cluster.ts";
 export { startCluster } from "./nats-cluster.ts";
 export type { NatsUsers } from "./nats-config.ts";

@@ -75,13 +75,22 @@ export function getJson<T>(url: string, options: { timeoutMs?: number; acceptSta
 }
 
 /**
- * Whether `/healthz` reports ok. On 2.9 this means: accepting client
+ * What a (re)start waits for: `"healthy"` — `/healthz` ok (below);
+ * `"serving"` — `/healthz?js-enabled-only=true` ok: the process accepts
+ * clients with JetStream enabled, maybe still catching up with its cluster
+ * (what the deployment's liveness probe checks).
+ */
+export type Readiness = "healthy" | "serving";
+
+/**
+ * Whether `/healthz` (or, `"serving"`, `/healthz?js-enabled-only=true`) reports ok. On 2.9 this means: accepting client
  * connections and, with JetStream, JetStream is up — for a cluster node, in
  * contact with a meta leader. False (never a rejection) while not yet healthy.
  */
-export async function isHealthy(monitorUrl: string): Promise<boolean> {
+export async function isHealthy(monitorUrl: string, ready: Readiness = "healthy"): Promise<boolean> {
   try {
-    const health = await getJson<{ status?: string }>(`${monitorUrl}/healthz`, {
+    const query = ready === "serving" ? "?js-enabled-only=true" : "";
+    const health = await getJson<{ status?: string }>(`${monitorUrl}/healthz${query}`, {
       timeoutMs: 1_000,
       acceptStatus: [503],
     });

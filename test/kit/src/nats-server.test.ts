@@ -6,6 +6,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { describe, expect, it, onTestFailed, onTestFinished } from "vitest";
 import { TestKitError } from "./errors.ts";
+import { isHealthy } from "./monitor.ts";
 import { leftOutOfMetaGroup, type NatsCluster, startCluster } from "./nats-cluster.ts";
 import { type NatsServer, type NatsServerOptions, startNatsServer } from "./nats-server.ts";
 import { waitFor } from "./wait-for.ts";
@@ -222,8 +223,9 @@ describe("startCluster", () => {
     expect(info.cluster?.leader).not.toBe(leaderName);
     expect(info.state.messages).toBe(11);
 
-    // The killed node comes back on its ports and catches up.
-    await leader!.restart();
+    // The killed node comes back on its ports (serving once JetStream is up, not yet current) and catches up.
+    await leader!.restart({ ready: "serving" });
+    expect(await isHealthy(leader!.monitorUrl, "serving")).toBe(true);
     await waitFor(
       async () => {
         const jsz = await leader!.jsz();

@@ -3,7 +3,7 @@ import { delimiter, join } from "node:path";
 import { TestKitError, TestKitErrorCode } from "./errors.ts";
 import { externalNatsServer } from "./external-server.ts";
 import { freePorts } from "./free-port.ts";
-import type { Jsz, Varz } from "./monitor.ts";
+import type { Jsz, Readiness, Varz } from "./monitor.ts";
 import type { NatsUsers } from "./nats-config.ts";
 import { isAddressInUse, prepareServer } from "./server-process.ts";
 
@@ -63,8 +63,12 @@ export interface NatsServer extends AsyncDisposable {
   stop(): Promise<void>;
   /** Sends `signal` (default SIGKILL) and waits for the process to exit (rejects with TIMEOUT after 10 s). No-op when not running. */
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Stops the process if running (SIGTERM) and starts it again on the same ports with the same store dir; resolves when healthy. */
-  restart(): Promise<void>;
+  /**
+   * Stops the process if running (SIGTERM) and starts it again on the same ports with the same store dir;
+   * resolves when healthy, or with `ready: "serving"` as soon as it serves clients with JetStream enabled
+   * (a cluster node may still be catching up; see `Readiness`).
+   */
+  restart(options?: { ready?: Readiness }): Promise<void>;
   /** Whether the process is alive. */
   running(): boolean;
   /** GET `/varz`. */

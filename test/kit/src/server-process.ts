@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TestKitError, TestKitErrorCode } from "./errors.ts";
 import { LogBuffer } from "./log-buffer.ts";
-import { getJson, isHealthy, type Jsz, type Varz } from "./monitor.ts";
+import { getJson, isHealthy, type Jsz, type Readiness, type Varz } from "./monitor.ts";
 import { type NatsUsers, renderServerConfig, SYSTEM_ACCOUNT_USERS } from "./nats-config.ts";
 import type { NatsServer, NatsServerOptions } from "./nats-server.ts";
 import { sleep, waitFor } from "./wait-for.ts";
@@ -169,7 +169,7 @@ export class ServerProcess implements NatsServer {
   }
 
   /** Spawns the process and resolves when it is healthy; on failure the process is gone and the error has the log. */
-  async launch(): Promise<void> {
+  async launch(readiness: Readiness = "healthy"): Promise<void> {
     if (this.running()) throw new Error(`nats-server ${this.name} is already running`);
     if (this.runs++ > 0) this.output.append(`----- restart at ${new Date().toISOString()} -----\n`);
     const child = spawn(this.plan.bin, ["-c", this.plan.configFile, ...this.plan.args], {
@@ -197,7 +197,7 @@ export class ServerProcess implements NatsServer {
     const ready = new AbortController();
     try {
       await Promise.race([
-        waitFor(() => isHealthy(this.monitorUrl), {
+        waitFor(() => isHealthy(this.monitorUrl, readiness), {
           timeoutMs: this.plan.readyTimeoutMs,
           intervalMs: 20,
           signal: ready.signal,
@@ -242,12 +242,12 @@ export class ServerProcess implements NatsServer {
     }
   }
 
-  async restart(): Promise<void> {
+  async restart(options: { ready?: Readiness } = {}): Promise<void> {
     if (this.stopping) throw new TestKitError(TestKitErrorCode.STOPPED, `nats-server ${this.name} was stopped`);
     await this.terminate();
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.launch();
+        await this.launch(options.ready);
         return;
       } catch (error) {
         if (!isAddressInUse(error) || attempt >= RESTART_ATTEMPTS) throw error;
