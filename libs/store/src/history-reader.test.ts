@@ -1,4 +1,5 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { waitFor } from "@threadline/test-kit";
 import { describe, expect, it } from "vitest";
 import { createHistoryReader, type ReadOptions } from "./history-reader.ts";
 import { useProvisionedNats } from "./test-support/provisioned-nats.ts";
@@ -208,4 +209,45 @@ describe("createHistoryReader: reads that find less than the leader said", () =>
     }
     expect(got).toEqual(seqs.slice(0, 2));
   }, 15_000);
+});
+
+describe("createHistoryReader: a consumer create that is not answered", () => {
+  it("is hedged after CREATE_HEDGE_MS: the read completes with a second create, the late first one is deleted", async () => {
+    const js = jetstream(nats.nc);
+    const seqs: number[] = [];
+    for (let i = 0; i < 5; i++) seqs.push((await js.publish("tl.hedge1.out.agent.bot", new Uint8Array(10))).seq);
+    const jsm = await jetstreamManager(nats.nc);
+    const consumersBefore = (await jsm.consumers.list(nats.info.stream).next()).length;
+    // The first create is held back (as one placed on a dead node would never be answered), the next go through.
+    let adds = 0;
+    let releaseFirst!: () => void;
+    const held = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    const consumers = new Proxy(jsm.consumers, {
+      get(target, key) {
+        if (key === "add") {
+          return async (...args: Parameters<typeof jsm.consumers.add>) => {
+            if (adds++ === 0) await held;
+            return target.add(...args);
+          };
+        }
+        const value = Reflect.get(target, key);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const reader = createHistoryReader(js, { ...jsm, streams: jsm.streams, consumers } as typeof jsm, {
+      stream: nats.info.stream,
+    });
+    const got: number[] = [];
+    for await (const batch of reader.read("tl.hedge1.>", 0)) got.push(...batch.map((m) => m.seq));
+    expect(got).toEqual(seqs);
+    expect(adds).toBe(2);
+    // The held create reaches the server late: the consumer it makes is deleted as soon as it answers.
+    releaseFirst();
+    await waitFor(async () => (await jsm.consumers.list(nats.info.stream).next()).length === consumersBefore, {
+      timeoutMs: 5_000,
+      message: "the late consumer was not deleted",
+    });
+  });
 });

@@ -9,6 +9,7 @@ import {
 } from "@nats-io/jetstream";
 import { ErrorCode, epochFromStreamCreated, type StreamState, ThreadlineError } from "@threadline/protocol";
 import { ConsumerPulls, type PullResult } from "./consumer-pulls.ts";
+import { HedgeBudget, hedged } from "./hedge.ts";
 import { natsError } from "./nats-errors.ts";
 import { RetryPolicy, retryDelay, sleep } from "./retry.ts";
 
@@ -93,6 +94,15 @@ const MESSAGE_OVERHEAD = 128;
 const FETCH_EXPIRES_MS = 5_000;
 /** The server removes a read's consumer after this much inactivity if the reader died mid-read. */
 const INACTIVE_THRESHOLD_NS = 30_000_000_000;
+/**
+ * A read's consumer create not answered within this long, ms, gets a second
+ * create alongside (hedge.ts: after a node dies without a shutdown, about a
+ * third of creates are placed on it and never answered); at most
+ * {@link CREATE_HEDGES} of a reader's reads hedge at once, so creates slow for
+ * another reason (an overloaded server) are not doubled.
+ */
+export const CREATE_HEDGE_MS = 500;
+const CREATE_HEDGES = 4;
 
 /**
  * A read first asks the stream leader for the last message matching the
@@ -120,6 +130,7 @@ export function createHistoryReader(
   const batch = options.batch ?? 1024;
   const batchBytes = options.batchBytes ?? 1024 * 1024;
   const { stream } = options;
+  const hedges = new HedgeBudget(CREATE_HEDGES);
 
   /** STREAM.MSG.GET from the stream leader (authoritative, unlike a direct get any replica answers). */
   const leaderGet = async (request: MsgRequest, what: string): Promise<StoredMessage | undefined> =>
@@ -190,19 +201,22 @@ export function createHistoryReader(
     options: ReadOptions,
     what: string,
   ): AsyncIterable<StoredMessage[]> {
-    const ci = await jsm.consumers
-      .add(stream, {
-        filter_subject: filter,
-        ack_policy: AckPolicy.None,
-        mem_storage: true,
-        num_replicas: 1,
-        inactive_threshold: INACTIVE_THRESHOLD_NS,
-        ...(options.headersOnly ? { headers_only: true } : {}),
-        ...startPosition(after, options.since),
-      })
-      .catch((error: unknown) => {
-        throw natsError(what, error);
-      });
+    const config: Partial<ConsumerConfig> = {
+      filter_subject: filter,
+      ack_policy: AckPolicy.None,
+      mem_storage: true,
+      num_replicas: 1,
+      inactive_threshold: INACTIVE_THRESHOLD_NS,
+      ...(options.headersOnly ? { headers_only: true } : {}),
+      ...startPosition(after, options.since),
+    };
+    const ci = await hedged(() => jsm.consumers.add(stream, config), {
+      afterMs: CREATE_HEDGE_MS,
+      discard: (unused) => jsm.consumers.delete(stream, unused.name),
+      budget: hedges,
+    }).catch((error: unknown) => {
+      throw natsError(what, error);
+    });
     let failed = false;
     /** Messages received and their bytes, for the size of the next pull. */
     let received = 0;

@@ -18,6 +18,7 @@ export { confirmDuplicateAck } from "./duplicate-ack.ts";
 export { ensureDurable, watchConsumerLoss } from "./durable-consumer.ts";
 export type { NatsAuth } from "./env-settings.ts";
 export { ConfigError, EnvReader } from "./env-settings.ts";
+export { HedgeBudget, type HedgeOptions, hedged } from "./hedge.ts";
 export type { HistoryReader, HistoryReaderOptions, ReadOptions, StoredMessage } from "./history-reader.ts";
 export { createHistoryReader, readResuming } from "./history-reader.ts";
 export type { JsPublisherOptions, JsPublishOptions, PubAck, StreamPublisher } from "./js-publisher.ts";

@@ -6,7 +6,7 @@ import {
   type OrderedConsumerOptions,
 } from "@nats-io/jetstream";
 import { ErrorCode, sessionOfSubject, ThreadlineError } from "@threadline/protocol";
-import { withDeadline } from "@threadline/store";
+import { hedged, withDeadline } from "@threadline/store";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { SessionHistory } from "./session-history.ts";
 import { HISTORY_LOSS_GRACE_MS } from "./start-resolution.ts";
@@ -368,29 +368,11 @@ export class FirehoseSource implements LiveSource {
    * answer is used (the other, if it answers later, is deleted). Each is
    * bounded by {@link LIVE_REQUEST_TIMEOUT_MS}; both failing throws the first's error.
    */
-  private async createConsumer(opts: Partial<OrderedConsumerOptions>): Promise<Consumer> {
-    const create = () => this.bounded(this.js.consumers.get(this.stream, opts), "creating the live consumer");
-    const first = create();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const hedge = new Promise<"hedge">((resolve) => {
-      timer = setTimeout(() => resolve("hedge"), LIVE_CREATE_HEDGE_MS);
+  private createConsumer(opts: Partial<OrderedConsumerOptions>): Promise<Consumer> {
+    return hedged(() => this.bounded(this.js.consumers.get(this.stream, opts), "creating the live consumer"), {
+      afterMs: LIVE_CREATE_HEDGE_MS,
+      discard: (consumer) => consumer.delete(),
     });
-    try {
-      if ((await Promise.race([first, hedge])) !== "hedge") return first;
-    } finally {
-      clearTimeout(timer);
-    }
-    const second = create();
-    const winner = await Promise.any([first, second]).catch(() => first);
-    for (const other of [first, second]) {
-      other
-        .then(
-          (c) => (c === winner ? undefined : c.delete()),
-          () => {},
-        )
-        .catch(() => {});
-    }
-    return winner;
   }
 
   private async consumeFrom(after: number): Promise<void> {
