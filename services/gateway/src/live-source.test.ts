@@ -125,11 +125,16 @@ function fakeJetStream(
 /** A source on the scripted client, open on s1, that has delivered seq 1; `received`: the seqs it dispatched. */
 async function afterSeq1(failures: Parameters<typeof fakeJetStream>[0]) {
   const fake = fakeJetStream(failures);
-  const source = new FirehoseSource(fake.js, "THREADLINE", "tl.>", fake.history);
+  const logged: string[] = [];
+  const log = {
+    info: (_: object, message: string) => logged.push(`info ${message}`),
+    warn: (_: object, message: string) => logged.push(`warn ${message}`),
+  };
+  const source = new FirehoseSource(fake.js, "THREADLINE", "tl.>", fake.history, undefined, log);
   const received: number[] = [];
   await source.open("s1", (m) => received.push(m.seq));
   fake.consumers[0]!.deliver(1);
-  return { ...fake, source, received };
+  return { ...fake, source, received, logged };
 }
 
 describe("FirehoseSource liveness", () => {
@@ -194,7 +199,7 @@ describe("FirehoseSource liveness", () => {
 
   it("gives up a consumer create after LIVE_REQUEST_TIMEOUT_MS and tries again (a create placed on a dead node)", async () => {
     const failures = { remaining: 0, unanswered: 0 };
-    const { consumers, source, received } = await afterSeq1(failures);
+    const { consumers, source, received, logged } = await afterSeq1(failures);
     try {
       failures.unanswered = 2;
       // Silent → a replacement, whose create is never answered; nor is its hedge; the next try runs.
@@ -206,6 +211,7 @@ describe("FirehoseSource liveness", () => {
       expect(consumers[1]!.startSeq).toBe(2);
       consumers[1]!.deliver(2);
       expect(received).toEqual([1, 2]);
+      expect(logged).toEqual(["warn live consumer not replaced yet; retrying", "info live consumer replaced"]);
     } finally {
       source.close();
     }

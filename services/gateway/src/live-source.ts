@@ -292,7 +292,8 @@ export class FirehoseSource implements LiveSource {
         void old?.close().catch(() => {});
       } catch (error) {
         if (reason !== "verify") this.pendingResync = reason;
-        this.log?.warn({ err: error, reason, ms: Date.now() - started }, "live consumer not replaced yet; retrying");
+        const what = reason === "verify" ? "delivered tail not confirmed yet" : "live consumer not replaced yet";
+        this.log?.warn({ err: error, reason, ms: Date.now() - started }, `${what}; retrying`);
         throw error;
       } finally {
         this.resyncing = undefined;
