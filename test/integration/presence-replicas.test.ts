@@ -18,8 +18,14 @@ test("two presence replicas store each transition exactly once (join, update, le
   const agent = await connectAgent({ ...appAuth(nats), id: "worker" });
   onTestFinished(() => agent.close());
   const me = agent.presence("dup");
+  // Each change waits until the service reported the previous one: a history-1 bucket keeps only the newest
+  // value of a key, so an entry overwritten before the watchers read it is coalesced (PROTOCOL.md §16.1) —
+  // nats-server itself skips it (seen 1 in ~30 runs under load, pull and push consumers alike).
+  const reported = (type: string) => log.next((e) => e.type === type && e.data?.id === "worker");
   await me.enter({ status: "active" });
+  await reported("presence.join");
   await me.update("thinking");
+  await reported("presence.update");
   await me.leave();
   // A silent participant: one entry (300 ms heartbeat interval) and then no heartbeat again → expired after ~900 ms.
   const kv = await new Kvm(connectionOf(agent).js).open("threadline-presence");
