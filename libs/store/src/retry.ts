@@ -65,6 +65,5 @@ export function withDeadline<T>(work: Promise<T>, ms: number, error: () => Error
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(error()), ms);
   });
-  work.catch(() => {});
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

@@ -54,7 +54,8 @@ const META_GROUP_MS = 3_000;
 /**
  * The nodes a fresh cluster's JetStream meta group left out (pure): `[]`
  * when the leader's view (`/jsz` `meta_cluster`) counts a group of at least
- * `nodes.length` with every node in it. nats-server 2.10.27 sometimes forms
+ * `nodes.length` (its followers may not be listed yet), else the nodes that
+ * are neither the leader nor among its replicas. nats-server 2.10.27 sometimes forms
  * the group of a cold start (all nodes at once) without one node: the
  * leader's `cluster_size` drops to 2 and that node, although routed and
  * following the leader, is never added — R3 streams then fail with "no
