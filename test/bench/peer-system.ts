@@ -74,6 +74,14 @@ export interface RunningPeer {
   createStreams(names: string[]): Promise<void>;
   /** Opens a reader following `stream` from now; resolves once the server has registered it. */
   openReader(stream: string, onEvent: OnPeerEvent): Promise<PeerReader>;
+  /**
+   * Optional, for a system with a storage step between writer and readers:
+   * when each of `positions[i]` of `streams[i]` was stored (wall clock ms,
+   * comparable with the writer's and readers' times), so the live workload
+   * can split its latency at the store (peer-stages.ts). Threadline: the
+   * stored timestamp nats-server keeps with each message.
+   */
+  storedAt?(streams: string[], positions: number[][]): Promise<Map<number, number>[]>;
   /** Writes `ratePerStream` live events per second into each stream for `durationMs`, evenly spread. */
   write(streams: string[], ratePerStream: number, durationMs: number): Promise<WriteReport>;
   stop(): Promise<void>;

@@ -1,5 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { DEFAULT_STREAM_NAME, DEFAULT_SUBJECT_PREFIX, sessionOfSubject } from "@threadline/protocol";
 import { findNatsServer, startNatsServer } from "@threadline/test-kit";
 import { spawnGateway } from "../integration/support/gateway-process.ts";
 import { mintToken } from "../integration/support/tokens.ts";
@@ -91,6 +94,7 @@ async function startThreadline(noise: number): Promise<RunningPeer> {
           close: () => socket.close(),
         };
       },
+      storedAt: (streams, positions) => storedTimes(nats.url, streams, positions),
       async write(streams, ratePerStream, durationMs) {
         publisher.send({ type: "start", sessions: streams, ratePerSession: ratePerStream, durationMs });
         const done = await publisher.next("done", durationMs + WRITE_GRACE_MS);
@@ -113,6 +117,39 @@ async function startThreadline(noise: number): Promise<RunningPeer> {
   } catch (error) {
     await cleanup.run();
     throw error;
+  }
+}
+
+/**
+ * When nats-server stored each of `positions[i]` (seqs) of session
+ * `streams[i]`: the timestamp it keeps with every message (its wall clock
+ * at store time, ms), read after the run with one headers-only ordered
+ * consumer over the stream from the lowest seq to the highest.
+ */
+async function storedTimes(url: string, streams: string[], positions: number[][]): Promise<Map<number, number>[]> {
+  const result = streams.map(() => new Map<number, number>());
+  let first = Number.POSITIVE_INFINITY;
+  let last = 0;
+  for (const seqs of positions) for (const seq of seqs) [first, last] = [Math.min(first, seq), Math.max(last, seq)];
+  if (last === 0) return result;
+  const index = new Map(streams.map((name, i) => [name, i]));
+  const nc = await connect({ servers: url });
+  try {
+    const consumer = await jetstream(nc).consumers.get(DEFAULT_STREAM_NAME, {
+      filter_subjects: `${DEFAULT_SUBJECT_PREFIX}.>`,
+      opt_start_seq: first,
+      headers_only: true,
+    });
+    const messages = await consumer.consume({ max_messages: 4096 });
+    for await (const m of messages) {
+      const i = index.get(sessionOfSubject(m.subject));
+      if (i !== undefined) result[i]!.set(m.seq, m.info.timestampNanos / 1e6);
+      if (m.seq >= last || m.info.pending === 0) break;
+    }
+    await messages.close();
+    return result;
+  } finally {
+    await nc.close();
   }
 }
 

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { waitFor } from "@threadline/test-kit";
 import { addChecks, compareSeqs, NO_ERRORS, type SeqCheck } from "./exactly-once.ts";
 import { perReaderKb } from "./peer-ratio.ts";
+import { type LiveStages, liveStages, type ReaderReceipts } from "./peer-stages.ts";
 import type { PeerReader, RunningPeer } from "./peer-system.ts";
 import { mapLimit } from "./pool.ts";
 import { ProcessSampler, type ProcessUsage, rssMb } from "./process-sampler.ts";
@@ -55,6 +56,8 @@ export interface LiveResult {
   dropped: number;
   usage: ProcessUsage[];
   notes: string[];
+  /** Where the latency went, split at the store (systems with `storedAt` only). */
+  stages?: LiveStages;
 }
 
 /**
@@ -72,14 +75,16 @@ export async function runLiveWorkload(
   await peer.createStreams(names);
   const latency = new LatencyRecorder();
   let received = 0;
-  const receivers = names.flatMap((_, stream) =>
-    Array.from({ length: params.readersPerStream }, () => ({ stream, positions: [] as number[] })),
+  const receivers: ReaderReceipts[] = names.flatMap((_, stream) =>
+    Array.from({ length: params.readersPerStream }, () => ({ stream, positions: [], sentAt: [], receivedAt: [] })),
   );
   progress(`live: opening ${receivers.length} readers`);
   const readers = await mapLimit(receivers, OPEN_CONCURRENCY, (receiver) =>
     peer.openReader(names[receiver.stream]!, (position, sentAt, at) => {
       received++;
       receiver.positions.push(position);
+      receiver.sentAt.push(sentAt ?? Number.NaN);
+      receiver.receivedAt.push(at);
       if (sentAt !== undefined) latency.record(at - sentAt);
     }),
   );
@@ -98,6 +103,15 @@ export async function runLiveWorkload(
     const usage = sampler.stop();
     let check = NO_ERRORS;
     for (const r of receivers) check = addChecks(check, compareSeqs(report.stored[r.stream]!, r.positions));
+    const notes = [...report.notes, `1-min load average before / after: ${loadBefore} / ${loadavg()[0]}`];
+    let stages: LiveStages | undefined;
+    if (peer.storedAt) {
+      try {
+        stages = liveStages(receivers, await peer.storedAt(names, report.stored));
+      } catch (error) {
+        notes.push(`stored times not read, no stage split: ${error instanceof Error ? error.message : error}`);
+      }
+    }
     return {
       latency: latency.summary(),
       expected,
@@ -106,7 +120,8 @@ export async function runLiveWorkload(
       check,
       dropped: readers.filter((r) => !r.isOpen).length,
       usage,
-      notes: [...report.notes, `1-min load average before / after: ${loadBefore} / ${loadavg()[0]}`],
+      notes,
+      stages,
     };
   } finally {
     await closeAll(readers);
