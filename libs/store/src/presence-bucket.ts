@@ -1,4 +1,4 @@
-import type { KV } from "@nats-io/kv";
+import type { Bucket, KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   PRESENCE_EXPIRY_INTERVALS,
@@ -8,6 +8,7 @@ import {
   parsePresenceKey,
   presenceEntryProblem,
 } from "@threadline/protocol";
+import { JsPublisher } from "./js-publisher.ts";
 import { currentEntries } from "./kv-json.ts";
 import { natsError } from "./nats-errors.ts";
 import { followPresence, type PresenceFeed, type PresenceFeedHandler } from "./presence-feed.ts";
@@ -26,9 +27,17 @@ import { followPresence, type PresenceFeed, type PresenceFeedHandler } from "./p
  *   (tombstones and entries whose heartbeats stopped for
  *   `PRESENCE_EXPIRY_INTERVALS` intervals are not members).
  * - `follow(filter, handler)`: the snapshot, then every change (see `followPresence`).
+ *
+ * Writes are what `kv.put` sends (a JetStream publish to the key's subject),
+ * through the store's `JsPublisher` instead of nats.js's `js.publish()`:
+ * heartbeats are most of a gateway's writes (one per attached socket every
+ * 2 s by default: 10,000 a second at 20,000 sockets), and `js.publish()`
+ * builds three `Error` objects and a timer for each.
  */
 export class PresenceBucket {
   private readonly chains = new Map<string, Promise<void>>();
+  private publisher: JsPublisher | undefined;
+  private readonly encoder = new TextEncoder();
 
   constructor(
     private readonly kv: KV,
@@ -42,7 +51,7 @@ export class PresenceBucket {
         ? { ...entry, nats: { clientId: info.client_id, serverId: info.server_id, serverName: info.server_name } }
         : entry;
       try {
-        await this.kv.put(key, JSON.stringify(value));
+        await this.put(key, JSON.stringify(value));
       } catch (error) {
         throw natsError(`writing presence key ${key}`, error);
       }
@@ -54,6 +63,16 @@ export class PresenceBucket {
       if (this.chains.get(key) === settled) this.chains.delete(key);
     });
     return next;
+  }
+
+  /** `kv.put(key, json)` as nats.js sends it (the key checked, the bucket's subject for writes), without its per-publish cost. */
+  private async put(key: string, json: string): Promise<void> {
+    // nats.js's KV is its Bucket class; its subject for writes also covers buckets behind a JetStream domain prefix.
+    const bucket = this.kv as Bucket;
+    const encoded = bucket.encodeKey(key);
+    bucket.validateKey(encoded);
+    this.publisher ??= new JsPublisher(this.nc);
+    await this.publisher.publish(bucket.subjectForKey(encoded, true), this.encoder.encode(json));
   }
 
   async members(session: string): Promise<PresenceMember[]> {
