@@ -9,6 +9,7 @@ import {
   LIVE_SILENCE_MS,
   type LiveMessage,
 } from "./live-source.ts";
+import { createMetrics } from "./metrics.ts";
 import type { SessionHistory } from "./session-history.ts";
 import { HISTORY_LOSS_GRACE_MS } from "./start-resolution.ts";
 
@@ -20,7 +21,8 @@ import { HISTORY_LOSS_GRACE_MS } from "./start-resolution.ts";
 interface FakeConsumer {
   startSeq: number | undefined;
   /** Delivers the stream's message at `seq` (stored first if it is not yet); `pending`: the server's count after it. */
-  deliver(seq: number, pending?: number): void;
+  /** `storedAt`: the stored timestamp the server reports with the message, ms since the epoch (default: now). */
+  deliver(seq: number, pending?: number, storedAt?: number): void;
   /** What nats.js does when it re-creates an ordered consumer: the delivery sequence starts at 1 again. */
   restartDeliveries(): void;
   closed: boolean;
@@ -81,16 +83,17 @@ function fakeJetStream(
               seq: number;
               subject: string;
               data: Uint8Array;
-              info: { deliverySequence: number; pending: number };
+              info: { deliverySequence: number; pending: number; timestampNanos: number };
             }) => void;
           }) {
             let delivered = 0;
             const fake: FakeConsumer = {
               startSeq: opts.opt_start_seq,
-              deliver: (seq, pending = 0) => {
+              deliver: (seq, pending = 0, storedAt = Date.now()) => {
                 if (!stream.messages.has(seq)) stream.store(seq);
                 const m = stream.messages.get(seq)!;
-                options.callback({ seq, ...m, info: { deliverySequence: ++delivered, pending } });
+                const info = { deliverySequence: ++delivered, pending, timestampNanos: storedAt * 1e6 };
+                options.callback({ seq, ...m, info });
               },
               restartDeliveries: () => {
                 delivered = 0;
@@ -397,6 +400,40 @@ describe("FirehoseSource backlog", () => {
       const closing = source.reached(9, 60_000);
       source.close();
       expect(await closing).toBe(false);
+    } finally {
+      source.close();
+    }
+  });
+});
+
+describe("FirehoseSource live lag metric", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("observes each live event's time from stored to handed to the sockets, once per event", async () => {
+    const metrics = createMetrics();
+    const { js, consumers, history } = fakeJetStream({ remaining: 0 });
+    const source = new FirehoseSource(js, "THREADLINE", "tl.>", history, metrics);
+    const received: number[] = [];
+    await source.open("s1", (m) => received.push(m.seq));
+    try {
+      consumers[0]!.deliver(1, 0, Date.now() - 40);
+      consumers[0]!.deliver(2, 0, Date.now() - 3_000);
+      consumers[0]!.deliver(2, 0, Date.now() - 9_000); // a repeat after a recovery: dropped, not observed
+      consumers[0]!.deliver(3, 0, Date.now() + 5); // the leader's clock ahead of this host's: 0, not negative
+      expect(received).toEqual([1, 2, 3]);
+      const text = await metrics.registry.getSingleMetricAsString("threadline_gateway_live_lag_seconds");
+      const value = (line: string) => Number(new RegExp(`^${line} (\\S+)$`, "m").exec(text)?.[1]);
+      expect(value("threadline_gateway_live_lag_seconds_count")).toBe(3);
+      expect(value("threadline_gateway_live_lag_seconds_sum")).toBeCloseTo(3.04, 6);
+      expect(value('threadline_gateway_live_lag_seconds_bucket\\{le="0.001"\\}')).toBe(1);
+      expect(value('threadline_gateway_live_lag_seconds_bucket\\{le="0.05"\\}')).toBe(2);
+      expect(value('threadline_gateway_live_lag_seconds_bucket\\{le="2.5"\\}')).toBe(2);
+      expect(value('threadline_gateway_live_lag_seconds_bucket\\{le="5"\\}')).toBe(3);
     } finally {
       source.close();
     }

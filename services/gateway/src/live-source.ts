@@ -172,7 +172,7 @@ export class FirehoseSource implements LiveSource {
     private readonly stream: string,
     private readonly filter: string,
     private readonly history: SessionHistory,
-    private readonly metrics?: Pick<GatewayMetrics, "liveResyncs">,
+    private readonly metrics?: Pick<GatewayMetrics, "liveResyncs" | "liveLag">,
     private readonly log?: LiveSourceLog,
   ) {}
 
@@ -405,6 +405,9 @@ export class FirehoseSource implements LiveSource {
         for (const t of this.taps) t.onMessage(m);
         this.handlers.get(sessionOfSubject(m.subject))?.onMessage({ seq: m.seq, subject: m.subject, data: m.data });
         if (this.reachWaiters.size > 0) this.settleReached();
+        // After the dispatch, so the lag includes handing the event to this gateway's sockets. A host
+        // clock behind the stream leader's would make it negative: counted as 0.
+        this.metrics?.liveLag.observe(Math.max(0, Date.now() - m.info.timestampNanos / 1e6) / 1000);
       },
     });
     const messages = this.messages;

@@ -29,6 +29,11 @@ export interface GatewayMetrics {
    * `history-lost` (the stream no longer held the last delivered event: restarted at the stream's end).
    */
   liveResyncs: Counter<"reason">;
+  /**
+   * Stored in JetStream (the stream leader's timestamp of the message) → handed to this gateway's sockets
+   * by the live feed, per live event; includes the clock skew between the two hosts.
+   */
+  liveLag: Histogram;
   invalidEvents: Counter;
   forgedAuthors: Counter<"path">;
 }
@@ -123,6 +128,12 @@ export function createMetrics(): GatewayMetrics {
       name: "threadline_gateway_live_resyncs_total",
       help: "Times the live feed (the gateway's ordered consumer) was re-synced from the last delivered seq",
       labelNames: ["reason"],
+      ...r,
+    }),
+    liveLag: new Histogram({
+      name: "threadline_gateway_live_lag_seconds",
+      help: "Live events: stored in JetStream (the stream leader's timestamp) until handed to this gateway's sockets",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       ...r,
     }),
     invalidEvents: new Counter({
