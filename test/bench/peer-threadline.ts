@@ -130,7 +130,12 @@ async function storedTimes(url: string, streams: string[], positions: number[][]
   const result = streams.map(() => new Map<number, number>());
   let first = Number.POSITIVE_INFINITY;
   let last = 0;
-  for (const seqs of positions) for (const seq of seqs) [first, last] = [Math.min(first, seq), Math.max(last, seq)];
+  for (const seqs of positions) {
+    for (const seq of seqs) {
+      if (seq < first) first = seq;
+      if (seq > last) last = seq;
+    }
+  }
   if (last === 0) return result;
   const index = new Map(streams.map((name, i) => [name, i]));
   const nc = await connect({ servers: url });

@@ -20,8 +20,10 @@ import { HISTORY_LOSS_GRACE_MS } from "./start-resolution.ts";
 
 interface FakeConsumer {
   startSeq: number | undefined;
-  /** Delivers the stream's message at `seq` (stored first if it is not yet); `pending`: the server's count after it. */
-  /** `storedAt`: the stored timestamp the server reports with the message, ms since the epoch (default: now). */
+  /**
+   * Delivers the stream's message at `seq` (stored first if it is not yet); `pending`: the server's count
+   * after it; `storedAt`: the stored timestamp the server reports with it, ms since the epoch (default: now).
+   */
   deliver(seq: number, pending?: number, storedAt?: number): void;
   /** What nats.js does when it re-creates an ordered consumer: the delivery sequence starts at 1 again. */
   restartDeliveries(): void;
