@@ -1,9 +1,8 @@
 import { readFileSync } from "node:fs";
 import { startNatsServer } from "@threadline/test-kit";
 import { spawnGateway } from "../integration/support/gateway-process.ts";
-import { mintToken } from "../integration/support/tokens.ts";
-import { GatewaySocket } from "./gateway-socket.ts";
-import { mapLimit } from "./pool.ts";
+import type { GatewaySocket } from "./gateway-socket.ts";
+import { openProbeReaders } from "./probe-readers.ts";
 
 /**
  * Probe: the gateway's CPU for presence heartbeats alone — `readers` idle
@@ -27,22 +26,7 @@ const nats = await startNatsServer();
 const gateway = await spawnGateway(nats.url, { THREADLINE_GATEWAY_ID: "probe-heartbeat" });
 const sockets: GatewaySocket[] = [];
 try {
-  const sessions = Math.ceil(readers / 2);
-  const tokens = await Promise.all(
-    Array.from({ length: sessions }, (_, i) =>
-      mintToken({ sub: `probe-user-${i}`, grants: [{ session: `probe-${i}`, can: ["read"] }] }),
-    ),
-  );
-  await mapLimit(
-    Array.from({ length: readers }, (_, i) => i),
-    64,
-    async (i) => {
-      const session = i % sessions;
-      const socket = await GatewaySocket.connect(gateway.url, tokens[session]!, () => {});
-      sockets.push(socket);
-      await socket.attach(`probe-${session}`, "now");
-    },
-  );
+  await openProbeReaders(gateway.url, readers, sockets);
   // Let the attach burst pass (a window, not a synchronisation: this is a probe).
   await new Promise((r) => setTimeout(r, 3000));
   const before = { gateway: cpuOf(gateway.pid), nats: cpuOf(nats.pid!) };
@@ -54,7 +38,7 @@ try {
       `gateway ${((used.gateway / seconds / (readers / 2)) * 1e6).toFixed(1)} µs per heartbeat write (at 2 s)`,
   );
 } finally {
-  await mapLimit(sockets, 64, async (s) => s.close());
+  await Promise.all(sockets.map((s) => s.close().catch(() => {})));
   await gateway.stop();
   await nats.stop();
 }

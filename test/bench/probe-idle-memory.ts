@@ -4,9 +4,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startNatsServer } from "@threadline/test-kit";
 import { spawnGateway } from "../integration/support/gateway-process.ts";
-import { mintToken } from "../integration/support/tokens.ts";
-import { GatewaySocket } from "./gateway-socket.ts";
-import { mapLimit } from "./pool.ts";
+import type { GatewaySocket } from "./gateway-socket.ts";
+import { openProbeReaders } from "./probe-readers.ts";
 
 /**
  * Probe: what one idle live reader costs the gateway and nats-server — the
@@ -52,22 +51,7 @@ async function report(): Promise<HeapReport> {
 const sockets: GatewaySocket[] = [];
 try {
   const before = { gateway: gateway.rss(), nats: rssOf(nats.pid!), heap: await report() };
-  const sessions = Math.ceil(readers / 2);
-  const tokens = await Promise.all(
-    Array.from({ length: sessions }, (_, i) =>
-      mintToken({ sub: `probe-user-${i}`, grants: [{ session: `probe-${i}`, can: ["read"] }] }),
-    ),
-  );
-  await mapLimit(
-    Array.from({ length: readers }, (_, i) => i),
-    64,
-    async (i) => {
-      const session = i % sessions;
-      const socket = await GatewaySocket.connect(gateway.url, tokens[session]!, () => {});
-      sockets.push(socket);
-      await socket.attach(`probe-${session}`, "now");
-    },
-  );
+  const sessions = await openProbeReaders(gateway.url, readers, sockets);
   // Settle as the peers bench does before reading RSS.
   await new Promise((r) => setTimeout(r, 1000));
   const after = { gateway: gateway.rss(), nats: rssOf(nats.pid!), heap: await report() };
