@@ -35,8 +35,8 @@ class FakeStream {
   readonly messages = new Map<number, { subject: string; data: Uint8Array }>();
   /** When set, stream info reports this last seq (a lagging or cut-back stream). */
   reportedLast: number | undefined;
-  store(seq: number, body = `event ${seq}`): void {
-    this.messages.set(seq, { subject: `tl.s1.out.agent.a${seq}`, data: new TextEncoder().encode(body) });
+  store(seq: number, body = `event ${seq}`, session = "s1"): void {
+    this.messages.set(seq, { subject: `tl.${session}.out.agent.a${seq}`, data: new TextEncoder().encode(body) });
   }
   /** Loses everything after `seq` (a cluster back without its newest writes). */
   cutAfter(seq: number): void {
@@ -133,6 +133,7 @@ async function afterSeq1(failures: Parameters<typeof fakeJetStream>[0]) {
   const logged: string[] = [];
   const log = {
     info: (_: object, message: string) => logged.push(`info ${message}`),
+    error: (_: object, message: string) => logged.push(`error ${message}`),
     warn: (_: object, message: string) => logged.push(`warn ${message}`),
   };
   const source = new FirehoseSource(fake.js, "THREADLINE", "tl.>", fake.history, undefined, log);
@@ -436,6 +437,59 @@ describe("FirehoseSource live lag metric", () => {
       expect(value('threadline_gateway_live_lag_seconds_bucket\\{le="0.05"\\}')).toBe(2);
       expect(value('threadline_gateway_live_lag_seconds_bucket\\{le="2.5"\\}')).toBe(2);
       expect(value('threadline_gateway_live_lag_seconds_bucket\\{le="5"\\}')).toBe(3);
+    } finally {
+      source.close();
+    }
+  });
+});
+
+describe("FirehoseSource listeners that throw", () => {
+  it("takes a session whose handler threw off the firehose (UNAVAILABLE to it), and keeps delivering to the others", async () => {
+    const metrics = createMetrics();
+    const { js, consumers, history, stream } = fakeJetStream({ remaining: 0 });
+    const source = new FirehoseSource(js, "THREADLINE", "tl.>", history, metrics);
+    const good: number[] = [];
+    const bad: number[] = [];
+    const lost: string[] = [];
+    await source.open("s1", (m) => good.push(m.seq));
+    await source.open(
+      "s2",
+      (m) => {
+        bad.push(m.seq);
+        if (m.seq === 2) throw new Error("a bug in the session's handling");
+      },
+      (error) => lost.push(error.code),
+    );
+    try {
+      for (let seq = 1; seq <= 6; seq++) stream.store(seq, `event ${seq}`, seq % 2 === 1 ? "s1" : "s2");
+      for (let seq = 1; seq <= 6; seq++) expect(() => consumers[0]!.deliver(seq)).not.toThrow();
+      expect(good).toEqual([1, 3, 5]);
+      expect(bad).toEqual([2]);
+      expect(lost).toEqual(["UNAVAILABLE"]);
+      expect(consumers).toHaveLength(1);
+      const counted = (await metrics.liveDispatchErrors.get()).values.map((v) => [v.labels.listener, v.value]);
+      expect(counted).toEqual([["session", 1]]);
+    } finally {
+      source.close();
+    }
+  });
+
+  it("resets a tap that threw at that event and keeps feeding it", async () => {
+    const { js, consumers, history } = fakeJetStream({ remaining: 0 });
+    const source = new FirehoseSource(js, "THREADLINE", "tl.>", history);
+    const seen: number[] = [];
+    const resets: number[] = [];
+    await source.tap({
+      onMessage: (m) => {
+        if (m.seq === 2) throw new Error("a bug in the cache");
+        seen.push(m.seq);
+      },
+      onReset: (after) => resets.push(after),
+    });
+    try {
+      for (let seq = 1; seq <= 4; seq++) consumers[0]!.deliver(seq);
+      expect(seen).toEqual([1, 3, 4]);
+      expect(resets).toEqual([2]);
     } finally {
       source.close();
     }

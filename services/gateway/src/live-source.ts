@@ -23,10 +23,13 @@ export interface LiveMessage {
  * on `onMessage` receives every event of the session with seq > `after`, in
  * seq order, with no gaps, until `close()` — across NATS reconnects and
  * server restarts (an event may be repeated after a recovery; callers drop
- * seq ≤ what they have) — or until `onLost`: the stream no longer holds
- * events the source already delivered (its history was cut back and maybe
+ * seq ≤ what they have) — or until `onLost(error)`, which drops the
+ * registration: `INSUFFICIENT_STATE` when the stream no longer holds events
+ * the source already delivered (its history was cut back and maybe
  * rewritten under the same seqs), so nothing delivered so far can be
- * continued; the registration is dropped.
+ * continued; `UNAVAILABLE` when `onMessage` threw (the event and what
+ * follows are not delivered to it; the session can be read again from its
+ * last seq).
  */
 export interface LiveSource {
   open(
@@ -89,12 +92,19 @@ export const LIVE_PULL_EXPIRES_MS = 5_000;
 export interface LiveSourceLog {
   info(fields: object, message: string): void;
   warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
 }
 
 /** A listener of every event the firehose delivers (see `FirehoseSource.tap`). */
 export interface FirehoseTap {
   onMessage(message: LiveMessage): void;
   onReset(after: number): void;
+}
+
+/** A session's registration with the firehose. */
+interface Handler {
+  onMessage: (message: LiveMessage) => void;
+  onLost?: (error: ThreadlineError) => void;
 }
 
 /** The last event the source delivered: its seq and stored bytes. */
@@ -137,10 +147,7 @@ interface Tail {
  * (PROTOCOL.md §8.4).
  */
 export class FirehoseSource implements LiveSource {
-  private readonly handlers = new Map<
-    string,
-    { onMessage: (message: LiveMessage) => void; onLost?: (error: ThreadlineError) => void }
-  >();
+  private readonly handlers = new Map<string, Handler>();
   /** Listeners of every session's events (the recent-events cache). */
   private readonly taps = new Set<FirehoseTap>();
   private lastSeq = 0;
@@ -172,7 +179,7 @@ export class FirehoseSource implements LiveSource {
     private readonly stream: string,
     private readonly filter: string,
     private readonly history: SessionHistory,
-    private readonly metrics?: Pick<GatewayMetrics, "liveResyncs" | "liveLag">,
+    private readonly metrics?: Pick<GatewayMetrics, "liveResyncs" | "liveLag" | "liveDispatchErrors">,
     private readonly log?: LiveSourceLog,
   ) {}
 
@@ -402,8 +409,10 @@ export class FirehoseSource implements LiveSource {
         this.tail = { seq: m.seq, subject: m.subject, data: m.data };
         const end = m.seq + (m.info.pending ?? 0);
         if (end > this.reportedEnd) this.reportedEnd = end;
-        for (const t of this.taps) t.onMessage(m);
-        this.handlers.get(sessionOfSubject(m.subject))?.onMessage({ seq: m.seq, subject: m.subject, data: m.data });
+        for (const t of this.taps) this.tapMessage(t, m);
+        const session = sessionOfSubject(m.subject);
+        const handler = this.handlers.get(session);
+        if (handler) this.dispatch(session, handler, { seq: m.seq, subject: m.subject, data: m.data });
         if (this.reachWaiters.size > 0) this.settleReached();
         // After the dispatch, so the lag includes handing the event to this gateway's sockets. A host
         // clock behind the stream leader's would make it negative: counted as 0.
@@ -426,6 +435,55 @@ export class FirehoseSource implements LiveSource {
         }
       }
     })().catch(() => {});
+  }
+
+  /**
+   * Hands an event to a session's handler. Listeners run inside the
+   * consumer's callback, and nats.js stops a consumer whose callback throws:
+   * every session's live feed would stall until the watchdog replaced the
+   * consumer, and again at the next such event. So a handler that throws is
+   * taken off instead, explicitly: its registration is dropped and ended
+   * with `onLost(UNAVAILABLE)` (the session feed ends its attachments with a
+   * retryable error; clients attach again from their last seq and catch up
+   * from the stream, so nothing is lost).
+   */
+  private dispatch(session: string, handler: Handler, message: LiveMessage): void {
+    try {
+      handler.onMessage(message);
+    } catch (error) {
+      if (this.handlers.get(session) === handler) this.handlers.delete(session);
+      this.listenerFailed("session", error, { session, seq: message.seq });
+      const ended = new ThreadlineError(
+        ErrorCode.UNAVAILABLE,
+        `this gateway failed to deliver the session's event at seq ${message.seq}; attach again`,
+        { session },
+      );
+      try {
+        handler.onLost?.(ended);
+      } catch (lostError) {
+        this.listenerFailed("session", lostError, { session, seq: message.seq });
+      }
+    }
+  }
+
+  /** Hands an event to a tap; one that throws is reset at this event instead (see `dispatch`): the recent-events cache starts over empty. */
+  private tapMessage(tap: FirehoseTap, message: LiveMessage): void {
+    try {
+      tap.onMessage(message);
+    } catch (error) {
+      this.listenerFailed("tap", error, { seq: message.seq });
+      try {
+        tap.onReset(message.seq);
+      } catch (resetError) {
+        this.taps.delete(tap);
+        this.listenerFailed("tap", resetError, { seq: message.seq });
+      }
+    }
+  }
+
+  private listenerFailed(listener: "session" | "tap", error: unknown, fields: object): void {
+    this.metrics?.liveDispatchErrors.inc({ listener });
+    this.log?.error({ ...fields, err: error, listener }, "live event handling failed; that listener was taken off");
   }
 
   /**

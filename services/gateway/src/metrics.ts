@@ -34,6 +34,8 @@ export interface GatewayMetrics {
    * by the live feed, per live event; includes the clock skew between the two hosts.
    */
   liveLag: Histogram;
+  /** Live-feed listeners taken off because they threw: a session's feed (`session`) or the recent-events cache (`tap`). A gateway bug: alert. */
+  liveDispatchErrors: Counter<"listener">;
   invalidEvents: Counter;
   forgedAuthors: Counter<"path">;
 }
@@ -134,6 +136,12 @@ export function createMetrics(): GatewayMetrics {
       name: "threadline_gateway_live_lag_seconds",
       help: "Live events: stored in JetStream (the stream leader's timestamp) until handed to this gateway's sockets",
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      ...r,
+    }),
+    liveDispatchErrors: new Counter({
+      name: "threadline_gateway_live_dispatch_errors_total",
+      help: "Live events whose handling threw: that session's feed was ended (listener=session) or the recent-events cache reset (listener=tap)",
+      labelNames: ["listener"],
       ...r,
     }),
     invalidEvents: new Counter({

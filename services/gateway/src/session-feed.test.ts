@@ -1,4 +1,4 @@
-import { encodeMsgpack, type StreamState, Subjects } from "@threadline/protocol";
+import { ErrorCode, encodeMsgpack, type StreamState, Subjects, ThreadlineError } from "@threadline/protocol";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { LiveMessage, LiveSource } from "./live-source.ts";
@@ -37,12 +37,14 @@ async function setup(
 ) {
   let epoch = "e1";
   let deliver: (m: LiveMessage) => void = () => {};
+  let lost: ((error: ThreadlineError) => void) | undefined;
   const opened: number[] = [];
   let closed = 0;
   const live: LiveSource = {
-    async open(_session, onMessage) {
+    async open(_session, onMessage, onLost) {
       opened.push(lastSeq);
       deliver = onMessage;
+      lost = onLost;
       return { after: lastSeq, close: () => closed++ };
     },
     async recover() {},
@@ -57,7 +59,8 @@ async function setup(
     },
     async *read() {},
   };
-  const feed = new SessionFeed(SESSION, live, history, options, createMetrics(), log, recent);
+  const metrics = createMetrics();
+  const feed = new SessionFeed(SESSION, live, history, options, metrics, log, recent);
   await feed.ready;
   const seen: number[] = [];
   const errors: string[] = [];
@@ -69,7 +72,10 @@ async function setup(
     errors,
     opened,
     closed: () => closed,
+    metrics,
     deliver: (m: LiveMessage) => deliver(m),
+    /** What the live source does when it drops the feed's registration. */
+    lose: (error: ThreadlineError) => lost?.(error),
     recreateStream: () => {
       epoch = "e2";
     },
@@ -147,6 +153,20 @@ describe("SessionFeed", () => {
     expect(errors).toEqual(["INSUFFICIENT_STATE"]);
     expect(feed.closed).toBe(true);
     expect(closed()).toBe(1);
+  });
+
+  it("ends its subscribers as the live source says when it drops the feed: lost history or a failed dispatch, counted apart", async () => {
+    const failed = await setup();
+    failed.lose(new ThreadlineError(ErrorCode.UNAVAILABLE, "this gateway failed to deliver the session's event"));
+    expect(failed.errors).toEqual(["UNAVAILABLE"]);
+    expect(failed.feed.closed).toBe(true);
+    const lost = await setup();
+    lost.lose(new ThreadlineError(ErrorCode.INSUFFICIENT_STATE, "the stream lost events it had delivered"));
+    expect(lost.errors).toEqual(["INSUFFICIENT_STATE"]);
+    const reasons = async (m: typeof failed.metrics) =>
+      (await m.feedFailures.get()).values.filter((v) => v.value > 0).map((v) => v.labels.reason);
+    expect(await reasons(failed.metrics)).toEqual(["dispatch-failed"]);
+    expect(await reasons(lost.metrics)).toEqual(["history-lost"]);
   });
 
   it("serves what its ring does not hold from the recent-events cache, by byte budget, while in the same generation", async () => {

@@ -295,7 +295,7 @@ export class SessionFeed {
     const source = await this.live.open(
       this.session,
       (m) => this.onLive(m),
-      (error) => this.historyLost(error),
+      (error) => this.sourceEnded(error),
     );
     if (this.closed) {
       source.close();
@@ -364,18 +364,25 @@ export class SessionFeed {
     for (const s of this.subscribers) s.onRecord(record);
   }
 
-  /** The live source found the stream without events it had delivered: every position handed out is void. */
-  private historyLost(error: ThreadlineError): void {
+  /**
+   * The live source dropped this feed's registration: it found the stream without events it had delivered
+   * (`INSUFFICIENT_STATE`: every position handed out is void), or handling one of its events threw
+   * (`UNAVAILABLE`: attachments end retryable and clients catch up from the stream again).
+   */
+  private sourceEnded(error: ThreadlineError): void {
     if (this.state === "starting") {
-      // Lost before this feed handed anything out: start over (the source dropped its registration).
+      // Dropped before this feed handed anything out: start over.
       this.lostWhileStarting = true;
       return;
     }
     if (this.state !== "live") return;
-    this.metrics.feedFailures.inc({ reason: "history-lost" });
+    const lost = error.code === ErrorCode.INSUFFICIENT_STATE;
+    this.metrics.feedFailures.inc({ reason: lost ? "history-lost" : "dispatch-failed" });
     this.log.error(
       { lastSeq: this.lastSeqValue, err: error },
-      "stream lost delivered events; ending the feed's attachments",
+      lost
+        ? "stream lost delivered events; ending the feed's attachments"
+        : "live event handling failed; ending the feed's attachments",
     );
     this.fail(new ThreadlineError(error.code, error.message, { session: this.session }));
   }
