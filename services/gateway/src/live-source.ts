@@ -452,7 +452,7 @@ export class FirehoseSource implements LiveSource {
       handler.onMessage(message);
     } catch (error) {
       if (this.handlers.get(session) === handler) this.handlers.delete(session);
-      this.listenerFailed("session", error, { session, seq: message.seq });
+      this.listenerFailed("session", error, { session, seq: message.seq }, "ending the session's feed");
       const ended = new ThreadlineError(
         ErrorCode.UNAVAILABLE,
         `this gateway failed to deliver the session's event at seq ${message.seq}; attach again`,
@@ -461,7 +461,7 @@ export class FirehoseSource implements LiveSource {
       try {
         handler.onLost?.(ended);
       } catch (lostError) {
-        this.listenerFailed("session", lostError, { session, seq: message.seq });
+        this.listenerFailed("session", lostError, { session, seq: message.seq }, "and so did ending the feed");
       }
     }
   }
@@ -471,19 +471,18 @@ export class FirehoseSource implements LiveSource {
     try {
       tap.onMessage(message);
     } catch (error) {
-      this.listenerFailed("tap", error, { seq: message.seq });
+      this.listenerFailed("tap", error, { seq: message.seq }, "resetting the recent-events cache");
       try {
         tap.onReset(message.seq);
       } catch (resetError) {
-        this.taps.delete(tap);
-        this.listenerFailed("tap", resetError, { seq: message.seq });
+        this.listenerFailed("tap", resetError, { seq: message.seq }, "and so did resetting the cache");
       }
     }
   }
 
-  private listenerFailed(listener: "session" | "tap", error: unknown, fields: object): void {
+  private listenerFailed(listener: "session" | "tap", error: unknown, fields: object, outcome: string): void {
     this.metrics?.liveDispatchErrors.inc({ listener });
-    this.log?.error({ ...fields, err: error, listener }, "live event handling failed; that listener was taken off");
+    this.log?.error({ ...fields, err: error, listener }, `live event handling failed; ${outcome}`);
   }
 
   /**
