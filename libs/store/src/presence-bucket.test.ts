@@ -55,6 +55,10 @@ describe("PresenceBucket.write", () => {
     expect((failed as ThreadlineError).message).toContain("s3.user.ann c1");
     await bucket.write("s3.user.ann.c1", entry(2));
     expect((await kv.get("s3.user.ann.c1"))?.json<PresenceEntry>().metadata).toEqual({ n: 2 });
-    expect(ErrorCode).toHaveProperty((failed as ThreadlineError).code);
+    // Not a NATS outage: a write that cannot succeed, so not retryable.
+    expect([(failed as ThreadlineError).code, (failed as ThreadlineError).retryable]).toEqual([
+      ErrorCode.INTERNAL,
+      false,
+    ]);
   });
 });

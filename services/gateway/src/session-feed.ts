@@ -378,12 +378,12 @@ export class SessionFeed {
     if (this.state !== "live") return;
     const lost = error.code === ErrorCode.INSUFFICIENT_STATE;
     this.metrics.feedFailures.inc({ reason: lost ? "history-lost" : "dispatch-failed" });
-    this.log.error(
-      { lastSeq: this.lastSeqValue, err: error },
-      lost
-        ? "stream lost delivered events; ending the feed's attachments"
-        : "live event handling failed; ending the feed's attachments",
-    );
+    // A failed dispatch was logged by the live source, with the exception itself.
+    if (lost)
+      this.log.error(
+        { lastSeq: this.lastSeqValue, err: error },
+        "stream lost delivered events; ending the feed's attachments",
+      );
     this.fail(new ThreadlineError(error.code, error.message, { session: this.session }));
   }
 
